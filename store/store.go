@@ -1,0 +1,365 @@
+// Package store owns tailscope's span and trace types and the storage
+// contract every backend implements (store/postgres, store/sqlite). The
+// contract is pinned down by the conformance suite in store/storetest, which
+// runs unchanged against every implementation.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a trace, deploy or other record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrUnavailable wraps errors that mean the store cannot be reached right now
+// (connection refused, database shutting down, disk full). Callers treat it
+// as retryable: the receiver answers 503 and the client sends again.
+var ErrUnavailable = errors.New("store unavailable")
+
+// SpanKind mirrors the OTLP span kind numbering.
+type SpanKind int8
+
+// Span kinds as OTLP numbers them.
+const (
+	KindUnspecified SpanKind = 0
+	KindInternal    SpanKind = 1
+	KindServer      SpanKind = 2
+	KindClient      SpanKind = 3
+	KindProducer    SpanKind = 4
+	KindConsumer    SpanKind = 5
+)
+
+var kindNames = [...]string{"unspecified", "internal", "server", "client", "producer", "consumer"}
+
+// String returns the lowercase kind name ("server", "client", ...).
+func (k SpanKind) String() string {
+	if k < 0 || int(k) >= len(kindNames) {
+		return "unspecified"
+	}
+	return kindNames[k]
+}
+
+// ParseSpanKind is the inverse of String; unknown names give KindUnspecified.
+func ParseSpanKind(s string) SpanKind {
+	for i, n := range kindNames {
+		if n == s {
+			return SpanKind(i)
+		}
+	}
+	return KindUnspecified
+}
+
+// StatusCode mirrors the OTLP status code numbering.
+type StatusCode int8
+
+// Status codes as OTLP numbers them.
+const (
+	StatusUnset StatusCode = 0
+	StatusOK    StatusCode = 1
+	StatusError StatusCode = 2
+)
+
+var statusNames = [...]string{"unset", "ok", "error"}
+
+// String returns "unset", "ok" or "error".
+func (c StatusCode) String() string {
+	if c < 0 || int(c) >= len(statusNames) {
+		return "unset"
+	}
+	return statusNames[c]
+}
+
+// Event is a timestamped annotation on a span.
+type Event struct {
+	TimeUnixNano int64      `json:"time_unix_nano"`
+	Name         string     `json:"name"`
+	Attributes   Attributes `json:"attributes,omitempty"`
+}
+
+// Link points from a span to another span, possibly in another trace.
+type Link struct {
+	TraceID    TraceID    `json:"trace_id"`
+	SpanID     SpanID     `json:"span_id"`
+	Attributes Attributes `json:"attributes,omitempty"`
+}
+
+// Span is one stored span: the OTLP fields tailscope keeps plus the columns
+// derived at ingest so analysis never parses attributes in a hot loop.
+type Span struct {
+	TraceID       TraceID
+	SpanID        SpanID
+	ParentSpanID  SpanID // zero for a root span
+	Service       string // resource service.name
+	Name          string
+	Kind          SpanKind
+	StartUnixNano int64
+	DurationNano  int64
+	StatusCode    StatusCode
+	StatusMessage string
+	Attributes    Attributes
+	Resource      Attributes
+	Events        []Event
+	Links         []Link
+
+	// Derived at ingest (see DESIGN.md "Span row").
+	Tenant       string // first present of the configured tenant keys
+	Version      string // resource service.version
+	Dependency   string // what a client/db/cache span talks to; "" otherwise
+	PayloadBytes int64  // request+response body bytes; 0 when not reported
+	Host         string // resource host.name, else service.instance.id
+}
+
+// IsRoot reports whether the span has no parent.
+func (s *Span) IsRoot() bool { return s.ParentSpanID.IsZero() }
+
+// IsEntry reports whether the span is where a request enters a service: a
+// root span, or a server or consumer span. Endpoints are the names of entry
+// spans.
+func (s *Span) IsEntry() bool {
+	return s.ParentSpanID.IsZero() || s.Kind == KindServer || s.Kind == KindConsumer
+}
+
+// End returns the end time in Unix nanoseconds.
+func (s *Span) End() int64 { return s.StartUnixNano + s.DurationNano }
+
+// Sample is the compact form of an entry span that latency and outlier
+// analysis reads in bulk: no attributes, events or links.
+type Sample struct {
+	TraceID       TraceID
+	SpanID        SpanID
+	Service       string
+	Name          string
+	StartUnixNano int64
+	DurationNano  int64
+	Error         bool
+	Tenant        string
+	Version       string
+	Host          string
+	PayloadBytes  int64
+}
+
+// SampleQuery selects entry spans. Service is required; an empty Endpoint
+// selects every endpoint of the service. Spans are selected by start time in
+// [From, To).
+type SampleQuery struct {
+	Service  string
+	Endpoint string
+	Version  string // optional: only this service.version
+	From, To time.Time
+	// Limit caps the rows returned (0 = no cap). When the cap is hit the
+	// newest spans are kept.
+	Limit int
+}
+
+// Endpoint is a (service, entry span name) pair seen in a window.
+type Endpoint struct {
+	Service string
+	Name    string
+	Count   int64
+}
+
+// StatusFilter restricts a trace search by span status.
+type StatusFilter string
+
+// Status filters for TraceQuery.
+const (
+	StatusAny       StatusFilter = ""
+	StatusFilterOK  StatusFilter = "ok" // span status is not error
+	StatusFilterErr StatusFilter = "error"
+)
+
+// TraceOrder sorts trace search results.
+type TraceOrder string
+
+// Orders for TraceQuery.
+const (
+	OrderNewest  TraceOrder = ""        // start time, newest first
+	OrderOldest  TraceOrder = "oldest"  // start time, oldest first
+	OrderSlowest TraceOrder = "slowest" // matching span duration, longest first
+	OrderFastest TraceOrder = "fastest" // matching span duration, shortest first
+)
+
+// TraceQuery finds traces that contain at least one span satisfying every
+// given condition (Jaeger's semantics: conditions apply to one span).
+// Zero-valued fields do not constrain.
+type TraceQuery struct {
+	Service     string
+	Endpoint    string // span name
+	MinDuration time.Duration
+	MaxDuration time.Duration
+	Tenant      string
+	Version     string
+	Status      StatusFilter
+	// Attributes must all match the span's attributes or its resource; a
+	// value matches when its text form equals the given string.
+	Attributes map[string]string
+	From, To   time.Time // span start in [From, To); zero means unbounded
+	Limit      int       // 0 means the store's default (20); capped at 1000
+	Order      TraceOrder
+}
+
+// TraceSummary is one row of a trace search result. The root fields describe
+// the trace's root span (or its earliest span when the root has not arrived).
+type TraceSummary struct {
+	TraceID       TraceID
+	RootService   string
+	RootName      string
+	StartUnixNano int64
+	DurationNano  int64 // root duration (or the span extent without a root)
+	SpanCount     int
+	ErrorCount    int
+	Tenant        string
+	Version       string
+	// MatchDurationNano is the duration of the longest span that matched
+	// the query; it is what OrderSlowest sorts by.
+	MatchDurationNano int64
+}
+
+// Deploy is a marker that a service started running a version.
+type Deploy struct {
+	ID      int64
+	Service string
+	Version string
+	At      time.Time
+	Note    string
+	// Source is "auto" for markers recorded when ingest first saw a
+	// (service, version), "api" for markers posted by a user or pipeline.
+	Source string
+}
+
+// Deploy sources.
+const (
+	DeploySourceAuto = "auto"
+	DeploySourceAPI  = "api"
+)
+
+// DeployQuery selects deploy markers; zero fields do not constrain.
+type DeployQuery struct {
+	Service  string
+	From, To time.Time
+	Limit    int
+}
+
+// Writer stores spans.
+type Writer interface {
+	// WriteSpans stores spans in one atomic commit: when it returns nil,
+	// every span is durable (it survives a crash of this process); when it
+	// returns an error, none of them was committed by this call.
+	// It is idempotent: a span whose (trace id, span id, start) is already
+	// stored is skipped silently, so clients may resend after a lost reply.
+	// Text fields may hold any valid UTF-8 except NUL; callers sanitise.
+	// Errors that mean "try again later" wrap ErrUnavailable.
+	WriteSpans(ctx context.Context, spans []Span) error
+}
+
+// Reader reads spans back.
+type Reader interface {
+	// Trace returns every span of a trace ordered by start time (ties by
+	// span id), or ErrNotFound.
+	Trace(ctx context.Context, id TraceID) ([]Span, error)
+	// Traces returns the spans of each given trace that exists, each
+	// ordered as Trace orders them. Unknown ids are absent from the map.
+	Traces(ctx context.Context, ids []TraceID) (map[TraceID][]Span, error)
+	// SearchTraces returns summaries of the traces matching q.
+	SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, error)
+	// Samples returns the entry spans selected by q, ordered by start.
+	Samples(ctx context.Context, q SampleQuery) ([]Sample, error)
+	// Endpoints lists the (service, entry span name) pairs with entry spans
+	// starting in [from, to), ordered by service then name.
+	Endpoints(ctx context.Context, from, to time.Time) ([]Endpoint, error)
+}
+
+// DeployStore records and lists deploy markers.
+type DeployStore interface {
+	// RecordDeploy stores a marker and returns it with its ID. A marker
+	// with Source auto is recorded at most once per (service, version);
+	// recording it again returns the existing marker.
+	RecordDeploy(ctx context.Context, d Deploy) (Deploy, error)
+	// Deploys lists markers, newest first.
+	Deploys(ctx context.Context, q DeployQuery) ([]Deploy, error)
+	// DeployByID returns one marker or ErrNotFound.
+	DeployByID(ctx context.Context, id int64) (Deploy, error)
+}
+
+// Budget is a latency objective for one endpoint — Target of requests
+// faster than Threshold over Period (99% of GET /v1/feed under 500 ms over
+// 30 days) — with a per-hop allocation of that threshold.
+type Budget struct {
+	ID        int64
+	Name      string
+	Service   string
+	Endpoint  string
+	Threshold time.Duration
+	Target    float64 // good-request ratio in (0, 1), e.g. 0.99
+	Period    time.Duration
+	Hops      []HopBudget
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// HopBudget allocates part of an endpoint's threshold to one hop: the
+// critical-path time a service spends itself (Dependency empty) or waiting
+// on one dependency.
+type HopBudget struct {
+	Service    string        `json:"service"`
+	Dependency string        `json:"dependency,omitempty"`
+	Allocation time.Duration `json:"allocation_ns"`
+}
+
+// BudgetStore keeps budgets. Validation is the caller's job; the store keeps
+// what it is given.
+type BudgetStore interface {
+	// CreateBudget stores b (ID, CreatedAt and UpdatedAt are assigned).
+	CreateBudget(ctx context.Context, b Budget) (Budget, error)
+	// UpdateBudget replaces the budget with b.ID or returns ErrNotFound.
+	UpdateBudget(ctx context.Context, b Budget) (Budget, error)
+	// DeleteBudget removes a budget or returns ErrNotFound.
+	DeleteBudget(ctx context.Context, id int64) error
+	// BudgetByID returns one budget or ErrNotFound.
+	BudgetByID(ctx context.Context, id int64) (Budget, error)
+	// Budgets lists every budget ordered by service, endpoint, id.
+	Budgets(ctx context.Context) ([]Budget, error)
+}
+
+// Incident is a time range under review, with the reviewer's notes.
+type Incident struct {
+	ID       int64
+	Title    string
+	From, To time.Time
+	Services []string
+	Notes    string // Markdown
+	// PinnedTraces are exemplar traces the reviewer chose.
+	PinnedTraces []TraceID
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// IncidentStore keeps incidents.
+type IncidentStore interface {
+	CreateIncident(ctx context.Context, in Incident) (Incident, error)
+	// UpdateIncident replaces the incident with in.ID or returns ErrNotFound.
+	UpdateIncident(ctx context.Context, in Incident) (Incident, error)
+	DeleteIncident(ctx context.Context, id int64) error
+	IncidentByID(ctx context.Context, id int64) (Incident, error)
+	// Incidents lists incidents, newest range first.
+	Incidents(ctx context.Context) ([]Incident, error)
+}
+
+// Store is everything a backend provides.
+type Store interface {
+	Writer
+	Reader
+	DeployStore
+	BudgetStore
+	IncidentStore
+	// DeleteBefore removes spans that started before t. Backends may keep
+	// some older spans (Postgres drops whole day partitions) but never
+	// remove a span that started at or after t.
+	DeleteBefore(ctx context.Context, t time.Time) error
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	// Close releases connections and files.
+	Close() error
+}
