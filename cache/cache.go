@@ -1,0 +1,93 @@
+// Package cache keeps computed analysis results for a short time so that a
+// stampede of identical dashboard loads computes once. Two backends share
+// one interface: Redis (shared by every tailscope process) and an in-process
+// LRU (the default when no Redis URL is given). Aside adds cache-aside
+// reads with TTL jitter and singleflight on top of either.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Cache is a byte-value cache with per-entry expiry.
+type Cache interface {
+	// Get returns the value and true, or false when the key is absent or
+	// expired. An error means the backend failed, not that the key is absent.
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	// Set stores value under key for ttl.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Close releases the backend.
+	Close() error
+}
+
+// Aside reads through a Cache: on a miss it computes the value once for
+// all concurrent callers of the same key (singleflight), stores it with a
+// jittered TTL (so entries computed together do not expire together), and
+// returns it. A failing backend degrades to computing every time; it never
+// fails the request.
+type Aside struct {
+	c      Cache
+	ttl    time.Duration
+	jitter float64 // fraction of ttl, e.g. 0.2 for ±20%
+	group  singleflight.Group
+	log    *slog.Logger
+}
+
+// NewAside returns a cache-aside reader over c. ttl bounds how long a new
+// span can stay hidden behind a cached result.
+func NewAside(c Cache, ttl time.Duration, jitter float64, log *slog.Logger) *Aside {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Aside{c: c, ttl: ttl, jitter: jitter, log: log}
+}
+
+// Get returns the cached value for key, or computes, stores and returns it.
+// hit reports whether the value came from the cache.
+func (a *Aside) Get(ctx context.Context, key string, compute func(ctx context.Context) ([]byte, error)) (value []byte, hit bool, err error) {
+	if v, ok, err := a.c.Get(ctx, key); err != nil {
+		a.log.Warn("cache get failed; computing", "key", key, "err", err)
+	} else if ok {
+		return v, true, nil
+	}
+	// The computation runs detached from any one caller's cancellation: it
+	// is shared, and one impatient client must not fail the others.
+	ch := a.group.DoChan(key, func() (any, error) {
+		cctx := context.WithoutCancel(ctx)
+		v, err := compute(cctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.c.Set(cctx, key, v, a.jittered()); err != nil {
+			a.log.Warn("cache set failed", "key", key, "err", err)
+		}
+		return v, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, false, fmt.Errorf("cache: %w", ctx.Err())
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, false, r.Err
+		}
+		return r.Val.([]byte), false, nil
+	}
+}
+
+func (a *Aside) jittered() time.Duration {
+	if a.jitter <= 0 {
+		return a.ttl
+	}
+	f := 1 + a.jitter*(2*rand.Float64()-1)
+	return time.Duration(float64(a.ttl) * f)
+}
+
+// ErrClosed is returned by a closed cache.
+var ErrClosed = errors.New("cache: closed")

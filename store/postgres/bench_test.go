@@ -1,0 +1,135 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tailscope/tailscope/internal/testenv"
+	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/storetest"
+)
+
+// BenchmarkWriteSpans measures committed spans per second for each write
+// method and batch size, one writer, realistic spans (see
+// storetest.BatchGen). Run with a short -benchtime on a shared machine:
+//
+//	go test ./store/postgres -run '^$' -bench WriteSpans -benchtime 20x
+func BenchmarkWriteSpans(b *testing.B) {
+	url := testenv.FreshPostgres(b)
+	db := open(b, url)
+	methods := []struct {
+		name string
+		m    writeMethod
+	}{{"copy-first", writeCopyFirst}, {"staging", writeStaging}}
+	for _, m := range methods {
+		for _, size := range []int{1000, 5000} {
+			b.Run(fmt.Sprintf("%s/batch=%d", m.name, size), func(b *testing.B) {
+				db.write = m.m
+				gen := storetest.NewBatchGen(size, time.Now(), 0)
+				b.ReportMetric(float64(gen.AttributeBytes()), "json-bytes/span")
+				ctx := context.Background()
+				cpu0 := serverCPU(b, db)
+				b.ResetTimer()
+				for b.Loop() {
+					if err := db.WriteSpans(ctx, gen.Next()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "spans/s")
+				if cpu0 >= 0 {
+					b.ReportMetric((serverCPU(b, db)-cpu0)*1e6/float64(b.N*size), "server-us/span")
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkWriteSpansParallel runs two writers at once, as two ingest
+// writers (or two tailscope processes) would; each batch is its own
+// transaction on its own connection.
+func BenchmarkWriteSpansParallel(b *testing.B) {
+	db := open(b, testenv.FreshPostgres(b))
+	const size = 5000
+	var stream atomic.Int32
+	cpu0 := serverCPU(b, db)
+	b.SetParallelism(1) // GOMAXPROCS (2 here) goroutines
+	b.RunParallel(func(pb *testing.PB) {
+		gen := storetest.NewBatchGen(size, time.Now(), byte(stream.Add(1)))
+		for pb.Next() {
+			if err := db.WriteSpans(context.Background(), gen.Next()); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "spans/s")
+	if cpu0 >= 0 {
+		b.ReportMetric((serverCPU(b, db)-cpu0)*1e6/float64(b.N*size), "server-us/span")
+	}
+}
+
+// serverCPU sums the CPU seconds used so far by the server processes serving
+// this database, or -1 when they cannot be read (a remote server). On a
+// shared machine, server CPU per span is steadier than spans/s.
+func serverCPU(b *testing.B, db *DB) float64 {
+	b.Helper()
+	rows, err := db.pool.Query(context.Background(), "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := 0.0
+	for _, pid := range pids {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return -1
+		}
+		// Fields after the command name: utime and stime are the 12th and
+		// 13th, in clock ticks (100 per second on Linux).
+		f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+		u, _ := strconv.ParseFloat(f[11], 64)
+		s, _ := strconv.ParseFloat(f[12], 64)
+		total += (u + s) / 100
+	}
+	return total
+}
+
+// BenchmarkSamples reads 100,000 entry spans of one endpoint (out of
+// 300,000 spans), what outlier analysis reads per window.
+func BenchmarkSamples(b *testing.B) {
+	url := testenv.FreshPostgres(b)
+	db := open(b, url)
+	ctx := context.Background()
+	start := time.Now().Add(-time.Hour)
+	const roots = 100_000
+	storetest.LoadSamples(b, db, start, roots)
+	// Index-only scans need the visibility map; autovacuum sets it on a
+	// live system, the benchmark does it at once.
+	if _, err := db.pool.Exec(ctx, "VACUUM ANALYZE spans"); err != nil {
+		b.Fatal(err)
+	}
+	q := store.SampleQuery{Service: "api", Endpoint: "GET /v1/feed", From: start, To: start.Add(time.Hour)}
+	b.ResetTimer()
+	for b.Loop() {
+		got, err := db.Samples(ctx, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(got) != roots {
+			b.Fatalf("got %d samples, want %d", len(got), roots)
+		}
+	}
+	b.ReportMetric(float64(b.N*roots)/b.Elapsed().Seconds(), "rows/s")
+}

@@ -1,0 +1,5 @@
+package postgres
+
+import "syscall"
+
+func syscallReset() error { return syscall.ECONNRESET }

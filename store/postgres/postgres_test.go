@@ -1,0 +1,29 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/tailscope/tailscope/internal/testenv"
+	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/postgres"
+	"github.com/tailscope/tailscope/store/storetest"
+)
+
+func openFresh(t testing.TB) (*postgres.DB, string) {
+	t.Helper()
+	url := testenv.FreshPostgres(t)
+	db, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, url
+}
+
+func TestStore(t *testing.T) {
+	storetest.RunAll(t, func(t *testing.T) store.Store {
+		db, _ := openFresh(t)
+		return db
+	})
+}

@@ -1,0 +1,25 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/sqlite"
+	"github.com/tailscope/tailscope/store/storetest"
+)
+
+func openTemp(t testing.TB) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tailscope.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestStore(t *testing.T) {
+	storetest.RunAll(t, func(t *testing.T) store.Store { return openTemp(t) })
+}

@@ -1,0 +1,149 @@
+package storetest
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// BatchGen produces batches of realistic spans for benchmarks: traces of
+// five spans (server root, client call, downstream server, database call,
+// internal work) with about ten attributes each and roughly 600 bytes of
+// attribute and resource JSON per span. Every batch has new trace ids, so a
+// store really inserts it.
+type BatchGen struct {
+	spans  []store.Span
+	next   uint64
+	stream byte
+}
+
+// SpansPerTrace is how many spans each generated trace has.
+const SpansPerTrace = 5
+
+// NewBatchGen returns a generator of batches of size spans (rounded down to
+// whole traces) starting at start, one trace per millisecond. Generators
+// with different streams never produce the same trace id, so concurrent
+// writers can each have one.
+func NewBatchGen(size int, start time.Time, stream byte) *BatchGen {
+	g := &BatchGen{stream: stream}
+	traces := max(1, size/SpansPerTrace)
+	for tr := range traces {
+		g.spans = append(g.spans, benchTrace(tr, start.Add(time.Duration(tr)*time.Millisecond))...)
+	}
+	return g
+}
+
+// Next returns the next batch. The slice is reused: it is valid until the
+// following call.
+func (g *BatchGen) Next() []store.Span {
+	g.next++
+	for i := range g.spans {
+		binary.BigEndian.PutUint64(g.spans[i].TraceID[:8], g.next)
+		g.spans[i].TraceID[0] = g.stream
+	}
+	return g.spans
+}
+
+// AttributeBytes returns the mean attribute plus resource JSON size of a
+// span, to check the generator stays realistic.
+func (g *BatchGen) AttributeBytes() int {
+	n := 0
+	for _, s := range g.spans {
+		n += len(s.Attributes) + len(s.Resource)
+	}
+	return n / len(g.spans)
+}
+
+var benchTenants = []string{"acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka"}
+
+func benchTrace(tr int, start time.Time) []store.Span {
+	tenant := benchTenants[tr%len(benchTenants)]
+	var id store.TraceID
+	binary.BigEndian.PutUint64(id[8:], uint64(tr)+1)
+	sid := func(n int) store.SpanID {
+		var s store.SpanID
+		binary.BigEndian.PutUint64(s[:], uint64(tr*SpansPerTrace+n)+1)
+		return s
+	}
+	res := func(svc, ver string) store.Attributes {
+		return store.Attributes(fmt.Sprintf(`{"service.name":%q,"service.version":%q,"service.instance.id":"%s-7f9c6d5b8-x%02d",`+
+			`"host.name":"ip-10-0-%d-%d.eu-west-1.compute.internal","deployment.environment":"production",`+
+			`"telemetry.sdk.language":"go","telemetry.sdk.name":"opentelemetry","telemetry.sdk.version":"1.38.0"}`,
+			svc, ver, svc, tr%32, tr%4, tr%250))
+	}
+	ns := start.UnixNano()
+	ms := int64(time.Millisecond)
+	dur := int64(20+tr%50) * ms
+	if tr%100 == 0 {
+		dur *= 20 // a tail
+	}
+	spans := []store.Span{
+		{SpanID: sid(0), Service: "feed-api", Name: "GET /v1/feed", Kind: store.KindServer, StartUnixNano: ns, DurationNano: dur,
+			Attributes: store.Attributes(fmt.Sprintf(`{"http.request.method":"GET","http.route":"/v1/feed","url.path":"/v1/feed",`+
+				`"url.query":"limit=50&cursor=c%d","http.response.status_code":200,"server.address":"feed.example.com",`+
+				`"user_agent.original":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",`+
+				`"tenant.id":%q,"http.request.body.size":0,"http.response.body.size":%d}`, tr, tenant, 2000+tr%5000)),
+			Resource: res("feed-api", "v2"), Tenant: tenant, Version: "v2", Host: "feed-api-1", PayloadBytes: int64(2000 + tr%5000)},
+		{SpanID: sid(1), ParentSpanID: sid(0), Service: "feed-api", Name: "POST", Kind: store.KindClient, StartUnixNano: ns + ms, DurationNano: dur / 2,
+			Attributes: store.Attributes(`{"http.request.method":"POST","server.address":"candidate-svc","server.port":8081,` +
+				`"url.full":"http://candidate-svc:8081/v1/candidates","http.response.status_code":200,"peer.service":"candidate-svc",` +
+				`"network.protocol.version":"1.1","http.request.body.size":512,"http.response.body.size":18000,"retry.count":0}`),
+			Resource: res("feed-api", "v2"), Tenant: tenant, Version: "v2", Dependency: "candidate-svc", Host: "feed-api-1", PayloadBytes: 18512},
+		{SpanID: sid(2), ParentSpanID: sid(1), Service: "candidate-svc", Name: "POST /v1/candidates", Kind: store.KindServer, StartUnixNano: ns + 2*ms, DurationNano: dur/2 - ms,
+			Attributes: store.Attributes(fmt.Sprintf(`{"http.request.method":"POST","http.route":"/v1/candidates","url.path":"/v1/candidates",`+
+				`"http.response.status_code":200,"server.address":"candidate-svc","server.port":8081,"tenant.id":%q,`+
+				`"candidates.count":%d,"http.request.body.size":512,"http.response.body.size":18000}`, tenant, 100+tr%400)),
+			Resource: res("candidate-svc", "v1"), Tenant: tenant, Version: "v1", Host: "candidate-1", PayloadBytes: 18512},
+		{SpanID: sid(3), ParentSpanID: sid(2), Service: "candidate-svc", Name: "SELECT candidates", Kind: store.KindClient, StartUnixNano: ns + 3*ms, DurationNano: dur / 3,
+			Attributes: store.Attributes(`{"db.system":"postgresql","db.namespace":"feed","db.operation.name":"SELECT",` +
+				`"db.collection.name":"candidates","db.query.text":"SELECT id, score FROM candidates WHERE tenant_id = $1 AND created_at > $2 ORDER BY score DESC LIMIT 500",` +
+				`"server.address":"10.0.3.17","server.port":5432,"db.response.returned_rows":412,"pool.wait_ms":0.4}`),
+			Resource: res("candidate-svc", "v1"), Tenant: tenant, Version: "v1", Dependency: "postgresql/feed", Host: "candidate-1"},
+		{SpanID: sid(4), ParentSpanID: sid(0), Service: "feed-api", Name: "rank", Kind: store.KindInternal, StartUnixNano: ns + dur/2 + 2*ms, DurationNano: dur/3 + ms,
+			Attributes: store.Attributes(fmt.Sprintf(`{"rank.model":"gbdt-2024-11","rank.candidates":%d,"rank.features":64,`+
+				`"rank.cache.hit":%t,"rank.batch":1,"code.function":"ranker.Score","code.namespace":"github.com/example/feed/ranker",`+
+				`"code.filepath":"ranker/score.go","code.lineno":118,"thread.id":%d}`, 100+tr%400, tr%3 == 0, tr%64)),
+			Resource: res("feed-api", "v2"), Tenant: tenant, Version: "v2", Host: "feed-api-1"},
+	}
+	for i := range spans {
+		spans[i].TraceID = id
+	}
+	return spans
+}
+
+// LoadSamples writes roots root spans of api "GET /v1/feed", each with two
+// children, spread over an hour from start.
+func LoadSamples(b testing.TB, w store.Writer, start time.Time, roots int) {
+	b.Helper()
+	batch := make([]store.Span, 0, 3000)
+	flush := func() {
+		if err := w.WriteSpans(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+		batch = batch[:0]
+	}
+	step := time.Hour / time.Duration(roots)
+	for i := range roots {
+		var tid store.TraceID
+		tid[0], tid[1], tid[2], tid[3] = 0x5a, byte(i>>16), byte(i>>8), byte(i)
+		sid := func(n int) store.SpanID { return store.SpanID{byte(i >> 16), byte(i >> 8), byte(i), byte(n), 1} }
+		at := start.Add(time.Duration(i) * step).UnixNano()
+		batch = append(batch,
+			store.Span{TraceID: tid, SpanID: sid(0), Service: "api", Name: "GET /v1/feed", Kind: store.KindServer,
+				StartUnixNano: at, DurationNano: int64(20+i%80) * int64(time.Millisecond), Tenant: "t", Version: "v1", Host: "h"},
+			store.Span{TraceID: tid, SpanID: sid(1), ParentSpanID: sid(0), Service: "api", Name: "SELECT", Kind: store.KindClient,
+				StartUnixNano: at + 1000, DurationNano: int64(time.Millisecond), Dependency: "postgresql"},
+			store.Span{TraceID: tid, SpanID: sid(2), ParentSpanID: sid(0), Service: "api", Name: "GET /v1/feed", Kind: store.KindInternal,
+				StartUnixNano: at + 2000, DurationNano: int64(time.Millisecond)})
+		if len(batch) >= 3000 {
+			flush()
+		}
+	}
+	if len(batch) > 0 {
+		flush()
+	}
+}
