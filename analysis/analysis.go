@@ -1,0 +1,167 @@
+// Package analysis turns stored spans into the numbers tailscope shows:
+// latency distributions, critical paths, outlier groups with their
+// counterfactual p99, trace anti-patterns, budget compliance and deploy
+// comparisons.
+//
+// It is pure Go over spans read through the small interfaces below: no
+// HTTP, no SQL, no templates. Result types carry the JSON tags of the HTTP
+// API in DESIGN.md, so the web layer encodes them as they are and the pages
+// render the same values: durations are float milliseconds in fields named
+// *_ms, nanoseconds where a field says _ns, and Unix-nanosecond timestamps
+// are JSON strings (they exceed what a JavaScript number holds exactly).
+//
+// Errors caused by the caller's query wrap store.ErrInvalid, so the web
+// layer answers 400 with the message; store errors are wrapped with %w and
+// keep their meaning (store.ErrUnavailable, context cancellation).
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// SampleSource reads entry-span samples. store.Reader implements it.
+type SampleSource interface {
+	// Samples returns the entry spans selected by q, ordered by start.
+	Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample, error)
+}
+
+// SpanSource reads samples and whole traces. store.Reader implements it.
+// Analysis never modifies the slices a source returns, so a source may hand
+// out shared, read-only data.
+type SpanSource interface {
+	SampleSource
+	// Traces returns the spans of each trace that exists; unknown ids are
+	// absent from the map.
+	Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error)
+}
+
+// EndpointSource lists the endpoints seen in a window and reads their
+// samples. store.Reader implements it.
+type EndpointSource interface {
+	SampleSource
+	Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoint, error)
+}
+
+// Every store reader serves analysis as it is.
+var (
+	_ SpanSource     = (store.Reader)(nil)
+	_ EndpointSource = (store.Reader)(nil)
+)
+
+// invalidError is a mistake in the caller's query or record. It unwraps to
+// store.ErrInvalid so the web layer has one rule for "answer 400".
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string { return "analysis: " + e.msg }
+func (e *invalidError) Unwrap() error { return store.ErrInvalid }
+
+func invalidf(format string, args ...any) error {
+	return &invalidError{msg: fmt.Sprintf(format, args...)}
+}
+
+// checkWindow validates the service and [from, to) every windowed query has.
+func checkWindow(service string, from, to time.Time) error {
+	if service == "" {
+		return invalidf("service is required")
+	}
+	if from.IsZero() || to.IsZero() {
+		return invalidf("from and to are required")
+	}
+	if !to.After(from) {
+		return invalidf("time range is empty: to (%s) is not after from (%s)",
+			to.UTC().Format(time.RFC3339), from.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// nsToMs converts nanoseconds to float milliseconds, the unit of every
+// *_ms JSON field.
+func nsToMs(ns int64) float64 { return float64(ns) / 1e6 }
+
+// durMs converts a duration to float milliseconds.
+func durMs(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// round3 keeps JSON numbers short (three decimals: microseconds for
+// millisecond fields) without changing anything a page shows.
+func round3(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return math.Round(x*1000) / 1000
+}
+
+// round4 rounds shares and ratios to four decimals.
+func round4(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return math.Round(x*1e4) / 1e4
+}
+
+// roundSig keeps six significant digits: p-values span hundreds of orders
+// of magnitude, so fixed decimals would turn small ones into 0, and the
+// last bits of a log-space computation are not worth showing (or pinning
+// in golden files across CPU architectures).
+func roundSig(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 6, 64), 64)
+	return v
+}
+
+// FormatMs renders a millisecond value the way summaries and pages write
+// durations: "850 µs", "420 ms", "1.8 s".
+func FormatMs(ms float64) string {
+	abs := math.Abs(ms)
+	switch {
+	case abs == 0:
+		return "0 ms"
+	case abs < 1:
+		return strconv.FormatFloat(ms*1000, 'f', 0, 64) + " µs"
+	case abs < 10:
+		return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
+	case abs < 1000:
+		return strconv.FormatFloat(ms, 'f', 0, 64) + " ms"
+	default:
+		return strconv.FormatFloat(ms/1000, 'f', 1, 64) + " s"
+	}
+}
+
+// UnixNano is a Unix-nanosecond timestamp that encodes in JSON as a
+// string of digits, as OTLP JSON does.
+type UnixNano int64
+
+// MarshalText encodes the decimal digits.
+func (t UnixNano) MarshalText() ([]byte, error) {
+	return strconv.AppendInt(nil, int64(t), 10), nil
+}
+
+// UnmarshalText decodes decimal digits.
+func (t *UnixNano) UnmarshalText(b []byte) error {
+	v, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("analysis: unix nano %q: %w", b, err)
+	}
+	*t = UnixNano(v)
+	return nil
+}
+
+// satAdd adds without wrapping around, so absurd timestamps from bad input
+// cannot turn an end time into a start time.
+func satAdd(a, b int64) int64 {
+	s := a + b
+	if b > 0 && s < a {
+		return math.MaxInt64
+	}
+	if b < 0 && s > a {
+		return math.MinInt64
+	}
+	return s
+}

@@ -1,0 +1,674 @@
+package analysis
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// Comparison modes.
+const (
+	CompareDeploy   = "deploy"   // before vs after a deploy marker
+	CompareRanges   = "ranges"   // two explicit windows
+	CompareVersions = "versions" // version A vs B in the same window (canary)
+)
+
+// Verdicts.
+const (
+	VerdictRegressed = "regressed"
+	VerdictImproved  = "improved"
+	VerdictNoChange  = "no significant change"
+)
+
+// Defaults and guards of a comparison.
+const (
+	defaultCompareWindow = time.Hour
+	defaultConfidence    = 0.95
+	defaultResamples     = 2000
+	maxResamples         = 20000
+	defaultCompareTraces = 200
+	// A percentile is only tested when each side has at least
+	// minTailCount requests at or above it: a bootstrap of the p99 of 300
+	// requests rests on 3 values and says nothing reliable.
+	minTailCount = 10
+	// Practical significance: a latency change smaller than this share of
+	// the before value (or than minDeltaNs) is never called a change,
+	// however large the sample; neither is an error-rate change under
+	// minErrorDelta (absolute).
+	minRelDelta   = 0.05
+	minDeltaNs    = int64(500 * time.Microsecond)
+	minErrorDelta = 0.001
+)
+
+// The verdict rests on these tests; the confidence level of each is
+// corrected for their number (Bonferroni), so the chance that noise in
+// any of them produces a verdict stays below 1 − Confidence.
+var comparePercentiles = []float64{50, 95, 99}
+
+// CompareQuery selects the two sides of a comparison; give exactly one of
+// DeployAt, the four Before/After times, or VersionA and VersionB.
+type CompareQuery struct {
+	Service  string
+	Endpoint string
+
+	// Deploy: after is [DeployAt, DeployAt+Window) (cut at Now when set),
+	// before is a window of the same length ending at DeployAt — or, with
+	// EqualCounts, the same number of requests as after, the last ones
+	// before DeployAt.
+	DeployAt    time.Time
+	Window      time.Duration
+	EqualCounts bool
+	Now         time.Time
+
+	// Ranges.
+	BeforeFrom, BeforeTo, AfterFrom, AfterTo time.Time
+
+	// Versions: both in [From, To).
+	VersionA, VersionB string
+	From, To           time.Time
+
+	// Confidence is the family-wise confidence of the verdict (default
+	// 0.95). Resamples is the bootstrap size (default 2000), Seed its
+	// random seed, so a comparison is reproducible.
+	Confidence float64
+	Resamples  int
+	Seed       uint64
+	// MaxTraces is how many traces per side are examined for critical
+	// path deltas (default 200, plus up to as many of the slowest).
+	MaxTraces int
+}
+
+// Comparison is the body of GET /api/v1/compare.
+type Comparison struct {
+	Service  string      `json:"service"`
+	Endpoint string      `json:"endpoint"`
+	Mode     string      `json:"mode"`
+	Before   CompareSide `json:"before"`
+	After    CompareSide `json:"after"`
+	// CILevel is the level of every confidence interval below: the
+	// requested confidence corrected for the number of tests.
+	CILevel      float64           `json:"ci_level"`
+	Percentiles  []PercentileDelta `json:"percentiles"`
+	MannWhitney  MannWhitney       `json:"mann_whitney"`
+	ErrorRate    ErrorRateDelta    `json:"error_rate"`
+	Throughput   ThroughputDelta   `json:"throughput"`
+	Dependencies []DependencyDelta `json:"dependencies"`
+	// Verdict rests on the percentile intervals and the error-rate test,
+	// each at CILevel and with a minimum practical effect (5% and 0.5 ms
+	// for latency, 0.1 point for errors); Mann–Whitney is reported as
+	// supporting evidence but a shift it alone detects is not a verdict.
+	Verdict      string             `json:"verdict"`
+	Reasons      []string           `json:"reasons"`
+	Summary      string             `json:"summary"`
+	Insufficient bool               `json:"insufficient_data"`
+	Overlay      []OverlayBucket    `json:"overlay"`
+	Bootstrap    BootstrapParameter `json:"bootstrap"`
+}
+
+// BootstrapParameter records how the intervals were computed.
+type BootstrapParameter struct {
+	Resamples int    `json:"resamples"`
+	Seed      uint64 `json:"seed"`
+}
+
+// CompareSide describes one side.
+type CompareSide struct {
+	Label       string      `json:"label"`
+	From        time.Time   `json:"from"`
+	To          time.Time   `json:"to"`
+	Version     string      `json:"version,omitempty"`
+	Count       int         `json:"count"`
+	Errors      int         `json:"errors"`
+	ErrorRate   float64     `json:"error_rate"`
+	RatePerS    float64     `json:"rate_per_s"`
+	Percentiles Percentiles `json:"percentiles"`
+}
+
+// PercentileDelta is the change of one percentile with a bootstrap
+// confidence interval of the change.
+type PercentileDelta struct {
+	Percentile float64 `json:"percentile"`
+	BeforeMs   float64 `json:"before_ms"`
+	AfterMs    float64 `json:"after_ms"`
+	DeltaMs    float64 `json:"delta_ms"`
+	DeltaPct   float64 `json:"delta_pct"`
+	CILowMs    float64 `json:"ci_low_ms"`
+	CIHighMs   float64 `json:"ci_high_ms"`
+	CILowPct   float64 `json:"ci_low_pct"`
+	CIHighPct  float64 `json:"ci_high_pct"`
+	// Tested is false when a side has too few requests in the tail for
+	// this percentile; Significant means the interval excludes zero and
+	// the change is large enough to matter.
+	Tested      bool `json:"tested"`
+	Significant bool `json:"significant"`
+}
+
+// ErrorRateDelta is the error-rate change with a two-proportion test.
+type ErrorRateDelta struct {
+	ProportionTest
+	Significant bool `json:"significant"`
+}
+
+// ThroughputDelta compares request rates.
+type ThroughputDelta struct {
+	BeforePerS float64 `json:"before_per_s"`
+	AfterPerS  float64 `json:"after_per_s"`
+	DeltaPct   float64 `json:"delta_pct"`
+}
+
+// DependencyDelta is the change of critical-path time on one hop: mean
+// per request over a sample of each side, and mean over each side's
+// slowest requests (its tail, where a p99 change lives).
+type DependencyDelta struct {
+	Service      string  `json:"service"`
+	Dependency   string  `json:"dependency"`
+	Label        string  `json:"label"`
+	BeforeMs     float64 `json:"before_ms"`
+	AfterMs      float64 `json:"after_ms"`
+	DeltaMs      float64 `json:"delta_ms"`
+	BeforeTailMs float64 `json:"before_tail_ms"`
+	AfterTailMs  float64 `json:"after_tail_ms"`
+	TailDeltaMs  float64 `json:"tail_delta_ms"`
+}
+
+// OverlayBucket is one log bucket of the before/after histogram overlay,
+// with each side's cumulative share for a CDF chart.
+type OverlayBucket struct {
+	LowerMs   float64 `json:"lower_ms"`
+	UpperMs   float64 `json:"upper_ms"`
+	Before    int     `json:"before"`
+	After     int     `json:"after"`
+	BeforeCDF float64 `json:"before_cdf"`
+	AfterCDF  float64 `json:"after_cdf"`
+}
+
+// compareSide is one side while computing.
+type compareSide struct {
+	CompareSide
+	samples []store.Sample
+	sorted  []int64
+}
+
+// Compare compares an endpoint before and after a deploy, over two
+// windows, or between two versions in one window: percentile deltas with
+// bootstrap confidence intervals, Mann–Whitney U, an error-rate test,
+// throughput, critical-path deltas per hop, a verdict and a summary.
+func Compare(ctx context.Context, src SpanSource, q CompareQuery) (Comparison, error) {
+	mode, err := q.normalize()
+	if err != nil {
+		return Comparison{}, err
+	}
+	before, after, err := q.readSides(ctx, src, mode)
+	if err != nil {
+		return Comparison{}, err
+	}
+	c := Comparison{
+		Service: q.Service, Endpoint: q.Endpoint, Mode: mode,
+		Before: before.CompareSide, After: after.CompareSide,
+		Bootstrap: BootstrapParameter{Resamples: q.Resamples, Seed: q.Seed},
+		Reasons:   []string{},
+	}
+	tests := len(comparePercentiles) + 1 // percentiles and the error rate
+	alpha := (1 - q.Confidence) / float64(tests)
+	c.CILevel = round4(1 - alpha)
+	rng := rand.New(rand.NewPCG(q.Seed, 0x7a11_5c09e))
+	for _, p := range comparePercentiles {
+		c.Percentiles = append(c.Percentiles, percentileDelta(before.sorted, after.sorted, p, alpha, q.Resamples, rng))
+	}
+	c.MannWhitney = mannWhitney(before.sorted, after.sorted)
+	c.MannWhitney.Z, c.MannWhitney.PValue = round4(c.MannWhitney.Z), roundSig(c.MannWhitney.PValue)
+	pt := twoProportion(before.Errors, before.Count, after.Errors, after.Count)
+	c.ErrorRate = ErrorRateDelta{ProportionTest: pt,
+		Significant: pt.PValue < alpha && math.Abs(pt.RateB-pt.RateA) >= minErrorDelta}
+	c.ErrorRate.RateA, c.ErrorRate.RateB = round4(pt.RateA), round4(pt.RateB)
+	c.ErrorRate.Z, c.ErrorRate.PValue = round4(pt.Z), roundSig(pt.PValue)
+	c.Throughput = ThroughputDelta{BeforePerS: before.RatePerS, AfterPerS: after.RatePerS}
+	if before.RatePerS > 0 {
+		c.Throughput.DeltaPct = round3((after.RatePerS/before.RatePerS - 1) * 100)
+	}
+	c.Overlay = overlay(before.sorted, after.sorted)
+	deps, err := dependencyDeltas(ctx, src, before, after, q.MaxTraces)
+	if err != nil {
+		return Comparison{}, err
+	}
+	c.Dependencies = deps
+	c.Insufficient = !c.Percentiles[0].Tested
+	c.verdict()
+	return c, nil
+}
+
+func (q *CompareQuery) normalize() (string, error) {
+	if q.Service == "" {
+		return "", invalidf("compare: service is required")
+	}
+	if q.Endpoint == "" {
+		return "", invalidf("compare: endpoint is required")
+	}
+	deploy := !q.DeployAt.IsZero()
+	ranges := !q.BeforeFrom.IsZero() || !q.BeforeTo.IsZero() || !q.AfterFrom.IsZero() || !q.AfterTo.IsZero()
+	versions := q.VersionA != "" || q.VersionB != ""
+	n := 0
+	for _, b := range []bool{deploy, ranges, versions} {
+		if b {
+			n++
+		}
+	}
+	if n != 1 {
+		return "", invalidf("compare: give exactly one of a deploy, before/after ranges, or two versions")
+	}
+	switch {
+	case math.IsNaN(q.Confidence) || q.Confidence < 0 || q.Confidence >= 1:
+		return "", invalidf("compare: confidence %v: want a value in (0, 1), e.g. 0.95", q.Confidence)
+	case q.Resamples < 0 || q.Resamples > maxResamples:
+		return "", invalidf("compare: resamples %d: want 0 to %d", q.Resamples, maxResamples)
+	case q.MaxTraces < 0 || q.MaxTraces > maxSampleSize:
+		return "", invalidf("compare: max traces %d: want 0 to %d", q.MaxTraces, maxSampleSize)
+	case q.Window < 0:
+		return "", invalidf("compare: window must not be negative")
+	}
+	if q.Confidence == 0 {
+		q.Confidence = defaultConfidence
+	}
+	if q.Resamples == 0 {
+		q.Resamples = defaultResamples
+	}
+	if q.MaxTraces == 0 {
+		q.MaxTraces = defaultCompareTraces
+	}
+	if q.Window == 0 {
+		q.Window = defaultCompareWindow
+	}
+	switch {
+	case deploy:
+		if !q.Now.IsZero() && !q.Now.After(q.DeployAt) {
+			return "", invalidf("compare: the deploy at %s has no requests after it yet", q.DeployAt.UTC().Format(time.RFC3339))
+		}
+		return CompareDeploy, nil
+	case ranges:
+		if q.BeforeFrom.IsZero() || q.BeforeTo.IsZero() || q.AfterFrom.IsZero() || q.AfterTo.IsZero() {
+			return "", invalidf("compare: before_from, before_to, after_from and after_to are all required")
+		}
+		if !q.BeforeTo.After(q.BeforeFrom) || !q.AfterTo.After(q.AfterFrom) {
+			return "", invalidf("compare: each range must end after it starts")
+		}
+		return CompareRanges, nil
+	default:
+		if q.VersionA == "" || q.VersionB == "" {
+			return "", invalidf("compare: version_a and version_b are both required")
+		}
+		if q.VersionA == q.VersionB {
+			return "", invalidf("compare: version_a and version_b are the same")
+		}
+		if err := checkWindow(q.Service, q.From, q.To); err != nil {
+			return "", err
+		}
+		return CompareVersions, nil
+	}
+}
+
+// readSides reads both sides' samples.
+func (q *CompareQuery) readSides(ctx context.Context, src SpanSource, mode string) (compareSide, compareSide, error) {
+	var b, a compareSide
+	read := func(s *compareSide, from, to time.Time, version string, limit int) error {
+		ss, err := src.Samples(ctx, store.SampleQuery{Service: q.Service, Endpoint: q.Endpoint, Version: version, From: from, To: to, Limit: limit})
+		if err != nil {
+			return fmt.Errorf("analysis: compare: read %s samples: %w", s.Label, err)
+		}
+		s.samples = ss
+		s.From, s.To, s.Version = from.UTC(), to.UTC(), version
+		return nil
+	}
+	b.Label, a.Label = "before", "after"
+	switch mode {
+	case CompareDeploy:
+		end := q.DeployAt.Add(q.Window)
+		if !q.Now.IsZero() && q.Now.Before(end) {
+			end = q.Now
+		}
+		if err := read(&a, q.DeployAt, end, "", 0); err != nil {
+			return b, a, err
+		}
+		if q.EqualCounts {
+			// The newest len(after) requests before the marker, looking
+			// back at most 30 windows.
+			from := q.DeployAt.Add(-30 * end.Sub(q.DeployAt))
+			b.From, b.To = from.UTC(), q.DeployAt.UTC()
+			if len(a.samples) > 0 {
+				if err := read(&b, from, q.DeployAt, "", len(a.samples)); err != nil {
+					return b, a, err
+				}
+			}
+			if len(b.samples) > 0 {
+				b.From = time.Unix(0, b.samples[0].StartUnixNano).UTC()
+			}
+		} else if err := read(&b, q.DeployAt.Add(-end.Sub(q.DeployAt)), q.DeployAt, "", 0); err != nil {
+			return b, a, err
+		}
+	case CompareRanges:
+		if err := read(&b, q.BeforeFrom, q.BeforeTo, "", 0); err != nil {
+			return b, a, err
+		}
+		if err := read(&a, q.AfterFrom, q.AfterTo, "", 0); err != nil {
+			return b, a, err
+		}
+	case CompareVersions:
+		b.Label, a.Label = q.VersionA, q.VersionB
+		if err := read(&b, q.From, q.To, q.VersionA, 0); err != nil {
+			return b, a, err
+		}
+		if err := read(&a, q.From, q.To, q.VersionB, 0); err != nil {
+			return b, a, err
+		}
+	}
+	for _, s := range []*compareSide{&b, &a} {
+		s.finish()
+	}
+	return b, a, nil
+}
+
+// finish computes a side's counts, rates and percentiles.
+func (s *compareSide) finish() {
+	s.Count = len(s.samples)
+	s.sorted = make([]int64, len(s.samples))
+	for i := range s.samples {
+		s.sorted[i] = max(s.samples[i].DurationNano, 0)
+		if s.samples[i].Error {
+			s.Errors++
+		}
+	}
+	slices.Sort(s.sorted)
+	if s.Count > 0 {
+		s.ErrorRate = round4(float64(s.Errors) / float64(s.Count))
+	}
+	if d := s.To.Sub(s.From); d > 0 {
+		s.RatePerS = round4(float64(s.Count) / d.Seconds())
+	}
+	s.Percentiles = percentilesOfSorted(s.sorted)
+}
+
+// percentileDelta bootstraps the change of one percentile.
+func percentileDelta(before, after []int64, p, alpha float64, resamples int, rng *rand.Rand) PercentileDelta {
+	q := p / 100
+	bv, av := Quantile(before, q), Quantile(after, q)
+	d := PercentileDelta{
+		Percentile: p,
+		BeforeMs:   round3(nsToMs(bv)),
+		AfterMs:    round3(nsToMs(av)),
+		DeltaMs:    round3(nsToMs(av - bv)),
+	}
+	if bv > 0 {
+		d.DeltaPct = round3((float64(av)/float64(bv) - 1) * 100)
+	}
+	need := int(math.Ceil(minTailCount / (1 - q)))
+	if len(before) < need || len(after) < need {
+		return d
+	}
+	d.Tested = true
+	bb := newQuantileBootstrap(before, q, rng)
+	ab := newQuantileBootstrap(after, q, rng)
+	deltas := make([]float64, resamples)
+	ratios := make([]float64, 0, resamples)
+	for i := range deltas {
+		x, y := bb.draw(), ab.draw()
+		deltas[i] = float64(y - x)
+		if x > 0 {
+			ratios = append(ratios, float64(y)/float64(x)-1)
+		}
+	}
+	slices.Sort(deltas)
+	slices.Sort(ratios)
+	lo, hi := empiricalQuantile(deltas, alpha/2), empiricalQuantile(deltas, 1-alpha/2)
+	d.CILowMs, d.CIHighMs = round3(lo/1e6), round3(hi/1e6)
+	d.CILowPct = round3(empiricalQuantile(ratios, alpha/2) * 100)
+	d.CIHighPct = round3(empiricalQuantile(ratios, 1-alpha/2) * 100)
+	big := math.Abs(float64(av-bv)) >= math.Max(minRelDelta*float64(bv), float64(minDeltaNs))
+	d.Significant = big && (lo > 0 || hi < 0)
+	return d
+}
+
+// overlay builds both sides' histograms on the same log buckets.
+func overlay(before, after []int64) []OverlayBucket {
+	const perOctave = DefaultBucketsPerOctave
+	if len(before)+len(after) == 0 {
+		return []OverlayBucket{}
+	}
+	lo, hi := math.MaxInt, -1
+	for _, s := range [][]int64{before, after} {
+		if len(s) > 0 {
+			lo = min(lo, bucketIndex(s[0], perOctave))
+			hi = max(hi, bucketIndex(s[len(s)-1], perOctave))
+		}
+	}
+	out := make([]OverlayBucket, hi-lo+1)
+	for i := range out {
+		out[i].LowerMs = round3(bucketLowerMs(lo+i, perOctave))
+		out[i].UpperMs = round3(bucketUpperMs(lo+i, perOctave))
+	}
+	for _, v := range before {
+		out[bucketIndex(v, perOctave)-lo].Before++
+	}
+	for _, v := range after {
+		out[bucketIndex(v, perOctave)-lo].After++
+	}
+	cb, ca := 0, 0
+	for i := range out {
+		cb += out[i].Before
+		ca += out[i].After
+		if len(before) > 0 {
+			out[i].BeforeCDF = round4(float64(cb) / float64(len(before)))
+		}
+		if len(after) > 0 {
+			out[i].AfterCDF = round4(float64(ca) / float64(len(after)))
+		}
+	}
+	return out
+}
+
+// dependencyDeltas compares mean critical time per hop on an even sample
+// of each side and on each side's slowest requests.
+func dependencyDeltas(ctx context.Context, src SpanSource, before, after compareSide, maxTraces int) ([]DependencyDelta, error) {
+	type sideTimes struct {
+		all, tail map[hopKey]float64
+	}
+	measure := func(s compareSide) (sideTimes, error) {
+		st := sideTimes{all: map[hopKey]float64{}, tail: map[hopKey]float64{}}
+		n := len(s.samples)
+		if n == 0 {
+			return st, nil
+		}
+		even := pickEvenly([][2]int{{0, n}}, n, maxTraces)
+		// The tail: the slowest 1% (at least one request), capped.
+		order := make([]int, n)
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int {
+			return cmp.Or(cmp.Compare(s.samples[b].DurationNano, s.samples[a].DurationNano), cmp.Compare(a, b))
+		})
+		tail := order[:min(max(n/100, 1), maxTraces)]
+		ids := make([]store.TraceID, 0, len(even)+len(tail))
+		for _, i := range even {
+			ids = append(ids, s.samples[i].TraceID)
+		}
+		for _, i := range tail {
+			ids = append(ids, s.samples[i].TraceID)
+		}
+		traces := map[store.TraceID][]store.Span{}
+		for start := 0; start < len(ids); start += traceBatch {
+			got, err := src.Traces(ctx, ids[start:min(start+traceBatch, len(ids))])
+			if err != nil {
+				return st, fmt.Errorf("analysis: compare: read %s traces: %w", s.Label, err)
+			}
+			for id, t := range got {
+				traces[id] = t
+			}
+		}
+		var e cpEngine
+		avg := func(idx []int, into map[hopKey]float64) {
+			used := 0
+			for _, i := range idx {
+				smp := &s.samples[i]
+				spans, ok := traces[smp.TraceID]
+				if !ok || !e.compute(spans, smp.SpanID) {
+					continue
+				}
+				used++
+				e.hopTimes(spans, func(sp *store.Span, ns int64) { into[hopKey{sp.Service, sp.Dependency}] += float64(ns) })
+			}
+			for k := range into {
+				into[k] /= float64(max(used, 1))
+			}
+		}
+		avg(even, st.all)
+		avg(tail, st.tail)
+		return st, nil
+	}
+	bt, err := measure(before)
+	if err != nil {
+		return nil, err
+	}
+	at, err := measure(after)
+	if err != nil {
+		return nil, err
+	}
+	keys := map[hopKey]bool{}
+	for _, m := range []map[hopKey]float64{bt.all, bt.tail, at.all, at.tail} {
+		for k := range m {
+			keys[k] = true
+		}
+	}
+	out := make([]DependencyDelta, 0, len(keys))
+	for k := range keys {
+		out = append(out, DependencyDelta{
+			Service: k.service, Dependency: k.dependency, Label: HopLabel(k.service, k.dependency),
+			BeforeMs: round3(bt.all[k] / 1e6), AfterMs: round3(at.all[k] / 1e6), DeltaMs: round3((at.all[k] - bt.all[k]) / 1e6),
+			BeforeTailMs: round3(bt.tail[k] / 1e6), AfterTailMs: round3(at.tail[k] / 1e6), TailDeltaMs: round3((at.tail[k] - bt.tail[k]) / 1e6),
+		})
+	}
+	slices.SortFunc(out, func(a, b DependencyDelta) int {
+		return cmp.Or(cmp.Compare(math.Abs(b.TailDeltaMs), math.Abs(a.TailDeltaMs)), cmp.Compare(a.Label, b.Label))
+	})
+	return out, nil
+}
+
+// verdict decides regressed / improved / no significant change and
+// writes the reasons and the one-sentence summary.
+func (c *Comparison) verdict() {
+	worse, better := false, false
+	for _, p := range c.Percentiles {
+		if !p.Significant {
+			continue
+		}
+		dir := "slower"
+		if p.DeltaMs > 0 {
+			worse = true
+		} else {
+			better = true
+			dir = "faster"
+		}
+		c.Reasons = append(c.Reasons, fmt.Sprintf("p%s %s (%s → %s, %+.0f%%, %.4g%% CI %+.0f%% … %+.0f%%)",
+			fmtPct(p.Percentile), dir, FormatMs(p.BeforeMs), FormatMs(p.AfterMs), p.DeltaPct, c.CILevel*100, p.CILowPct, p.CIHighPct))
+	}
+	if e := c.ErrorRate; e.Significant {
+		if e.RateB > e.RateA {
+			worse = true
+		} else {
+			better = true
+		}
+		c.Reasons = append(c.Reasons, fmt.Sprintf("error rate %.2f%% → %.2f%% (p = %.2g)", e.RateA*100, e.RateB*100, e.PValue))
+	}
+	if c.Insufficient {
+		c.Reasons = append(c.Reasons, fmt.Sprintf("too few requests to judge (%d before, %d after)", c.Before.Count, c.After.Count))
+	}
+	switch {
+	case worse:
+		c.Verdict = VerdictRegressed
+	case better:
+		c.Verdict = VerdictImproved
+	default:
+		c.Verdict = VerdictNoChange
+	}
+	c.Summary = c.summary()
+}
+
+// summary writes e.g. "p99 420 ms → 1.8 s, +330% [CI +250% … +410%],
+// regression; most of it in candidate-svc → postgresql".
+func (c *Comparison) summary() string {
+	if c.Before.Count == 0 || c.After.Count == 0 {
+		return fmt.Sprintf("No comparison: %d requests %s, %d %s.", c.Before.Count, c.Before.Label, c.After.Count, c.After.Label)
+	}
+	// Headline the highest tested percentile, or the one that decided.
+	head := c.Percentiles[0]
+	for _, p := range c.Percentiles {
+		if p.Tested {
+			head = p
+		}
+	}
+	for _, p := range c.Percentiles {
+		if p.Significant && (c.Verdict == VerdictRegressed) == (p.DeltaMs > 0) {
+			head = p
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "p%s %s → %s, %+.0f%%", fmtPct(head.Percentile), FormatMs(head.BeforeMs), FormatMs(head.AfterMs), head.DeltaPct)
+	if head.Tested {
+		fmt.Fprintf(&b, " [CI %+.0f%% … %+.0f%%]", head.CILowPct, head.CIHighPct)
+	}
+	switch c.Verdict {
+	case VerdictRegressed:
+		b.WriteString(", regression")
+	case VerdictImproved:
+		b.WriteString(", improvement")
+	default:
+		b.WriteString(", no significant change")
+		if c.Insufficient {
+			b.WriteString(" (too few requests to judge)")
+		}
+	}
+	if e := c.ErrorRate; e.Significant {
+		fmt.Fprintf(&b, "; errors %.2f%% → %.2f%%", e.RateA*100, e.RateB*100)
+	}
+	if c.Verdict != VerdictNoChange {
+		if where := c.mostOfIt(head.DeltaMs); where != "" {
+			b.WriteString("; " + where)
+		}
+	}
+	return b.String()
+}
+
+// mostOfIt names the hop that carries most of a tail change in the
+// direction of delta.
+func (c *Comparison) mostOfIt(delta float64) string {
+	var total, top float64
+	label := ""
+	for _, d := range c.Dependencies {
+		v := d.TailDeltaMs
+		if (delta > 0) != (v > 0) || v == 0 {
+			continue
+		}
+		total += math.Abs(v)
+		if math.Abs(v) > top {
+			top, label = math.Abs(v), d.Label
+		}
+	}
+	switch {
+	case label == "" || total == 0:
+		return ""
+	case top >= 0.5*total:
+		return "most of it in " + label
+	default:
+		return "largest part in " + label
+	}
+}
+
+// fmtPct writes 99 as "99" and 99.9 as "99.9".
+func fmtPct(p float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", p), "0"), ".")
+}

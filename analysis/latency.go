@@ -1,0 +1,381 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// Latency methods.
+const (
+	MethodAuto   = "auto"   // exact up to a day, sketch for longer windows
+	MethodExact  = "exact"  // sorted durations: exact nearest-rank percentiles
+	MethodSketch = "sketch" // one DDSketch per time bucket, merged for the window
+)
+
+// Auto switches to sketches for windows longer than a day; series are
+// bounded in points.
+const (
+	sketchAboveWindow = 24 * time.Hour
+	defaultMaxPoints  = 120
+	maxSeriesPoints   = 5000
+)
+
+// LatencyQuery selects the entry spans of an endpoint (or of every
+// endpoint of a service when Endpoint is empty) in [From, To).
+type LatencyQuery struct {
+	Service  string
+	Endpoint string
+	Version  string // optional: one service.version
+	From, To time.Time
+	// Step is the time-series bucket width; 0 picks a round step giving at
+	// most MaxPoints buckets (default 120).
+	Step      time.Duration
+	MaxPoints int
+	// BucketsPerOctave sets the histogram resolution (0: 4).
+	BucketsPerOctave int
+	// Method is MethodAuto (""), MethodExact or MethodSketch.
+	Method string
+}
+
+// LatencyReport is the body of GET /api/v1/latency.
+type LatencyReport struct {
+	Service  string    `json:"service"`
+	Endpoint string    `json:"endpoint"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	// Method says how percentiles were computed; RelativeError is the
+	// bound on their relative error (0 when exact).
+	Method        string            `json:"method"`
+	RelativeError float64           `json:"relative_error"`
+	Count         int               `json:"count"`
+	ErrorCount    int               `json:"error_count"`
+	ErrorRate     float64           `json:"error_rate"`
+	RatePerS      float64           `json:"rate_per_s"`
+	Percentiles   Percentiles       `json:"percentiles"`
+	Histogram     []HistogramBucket `json:"histogram"`
+	Series        TimeSeries        `json:"series"`
+	Heatmap       Heatmap           `json:"heatmap"`
+}
+
+// TimeSeries is latency and traffic over time in equal, epoch-aligned
+// buckets.
+type TimeSeries struct {
+	StepSeconds float64       `json:"step_s"`
+	Points      []SeriesPoint `json:"points"`
+}
+
+// SeriesPoint is one bucket of a time series. Percentiles are null for a
+// bucket without requests, so a chart shows a gap rather than a drop to 0.
+type SeriesPoint struct {
+	Start    time.Time `json:"start"`
+	Count    int       `json:"count"`
+	Errors   int       `json:"errors"`
+	RatePerS float64   `json:"rate_per_s"`
+	P50Ms    *float64  `json:"p50_ms"`
+	P95Ms    *float64  `json:"p95_ms"`
+	P99Ms    *float64  `json:"p99_ms"`
+}
+
+// sampleView is the part of a sample distribution code reads, kept small
+// so hot loops over 100k samples stay in cache.
+type sampleView struct {
+	start int64
+	dur   int64
+	err   bool
+}
+
+// viewsIn returns the samples starting in [from, to). Stores already
+// select by window; filtering again keeps the counts right even for a
+// source that returns a superset.
+func viewsIn(samples []store.Sample, from, to time.Time) []sampleView {
+	f, t := from.UnixNano(), to.UnixNano()
+	out := make([]sampleView, 0, len(samples))
+	for i := range samples {
+		s := &samples[i]
+		if s.StartUnixNano < f || s.StartUnixNano >= t {
+			continue
+		}
+		out = append(out, sampleView{start: s.StartUnixNano, dur: max(s.DurationNano, 0), err: s.Error})
+	}
+	return out
+}
+
+// Latency computes percentiles, a log-bucket histogram, a time series and a
+// heatmap of an endpoint's latency over a window.
+func Latency(ctx context.Context, src SampleSource, q LatencyQuery) (LatencyReport, error) {
+	if err := checkWindow(q.Service, q.From, q.To); err != nil {
+		return LatencyReport{}, err
+	}
+	if q.Step < 0 {
+		return LatencyReport{}, invalidf("step must not be negative")
+	}
+	if q.MaxPoints < 0 {
+		return LatencyReport{}, invalidf("max points must not be negative")
+	}
+	switch q.Method {
+	case "", MethodAuto, MethodExact, MethodSketch:
+	default:
+		return LatencyReport{}, invalidf("method %q: want auto, exact or sketch", q.Method)
+	}
+	window := q.To.Sub(q.From)
+	maxPoints := q.MaxPoints
+	if maxPoints == 0 {
+		maxPoints = defaultMaxPoints
+	}
+	step := q.Step
+	if step == 0 {
+		step = chooseStep(window, maxPoints)
+	}
+	if int64(window/step) >= maxSeriesPoints {
+		return LatencyReport{}, invalidf("step %s gives more than %d points over %s; use a larger step",
+			step, maxSeriesPoints, window)
+	}
+	method := q.Method
+	if method == "" || method == MethodAuto {
+		method = MethodExact
+		if window > sketchAboveWindow {
+			method = MethodSketch
+		}
+	}
+	perOctave := clampPerOctave(q.BucketsPerOctave)
+	grid := newTimeGrid(q.From, q.To, step)
+	rep := LatencyReport{
+		Service:  q.Service,
+		Endpoint: q.Endpoint,
+		From:     q.From.UTC(),
+		To:       q.To.UTC(),
+		Method:   method,
+	}
+	read := func(from, to time.Time) ([]sampleView, error) {
+		ss, err := src.Samples(ctx, store.SampleQuery{Service: q.Service, Endpoint: q.Endpoint, Version: q.Version, From: from, To: to})
+		if err != nil {
+			return nil, fmt.Errorf("analysis: latency: read samples: %w", err)
+		}
+		return viewsIn(ss, from, to), nil
+	}
+	if method == MethodSketch {
+		// A long window is read a day at a time into per-bucket sketches
+		// and bucket counts, so memory is bounded by a day of samples
+		// whatever the window.
+		acc := newLatencyAcc(grid, perOctave, true)
+		for cf := q.From; cf.Before(q.To); cf = cf.Add(latencyChunk) {
+			ct := cf.Add(latencyChunk)
+			if ct.After(q.To) {
+				ct = q.To
+			}
+			views, err := read(cf, ct)
+			if err != nil {
+				return LatencyReport{}, err
+			}
+			acc.add(views)
+		}
+		rep.RelativeError = SketchRelativeAccuracy
+		rep.Series, rep.Percentiles = acc.sketchSeries()
+		rep.Histogram, rep.Heatmap = acc.histogram(), acc.heatmap()
+		rep.Count, rep.ErrorCount = acc.count, acc.errCount
+	} else {
+		views, err := read(q.From, q.To)
+		if err != nil {
+			return LatencyReport{}, err
+		}
+		acc := newLatencyAcc(grid, perOctave, false)
+		acc.add(views)
+		durs := make([]int64, len(views))
+		for i, v := range views {
+			durs[i] = v.dur
+		}
+		slices.Sort(durs)
+		rep.Percentiles = percentilesOfSorted(durs)
+		rep.Series = exactSeries(views, grid)
+		rep.Histogram, rep.Heatmap = acc.histogram(), acc.heatmap()
+		rep.Count, rep.ErrorCount = acc.count, acc.errCount
+	}
+	if rep.Count > 0 {
+		rep.ErrorRate = round4(float64(rep.ErrorCount) / float64(rep.Count))
+	}
+	rep.RatePerS = round4(float64(rep.Count) / window.Seconds())
+	return rep, nil
+}
+
+// latencyChunk is how much of a long window the sketch path reads at once.
+const latencyChunk = 24 * time.Hour
+
+// latencyAcc accumulates a latency report's counts chunk by chunk: log
+// bucket counts for the histogram, per-column bucket counts for the
+// heatmap, and (for the sketch path) one sketch per time bucket.
+type latencyAcc struct {
+	grid      timeGrid
+	perOctave int
+	hist      map[int]int
+	heat      []map[int]int
+	sketches  []*Sketch
+	errs      []int
+	count     int
+	errCount  int
+}
+
+// newLatencyAcc starts an accumulator; withSketches keeps per-bucket
+// sketches (the exact path computes its series from the samples instead).
+func newLatencyAcc(g timeGrid, perOctave int, withSketches bool) *latencyAcc {
+	a := &latencyAcc{grid: g, perOctave: perOctave, hist: map[int]int{},
+		heat: make([]map[int]int, g.n), errs: make([]int, g.n)}
+	if withSketches {
+		a.sketches = make([]*Sketch, g.n)
+	}
+	return a
+}
+
+func (a *latencyAcc) add(views []sampleView) {
+	for _, v := range views {
+		c := a.grid.index(v.start)
+		if c < 0 {
+			continue
+		}
+		b := bucketIndex(v.dur, a.perOctave)
+		a.count++
+		a.hist[b]++
+		if a.heat[c] == nil {
+			a.heat[c] = map[int]int{}
+		}
+		a.heat[c][b]++
+		if a.sketches != nil {
+			if a.sketches[c] == nil {
+				a.sketches[c] = NewSketch()
+			}
+			a.sketches[c].Add(v.dur)
+		}
+		if v.err {
+			a.errCount++
+			a.errs[c]++
+		}
+	}
+}
+
+// bucketRange returns the lowest and highest non-empty log bucket.
+func (a *latencyAcc) bucketRange() (lo, hi int) {
+	lo, hi = math.MaxInt, -1
+	for b := range a.hist {
+		lo, hi = min(lo, b), max(hi, b)
+	}
+	return lo, hi
+}
+
+// histogram returns every bucket from the fastest to the slowest
+// non-empty one, as LogHistogram does.
+func (a *latencyAcc) histogram() []HistogramBucket {
+	lo, hi := a.bucketRange()
+	out := []HistogramBucket{}
+	for b := lo; b <= hi; b++ {
+		out = append(out, HistogramBucket{
+			LowerMs: round3(bucketLowerMs(b, a.perOctave)),
+			UpperMs: round3(bucketUpperMs(b, a.perOctave)),
+			Count:   a.hist[b],
+		})
+	}
+	return out
+}
+
+func (a *latencyAcc) heatmap() Heatmap {
+	g := a.grid
+	h := Heatmap{StepSeconds: float64(g.step) / 1e9, Times: make([]time.Time, g.n), Counts: make([][]int, g.n), BoundsMs: []float64{}}
+	lo, hi := a.bucketRange()
+	rows := max(hi-lo+1, 0)
+	for r := 0; r < rows; r++ {
+		h.BoundsMs = append(h.BoundsMs, round3(bucketLowerMs(lo+r, a.perOctave)))
+	}
+	if rows > 0 {
+		h.BoundsMs = append(h.BoundsMs, round3(bucketUpperMs(hi, a.perOctave)))
+	}
+	for c := range g.n {
+		h.Times[c] = g.bucketStart(c)
+		h.Counts[c] = make([]int, rows)
+		for b, n := range a.heat[c] {
+			h.Counts[c][b-lo] = n
+			h.MaxCount = max(h.MaxCount, n)
+		}
+	}
+	return h
+}
+
+// exactSeries computes per-bucket counts and exact percentiles. Durations
+// are laid out bucket by bucket in one buffer (a counting sort by bucket)
+// and each bucket's run is sorted on its own: O(n log n) overall.
+func exactSeries(views []sampleView, g timeGrid) TimeSeries {
+	counts := make([]int, g.n)
+	errs := make([]int, g.n)
+	idx := make([]int, len(views))
+	for i, v := range views {
+		b := g.index(v.start)
+		idx[i] = b
+		if b < 0 {
+			continue
+		}
+		counts[b]++
+		if v.err {
+			errs[b]++
+		}
+	}
+	offsets := make([]int, g.n+1)
+	for b, c := range counts {
+		offsets[b+1] = offsets[b] + c
+	}
+	buf := make([]int64, offsets[g.n])
+	fill := slices.Clone(offsets[:g.n])
+	for i, v := range views {
+		if b := idx[i]; b >= 0 {
+			buf[fill[b]] = v.dur
+			fill[b]++
+		}
+	}
+	ts := TimeSeries{StepSeconds: float64(g.step) / 1e9, Points: make([]SeriesPoint, g.n)}
+	for b := range g.n {
+		run := buf[offsets[b]:offsets[b+1]]
+		slices.Sort(run)
+		p := SeriesPoint{
+			Start:    g.bucketStart(b),
+			Count:    counts[b],
+			Errors:   errs[b],
+			RatePerS: round4(float64(counts[b]) / (float64(g.step) / 1e9)),
+		}
+		if len(run) > 0 {
+			p.P50Ms = msPtr(Quantile(run, 0.50))
+			p.P95Ms = msPtr(Quantile(run, 0.95))
+			p.P99Ms = msPtr(Quantile(run, 0.99))
+		}
+		ts.Points[b] = p
+	}
+	return ts
+}
+
+// sketchSeries reads each bucket's sketch and merges them for the
+// window's percentiles, which is what lets long windows be assembled from
+// per-bucket (or cached) sketches.
+func (a *latencyAcc) sketchSeries() (TimeSeries, Percentiles) {
+	g := a.grid
+	total := NewSketch()
+	ts := TimeSeries{StepSeconds: float64(g.step) / 1e9, Points: make([]SeriesPoint, g.n)}
+	for b := range g.n {
+		p := SeriesPoint{Start: g.bucketStart(b), Errors: a.errs[b]}
+		if s := a.sketches[b]; s != nil {
+			p.Count = int(s.Count())
+			p.P50Ms = floatPtr(round3(s.QuantileMs(0.50)))
+			p.P95Ms = floatPtr(round3(s.QuantileMs(0.95)))
+			p.P99Ms = floatPtr(round3(s.QuantileMs(0.99)))
+			// Both sketches come from NewSketch, so the mappings match and
+			// Merge cannot fail.
+			_ = total.Merge(s)
+		}
+		p.RatePerS = round4(float64(p.Count) / (float64(g.step) / 1e9))
+		ts.Points[b] = p
+	}
+	return ts, total.Percentiles()
+}
+
+func msPtr(ns int64) *float64 { return floatPtr(round3(nsToMs(ns))) }
+
+func floatPtr(v float64) *float64 { return &v }
