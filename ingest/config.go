@@ -1,0 +1,156 @@
+package ingest
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/tailscope/tailscope/ingest/otlpconv"
+)
+
+// Config holds every limit and knob of the receiver. Start from
+// DefaultConfig; the cmd layer maps flags onto the fields.
+//
+// Worst-case memory. Requests pass three stages, each bounded:
+//
+//	decode:  MaxConcurrentDecodes × MaxDecompressedBytes × max(1 + Kpdata, Kpdata + Kconv)
+//	queue:   QueueBytes + Kconv × MaxDecompressedBytes (one request admitted into an empty queue)
+//	batches: nothing extra (batched spans stay counted in the queue until their commit ends)
+//
+// Kpdata is pdata's in-memory size over wire size: measured 3.2 for the
+// feed demo's protobuf requests, 7.6 for a pathological payload of tiny
+// integer attributes, at most 2.2 for JSON. Kconv is the converted rows
+// over wire size: measured 1.5, at most 6 for text that is all control
+// characters (JSON writes each as \u00XX). The body buffer is released
+// before conversion, and a gzip body is streamed through the decompressor,
+// never held compressed. gRPC reads a message before its handler runs: add
+// gRPC connections × MaxConcurrentDecodes streams × MaxDecompressedBytes
+// for messages being received (the tap refuses new streams while every
+// decode slot is busy). With the defaults on 2 cores: 4 × 16 MiB × 4.7 ≈
+// 300 MiB typical, ≈ 580 MiB pathological, plus 128 MiB + 24 MiB of queue.
+// These are live bytes; the heap can reach twice that before a collection
+// (GOGC=100), so set GOMEMLIMIT to keep the process near the bound.
+type Config struct {
+	// HTTPAddr and GRPCAddr are where ListenAndServe listens. A port of 0
+	// picks a free one; the chosen address is logged.
+	HTTPAddr string
+	GRPCAddr string
+
+	// MaxRequestBytes caps an HTTP body as sent (compressed when gzip);
+	// more answers 413.
+	MaxRequestBytes int64
+	// MaxDecompressedBytes caps a request after decompression (HTTP) and a
+	// gRPC message (its max receive size); more answers 413 /
+	// ResourceExhausted, so a gzip bomb costs at most this much memory.
+	MaxDecompressedBytes int64
+	// MaxSpansPerRequest caps the spans of one request; more answers 413 /
+	// InvalidArgument (the client should send smaller batches).
+	MaxSpansPerRequest int
+	// MaxConcurrentDecodes caps requests being read, decoded and
+	// converted at once. When all are busy a request is refused at once
+	// with 429 / ResourceExhausted rather than queued.
+	MaxConcurrentDecodes int
+
+	// MaxValueBytes caps attribute values (cut and listed under
+	// otlpconv.TruncatedKey); MaxNameBytes caps keys, names and the
+	// derived columns. See otlpconv.Options.
+	MaxValueBytes int
+	MaxNameBytes  int
+	// TenantKeys are searched in order for the tenant column, in span
+	// attributes, then resource attributes.
+	TenantKeys []string
+	// PayloadKeys, when present on a span, give its payload_bytes (summed)
+	// instead of the semantic-convention body-size keys.
+	PayloadKeys []string
+
+	// QueueSpans and QueueBytes bound the spans waiting for or in a commit.
+	// A request that does not fit answers 429 / ResourceExhausted at once.
+	// MaxSpansPerRequest must not exceed QueueSpans.
+	QueueSpans int
+	QueueBytes int64
+	// BatchSpans caps the spans of one WriteSpans call (one COPY or
+	// transaction). A batch takes whatever is queued when a writer is
+	// free, up to this many, and never waits for more.
+	BatchSpans int
+	// Writers is the number of concurrent batch writers: 2 suits
+	// PostgreSQL, 1 SQLite (one writer at a time anyway).
+	Writers int
+	// WriteTimeout bounds one WriteSpans call; a timeout is a store error.
+	WriteTimeout time.Duration
+	// RetryAfter is what 429/503 answers tell clients to wait.
+	RetryAfter time.Duration
+	// DeployCacheSize bounds the (service, version) pairs remembered for
+	// automatic deploy markers; past it the set is forgotten and markers
+	// are re-sent (the store keeps one per pair).
+	DeployCacheSize int
+}
+
+// DefaultConfig returns the defaults: listeners on 127.0.0.1:4318 (HTTP)
+// and 127.0.0.1:4317 (gRPC), 8 MiB bodies, 16 MiB decompressed, 20,000
+// spans per request, 2 decode slots per core (at least 4), 4 KiB attribute
+// values, a 100,000-span / 128 MiB queue, 8,192-span batches, 2 writers.
+func DefaultConfig() Config {
+	conv := otlpconv.DefaultOptions()
+	return Config{
+		HTTPAddr:             "127.0.0.1:4318",
+		GRPCAddr:             "127.0.0.1:4317",
+		MaxRequestBytes:      8 << 20,
+		MaxDecompressedBytes: 16 << 20,
+		MaxSpansPerRequest:   20_000,
+		MaxConcurrentDecodes: max(4, 2*runtime.GOMAXPROCS(0)),
+		MaxValueBytes:        conv.MaxValueBytes,
+		MaxNameBytes:         conv.MaxNameBytes,
+		TenantKeys:           conv.TenantKeys,
+		PayloadKeys:          conv.PayloadKeys,
+		QueueSpans:           100_000,
+		QueueBytes:           128 << 20,
+		BatchSpans:           8_192,
+		Writers:              2,
+		WriteTimeout:         10 * time.Second,
+		RetryAfter:           2 * time.Second,
+		DeployCacheSize:      10_000,
+	}
+}
+
+// Validate reports the first unusable setting.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxRequestBytes <= 0:
+		return fmt.Errorf("ingest: config: max request bytes %d: want > 0", c.MaxRequestBytes)
+	case c.MaxDecompressedBytes <= 0:
+		return fmt.Errorf("ingest: config: max decompressed bytes %d: want > 0", c.MaxDecompressedBytes)
+	case c.MaxDecompressedBytes > 1<<31-1:
+		return fmt.Errorf("ingest: config: max decompressed bytes %d: want < 2 GiB (gRPC's limit)", c.MaxDecompressedBytes)
+	case c.MaxSpansPerRequest <= 0:
+		return fmt.Errorf("ingest: config: max spans per request %d: want > 0", c.MaxSpansPerRequest)
+	case c.MaxConcurrentDecodes <= 0:
+		return fmt.Errorf("ingest: config: max concurrent decodes %d: want > 0", c.MaxConcurrentDecodes)
+	case c.QueueSpans < c.MaxSpansPerRequest:
+		return fmt.Errorf("ingest: config: queue spans %d: want at least max spans per request (%d)", c.QueueSpans, c.MaxSpansPerRequest)
+	case c.QueueBytes <= 0:
+		return fmt.Errorf("ingest: config: queue bytes %d: want > 0", c.QueueBytes)
+	case c.BatchSpans <= 0:
+		return fmt.Errorf("ingest: config: batch spans %d: want > 0", c.BatchSpans)
+	case c.Writers <= 0:
+		return fmt.Errorf("ingest: config: writers %d: want > 0", c.Writers)
+	case c.WriteTimeout <= 0:
+		return fmt.Errorf("ingest: config: write timeout %v: want > 0", c.WriteTimeout)
+	case c.RetryAfter < time.Second:
+		return fmt.Errorf("ingest: config: retry after %v: want at least 1s (Retry-After has whole seconds)", c.RetryAfter)
+	case c.DeployCacheSize <= 0:
+		return fmt.Errorf("ingest: config: deploy cache size %d: want > 0", c.DeployCacheSize)
+	}
+	if err := c.convOptions().Validate(); err != nil {
+		return fmt.Errorf("ingest: config: %w", err)
+	}
+	return nil
+}
+
+func (c Config) convOptions() otlpconv.Options {
+	return otlpconv.Options{
+		TenantKeys:    c.TenantKeys,
+		PayloadKeys:   c.PayloadKeys,
+		MaxValueBytes: c.MaxValueBytes,
+		MaxNameBytes:  c.MaxNameBytes,
+	}
+}

@@ -1,0 +1,142 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tailscope/tailscope/ingest/otlpconv"
+)
+
+// Label values of the request and span metrics.
+const (
+	protoHTTP = "http"
+	protoGRPC = "grpc"
+
+	outcomeOK          = "ok"          // every span committed
+	outcomePartial     = "partial"     // committed, some spans rejected
+	outcomeBadRequest  = "bad_request" // undecodable
+	outcomeTooLarge    = "too_large"   // body, decompressed body or span count over the limit
+	outcomeUnsupported = "unsupported" // content type or encoding
+	outcomeOverloaded  = "overloaded"  // queue or decode slots full
+	outcomeUnavailable = "unavailable" // store error, shutdown, client gone
+	outcomeNotFound    = "not_found"   // HTTP path
+	outcomeBadMethod   = "bad_method"  // HTTP method
+
+	// Span rejection reasons besides otlpconv's.
+	reasonTooManySpans = "too_many_spans"
+	reasonOverloaded   = "overloaded"
+	reasonUnavailable  = "unavailable"
+
+	encodingProtobuf = "protobuf"
+	encodingJSON     = "json"
+	encodingGRPC     = "grpc" // conversion only: gRPC decodes before the handler
+
+	resultOK    = "ok"
+	resultError = "error"
+)
+
+const (
+	metricNamespace = "tailscope"
+	metricSubsystem = "ingest"
+)
+
+// receiverMetrics are the request-level metrics.
+type receiverMetrics struct {
+	requests      *prometheus.CounterVec   // protocol, outcome
+	spansReceived *prometheus.CounterVec   // protocol
+	spansAccepted *prometheus.CounterVec   // protocol
+	spansRejected *prometheus.CounterVec   // reason
+	decodeSeconds *prometheus.HistogramVec // encoding
+	truncated     prometheus.Counter
+	repaired      prometheus.Counter
+}
+
+// pipelineMetrics are the queue and commit metrics.
+type pipelineMetrics struct {
+	queueSpans    prometheus.Gauge
+	queueBytes    prometheus.Gauge
+	batchSpans    prometheus.Histogram
+	commitSeconds prometheus.Histogram
+	commits       *prometheus.CounterVec // outcome
+	deploys       *prometheus.CounterVec // outcome
+}
+
+func opts(name, help string) prometheus.Opts {
+	return prometheus.Opts{Namespace: metricNamespace, Subsystem: metricSubsystem, Name: name, Help: help}
+}
+
+func newReceiverMetrics(reg prometheus.Registerer) (*receiverMetrics, error) {
+	m := &receiverMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts(opts("requests_total",
+			"OTLP export requests by protocol and outcome.")), []string{"protocol", "outcome"}),
+		spansReceived: prometheus.NewCounterVec(prometheus.CounterOpts(opts("spans_received_total",
+			"Spans in decoded export requests.")), []string{"protocol"}),
+		spansAccepted: prometheus.NewCounterVec(prometheus.CounterOpts(opts("spans_accepted_total",
+			"Spans committed to the store and acknowledged.")), []string{"protocol"}),
+		spansRejected: prometheus.NewCounterVec(prometheus.CounterOpts(opts("spans_rejected_total",
+			"Spans not stored, by reason: invalid data, too many in a request, queue full, store unavailable.")), []string{"reason"}),
+		decodeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "decode_seconds",
+			Help:    "Time to read, decompress, decode and convert one request (gRPC: convert only).",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16), // 50µs … 1.6s
+		}, []string{"encoding"}),
+		truncated: prometheus.NewCounter(prometheus.CounterOpts(opts("values_truncated_total",
+			"Attribute values, keys, names and messages cut to their configured limit."))),
+		repaired: prometheus.NewCounter(prometheus.CounterOpts(opts("strings_repaired_total",
+			"Strings whose NUL bytes or invalid UTF-8 were replaced with U+FFFD."))),
+	}
+	// Pre-create the rejection series so dashboards see zeros.
+	for _, r := range otlpconv.Reasons() {
+		m.spansRejected.WithLabelValues(r.String())
+	}
+	for _, r := range []string{reasonTooManySpans, reasonOverloaded, reasonUnavailable} {
+		m.spansRejected.WithLabelValues(r)
+	}
+	return m, register(reg, m.requests, m.spansReceived, m.spansAccepted, m.spansRejected, m.decodeSeconds, m.truncated, m.repaired)
+}
+
+func newPipelineMetrics(reg prometheus.Registerer) (*pipelineMetrics, error) {
+	m := &pipelineMetrics{
+		queueSpans: prometheus.NewGauge(prometheus.GaugeOpts(opts("queue_spans",
+			"Spans waiting for or in a commit."))),
+		queueBytes: prometheus.NewGauge(prometheus.GaugeOpts(opts("queue_bytes",
+			"Approximate memory of the spans waiting for or in a commit."))),
+		batchSpans: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "batch_spans",
+			Help:    "Spans per WriteSpans call (group commit batch size).",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10), // 1 … 262144
+		}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "commit_seconds",
+			Help:    "Duration of one WriteSpans call.",
+			Buckets: prometheus.ExponentialBuckets(250e-6, 2, 16), // 250µs … 8s
+		}),
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts(opts("commits_total",
+			"WriteSpans calls by outcome.")), []string{"outcome"}),
+		deploys: prometheus.NewCounterVec(prometheus.CounterOpts(opts("deploy_markers_total",
+			"Automatic deploy markers recorded for newly seen (service, version) pairs.")), []string{"outcome"}),
+	}
+	for _, o := range []string{resultOK, resultError} {
+		m.commits.WithLabelValues(o)
+		m.deploys.WithLabelValues(o)
+	}
+	return m, register(reg, m.queueSpans, m.queueBytes, m.batchSpans, m.commitSeconds, m.commits, m.deploys)
+}
+
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	if reg == nil {
+		return nil
+	}
+	var errs []error
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("ingest: register metrics: %w", err)
+	}
+	return nil
+}

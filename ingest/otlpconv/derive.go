@@ -1,0 +1,273 @@
+package otlpconv
+
+import (
+	"math"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// Semantic-convention keys the derived columns read. Where a key was
+// renamed, both names are kept: SDKs in the field send either, and the
+// newer name wins when both are present.
+const (
+	keyServiceName       = "service.name"
+	keyServiceVersion    = "service.version"
+	keyHostName          = "host.name"
+	keyServiceInstanceID = "service.instance.id"
+
+	keyPeerService     = "peer.service"
+	keyDBSystemName    = "db.system.name" // semconv ≥ 1.30
+	keyDBSystem        = "db.system"      // legacy
+	keyDBNamespace     = "db.namespace"   // semconv ≥ 1.26
+	keyDBName          = "db.name"        // legacy
+	keyRPCService      = "rpc.service"
+	keyServerAddress   = "server.address" // semconv ≥ 1.21
+	keyNetPeerName     = "net.peer.name"  // legacy
+	keyHTTPHost        = "http.host"      // legacy
+	keyMessagingSystem = "messaging.system"
+
+	keyHTTPRequestBodySize        = "http.request.body.size"
+	keyHTTPResponseBodySize       = "http.response.body.size"
+	keyHTTPRequestContentLength   = "http.request_content_length"  // legacy
+	keyHTTPResponseContentLength  = "http.response_content_length" // legacy
+	keyRPCRequestBodySize         = "rpc.request.body.size"
+	keyRPCResponseBodySize        = "rpc.response.body.size"
+	keyRPCMessageUncompressedSize = "rpc.message.uncompressed_size"
+	keyMessagingBodySize          = "messaging.message.body.size"
+	keyMessagingPayloadSize       = "messaging.message_payload_size_bytes" // legacy
+)
+
+// spanObs collects, during the single encoding pass over a span's
+// attributes, the values derivation needs. The first occurrence of a key
+// wins, as pcommon.Map.Get would return it.
+type spanObs struct {
+	tenant     string
+	tenantRank int // index in TenantKeys of tenant; len(TenantKeys) when none
+
+	peerService, dbSystemName, dbSystem, dbNamespace, dbName string
+	rpcService, serverAddress, netPeerName, httpHost         string
+	messagingSystem                                          string
+
+	// Body sizes; -1 when absent.
+	httpReq, httpResp, httpReqLegacy, httpRespLegacy int64
+	rpcReq, rpcResp, rpcUncompressed                 int64
+	msgBody, msgBodyLegacy                           int64
+
+	custom     int64 // sum of configured payload keys
+	customSeen bool
+}
+
+func (o *spanObs) reset(tenantKeys int) {
+	*o = spanObs{
+		tenantRank: tenantKeys,
+		httpReq:    -1, httpResp: -1, httpReqLegacy: -1, httpRespLegacy: -1,
+		rpcReq: -1, rpcResp: -1, rpcUncompressed: -1,
+		msgBody: -1, msgBodyLegacy: -1,
+	}
+}
+
+func setText(dst *string, v pcommon.Value) {
+	if *dst == "" {
+		*dst = valueText(v)
+	}
+}
+
+func setSize(dst *int64, v pcommon.Value) {
+	if *dst < 0 {
+		*dst = valueSize(v)
+	}
+}
+
+func (c *Converter) observeSpan(o *spanObs, k string, v pcommon.Value) {
+	switch k {
+	case keyPeerService:
+		setText(&o.peerService, v)
+	case keyDBSystemName:
+		setText(&o.dbSystemName, v)
+	case keyDBSystem:
+		setText(&o.dbSystem, v)
+	case keyDBNamespace:
+		setText(&o.dbNamespace, v)
+	case keyDBName:
+		setText(&o.dbName, v)
+	case keyRPCService:
+		setText(&o.rpcService, v)
+	case keyServerAddress:
+		setText(&o.serverAddress, v)
+	case keyNetPeerName:
+		setText(&o.netPeerName, v)
+	case keyHTTPHost:
+		setText(&o.httpHost, v)
+	case keyMessagingSystem:
+		setText(&o.messagingSystem, v)
+	case keyHTTPRequestBodySize:
+		setSize(&o.httpReq, v)
+	case keyHTTPResponseBodySize:
+		setSize(&o.httpResp, v)
+	case keyHTTPRequestContentLength:
+		setSize(&o.httpReqLegacy, v)
+	case keyHTTPResponseContentLength:
+		setSize(&o.httpRespLegacy, v)
+	case keyRPCRequestBodySize:
+		setSize(&o.rpcReq, v)
+	case keyRPCResponseBodySize:
+		setSize(&o.rpcResp, v)
+	case keyRPCMessageUncompressedSize:
+		setSize(&o.rpcUncompressed, v)
+	case keyMessagingBodySize:
+		setSize(&o.msgBody, v)
+	case keyMessagingPayloadSize:
+		setSize(&o.msgBodyLegacy, v)
+	}
+	if c.configLens&lenBit(k) == 0 {
+		return
+	}
+	c.observeTenant(&o.tenant, &o.tenantRank, k, v)
+	for _, pk := range c.payloadKeys {
+		if k == pk {
+			if n := valueSize(v); n >= 0 {
+				o.custom = addSat(o.custom, n)
+				o.customSeen = true
+			}
+		}
+	}
+}
+
+// observeTenant keeps the value of the earliest-listed tenant key seen.
+func (c *Converter) observeTenant(tenant *string, rank *int, k string, v pcommon.Value) {
+	for i, tk := range c.tenantKeys[:*rank] {
+		if k == tk {
+			if t := valueText(v); t != "" {
+				*tenant, *rank = t, i
+			}
+			return
+		}
+	}
+}
+
+// dependency names what a span talks to (DESIGN.md "Span row"): only
+// client and producer spans and spans carrying a database system have one.
+func (o *spanObs) dependency(kind store.SpanKind) string {
+	dbSystem := firstNonEmpty(o.dbSystemName, o.dbSystem)
+	if kind != store.KindClient && kind != store.KindProducer && dbSystem == "" {
+		return ""
+	}
+	switch {
+	case o.peerService != "":
+		return o.peerService
+	case dbSystem != "":
+		if ns := firstNonEmpty(o.dbNamespace, o.dbName); ns != "" {
+			return dbSystem + "/" + ns
+		}
+		return dbSystem
+	case o.rpcService != "":
+		return o.rpcService
+	case o.serverAddress != "":
+		return o.serverAddress
+	case o.netPeerName != "":
+		return o.netPeerName
+	case o.httpHost != "":
+		return o.httpHost
+	default:
+		return o.messagingSystem
+	}
+}
+
+// payload is request plus response body bytes: the configured keys when
+// any is present, else the semantic-convention keys (newest name first on
+// each side). rpc.message.uncompressed_size, normally an event attribute,
+// counts as the request side only when nothing better is on the span.
+func (o *spanObs) payload() int64 {
+	if o.customSeen {
+		return o.custom
+	}
+	req := firstSize(o.httpReq, o.httpReqLegacy, o.rpcReq, o.msgBody, o.msgBodyLegacy, o.rpcUncompressed)
+	resp := firstSize(o.httpResp, o.httpRespLegacy, o.rpcResp)
+	return addSat(max(req, 0), max(resp, 0))
+}
+
+func firstSize(sizes ...int64) int64 {
+	for _, s := range sizes {
+		if s >= 0 {
+			return s
+		}
+	}
+	return -1
+}
+
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// resourceObs collects the resource attributes the span row needs.
+type resourceObs struct {
+	service, version, host, instance string
+	tenant                           string
+	tenantRank                       int
+}
+
+func (c *Converter) observeResource(o *resourceObs, k string, v pcommon.Value) {
+	switch k {
+	case keyServiceName:
+		setText(&o.service, v)
+	case keyServiceVersion:
+		setText(&o.version, v)
+	case keyHostName:
+		setText(&o.host, v)
+	case keyServiceInstanceID:
+		setText(&o.instance, v)
+	}
+	if c.configLens&lenBit(k) != 0 {
+		c.observeTenant(&o.tenant, &o.tenantRank, k, v)
+	}
+}
+
+// valueText is the text form of a scalar attribute ("" for empty values,
+// arrays, maps and bytes, which make no sense as a tenant or host).
+func valueText(v pcommon.Value) string {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return v.Str()
+	case pcommon.ValueTypeInt:
+		return strconv.FormatInt(v.Int(), 10)
+	case pcommon.ValueTypeDouble:
+		f := v.Double()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return ""
+		}
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	case pcommon.ValueTypeBool:
+		return strconv.FormatBool(v.Bool())
+	default:
+		return ""
+	}
+}
+
+// valueSize reads a byte count: an int, a finite non-negative double, or a
+// decimal string. Anything else (and negative sizes) gives -1.
+func valueSize(v pcommon.Value) int64 {
+	var n int64 = -1
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		n = v.Int()
+	case pcommon.ValueTypeDouble:
+		if f := v.Double(); f >= 0 && f < math.MaxInt64 {
+			n = int64(f)
+		}
+	case pcommon.ValueTypeStr:
+		if p, err := strconv.ParseInt(strings.TrimSpace(v.Str()), 10, 64); err == nil {
+			n = p
+		}
+	}
+	if n < 0 {
+		return -1
+	}
+	return n
+}

@@ -1,0 +1,223 @@
+// Package ingest is tailscope's OTLP trace receiver: OTLP/HTTP (protobuf and
+// JSON, optionally gzip) and OTLP/gRPC, validation and derivation through
+// ingest/otlpconv, and a group-commit Pipeline in front of store.Writer.
+//
+// A success answer means the spans are committed: handlers wait for the
+// commit of the batch holding their spans. Bad input is answered 400 or with
+// a partial_success naming the rejected spans, never 500; overload and
+// store outages are answered 429/503 with Retry-After (ResourceExhausted /
+// Unavailable with RetryInfo on gRPC), so OTLP exporters retry.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/tailscope/tailscope/ingest/otlpconv"
+	"github.com/tailscope/tailscope/store"
+)
+
+// Receiver serves OTLP trace exports over HTTP and gRPC and commits them
+// through its Pipeline.
+type Receiver struct {
+	cfg  Config
+	conv *otlpconv.Converter
+	pipe *Pipeline
+	m    *receiverMetrics
+	log  *slog.Logger
+
+	// slots is the decode semaphore: a request holds one while it is read,
+	// decompressed, decoded and converted.
+	slots chan struct{}
+	// decodeErrs carries gRPC decode failures from the codec to the
+	// interceptor; see grpc.go.
+	decodeErrs sync.Map
+
+	bufs  sync.Pool // *bytes.Buffer for HTTP bodies
+	gzips sync.Pool // *gzip.Reader
+}
+
+// New returns a Receiver writing to w. deploys may be nil (no automatic
+// deploy markers), reg may be nil (metrics not exported), log may be nil
+// (silent). Call Close when done.
+func New(cfg Config, w store.Writer, deploys DeployRecorder, reg prometheus.Registerer, log *slog.Logger) (*Receiver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	conv, err := otlpconv.NewConverter(cfg.convOptions())
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	m, err := newReceiverMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	pipe, err := NewPipeline(cfg, w, deploys, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Receiver{
+		cfg:   cfg,
+		conv:  conv,
+		pipe:  pipe,
+		m:     m,
+		log:   log,
+		slots: make(chan struct{}, cfg.MaxConcurrentDecodes),
+	}, nil
+}
+
+// Close stops the pipeline: queued spans are committed, then writers exit.
+// Stop the HTTP and gRPC servers first so nothing new arrives (Serve does).
+func (r *Receiver) Close(ctx context.Context) error {
+	return r.pipe.Close(ctx)
+}
+
+// ListenAndServe listens on cfg.HTTPAddr and cfg.GRPCAddr and serves until
+// ctx ends; see Serve.
+func (r *Receiver) ListenAndServe(ctx context.Context) error {
+	var lc net.ListenConfig
+	hl, err := lc.Listen(ctx, "tcp", r.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("ingest: listen otlp http: %w", err)
+	}
+	gl, err := lc.Listen(ctx, "tcp", r.cfg.GRPCAddr)
+	if err != nil {
+		hl.Close()
+		return fmt.Errorf("ingest: listen otlp grpc: %w", err)
+	}
+	return r.Serve(ctx, hl, gl)
+}
+
+// shutdownGrace bounds the graceful stop of the servers: in-flight exports
+// wait for their commit, which WriteTimeout bounds.
+func (r *Receiver) shutdownGrace() time.Duration { return 2*r.cfg.WriteTimeout + 5*time.Second }
+
+// Serve serves OTLP/HTTP on httpLis and OTLP/gRPC on grpcLis (either may
+// be nil) until ctx ends, then stops both gracefully, letting in-flight
+// exports finish their commits. It does not close the pipeline: call Close
+// after Serve returns.
+func (r *Receiver) Serve(ctx context.Context, httpLis, grpcLis net.Listener) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if httpLis != nil {
+		r.log.Info("otlp http listening", "addr", httpLis.Addr().String())
+		hs := &http.Server{
+			Handler:           r.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			// A slow body holds a decode slot; do not let it hold one forever.
+			ReadTimeout: time.Minute,
+			IdleTimeout: 2 * time.Minute,
+			ErrorLog:    slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
+		}
+		g.Go(func() error {
+			if err := hs.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("ingest: serve otlp http: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), r.shutdownGrace())
+			defer cancel()
+			if err := hs.Shutdown(sctx); err != nil {
+				return fmt.Errorf("ingest: stop otlp http: %w", err)
+			}
+			return nil
+		})
+	}
+	if grpcLis != nil {
+		r.log.Info("otlp grpc listening", "addr", grpcLis.Addr().String())
+		gs := grpc.NewServer(r.GRPCServerOptions()...)
+		r.RegisterGRPC(gs)
+		g.Go(func() error {
+			if err := gs.Serve(grpcLis); err != nil {
+				return fmt.Errorf("ingest: serve otlp grpc: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			stopped := make(chan struct{})
+			go func() {
+				gs.GracefulStop()
+				close(stopped)
+			}()
+			select {
+			case <-stopped:
+			case <-time.After(r.shutdownGrace()):
+				gs.Stop()
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// tryAcquire takes a decode slot if one is free.
+func (r *Receiver) tryAcquire() bool {
+	select {
+	case r.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *Receiver) releaseSlot() { <-r.slots }
+
+// errTooManySpans is a request over MaxSpansPerRequest.
+var errTooManySpans = errors.New("too many spans")
+
+// export converts td (a decode slot held; export releases it once the
+// spans are converted, before waiting for the commit) and submits the
+// valid spans. The error is errTooManySpans, or a Pipeline error.
+func (r *Receiver) export(ctx context.Context, protocol string, td ptrace.Traces, release func()) (otlpconv.Result, error) {
+	n := td.SpanCount()
+	r.m.spansReceived.WithLabelValues(protocol).Add(float64(n))
+	if n > r.cfg.MaxSpansPerRequest {
+		release()
+		r.m.spansRejected.WithLabelValues(reasonTooManySpans).Add(float64(n))
+		return otlpconv.Result{Spans: n}, fmt.Errorf("%w: %d in one request, limit %d; send smaller batches", errTooManySpans, n, r.cfg.MaxSpansPerRequest)
+	}
+	spans, res := r.conv.Convert(td)
+	release()
+	for _, reason := range otlpconv.Reasons() {
+		if c := res.RejectedFor(reason); c > 0 {
+			r.m.spansRejected.WithLabelValues(reason.String()).Add(float64(c))
+		}
+	}
+	if res.Truncated > 0 {
+		r.m.truncated.Add(float64(res.Truncated))
+	}
+	if res.Repaired > 0 {
+		r.m.repaired.Add(float64(res.Repaired))
+	}
+	if err := r.pipe.Submit(ctx, spans); err != nil {
+		reason := reasonUnavailable
+		if errors.Is(err, ErrOverloaded) {
+			reason = reasonOverloaded
+		}
+		r.m.spansRejected.WithLabelValues(reason).Add(float64(len(spans)))
+		return res, err
+	}
+	r.m.spansAccepted.WithLabelValues(protocol).Add(float64(len(spans)))
+	return res, nil
+}
+
+// retryAfterSeconds is cfg.RetryAfter in whole seconds, at least 1.
+func (r *Receiver) retryAfterSeconds() int {
+	return max(1, int((r.cfg.RetryAfter+time.Second-1)/time.Second))
+}
