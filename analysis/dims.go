@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/tailscope/tailscope/store"
 )
@@ -37,6 +38,23 @@ var coveredKeys = map[string]bool{
 	"http.request.body.size": true, "http.response.body.size": true,
 	"rpc.request.body.size": true, "rpc.response.body.size": true,
 	"messaging.message.body.size": true,
+}
+
+// identifierKey reports keys that hold per-connection or per-entity
+// identifiers (ports, ids, addresses, full URLs): in a small sample they
+// can look low-cardinality, but grouping by them explains nothing. They
+// are only skipped in discovery; a query may still name them.
+func identifierKey(k string) bool {
+	for _, suf := range []string{".port", ".id", "_id", ".address", ".ip", ".uid", ".uuid"} {
+		if strings.HasSuffix(k, suf) {
+			return true
+		}
+	}
+	switch k {
+	case "url.full", "http.url", "http.target", "url.query", "user_agent.original", "http.user_agent", "thread.id", "thread.name":
+		return true
+	}
+	return false
 }
 
 // PayloadBucket names the log2 bucket of a payload size, e.g. "32KiB-64KiB";

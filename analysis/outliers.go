@@ -613,7 +613,7 @@ func (r *outlierRun) discoverAttributes(pending map[int][]attrKV) {
 	}
 	var keys []string
 	for k, m := range distinct {
-		if len(m) >= 2 && len(m) <= maxAttrValues {
+		if len(m) >= 2 && len(m) <= maxAttrValues && !identifierKey(k) {
 			keys = append(keys, k)
 		}
 	}

@@ -158,6 +158,10 @@ type Endpoint struct {
 	Service string
 	Name    string
 	Count   int64
+	// Roots counts the entry spans that are trace roots: where requests
+	// enter the system rather than a downstream hop. Pages default to the
+	// endpoint with the most roots.
+	Roots int64
 }
 
 // StatusFilter restricts a trace search by span status.

@@ -334,7 +334,7 @@ func (db *DB) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoi
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Endpoint, error) {
 		var e store.Endpoint
-		err := r.Scan(&e.Service, &e.Name, &e.Count)
+		err := r.Scan(&e.Service, &e.Name, &e.Count, &e.Roots)
 		return e, err
 	})
 	if err != nil {

@@ -250,7 +250,7 @@ func (db *DB) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoi
 	out := []store.Endpoint{}
 	for rows.Next() {
 		var e store.Endpoint
-		if err := rows.Scan(&e.Service, &e.Name, &e.Count); err != nil {
+		if err := rows.Scan(&e.Service, &e.Name, &e.Count, &e.Roots); err != nil {
 			return nil, mapErr(ctx, "endpoints", err)
 		}
 		out = append(out, e)

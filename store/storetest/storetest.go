@@ -70,6 +70,7 @@ func RunAll(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Incidents", testIncidents},
 		{"ContextCancelled", testContextCancelled},
 	}
+	tests = append(tests, profileTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// Every subtest has its own store, so they run in parallel

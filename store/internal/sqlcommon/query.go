@@ -286,7 +286,7 @@ func SampleSQL(d Dialect, q store.SampleQuery) (sql string, args []any, err erro
 // needs no heap access.
 const EntryCond = "(parent_span_id IS NULL OR kind IN (2, 5))"
 
-// EndpointsSQL builds the Endpoints query (service, name, count).
+// EndpointsSQL builds the Endpoints query (service, name, count, roots).
 func EndpointsSQL(d Dialect, from, to time.Time) (string, []any, error) {
 	if err := CheckRange(from, to); err != nil {
 		return "", nil, err
@@ -299,7 +299,7 @@ func EndpointsSQL(d Dialect, from, to time.Time) (string, []any, error) {
 	if !to.IsZero() {
 		conds = append(conds, "start_ns < "+a.Add(NS(to)))
 	}
-	return `SELECT service, name, count(*) FROM spans WHERE ` + strings.Join(conds, " AND ") +
+	return `SELECT service, name, count(*), sum(CASE WHEN parent_span_id IS NULL THEN 1 ELSE 0 END) FROM spans WHERE ` + strings.Join(conds, " AND ") +
 		` GROUP BY service, name`, a.Vals, nil
 }
 

@@ -1,0 +1,292 @@
+// Package app wires tailscope together: the store, the OTLP receiver, the
+// cache, the web server and the background jobs, with a Start/Close life
+// cycle so cmd/tailscope stays a thin flag parser and end-to-end tests can
+// start the whole server on port 0.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tailscope/tailscope/cache"
+	"github.com/tailscope/tailscope/ingest"
+	"github.com/tailscope/tailscope/static"
+	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/web"
+)
+
+// Config is everything the server needs; cmd/tailscope maps flags onto it.
+type Config struct {
+	// HTTPAddr serves the UI, the JSON API, /healthz, /readyz and /metrics.
+	HTTPAddr string
+	// DatabaseURL selects the store: postgres://… or sqlite:PATH.
+	DatabaseURL string
+	// RedisURL, when set, shares the analysis cache through Redis;
+	// otherwise each process keeps an in-process LRU.
+	RedisURL string
+	// CacheTTL bounds how long a cached analysis can hide new spans.
+	CacheTTL time.Duration
+	// Ingest holds the OTLP listeners and every receiver limit.
+	Ingest ingest.Config
+	// Retention removes spans older than this (0 keeps everything).
+	Retention time.Duration
+	// SelfTraces sends tailscope's own HTTP traces: "" (off), "self" (to
+	// its own OTLP/HTTP receiver) or an OTLP/HTTP base URL.
+	SelfTraces string
+	Version    string
+	Log        *slog.Logger
+}
+
+// DefaultConfig returns the defaults of `tailscope serve`.
+func DefaultConfig() Config {
+	return Config{
+		HTTPAddr:    "127.0.0.1:8080",
+		DatabaseURL: DefaultDatabaseURL,
+		CacheTTL:    15 * time.Second,
+		Ingest:      ingest.DefaultConfig(),
+		Retention:   7 * 24 * time.Hour,
+		Version:     "dev",
+	}
+}
+
+// App is a running tailscope server.
+type App struct {
+	cfg Config
+	log *slog.Logger
+
+	store    store.Store
+	backend  Backend
+	cache    cache.Cache
+	receiver *ingest.Receiver
+	web      *http.Server
+	selfStop func(context.Context) error
+
+	httpLis, otlpHTTPLis, otlpGRPCLis net.Listener
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	errs      chan error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New returns an App that Start will run.
+func New(cfg Config) *App {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = 15 * time.Second
+	}
+	return &App{cfg: cfg, log: cfg.Log, errs: make(chan error, 4)}
+}
+
+// Start opens the store, binds every listener and starts serving in the
+// background. When it returns nil, the addresses are bound and the server
+// accepts requests. Call Close to stop.
+func (a *App) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	a.store, a.backend, err = OpenStore(ctx, a.cfg.DatabaseURL, a.log)
+	if err != nil {
+		return err
+	}
+	a.log.Info("store open", "backend", a.backend)
+	if a.backend == BackendSQLite && a.cfg.Ingest.Writers > 1 {
+		// SQLite has one writer; more goroutines only contend for it.
+		a.cfg.Ingest.Writers = 1
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	a.receiver, err = ingest.New(a.cfg.Ingest, a.store, a.store, reg, a.log)
+	if err != nil {
+		return fmt.Errorf("receiver: %w", err)
+	}
+
+	if a.cfg.RedisURL != "" {
+		rc, err := cache.OpenRedis(ctx, a.cfg.RedisURL, "tailscope:")
+		if err != nil {
+			return err
+		}
+		a.cache = rc
+		a.log.Info("analysis cache", "backend", "redis")
+	} else {
+		mc, err := cache.NewMemory(512)
+		if err != nil {
+			return fmt.Errorf("cache: %w", err)
+		}
+		a.cache = mc
+	}
+
+	assets, err := static.Load()
+	if err != nil {
+		return err
+	}
+
+	var lc net.ListenConfig
+	if a.httpLis, err = lc.Listen(ctx, "tcp", a.cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("listen http %s: %w", a.cfg.HTTPAddr, err)
+	}
+	if a.otlpHTTPLis, err = lc.Listen(ctx, "tcp", a.cfg.Ingest.HTTPAddr); err != nil {
+		return fmt.Errorf("listen otlp http %s: %w", a.cfg.Ingest.HTTPAddr, err)
+	}
+	if a.otlpGRPCLis, err = lc.Listen(ctx, "tcp", a.cfg.Ingest.GRPCAddr); err != nil {
+		return fmt.Errorf("listen otlp grpc %s: %w", a.cfg.Ingest.GRPCAddr, err)
+	}
+
+	var handler http.Handler = web.New(web.Config{
+		Store:   a.store,
+		Cache:   cache.NewAside(a.cache, a.cfg.CacheTTL, 0.2, a.log),
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Log:     a.log,
+		Version: a.cfg.Version,
+		Assets:  assets,
+	}).Handler()
+	if a.cfg.SelfTraces != "" {
+		endpoint := a.cfg.SelfTraces
+		if endpoint == "self" {
+			endpoint = "http://" + a.otlpHTTPLis.Addr().String()
+		}
+		h, stop, err := selfTracing(ctx, endpoint, a.cfg.Version, handler)
+		if err != nil {
+			return err
+		}
+		handler, a.selfStop = h, stop
+		a.log.Info("self tracing", "endpoint", endpoint)
+	}
+	a.web = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		if err := a.receiver.Serve(runCtx, a.otlpHTTPLis, a.otlpGRPCLis); err != nil {
+			a.report(err)
+		}
+	}()
+	go func() {
+		defer a.wg.Done()
+		if err := a.web.Serve(a.httpLis); !errors.Is(err, http.ErrServerClosed) {
+			a.report(fmt.Errorf("serve http: %w", err))
+		}
+	}()
+	if a.cfg.Retention > 0 {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.retentionLoop(runCtx)
+		}()
+	}
+	a.log.Info("tailscope listening", "ui", a.URL(), "otlp_http", a.otlpHTTPLis.Addr().String(), "otlp_grpc", a.otlpGRPCLis.Addr().String())
+	return nil
+}
+
+func (a *App) report(err error) {
+	select {
+	case a.errs <- err:
+	default:
+	}
+}
+
+// Err delivers the first error of a background server; the caller usually
+// stops when one arrives.
+func (a *App) Err() <-chan error { return a.errs }
+
+// retentionLoop deletes spans past the retention every hour.
+func (a *App) retentionLoop(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		cutoff := time.Now().Add(-a.cfg.Retention)
+		if err := a.store.DeleteBefore(ctx, cutoff); err != nil && ctx.Err() == nil {
+			a.log.Warn("retention", "cutoff", cutoff, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// URL is the UI's base URL.
+func (a *App) URL() string { return "http://" + a.httpLis.Addr().String() }
+
+// OTLPHTTPAddr is the bound OTLP/HTTP address (host:port).
+func (a *App) OTLPHTTPAddr() string { return a.otlpHTTPLis.Addr().String() }
+
+// OTLPGRPCAddr is the bound OTLP/gRPC address (host:port).
+func (a *App) OTLPGRPCAddr() string { return a.otlpGRPCLis.Addr().String() }
+
+// Store is the open store (for the demo and tests).
+func (a *App) Store() store.Store { return a.store }
+
+// Backend names the store in use.
+func (a *App) Backend() Backend { return a.backend }
+
+// Close stops accepting, lets in-flight exports commit, stops the web
+// server and closes the store. It is safe to call more than once.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var errs []error
+		if a.web != nil {
+			if err := a.web.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("stop http: %w", err))
+			}
+		}
+		if a.cancel != nil {
+			a.cancel() // stops the receiver's servers gracefully and the retention loop
+		}
+		a.wg.Wait()
+		if a.receiver != nil {
+			if err := a.receiver.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("stop receiver: %w", err))
+			}
+		}
+		for _, l := range []net.Listener{a.httpLis, a.otlpHTTPLis, a.otlpGRPCLis} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		if a.selfStop != nil {
+			if err := a.selfStop(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if a.cache != nil {
+			a.cache.Close()
+		}
+		if a.store != nil {
+			if err := a.store.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close store: %w", err))
+			}
+		}
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}

@@ -1,0 +1,257 @@
+// Command tailscope receives OpenTelemetry traces and explains slow p99s.
+//
+//	tailscope serve     receiver, API and UI
+//	tailscope demo      serve + the feedsvc demo application and its load
+//	tailscope migrate   apply database migrations
+//	tailscope load      open-loop load generator against a feed URL
+//	tailscope version   print the version
+//
+// Every flag has an environment fallback (TAILSCOPE_<FLAG>, upper case with
+// underscores). This file only parses flags and wires packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tailscope/tailscope/app"
+	"github.com/tailscope/tailscope/demo"
+	"github.com/tailscope/tailscope/feedsvc/load"
+	"github.com/tailscope/tailscope/feedsvc/scenario"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `tailscope — find what your p99 outliers share.
+
+Usage:
+  tailscope serve   [flags]   run the OTLP receiver, JSON API and UI
+  tailscope demo    [flags]   serve plus the feedsvc demo app and its load
+  tailscope migrate [flags]   apply database migrations and exit
+  tailscope load    [flags]   open-loop load against a feed URL
+  tailscope version           print the version
+
+Run 'tailscope <command> --help' for a command's flags.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "tailscope:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args[1:], stdout, stderr)
+	case "load":
+		return runLoad(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "tailscope", version)
+		return nil
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+// envName maps a flag name to its environment variable.
+func envName(flagName string) string {
+	return "TAILSCOPE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// applyEnv sets every flag not given on the command line from its
+// environment variable, so flags win over the environment.
+func applyEnv(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, e)
+			}
+		}
+	})
+	return err
+}
+
+func newFlagSet(name, summary string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: tailscope %s [flags]\n\n%s\n\nFlags (environment fallback in brackets):\n", name, summary)
+		fs.VisitAll(func(f *flag.Flag) {
+			def := ""
+			if f.DefValue != "" {
+				def = " (default " + f.DefValue + ")"
+			}
+			fmt.Fprintf(stderr, "  --%s [%s]\n      %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+		})
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return applyEnv(fs)
+}
+
+// serverFlags registers the flags shared by serve and demo.
+func serverFlags(fs *flag.FlagSet) (*app.Config, *string) {
+	cfg := app.DefaultConfig()
+	cfg.Version = version
+	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "UI and JSON API listen address (port 0 picks a free one)")
+	fs.StringVar(&cfg.Ingest.HTTPAddr, "otlp-http", cfg.Ingest.HTTPAddr, "OTLP/HTTP receiver listen address")
+	fs.StringVar(&cfg.Ingest.GRPCAddr, "otlp-grpc", cfg.Ingest.GRPCAddr, "OTLP/gRPC receiver listen address")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "store: postgres://user@host/db or sqlite:PATH")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for the shared analysis cache (default: in-process cache)")
+	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", cfg.CacheTTL, "how long analysis results are cached")
+	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "delete spans older than this (0 keeps everything)")
+	fs.Int64Var(&cfg.Ingest.MaxRequestBytes, "max-request-bytes", cfg.Ingest.MaxRequestBytes, "largest OTLP body as sent (413 above)")
+	fs.Int64Var(&cfg.Ingest.MaxDecompressedBytes, "max-decompressed-bytes", cfg.Ingest.MaxDecompressedBytes, "largest OTLP body after gunzip (413 above)")
+	fs.IntVar(&cfg.Ingest.MaxSpansPerRequest, "max-spans-per-request", cfg.Ingest.MaxSpansPerRequest, "most spans in one export request")
+	fs.IntVar(&cfg.Ingest.MaxValueBytes, "max-attribute-bytes", cfg.Ingest.MaxValueBytes, "attribute values are truncated to this length (and marked)")
+	fs.IntVar(&cfg.Ingest.QueueSpans, "queue-spans", cfg.Ingest.QueueSpans, "spans waiting for commit before exports get 429")
+	fs.IntVar(&cfg.Ingest.BatchSpans, "batch-spans", cfg.Ingest.BatchSpans, "most spans in one store commit")
+	fs.IntVar(&cfg.Ingest.Writers, "writers", cfg.Ingest.Writers, "concurrent store writers (SQLite always uses 1)")
+	tenantKeys := fs.String("tenant-keys", strings.Join(cfg.Ingest.TenantKeys, ","), "attribute keys holding the tenant, first present wins")
+	fs.StringVar(&cfg.SelfTraces, "self-traces", "", `send tailscope's own traces: "self" or an OTLP/HTTP URL`)
+	return &cfg, tenantKeys
+}
+
+func finishServerFlags(cfg *app.Config, tenantKeys string, stderr io.Writer, verbose bool) {
+	cfg.Ingest.TenantKeys = nil
+	for _, k := range strings.Split(tenantKeys, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			cfg.Ingest.TenantKeys = append(cfg.Ingest.TenantKeys, k)
+		}
+	}
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "Run the OTLP receiver, the JSON API and the UI.", stderr)
+	cfg, tenantKeys := serverFlags(fs)
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	finishServerFlags(cfg, *tenantKeys, stderr, *verbose)
+	a := app.New(*cfg)
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	defer a.Close()
+	fmt.Fprintf(stdout, "tailscope %s: open %s (OTLP http %s, grpc %s)\n", version, a.URL(), a.OTLPHTTPAddr(), a.OTLPGRPCAddr())
+	select {
+	case <-ctx.Done():
+		return a.Close()
+	case err := <-a.Err():
+		return err
+	}
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", "Serve plus the feedsvc demo application, its load and a scenario (what 'make run' starts).", stderr)
+	cfg, tenantKeys := serverFlags(fs)
+	var dc demo.Config
+	fs.StringVar(&dc.Scenario, "scenario", demo.DefaultScenario, "scenario to play: "+demo.DefaultScenario+", "+strings.Join(scenario.Names(), ", "))
+	fs.Float64Var(&dc.Rate, "rate", 0, "feed requests per second (default: the scenario's)")
+	fs.DurationVar(&dc.DeployAfter, "deploy-after", 3*time.Minute, "when the default scenario deploys v2")
+	fs.StringVar(&dc.FeedPostgresURL, "feed-postgres-url", "", "run feedsvc against this PostgreSQL (with --feed-redis-url); default simulated")
+	fs.StringVar(&dc.FeedRedisURL, "feed-redis-url", "", "run feedsvc against this Redis (with --feed-postgres-url)")
+	seed := fs.Uint64("seed", 1, "random seed of feedsvc and the load")
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	finishServerFlags(cfg, *tenantKeys, stderr, *verbose)
+	dc.App, dc.Seed, dc.Out, dc.Log = *cfg, *seed, stdout, cfg.Log
+	return demo.Run(ctx, dc)
+}
+
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", "Apply pending database migrations and exit.", stderr)
+	url := fs.String("database-url", app.DefaultDatabaseURL, "store: postgres://user@host/db or sqlite:PATH")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := app.Migrate(ctx, *url); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}
+
+func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("load", "Open-loop load at a constant arrival rate: a slow response never delays the next send.", stderr)
+	target := fs.String("target", "http://127.0.0.1:8081/v1/feed", "feed URL")
+	rate := fs.Float64("rate", 20, "requests per second")
+	duration := fs.Duration("duration", time.Minute, "how long to send")
+	arrival := fs.String("arrival", "poisson", "arrival process: poisson or uniform")
+	tenants := fs.String("tenants", "acme:5,globex:2,initech:1,umbrella:1,hooli:1", "tenant mix name:weight,…")
+	seed := fs.Uint64("seed", 1, "random seed")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	mix, err := load.ParseMix(*tenants)
+	if err != nil {
+		return err
+	}
+	arr := load.Poisson
+	switch *arrival {
+	case "poisson":
+	case "uniform":
+		arr = load.Uniform
+	default:
+		return fmt.Errorf("--arrival %q: want poisson or uniform", *arrival)
+	}
+	res, err := load.Run(ctx, load.Config{Target: *target, Rate: *rate, Duration: *duration, Arrival: arr, Tenants: mix, Seed: *seed})
+	if res != nil {
+		fmt.Fprintln(stdout, res.Summary())
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

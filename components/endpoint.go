@@ -1,0 +1,75 @@
+package components
+
+import "github.com/tailscope/tailscope/components/chart"
+
+// EndpointPicker chooses the service and endpoint of a page.
+type EndpointPicker struct {
+	Action            string
+	Service, Endpoint string
+	From, To          string
+	Services          []string
+	Endpoints         []string
+	// Extra are further form fields kept when the endpoint changes.
+	Extra []KV
+}
+
+// LatencyView is the endpoint latency page.
+type LatencyView struct {
+	Picker                                   EndpointPicker
+	Facts                                    []Fact
+	MethodNote                               string
+	Series                                   chart.TimeChart
+	Traffic                                  chart.TimeChart
+	Histogram                                chart.Histogram
+	Heatmap                                  chart.Heatmap
+	HeatmapURL                               string
+	OutliersHref, TracesHref, SlowTracesHref string
+}
+
+// OutliersView is the outliers page.
+type OutliersView struct {
+	Picker           EndpointPicker
+	Percentile       string
+	ThresholdMs      string
+	Facts            []Fact
+	Groups           []GroupView
+	Ungrouped        int
+	Dimensions       []DimensionView
+	DependencyExcess []HopView
+	// Note explains an empty or thin result.
+	Note                    string
+	LatencyHref, TracesHref string
+	APIHref                 string
+}
+
+// GroupView is one outlier group.
+type GroupView struct {
+	Rank                int
+	Label               string
+	Values              []KV
+	Count               int
+	Share               float64
+	ExcessMs            float64
+	CounterfactualP99Ms float64
+	PayoffMs            float64
+	P99Ms               float64
+	Examples            []SpanLink
+	TracesHref          string
+}
+
+// DimensionView compares one dimension's values in outliers and baseline.
+type DimensionView struct {
+	Name, Title string
+	Values      []DimValueView
+	More        int
+}
+
+// DimValueView is one bar pair.
+type DimValueView struct {
+	Value                       string
+	OutlierShare, BaselineShare float64
+	OutlierCount, BaselineCount int
+	Lift, QValue                float64
+	Significant                 bool
+	Href                        string
+}

@@ -1,0 +1,47 @@
+// Package components holds tailscope's templ components: the page layout,
+// charts, tables, the waterfall and report fragments. Components are pure
+// functions of small view-model structs; they know nothing of storage or
+// HTTP, so pages and exported reports render the same markup.
+package components
+
+// Page is what the layout needs around every page's content.
+type Page struct {
+	Title string
+	// Section is the active navigation entry ("services", "search", ...).
+	Section string
+	Nav     []NavItem
+	// Range is the time-range picker; nil hides it.
+	Range   *RangePicker
+	CSS, JS string // hashed asset URLs
+	Version string
+}
+
+// NavItem is one navigation link; its Href carries the current time range
+// so moving between pages keeps the window.
+type NavItem struct {
+	Section, Label, Href string
+}
+
+// RangePicker is the time-range control shared by all pages.
+type RangePicker struct {
+	// Action is the page URL the form submits to; Hidden carries the other
+	// query parameters of the page so changing the range keeps them.
+	Action  string
+	Hidden  []KV
+	From    string // as typed: RFC 3339 or relative
+	To      string
+	Presets []Preset
+	// Resolved is a human description of the absolute window.
+	Resolved string
+}
+
+// Preset is a quick range like "Last 1h".
+type Preset struct {
+	Label, Href string
+	Active      bool
+}
+
+// KV is a name/value pair (hidden form fields, definition lists).
+type KV struct {
+	Key, Value string
+}

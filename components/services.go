@@ -1,0 +1,46 @@
+package components
+
+import "github.com/tailscope/tailscope/components/chart"
+
+// ServicesView is the services overview.
+type ServicesView struct {
+	Services []ServiceRow
+	// Window describes the range, e.g. "last 1h".
+	Window string
+}
+
+// ServiceRow is one service with its endpoints.
+type ServiceRow struct {
+	Name      string
+	Href      string // the service's busiest endpoint's latency page
+	Stats     StatsView
+	Endpoints []EndpointRow
+	Deploys   []DeployPill
+}
+
+// EndpointRow is one endpoint of a service.
+type EndpointRow struct {
+	Name                                  string
+	LatencyHref, OutliersHref, TracesHref string
+	Stats                                 StatsView
+	Budget                                *BudgetBadge
+}
+
+// StatsView holds the RED numbers of a row.
+type StatsView struct {
+	Count               int
+	RatePerS, ErrorRate float64
+	P50Ms, P95Ms, P99Ms float64
+	Spark               chart.Sparkline
+	SparkLabel          string
+}
+
+// DeployPill is a deploy marker shown next to a service.
+type DeployPill struct {
+	Version, When, Href string
+}
+
+// BudgetBadge is a budget's status: "ok", "warn" or "bad".
+type BudgetBadge struct {
+	Status, Text, Href string
+}

@@ -1,0 +1,100 @@
+package components
+
+// WaterfallView is a trace's waterfall page.
+type WaterfallView struct {
+	TraceID  string
+	APIHref  string
+	RootName string
+	Start    string
+	// Facts are the summary stats above the waterfall.
+	Facts    []Fact
+	Ticks    []WFTick
+	Rows     []WFRow
+	Findings []FindingView
+	Hops     []HopView
+	Services []ServiceLegend
+	// Collapsed says deep subtrees start collapsed (large traces).
+	Collapsed bool
+	Detached  int
+	Selected  *SpanDetail
+	// OutliersHref links the root endpoint's outlier analysis.
+	OutliersHref string
+}
+
+// Fact is one labelled number.
+type Fact struct {
+	Label, Value string
+	Bad          bool
+}
+
+// WFTick is a time-axis label at a percentage of the trace.
+type WFTick struct {
+	LeftPct float64
+	Label   string
+}
+
+// Seg is a horizontal stretch in percent of the trace.
+type Seg struct {
+	LeftPct, WidthPct float64
+}
+
+// WFRow is one span of the waterfall.
+type WFRow struct {
+	SpanID, ParentID     string
+	Depth, Indent        int
+	Service, Name, Class string
+	Bar                  Seg
+	Label                string
+	LabelLeftPct         float64
+	LabelInside          bool
+	DurationMs, SelfMs   float64
+	OnCritical           bool
+	Critical             []Seg
+	Gaps                 []Seg
+	Error                bool
+	HasChildren          bool
+	Expanded             bool
+	Hidden               bool
+	HiddenDescendants    int
+	Findings             []string
+	Search               string
+	Href                 string
+	ProfileHref          string
+	Title                string
+}
+
+// FindingView is an anti-pattern callout.
+type FindingView struct {
+	Kind, Title, Detail string
+	TimeMs              float64
+	Spans               []SpanLink
+}
+
+// SpanLink links a span of the waterfall.
+type SpanLink struct {
+	Label, Href string
+}
+
+// HopView is critical-path time of one (service, dependency).
+type HopView struct {
+	Label      string
+	CriticalMs float64
+	Share      float64
+}
+
+// ServiceLegend maps a service to its colour class.
+type ServiceLegend struct {
+	Name, Class string
+}
+
+// SpanDetail is the selected span's detail panel, rendered on the server
+// for ?span= permalinks (the page script renders later selections).
+type SpanDetail struct {
+	Title       string
+	Facts       []KV
+	Attributes  []KV
+	Resource    []KV
+	Events      []KV
+	Links       []SpanLink
+	ProfileHref string
+}

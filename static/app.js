@@ -1,0 +1,270 @@
+// tailscope page behaviour. Pages work without it (every state is a URL);
+// this adds the theme toggle, waterfall collapse/search/selection, heatmap
+// region selection, flame graph search and delete confirmations.
+"use strict";
+
+(function theme() {
+  const root = document.documentElement;
+  const saved = localStorage.getItem("tailscope-theme");
+  if (saved === "light" || saved === "dark") root.dataset.theme = saved;
+  document.addEventListener("click", (e) => {
+    const btn = e.target.closest("[data-theme-toggle]");
+    if (!btn) return;
+    const dark = root.dataset.theme ? root.dataset.theme === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
+    root.dataset.theme = dark ? "light" : "dark";
+    localStorage.setItem("tailscope-theme", root.dataset.theme);
+  });
+})();
+
+document.addEventListener("submit", (e) => {
+  const msg = e.target.dataset && e.target.dataset.confirm;
+  if (msg && !confirm(msg)) e.preventDefault();
+});
+
+// Waterfall: rows carry data-id, data-parent and data-depth.
+(function waterfall() {
+  const wf = document.querySelector("[data-waterfall]");
+  if (!wf) return;
+  const rows = Array.from(wf.querySelectorAll(".wf-row"));
+  const byId = new Map(rows.map((r) => [r.dataset.id, r]));
+  const children = new Map();
+  for (const r of rows) {
+    const p = r.dataset.parent;
+    if (!children.has(p)) children.set(p, []);
+    children.get(p).push(r);
+  }
+  function setSubtree(row, hidden) {
+    for (const c of children.get(row.dataset.id) || []) {
+      c.classList.toggle("hidden", hidden);
+      const t = c.querySelector(".toggle");
+      // A collapsed child keeps its own subtree hidden when expanding.
+      if (!hidden && t && t.getAttribute("aria-expanded") === "false") continue;
+      setSubtree(c, hidden);
+    }
+  }
+  function expandAncestors(row) {
+    let p = byId.get(row.dataset.parent);
+    const chain = [];
+    while (p) { chain.push(p); p = byId.get(p.dataset.parent); }
+    for (const a of chain.reverse()) {
+      const t = a.querySelector(".toggle");
+      if (t && t.getAttribute("aria-expanded") === "false") {
+        t.setAttribute("aria-expanded", "true");
+        setSubtree(a, false);
+      }
+    }
+  }
+  wf.addEventListener("click", (e) => {
+    const t = e.target.closest(".toggle");
+    if (t) {
+      e.preventDefault();
+      e.stopPropagation();
+      const row = t.closest(".wf-row");
+      const open = t.getAttribute("aria-expanded") === "true";
+      t.setAttribute("aria-expanded", open ? "false" : "true");
+      setSubtree(row, open);
+      return;
+    }
+    const link = e.target.closest("a.span-link");
+    if (link && !e.metaKey && !e.ctrlKey && !e.shiftKey) {
+      e.preventDefault();
+      select(link.closest(".wf-row"), true);
+    }
+  });
+  document.querySelectorAll("[data-expand-all]").forEach((b) => b.addEventListener("click", () => {
+    for (const r of rows) {
+      r.classList.remove("hidden");
+      const t = r.querySelector(".toggle");
+      if (t) t.setAttribute("aria-expanded", "true");
+    }
+  }));
+  document.querySelectorAll("[data-collapse-all]").forEach((b) => b.addEventListener("click", () => {
+    for (const r of rows) {
+      const t = r.querySelector(".toggle");
+      if (t) t.setAttribute("aria-expanded", "false");
+      if (Number(r.dataset.depth) > 0) r.classList.add("hidden");
+    }
+  }));
+  const search = document.querySelector("[data-span-search]");
+  const counter = document.querySelector("[data-span-search-count]");
+  if (search) {
+    search.addEventListener("input", () => {
+      const q = search.value.trim().toLowerCase();
+      let n = 0;
+      for (const r of rows) {
+        const hit = q !== "" && r.dataset.search.includes(q);
+        r.classList.toggle("match", hit);
+        if (hit) { n++; expandAncestors(r); r.classList.remove("hidden"); }
+      }
+      if (counter) counter.textContent = q ? n + " matching span" + (n === 1 ? "" : "s") : "";
+    });
+  }
+
+  // Span details come from the JSON API once, then render on selection.
+  const panel = document.querySelector("[data-span-detail]");
+  let trace = null;
+  async function load() {
+    if (trace) return trace;
+    const res = await fetch(wf.dataset.api, { headers: { Accept: "application/json" } });
+    if (!res.ok) throw new Error("HTTP " + res.status);
+    const body = await res.json();
+    trace = new Map(body.spans.map((s) => [s.span_id, s]));
+    return trace;
+  }
+  function dl(title, obj) {
+    const keys = Object.keys(obj || {}).sort();
+    if (!keys.length) return null;
+    const h = document.createElement("h3");
+    h.textContent = title;
+    const d = document.createElement("dl");
+    for (const k of keys) {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      const v = obj[k];
+      dd.textContent = typeof v === "string" ? v : JSON.stringify(v);
+      d.append(dt, dd);
+    }
+    const frag = document.createDocumentFragment();
+    frag.append(h, d);
+    return frag;
+  }
+  async function select(row, push) {
+    if (!row || !panel) return;
+    rows.forEach((r) => r.classList.toggle("selected", r === row));
+    const id = row.dataset.id;
+    if (push) {
+      const u = new URL(location.href);
+      u.searchParams.set("span", id);
+      history.replaceState(null, "", u);
+    }
+    let s;
+    try { s = (await load()).get(id); } catch (err) {
+      location.href = row.querySelector("a.span-link").href;
+      return;
+    }
+    if (!s) return;
+    panel.hidden = false;
+    panel.closest(".wf-layout").classList.add("with-detail");
+    panel.replaceChildren();
+    const h = document.createElement("h2");
+    h.textContent = s.service + " · " + s.name;
+    panel.append(h);
+    const facts = { span_id: s.span_id, parent: s.parent_span_id || "(root)", kind: s.kind, duration: s.duration_ms.toFixed(3) + " ms",
+      self_time: row.dataset.self + " ms", status: s.status_code + (s.status_message ? ": " + s.status_message : ""),
+      dependency: s.dependency || "–", tenant: s.tenant || "–", version: s.version || "–", host: s.host || "–",
+      payload: s.payload_bytes ? s.payload_bytes + " bytes" : "–" };
+    panel.append(dl("Span", facts));
+    const a = dl("Attributes", s.attributes); if (a) panel.append(a);
+    const r = dl("Resource", s.resource); if (r) panel.append(r);
+    if (s.events && s.events.length) {
+      const h3 = document.createElement("h3");
+      h3.textContent = "Events";
+      const ul = document.createElement("ul");
+      for (const ev of s.events) {
+        const li = document.createElement("li");
+        const offset = (Number(BigInt(ev.time_unix_nano) - BigInt(s.start_unix_nano)) / 1e6).toFixed(3);
+        li.textContent = "+" + offset + " ms " + ev.name + (ev.attributes && Object.keys(ev.attributes).length ? " " + JSON.stringify(ev.attributes) : "");
+        ul.append(li);
+      }
+      panel.append(h3, ul);
+    }
+    if (s.links && s.links.length) {
+      const h3 = document.createElement("h3");
+      h3.textContent = "Links";
+      const ul = document.createElement("ul");
+      for (const l of s.links) {
+        const li = document.createElement("li");
+        const aEl = document.createElement("a");
+        aEl.href = "/traces/" + l.trace_id + "?span=" + l.span_id;
+        aEl.textContent = l.trace_id + " / " + l.span_id;
+        li.append(aEl);
+        ul.append(li);
+      }
+      panel.append(h3, ul);
+    }
+    const profile = row.dataset.profile;
+    if (profile) {
+      const p = document.createElement("p");
+      const aEl = document.createElement("a");
+      aEl.href = profile;
+      aEl.textContent = "CPU profile of this span →";
+      p.append(aEl);
+      panel.append(p);
+    }
+  }
+  wf.addEventListener("keydown", (e) => {
+    const row = e.target.closest(".wf-row");
+    if (!row) return;
+    const visible = rows.filter((r) => !r.classList.contains("hidden") && !r.classList.contains("filtered-out"));
+    const i = visible.indexOf(row);
+    if (e.key === "ArrowDown" && i < visible.length - 1) { e.preventDefault(); visible[i + 1].querySelector("a.span-link").focus(); }
+    if (e.key === "ArrowUp" && i > 0) { e.preventDefault(); visible[i - 1].querySelector("a.span-link").focus(); }
+  });
+  const sel = new URL(location.href).searchParams.get("span");
+  if (sel && byId.has(sel)) { expandAncestors(byId.get(sel)); select(byId.get(sel), false); }
+})();
+
+// Heatmap: drag across cells to list the traces of a region.
+(function heatmap() {
+  for (const svg of document.querySelectorAll("svg.heatmap[data-select-url]")) {
+    const cells = Array.from(svg.querySelectorAll("rect.cell"));
+    if (!cells.length) continue;
+    let start = null, brush = null;
+    const pt = (e) => { const p = svg.createSVGPoint(); p.x = e.clientX; p.y = e.clientY; return p.matrixTransform(svg.getScreenCTM().inverse()); };
+    svg.addEventListener("mousedown", (e) => {
+      if (e.button !== 0) return;
+      e.preventDefault();
+      start = pt(e);
+      brush = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+      brush.setAttribute("class", "brush");
+      svg.append(brush);
+    });
+    svg.addEventListener("mousemove", (e) => {
+      if (!start) return;
+      const p = pt(e);
+      brush.setAttribute("x", Math.min(start.x, p.x)); brush.setAttribute("y", Math.min(start.y, p.y));
+      brush.setAttribute("width", Math.abs(p.x - start.x)); brush.setAttribute("height", Math.abs(p.y - start.y));
+    });
+    svg.addEventListener("mouseup", (e) => {
+      if (!start) return;
+      const p = pt(e);
+      const box = { x0: Math.min(start.x, p.x), x1: Math.max(start.x, p.x), y0: Math.min(start.y, p.y), y1: Math.max(start.y, p.y) };
+      start = null;
+      brush.remove();
+      if (box.x1 - box.x0 < 4 && box.y1 - box.y0 < 4) return; // a click: the cell's own link handles it
+      const ctm = svg.getScreenCTM().inverse();
+      let from = null, to = null, lo = Infinity, hi = 0;
+      for (const c of cells) {
+        const r = c.getBoundingClientRect();
+        const a = svg.createSVGPoint(); a.x = r.left; a.y = r.top;
+        const b = svg.createSVGPoint(); b.x = r.right; b.y = r.bottom;
+        const pa = a.matrixTransform(ctm), pb = b.matrixTransform(ctm);
+        if (pb.x < box.x0 || pa.x > box.x1 || pb.y < box.y0 || pa.y > box.y1) continue;
+        if (from === null || c.dataset.from < from) from = c.dataset.from;
+        if (to === null || c.dataset.to > to) to = c.dataset.to;
+        lo = Math.min(lo, Number(c.dataset.lo)); hi = Math.max(hi, Number(c.dataset.hi));
+      }
+      if (from === null) return;
+      const u = new URL(svg.dataset.selectUrl, location.href);
+      u.searchParams.set("from", from); u.searchParams.set("to", to);
+      u.searchParams.set("min_ms", String(lo)); u.searchParams.set("max_ms", String(hi));
+      location.href = u.toString();
+    });
+  }
+})();
+
+// Flame graph: highlight frames whose function matches the search box.
+(function flame() {
+  const input = document.querySelector("[data-flame-search]");
+  if (!input) return;
+  const frames = Array.from(document.querySelectorAll(".flame .frame"));
+  input.addEventListener("input", () => {
+    const q = input.value.trim().toLowerCase();
+    for (const f of frames) {
+      const hit = q !== "" && f.dataset.name.toLowerCase().includes(q);
+      f.classList.toggle("match", hit);
+      f.classList.toggle("dim", q !== "" && !hit);
+    }
+  });
+})();

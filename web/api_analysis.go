@@ -1,0 +1,356 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/store"
+)
+
+// maxAnalysisRange bounds windows that analysis reads whole (outliers,
+// comparisons); longer latency windows use sketches day by day.
+const maxAnalysisRange = 7 * 24 * time.Hour
+
+func (s *Server) registerAnalysisRoutes(r chi.Router) {
+	r.Get("/services", s.handleAPIServices)
+	r.Get("/latency", s.handleAPILatency)
+	r.Get("/outliers", s.handleAPIOutliers)
+	r.Get("/compare", s.handleAPICompare)
+}
+
+// analysisRange parses from/to against the quantised clock.
+func (s *Server) analysisRange(r *http.Request) (TimeRange, error) {
+	q := r.URL.Query()
+	tr, err := parseTimeRange(q.Get("from"), q.Get("to"), s.analysisNow())
+	if err != nil {
+		return tr, badRequest("%v", err)
+	}
+	return tr, nil
+}
+
+func (s *Server) services(ctx context.Context, tr TimeRange) (analysis.ServicesReport, error) {
+	key := cacheKey("services", tr.From.UnixNano(), tr.To.UnixNano())
+	return cached(ctx, s, key, func(ctx context.Context) (analysis.ServicesReport, error) {
+		return analysis.ServiceStats(ctx, s.store, analysis.ServicesQuery{From: tr.From, To: tr.To})
+	})
+}
+
+func (s *Server) handleAPIServices(w http.ResponseWriter, r *http.Request) {
+	tr, err := s.analysisRange(r)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	rep, err := s.services(r.Context(), tr)
+	if err != nil {
+		s.apiError(w, r, fmt.Errorf("services: %w", err))
+		return
+	}
+	s.writeJSON(w, http.StatusOK, rep)
+}
+
+// endpointQuery reads service, endpoint and the window shared by the
+// latency, outliers and compare requests.
+type endpointQuery struct {
+	Service, Endpoint, Version string
+	Range                      TimeRange
+}
+
+func (s *Server) parseEndpointQuery(r *http.Request, needEndpoint bool) (endpointQuery, error) {
+	q := r.URL.Query()
+	eq := endpointQuery{
+		Service:  strings.TrimSpace(q.Get("service")),
+		Endpoint: strings.TrimSpace(q.Get("endpoint")),
+		Version:  strings.TrimSpace(q.Get("version")),
+	}
+	tr, err := s.analysisRange(r)
+	if err != nil {
+		return eq, err
+	}
+	eq.Range = tr
+	if eq.Service == "" {
+		return eq, badRequest("service is required")
+	}
+	if needEndpoint && eq.Endpoint == "" {
+		ep, err := s.busiestEndpoint(r.Context(), eq.Service, tr)
+		if err != nil {
+			return eq, err
+		}
+		eq.Endpoint = ep
+	}
+	return eq, nil
+}
+
+// busiestEndpoint picks the endpoint with the most requests when the user
+// named only a service — what they almost always mean.
+func (s *Server) busiestEndpoint(ctx context.Context, service string, tr TimeRange) (string, error) {
+	eps, err := s.endpoints(ctx, tr)
+	if err != nil {
+		return "", err
+	}
+	var best store.Endpoint
+	for _, e := range eps {
+		if e.Service == service && busier(e, best) {
+			best = e
+		}
+	}
+	if best.Name == "" {
+		return "", notFound("no requests to service %q between %s and %s", truncateText(service, 80), tr.From.UTC().Format(time.RFC3339), tr.To.UTC().Format(time.RFC3339))
+	}
+	return best.Name, nil
+}
+
+func (s *Server) endpoints(ctx context.Context, tr TimeRange) ([]store.Endpoint, error) {
+	key := cacheKey("endpoints", tr.From.UnixNano(), tr.To.UnixNano())
+	return cached(ctx, s, key, func(ctx context.Context) ([]store.Endpoint, error) {
+		return s.store.Endpoints(ctx, tr.From, tr.To)
+	})
+}
+
+func (s *Server) latency(ctx context.Context, q analysis.LatencyQuery) (analysis.LatencyReport, error) {
+	key := cacheKey("latency", q.Service, q.Endpoint, q.Version, q.From.UnixNano(), q.To.UnixNano(), int64(q.Step), q.Method)
+	return cached(ctx, s, key, func(ctx context.Context) (analysis.LatencyReport, error) {
+		return analysis.Latency(ctx, s.store, q)
+	})
+}
+
+func (s *Server) parseLatencyQuery(r *http.Request) (analysis.LatencyQuery, endpointQuery, error) {
+	eq, err := s.parseEndpointQuery(r, true)
+	if err != nil {
+		return analysis.LatencyQuery{}, eq, err
+	}
+	q := analysis.LatencyQuery{Service: eq.Service, Endpoint: eq.Endpoint, Version: eq.Version, From: eq.Range.From, To: eq.Range.To}
+	if st := r.URL.Query().Get("step"); st != "" {
+		d, err := time.ParseDuration(st)
+		if err != nil || d < time.Second {
+			return q, eq, badRequest("step %q: want a duration of at least 1s, like 30s or 5m", truncateText(st, 30))
+		}
+		q.Step = d
+	}
+	switch m := r.URL.Query().Get("method"); m {
+	case "", "auto":
+	case "exact", "sketch":
+		q.Method = m
+	default:
+		return q, eq, badRequest("method %q: want auto, exact or sketch", truncateText(m, 20))
+	}
+	return q, eq, nil
+}
+
+func (s *Server) handleAPILatency(w http.ResponseWriter, r *http.Request) {
+	q, _, err := s.parseLatencyQuery(r)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	rep, err := s.latency(r.Context(), q)
+	if err != nil {
+		s.apiError(w, r, fmt.Errorf("latency: %w", err))
+		return
+	}
+	s.writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) outliers(ctx context.Context, q analysis.OutlierQuery) (analysis.OutlierReport, error) {
+	key := cacheKey("outliers", q.Service, q.Endpoint, q.From.UnixNano(), q.To.UnixNano(), q.Percentile, q.ThresholdMs, q.Attributes)
+	return cached(ctx, s, key, func(ctx context.Context) (analysis.OutlierReport, error) {
+		return analysis.Outliers(ctx, s.store, q)
+	})
+}
+
+func (s *Server) parseOutlierQuery(r *http.Request) (analysis.OutlierQuery, endpointQuery, error) {
+	eq, err := s.parseEndpointQuery(r, true)
+	if err != nil {
+		return analysis.OutlierQuery{}, eq, err
+	}
+	if eq.Range.To.Sub(eq.Range.From) > maxAnalysisRange {
+		return analysis.OutlierQuery{}, eq, badRequest("outlier analysis covers at most %d days; narrow the time range", int(maxAnalysisRange.Hours()/24))
+	}
+	q := analysis.OutlierQuery{Service: eq.Service, Endpoint: eq.Endpoint, From: eq.Range.From, To: eq.Range.To}
+	v := r.URL.Query()
+	if p := v.Get("percentile"); p != "" {
+		f, err := strconv.ParseFloat(p, 64)
+		if err != nil || f <= 0 || f >= 100 {
+			return q, eq, badRequest("percentile %q: want a number between 0 and 100, like 99 or 99.9", truncateText(p, 20))
+		}
+		q.Percentile = f
+	}
+	if t := v.Get("threshold_ms"); t != "" {
+		f, err := strconv.ParseFloat(t, 64)
+		if err != nil || f <= 0 {
+			return q, eq, badRequest("threshold_ms %q: want a positive number of milliseconds", truncateText(t, 20))
+		}
+		q.ThresholdMs = f
+	}
+	if q.Percentile > 0 && q.ThresholdMs > 0 {
+		return q, eq, badRequest("give percentile or threshold_ms, not both")
+	}
+	if a, ok := v["attrs"]; ok {
+		keys := []string{}
+		for _, part := range a {
+			for _, k := range strings.Split(part, ",") {
+				if k = strings.TrimSpace(k); k != "" {
+					keys = append(keys, k)
+				}
+			}
+		}
+		sort.Strings(keys)
+		q.Attributes = keys
+	}
+	return q, eq, nil
+}
+
+func (s *Server) handleAPIOutliers(w http.ResponseWriter, r *http.Request) {
+	q, _, err := s.parseOutlierQuery(r)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	rep, err := s.outliers(r.Context(), q)
+	if err != nil {
+		s.apiError(w, r, fmt.Errorf("outliers: %w", err))
+		return
+	}
+	s.writeJSON(w, http.StatusOK, rep)
+}
+
+// compareRequest is a parsed compare query plus what the page shows about
+// it (the deploy marker it is anchored on).
+type compareRequest struct {
+	Query  analysis.CompareQuery
+	Deploy *store.Deploy
+}
+
+// parseCompareQuery reads one of three modes: deploy=ID (before/after a
+// marker, window= its length, equal_counts=1), explicit before_*/after_*
+// ranges, or version_a/version_b over from/to (a canary).
+func (s *Server) parseCompareQuery(r *http.Request) (compareRequest, error) {
+	v := r.URL.Query()
+	now := s.analysisNow()
+	cr := compareRequest{}
+	q := &cr.Query
+	q.Service = strings.TrimSpace(v.Get("service"))
+	q.Endpoint = strings.TrimSpace(v.Get("endpoint"))
+	modes := 0
+	if v.Get("deploy") != "" {
+		modes++
+	}
+	if v.Get("before_from") != "" || v.Get("after_from") != "" {
+		modes++
+	}
+	if v.Get("version_a") != "" || v.Get("version_b") != "" {
+		modes++
+	}
+	if modes != 1 {
+		return cr, badRequest("give exactly one of: deploy=ID; before_from, before_to, after_from, after_to; or version_a and version_b")
+	}
+	var window TimeRange // where to look for the busiest endpoint
+	switch {
+	case v.Get("deploy") != "":
+		id, err := strconv.ParseInt(v.Get("deploy"), 10, 64)
+		if err != nil || id < 1 {
+			return cr, badRequest("deploy %q: want a deploy marker id", truncateText(v.Get("deploy"), 20))
+		}
+		d, err := s.store.DeployByID(r.Context(), id)
+		if err != nil {
+			return cr, fmt.Errorf("deploy %d: %w", id, err)
+		}
+		cr.Deploy = &d
+		if q.Service == "" {
+			q.Service = d.Service
+		}
+		q.DeployAt = d.At
+		q.Window = time.Hour
+		if ws := v.Get("window"); ws != "" {
+			wd, err := parseRelative(ws)
+			if err != nil || wd < time.Minute || wd > maxAnalysisRange {
+				return cr, badRequest("window %q: want a duration from 1m to 7d, like 30m or 2h", truncateText(ws, 20))
+			}
+			q.Window = wd
+		}
+		q.EqualCounts = v.Get("equal_counts") == "1" || v.Get("equal_counts") == "true"
+		q.Now = now
+		window = TimeRange{From: d.At.Add(-q.Window), To: minTime(d.At.Add(q.Window), now)}
+	case v.Get("version_a") != "":
+		q.VersionA, q.VersionB = strings.TrimSpace(v.Get("version_a")), strings.TrimSpace(v.Get("version_b"))
+		if q.VersionA == "" || q.VersionB == "" {
+			return cr, badRequest("version_a and version_b are both required")
+		}
+		tr, err := parseTimeRange(v.Get("from"), v.Get("to"), now)
+		if err != nil {
+			return cr, badRequest("%v", err)
+		}
+		q.From, q.To = tr.From, tr.To
+		window = tr
+	default:
+		before, err := parseTimeRange(v.Get("before_from"), v.Get("before_to"), now)
+		if err != nil || v.Get("before_from") == "" || v.Get("before_to") == "" {
+			return cr, badRequest("before_from and before_to: want a valid range (%v)", err)
+		}
+		after, err := parseTimeRange(v.Get("after_from"), v.Get("after_to"), now)
+		if err != nil || v.Get("after_from") == "" || v.Get("after_to") == "" {
+			return cr, badRequest("after_from and after_to: want a valid range (%v)", err)
+		}
+		q.BeforeFrom, q.BeforeTo, q.AfterFrom, q.AfterTo = before.From, before.To, after.From, after.To
+		window = TimeRange{From: minTime(before.From, after.From), To: maxTime(before.To, after.To)}
+	}
+	if q.Service == "" {
+		return cr, badRequest("service is required")
+	}
+	if window.To.Sub(window.From) > 2*maxAnalysisRange {
+		return cr, badRequest("the compared windows span more than %d days; narrow them", 2*int(maxAnalysisRange.Hours()/24))
+	}
+	if q.Endpoint == "" && window.To.After(window.From) {
+		ep, err := s.busiestEndpoint(r.Context(), q.Service, window)
+		if err != nil {
+			return cr, err
+		}
+		q.Endpoint = ep
+	}
+	return cr, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func (s *Server) compare(ctx context.Context, q analysis.CompareQuery) (analysis.Comparison, error) {
+	key := cacheKey("compare", q.Service, q.Endpoint, q.DeployAt.UnixNano(), int64(q.Window), q.EqualCounts, q.Now.UnixNano(),
+		q.BeforeFrom.UnixNano(), q.BeforeTo.UnixNano(), q.AfterFrom.UnixNano(), q.AfterTo.UnixNano(),
+		q.VersionA, q.VersionB, q.From.UnixNano(), q.To.UnixNano())
+	return cached(ctx, s, key, func(ctx context.Context) (analysis.Comparison, error) {
+		return analysis.Compare(ctx, s.store, q)
+	})
+}
+
+func (s *Server) handleAPICompare(w http.ResponseWriter, r *http.Request) {
+	cr, err := s.parseCompareQuery(r)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	rep, err := s.compare(r.Context(), cr.Query)
+	if err != nil {
+		s.apiError(w, r, fmt.Errorf("compare: %w", err))
+		return
+	}
+	s.writeJSON(w, http.StatusOK, rep)
+}

@@ -1,0 +1,62 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/store"
+)
+
+// traceDetail is a trace with its analysis: the body of
+// GET /api/v1/traces/{id}, and what the waterfall page draws.
+type traceDetail struct {
+	TraceID      string                      `json:"trace_id"`
+	Spans        []spanJSON                  `json:"spans"`
+	CriticalPath []store.SpanID              `json:"critical_path"`
+	Findings     []analysis.Finding          `json:"findings"`
+	Analysis     analysis.CriticalPathResult `json:"critical_path_detail"`
+
+	spans []store.Span
+}
+
+func (s *Server) traceDetail(ctx context.Context, id store.TraceID) (*traceDetail, error) {
+	spans, err := s.store.Trace(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("trace %s: %w", id, err)
+	}
+	cp := analysis.CriticalPath(spans)
+	d := &traceDetail{
+		TraceID:      id.String(),
+		Spans:        make([]spanJSON, len(spans)),
+		CriticalPath: cp.SpanIDs,
+		Findings:     analysis.Findings(spans),
+		Analysis:     cp,
+		spans:        spans,
+	}
+	if d.CriticalPath == nil {
+		d.CriticalPath = []store.SpanID{}
+	}
+	if d.Findings == nil {
+		d.Findings = []analysis.Finding{}
+	}
+	for i := range spans {
+		d.Spans[i] = spanToJSON(&spans[i])
+	}
+	return d, nil
+}
+
+func (s *Server) handleAPITrace(w http.ResponseWriter, r *http.Request) {
+	id, err := parseTraceIDParam(r)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	d, err := s.traceDetail(r.Context(), id)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, d)
+}

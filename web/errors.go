@@ -1,0 +1,55 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// Error is an error with the HTTP status and the message a user sees.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d: %s", e.Status, e.Message) }
+
+// badRequest returns a 400 with a message naming what is wrong.
+func badRequest(format string, args ...any) error {
+	return &Error{Status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// notFound returns a 404 with a message.
+func notFound(format string, args ...any) error {
+	return &Error{Status: http.StatusNotFound, Message: fmt.Sprintf(format, args...)}
+}
+
+// errorStatus is the one place that maps errors to HTTP statuses and the
+// message users see. Server errors get a generic message: their detail goes
+// to the log, not to the client.
+func errorStatus(err error) (status int, message string) {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e.Status, e.Message
+	case errors.Is(err, store.ErrInvalid):
+		// The store rejected a query the handlers let through; its text
+		// names the argument.
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, store.ErrNotFound):
+		// Wrapped not-found errors name what is missing ("deploy 7: not found").
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads the answer.
+		return 499, "request cancelled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "the query took too long; narrow the time range"
+	case errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable, "the store is unavailable; try again shortly"
+	default:
+		return http.StatusInternalServerError, "internal error"
+	}
+}

@@ -1,0 +1,214 @@
+package web
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/components"
+	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/store"
+)
+
+// pickEndpoint resolves the service and endpoint of a page: from the URL,
+// or the busiest endpoint in the window (of the named service, or of all).
+func (s *Server) pickEndpoint(r *http.Request, tr TimeRange, action string) (components.EndpointPicker, error) {
+	q := r.URL.Query()
+	p := components.EndpointPicker{
+		Action: action, From: tr.FromText, To: tr.ToText,
+		Service: strings.TrimSpace(q.Get("service")), Endpoint: strings.TrimSpace(q.Get("endpoint")),
+	}
+	eps, err := s.endpoints(r.Context(), tr)
+	if err != nil {
+		return p, fmt.Errorf("endpoints: %w", err)
+	}
+	if p.Service == "" {
+		var best store.Endpoint
+		for _, e := range eps {
+			if busier(e, best) {
+				best = e
+			}
+		}
+		p.Service = best.Service
+		if p.Endpoint == "" {
+			p.Endpoint = best.Name
+		}
+	}
+	if p.Service == "" {
+		return p, notFound("no requests in this window (%s); widen the time range or send traces first", windowText(tr))
+	}
+	seen := map[string]bool{}
+	var best store.Endpoint
+	for _, e := range eps {
+		if !seen[e.Service] {
+			seen[e.Service] = true
+			p.Services = append(p.Services, e.Service)
+		}
+		if e.Service == p.Service {
+			p.Endpoints = append(p.Endpoints, e.Name)
+			if busier(e, best) {
+				best = e
+			}
+		}
+	}
+	if p.Endpoint == "" {
+		p.Endpoint = best.Name
+	}
+	if p.Endpoint == "" {
+		return p, notFound("service %q has no requests in this window (%s)", truncateText(p.Service, 80), windowText(tr))
+	}
+	if !contains(p.Services, p.Service) {
+		p.Services = append(p.Services, p.Service)
+	}
+	if !contains(p.Endpoints, p.Endpoint) {
+		p.Endpoints = append(p.Endpoints, p.Endpoint)
+	}
+	sort.Strings(p.Endpoints)
+	return p, nil
+}
+
+// busier orders endpoints for defaults: where requests enter the system
+// (trace roots) first, then by request count.
+func busier(a, b store.Endpoint) bool {
+	if a.Roots != b.Roots {
+		return a.Roots > b.Roots
+	}
+	return a.Count > b.Count
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) handleLatencyPage(w http.ResponseWriter, r *http.Request) {
+	tr, err := s.pageRange(r)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	p, err := s.pickEndpoint(r, tr, "/latency")
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	rep, err := s.latency(ctx, analysis.LatencyQuery{Service: p.Service, Endpoint: p.Endpoint, From: tr.From, To: tr.To})
+	if err != nil {
+		s.pageError(w, r, fmt.Errorf("latency: %w", err))
+		return
+	}
+	deploys, err := s.store.Deploys(ctx, store.DeployQuery{Service: p.Service, From: tr.From, To: tr.To, Limit: 50})
+	if err != nil {
+		s.pageError(w, r, fmt.Errorf("deploys: %w", err))
+		return
+	}
+	v := latencyView(rep, p, tr, deploys)
+	s.render(w, r, http.StatusOK, s.page(r, p.Service+" "+p.Endpoint+" latency", "latency", &tr), components.LatencyPage(v))
+}
+
+// deployMarkers turns deploy markers into chart markers linking to their
+// comparison.
+func deployMarkers(deploys []store.Deploy) []chart.Marker {
+	var ms []chart.Marker
+	for _, d := range deploys {
+		ms = append(ms, chart.Marker{T: d.At, Label: d.Version, Href: fmt.Sprintf("/deploys/%d", d.ID)})
+	}
+	return ms
+}
+
+func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr TimeRange, deploys []store.Deploy) components.LatencyView {
+	base := []string{"service", p.Service, "endpoint", p.Endpoint, "from", tr.FromText, "to", tr.ToText}
+	pc := rep.Percentiles
+	v := components.LatencyView{
+		Picker: p,
+		Facts: []components.Fact{
+			{Label: "requests", Value: chart.FormatCount(float64(rep.Count))},
+			{Label: "rate", Value: fmt.Sprintf("%.2f/s", rep.RatePerS)},
+			{Label: "errors", Value: chart.FormatPercent(rep.ErrorRate), Bad: rep.ErrorRate > 0.01},
+			{Label: "p50", Value: chart.FormatMs(pc.P50Ms)},
+			{Label: "p90", Value: chart.FormatMs(pc.P90Ms)},
+			{Label: "p95", Value: chart.FormatMs(pc.P95Ms)},
+			{Label: "p99", Value: chart.FormatMs(pc.P99Ms)},
+			{Label: "p99.9", Value: chart.FormatMs(pc.P999Ms)},
+			{Label: "max", Value: chart.FormatMs(pc.MaxMs)},
+		},
+		OutliersHref:   link("/outliers", base...),
+		TracesHref:     link("/search", base...),
+		SlowTracesHref: link("/search", append(base, "sort", "slowest")...),
+		HeatmapURL:     link("/search", "service", p.Service, "endpoint", p.Endpoint, "sort", "slowest"),
+	}
+	if rep.Method == "sketch" {
+		v.MethodNote = fmt.Sprintf("Percentiles from mergeable sketches, within %s relative error.", chart.FormatPercent(rep.RelativeError))
+	} else {
+		v.MethodNote = "Percentiles are exact."
+	}
+	var p50, p95, p99, rate, errs []chart.Point
+	for _, pt := range rep.Series.Points {
+		p50 = append(p50, chart.Point{T: pt.Start, V: ptr(pt.P50Ms)})
+		p95 = append(p95, chart.Point{T: pt.Start, V: ptr(pt.P95Ms)})
+		p99 = append(p99, chart.Point{T: pt.Start, V: ptr(pt.P99Ms)})
+		rate = append(rate, chart.Point{T: pt.Start, V: pt.RatePerS})
+		e := 0.0
+		if rep.Series.StepSeconds > 0 {
+			e = float64(pt.Errors) / rep.Series.StepSeconds
+		}
+		errs = append(errs, chart.Point{T: pt.Start, V: e})
+	}
+	markers := deployMarkers(deploys)
+	v.Series = chart.BuildTimeChart(chart.TimeChartInput{
+		From: tr.From, To: tr.To, Markers: markers, YLabel: "latency",
+		Series: []chart.Series{{Name: "p50", Class: "s-p50", Points: p50}, {Name: "p95", Class: "s-p95", Points: p95}, {Name: "p99", Class: "s-p99", Points: p99}},
+	})
+	v.Traffic = chart.BuildTimeChart(chart.TimeChartInput{
+		From: tr.From, To: tr.To, Markers: markers, YLabel: "per second", Width: 560, Height: 260,
+		YFormat: func(f float64) string { return chart.FormatCount(f) + "/s" },
+		Series:  []chart.Series{{Name: "requests", Class: "s-count", Points: rate}, {Name: "errors", Class: "s-err", Points: errs}},
+	})
+	var bars []chart.Bar
+	for _, b := range rep.Histogram {
+		bar := chart.Bar{LoMs: b.LowerMs, HiMs: b.UpperMs, Count: int64(b.Count),
+			Href: link("/search", append(base, "min_ms", fmt.Sprintf("%g", b.LowerMs), "max_ms", fmt.Sprintf("%g", b.UpperMs), "sort", "slowest")...)}
+		if b.LowerMs >= pc.P99Ms && pc.P99Ms > 0 {
+			bar.Class = "tail"
+		}
+		bars = append(bars, bar)
+	}
+	v.Histogram = chart.BuildHistogram(chart.HistogramInput{Bars: bars, Width: 560, Height: 260, Lines: []chart.VLine{
+		{Ms: pc.P50Ms, Label: "p50", Class: "s-p50"}, {Ms: pc.P99Ms, Label: "p99", Class: "s-p99"},
+	}})
+	hm := rep.Heatmap
+	var cells []chart.Cell
+	step := time.Duration(hm.StepSeconds * float64(time.Second))
+	for c, col := range hm.Counts {
+		if c >= len(hm.Times) {
+			break
+		}
+		for row, n := range col {
+			if n == 0 || row+1 >= len(hm.BoundsMs) {
+				continue
+			}
+			from, to := hm.Times[c], hm.Times[c].Add(step)
+			cells = append(cells, chart.Cell{From: from, To: to, LoMs: hm.BoundsMs[row], HiMs: hm.BoundsMs[row+1], Count: int64(n),
+				Href: link("/search", "service", p.Service, "endpoint", p.Endpoint, "from", timeText(from), "to", timeText(to),
+					"min_ms", fmt.Sprintf("%g", hm.BoundsMs[row]), "max_ms", fmt.Sprintf("%g", hm.BoundsMs[row+1]), "sort", "slowest")})
+		}
+	}
+	v.Heatmap = chart.BuildHeatmap(chart.HeatmapInput{From: tr.From, To: tr.To, Cells: cells})
+	return v
+}
+
+func ptr(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}

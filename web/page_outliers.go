@@ -1,0 +1,176 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/components"
+	"github.com/tailscope/tailscope/components/chart"
+)
+
+// dimensionOrder is how the outliers page lists dimensions; attributes
+// (attr:KEY) follow in name order.
+var dimensionOrder = map[string]int{"dependency": 0, "tenant": 1, "payload": 2, "version": 3, "host": 4}
+
+// dimensionTitles are the headings of known dimensions.
+var dimensionTitles = map[string]string{
+	"dependency": "Dependency (slow on the critical path)",
+	"tenant":     "Tenant",
+	"payload":    "Payload size",
+	"version":    "Version",
+	"host":       "Host",
+}
+
+// maxDimValues is how many values of a dimension the page draws.
+const maxDimValues = 8
+
+func (s *Server) handleOutliersPage(w http.ResponseWriter, r *http.Request) {
+	tr, err := s.pageRange(r)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	p, err := s.pickEndpoint(r, tr, "/outliers")
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	// parseOutlierQuery reads the same parameters as the API.
+	q := r.URL.Query()
+	q.Set("service", p.Service)
+	q.Set("endpoint", p.Endpoint)
+	r2 := r.Clone(r.Context())
+	r2.URL.RawQuery = q.Encode()
+	oq, _, err := s.parseOutlierQuery(r2)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	rep, err := s.outliers(r.Context(), oq)
+	if err != nil {
+		s.pageError(w, r, fmt.Errorf("outliers: %w", err))
+		return
+	}
+	p.Extra = []components.KV{}
+	for _, k := range []string{"percentile", "threshold_ms"} {
+		if v := q.Get(k); v != "" {
+			p.Extra = append(p.Extra, components.KV{Key: k, Value: v})
+		}
+	}
+	v := outliersView(rep, p, tr, q.Get("percentile"), q.Get("threshold_ms"))
+	v.APIHref = "/api/v1/outliers?" + q.Encode()
+	s.render(w, r, http.StatusOK, s.page(r, "Outliers of "+p.Service+" "+p.Endpoint, "outliers", &tr), components.OutliersPage(v))
+}
+
+func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr TimeRange, percentile, threshold string) components.OutliersView {
+	base := []string{"service", p.Service, "endpoint", p.Endpoint, "from", tr.FromText, "to", tr.ToText}
+	defn := "≥ p99"
+	if rep.Percentile > 0 && rep.Percentile != 99 {
+		defn = fmt.Sprintf("≥ p%g", rep.Percentile)
+	} else if rep.Percentile == 0 {
+		defn = "≥ " + chart.FormatMs(rep.ThresholdMs)
+	}
+	v := components.OutliersView{
+		Picker: p, Percentile: percentile, ThresholdMs: threshold,
+		Facts: []components.Fact{
+			{Label: "requests", Value: chart.FormatCount(float64(rep.RequestCount))},
+			{Label: "p50", Value: chart.FormatMs(rep.P50Ms)},
+			{Label: "p99", Value: chart.FormatMs(rep.P99Ms)},
+			{Label: "outliers " + defn, Value: fmt.Sprintf("%d (≥ %s)", rep.OutlierCount, chart.FormatMs(rep.ThresholdMs))},
+			{Label: "traces examined", Value: fmt.Sprintf("%d + %d baseline", rep.AnalyzedOutlierCount, rep.BaselineCount)},
+		},
+		Ungrouped:   rep.UngroupedCount,
+		LatencyHref: link("/latency", base...),
+		TracesHref:  link("/search", append(base, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...),
+	}
+	switch {
+	case rep.RequestCount == 0:
+		v.Note = "No requests to this endpoint in the window. Widen the time range."
+	case rep.OutlierCount == 0:
+		v.Note = "No request reached the outlier threshold."
+	case rep.AnalyzedOutlierCount == 0:
+		v.Note = "The outliers' traces are not stored (yet): they may still be arriving. Try again in a few seconds."
+	case rep.RequestCount < 200:
+		v.Note = fmt.Sprintf("Only %d requests in this window: with so few, p99 is a handful of requests and the groups below are weak evidence. Widen the time range.", rep.RequestCount)
+	}
+	for i, g := range rep.Groups {
+		gv := components.GroupView{
+			Rank: i + 1, Label: g.Label, Count: g.Count, Share: g.Share, ExcessMs: g.ExcessMs,
+			CounterfactualP99Ms: g.CounterfactualP99Ms, PayoffMs: g.PayoffMs, P99Ms: rep.P99Ms,
+		}
+		keys := make([]string, 0, len(g.DimensionValues))
+		for k := range g.DimensionValues {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(a, b int) bool { return dimRank(keys[a]) < dimRank(keys[b]) || (dimRank(keys[a]) == dimRank(keys[b]) && keys[a] < keys[b]) })
+		search := append([]string{}, base...)
+		search = append(search, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")
+		for _, k := range keys {
+			gv.Values = append(gv.Values, components.KV{Key: k, Value: g.DimensionValues[k]})
+			switch k {
+			case "tenant":
+				search = append(search, "tenant", g.DimensionValues[k])
+			case "version":
+				search = append(search, "version", g.DimensionValues[k])
+			}
+		}
+		gv.TracesHref = link("/search", search...)
+		for _, id := range g.ExampleTraceIDs {
+			gv.Examples = append(gv.Examples, components.SpanLink{Label: id.String()[:12], Href: "/traces/" + id.String()})
+		}
+		v.Groups = append(v.Groups, gv)
+	}
+	for _, d := range rep.DependencyExcess {
+		v.DependencyExcess = append(v.DependencyExcess, components.HopView{Label: d.Dependency, CriticalMs: d.MeanExcessMs, Share: d.Share})
+	}
+	names := make([]string, 0, len(rep.Dimensions))
+	for n := range rep.Dimensions {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(a, b int) bool {
+		if dimRank(names[a]) != dimRank(names[b]) {
+			return dimRank(names[a]) < dimRank(names[b])
+		}
+		return names[a] < names[b]
+	})
+	for _, n := range names {
+		vals := rep.Dimensions[n]
+		if len(vals) == 0 {
+			continue
+		}
+		dv := components.DimensionView{Name: n, Title: dimensionTitles[n]}
+		if dv.Title == "" {
+			dv.Title = "Attribute " + strings.TrimPrefix(n, "attr:")
+		}
+		for i, x := range vals {
+			if i == maxDimValues {
+				dv.More = len(vals) - maxDimValues
+				break
+			}
+			item := components.DimValueView{
+				Value: x.Value, OutlierShare: x.OutlierShare, BaselineShare: x.BaselineShare,
+				OutlierCount: x.OutlierCount, BaselineCount: x.BaselineCount,
+				Lift: x.Lift, QValue: x.QValue, Significant: x.Significant,
+			}
+			switch n {
+			case "tenant":
+				item.Href = link("/search", append(base, "tenant", x.Value, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...)
+			case "version":
+				item.Href = link("/search", append(base, "version", x.Value, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...)
+			}
+			dv.Values = append(dv.Values, item)
+		}
+		v.Dimensions = append(v.Dimensions, dv)
+	}
+	return v
+}
+
+func dimRank(name string) int {
+	if r, ok := dimensionOrder[name]; ok {
+		return r
+	}
+	return len(dimensionOrder)
+}

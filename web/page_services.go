@@ -1,0 +1,158 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/components"
+	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/store"
+)
+
+func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
+	tr, err := s.pageRange(r)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	rep, err := s.services(ctx, tr)
+	if err != nil {
+		s.pageError(w, r, fmt.Errorf("services: %w", err))
+		return
+	}
+	deploys, err := s.store.Deploys(ctx, store.DeployQuery{From: tr.From, To: tr.To, Limit: 200})
+	if err != nil {
+		s.pageError(w, r, fmt.Errorf("deploys: %w", err))
+		return
+	}
+	badges, err := s.budgetBadges(ctx, tr)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v := components.ServicesView{Window: windowText(tr)}
+	for _, svc := range rep.Services {
+		row := components.ServiceRow{Name: svc.Name, Stats: statsView(svc.RequestStats, svc.Name)}
+		busiest, n := "", -1
+		for _, ep := range svc.Endpoints {
+			if ep.Count > n {
+				busiest, n = ep.Name, ep.Count
+			}
+			base := []string{"service", svc.Name, "endpoint", ep.Name, "from", tr.FromText, "to", tr.ToText}
+			row.Endpoints = append(row.Endpoints, components.EndpointRow{
+				Name:         ep.Name,
+				LatencyHref:  link("/latency", base...),
+				OutliersHref: link("/outliers", base...),
+				TracesHref:   link("/search", append(base, "sort", "slowest")...),
+				Stats:        statsView(ep.RequestStats, svc.Name+" "+ep.Name),
+				Budget:       badges[svc.Name+"\x00"+ep.Name],
+			})
+		}
+		row.Href = link("/latency", "service", svc.Name, "endpoint", busiest, "from", tr.FromText, "to", tr.ToText)
+		for _, d := range deploys {
+			if d.Service == svc.Name {
+				row.Deploys = append(row.Deploys, components.DeployPill{
+					Version: d.Version,
+					When:    d.At.UTC().Format("2006-01-02 15:04:05 UTC"),
+					Href:    fmt.Sprintf("/deploys/%d", d.ID),
+				})
+			}
+		}
+		v.Services = append(v.Services, row)
+	}
+	s.render(w, r, http.StatusOK, s.page(r, "Services", "services", &tr), components.ServicesPage(v))
+}
+
+// statsView converts analysis numbers for a table row.
+func statsView(st analysis.RequestStats, label string) components.StatsView {
+	vals := make([]float64, len(st.P99SparklineMs))
+	for i, p := range st.P99SparklineMs {
+		if p == nil {
+			vals[i] = math.NaN()
+		} else {
+			vals[i] = *p
+		}
+	}
+	return components.StatsView{
+		Count: st.Count, RatePerS: st.RatePerS, ErrorRate: st.ErrorRate,
+		P50Ms: st.P50Ms, P95Ms: st.P95Ms, P99Ms: st.P99Ms,
+		Spark:      chart.BuildSparkline(vals, 120, 24),
+		SparkLabel: "p99 of " + label + " over the window, peak " + chart.FormatMs(maxFinite(vals)),
+	}
+}
+
+func maxFinite(vs []float64) float64 {
+	m := 0.0
+	for _, v := range vs {
+		if !math.IsNaN(v) && v > m {
+			m = v
+		}
+	}
+	return m
+}
+
+// budgetBadges computes each budget's status over the window, keyed by
+// service NUL endpoint.
+func (s *Server) budgetBadges(ctx context.Context, tr TimeRange) (map[string]*components.BudgetBadge, error) {
+	bs, err := s.store.Budgets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("budgets: %w", err)
+	}
+	out := map[string]*components.BudgetBadge{}
+	for _, b := range bs {
+		rep, err := s.compliance(ctx, b, tr, s.analysisNow())
+		if err != nil {
+			return nil, fmt.Errorf("budget %d: %w", b.ID, err)
+		}
+		out[b.Service+"\x00"+b.Endpoint] = budgetBadge(b, rep)
+	}
+	return out, nil
+}
+
+// budgetBadge summarises compliance as green/amber/red.
+func budgetBadge(b store.Budget, rep analysis.ComplianceReport) *components.BudgetBadge {
+	badge := &components.BudgetBadge{Href: fmt.Sprintf("/budgets/%d", b.ID)}
+	switch rep.Status {
+	case analysis.BudgetOK:
+		badge.Status = "ok"
+	case analysis.BudgetBurning:
+		badge.Status = "warn"
+	case analysis.BudgetExhausted:
+		badge.Status = "bad"
+	default:
+		badge.Status = "none"
+		badge.Text = "no data"
+		return badge
+	}
+	badge.Text = fmt.Sprintf("%s ≤ %s (target %s)", chart.FormatPercent(rep.Attainment), chart.FormatDuration(b.Threshold), chart.FormatPercent(b.Target))
+	return badge
+}
+
+// windowText describes a range for headings: "last 1h" or the dates.
+func windowText(tr TimeRange) string {
+	if tr.ToText == "now" && strings.HasPrefix(tr.FromText, "now-") {
+		return "last " + strings.TrimPrefix(tr.FromText, "now-")
+	}
+	return tr.From.UTC().Format("Jan 2 15:04") + " – " + tr.To.UTC().Format("Jan 2 15:04 UTC")
+}
+
+// ago describes how long before now t was.
+func ago(t, now time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%.0f h ago", d.Hours())
+	default:
+		return fmt.Sprintf("%.0f days ago", d.Hours()/24)
+	}
+}

@@ -1,0 +1,329 @@
+package web
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/components"
+	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/store"
+)
+
+// collapseThreshold is the span count above which the waterfall starts with
+// deep subtrees collapsed (the critical path stays open), so a 10,000-span
+// trace opens instantly and is readable.
+const collapseThreshold = 500
+
+// collapseDepth is the depth whose subtrees start collapsed in large traces.
+const collapseDepth = 2
+
+// maxIndent caps indentation so very deep traces keep their names visible.
+const maxIndent = 24
+
+func (s *Server) handleTracePage(w http.ResponseWriter, r *http.Request) {
+	id, err := parseTraceIDParam(r)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	d, err := s.traceDetail(r.Context(), id)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v := buildWaterfall(d, r.URL.Query().Get("span"))
+	s.render(w, r, http.StatusOK, s.page(r, "Trace "+v.RootName, "search", nil), components.WaterfallPage(v))
+}
+
+// paletteSize is the number of service colours in app.css (.svc-0 …).
+const paletteSize = 12
+
+// serviceClasses gives the services of one trace distinct colours (in name
+// order, so the same trace always looks the same).
+func serviceClasses(spans []store.Span) map[string]string {
+	var names []string
+	seen := map[string]bool{}
+	for i := range spans {
+		if !seen[spans[i].Service] {
+			seen[spans[i].Service] = true
+			names = append(names, spans[i].Service)
+		}
+	}
+	sort.Strings(names)
+	out := make(map[string]string, len(names))
+	for i, n := range names {
+		out[n] = fmt.Sprintf("svc-%d", i%paletteSize)
+	}
+	return out
+}
+
+// buildWaterfall turns a trace and its analysis into the waterfall view:
+// spans in tree order (children by start time), positioned in percent of
+// the trace's extent.
+func buildWaterfall(d *traceDetail, selected string) components.WaterfallView {
+	spans := d.spans
+	cp := d.Analysis
+	v := components.WaterfallView{
+		TraceID: d.TraceID,
+		APIHref: "/api/v1/traces/" + d.TraceID,
+	}
+	if len(spans) == 0 {
+		return v
+	}
+	start, end := spans[0].StartUnixNano, spans[0].End()
+	for i := range spans {
+		start = min(start, spans[i].StartUnixNano)
+		end = max(end, spans[i].End())
+	}
+	extent := float64(max(end-start, 1))
+	pct := func(ns int64) float64 { return 100 * float64(ns-start) / extent }
+	width := func(ns int64) float64 { return 100 * float64(ns) / extent }
+
+	byID := map[store.SpanID]int{}
+	for i := range spans {
+		byID[spans[i].SpanID] = i
+	}
+	children := map[store.SpanID][]int{}
+	var roots []int
+	for i := range spans {
+		p := spans[i].ParentSpanID
+		if _, ok := byID[p]; ok && !p.IsZero() && p != spans[i].SpanID {
+			children[p] = append(children[p], i)
+		} else {
+			roots = append(roots, i)
+		}
+	}
+	byStart := func(idx []int) {
+		sort.SliceStable(idx, func(a, b int) bool {
+			sa, sb := &spans[idx[a]], &spans[idx[b]]
+			if sa.StartUnixNano != sb.StartUnixNano {
+				return sa.StartUnixNano < sb.StartUnixNano
+			}
+			return sa.SpanID.String() < sb.SpanID.String()
+		})
+	}
+	// The true root first, then spans whose parent never arrived.
+	byStart(roots)
+	sort.SliceStable(roots, func(a, b int) bool {
+		return spans[roots[a]].IsRoot() && !spans[roots[b]].IsRoot()
+	})
+	for k := range children {
+		byStart(children[k])
+	}
+
+	self := map[store.SpanID]analysis.SpanTime{}
+	for _, st := range cp.Spans {
+		self[st.SpanID] = st
+	}
+	onPath := map[store.SpanID]bool{}
+	for _, id := range cp.SpanIDs {
+		onPath[id] = true
+	}
+	segs := map[store.SpanID][]components.Seg{}
+	for _, sg := range cp.Segments {
+		segs[sg.SpanID] = append(segs[sg.SpanID], components.Seg{LeftPct: pct(int64(sg.StartUnixNano)), WidthPct: width(int64(sg.EndUnixNano - sg.StartUnixNano))})
+	}
+	gaps := map[store.SpanID][]components.Seg{}
+	for _, g := range cp.Gaps {
+		gaps[g.SpanID] = append(gaps[g.SpanID], components.Seg{LeftPct: pct(int64(g.StartUnixNano)), WidthPct: width(int64(g.EndUnixNano - g.StartUnixNano))})
+	}
+	findingKinds := map[store.SpanID][]string{}
+	for _, f := range d.Findings {
+		fv := components.FindingView{Kind: f.Kind, Title: f.Title, Detail: f.Detail, TimeMs: f.TimeMs}
+		for _, id := range f.SpanIDs {
+			findingKinds[id] = appendUnique(findingKinds[id], strings.ReplaceAll(f.Kind, "_", " "))
+			if i, ok := byID[id]; ok && len(fv.Spans) < 12 {
+				fv.Spans = append(fv.Spans, components.SpanLink{
+					Label: spans[i].Service + " " + spans[i].Name,
+					Href:  "?span=" + id.String(),
+				})
+			}
+		}
+		v.Findings = append(v.Findings, fv)
+	}
+
+	v.Collapsed = len(spans) > collapseThreshold
+	// Keep the critical path and the selected span visible when collapsing.
+	keepOpen := map[store.SpanID]bool{}
+	open := func(id store.SpanID) {
+		for guard := 0; guard < len(spans); guard++ {
+			i, ok := byID[id]
+			if !ok || keepOpen[id] {
+				return
+			}
+			keepOpen[id] = true
+			id = spans[i].ParentSpanID
+		}
+	}
+	if v.Collapsed {
+		for _, id := range cp.SpanIDs {
+			if i, ok := byID[id]; ok {
+				open(spans[i].ParentSpanID)
+			}
+		}
+		if sel, err := store.ParseSpanID(selected); err == nil {
+			if i, ok := byID[sel]; ok {
+				open(spans[i].ParentSpanID)
+			}
+		}
+	}
+
+	classes := serviceClasses(spans)
+	services := map[string]bool{}
+	var errorsN int
+	// Iterative depth-first walk: traces can be 10,000 spans deep.
+	type item struct {
+		idx, depth int
+		hidden     bool
+	}
+	stack := make([]item, 0, len(roots))
+	for i := len(roots) - 1; i >= 0; i-- {
+		stack = append(stack, item{roots[i], 0, false})
+	}
+	visited := make([]bool, len(spans))
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if visited[it.idx] {
+			continue
+		}
+		visited[it.idx] = true
+		sp := &spans[it.idx]
+		kids := children[sp.SpanID]
+		expanded := !v.Collapsed || it.depth < collapseDepth || keepOpen[sp.SpanID]
+		row := components.WFRow{
+			SpanID:      sp.SpanID.String(),
+			Depth:       it.depth,
+			Indent:      min(it.depth, maxIndent),
+			Service:     sp.Service,
+			Name:        sp.Name,
+			Class:       classes[sp.Service],
+			Bar:         components.Seg{LeftPct: pct(sp.StartUnixNano), WidthPct: width(sp.DurationNano)},
+			DurationMs:  nsToMs(sp.DurationNano),
+			SelfMs:      self[sp.SpanID].SelfMs,
+			OnCritical:  onPath[sp.SpanID],
+			Critical:    segs[sp.SpanID],
+			Gaps:        gaps[sp.SpanID],
+			Error:       sp.StatusCode == store.StatusError,
+			HasChildren: len(kids) > 0,
+			Expanded:    expanded,
+			Hidden:      it.hidden,
+			Findings:    findingKinds[sp.SpanID],
+			Search:      strings.ToLower(sp.Service + " " + sp.Name),
+			Href:        "?span=" + sp.SpanID.String(),
+		}
+		if !sp.ParentSpanID.IsZero() {
+			row.ParentID = sp.ParentSpanID.String()
+		}
+		row.Label = chart.FormatMs(row.DurationMs)
+		if row.SelfMs > 0 && len(kids) > 0 {
+			row.Label += " (self " + chart.FormatMs(row.SelfMs) + ")"
+		}
+		// Labels go right of the bar unless the bar ends near the edge.
+		if row.Bar.LeftPct+row.Bar.WidthPct < 78 {
+			row.LabelLeftPct = row.Bar.LeftPct + row.Bar.WidthPct + 0.5
+		} else {
+			row.LabelLeftPct = math.Max(0, row.Bar.LeftPct-22)
+		}
+		row.Title = fmt.Sprintf("%s %s: %s, starts at +%s", sp.Service, sp.Name, chart.FormatMs(row.DurationMs), chart.FormatMs(nsToMs(sp.StartUnixNano-start)))
+		v.Rows = append(v.Rows, row)
+		services[sp.Service] = true
+		if row.Error {
+			errorsN++
+		}
+		for i := len(kids) - 1; i >= 0; i-- {
+			stack = append(stack, item{kids[i], it.depth + 1, it.hidden || !expanded})
+		}
+	}
+	countHidden(v.Rows)
+	// Spans in a parent cycle are unreachable from any root; list them too.
+	for i := range spans {
+		if !visited[i] {
+			sp := &spans[i]
+			v.Rows = append(v.Rows, components.WFRow{
+				SpanID: sp.SpanID.String(), Service: sp.Service, Name: sp.Name, Class: classes[sp.Service],
+				Bar:   components.Seg{LeftPct: pct(sp.StartUnixNano), WidthPct: width(sp.DurationNano)},
+				Label: chart.FormatMs(nsToMs(sp.DurationNano)), Search: strings.ToLower(sp.Service + " " + sp.Name),
+				Href: "?span=" + sp.SpanID.String(), Error: sp.StatusCode == store.StatusError,
+			})
+		}
+	}
+
+	root := &spans[roots[0]]
+	v.RootName = root.Service + " " + root.Name
+	v.Start = time.Unix(0, start).UTC().Format("2006-01-02 15:04:05.000 UTC")
+	v.Detached = cp.DetachedSpans
+	if root.IsEntry() {
+		v.OutliersHref = link("/outliers", "service", root.Service, "endpoint", root.Name,
+			"from", timeText(time.Unix(0, start).Add(-30*time.Minute)), "to", timeText(time.Unix(0, start).Add(30*time.Minute)))
+	}
+	v.Facts = []components.Fact{
+		{Label: "Duration", Value: chart.FormatMs(nsToMs(end - start))},
+		{Label: "Spans", Value: chart.FormatCount(float64(len(spans)))},
+		{Label: "Services", Value: fmt.Sprint(len(services))},
+		{Label: "Errors", Value: fmt.Sprint(errorsN), Bad: errorsN > 0},
+		{Label: "Critical path", Value: fmt.Sprintf("%d spans", len(cp.SpanIDs))},
+	}
+	if root.Tenant != "" {
+		v.Facts = append(v.Facts, components.Fact{Label: "Tenant", Value: root.Tenant})
+	}
+	if root.Version != "" {
+		v.Facts = append(v.Facts, components.Fact{Label: "Version", Value: root.Version})
+	}
+	for _, h := range cp.Hops {
+		v.Hops = append(v.Hops, components.HopView{Label: h.Label, CriticalMs: h.CriticalMs, Share: h.Share})
+	}
+	names := make([]string, 0, len(services))
+	for n := range services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v.Services = append(v.Services, components.ServiceLegend{Name: n, Class: classes[n]})
+	}
+	for i := 0; i <= 4; i++ {
+		v.Ticks = append(v.Ticks, components.WFTick{LeftPct: float64(i) * 25, Label: chart.FormatMs(nsToMs(int64(float64(i) / 4 * extent)))})
+	}
+	if sel, err := store.ParseSpanID(selected); err == nil {
+		if i, ok := byID[sel]; ok {
+			v.Selected = spanDetailView(&spans[i], self[sel])
+		}
+	}
+	return v
+}
+
+func appendUnique(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// countHidden sets HiddenDescendants on collapsed rows. Rows are in
+// depth-first pre-order, so a row's descendants are the rows after it with
+// a greater depth: one pass with a stack, linear in the span count.
+func countHidden(rows []components.WFRow) {
+	var stack []int
+	set := func(j, end int) {
+		if rows[j].HasChildren && !rows[j].Expanded {
+			rows[j].HiddenDescendants = end - j - 1
+		}
+	}
+	for i := range rows {
+		for len(stack) > 0 && rows[stack[len(stack)-1]].Depth >= rows[i].Depth {
+			set(stack[len(stack)-1], i)
+			stack = stack[:len(stack)-1]
+		}
+		stack = append(stack, i)
+	}
+	for _, j := range stack {
+		set(j, len(rows))
+	}
+}

@@ -1,0 +1,72 @@
+// Package web serves tailscope's JSON API and pages: chi routes, handlers
+// that parse requests, call the store and the analysis package, and render
+// JSON or templ components. Numbers shown on pages and served by the API
+// come from the same analysis calls.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tailscope/tailscope/cache"
+	"github.com/tailscope/tailscope/static"
+	"github.com/tailscope/tailscope/store"
+)
+
+// Store is what the web layer reads and edits.
+type Store interface {
+	store.Reader
+	store.DeployStore
+	store.BudgetStore
+	store.IncidentStore
+	Ping(ctx context.Context) error
+}
+
+// Config wires a Server.
+type Config struct {
+	Store Store
+	// Cache holds analysis results; nil computes every time.
+	Cache *cache.Aside
+	// Metrics serves /metrics (a Prometheus handler); nil serves 404.
+	Metrics http.Handler
+	Log     *slog.Logger
+	// Now is the clock used to resolve relative time ranges.
+	Now func() time.Time
+	// Version is reported by /healthz and in page footers.
+	Version string
+	// Assets are the embedded CSS and JavaScript.
+	Assets *static.Assets
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	store   Store
+	cache   *cache.Aside
+	metrics http.Handler
+	log     *slog.Logger
+	now     func() time.Time
+	version string
+	assets  *static.Assets
+}
+
+// New returns a Server; Handler gives its routes.
+func New(cfg Config) *Server {
+	s := &Server{
+		store:   cfg.Store,
+		cache:   cfg.Cache,
+		metrics: cfg.Metrics,
+		log:     cfg.Log,
+		now:     cfg.Now,
+		version: cfg.Version,
+		assets:  cfg.Assets,
+	}
+	if s.log == nil {
+		s.log = discardLogger()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}

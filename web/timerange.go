@@ -1,0 +1,100 @@
+package web
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TimeRange is a resolved [From, To) window together with the text the
+// user gave, so pages can keep relative ranges ("now-1h") relative in their
+// permalinks while the computation uses absolute times.
+type TimeRange struct {
+	From, To         time.Time
+	FromText, ToText string
+}
+
+// Default window when the URL names none.
+const (
+	defaultFrom = "now-1h"
+	defaultTo   = "now"
+	// maxRange bounds what one request may ask the store for.
+	maxRange = 90 * 24 * time.Hour
+)
+
+// parseTimeRange reads from/to query values (RFC 3339, or "now" optionally
+// minus a duration such as "now-15m", "now-6h", "now-7d") relative to now.
+func parseTimeRange(fromText, toText string, now time.Time) (TimeRange, error) {
+	if fromText == "" {
+		fromText = defaultFrom
+	}
+	if toText == "" {
+		toText = defaultTo
+	}
+	from, err := parseTime(fromText, now)
+	if err != nil {
+		return TimeRange{}, fmt.Errorf("from: %w", err)
+	}
+	to, err := parseTime(toText, now)
+	if err != nil {
+		return TimeRange{}, fmt.Errorf("to: %w", err)
+	}
+	if !from.Before(to) {
+		return TimeRange{}, fmt.Errorf("from (%s) must be before to (%s)", fromText, toText)
+	}
+	if to.Sub(from) > maxRange {
+		return TimeRange{}, fmt.Errorf("time range %s is longer than the maximum of %d days", to.Sub(from).Round(time.Hour), int(maxRange.Hours()/24))
+	}
+	return TimeRange{From: from, To: to, FromText: fromText, ToText: toText}, nil
+}
+
+// parseTime parses one end of a range.
+func parseTime(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "now" {
+		return now, nil
+	}
+	if rest, ok := strings.CutPrefix(s, "now-"); ok {
+		d, err := parseRelative(rest)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02T15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is neither RFC 3339 (2026-11-23T14:02:00Z) nor relative (now, now-15m, now-2h, now-7d)", truncateText(s, 60))
+}
+
+// parseRelative parses Go durations plus a day suffix ("7d", "1d12h").
+func parseRelative(s string) (time.Duration, error) {
+	var days int
+	if i := strings.IndexByte(s, 'd'); i >= 0 {
+		n, err := strconv.Atoi(s[:i])
+		if err != nil || n < 0 || n > 3650 {
+			return 0, fmt.Errorf("relative time now-%s: bad day count", truncateText(s, 40))
+		}
+		days = n
+		s = s[i+1:]
+	}
+	var d time.Duration
+	if s != "" {
+		var err error
+		d, err = time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return 0, fmt.Errorf("relative time now-%s: want a duration like 15m, 6h or 7d", truncateText(s, 40))
+		}
+	}
+	return time.Duration(days)*24*time.Hour + d, nil
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
