@@ -14,6 +14,14 @@ func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	r.Use(middleware.GetHead)
+	// Forms and the JSON API change state with POST/PUT/DELETE: refuse
+	// cross-origin browser requests to them (CSRF). Requests without
+	// browser fetch metadata (curl, CI pipelines) pass.
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.apiError(w, r, &Error{Status: http.StatusForbidden, Message: "cross-origin request refused: submit the form from tailscope's own pages"})
+	}))
+	r.Use(csrf.Handler)
 
 	s.registerHealthRoutes(r)
 	if s.assets != nil {
@@ -62,4 +70,5 @@ func (s *Server) registerPageRoutes(r chi.Router) {
 	r.Get("/traces/{traceID}", s.handleTracePage)
 	r.Get("/latency", s.handleLatencyPage)
 	r.Get("/outliers", s.handleOutliersPage)
+	s.registerReviewPageRoutes(r)
 }
