@@ -56,6 +56,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 			return &Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body over %d bytes", maxJSONBody)}
 		case errors.Is(err, io.EOF):
 			return badRequest("request body is empty; want a JSON object")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return badRequest("request body is not valid JSON: it ends early")
 		case errors.As(err, &syn):
 			return badRequest("request body is not valid JSON (at byte %d)", syn.Offset)
 		case errors.As(err, &typ):

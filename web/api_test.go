@@ -1,0 +1,403 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/tailscope/tailscope/analysis/analysistest"
+)
+
+// decode unmarshals a JSON response, failing on a bad status.
+func decode(t *testing.T, code int, wantCode int, body []byte, v any) {
+	t.Helper()
+	if code != wantCode {
+		t.Fatalf("status %d, want %d; body %s", code, wantCode, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+}
+
+func TestAPIErrorsAreJSONWithA4xx(t *testing.T) {
+	f := sharedFixture(t)
+	tests := []struct {
+		name, target string
+		status       int
+		want         string
+	}{
+		{"bad range", "/api/v1/traces?from=now&to=now-1h", 400, "must be before"},
+		{"bad time", "/api/v1/traces?from=yesterday", 400, "neither RFC 3339"},
+		{"bad min_ms", "/api/v1/traces?min_ms=-3", 400, "min_ms"},
+		{"min above max", "/api/v1/traces?min_ms=30&max_ms=10", 400, "above max_ms"},
+		{"bad status", "/api/v1/traces?status=maybe", 400, "status"},
+		{"bad attr", "/api/v1/traces?attr=novalue", 400, "key=value"},
+		{"bad limit", "/api/v1/traces?limit=0", 400, "limit"},
+		{"bad sort", "/api/v1/traces?sort=random", 400, "sort"},
+		{"bad trace id", "/api/v1/traces/xyz", 400, "trace id"},
+		{"zero trace id", "/api/v1/traces/00000000000000000000000000000000", 400, "all zero"},
+		{"unknown trace", "/api/v1/traces/0123456789abcdef0123456789abcdef", 404, "not found"},
+		{"latency without service", "/api/v1/latency", 400, "service is required"},
+		{"latency unknown service", "/api/v1/latency?service=nope", 404, "no requests"},
+		{"outliers both thresholds", "/api/v1/outliers?service=feed-api&percentile=99&threshold_ms=5", 400, "not both"},
+		{"outliers bad percentile", "/api/v1/outliers?service=feed-api&percentile=100", 400, "percentile"},
+		{"outliers too long", "/api/v1/outliers?service=feed-api&from=now-30d", 400, "at most 7 days"},
+		{"compare no mode", "/api/v1/compare?service=feed-api", 400, "exactly one"},
+		{"compare bad deploy", "/api/v1/compare?deploy=abc", 400, "deploy"},
+		{"compare unknown deploy", "/api/v1/compare?deploy=999", 404, "not found"},
+		{"unknown api route", "/api/v1/nothing", 404, "no API route"},
+		{"budget bad id", "/api/v1/budgets/x", 400, "budget id"},
+		{"budget unknown", "/api/v1/budgets/42", 404, "not found"},
+		{"range too long", "/api/v1/services?from=now-200d", 400, "maximum"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := serve(t, f.handler, "GET", tt.target, "")
+			var body struct{ Error string }
+			decode(t, w.Code, tt.status, w.Body.Bytes(), &body)
+			if !strings.Contains(body.Error, tt.want) {
+				t.Errorf("error %q does not mention %q", body.Error, tt.want)
+			}
+			if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q", ct)
+			}
+		})
+	}
+}
+
+func TestAPIServices(t *testing.T) {
+	f := sharedFixture(t)
+	w := serve(t, f.handler, "GET", "/api/v1/services?from=now-1h", "")
+	var rep struct {
+		Services []struct {
+			Name      string  `json:"name"`
+			Count     int     `json:"count"`
+			P99Ms     float64 `json:"p99_ms"`
+			Endpoints []struct {
+				Name  string `json:"name"`
+				Count int    `json:"count"`
+			} `json:"endpoints"`
+		} `json:"services"`
+	}
+	decode(t, w.Code, 200, w.Body.Bytes(), &rep)
+	var feed bool
+	for _, s := range rep.Services {
+		if s.Name == analysistest.FeedAPI {
+			feed = true
+			if s.Count != 3000 || len(s.Endpoints) != 1 || s.Endpoints[0].Name != analysistest.Endpoint {
+				t.Errorf("feed-api = %+v; want 3000 requests to GET /v1/feed", s)
+			}
+			if s.P99Ms < 500 {
+				t.Errorf("feed-api p99 %.0f ms; the injected 800 ms delay should show", s.P99Ms)
+			}
+		}
+	}
+	if !feed {
+		t.Fatalf("feed-api missing from %s", w.Body.Bytes())
+	}
+}
+
+func TestAPITraceSearchAndDetail(t *testing.T) {
+	f := sharedFixture(t)
+	w := serve(t, f.handler, "GET", "/api/v1/traces?service=feed-api&endpoint=GET+/v1/feed&tenant=acme&min_ms=500&sort=slowest&limit=5&from=now-1h", "")
+	var res struct {
+		Traces []traceSummaryJSON `json:"traces"`
+	}
+	decode(t, w.Code, 200, w.Body.Bytes(), &res)
+	if len(res.Traces) != 5 {
+		t.Fatalf("got %d traces, want 5", len(res.Traces))
+	}
+	for i, tr := range res.Traces {
+		if tr.Tenant != "acme" || tr.DurationMs < 500 || tr.RootService != "feed-api" {
+			t.Errorf("trace %d = %+v; want acme feed-api ≥ 500 ms", i, tr)
+		}
+		if i > 0 && tr.MatchDurationMs > res.Traces[i-1].MatchDurationMs {
+			t.Errorf("not sorted slowest first at %d", i)
+		}
+	}
+
+	w = serve(t, f.handler, "GET", "/api/v1/traces/"+res.Traces[0].TraceID, "")
+	var d struct {
+		TraceID      string     `json:"trace_id"`
+		Spans        []spanJSON `json:"spans"`
+		CriticalPath []string   `json:"critical_path"`
+		Findings     []struct {
+			Kind    string   `json:"kind"`
+			SpanIDs []string `json:"span_ids"`
+		} `json:"findings"`
+	}
+	decode(t, w.Code, 200, w.Body.Bytes(), &d)
+	if d.TraceID != res.Traces[0].TraceID || len(d.Spans) != res.Traces[0].SpanCount {
+		t.Fatalf("detail has %d spans for trace %s, search said %d", len(d.Spans), d.TraceID, res.Traces[0].SpanCount)
+	}
+	ids := map[string]spanJSON{}
+	for _, s := range d.Spans {
+		ids[s.SpanID] = s
+	}
+	if len(d.CriticalPath) == 0 {
+		t.Fatal("no critical path")
+	}
+	onPathProfile := false
+	for _, id := range d.CriticalPath {
+		s, ok := ids[id]
+		if !ok {
+			t.Fatalf("critical path names unknown span %s", id)
+		}
+		if s.Dependency == analysistest.ProfileSvc {
+			onPathProfile = true
+		}
+	}
+	if !onPathProfile {
+		t.Error("the slow profile-svc call of an acme outlier is not on its critical path")
+	}
+	// v1 traces call their dependencies one after another.
+	if d.Spans[0].Version == "v1" {
+		found := false
+		for _, fd := range d.Findings {
+			if fd.Kind == "sequential_fanout" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("v1 trace without a sequential fan-out finding: %+v", d.Findings)
+		}
+	}
+	if d.Spans[0].StartUnixNano == "" || d.Spans[0].Attributes == nil {
+		t.Errorf("span JSON missing fields: %+v", d.Spans[0])
+	}
+}
+
+func TestAPIOutliersFindTheInjectedCause(t *testing.T) {
+	f := sharedFixture(t)
+	w := serve(t, f.handler, "GET", "/api/v1/outliers?service=feed-api&from=now-1h", "")
+	var rep struct {
+		ThresholdMs float64 `json:"threshold_ms"`
+		Groups      []struct {
+			DimensionValues     map[string]string `json:"dimension_values"`
+			CounterfactualP99Ms float64           `json:"counterfactual_p99_ms"`
+			ExampleTraceIDs     []string          `json:"example_trace_ids"`
+		} `json:"groups"`
+		P99Ms float64 `json:"p99_ms"`
+	}
+	decode(t, w.Code, 200, w.Body.Bytes(), &rep)
+	if len(rep.Groups) == 0 {
+		t.Fatalf("no groups: %s", w.Body.Bytes())
+	}
+	g := rep.Groups[0]
+	if g.DimensionValues["dependency"] != analysistest.ProfileSvc || g.DimensionValues["tenant"] != "acme" {
+		t.Errorf("top group %v, want dependency=profile-svc tenant=acme", g.DimensionValues)
+	}
+	if g.CounterfactualP99Ms >= rep.P99Ms {
+		t.Errorf("counterfactual p99 %.0f not below p99 %.0f", g.CounterfactualP99Ms, rep.P99Ms)
+	}
+	for _, id := range g.ExampleTraceIDs {
+		if w := serve(t, f.handler, "GET", "/api/v1/traces/"+id, ""); w.Code != 200 {
+			t.Errorf("example trace %s: status %d", id, w.Code)
+		}
+	}
+}
+
+func TestAPICompareDeployAndVersions(t *testing.T) {
+	f := sharedFixture(t)
+	for _, target := range []string{
+		fmt.Sprintf("/api/v1/compare?deploy=%d&window=30m", f.deploy.ID),
+		"/api/v1/compare?service=feed-api&version_a=v1&version_b=v2&from=now-1h",
+	} {
+		w := serve(t, f.handler, "GET", target, "")
+		var c struct {
+			Verdict  string `json:"verdict"`
+			Summary  string `json:"summary"`
+			Endpoint string `json:"endpoint"`
+		}
+		decode(t, w.Code, 200, w.Body.Bytes(), &c)
+		if c.Verdict != "improved" || c.Endpoint != analysistest.Endpoint {
+			t.Errorf("%s: verdict %q on %q (%s); want improved on GET /v1/feed", target, c.Verdict, c.Endpoint, c.Summary)
+		}
+	}
+}
+
+func TestAPILatency(t *testing.T) {
+	f := sharedFixture(t)
+	w := serve(t, f.handler, "GET", "/api/v1/latency?service=feed-api&from=now-1h&step=1m", "")
+	var rep struct {
+		Count       int `json:"count"`
+		Percentiles struct {
+			P50Ms, P99Ms float64
+		} `json:"percentiles"`
+		Series struct {
+			StepS  float64 `json:"step_s"`
+			Points []any   `json:"points"`
+		} `json:"series"`
+		Histogram []struct {
+			Count int `json:"count"`
+		} `json:"histogram"`
+	}
+	decode(t, w.Code, 200, w.Body.Bytes(), &rep)
+	if rep.Count != 3000 || rep.Series.StepS != 60 || len(rep.Series.Points) != 60 {
+		t.Errorf("count %d, step %v, %d points; want 3000 requests in 60 one-minute buckets", rep.Count, rep.Series.StepS, len(rep.Series.Points))
+	}
+	total := 0
+	for _, b := range rep.Histogram {
+		total += b.Count
+	}
+	if total != rep.Count {
+		t.Errorf("histogram holds %d requests, want %d", total, rep.Count)
+	}
+}
+
+func TestAPIDeploys(t *testing.T) {
+	h, _ := newWritableServer(t)
+	w := serve(t, h, "POST", "/api/v1/deploys", `{"service":"checkout","version":"2026.11.23-1","note":"canary 5%","at":"2026-11-23T14:30:00Z"}`, "Content-Type", "application/json")
+	var d deployJSON
+	decode(t, w.Code, http.StatusCreated, w.Body.Bytes(), &d)
+	if d.ID == 0 || d.Source != "api" || d.At.Format("15:04") != "14:30" || w.Header().Get("Location") == "" {
+		t.Errorf("created %+v (Location %q)", d, w.Header().Get("Location"))
+	}
+	w = serve(t, h, "GET", "/api/v1/deploys?service=checkout", "")
+	var list struct{ Deploys []deployJSON }
+	decode(t, w.Code, 200, w.Body.Bytes(), &list)
+	if len(list.Deploys) != 1 || list.Deploys[0].Note != "canary 5%" {
+		t.Errorf("list = %+v", list)
+	}
+	for _, bad := range []struct{ body, want string }{
+		{`{"version":"1"}`, "service is required"},
+		{`{"service":"a"}`, "version is required"},
+		{`{"service":"a","version":"1","at":"soon"}`, "at:"},
+		{`{"service":"a","version":"1","extra":true}`, "unknown field"},
+		{`{"service":`, "not valid JSON"},
+		{``, "empty"},
+		{`{"service":"a","version":"1"} {}`, "after the JSON object"},
+	} {
+		w := serve(t, h, "POST", "/api/v1/deploys", bad.body, "Content-Type", "application/json")
+		var e struct{ Error string }
+		decode(t, w.Code, 400, w.Body.Bytes(), &e)
+		if !strings.Contains(e.Error, bad.want) {
+			t.Errorf("body %q: error %q, want it to mention %q", bad.body, e.Error, bad.want)
+		}
+	}
+}
+
+func TestAPIBudgetsCRUDAndCompliance(t *testing.T) {
+	f := sharedFixture(t)
+	// Budgets are written to the shared fixture's store through its own
+	// API; the test removes what it creates.
+	body := `{"name":"feed p99","service":"feed-api","endpoint":"GET /v1/feed","threshold_ms":500,"target":0.99,"period":"30d",
+		"hops":[{"service":"feed-api","dependency":"profile-svc","allocation_ms":150},{"service":"candidate-svc","dependency":"postgresql","allocation_ms":100}]}`
+	w := serve(t, f.handler, "POST", "/api/v1/budgets", body, "Content-Type", "application/json")
+	var b struct {
+		ID   int64 `json:"id"`
+		Hops []any `json:"hops"`
+	}
+	decode(t, w.Code, 201, w.Body.Bytes(), &b)
+	t.Cleanup(func() { serve(t, f.handler, "DELETE", fmt.Sprintf("/api/v1/budgets/%d", b.ID), "") })
+	if len(b.Hops) != 2 {
+		t.Fatalf("budget hops = %v", b.Hops)
+	}
+	w = serve(t, f.handler, "GET", fmt.Sprintf("/api/v1/budgets/%d/compliance?from=now-1h", b.ID), "")
+	var c struct {
+		Total      int     `json:"total"`
+		Attainment float64 `json:"attainment"`
+		Hops       []struct {
+			Label    string `json:"label"`
+			Overruns int    `json:"overruns"`
+		} `json:"hops"`
+		WorstHop  string `json:"worst_hop"`
+		BurnRates []any  `json:"burn_rates"`
+	}
+	decode(t, w.Code, 200, w.Body.Bytes(), &c)
+	if c.Total != 3000 || c.Attainment <= 0 || c.Attainment >= 1 || len(c.BurnRates) != 3 {
+		t.Errorf("compliance total %d attainment %v burn rates %d", c.Total, c.Attainment, len(c.BurnRates))
+	}
+	if !strings.Contains(c.WorstHop, "profile-svc") {
+		t.Errorf("worst hop %q; the slow profile-svc calls should overrun most", c.WorstHop)
+	}
+	for _, bad := range []struct{ body, want string }{
+		{strings.Replace(body, `"threshold_ms":500`, `"threshold_ms":-5`, 1), "threshold"},
+		{strings.Replace(body, `"target":0.99`, `"target":1.5`, 1), "target"},
+		{strings.Replace(body, `"period":"30d"`, `"period":"forever"`, 1), "period"},
+		{strings.Replace(body, `"allocation_ms":150`, `"allocation_ms":450`, 1), "allocation"},
+		{`{"nonsense":1}`, "unknown field"},
+	} {
+		w := serve(t, f.handler, "POST", "/api/v1/budgets", bad.body, "Content-Type", "application/json")
+		var e struct{ Error string }
+		decode(t, w.Code, 400, w.Body.Bytes(), &e)
+		if !strings.Contains(e.Error, bad.want) {
+			t.Errorf("error %q does not mention %q", e.Error, bad.want)
+		}
+	}
+	w = serve(t, f.handler, "GET", "/api/v1/budgets", "")
+	var list struct{ Budgets []any }
+	decode(t, w.Code, 200, w.Body.Bytes(), &list)
+	if len(list.Budgets) != 1 {
+		t.Errorf("%d budgets stored after 1 good and 5 bad requests, want 1", len(list.Budgets))
+	}
+}
+
+func TestAPIIncidents(t *testing.T) {
+	f := sharedFixture(t)
+	good := `{"title":"feed p99 spike","from":"2026-11-23T14:10:00Z","to":"2026-11-23T14:40:00Z","services":["feed-api"],"notes":"**acme** was slow"}`
+	w := serve(t, f.handler, "POST", "/api/v1/incidents", good, "Content-Type", "application/json")
+	var in incidentJSON
+	decode(t, w.Code, 201, w.Body.Bytes(), &in)
+	t.Cleanup(func() { serve(t, f.handler, "DELETE", fmt.Sprintf("/api/v1/incidents/%d", in.ID), "") })
+	if in.Title != "feed p99 spike" || in.From.Format("15:04") != "14:10" || len(in.Services) != 1 {
+		t.Errorf("created %+v", in)
+	}
+	upd := strings.Replace(good, "spike", "regression", 1)
+	w = serve(t, f.handler, "PUT", fmt.Sprintf("/api/v1/incidents/%d", in.ID), upd, "Content-Type", "application/json")
+	decode(t, w.Code, 200, w.Body.Bytes(), &in)
+	if in.Title != "feed p99 regression" {
+		t.Errorf("after update title %q", in.Title)
+	}
+	for _, bad := range []struct{ body, want string }{
+		{strings.Replace(good, `"services":["feed-api"]`, `"services":["nope-svc"]`, 1), "unknown service"},
+		{strings.Replace(good, `"from":"2026-11-23T14:10:00Z"`, `"from":"2026-11-23T15:10:00Z"`, 1), "before"},
+		{strings.Replace(good, `"title":"feed p99 spike"`, `"title":""`, 1), "title is required"},
+		{strings.Replace(good, `"**acme** was slow"`, `"`+strings.Repeat("x", 70000)+`"`, 1), "limit"},
+	} {
+		w := serve(t, f.handler, "POST", "/api/v1/incidents", bad.body, "Content-Type", "application/json")
+		var e struct{ Error string }
+		decode(t, w.Code, 400, w.Body.Bytes(), &e)
+		if !strings.Contains(e.Error, bad.want) {
+			t.Errorf("error %q does not mention %q", e.Error, bad.want)
+		}
+	}
+	w = serve(t, f.handler, "GET", "/api/v1/incidents", "")
+	var list struct{ Incidents []incidentJSON }
+	decode(t, w.Code, 200, w.Body.Bytes(), &list)
+	if len(list.Incidents) != 1 {
+		t.Errorf("%d incidents stored, want 1 (bad requests store nothing)", len(list.Incidents))
+	}
+}
+
+func TestCrossOriginWritesAreRefused(t *testing.T) {
+	h, _ := newWritableServer(t)
+	w := serve(t, h, "POST", "/api/v1/deploys", `{"service":"a","version":"1"}`,
+		"Content-Type", "application/json", "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("cross-site POST: status %d, want 403", w.Code)
+	}
+	w = serve(t, h, "POST", "/api/v1/deploys", `{"service":"a","version":"1"}`, "Content-Type", "application/json", "Sec-Fetch-Site", "same-origin")
+	if w.Code != http.StatusCreated {
+		t.Fatalf("same-origin POST: status %d, want 201", w.Code)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	f := sharedFixture(t)
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if w := serve(t, f.handler, "GET", p, ""); w.Code != 200 {
+			t.Errorf("%s: %d", p, w.Code)
+		}
+	}
+	h, db := newWritableServer(t)
+	db.Close()
+	if w := serve(t, h, "GET", "/readyz", ""); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with a closed store: %d, want 503", w.Code)
+	}
+	if w := serve(t, h, "GET", "/healthz", ""); w.Code != 200 {
+		t.Errorf("/healthz with a closed store: %d, want 200 (the process is up)", w.Code)
+	}
+}

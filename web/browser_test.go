@@ -1,0 +1,187 @@
+package web_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tailscope/tailscope/app"
+	"github.com/tailscope/tailscope/feedsvc"
+	"github.com/tailscope/tailscope/feedsvc/scenario"
+	"github.com/tailscope/tailscope/internal/browsertest"
+	"github.com/tailscope/tailscope/internal/demodata"
+	"github.com/tailscope/tailscope/internal/testenv"
+)
+
+// startWithFeedData runs a real tailscope on port 0 with the embedded store
+// and fills it with ~40 s of feedsvc traffic: v1 with profile-svc slow for
+// acme, then a deploy of v2.
+func startWithFeedData(t *testing.T) *app.App {
+	t.Helper()
+	cfg := app.DefaultConfig()
+	cfg.HTTPAddr, cfg.Ingest.HTTPAddr, cfg.Ingest.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "ts.db")
+	cfg.CacheTTL = time.Second
+	a := app.New(cfg)
+	ctx := context.Background()
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+
+	sc, err := scenario.Lookup("slow-profile-for-acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// More slow calls than the scenario's 5% so a 40 s run has a clear tail.
+	sc.Faults.SlowProfile.Probability = 0.15
+	sc.Steps = []scenario.Step{{After: 20 * time.Second, Version: feedsvc.V2, Note: "deploy v2"}}
+	if _, err := demodata.Fill(ctx, demodata.Config{
+		OTLPEndpoint: "http://" + a.OTLPHTTPAddr(),
+		Scenario:     sc,
+		Rate:         40,
+		Duration:     40 * time.Second,
+		Seed:         3,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestBrowser clicks through the pages engineers open first, in headless
+// Chromium against real feedsvc data, and saves screenshots of each (light
+// and dark) when TAILSCOPE_SCREENSHOTS is set (`make screenshots`).
+func TestBrowser(t *testing.T) {
+	testenv.Chromium(t) // skip or fail before spending 40 s on data
+	a := startWithFeedData(t)
+	b := browsertest.New(t)
+	base := a.URL()
+	window := "from=now-15m&to=now"
+
+	t.Run("services", func(t *testing.T) {
+		b.Do(chromedp.Navigate(base+"/?"+window), chromedp.WaitVisible(chromedp.CSS(`[data-testid="services-table"]`)))
+		services := browsertest.Get(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid="service-row"]')].map(r => r.dataset.service)`))
+		for _, want := range []string{"feed-api", "candidate-svc", "feature-svc", "profile-svc", "ranker"} {
+			if !contains(services, want) {
+				t.Errorf("services page lists %v; %s missing", services, want)
+			}
+		}
+		// The first Tab reaches the skip link: the page is keyboard reachable.
+		b.Do(chromedp.KeyEvent("\t"))
+		focused := browsertest.Get(b, chromedp.Evaluate[string](`document.activeElement.textContent`))
+		if !strings.Contains(focused, "Skip to content") {
+			t.Errorf("first Tab focuses %q, want the skip link", focused)
+		}
+		b.Screenshot("services")
+	})
+
+	var example string
+	t.Run("outliers", func(t *testing.T) {
+		b.Do(chromedp.Navigate(base+"/outliers?service=feed-api&endpoint=GET+/v1/feed&"+window),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="outlier-group"]`)))
+		label := browsertest.Get(b, chromedp.Text(chromedp.CSS(`[data-rank="1"] [data-testid="group-label"]`)))
+		if !strings.Contains(label, "profile-svc") || !strings.Contains(label, "acme") {
+			t.Errorf("top outlier group %q, want the injected cause: profile-svc for tenant acme", label)
+		}
+		example = browsertest.Get(b, chromedp.Evaluate[string](`document.querySelector('[data-rank="1"] [data-testid="example-trace"]').href`))
+		b.Screenshot("outliers")
+	})
+
+	t.Run("waterfall", func(t *testing.T) {
+		if example == "" {
+			t.Skip("no example trace from the outliers page")
+		}
+		b.Do(chromedp.Navigate(example), chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"]`)))
+		critical := browsertest.Get(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.wf-row[data-critical]')].map(r => r.dataset.search)`))
+		if len(critical) == 0 {
+			t.Fatal("no span is marked on the critical path")
+		}
+		if !anyContains(critical, "profile") {
+			t.Errorf("critical path %v misses the slow profile-svc call", critical)
+		}
+		// Selecting a span shows its details from the JSON API.
+		b.Do(chromedp.Click(chromedp.CSS(`.wf-row[data-critical] a.span-link`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-span-detail] dl`)))
+		detail := browsertest.Get(b, chromedp.Text(chromedp.CSS(`[data-span-detail]`)))
+		if !strings.Contains(detail, "tenant") || !strings.Contains(detail, "span_id") {
+			t.Errorf("span detail panel lacks the span facts: %.200s", detail)
+		}
+		// The search box highlights matching spans.
+		b.Do(chromedp.SendKeys(chromedp.CSS(`[data-span-search]`), "profile"))
+		count := browsertest.Get(b, chromedp.Text(chromedp.CSS(`[data-span-search-count]`)))
+		if !strings.Contains(count, "matching span") {
+			t.Errorf("span search count %q", count)
+		}
+		b.Screenshot("waterfall")
+	})
+
+	t.Run("search", func(t *testing.T) {
+		b.Do(chromedp.Navigate(base+"/search?service=feed-api&sort=slowest&"+window),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="trace-results"]`)))
+		n := browsertest.Get(b, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="trace-row"]').length`))
+		dots := browsertest.Get(b, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="trace-scatter"] circle').length`))
+		if n == 0 || dots != n {
+			t.Errorf("%d result rows and %d scatter dots; want the same, non-zero", n, dots)
+		}
+		b.Screenshot("search")
+		// A click on a dot opens that trace.
+		b.Do(chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid="trace-scatter"] a').dispatchEvent(new MouseEvent('click', {bubbles: true}))`),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"]`)))
+		loc := browsertest.Get(b, chromedp.Location())
+		if !strings.Contains(loc, "/traces/") {
+			t.Errorf("clicking a dot went to %s", loc)
+		}
+	})
+
+	t.Run("latency", func(t *testing.T) {
+		b.Do(chromedp.Navigate(base+"/latency?service=feed-api&endpoint=GET+/v1/feed&"+window),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="latency-heatmap"]`)))
+		cells := browsertest.Get(b, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="latency-heatmap"] rect.cell').length`))
+		markers := browsertest.Get(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid="latency-series"] .marker text')].map(t => t.textContent)`))
+		if cells == 0 {
+			t.Error("heatmap has no cells")
+		}
+		if !contains(markers, "v2") {
+			t.Errorf("deploy markers %v lack the v2 deploy", markers)
+		}
+		b.Screenshot("latency")
+	})
+
+	t.Run("dark", func(t *testing.T) {
+		b.Do(browsertest.ColorScheme("dark"), chromedp.Navigate(base+"/outliers?service=feed-api&endpoint=GET+/v1/feed&"+window),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="outlier-group"]`)))
+		bg := browsertest.Get(b, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+		if bg != "rgb(15, 18, 23)" {
+			t.Errorf("dark theme background %s, want rgb(15, 18, 23)", bg)
+		}
+		b.Screenshot("outliers-dark")
+		if example != "" {
+			b.Do(chromedp.Navigate(example), chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"]`)))
+			b.Screenshot("waterfall-dark")
+		}
+		b.Do(browsertest.ColorScheme("light"))
+	})
+}
+
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func anyContains(list []string, sub string) bool {
+	for _, x := range list {
+		if strings.Contains(x, sub) {
+			return true
+		}
+	}
+	return false
+}
