@@ -16,8 +16,8 @@ type SearchView struct {
 // SearchForm echoes the filters and offers the known services.
 type SearchForm struct {
 	Service, Endpoint, MinMs, MaxMs, Tenant, Version, Status, Attr, Sort, Limit string
-	From, To                                                                   string
-	Services, Endpoints                                                        []string
+	From, To                                                                    string
+	Services, Endpoints                                                         []string
 }
 
 // TraceRow is one search result.

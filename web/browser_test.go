@@ -167,7 +167,6 @@ func TestBrowser(t *testing.T) {
 	})
 }
 
-
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {

@@ -105,7 +105,9 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 		for k := range g.DimensionValues {
 			keys = append(keys, k)
 		}
-		sort.Slice(keys, func(a, b int) bool { return dimRank(keys[a]) < dimRank(keys[b]) || (dimRank(keys[a]) == dimRank(keys[b]) && keys[a] < keys[b]) })
+		sort.Slice(keys, func(a, b int) bool {
+			return dimRank(keys[a]) < dimRank(keys[b]) || (dimRank(keys[a]) == dimRank(keys[b]) && keys[a] < keys[b])
+		})
 		search := append([]string{}, base...)
 		search = append(search, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")
 		for _, k := range keys {
