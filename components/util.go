@@ -57,11 +57,20 @@ func boolText(b bool) string {
 // Inline styles for positions: templ.SafeCSS is fine here because every
 // value is a number the server formatted, never user text.
 func leftStyle(pct float64) templ.SafeCSS {
-	return templ.SafeCSS("left:" + strconv.FormatFloat(pct, 'f', 3, 64) + "%")
+	return templ.SafeCSS("left:" + strconv.FormatFloat(pct, 'f', 2, 64) + "%")
 }
 
 func segStyle(s Seg) templ.SafeCSS {
-	return templ.SafeCSS("left:" + strconv.FormatFloat(s.LeftPct, 'f', 3, 64) + "%;width:" + strconv.FormatFloat(s.WidthPct, 'f', 3, 64) + "%")
+	return templ.SafeCSS("left:" + strconv.FormatFloat(s.LeftPct, 'f', 2, 64) + "%;width:" + strconv.FormatFloat(max(s.WidthPct, 0.01), 'f', 2, 64) + "%")
+}
+
+// profileAttr adds data-profile only to spans that have a profile, keeping
+// the rows of a 10,000-span waterfall small.
+func profileAttr(href string) templ.Attributes {
+	if href == "" {
+		return nil
+	}
+	return templ.Attributes{"data-profile": href}
 }
 
 func widthStyle(share float64) templ.SafeCSS {

@@ -13,8 +13,15 @@ type WaterfallView struct {
 	Findings []FindingView
 	Hops     []HopView
 	Services []ServiceLegend
-	// Collapsed says deep subtrees start collapsed (large traces).
+	// Collapsed says deep subtrees start collapsed (large traces) and are
+	// loaded on demand; Find is the span search that opened matches.
 	Collapsed bool
+	Find      string
+	// SubtreeHref is the URL prefix the script appends a span id to.
+	SubtreeHref string
+	// ExpandAllHref reloads the page with every span rendered.
+	ExpandAllHref string
+	Matches       int
 	Detached  int
 	Selected  *SpanDetail
 	// OutliersHref links the root endpoint's outlier analysis.
@@ -56,6 +63,10 @@ type WFRow struct {
 	Expanded             bool
 	Hidden               bool
 	HiddenDescendants    int
+	// Lazy rows have their collapsed subtree left out of the page; the
+	// script fetches it when the row is expanded.
+	Lazy  bool
+	Match bool
 	Findings             []string
 	Search               string
 	Href                 string

@@ -25,13 +25,27 @@ document.addEventListener("submit", (e) => {
 (function waterfall() {
   const wf = document.querySelector("[data-waterfall]");
   if (!wf) return;
-  const rows = Array.from(wf.querySelectorAll(".wf-row"));
-  const byId = new Map(rows.map((r) => [r.dataset.id, r]));
-  const children = new Map();
-  for (const r of rows) {
-    const p = r.dataset.parent;
-    if (!children.has(p)) children.set(p, []);
-    children.get(p).push(r);
+  let rows, byId, children;
+  function index() {
+    rows = Array.from(wf.querySelectorAll(".wf-row"));
+    byId = new Map(rows.map((r) => [r.dataset.id, r]));
+    children = new Map();
+    for (const r of rows) {
+      const p = r.dataset.parent;
+      if (!children.has(p)) children.set(p, []);
+      children.get(p).push(r);
+    }
+  }
+  index();
+  // A lazy row's subtree is not in the page yet: fetch and insert it.
+  async function loadSubtree(row) {
+    const res = await fetch(wf.dataset.subtree + row.dataset.id);
+    if (!res.ok) throw new Error("HTTP " + res.status);
+    row.insertAdjacentHTML("afterend", await res.text());
+    delete row.dataset.lazy;
+    const badge = row.querySelector(".hidden-count");
+    if (badge) badge.remove();
+    index();
   }
   function setSubtree(row, hidden) {
     for (const c of children.get(row.dataset.id) || []) {
@@ -60,8 +74,17 @@ document.addEventListener("submit", (e) => {
       e.preventDefault();
       e.stopPropagation();
       const row = t.closest(".wf-row");
+      if (row.dataset.lazy !== undefined) {
+        t.disabled = true;
+        loadSubtree(row).then(() => t.setAttribute("aria-expanded", "true"))
+          .catch(() => { location.href = location.pathname + "?expand=all&span=" + row.dataset.id; })
+          .finally(() => { t.disabled = false; });
+        return;
+      }
       const open = t.getAttribute("aria-expanded") === "true";
       t.setAttribute("aria-expanded", open ? "false" : "true");
+      const badge = row.querySelector(".hidden-count");
+      if (badge) badge.hidden = !open;
       setSubtree(row, open);
       return;
     }
@@ -96,7 +119,8 @@ document.addEventListener("submit", (e) => {
         r.classList.toggle("match", hit);
         if (hit) { n++; expandAncestors(r); r.classList.remove("hidden"); }
       }
-      if (counter) counter.textContent = q ? n + " matching span" + (n === 1 ? "" : "s") : "";
+      const more = wf.querySelector(".wf-row[data-lazy]") ? " shown; press Enter to search collapsed spans too" : "";
+      if (counter) counter.textContent = q ? n + " matching span" + (n === 1 ? "" : "s") + more : "";
     });
   }
 

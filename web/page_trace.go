@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
@@ -36,8 +38,43 @@ func (s *Server) handleTracePage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	v := buildWaterfall(d, r.URL.Query().Get("span"))
+	q := r.URL.Query()
+	v := buildWaterfall(d, waterfallOptions{
+		Selected:  q.Get("span"),
+		Find:      strings.TrimSpace(q.Get("find")),
+		ExpandAll: q.Get("expand") == "all",
+	})
 	s.render(w, r, http.StatusOK, s.page(r, "Trace "+v.RootName, "search", nil), components.WaterfallPage(v))
+}
+
+// handleTraceSubtree returns the rows under one span of a large trace's
+// waterfall: what the page script inserts when a lazily collapsed row is
+// expanded.
+func (s *Server) handleTraceSubtree(w http.ResponseWriter, r *http.Request) {
+	id, err := parseTraceIDParam(r)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	under, err := store.ParseSpanID(strings.ToLower(chi.URLParam(r, "spanID")))
+	if err != nil {
+		s.pageError(w, r, badRequest("%v", err))
+		return
+	}
+	d, err := s.traceDetail(r.Context(), id)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v := buildWaterfall(d, waterfallOptions{Under: under})
+	if v.Rows == nil {
+		s.pageError(w, r, notFound("span %s is not in trace %s", under, id))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := components.WaterfallRows(v.Rows).Render(r.Context(), w); err != nil {
+		s.log.Error("render subtree", "err", err)
+	}
 }
 
 // paletteSize is the number of service colours in app.css (.svc-0 …).
@@ -62,15 +99,34 @@ func serviceClasses(spans []store.Span) map[string]string {
 	return out
 }
 
+// waterfallOptions select what the waterfall shows.
+type waterfallOptions struct {
+	// Selected is the span whose details the page opens with.
+	Selected string
+	// Find opens the ancestors of spans whose service or name contains it.
+	Find string
+	// ExpandAll renders every span even in a large trace.
+	ExpandAll bool
+	// Under, when set, builds only the rows below that span (the subtree
+	// fragment of a lazily collapsed row).
+	Under store.SpanID
+}
+
 // buildWaterfall turns a trace and its analysis into the waterfall view:
 // spans in tree order (children by start time), positioned in percent of
-// the trace's extent.
-func buildWaterfall(d *traceDetail, selected string) components.WaterfallView {
+// the trace's extent. In a large trace, subtrees below collapseDepth start
+// collapsed and are left out of the page (fetched when expanded), except
+// along the critical path, the selected span and search matches.
+func buildWaterfall(d *traceDetail, opts waterfallOptions) components.WaterfallView {
+	selected := opts.Selected
 	spans := d.spans
 	cp := d.Analysis
 	v := components.WaterfallView{
-		TraceID: d.TraceID,
-		APIHref: "/api/v1/traces/" + d.TraceID,
+		TraceID:       d.TraceID,
+		APIHref:       "/api/v1/traces/" + d.TraceID,
+		SubtreeHref:   "/traces/" + d.TraceID + "/subtree/",
+		ExpandAllHref: "/traces/" + d.TraceID + "?expand=all",
+		Find:          opts.Find,
 	}
 	if len(spans) == 0 {
 		return v
@@ -147,7 +203,9 @@ func buildWaterfall(d *traceDetail, selected string) components.WaterfallView {
 		v.Findings = append(v.Findings, fv)
 	}
 
-	v.Collapsed = len(spans) > collapseThreshold
+	v.Collapsed = len(spans) > collapseThreshold && !opts.ExpandAll
+	lazy := v.Collapsed
+	size := subtreeSizes(spans, children)
 	// Keep the critical path and the selected span visible when collapsing.
 	keepOpen := map[store.SpanID]bool{}
 	open := func(id store.SpanID) {
@@ -172,6 +230,17 @@ func buildWaterfall(d *traceDetail, selected string) components.WaterfallView {
 			}
 		}
 	}
+	find := strings.ToLower(opts.Find)
+	matches := map[store.SpanID]bool{}
+	if find != "" {
+		for i := range spans {
+			if strings.Contains(strings.ToLower(spans[i].Service+" "+spans[i].Name), find) {
+				matches[spans[i].SpanID] = true
+				open(spans[i].ParentSpanID)
+			}
+		}
+		v.Matches = len(matches)
+	}
 
 	classes := serviceClasses(spans)
 	services := map[string]bool{}
@@ -182,8 +251,22 @@ func buildWaterfall(d *traceDetail, selected string) components.WaterfallView {
 		hidden     bool
 	}
 	stack := make([]item, 0, len(roots))
-	for i := len(roots) - 1; i >= 0; i-- {
-		stack = append(stack, item{roots[i], 0, false})
+	baseDepth := 0
+	if !opts.Under.IsZero() {
+		ui, ok := byID[opts.Under]
+		if !ok {
+			return v
+		}
+		baseDepth = depthOf(spans, byID, ui) + 1
+		kids := children[opts.Under]
+		for i := len(kids) - 1; i >= 0; i-- {
+			stack = append(stack, item{kids[i], baseDepth, false})
+		}
+		v.Rows = []components.WFRow{}
+	} else {
+		for i := len(roots) - 1; i >= 0; i-- {
+			stack = append(stack, item{roots[i], 0, false})
+		}
 	}
 	visited := make([]bool, len(spans))
 	for len(stack) > 0 {
@@ -195,7 +278,7 @@ func buildWaterfall(d *traceDetail, selected string) components.WaterfallView {
 		visited[it.idx] = true
 		sp := &spans[it.idx]
 		kids := children[sp.SpanID]
-		expanded := !v.Collapsed || it.depth < collapseDepth || keepOpen[sp.SpanID]
+		expanded := !v.Collapsed || it.depth-baseDepth < collapseDepth || keepOpen[sp.SpanID]
 		row := components.WFRow{
 			SpanID:      sp.SpanID.String(),
 			Depth:       it.depth,
@@ -214,6 +297,7 @@ func buildWaterfall(d *traceDetail, selected string) components.WaterfallView {
 			Expanded:    expanded,
 			Hidden:      it.hidden,
 			Findings:    findingKinds[sp.SpanID],
+			Match:       matches[sp.SpanID],
 			Search:      strings.ToLower(sp.Service + " " + sp.Name),
 			Href:        "?span=" + sp.SpanID.String(),
 		}
@@ -230,20 +314,32 @@ func buildWaterfall(d *traceDetail, selected string) components.WaterfallView {
 		} else {
 			row.LabelLeftPct = math.Max(0, row.Bar.LeftPct-22)
 		}
-		row.Title = fmt.Sprintf("%s %s: %s, starts at +%s", sp.Service, sp.Name, chart.FormatMs(row.DurationMs), chart.FormatMs(nsToMs(sp.StartUnixNano-start)))
-		v.Rows = append(v.Rows, row)
-		services[sp.Service] = true
-		if row.Error {
-			errorsN++
+		if !expanded {
+			row.HiddenDescendants = size[it.idx] - 1
 		}
+		if lazy && !expanded && len(kids) > 0 {
+			// Leave the subtree out of the page; the script fetches it.
+			row.Lazy = true
+			kids = nil
+		}
+		v.Rows = append(v.Rows, row)
 		for i := len(kids) - 1; i >= 0; i-- {
 			stack = append(stack, item{kids[i], it.depth + 1, it.hidden || !expanded})
 		}
 	}
-	countHidden(v.Rows)
-	// Spans in a parent cycle are unreachable from any root; list them too.
 	for i := range spans {
-		if !visited[i] {
+		services[spans[i].Service] = true
+		if spans[i].StatusCode == store.StatusError {
+			errorsN++
+		}
+	}
+	if !opts.Under.IsZero() {
+		return v
+	}
+	// Spans in a parent cycle are unreachable from any root; list them too
+	// (unless the page left their subtree out on purpose).
+	for i := range spans {
+		if !visited[i] && !lazy {
 			sp := &spans[i]
 			v.Rows = append(v.Rows, components.WFRow{
 				SpanID: sp.SpanID.String(), Service: sp.Service, Name: sp.Name, Class: classes[sp.Service],
@@ -306,24 +402,55 @@ func appendUnique(list []string, s string) []string {
 	return append(list, s)
 }
 
-// countHidden sets HiddenDescendants on collapsed rows. Rows are in
-// depth-first pre-order, so a row's descendants are the rows after it with
-// a greater depth: one pass with a stack, linear in the span count.
-func countHidden(rows []components.WFRow) {
-	var stack []int
-	set := func(j, end int) {
-		if rows[j].HasChildren && !rows[j].Expanded {
-			rows[j].HiddenDescendants = end - j - 1
+// subtreeSizes returns, per span index, the size of its subtree (itself
+// included), iteratively: traces can be 10,000 spans deep.
+func subtreeSizes(spans []store.Span, children map[store.SpanID][]int) []int {
+	size := make([]int, len(spans))
+	order := make([]int, 0, len(spans))
+	seen := make([]bool, len(spans))
+	for i := range spans {
+		if seen[i] {
+			continue
 		}
-	}
-	for i := range rows {
-		for len(stack) > 0 && rows[stack[len(stack)-1]].Depth >= rows[i].Depth {
-			set(stack[len(stack)-1], i)
+		stack := []int{i}
+		for len(stack) > 0 {
+			n := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
+			if seen[n] {
+				continue
+			}
+			seen[n] = true
+			order = append(order, n)
+			stack = append(stack, children[spans[n].SpanID]...)
 		}
-		stack = append(stack, i)
 	}
-	for _, j := range stack {
-		set(j, len(rows))
+	for _, n := range order {
+		size[n] = 1
 	}
+	// Children come after their parents in order: accumulate backwards.
+	idx := make(map[store.SpanID]int, len(spans))
+	for i := range spans {
+		idx[spans[i].SpanID] = i
+	}
+	for k := len(order) - 1; k >= 0; k-- {
+		n := order[k]
+		if p, ok := idx[spans[n].ParentSpanID]; ok && p != n && !spans[n].ParentSpanID.IsZero() {
+			size[p] += size[n]
+		}
+	}
+	return size
+}
+
+// depthOf counts a span's ancestors present in the trace.
+func depthOf(spans []store.Span, byID map[store.SpanID]int, i int) int {
+	d := 0
+	for guard := 0; guard < len(spans); guard++ {
+		p, ok := byID[spans[i].ParentSpanID]
+		if !ok || spans[i].ParentSpanID.IsZero() || p == i {
+			return d
+		}
+		d++
+		i = p
+	}
+	return d
 }

@@ -143,7 +143,7 @@ func TestComponentGolden(t *testing.T) {
 		name string
 		c    templ.Component
 	}{
-		{"waterfall", components.WaterfallPage(buildWaterfall(d, ""))},
+		{"waterfall", components.WaterfallPage(buildWaterfall(d, waterfallOptions{}))},
 		{"error", components.ErrorPage(404, "Not found", "trace 0123: not found")},
 	}
 	for _, tt := range tests {

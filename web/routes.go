@@ -68,6 +68,7 @@ func (s *Server) registerPageRoutes(r chi.Router) {
 	r.Get("/", s.handleServicesPage)
 	r.Get("/search", s.handleSearchPage)
 	r.Get("/traces/{traceID}", s.handleTracePage)
+	r.Get("/traces/{traceID}/subtree/{spanID}", s.handleTraceSubtree)
 	r.Get("/latency", s.handleLatencyPage)
 	r.Get("/outliers", s.handleOutliersPage)
 	s.registerReviewPageRoutes(r)

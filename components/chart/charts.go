@@ -466,6 +466,11 @@ func BuildSparkline(values []float64, width, height float64) Sparkline {
 			b.WriteString("M")
 		}
 		b.WriteString(F(x) + " " + F(ys.Pos(v)+1))
+		// An isolated value gets a tiny stroke so the round cap shows it
+		// as a dot instead of nothing.
+		if !pen && (i+1 >= len(values) || math.IsNaN(values[i+1])) {
+			b.WriteString("l0.1 0")
+		}
 		pen = true
 	}
 	sp.D = b.String()
