@@ -20,6 +20,7 @@ import (
 
 	"github.com/tailscope/tailscope/cache"
 	"github.com/tailscope/tailscope/ingest"
+	"github.com/tailscope/tailscope/profile"
 	"github.com/tailscope/tailscope/static"
 	"github.com/tailscope/tailscope/store"
 	"github.com/tailscope/tailscope/web"
@@ -38,12 +39,19 @@ type Config struct {
 	CacheTTL time.Duration
 	// Ingest holds the OTLP listeners and every receiver limit.
 	Ingest ingest.Config
+	// Profiles holds the limits of the Pyroscope-compatible profile
+	// receiver (POST /ingest on the OTLP/HTTP listener).
+	Profiles profile.Config
 	// Retention removes spans older than this (0 keeps everything).
 	Retention time.Duration
 	// SelfTraces sends tailscope's own HTTP traces: "" (off), "self" (to
 	// its own OTLP/HTTP receiver) or an OTLP/HTTP base URL.
 	SelfTraces string
-	Version    string
+	// SelfProfile profiles tailscope continuously with pyroscope-go:
+	// "" (off), "self" (to its own profile receiver) or a Pyroscope URL.
+	// With SelfTraces, CPU samples carry the span they were spent in.
+	SelfProfile string
+	Version     string
 	Log        *slog.Logger
 }
 
@@ -54,6 +62,7 @@ func DefaultConfig() Config {
 		DatabaseURL: DefaultDatabaseURL,
 		CacheTTL:    15 * time.Second,
 		Ingest:      ingest.DefaultConfig(),
+		Profiles:    profile.DefaultConfig(),
 		Retention:   7 * 24 * time.Hour,
 		Version:     "dev",
 	}
@@ -69,7 +78,10 @@ type App struct {
 	cache    cache.Cache
 	receiver *ingest.Receiver
 	web      *http.Server
+	// ingestHTTP serves OTLP/HTTP traces and Pyroscope profile uploads.
+	ingestHTTP *http.Server
 	selfStop func(context.Context) error
+	profStop func()
 
 	httpLis, otlpHTTPLis, otlpGRPCLis net.Listener
 
@@ -117,6 +129,24 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("receiver: %w", err)
 	}
+	profiles, err := profile.NewHandler(a.cfg.Profiles, a.store, reg, a.log)
+	if err != nil {
+		return fmt.Errorf("profile receiver: %w", err)
+	}
+	// OTLP/HTTP traces and Pyroscope profile uploads share one listener,
+	// so an application points both of its agents at the same address.
+	ingestMux := http.NewServeMux()
+	ingestMux.Handle(ingest.TracesPath, a.receiver.Handler())
+	ingestMux.Handle(profile.IngestPath, profiles)
+	ingestMux.Handle("/", a.receiver.Handler()) // the receiver's own 404s for other paths
+	a.ingestHTTP = &http.Server{
+		Handler:           ingestMux,
+		ReadHeaderTimeout: 10 * time.Second,
+		// A slow body holds a decode slot; do not let it hold one forever.
+		ReadTimeout: time.Minute,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
 
 	if a.cfg.RedisURL != "" {
 		rc, err := cache.OpenRedis(ctx, a.cfg.RedisURL, "tailscope:")
@@ -162,12 +192,25 @@ func (a *App) Start(ctx context.Context) (err error) {
 		if endpoint == "self" {
 			endpoint = "http://" + a.otlpHTTPLis.Addr().String()
 		}
-		h, stop, err := selfTracing(ctx, endpoint, a.cfg.Version, handler)
+		h, stop, err := selfTracing(ctx, endpoint, a.cfg.Version, handler, a.cfg.SelfProfile != "")
 		if err != nil {
 			return err
 		}
 		handler, a.selfStop = h, stop
 		a.log.Info("self tracing", "endpoint", endpoint)
+	}
+	if a.cfg.SelfProfile != "" {
+		addr := a.cfg.SelfProfile
+		if addr == "self" {
+			addr = "http://" + a.otlpHTTPLis.Addr().String()
+		}
+		stop, err := profile.StartSelfProfiling(context.WithoutCancel(ctx), addr, "tailscope",
+			map[string]string{"version": a.cfg.Version}, profile.WithSelfLogger(a.log))
+		if err != nil {
+			return fmt.Errorf("self profiling: %w", err)
+		}
+		a.profStop = stop
+		a.log.Info("self profiling", "endpoint", addr)
 	}
 	a.web = &http.Server{
 		Handler:           handler,
@@ -180,11 +223,18 @@ func (a *App) Start(ctx context.Context) (err error) {
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
-	a.wg.Add(2)
+	a.wg.Add(3)
 	go func() {
 		defer a.wg.Done()
-		if err := a.receiver.Serve(runCtx, a.otlpHTTPLis, a.otlpGRPCLis); err != nil {
+		// The receiver serves gRPC itself; HTTP goes through ingestMux.
+		if err := a.receiver.Serve(runCtx, nil, a.otlpGRPCLis); err != nil {
 			a.report(err)
+		}
+	}()
+	go func() {
+		defer a.wg.Done()
+		if err := a.ingestHTTP.Serve(a.otlpHTTPLis); !errors.Is(err, http.ErrServerClosed) {
+			a.report(fmt.Errorf("serve otlp http: %w", err))
 		}
 	}()
 	go func() {
@@ -222,7 +272,10 @@ func (a *App) retentionLoop(ctx context.Context) {
 	for {
 		cutoff := time.Now().Add(-a.cfg.Retention)
 		if err := a.store.DeleteBefore(ctx, cutoff); err != nil && ctx.Err() == nil {
-			a.log.Warn("retention", "cutoff", cutoff, "err", err)
+			a.log.Warn("retention: spans", "cutoff", cutoff, "err", err)
+		}
+		if err := a.store.DeleteProfilesBefore(ctx, cutoff); err != nil && ctx.Err() == nil {
+			a.log.Warn("retention: profiles", "cutoff", cutoff, "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -254,9 +307,19 @@ func (a *App) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		var errs []error
+		if a.profStop != nil {
+			// Upload the last profile while the receiver still listens.
+			a.profStop()
+		}
 		if a.web != nil {
 			if err := a.web.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("stop http: %w", err))
+			}
+		}
+		if a.ingestHTTP != nil {
+			// In-flight exports wait for their commit before answering.
+			if err := a.ingestHTTP.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("stop otlp http: %w", err))
 			}
 		}
 		if a.cancel != nil {

@@ -13,13 +13,16 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tailscope/tailscope/profile"
 )
 
 // selfTracing wraps h so tailscope's own UI and API requests are traced
 // with the OTel SDK and exported to an OTLP/HTTP endpoint — its own
 // receiver included, so its performance work uses its own tools. The OTLP
 // receiver itself is never traced: that would trace the export of traces.
-func selfTracing(ctx context.Context, endpoint, version string, h http.Handler) (http.Handler, func(context.Context) error, error) {
+func selfTracing(ctx context.Context, endpoint, version string, h http.Handler, spanProfiles bool) (http.Handler, func(context.Context) error, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" {
 		return nil, nil, fmt.Errorf("self traces endpoint %q: want an http(s) URL or \"self\"", endpoint)
@@ -38,8 +41,13 @@ func selfTracing(ctx context.Context, endpoint, version string, h http.Handler) 
 		return nil, nil, fmt.Errorf("self traces resource: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	var provider trace.TracerProvider = tp
+	if spanProfiles {
+		// CPU samples taken while a request is served name its span.
+		provider = profile.WrapTracerProvider(tp)
+	}
 	wrapped := otelhttp.NewHandler(h, "tailscope",
-		otelhttp.WithTracerProvider(tp),
+		otelhttp.WithTracerProvider(provider),
 		otelhttp.WithPropagators(propagation.TraceContext{}),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeName(r.URL.Path) }),
 	)

@@ -55,6 +55,9 @@ type GroupView struct {
 	P99Ms               float64
 	Examples            []SpanLink
 	TracesHref          string
+	// ProfileHref is the group's CPU diff flame graph, when the window has
+	// CPU profiles with span labels.
+	ProfileHref string
 }
 
 // DimensionView compares one dimension's values in outliers and baseline.

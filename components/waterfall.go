@@ -22,10 +22,14 @@ type WaterfallView struct {
 	// ExpandAllHref reloads the page with every span rendered.
 	ExpandAllHref string
 	Matches       int
-	Detached  int
-	Selected  *SpanDetail
+	Detached      int
+	Selected      *SpanDetail
 	// OutliersHref links the root endpoint's outlier analysis.
 	OutliersHref string
+	// RootSpanID is the root's id; ProfileHref its CPU flame graph when the
+	// trace's spans have profile samples.
+	RootSpanID  string
+	ProfileHref string
 }
 
 // Fact is one labelled number.
@@ -65,13 +69,13 @@ type WFRow struct {
 	HiddenDescendants    int
 	// Lazy rows have their collapsed subtree left out of the page; the
 	// script fetches it when the row is expanded.
-	Lazy  bool
-	Match bool
-	Findings             []string
-	Search               string
-	Href                 string
-	ProfileHref          string
-	Title                string
+	Lazy        bool
+	Match       bool
+	Findings    []string
+	Search      string
+	Href        string
+	ProfileHref string
+	Title       string
 }
 
 // FindingView is an anti-pattern callout.
@@ -101,6 +105,7 @@ type ServiceLegend struct {
 // SpanDetail is the selected span's detail panel, rendered on the server
 // for ?span= permalinks (the page script renders later selections).
 type SpanDetail struct {
+	SpanID      string
 	Title       string
 	Facts       []KV
 	Attributes  []KV

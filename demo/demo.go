@@ -16,6 +16,7 @@ import (
 	"github.com/tailscope/tailscope/feedsvc"
 	"github.com/tailscope/tailscope/feedsvc/load"
 	"github.com/tailscope/tailscope/feedsvc/scenario"
+	"github.com/tailscope/tailscope/profile"
 )
 
 // DefaultScenario is what the demo plays when none is named: v1 with a
@@ -82,12 +83,22 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer a.Close()
 
+	// The demo profiles its own process (feedsvc's five services, and
+	// tailscope beside them) and uploads to its own profile receiver;
+	// feedsvc's spans label the CPU samples taken while they are active.
+	stopProfiling, err := profile.StartSelfProfiling(ctx, "http://"+a.OTLPHTTPAddr(), "feedsvc",
+		map[string]string{"environment": "demo"}, profile.WithUploadRate(10*time.Second), profile.WithSelfLogger(cfg.Log))
+	if err != nil {
+		return fmt.Errorf("demo: profiling: %w", err)
+	}
+	defer stopProfiling()
 	fcfg := sc.Configure(feedsvc.Config{
-		OTLPEndpoint: "http://" + a.OTLPHTTPAddr(),
-		PostgresURL:  cfg.FeedPostgresURL,
-		RedisURL:     cfg.FeedRedisURL,
-		Seed:         cfg.Seed,
-		Logger:       cfg.Log,
+		OTLPEndpoint:       "http://" + a.OTLPHTTPAddr(),
+		PostgresURL:        cfg.FeedPostgresURL,
+		RedisURL:           cfg.FeedRedisURL,
+		Seed:               cfg.Seed,
+		Logger:             cfg.Log,
+		WrapTracerProvider: profile.WrapTracerProvider,
 	})
 	cluster, err := feedsvc.Start(ctx, fcfg)
 	if err != nil {

@@ -37,6 +37,7 @@ package feedsvc
 import (
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -133,6 +134,10 @@ type Config struct {
 	DeadlineScale float64
 	// ExportDelay is the batch span processor's schedule delay (default 1s).
 	ExportDelay time.Duration
+	// WrapTracerProvider, when set, wraps each service's tracer provider,
+	// e.g. with span profiling (pprof labels naming the active span) so
+	// CPU profiles link to spans.
+	WrapTracerProvider func(trace.TracerProvider) trace.TracerProvider
 	// Logger (default discards).
 	Logger *slog.Logger
 }

@@ -26,6 +26,9 @@ type generation struct {
 	version   string
 	behaviour behaviour
 	providers map[string]*sdktrace.TracerProvider
+	// tracing is what spans start from: the providers, wrapped by
+	// Config.WrapTracerProvider when set (span profiles).
+	tracing map[string]trace.TracerProvider
 
 	mu      sync.Mutex
 	active  int
@@ -88,6 +91,7 @@ func (t *telemetry) newGeneration(ctx context.Context, version string) (*generat
 		version:   version,
 		behaviour: behaviourOf(version, t.cfg.DeadlineScale),
 		providers: map[string]*sdktrace.TracerProvider{},
+		tracing:   map[string]trace.TracerProvider{},
 		drained:   make(chan struct{}),
 	}
 	for _, s := range services {
@@ -97,6 +101,10 @@ func (t *telemetry) newGeneration(ctx context.Context, version string) (*generat
 			return nil, err
 		}
 		g.providers[s] = tp
+		g.tracing[s] = tp
+		if t.cfg.WrapTracerProvider != nil {
+			g.tracing[s] = t.cfg.WrapTracerProvider(tp)
+		}
 	}
 	return g, nil
 }
@@ -237,5 +245,5 @@ func (t *serviceTracer) Start(ctx context.Context, name string, opts ...trace.Sp
 	if !ok {
 		g = t.p.current()
 	}
-	return g.providers[t.p.service].Tracer(t.name, t.opts...).Start(ctx, name, opts...)
+	return g.tracing[t.p.service].Tracer(t.name, t.opts...).Start(ctx, name, opts...)
 }

@@ -358,6 +358,7 @@ type Store interface {
 	DeployStore
 	BudgetStore
 	IncidentStore
+	ProfileStore
 	// DeleteBefore removes spans that started before t. Backends may keep
 	// some older spans (Postgres drops whole day partitions) but never
 	// remove a span that started at or after t.

@@ -1,14 +1,17 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/store"
 )
 
 // dimensionOrder is how the outliers page lists dimensions; attributes
@@ -62,6 +65,13 @@ func (s *Server) handleOutliersPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := outliersView(rep, p, tr, q.Get("percentile"), q.Get("threshold_ms"))
 	v.APIHref = "/api/v1/outliers?" + q.Encode()
+	if s.hasCPUProfiles(r.Context(), tr) {
+		for i := range v.Groups {
+			gq := cloneValues(q)
+			gq.Set("group", strconv.Itoa(i+1))
+			v.Groups[i].ProfileHref = "/outliers/profile?" + gq.Encode()
+		}
+	}
 	s.render(w, r, http.StatusOK, s.page(r, "Outliers of "+p.Service+" "+p.Endpoint, "outliers", &tr), components.OutliersPage(v))
 }
 
@@ -168,6 +178,22 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 		v.Dimensions = append(v.Dimensions, dv)
 	}
 	return v
+}
+
+// hasCPUProfiles reports whether any CPU profile overlaps the window, so
+// pages only link to flame graphs that can have content.
+func (s *Server) hasCPUProfiles(ctx context.Context, tr TimeRange) bool {
+	series, err := s.store.ProfileSeries(ctx, tr.From, tr.To)
+	if err != nil {
+		s.log.Warn("profile series", "err", err)
+		return false
+	}
+	for _, ps := range series {
+		if ps.Type == store.ProfileCPU {
+			return true
+		}
+	}
+	return false
 }
 
 func dimRank(name string) int {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -44,7 +45,36 @@ func (s *Server) handleTracePage(w http.ResponseWriter, r *http.Request) {
 		Find:      strings.TrimSpace(q.Get("find")),
 		ExpandAll: q.Get("expand") == "all",
 	})
+	if err := s.linkProfiles(r.Context(), d, &v); err != nil {
+		// Profiles enrich the page; a failure to read them must not hide
+		// the trace.
+		s.log.Warn("waterfall: profiled spans", "trace", id, "err", err)
+	}
 	s.render(w, r, http.StatusOK, s.page(r, "Trace "+v.RootName, "search", nil), components.WaterfallPage(v))
+}
+
+// linkProfiles gives spans with CPU samples (in their subtree) a link to
+// their flame graph.
+func (s *Server) linkProfiles(ctx context.Context, d *traceDetail, v *components.WaterfallView) error {
+	prof, err := s.profiledSpans(ctx, d.spans)
+	if err != nil || len(prof) == 0 {
+		return err
+	}
+	href := func(id string) string { return "/traces/" + d.TraceID + "/profile?span=" + id }
+	for i := range v.Rows {
+		if sid, err := store.ParseSpanID(v.Rows[i].SpanID); err == nil && prof[sid] {
+			v.Rows[i].ProfileHref = href(v.Rows[i].SpanID)
+		}
+	}
+	if v.Selected != nil && v.Selected.SpanID != "" {
+		if sid, err := store.ParseSpanID(v.Selected.SpanID); err == nil && prof[sid] {
+			v.Selected.ProfileHref = href(v.Selected.SpanID)
+		}
+	}
+	if sid, err := store.ParseSpanID(v.RootSpanID); err == nil && prof[sid] {
+		v.ProfileHref = href(v.RootSpanID)
+	}
+	return nil
 }
 
 // handleTraceSubtree returns the rows under one span of a large trace's
@@ -352,6 +382,7 @@ func buildWaterfall(d *traceDetail, opts waterfallOptions) components.WaterfallV
 
 	root := &spans[roots[0]]
 	v.RootName = root.Service + " " + root.Name
+	v.RootSpanID = root.SpanID.String()
 	v.Start = time.Unix(0, start).UTC().Format("2006-01-02 15:04:05.000 UTC")
 	v.Detached = cp.DetachedSpans
 	if root.IsEntry() {

@@ -20,6 +20,7 @@ var navSections = []struct{ section, label, path string }{
 	{"budgets", "Budgets", "/budgets"},
 	{"deploys", "Deploys", "/deploys"},
 	{"incidents", "Incidents", "/incidents"},
+	{"profiles", "Profiles", "/profiles"},
 }
 
 // rangePresets are the quick ranges of the time-range picker.
@@ -47,7 +48,14 @@ func (s *Server) page(r *http.Request, title, section string, tr *TimeRange) com
 	}
 	for _, n := range navSections {
 		href := n.path
-		if len(keep) > 0 && n.section != "deploys" && n.section != "incidents" && n.section != "budgets" {
+		switch {
+		case len(keep) == 0, n.section == "deploys", n.section == "incidents", n.section == "budgets":
+		case n.section == "profiles":
+			// Profiles are per application, not per traced service.
+			if tv := timeOnly(keep); tv != "" {
+				href += "?" + tv
+			}
+		default:
 			href += "?" + keep.Encode()
 		}
 		p.Nav = append(p.Nav, components.NavItem{Section: n.section, Label: n.label, Href: href})
@@ -171,3 +179,14 @@ func link(path string, kv ...string) string {
 
 // timeText formats a time for range parameters in links.
 func timeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// timeOnly keeps only the window of a query.
+func timeOnly(v url.Values) string {
+	out := url.Values{}
+	for _, k := range []string{"from", "to"} {
+		if x := v.Get(k); x != "" {
+			out.Set(k, x)
+		}
+	}
+	return out.Encode()
+}

@@ -21,6 +21,7 @@ type Store interface {
 	store.DeployStore
 	store.BudgetStore
 	store.IncidentStore
+	store.ProfileStore
 	Ping(ctx context.Context) error
 }
 

@@ -14,7 +14,7 @@ import (
 
 // spanDetailView renders a span's details for the server-side panel.
 func spanDetailView(sp *store.Span, st analysis.SpanTime) *components.SpanDetail {
-	d := &components.SpanDetail{Title: sp.Service + " · " + sp.Name}
+	d := &components.SpanDetail{SpanID: sp.SpanID.String(), Title: sp.Service + " · " + sp.Name}
 	parent := "(root)"
 	if !sp.ParentSpanID.IsZero() {
 		parent = sp.ParentSpanID.String()

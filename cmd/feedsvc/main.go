@@ -24,6 +24,7 @@ import (
 	"github.com/tailscope/tailscope/feedsvc"
 	"github.com/tailscope/tailscope/feedsvc/load"
 	"github.com/tailscope/tailscope/feedsvc/scenario"
+	"github.com/tailscope/tailscope/profile"
 )
 
 func main() {
@@ -101,6 +102,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	items := fs.Int("catalog-items", feedsvc.DefaultCatalogItems, "catalogue size")
 	schema := fs.String("schema", "feedsvc", "PostgreSQL schema (and Redis key prefix) feedsvc owns")
 	envName := fs.String("environment", "demo", "deployment.environment of every service")
+	pyro := fs.String("pyroscope-url", env("FEEDSVC_PYROSCOPE_URL", ""), "profile continuously and upload to this Pyroscope-compatible URL, e.g. tailscope's http://127.0.0.1:4318 (env FEEDSVC_PYROSCOPE_URL)")
 	verbose := fs.Bool("v", false, "debug logging")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -126,6 +128,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if *rate == 0 {
 			*rate = s.Rate
 		}
+	}
+	if *pyro != "" {
+		stop, err := profile.StartSelfProfiling(ctx, *pyro, "feedsvc", map[string]string{"environment": *envName}, profile.WithSelfLogger(log))
+		if err != nil {
+			fmt.Fprintln(stderr, "feedsvc:", err)
+			return 1
+		}
+		defer stop()
+		// CPU samples name the span they were spent in.
+		cfg.WrapTracerProvider = profile.WrapTracerProvider
 	}
 	c, err := feedsvc.Start(ctx, cfg)
 	if err != nil {
