@@ -52,7 +52,7 @@ type Config struct {
 	// With SelfTraces, CPU samples carry the span they were spent in.
 	SelfProfile string
 	Version     string
-	Log        *slog.Logger
+	Log         *slog.Logger
 }
 
 // DefaultConfig returns the defaults of `tailscope serve`.
@@ -80,8 +80,8 @@ type App struct {
 	web      *http.Server
 	// ingestHTTP serves OTLP/HTTP traces and Pyroscope profile uploads.
 	ingestHTTP *http.Server
-	selfStop func(context.Context) error
-	profStop func()
+	selfStop   func(context.Context) error
+	profStop   func()
 
 	httpLis, otlpHTTPLis, otlpGRPCLis net.Listener
 

@@ -73,4 +73,3 @@ func TestBrowserLargeTraceExpand(t *testing.T) {
 	}
 	b.Screenshot("waterfall-large")
 }
-
