@@ -1,7 +1,8 @@
 // Package demo runs `tailscope demo` (what `make run` starts): a tailscope
-// server, the feedsvc demo application exporting its traces to it, an
-// open-loop load against feedsvc, and a scenario's timed changes (by
-// default a v1 → v2 deploy), so every page has real data within a minute.
+// server, the feedsvc demo application exporting its traces (and CPU
+// profiles labelled with its spans) to it, an open-loop load against
+// feedsvc, and a scenario's timed changes (by default a v1 → v2 deploy), so
+// every page has real data within a minute.
 package demo
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/tailscope/tailscope/app"
@@ -37,6 +39,8 @@ type Config struct {
 	// dependencies; both empty means simulated mode.
 	FeedPostgresURL, FeedRedisURL string
 	Seed                          uint64
+	// ProfileEvery is how often CPU profiles are uploaded (default 10 s).
+	ProfileEvery time.Duration
 	// Out receives the human-readable progress (the URL to open).
 	Out io.Writer
 	Log *slog.Logger
@@ -60,98 +64,162 @@ func Plan(name string, deployAfter time.Duration) (scenario.Scenario, error) {
 	return scenario.Lookup(name)
 }
 
-// Run starts everything and blocks until ctx ends (Ctrl-C), then stops
-// the load, flushes feedsvc's exporters and closes tailscope.
-func Run(ctx context.Context, cfg Config) error {
+// Demo is a running demo.
+type Demo struct {
+	App      *app.App
+	Cluster  *feedsvc.Cluster
+	Scenario scenario.Scenario
+
+	cfg       Config
+	cancel    context.CancelFunc
+	done      chan error // scenario steps and load, one value each
+	stopProf  func()
+	drainOnce sync.Once
+	drainErr  error
+	load      *load.Result
+}
+
+// Start starts tailscope, the profiler, feedsvc, the scenario's steps and
+// the load, and returns once they run.
+func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ProfileEvery <= 0 {
+		cfg.ProfileEvery = 10 * time.Second
+	}
 	sc, err := Plan(cfg.Scenario, cfg.DeployAfter)
 	if err != nil {
-		return fmt.Errorf("demo: %w (known: %v)", err, append([]string{DefaultScenario}, scenario.Names()...))
+		return nil, fmt.Errorf("demo: %w (known: %v)", err, append([]string{DefaultScenario}, scenario.Names()...))
 	}
 	if cfg.Rate > 0 {
 		sc.Rate = cfg.Rate
 	}
-
-	a := app.New(cfg.App)
-	if err := a.Start(ctx); err != nil {
-		return err
+	d = &Demo{Scenario: sc, cfg: cfg, done: make(chan error, 2)}
+	d.App = app.New(cfg.App)
+	if err := d.App.Start(ctx); err != nil {
+		return nil, err
 	}
-	defer a.Close()
-
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
 	// The demo profiles its own process (feedsvc's five services, and
 	// tailscope beside them) and uploads to its own profile receiver;
 	// feedsvc's spans label the CPU samples taken while they are active.
-	stopProfiling, err := profile.StartSelfProfiling(ctx, "http://"+a.OTLPHTTPAddr(), "feedsvc",
-		map[string]string{"environment": "demo"}, profile.WithUploadRate(10*time.Second), profile.WithSelfLogger(cfg.Log))
+	d.stopProf, err = profile.StartSelfProfiling(context.WithoutCancel(ctx), "http://"+d.App.OTLPHTTPAddr(), "feedsvc",
+		map[string]string{"environment": "demo"}, profile.WithUploadRate(cfg.ProfileEvery), profile.WithSelfLogger(cfg.Log))
 	if err != nil {
-		return fmt.Errorf("demo: profiling: %w", err)
+		return nil, fmt.Errorf("demo: profiling: %w", err)
 	}
-	defer stopProfiling()
-	fcfg := sc.Configure(feedsvc.Config{
-		OTLPEndpoint:       "http://" + a.OTLPHTTPAddr(),
+	d.Cluster, err = feedsvc.Start(ctx, sc.Configure(feedsvc.Config{
+		OTLPEndpoint:       "http://" + d.App.OTLPHTTPAddr(),
 		PostgresURL:        cfg.FeedPostgresURL,
 		RedisURL:           cfg.FeedRedisURL,
 		Seed:               cfg.Seed,
 		Logger:             cfg.Log,
 		WrapTracerProvider: profile.WrapTracerProvider,
-	})
-	cluster, err := feedsvc.Start(ctx, fcfg)
+	}))
 	if err != nil {
-		return fmt.Errorf("demo: start feedsvc: %w", err)
+		return nil, fmt.Errorf("demo: start feedsvc: %w", err)
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := cluster.Close(cctx); err != nil {
-			cfg.Log.Warn("demo: stop feedsvc", "err", err)
-		}
-	}()
-
-	fmt.Fprintf(cfg.Out, "\ntailscope is running: open %s\n\n", a.URL())
-	fmt.Fprintf(cfg.Out, "  store        %s (%s)\n", cfg.App.DatabaseURL, a.Backend())
-	fmt.Fprintf(cfg.Out, "  OTLP         http://%s/v1/traces · grpc %s\n", a.OTLPHTTPAddr(), a.OTLPGRPCAddr())
-	fmt.Fprintf(cfg.Out, "  feedsvc      %s (%s mode, %s)\n", cluster.FeedURL(), cluster.Mode(), cluster.Version())
-	fmt.Fprintf(cfg.Out, "  scenario     %s: %s\n", sc.Name, sc.Description)
-	fmt.Fprintf(cfg.Out, "  load         %.0f requests/s, open loop\n\nCtrl-C stops everything.\n", sc.Rate)
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 2)
-	go func() { done <- sc.Run(runCtx, cluster, nil) }()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.cancel = cancel
+	go func() { d.done <- sc.Run(runCtx, d.Cluster, nil) }()
 	go func() {
-		lc := sc.LoadConfig(cluster.FeedURL(), cluster.Tenants())
+		lc := sc.LoadConfig(d.Cluster.FeedURL(), d.Cluster.Tenants())
 		lc.Rate = sc.Rate
-		lc.Duration = 365 * 24 * time.Hour // until Ctrl-C
+		lc.Duration = 365 * 24 * time.Hour // until stopped
 		lc.Seed = cfg.Seed
 		res, err := load.Run(runCtx, lc)
-		if res != nil {
-			fmt.Fprintf(cfg.Out, "\nload generator (client side):\n%s\n", res.Summary())
-		}
-		done <- err
+		d.load = res
+		d.done <- err
 	}()
-	for pending := 2; pending > 0; {
+	return d, nil
+}
+
+// PrintBanner writes where everything is.
+func (d *Demo) PrintBanner(w io.Writer) {
+	fmt.Fprintf(w, "\ntailscope is running: open %s\n\n", d.App.URL())
+	fmt.Fprintf(w, "  store        %s (%s)\n", d.cfg.App.DatabaseURL, d.App.Backend())
+	fmt.Fprintf(w, "  OTLP         http://%s/v1/traces · grpc %s · profiles http://%s/ingest\n", d.App.OTLPHTTPAddr(), d.App.OTLPGRPCAddr(), d.App.OTLPHTTPAddr())
+	fmt.Fprintf(w, "  feedsvc      %s (%s mode, %s)\n", d.Cluster.FeedURL(), d.Cluster.Mode(), d.Cluster.Version())
+	fmt.Fprintf(w, "  scenario     %s: %s\n", d.Scenario.Name, d.Scenario.Description)
+	fmt.Fprintf(w, "  load         %.0f requests/s, open loop\n\nCtrl-C stops everything.\n", d.Scenario.Rate)
+}
+
+// Wait blocks until ctx ends or a part of the demo fails.
+func (d *Demo) Wait(ctx context.Context) error {
+	pending := 2
+	for {
 		select {
-		case err := <-a.Err():
+		case err := <-d.App.Err():
 			return fmt.Errorf("demo: %w", err)
-		case err := <-done:
+		case err := <-d.done:
 			pending--
-			if err != nil && !errors.Is(err, context.Canceled) && runCtx.Err() == nil {
+			if err != nil && !errors.Is(err, context.Canceled) {
 				return fmt.Errorf("demo: %w", err)
 			}
-		case <-ctx.Done():
-			cancel()
-			// Let the load generator print its summary.
-			for ; pending > 0; pending-- {
-				<-done
+			if pending == 0 {
+				<-ctx.Done()
+				return nil
 			}
+		case <-ctx.Done():
 			return nil
 		}
 	}
-	<-ctx.Done()
-	return nil
+}
+
+// Drain stops the load and the scenario, flushes feedsvc's spans and
+// uploads the last profile, leaving tailscope serving what was sent: tests
+// query it afterwards. It returns the load generator's result.
+func (d *Demo) Drain() (*load.Result, error) {
+	d.drainOnce.Do(func() {
+		if d.cancel != nil {
+			d.cancel()
+			for range 2 {
+				<-d.done
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if d.Cluster != nil {
+			d.drainErr = d.Cluster.Close(ctx)
+		}
+		if d.stopProf != nil {
+			d.stopProf()
+		}
+	})
+	return d.load, d.drainErr
+}
+
+// Close drains and stops tailscope.
+func (d *Demo) Close() error {
+	_, err := d.Drain()
+	if d.App != nil {
+		err = errors.Join(err, d.App.Close())
+	}
+	return err
+}
+
+// Run starts the demo, prints where to look, and blocks until ctx ends
+// (Ctrl-C); then it stops the load, flushes feedsvc and closes tailscope.
+func Run(ctx context.Context, cfg Config) error {
+	d, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.Out != nil {
+		d.PrintBanner(cfg.Out)
+	}
+	werr := d.Wait(ctx)
+	res, _ := d.Drain()
+	if res != nil && cfg.Out != nil {
+		fmt.Fprintf(cfg.Out, "\nload generator (client side):\n%s\n", res.Summary())
+	}
+	return errors.Join(werr, d.Close())
 }

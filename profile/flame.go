@@ -21,19 +21,29 @@ type Node struct {
 	index map[string]*Node // children by name, only while building
 }
 
+// preemptionFrame is where the Go runtime parks a goroutine it preempts
+// asynchronously. A CPU sample that lands there was spent in the caller's
+// loop, so Tree folds a leaf preemption frame into its caller: otherwise a
+// CPU-bound function's time shows up as runtime.asyncPreempt.
+const preemptionFrame = "runtime.asyncPreempt"
+
 // Tree merges stacks (root first, as store.Stacks returns them) into a call
 // tree. The root is synthetic: its Name is "" and its Total the sum of
 // every stack's value. Stacks with a value ≤ 0 or without frames are
-// ignored.
+// ignored, and a leaf runtime.asyncPreempt frame counts for its caller.
 func Tree(stacks []store.StackValue) *Node {
 	root := &Node{}
 	for _, s := range stacks {
 		if s.Value <= 0 || len(s.Frames) == 0 {
 			continue
 		}
+		frames := s.Frames
+		if len(frames) > 1 && frames[len(frames)-1] == preemptionFrame {
+			frames = frames[:len(frames)-1]
+		}
 		n := root
 		n.Total = satAdd(n.Total, s.Value)
-		for _, f := range s.Frames {
+		for _, f := range frames {
 			n = n.child(f)
 			n.Total = satAdd(n.Total, s.Value)
 		}

@@ -338,3 +338,20 @@ func TestLayoutDiff(t *testing.T) {
 		t.Errorf("LayoutDiff(empty) = %v", got)
 	}
 }
+
+func TestTreeFoldsPreemptionIntoTheCaller(t *testing.T) {
+	root := Tree([]store.StackValue{
+		{Frames: []string{"main", "score", "runtime.asyncPreempt"}, Value: 7},
+		{Frames: []string{"main", "score"}, Value: 3},
+		{Frames: []string{"runtime.asyncPreempt"}, Value: 1}, // alone, it stays
+	})
+	top := TopFunctions(root, 5, BySelf)
+	if len(top) == 0 || top[0].Name != "score" || top[0].Self != 10 {
+		t.Fatalf("top = %+v; want score with self 10 (the preempted samples count for it)", top)
+	}
+	for _, f := range top {
+		if f.Name == "runtime.asyncPreempt" && f.Self != 1 {
+			t.Errorf("a lone preemption frame has self %d, want 1", f.Self)
+		}
+	}
+}
