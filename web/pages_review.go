@@ -1,7 +1,149 @@
 package web
 
-import "github.com/go-chi/chi/v5"
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tailscope/tailscope/components"
+)
 
 // registerReviewPageRoutes adds the budgets, deploys, incidents and report
-// pages.
-func (s *Server) registerReviewPageRoutes(r chi.Router) {}
+// pages. Forms post application/x-www-form-urlencoded to these routes
+// (cross-origin posts are refused by the CSRF middleware in Handler) and
+// answer a successful post with 303 See Other to the object's page, so a
+// reload never posts twice.
+func (s *Server) registerReviewPageRoutes(r chi.Router) {
+	r.Get("/budgets", s.handleBudgetsPage)
+	r.Post("/budgets", s.handleBudgetCreateForm)
+	r.Get("/budgets/new", s.handleBudgetNewPage)
+	r.Get("/budgets/{id}", s.handleBudgetPage)
+	r.Post("/budgets/{id}", s.handleBudgetUpdateForm)
+	r.Get("/budgets/{id}/edit", s.handleBudgetEditPage)
+	r.Get("/budgets/{id}/delete", s.handleBudgetDeletePage)
+	r.Post("/budgets/{id}/delete", s.handleBudgetDeleteForm)
+
+	r.Get("/deploys", s.handleDeploysPage)
+	r.Get("/deploys/{id}", s.handleDeployComparePage)
+	r.Get("/compare", s.handleComparePage)
+
+	r.Get("/incidents", s.handleIncidentsPage)
+	r.Post("/incidents", s.handleIncidentCreateForm)
+	r.Get("/incidents/new", s.handleIncidentNewPage)
+	r.Get("/incidents/{id}", s.handleIncidentPage)
+	r.Post("/incidents/{id}", s.handleIncidentUpdateForm)
+	r.Get("/incidents/{id}/edit", s.handleIncidentEditPage)
+	r.Get("/incidents/{id}/delete", s.handleIncidentDeletePage)
+	r.Post("/incidents/{id}/delete", s.handleIncidentDeleteForm)
+	r.Post("/incidents/{id}/pins", s.handleIncidentPinForm)
+	r.Get("/incidents/{id}/report.md", s.handleReportMarkdown)
+	r.Get("/incidents/{id}/report.html", s.handleReportHTML)
+	r.Get("/incidents/{id}/report.json", s.handleReportJSON)
+}
+
+// IncidentFromWindowLink is the target of "Create incident from this
+// window" links on any page: the incident form prefilled with the page's
+// window (relative times are fixed to absolute ones by the form) and
+// service.
+func IncidentFromWindowLink(from, to, service string) string {
+	return link("/incidents/new", "from", from, "to", to, "service", service)
+}
+
+// maxFormBody bounds form posts: notes may be 64 KiB, and a little more
+// than that must still reach validation to get its clear message.
+const maxFormBody = 256 << 10
+
+// parsePostForm reads an urlencoded form body with a size limit.
+func parsePostForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := r.ParseForm(); err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return &Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the form is over %d KiB; shorten the notes", maxFormBody>>10)}
+		}
+		return badRequest("the form could not be read: %v", err)
+	}
+	return nil
+}
+
+// seeOther finishes a successful post (post/redirect/get).
+func seeOther(w http.ResponseWriter, r *http.Request, to string) {
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// fieldRule sends a validation message to the form field it is about, by
+// the words it starts with. The messages come from the validators the
+// JSON API uses (analysis.ValidateBudget, incidentRequest.validate,
+// checkServices), so the rules live in one place and the form only
+// decides where to show them.
+type fieldRule struct {
+	prefix, field string
+}
+
+// placeMessages assigns a validation message to the field it is about;
+// messages no rule claims go to general. With split, the message is
+// several problems joined by "; " (analysis.ValidateBudget names every
+// problem at once).
+func placeMessages(msg string, rules []fieldRule, errs components.FormErrors, split bool) (general []string) {
+	msg = strings.TrimPrefix(msg, "analysis: ")
+	msg = strings.TrimPrefix(msg, "budget: ")
+	parts := []string{msg}
+	if split {
+		parts = strings.Split(msg, "; ")
+	}
+	for _, part := range parts {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		placed := false
+		for _, rule := range rules {
+			if strings.HasPrefix(part, rule.prefix) {
+				errs.Add(rule.field, upperFirst(part))
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			general = append(general, upperFirst(part))
+		}
+	}
+	return general
+}
+
+// upperFirst capitalises a message shown on its own.
+func upperFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[n:]
+}
+
+// sloPercent writes targets and attainments with the precision they
+// need: 99%, 99.9%, 98.62% (a rounded "99%" would hide a missed 99%
+// target).
+func sloPercent(f float64) string {
+	s := strconv.FormatFloat(f*100, 'f', 2, 64)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return s + "%"
+}
+
+// signedPctText writes a percent change with its sign: "+205%", "−43%".
+func signedPctText(v float64) string {
+	s := strconv.FormatFloat(math.Abs(v), 'f', 0, 64) + "%"
+	switch {
+	case math.Round(v) > 0:
+		return "+" + s
+	case math.Round(v) < 0:
+		return "−" + s
+	}
+	return s
+}

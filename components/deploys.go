@@ -1,0 +1,146 @@
+package components
+
+import (
+	"strconv"
+
+	"github.com/tailscope/tailscope/components/chart"
+)
+
+// DeploysView is the deploy marker list.
+type DeploysView struct {
+	Rows []DeployRow
+	// Service filters the list; Services are the choices.
+	Service  string
+	Services []string
+	From, To string
+	Limit    string
+	// Curl is the one-line command a CI pipeline runs to post a marker.
+	Curl string
+	// Compare is the canary form (version A vs B in one window).
+	Compare CompareFormView
+}
+
+// DeployRow is one marker.
+type DeployRow struct {
+	ID                int64
+	Service, Version  string
+	At, Ago           string
+	Source, Note      string
+	Href, LatencyHref string
+}
+
+// CompareFormView chooses a canary comparison: two versions of one
+// endpoint over the same window.
+type CompareFormView struct {
+	Service, Endpoint, VersionA, VersionB, From, To string
+	Services, Versions                              []string
+}
+
+// DeployCompareView is a deploy marker's before/after page.
+type DeployCompareView struct {
+	Service, Version, At, Source string
+	// DeployNote is the marker's own note.
+	DeployNote string
+	// Endpoint picks the compared endpoint; Window and EqualCounts the
+	// before/after windows.
+	Endpoint    string
+	Endpoints   []string
+	Window      string
+	EqualCounts bool
+	Action      string
+	// Note explains why there is no comparison (no traffic yet).
+	Note       string
+	Comparison *ComparisonView
+}
+
+// CompareView is the canary comparison page.
+type CompareView struct {
+	Form       CompareFormView
+	Note       string
+	Comparison *ComparisonView
+}
+
+// ComparisonView is a before/after (or A/B) comparison of an endpoint,
+// shared by the deploy, canary and incident pages and the HTML report.
+type ComparisonView struct {
+	Service, Endpoint       string
+	BeforeLabel, AfterLabel string
+	// VerdictClass is "regressed", "improved" or "nochange".
+	Verdict, VerdictClass, Summary string
+	Reasons                        []string
+	Insufficient                   bool
+	Sides                          []CompareSideView
+	CILevel                        string
+	Percentiles                    []PercentileRow
+	ErrorBefore, ErrorAfter        float64
+	ErrorP                         float64
+	ErrorSignificant               bool
+	ErrorText                      string
+	RateBefore, RateAfter          float64
+	RateDeltaPct                   float64
+	MannWhitneyP, ProbAfterSlower  float64
+	Dependencies                   []DependencyRow
+	CDF                            chart.CDF
+	APIHref, LatencyHref           string
+	BeforeTracesHref               string
+	AfterTracesHref                string
+	IncidentHref                   string
+}
+
+// CompareSideView is one side's numbers.
+type CompareSideView struct {
+	Label, Window       string
+	Count, Errors       int
+	ErrorRate, RatePerS float64
+	P50Ms, P95Ms, P99Ms float64
+}
+
+// PercentileRow is one percentile's change with its confidence interval.
+type PercentileRow struct {
+	Name                        string
+	BeforeMs, AfterMs, DeltaMs  float64
+	DeltaPct                    float64
+	CI                          string
+	Tested, Significant, Slower bool
+}
+
+// DependencyRow is one hop's critical-path change.
+type DependencyRow struct {
+	Label                                  string
+	BeforeMs, AfterMs, DeltaMs             float64
+	BeforeTailMs, AfterTailMs, TailDeltaMs float64
+	// TailShare is |TailDeltaMs| over the largest |TailDeltaMs|, for the bar.
+	TailShare float64
+}
+
+// verdictWord heads a comparison's summary.
+func verdictWord(v string) string {
+	switch v {
+	case "regressed":
+		return "Regression"
+	case "improved":
+		return "Improvement"
+	default:
+		return "No significant change"
+	}
+}
+
+// signedMs writes a change with its sign: "+420 ms", "−3 ms".
+func signedMs(v float64) string {
+	if v > 0 {
+		return "+" + ms(v)
+	}
+	return ms(v)
+}
+
+// signedPct writes a percent change: "+330%".
+func signedPct(v float64) string {
+	s := strconv.FormatFloat(v, 'f', 0, 64) + "%"
+	if v > 0 {
+		return "+" + s
+	}
+	return s
+}
+
+// sig writes a p-value with two significant digits.
+func sig(p float64) string { return strconv.FormatFloat(p, 'g', 2, 64) }
