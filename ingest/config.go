@@ -47,9 +47,13 @@ type Config struct {
 	// InvalidArgument (the client should send smaller batches).
 	MaxSpansPerRequest int
 	// MaxConcurrentDecodes caps requests being read, decoded and
-	// converted at once. When all are busy a request is refused at once
-	// with 429 / ResourceExhausted rather than queued.
+	// converted at once. When all are busy a request waits up to SlotWait
+	// for one, then is refused with 429 / ResourceExhausted.
 	MaxConcurrentDecodes int
+	// SlotWait is how long a request waits for a decode slot before it is
+	// refused with 429 (at most 8 × MaxConcurrentDecodes wait at once); 0
+	// refuses at once.
+	SlotWait time.Duration
 
 	// MaxValueBytes caps attribute values (cut and listed under
 	// otlpconv.TruncatedKey); MaxNameBytes caps keys, names and the
@@ -98,6 +102,7 @@ func DefaultConfig() Config {
 		MaxDecompressedBytes: 16 << 20,
 		MaxSpansPerRequest:   20_000,
 		MaxConcurrentDecodes: max(4, 2*runtime.GOMAXPROCS(0)),
+		SlotWait:             500 * time.Millisecond,
 		MaxValueBytes:        conv.MaxValueBytes,
 		MaxNameBytes:         conv.MaxNameBytes,
 		TenantKeys:           conv.TenantKeys,
@@ -123,6 +128,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: config: max decompressed bytes %d: want < 2 GiB (gRPC's limit)", c.MaxDecompressedBytes)
 	case c.MaxSpansPerRequest <= 0:
 		return fmt.Errorf("ingest: config: max spans per request %d: want > 0", c.MaxSpansPerRequest)
+	case c.SlotWait < 0:
+		return fmt.Errorf("ingest: config: slot wait %v: want ≥ 0", c.SlotWait)
 	case c.MaxConcurrentDecodes <= 0:
 		return fmt.Errorf("ingest: config: max concurrent decodes %d: want > 0", c.MaxConcurrentDecodes)
 	case c.QueueSpans < c.MaxSpansPerRequest:

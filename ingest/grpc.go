@@ -81,7 +81,7 @@ type grpcServer struct {
 // Export implements the OTLP trace service.
 func (g *grpcServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
 	r := g.r
-	if !r.tryAcquire() {
+	if !r.acquire(ctx) {
 		r.m.requests.WithLabelValues(protoGRPC, outcomeOverloaded).Inc()
 		return ptraceotlp.ExportResponse{}, r.retryStatus(codes.ResourceExhausted, "too many requests being decoded")
 	}

@@ -76,7 +76,7 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 			fmt.Sprintf("body of %d bytes exceeds the limit of %d", req.ContentLength, r.cfg.MaxRequestBytes))
 		return
 	}
-	if !r.tryAcquire() {
+	if !r.acquire(req.Context()) {
 		r.overloaded(w, format, "too many requests being decoded")
 		return
 	}

@@ -470,6 +470,7 @@ func (b *slowBody) Read(p []byte) (int, error) {
 func TestHTTPOverloadedDecoders(t *testing.T) {
 	cfg := httpConfig()
 	cfg.MaxConcurrentDecodes = 1
+	cfg.SlotWait = 50 * time.Millisecond // then refuse
 	tr := newTestReceiver(t, cfg)
 	body := &slowBody{first: protoBody(t, otlptest.FeedTraces(5, 1)), started: make(chan struct{}), release: make(chan struct{})}
 	releaseBody := sync.OnceFunc(func() { close(body.release) })
@@ -516,5 +517,30 @@ func TestHTTPStoreUnavailable(t *testing.T) {
 	tr.keepsServing(t)
 	if got := len(tr.w.stored()); got != 10 {
 		t.Errorf("stored %d spans after recovery, want 10", got)
+	}
+}
+
+// A burst waits briefly for a decode slot instead of bouncing off a 429.
+func TestHTTPWaitsForADecodeSlot(t *testing.T) {
+	cfg := httpConfig()
+	cfg.MaxConcurrentDecodes = 1
+	cfg.SlotWait = time.Minute // the test releases the slot well before
+	tr := newTestReceiver(t, cfg)
+	body := &slowBody{first: protoBody(t, otlptest.FeedTraces(5, 1)), started: make(chan struct{}), release: make(chan struct{})}
+	releaseBody := sync.OnceFunc(func() { close(body.release) })
+	defer releaseBody()
+	first := make(chan httpResp, 1)
+	go func() { first <- tr.do(t, httpReq{contentType: contentTypeProtobuf, body: noLen{body}}) }()
+	<-body.started
+	waitFor(t, "the decode slot to be taken", func() bool { return len(tr.slots) == 1 })
+
+	second := make(chan httpResp, 1)
+	go func() { second <- tr.post(t, contentTypeProtobuf, "", protoBody(t, otlptest.FeedTraces(5, 2))) }()
+	waitFor(t, "the second request to wait", func() bool { return len(tr.waiters) == 1 })
+	releaseBody()
+	decodeSuccess(t, <-first, contentTypeProtobuf)
+	decodeSuccess(t, <-second, contentTypeProtobuf)
+	if got := len(tr.w.stored()); got != 10 {
+		t.Errorf("stored %d spans, want both requests' 10", got)
 	}
 }

@@ -95,6 +95,15 @@ func NewPipeline(cfg Config, w store.Writer, deploys DeployRecorder, reg prometh
 	return p, nil
 }
 
+// Saturated reports whether the queue is nearly full (90% of QueueSpans or
+// QueueBytes), so the receiver can refuse a request before spending a
+// decode on spans the queue would refuse anyway.
+func (p *Pipeline) Saturated() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.spans >= p.cfg.QueueSpans/10*9 || p.bytes >= p.cfg.QueueBytes/10*9
+}
+
 // Submit queues spans and blocks until they are committed (nil) or their
 // batch failed (an error wrapping store.ErrUnavailable, meaning "retry
 // later"). It returns ErrOverloaded at once when the queue is full and

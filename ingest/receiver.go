@@ -40,6 +40,8 @@ type Receiver struct {
 	// slots is the decode semaphore: a request holds one while it is read,
 	// decompressed, decoded and converted.
 	slots chan struct{}
+	// waiters bounds the requests waiting for a slot.
+	waiters chan struct{}
 	// decodeErrs carries gRPC decode failures from the codec to the
 	// interceptor; see grpc.go.
 	decodeErrs sync.Map
@@ -71,12 +73,13 @@ func New(cfg Config, w store.Writer, deploys DeployRecorder, reg prometheus.Regi
 		return nil, err
 	}
 	return &Receiver{
-		cfg:   cfg,
-		conv:  conv,
-		pipe:  pipe,
-		m:     m,
-		log:   log,
-		slots: make(chan struct{}, cfg.MaxConcurrentDecodes),
+		cfg:     cfg,
+		conv:    conv,
+		pipe:    pipe,
+		m:       m,
+		log:     log,
+		slots:   make(chan struct{}, cfg.MaxConcurrentDecodes),
+		waiters: make(chan struct{}, 8*cfg.MaxConcurrentDecodes),
 	}, nil
 }
 
@@ -166,12 +169,38 @@ func (r *Receiver) Serve(ctx context.Context, httpLis, grpcLis net.Listener) err
 	return g.Wait()
 }
 
-// tryAcquire takes a decode slot if one is free.
-func (r *Receiver) tryAcquire() bool {
+// acquire takes a decode slot. When none is free it waits up to SlotWait:
+// a burst of exports (clients released by one commit) should queue for a
+// moment, not bounce off a 429 and wait Retry-After. Waiting costs no
+// memory, since the body is not read yet, but the number of waiters is
+// bounded too. A nearly full commit queue refuses at once: decoding spans
+// the queue would refuse is wasted work under overload.
+func (r *Receiver) acquire(ctx context.Context) bool {
+	if r.pipe.Saturated() {
+		return false
+	}
 	select {
 	case r.slots <- struct{}{}:
 		return true
 	default:
+	}
+	if r.cfg.SlotWait <= 0 {
+		return false
+	}
+	select {
+	case r.waiters <- struct{}{}:
+		defer func() { <-r.waiters }()
+	default:
+		return false
+	}
+	t := time.NewTimer(r.cfg.SlotWait)
+	defer t.Stop()
+	select {
+	case r.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
 		return false
 	}
 }
