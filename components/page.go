@@ -33,6 +33,8 @@ type RangePicker struct {
 	Presets []Preset
 	// Resolved is a human description of the absolute window.
 	Resolved string
+	// IncidentHref opens the incident form prefilled with this window.
+	IncidentHref string
 }
 
 // Preset is a quick range like "Last 1h".

@@ -70,10 +70,11 @@ func (s *Server) page(r *http.Request, title, section string, tr *TimeRange) com
 // window changes nothing else.
 func (s *Server) rangePicker(r *http.Request, tr TimeRange) *components.RangePicker {
 	rp := &components.RangePicker{
-		Action:   r.URL.Path,
-		From:     tr.FromText,
-		To:       tr.ToText,
-		Resolved: tr.From.UTC().Format("2006-01-02 15:04:05") + " → " + tr.To.UTC().Format("2006-01-02 15:04:05") + " UTC",
+		Action:       r.URL.Path,
+		From:         tr.FromText,
+		To:           tr.ToText,
+		Resolved:     tr.From.UTC().Format("2006-01-02 15:04:05") + " → " + tr.To.UTC().Format("2006-01-02 15:04:05") + " UTC",
+		IncidentHref: IncidentFromWindowLink(tr.FromText, tr.ToText, r.URL.Query().Get("service")),
 	}
 	q := r.URL.Query()
 	for k, vs := range q {
