@@ -130,7 +130,7 @@ func budgetBadge(b store.Budget, rep analysis.ComplianceReport) *components.Budg
 		badge.Text = "no data"
 		return badge
 	}
-	badge.Text = fmt.Sprintf("%s ≤ %s (target %s)", chart.FormatPercent(rep.Attainment), chart.FormatDuration(b.Threshold), chart.FormatPercent(b.Target))
+	badge.Text = fmt.Sprintf("%s ≤ %s (target %s)", sloPercent(rep.Attainment), chart.FormatDuration(b.Threshold), sloPercent(b.Target))
 	return badge
 }
 
