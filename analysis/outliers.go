@@ -57,13 +57,15 @@ const (
 )
 
 // Grouping thresholds. A refinement value must be shared by most of a
-// cluster (refineMinShare), be clearly over-represented against the
-// baseline (refineMinLift) and pass Fisher's test at refineMaxP, a strict
-// level because every value of every dimension is a candidate.
+// cluster (refineMinShare), be over-represented against the requests below
+// the threshold (refineMinLift) and pass Fisher's test at refineMaxP. The
+// lift bar is modest because a common value cannot have a large lift: a
+// tenant with 46% of the traffic tops out at 2.2 even when every outlier
+// is theirs; the test's level carries the evidence.
 const (
 	refineMinShare = 0.5
-	refineMinLift  = 2.0
-	refineMaxP     = 1e-3
+	refineMinLift  = 1.5
+	refineMaxP     = 5e-3
 	maxRefinements = 3
 	minGroupShare  = 0.03
 )
@@ -153,7 +155,14 @@ type OutlierGroup struct {
 	ExampleTraceIDs     []store.TraceID `json:"example_trace_ids"`
 }
 
-// DimensionValue compares one value's share among outliers and baseline.
+// DimensionValue compares one value's share among outliers and among the
+// other requests. For the dependency dimension "baseline" is the requests
+// around the median (a dependency is "slow" relative to its typical time
+// there). For every other dimension it is all requests below the outlier
+// threshold, estimated from the examined ones weighted by their stratum,
+// and BaselineCount is that estimate scaled to the examined count: a
+// band around the median is skewed when tenants or payloads differ in
+// latency, which would hide a tenant that is simply common.
 type DimensionValue struct {
 	Value         string  `json:"value"`
 	OutlierCount  int     `json:"outlier_count"`
@@ -308,6 +317,7 @@ type outlierRun struct {
 	slowAt  []int64 // per dependency: "slow" cut-off
 	nOut    int     // examined outliers
 	nBase   int     // examined baseline requests
+	nComp   int     // examined requests below the threshold (all strata but outliers)
 	groups  []*groupDef
 }
 
@@ -535,6 +545,9 @@ func (r *outlierRun) examine(ctx context.Context, src SpanSource) error {
 			case stratBaseline:
 				r.nBase++
 			}
+			if k != stratOutlier {
+				r.nComp++
+			}
 			r.trace = append(r.trace, t)
 		}
 		if s.examined > 0 {
@@ -721,23 +734,10 @@ func (r *outlierRun) dimensionTables() map[string][]DimensionValue {
 		}
 		rows = append(rows, rw)
 	}
+	nBase = r.nComp
 	for di, dim := range r.dims {
-		oc := make([]int, len(dim.names))
-		bc := make([]int, len(dim.names))
-		for i := range r.trace {
-			t := &r.trace[i]
-			for _, v := range t.vals {
-				if v.dim != int32(di) {
-					continue
-				}
-				switch t.stratum {
-				case stratOutlier:
-					oc[v.val]++
-				case stratBaseline:
-					bc[v.val]++
-				}
-			}
-		}
+		oc := r.clusterCounts(nil, int32(di), len(dim.names))
+		bc := r.comparisonCounts(int32(di), len(dim.names))
 		for vi, name := range dim.names {
 			if oc[vi]+bc[vi] > 0 {
 				rows = append(rows, mk(dim.name, name, oc[vi], bc[vi]))
@@ -785,6 +785,61 @@ func (r *outlierRun) dimensionTables() map[string][]DimensionValue {
 		out[d] = vs[:min(len(vs), maxDimRows)]
 	}
 	return out
+}
+
+// clusterCounts counts each value of dimension di among the given traces
+// (nil: every examined outlier).
+func (r *outlierRun) clusterCounts(cluster []int, di int32, nvals int) []int {
+	c := make([]int, nvals)
+	add := func(t *exTrace) {
+		for _, v := range t.vals {
+			if v.dim == di {
+				c[v.val]++
+			}
+		}
+	}
+	if cluster == nil {
+		for i := range r.trace {
+			if r.trace[i].stratum == stratOutlier {
+				add(&r.trace[i])
+			}
+		}
+		return c
+	}
+	for _, ti := range cluster {
+		add(&r.trace[ti])
+	}
+	return c
+}
+
+// comparisonCounts estimates how many of the requests below the threshold
+// have each value of dimension di: the examined ones weighted by their
+// stratum, scaled to the number examined (r.nComp), so a test sees the
+// sample size it really has.
+func (r *outlierRun) comparisonCounts(di int32, nvals int) []int {
+	w := make([]float64, nvals)
+	total := 0.0
+	for i := range r.trace {
+		t := &r.trace[i]
+		if t.stratum == stratOutlier {
+			continue
+		}
+		sw := r.strata[t.stratum].weight
+		total += sw
+		for _, v := range t.vals {
+			if v.dim == di {
+				w[v.val] += sw
+			}
+		}
+	}
+	c := make([]int, nvals)
+	if total == 0 {
+		return c
+	}
+	for i := range w {
+		c[i] = int(math.Round(w[i] / total * float64(r.nComp)))
+	}
+	return c
 }
 
 // lift is the smoothed ratio of shares; see DimensionValue.Lift. A value
@@ -889,37 +944,21 @@ func (r *outlierRun) refine(cluster []int) []dimVal {
 	}
 	var cands []cand
 	n := len(cluster)
+	nc := r.nComp
 	for di, dim := range r.dims {
-		cc := make([]int, len(dim.names))
-		bc := make([]int, len(dim.names))
-		for _, ti := range cluster {
-			for _, v := range r.trace[ti].vals {
-				if v.dim == int32(di) {
-					cc[v.val]++
-				}
-			}
-		}
-		for i := range r.trace {
-			if r.trace[i].stratum != stratBaseline {
-				continue
-			}
-			for _, v := range r.trace[i].vals {
-				if v.dim == int32(di) {
-					bc[v.val]++
-				}
-			}
-		}
+		cc := r.clusterCounts(cluster, int32(di), len(dim.names))
+		bc := r.comparisonCounts(int32(di), len(dim.names))
 		best, bestDiff := int32(-1), 0.0
 		for vi := range dim.names {
 			sc := float64(cc[vi]) / float64(n)
 			sb := 0.0
-			if r.nBase > 0 {
-				sb = float64(bc[vi]) / float64(r.nBase)
+			if nc > 0 {
+				sb = float64(bc[vi]) / float64(nc)
 			}
-			if sc < refineMinShare || lift(cc[vi], n, bc[vi], r.nBase) < refineMinLift {
+			if sc < refineMinShare || lift(cc[vi], n, bc[vi], nc) < refineMinLift {
 				continue
 			}
-			if fisherExact(cc[vi], n-cc[vi], bc[vi], r.nBase-bc[vi]) >= refineMaxP {
+			if fisherExact(cc[vi], n-cc[vi], bc[vi], nc-bc[vi]) >= refineMaxP {
 				continue
 			}
 			if d := sc - sb; d > bestDiff || (d == bestDiff && best >= 0 && dim.names[vi] < dim.names[best]) {

@@ -266,7 +266,13 @@ func (c *Cluster) SetVersion(ctx context.Context, v string) error {
 	c.cur.Store(g)
 	old.retire()
 	c.log.Info("feedsvc: deployed", slog.String("from", old.version), slog.String("to", v))
-	return c.retireGeneration(ctx, old)
+	// The deploy is done: the new version serves. A slow flush of the old
+	// version's last spans (the collector answering 429 under load, say)
+	// loses those spans but does not undo or fail the deploy.
+	if err := c.retireGeneration(ctx, old); err != nil {
+		c.log.Warn("feedsvc: retiring the old version", slog.String("version", old.version), slog.Any("err", err))
+	}
+	return nil
 }
 
 // retireGeneration waits for old's requests, then flushes and shuts down
@@ -279,7 +285,7 @@ func (c *Cluster) retireGeneration(ctx context.Context, old *generation) error {
 	case <-ctx.Done():
 		waitErr = fmt.Errorf("feedsvc: waiting for %s requests: %w", old.version, ctx.Err())
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := old.shutdown(sctx); err != nil {
 		return errors.Join(waitErr, fmt.Errorf("feedsvc: flush %s spans: %w", old.version, err))

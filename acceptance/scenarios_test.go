@@ -1,0 +1,189 @@
+package acceptance
+
+import (
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/feedsvc/scenario"
+)
+
+// Every test here plays one scenario against a tailscope of its own. They
+// run one at a time: two scenarios at once on a two-core machine compete
+// for CPU, and CPU contention is itself a cause of tail latency that would
+// blur the injected ones. Rates and durations are chosen for the
+// statistics each test asserts (see the comments), at a load that leaves
+// most of the machine idle: feedsvc costs 13–20 ms of CPU per request, and
+// tailscope under -race about 5 more. Seeds are fixed, so a failure replays
+// the same schedule, tenants and latency draws.
+
+// checkCauses checks every fault, payload and tenant cause of sc against
+// an outlier report: ranked causes at their rank, the others each in a
+// group of its own, and the groups ranked by counterfactual payoff.
+func checkCauses(t *testing.T, ts *tailscope, sc scenario.Scenario, rep analysis.OutlierReport) {
+	t.Helper()
+	t.Logf("%s: %d requests, p50 %.1f ms, p%g %.1f ms, %d outliers (%d analysed), groups:\n%s",
+		sc.Name, rep.RequestCount, rep.P50Ms, sc.Percentile, rep.ThresholdMs, rep.OutlierCount, rep.AnalyzedOutlierCount, describeGroups(rep))
+	// Grouping the top 1% of a few hundred requests would test noise.
+	if rep.AnalyzedOutlierCount < 10 {
+		t.Fatalf("%s: only %d outliers analysed; play more requests", sc.Name, rep.AnalyzedOutlierCount)
+	}
+	var unranked []scenario.Cause
+	for _, c := range sc.Causes {
+		switch {
+		case c.Fault == scenario.CauseDeploy:
+			continue // checked on the deploy comparison
+		case c.Rank > 0:
+			checkRankedCause(t.Context(), t, ts.app.Store(), rep, c)
+		default:
+			unranked = append(unranked, c)
+		}
+	}
+	checkUnrankedCauses(t.Context(), t, ts.app.Store(), rep, unranked)
+	checkPayoffOrder(t, rep)
+}
+
+// TestSlowProfileForAcme: profile-svc slow for some of acme's calls comes
+// out as the top outlier group, dependency profile-svc, tenant acme. The
+// run is one version throughout, so it is also the A/A test: its two
+// halves compared show no significant change.
+func TestSlowProfileForAcme(t *testing.T) {
+	skipShort(t)
+	// 1,200 requests: 12 outliers at p99, which 2.3% of requests carrying
+	// the fault fill; halves of ~600, enough for the p50 and p95 tests.
+	sc := lookup(t, "slow-profile-for-acme", 20, 60*time.Second)
+	ts := startTailscope(t)
+	p := ts.play(t, sc, 1, nil)
+
+	t.Run("causes", func(t *testing.T) {
+		checkCauses(t, ts, sc, ts.outliers(t, p.From, p.To, sc.Percentile))
+	})
+
+	t.Run("A/A", func(t *testing.T) {
+		mid := p.From.Add(p.To.Sub(p.From) / 2)
+		c := ts.compare(t, url.Values{
+			"before_from": {apiTime(p.From)}, "before_to": {apiTime(mid)},
+			"after_from": {apiTime(mid)}, "after_to": {apiTime(p.To)},
+		})
+		t.Logf("A/A: %d vs %d requests: %s", c.Before.Count, c.After.Count, c.Summary)
+		if c.Verdict != analysis.VerdictNoChange {
+			t.Errorf("verdict %q, want %q: reasons %v", c.Verdict, analysis.VerdictNoChange, c.Reasons)
+		}
+		for _, d := range c.Percentiles {
+			if d.Percentile <= 95 && !d.Tested {
+				t.Errorf("p%g not tested (%d and %d requests): the A/A says nothing there", d.Percentile, c.Before.Count, c.After.Count)
+			}
+			if d.Significant {
+				t.Errorf("p%g %.1f → %.1f ms called significant (CI %.1f … %.1f ms)", d.Percentile, d.BeforeMs, d.AfterMs, d.CILowMs, d.CIHighMs)
+			}
+		}
+		if c.ErrorRate.Significant {
+			t.Errorf("error rate %.4f → %.4f called significant", c.ErrorRate.RateA, c.ErrorRate.RateB)
+		}
+	})
+}
+
+// TestLargePayload: the heavy tenant's large responses come out as its
+// group, and the largest payload bucket leads the payload dimension.
+func TestLargePayload(t *testing.T) {
+	skipShort(t)
+	// 1,200 requests: 12 outliers at p99, the heavy tenant's, whose share
+	// of the traffic is 14%, so its lift is large.
+	sc := lookup(t, "large-payload", 20, 60*time.Second)
+	ts := startTailscope(t)
+	p := ts.play(t, sc, 2, nil)
+	checkCauses(t, ts, sc, ts.outliers(t, p.From, p.To, sc.Percentile))
+}
+
+// TestTwoCauses: two faults at once make two groups, ranked by payoff.
+func TestTwoCauses(t *testing.T) {
+	skipShort(t)
+	// The scenario's own rate: the held connections leave candidate-svc
+	// one, which 15 req/s keeps about 60% busy; faster, the queue grows
+	// without bound and drowns the other cause. 1,200 requests: 60
+	// outliers at p95.
+	base, err := scenario.Lookup("two-causes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := lookup(t, base.Name, base.Rate, 80*time.Second)
+	ts := startTailscope(t)
+	p := ts.play(t, sc, 3, nil)
+	rep := ts.outliers(t, p.From, p.To, sc.Percentile)
+	checkCauses(t, ts, sc, rep)
+	if len(rep.Groups) < 2 {
+		t.Errorf("%d groups, want at least two (two causes)", len(rep.Groups))
+	}
+}
+
+// TestV1ToV2: the v2 deploy is found as a marker and its comparison says
+// improved at p99, with a confidence interval excluding zero.
+func TestV1ToV2(t *testing.T) {
+	skipShort(t)
+	// The deploy halfway: ~1,100 requests a side, above the 1,000 a p99
+	// comparison needs (10 requests in each side's top 1%).
+	sc := lookup(t, "v1-to-v2", 20, 110*time.Second)
+	ts := startTailscope(t)
+	p := ts.play(t, sc, 4, nil)
+	checkDeployCauses(t, ts, sc, p, true)
+}
+
+// TestRegression: the v3 deploy's comparison says regressed and names
+// candidate-svc, where the new query runs. Where
+// PostgreSQL and Redis are configured (always in CI) feedsvc runs in its
+// real mode, so the regression is a real SQL query, and the same run's
+// traces are checked for their cross-service shape.
+func TestRegression(t *testing.T) {
+	skipShort(t)
+	// The deploy halfway: ~450 requests a side. The regression costs the
+	// heavy tenant (14% of requests) a query, so it shows from p95 up,
+	// which 200 requests a side can test.
+	sc := lookup(t, "regression", 15, 60*time.Second)
+	real := realMode(t)
+	ts := startTailscope(t)
+	p := ts.play(t, sc, 5, real)
+	t.Run("compare", func(t *testing.T) {
+		checkDeployCauses(t, ts, sc, p, false)
+	})
+	t.Run("trace shapes", func(t *testing.T) {
+		if real == nil {
+			t.Skip("simulated mode: the real-mode trace shapes need PostgreSQL and Redis")
+		}
+		checkTraceShapes(t, ts, p)
+	})
+}
+
+// checkDeployCauses checks sc's deploy causes: tailscope recorded a
+// marker for the deployed version of the endpoint's service; the
+// comparison around it has the cause's verdict (at p99 when atP99); for a
+// regression it names the cause's hop.
+func checkDeployCauses(t *testing.T, ts *tailscope, sc scenario.Scenario, p played, atP99 bool) {
+	t.Helper()
+	service, _ := endpoint(t)
+	waitAnalysisClock(t, p.To)
+	n := 0
+	for _, cause := range sc.Causes {
+		if cause.Fault != scenario.CauseDeploy {
+			continue
+		}
+		n++
+		d := ts.deployOf(t, service, cause.Version)
+		// The after side ends at the API's "now"; the before side is as
+		// long and ends at the marker. The window only caps them.
+		c := ts.compare(t, url.Values{"deploy": {itoa(d.ID)}, "window": {"1h"}})
+		t.Logf("deploy %s %s at %s (%s): %d before, %d after: %s", d.Service, d.Version, d.At.Format(time.RFC3339), d.Source,
+			c.Before.Count, c.After.Count, c.Summary)
+		if atP99 {
+			checkDeployVerdict(t, c, cause)
+		} else if c.Verdict != cause.Verdict {
+			t.Errorf("verdict %q, want %q: %s; reasons %v", c.Verdict, cause.Verdict, c.Summary, c.Reasons)
+		}
+		if cause.Verdict == analysis.VerdictRegressed && (cause.Service != "" || cause.Dependency != "") {
+			checkNamedHop(t, c, cause)
+		}
+	}
+	if n == 0 {
+		t.Fatalf("%s has no deploy cause", sc.Name)
+	}
+}
