@@ -67,18 +67,3 @@ func TestGroupMismatch(t *testing.T) {
 		})
 	}
 }
-
-func TestWithoutRace(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"-race", ""},
-		{"-mod=mod -race -trimpath", "-mod=mod -trimpath"},
-		{"-race=true", ""},
-		{"-trimpath", "-trimpath"},
-	}
-	for _, tt := range tests {
-		if got := withoutRace(tt.in); got != tt.want {
-			t.Errorf("withoutRace(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}

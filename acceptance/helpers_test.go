@@ -1,7 +1,6 @@
 package acceptance
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -133,17 +131,6 @@ type realData struct {
 	PostgresURL, RedisURL, Schema string
 }
 
-// played is what one feedplay run reports (internal/feedplay's Result).
-type played struct {
-	From    time.Time `json:"from"`
-	To      time.Time `json:"to"`
-	Sent    int64     `json:"sent"`
-	OK      int64     `json:"ok"`
-	Failed  int64     `json:"failed"`
-	Dropped int64     `json:"dropped"`
-	Summary string    `json:"summary"`
-}
-
 // play runs sc in a feedplay process exporting to ts and returns when
 // every span has been exported (an acknowledged export is committed, so
 // the analysis sees them all). real selects feedsvc's real mode. The run
@@ -151,7 +138,7 @@ type played struct {
 // requests, or saw many fail, measured an overloaded machine rather than
 // the scenario. A few failures are tolerated: v2's 500 ms budget turns a
 // moment of CPU starvation into a 504, and those traces are still whole.
-func (ts *tailscope) play(t *testing.T, sc scenario.Scenario, seed uint64, real *realData) played {
+func (ts *tailscope) play(t *testing.T, sc scenario.Scenario, seed uint64, real *realData) demodata.Played {
 	t.Helper()
 	cfg := demodata.Config{
 		OTLPEndpoint: "http://" + ts.app.OTLPHTTPAddr(),
@@ -159,31 +146,19 @@ func (ts *tailscope) play(t *testing.T, sc scenario.Scenario, seed uint64, real 
 		Rate:         sc.Rate,
 		Duration:     sc.Duration,
 		Seed:         seed,
+		Profile:      true,
 	}
 	if real != nil {
 		cfg.PostgresURL, cfg.RedisURL, cfg.Schema = real.PostgresURL, real.RedisURL, real.Schema
-	}
-	in, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
 	}
 	// Seeding a real catalogue for the first time takes a while on a busy
 	// machine; the bound only keeps a hung child from hanging the tests.
 	ctx, cancel := context.WithTimeout(t.Context(), sc.Duration+5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, feedplayBinary(t))
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) } // lets it flush
-	cmd.WaitDelay = 30 * time.Second
-	cmd.Stdin = bytes.NewReader(in)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("feedplay %s: %v\n%s", sc.Name, err, stderr.String())
-	}
-	var p played
-	if err := json.Unmarshal(stdout.Bytes(), &p); err != nil {
-		t.Fatalf("feedplay %s: read result %q: %v", sc.Name, stdout.String(), err)
+	p, err := demodata.PlayProcess(ctx, feedplayBinary(t), cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
 	mode := feedsvc.ModeSimulated
 	if real != nil {

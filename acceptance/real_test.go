@@ -1,6 +1,8 @@
 package acceptance
 
 import (
+	"github.com/tailscope/tailscope/internal/demodata"
+
 	"context"
 	"encoding/json"
 	"os"
@@ -107,7 +109,7 @@ const shapeTraces = 25
 // checks each (checkTraceShape), then that over the run feature-svc read
 // both Redis and PostgreSQL: v2 and v3 read the cache first and the
 // database on the misses of a cache that starts cold.
-func checkTraceShapes(t *testing.T, ts *tailscope, p played) {
+func checkTraceShapes(t *testing.T, ts *tailscope, p demodata.Played) {
 	t.Helper()
 	ids := ts.traceIDs(t, p.From, p.To, shapeTraces)
 	if len(ids) < shapeTraces {

@@ -1,12 +1,19 @@
 package acceptance
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/feedsvc"
 	"github.com/tailscope/tailscope/feedsvc/scenario"
+	"github.com/tailscope/tailscope/internal/demodata"
 )
 
 // Every test here plays one scenario against a tailscope of its own. They
@@ -93,7 +100,56 @@ func TestLargePayload(t *testing.T) {
 	sc := lookup(t, "large-payload", 20, 60*time.Second)
 	ts := startTailscope(t)
 	p := ts.play(t, sc, 2, nil)
-	checkCauses(t, ts, sc, ts.outliers(t, p.From, p.To, sc.Percentile))
+	rep := ts.outliers(t, p.From, p.To, sc.Percentile)
+	checkCauses(t, ts, sc, rep)
+	checkHotFunction(t, ts, rep, p, sc.Percentile, "feedsvc/ranking")
+}
+
+// checkHotFunction is issue 7's ground truth: the CPU diff flame graph of
+// the outlier group of large payloads (or of the heavy tenant, or the
+// ranker) leads with feedsvc's scoring code.
+func checkHotFunction(t *testing.T, ts *tailscope, rep analysis.OutlierReport, p demodata.Played, percentile float64, want string) {
+	t.Helper()
+	group := 0
+	for i, g := range rep.Groups {
+		dv := g.DimensionValues
+		if dv["payload"] != "" || dv["tenant"] == feedsvc.HeavyTenant || dv["dependency"] == feedsvc.Ranker {
+			group = i + 1
+			break
+		}
+	}
+	if group == 0 {
+		t.Fatalf("no outlier group of large payloads, the heavy tenant or the ranker: %v", groupLabels(rep))
+	}
+	service, name := endpoint(t)
+	q := url.Values{"service": {service}, "endpoint": {name}, "from": {apiTime(p.From)}, "to": {apiTime(p.To)},
+		"percentile": {fmt.Sprint(percentile)}, "group": {fmt.Sprint(group)}}
+	res, err := ts.client.Get(ts.app.URL() + "/outliers/profile?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("group %d's diff flame graph: %d %v", group, res.StatusCode, err)
+	}
+	page := string(body)
+	i := strings.Index(page, `data-testid="diff-flame-top"`)
+	if i < 0 {
+		t.Fatalf("group %d has no CPU diff: %s", group, regexp.MustCompile(`<p class="empty">[^<]*`).FindString(page))
+	}
+	first := regexp.MustCompile(`<code title="([^"]*)"`).FindStringSubmatch(page[i:])
+	if first == nil || !strings.Contains(first[1], want) {
+		t.Errorf("group %d (%s): the function whose CPU share grew most is %v, want %s", group, rep.Groups[group-1].Label, first, want)
+	}
+}
+
+func groupLabels(rep analysis.OutlierReport) []string {
+	var out []string
+	for _, g := range rep.Groups {
+		out = append(out, g.Label)
+	}
+	return out
 }
 
 // TestTwoCauses: two faults at once make two groups, ranked by payoff.
@@ -158,7 +214,7 @@ func TestRegression(t *testing.T) {
 // marker for the deployed version of the endpoint's service; the
 // comparison around it has the cause's verdict (at p99 when atP99); for a
 // regression it names the cause's hop.
-func checkDeployCauses(t *testing.T, ts *tailscope, sc scenario.Scenario, p played, atP99 bool) {
+func checkDeployCauses(t *testing.T, ts *tailscope, sc scenario.Scenario, p demodata.Played, atP99 bool) {
 	t.Helper()
 	service, _ := endpoint(t)
 	waitAnalysisClock(t, p.To)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/tailscope/tailscope/store"
 )
@@ -21,16 +22,30 @@ type Node struct {
 	index map[string]*Node // children by name, only while building
 }
 
-// preemptionFrame is where the Go runtime parks a goroutine it preempts
-// asynchronously. A CPU sample that lands there was spent in the caller's
-// loop, so Tree folds a leaf preemption frame into its caller: otherwise a
-// CPU-bound function's time shows up as runtime.asyncPreempt.
-const preemptionFrame = "runtime.asyncPreempt"
+// foldedLeaf reports leaf frames whose time belongs to their caller:
+// runtime.asyncPreempt, where the runtime parks a goroutine it preempts
+// (the sample was spent in the caller's loop), and the race detector's
+// instrumentation (ThreadSanitizer's C++ runtime and the runtime's race
+// hooks), which charges a -race binary's memory accesses to the code
+// making them. Without this, a CPU-bound function's time shows up under
+// those names instead of its own.
+func foldedLeaf(f string) bool {
+	if f == "runtime.asyncPreempt" {
+		return true
+	}
+	for _, p := range []string{"__tsan", "_ZN6__tsan", "__sanitizer", "_ZN11__sanitizer", "runtime.race", "racecall", "racefunc", "racewrite", "raceread"} {
+		if strings.HasPrefix(f, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // Tree merges stacks (root first, as store.Stacks returns them) into a call
 // tree. The root is synthetic: its Name is "" and its Total the sum of
 // every stack's value. Stacks with a value ≤ 0 or without frames are
-// ignored, and a leaf runtime.asyncPreempt frame counts for its caller.
+// ignored, and leaf preemption and race-detector frames count for their
+// caller (see foldedLeaf).
 func Tree(stacks []store.StackValue) *Node {
 	root := &Node{}
 	for _, s := range stacks {
@@ -38,7 +53,7 @@ func Tree(stacks []store.StackValue) *Node {
 			continue
 		}
 		frames := s.Frames
-		if len(frames) > 1 && frames[len(frames)-1] == preemptionFrame {
+		for len(frames) > 1 && foldedLeaf(frames[len(frames)-1]) {
 			frames = frames[:len(frames)-1]
 		}
 		n := root

@@ -341,7 +341,8 @@ func TestLayoutDiff(t *testing.T) {
 
 func TestTreeFoldsPreemptionIntoTheCaller(t *testing.T) {
 	root := Tree([]store.StackValue{
-		{Frames: []string{"main", "score", "runtime.asyncPreempt"}, Value: 7},
+		{Frames: []string{"main", "score", "runtime.asyncPreempt"}, Value: 5},
+		{Frames: []string{"main", "score", "runtime.racereadrange", "racecall", "_ZN6__tsan18MemoryAccessRangeTILb0EEEvPNS_11ThreadStateEmmm"}, Value: 2},
 		{Frames: []string{"main", "score"}, Value: 3},
 		{Frames: []string{"runtime.asyncPreempt"}, Value: 1}, // alone, it stays
 	})

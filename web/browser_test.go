@@ -15,13 +15,14 @@ import (
 	"github.com/tailscope/tailscope/feedsvc/scenario"
 	"github.com/tailscope/tailscope/internal/browsertest"
 	"github.com/tailscope/tailscope/internal/demodata"
+	"github.com/tailscope/tailscope/internal/gobuild"
 	"github.com/tailscope/tailscope/internal/testenv"
 )
 
 // startWithFeedData runs a real tailscope on port 0 with the embedded store
 // and fills it with ~40 s of feedsvc traffic: v1 with profile-svc slow for
 // acme, then a deploy of v2.
-func startWithFeedData(t *testing.T) (*app.App, demodata.Result) {
+func startWithFeedData(t *testing.T) (*app.App, demodata.Played) {
 	t.Helper()
 	cfg := app.DefaultConfig()
 	cfg.HTTPAddr, cfg.Ingest.HTTPAddr, cfg.Ingest.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
@@ -43,7 +44,14 @@ func startWithFeedData(t *testing.T) (*app.App, demodata.Result) {
 	sc.Faults.SlowProfile.Probability = 0.3
 	sc.Faults.SlowProfile.Delay = feedsvc.Duration(2 * time.Second)
 	sc.Steps = []scenario.Step{{After: 30 * time.Second, Version: feedsvc.V2, Note: "deploy v2"}}
-	res, err := demodata.Fill(ctx, demodata.Config{
+	// feedsvc plays in a process of its own, built without the race
+	// detector: its CPU work instrumented would bury the injected cause.
+	builds, err := gobuild.NewCache("tailscope-web-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { builds.Close() })
+	res, err := demodata.PlayProcess(ctx, builds.Binary(t, "./internal/feedplay"), demodata.Config{
 		OTLPEndpoint: "http://" + a.OTLPHTTPAddr(),
 		Scenario:     sc,
 		Rate:         40,

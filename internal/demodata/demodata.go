@@ -13,6 +13,7 @@ import (
 	"github.com/tailscope/tailscope/feedsvc"
 	"github.com/tailscope/tailscope/feedsvc/load"
 	"github.com/tailscope/tailscope/feedsvc/scenario"
+	"github.com/tailscope/tailscope/profile"
 )
 
 // Config says what to play.
@@ -30,6 +31,12 @@ type Config struct {
 	PostgresURL, RedisURL string
 	// Schema isolates feedsvc's tables in real mode.
 	Schema string
+	// Profile profiles the process continuously and uploads to the
+	// server's profile receiver (on the OTLP/HTTP listener), with
+	// feedsvc's spans labelling the CPU samples, as `tailscope demo` does.
+	// One process may profile at a time: use it in a child process
+	// (PlayProcess) when the test process profiles too.
+	Profile bool
 }
 
 // Result tells what was played.
@@ -51,6 +58,17 @@ func Fill(ctx context.Context, cfg Config) (Result, error) {
 		ExportDelay:  200 * time.Millisecond,
 	})
 	res := Result{From: time.Now()}
+	if cfg.Profile {
+		stop, err := profile.StartSelfProfiling(ctx, cfg.OTLPEndpoint, "feedsvc", map[string]string{"environment": "test"},
+			profile.WithUploadRate(5*time.Second))
+		if err != nil {
+			return res, fmt.Errorf("demodata: profiling: %w", err)
+		}
+		// Deferred before the cluster's close below, so it runs after it:
+		// the last profile is uploaded once every span is flushed.
+		defer stop()
+		fc.WrapTracerProvider = profile.WrapTracerProvider
+	}
 	cluster, err := feedsvc.Start(ctx, fc)
 	if err != nil {
 		return res, fmt.Errorf("demodata: start feedsvc: %w", err)

@@ -1,8 +1,8 @@
-// Command feedplay plays one feedsvc scenario for the acceptance tests, in
+// Command feedplay plays one feedsvc scenario for tests, in
 // a process of its own: it reads a demodata.Config as JSON on stdin, runs
 // internal/demodata.Fill (feedsvc exporting to the tailscope under test,
 // the scenario's steps, an open-loop load, a flush of every exporter) and
-// writes a Result as JSON on stdout.
+// writes a demodata.Played as JSON on stdout (demodata.PlayProcess runs it).
 //
 // The tests build it without the race detector even when they themselves
 // run under -race: feedsvc's ranker and feature derivation are CPU work
@@ -20,22 +20,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/tailscope/tailscope/internal/demodata"
 )
-
-// Result is what feedplay writes on stdout.
-type Result struct {
-	From    time.Time `json:"from"`
-	To      time.Time `json:"to"`
-	Sent    int64     `json:"sent"`
-	OK      int64     `json:"ok"`
-	Failed  int64     `json:"failed"`
-	Dropped int64     `json:"dropped"`
-	// Summary is the load generator's report, for the test log.
-	Summary string `json:"summary"`
-}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -60,11 +47,7 @@ func run(ctx context.Context, in io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "feedplay: %v\n", err)
 		return 1
 	}
-	out := Result{From: res.From, To: res.To}
-	if l := res.Load; l != nil {
-		out.Sent, out.OK, out.Failed, out.Dropped, out.Summary = l.Sent, l.OK, l.Failed, l.Dropped, l.Summary()
-	}
-	if err := json.NewEncoder(stdout).Encode(out); err != nil {
+	if err := json.NewEncoder(stdout).Encode(demodata.PlayedOf(res)); err != nil {
 		fmt.Fprintf(stderr, "feedplay: write result: %v\n", err)
 		return 1
 	}
