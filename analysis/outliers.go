@@ -15,15 +15,17 @@ import (
 // Outlier analysis: what do the slowest requests of an endpoint share?
 //
 // 1. Outliers are the requests at or above the p99 (or the percentile or
-//    threshold the caller gives); the baseline is a sample of requests
-//    between p25 and p75, "around the median".
+//    threshold the caller gives); the typical requests are a sample of
+//    those between p25 and p75, "around the median".
 // 2. Every examined request's critical path is split by dependency (a
 //    span's Dependency, or its service for time in the service's own
-//    code). A dependency's typical time is its median over the baseline,
-//    and a request's excess on it is how far it is above that.
+//    code). A dependency's typical time is its median over the typical
+//    requests, and a request's excess on it is how far it is above that.
 // 3. For every dimension (dependency, tenant, payload size bucket,
 //    version, host, low-cardinality attributes) each value's share among
-//    outliers is compared with its share in the baseline: lift, Fisher's
+//    outliers is compared with its share among all requests below the
+//    threshold (estimated from the examined ones, weighted; for the
+//    dependency dimension, among the typical requests): lift, Fisher's
 //    exact test, and Benjamini–Hochberg q-values across all values tested.
 // 4. Outliers are grouped by their dominant cause: the dependency with the
 //    largest excess, refined by the values that most of that cluster share

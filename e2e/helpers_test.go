@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,7 +50,7 @@ func startApp(tb testing.TB, dbURL string, configure func(*app.Config)) *app.App
 	cfg.DatabaseURL = dbURL
 	cfg.Retention = 0
 	cfg.Version = "e2e"
-	cfg.Log = testLogger(tb)
+	cfg.Log = testenv.Logger(tb)
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -68,25 +66,6 @@ func startApp(tb testing.TB, dbURL string, configure func(*app.Config)) *app.App
 		}
 	})
 	return a
-}
-
-// testLogger sends warnings and errors to the test log, so a failing test
-// shows what the server complained about. Nothing is logged after the
-// test: the app is closed in a cleanup, which still belongs to the test.
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(&tbWriter{tb: tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tbWriter struct {
-	mu sync.Mutex
-	tb testing.TB
-}
-
-func (w *tbWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.tb.Log(strings.TrimRight(string(b), "\n"))
-	return len(b), nil
 }
 
 // Media types of OTLP/HTTP.

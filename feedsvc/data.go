@@ -25,7 +25,8 @@ type itemRow struct {
 type catalog interface {
 	// candidates returns the tenant's newest items of a category.
 	candidates(ctx context.Context, tenant string, category, limit int) ([]itemRow, error)
-	// countItems counts the tenant's items (v3's pagination regression).
+	// countItems counts the tenant's items and their categories, for
+	// pagination and facets (v3's regression: a sort of all of them).
 	countItems(ctx context.Context, tenant string) (int64, error)
 	// itemFeatures returns the features of the items that exist.
 	itemFeatures(ctx context.Context, ids []int64) (map[int64][]float32, error)
@@ -63,7 +64,9 @@ func newSchemaSQL(schema string) schemaSQL {
 	return schemaSQL{
 		candidates: "SELECT item_id, category, created_at, score, body_size FROM " + schema +
 			".items WHERE tenant = $1 AND category = $2 ORDER BY created_at DESC LIMIT $3",
-		count:        "SELECT count(*) FROM " + schema + ".items WHERE tenant = $1",
+		// count's DISTINCT sorts every row of the tenant: ~150 ms for the
+		// heavy tenant's 600,000 items, ~50 ms for acme's 140,000.
+		count:        "SELECT count(*), count(DISTINCT category) FROM " + schema + ".items WHERE tenant = $1",
 		itemFeatures: "SELECT item_id, features FROM " + schema + ".items WHERE item_id = ANY($1)",
 		userFeatures: "SELECT features FROM " + schema + ".users WHERE tenant = $1 AND user_id = $2",
 	}

@@ -17,6 +17,7 @@ const (
 	FaultPoolExhaustion = "pool-exhaustion" // server span of the service whose pool is held
 	FaultGCPressure     = "gc-pressure"     // feed-api root span that allocated the garbage
 	FaultHotTenant      = "hot-tenant"      // feed-api root span of the hot tenant's requests
+	FaultHeavyRanking   = "heavy-ranking"   // ranker server span that scored a large list several times
 )
 
 // Faults are the switches that inject known causes. A nil field is off.
@@ -28,6 +29,7 @@ type Faults struct {
 	PoolExhaustion *PoolExhaustion `json:"pool_exhaustion,omitempty"`
 	GCPressure     *GCPressure     `json:"gc_pressure,omitempty"`
 	HotTenant      *HotTenant      `json:"hot_tenant,omitempty"`
+	HeavyRanking   *HeavyRanking   `json:"heavy_ranking,omitempty"`
 }
 
 // SlowProfile delays profile-svc's answers.
@@ -70,6 +72,15 @@ type HotTenant struct {
 	Rate   float64 `json:"rate"` // extra requests per second (default 20)
 }
 
+// HeavyRanking makes the ranker score large candidate lists with an
+// ensemble: Passes runs of the scoring network instead of one, so its CPU
+// grows with the payload (the cause behind a "large payloads are slow in
+// the ranker" tail, and what its span profiles show).
+type HeavyRanking struct {
+	MinCandidates int `json:"min_candidates"` // lists at least this long (default 500)
+	Passes        int `json:"passes"`         // scoring runs per list (default 6)
+}
+
 // Active returns the names of the faults that are on, in a fixed order.
 func (f Faults) Active() []string {
 	var out []string
@@ -90,6 +101,9 @@ func (f Faults) Active() []string {
 	}
 	if f.HotTenant != nil {
 		out = append(out, FaultHotTenant)
+	}
+	if f.HeavyRanking != nil {
+		out = append(out, FaultHeavyRanking)
 	}
 	return out
 }
@@ -142,6 +156,16 @@ func (f Faults) withDefaults(poolSize int) Faults {
 			c.Rate = 20
 		}
 		out.HotTenant = &c
+	}
+	if p := f.HeavyRanking; p != nil {
+		c := *p
+		if c.MinCandidates == 0 {
+			c.MinCandidates = 500
+		}
+		if c.Passes == 0 {
+			c.Passes = 6
+		}
+		out.HeavyRanking = &c
 	}
 	return out
 }
@@ -204,6 +228,14 @@ func (f Faults) validate(tenants []Tenant) error {
 		}
 		if p.Rate < 0 || p.Rate > 1000 {
 			return fmt.Errorf("fault %s: rate %v outside [0, 1000]", FaultHotTenant, p.Rate)
+		}
+	}
+	if p := f.HeavyRanking; p != nil {
+		if p.MinCandidates < 0 {
+			return fmt.Errorf("fault %s: min candidates %d is negative", FaultHeavyRanking, p.MinCandidates)
+		}
+		if p.Passes < 0 || p.Passes > 50 {
+			return fmt.Errorf("fault %s: passes %d outside [0, 50]", FaultHeavyRanking, p.Passes)
 		}
 	}
 	return nil

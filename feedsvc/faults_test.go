@@ -145,6 +145,28 @@ func TestFaultsMarkTheirSpans(t *testing.T) {
 				}
 			},
 		},
+		{
+			// acme's lists are 80 candidates, the heavy tenant's 400.
+			name: "heavy ranking", version: V2,
+			faults:  Faults{HeavyRanking: &HeavyRanking{MinCandidates: 200, Passes: 3}},
+			tenants: []string{"acme", HeavyTenant},
+			check: func(t *testing.T, spans []span, feeds map[string]int) {
+				marked := 0
+				for _, s := range spans {
+					want := ""
+					if s.Service == Ranker && s.Kind == ptrace.SpanKindServer && s.str(AttrTenant) == HeavyTenant {
+						want = FaultHeavyRanking
+						marked++
+					}
+					if s.str(AttrFault) != want {
+						t.Errorf("%s span %q for %s: fault %q, want %q", s.Service, s.Name, s.str(AttrTenant), s.str(AttrFault), want)
+					}
+				}
+				if marked != 1 || feeds[HeavyTenant] != http.StatusOK {
+					t.Errorf("%d heavy ranker spans, feeds %v: want 1 and success", marked, feeds)
+				}
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

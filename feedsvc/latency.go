@@ -72,7 +72,7 @@ const (
 	seqCostPerRow    = 140 * time.Nanosecond // sequential scan, per table row
 	bitmapCostPerRow = 200 * time.Nanosecond // bitmap scan of the tenant index, per tenant row
 	indexCostPerRow  = 10 * time.Microsecond // composite index range scan, per row returned
-	countCostPerRow  = 100 * time.Nanosecond // count through the tenant index, per row counted
+	countCostPerRow  = 250 * time.Nanosecond // count and count(DISTINCT) through an index, per row
 	pkCostPerRow     = 8 * time.Microsecond  // primary key lookup, per id
 	seqScanShare     = 0.3                   // the planner scans the whole table past this share
 )

@@ -307,8 +307,8 @@ func (c *pgCatalog) candidates(ctx context.Context, tenant string, category, lim
 }
 
 func (c *pgCatalog) countItems(ctx context.Context, tenant string) (int64, error) {
-	var n int64
-	if err := c.pool.QueryRow(ctx, c.sql.count, tenant).Scan(&n); err != nil {
+	var n, categories int64
+	if err := c.pool.QueryRow(ctx, c.sql.count, tenant).Scan(&n, &categories); err != nil {
 		return 0, fmt.Errorf("feedsvc: count items: %w", err)
 	}
 	return n, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tailscope/tailscope/internal/testenv"
@@ -69,6 +70,11 @@ func attrKeys(spans []span) map[string][]string {
 	return out
 }
 
+// succeeded is spans without an error status.
+func succeeded(spans []span) []span {
+	return slices.DeleteFunc(slices.Clone(spans), func(s span) bool { return s.Status == ptrace.StatusCodeError })
+}
+
 // TestRealClusterTraces runs the feed on PostgreSQL and Redis and checks the
 // traces as TestSimulatedClusterTraces does, then that the simulated mode
 // produced the same span shapes and attribute keys.
@@ -90,7 +96,11 @@ func TestRealClusterTraces(t *testing.T) {
 	if r, s := shapes(real), shapes(sim); !slices.Equal(r, s) {
 		t.Errorf("span shapes differ\nreal: %v\nsim:  %v", r, s)
 	}
-	rk, sk := attrKeys(real), attrKeys(sim)
+	// Whether a call fails is timing: under -race on a busy machine a v2
+	// per-call deadline can expire in one run and not the other, and a
+	// failed call carries attributes (error.type) a successful one does not.
+	// So the keys of the real run are taken from its successful spans.
+	rk, sk := attrKeys(succeeded(real)), attrKeys(sim)
 	for k, keys := range rk {
 		for _, a := range keys {
 			// Connection details the simulation cannot know are fine to miss;

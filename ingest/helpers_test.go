@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"runtime"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tailscope/tailscope/internal/testenv"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -142,7 +142,7 @@ func testConfig() Config {
 
 func newTestPipeline(t *testing.T, cfg Config, w store.Writer, deploys DeployRecorder) *Pipeline {
 	t.Helper()
-	p, err := NewPipeline(cfg, w, deploys, prometheus.NewRegistry(), testLogger(t))
+	p, err := NewPipeline(cfg, w, deploys, prometheus.NewRegistry(), testenv.Logger(t))
 	if err != nil {
 		t.Fatalf("NewPipeline: %v", err)
 	}
@@ -154,18 +154,6 @@ func newTestPipeline(t *testing.T, cfg Config, w store.Writer, deploys DeployRec
 		}
 	})
 	return p
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(b))
-	return len(b), nil
 }
 
 // waitFor polls cond until it holds. There is no deadline of its own: the

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tailscope/tailscope/ingest/internal/otlptest"
+	"github.com/tailscope/tailscope/internal/testenv"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -48,7 +49,7 @@ func newTestReceiver(t *testing.T, cfg Config) *testReceiver {
 	t.Helper()
 	w := newMemWriter()
 	reg := prometheus.NewRegistry()
-	r, err := New(cfg, w, &fakeDeploys{}, reg, testLogger(t))
+	r, err := New(cfg, w, &fakeDeploys{}, reg, testenv.Logger(t))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -259,6 +259,14 @@ func convert(p *profile.Profile, u *upload, cfg Config, now time.Time) (store.Pr
 	return b, st, nil
 }
 
+// invertedWindowTolerance is how far before its start a window may end and
+// still be stored, over the range the two times span. pyroscope-go does
+// this itself: after a flush its session can end the next window at an
+// upload-period boundary a few seconds before the start it recorded (seen:
+// 5 s at a 10 s upload rate). The samples are good; refusing them would
+// lose a window of every profile type.
+const invertedWindowTolerance = 20 * time.Second
+
 // window is the time range a profile covers: the client's from/until, else
 // the pprof's own time and duration, else the receive time.
 func window(p *profile.Profile, u *upload, now time.Time) (start, end time.Time, err error) {
@@ -277,6 +285,8 @@ func window(p *profile.Profile, u *upload, now time.Time) (start, end time.Time,
 		end = start.Add(time.Duration(max(p.DurationNanos, 0)))
 	}
 	switch {
+	case end.Before(start) && start.Sub(end) <= invertedWindowTolerance:
+		start, end = end, start
 	case end.Before(start):
 		return start, end, badRequest("profile window ends (%s) before it starts (%s)", end.UTC().Format(time.RFC3339Nano), start.UTC().Format(time.RFC3339Nano))
 	case end.Sub(start) > store.MaxProfileWindow:

@@ -381,7 +381,8 @@ func TestConvertWindow(t *testing.T) {
 		{"pprof time and duration", time.Time{}, time.Time{}, pprofStart.UnixNano(), pprofStart, pprofStart.Add(10 * time.Second), false},
 		{"until only", time.Time{}, until, 0, until.Add(-10 * time.Second), until, false},
 		{"nothing: received now", time.Time{}, time.Time{}, 0, now.Add(-10 * time.Second), now, false},
-		{"inverted", until, from, 0, time.Time{}, time.Time{}, true},
+		{"inverted by seconds, as pyroscope-go does after a flush", until, from, 0, from, until, false},
+		{"inverted by a minute", from.Add(time.Minute), from, 0, time.Time{}, time.Time{}, true},
 		{"too long", from, from.Add(store.MaxProfileWindow + time.Second), 0, time.Time{}, time.Time{}, true},
 	}
 	for _, tc := range tests {

@@ -208,14 +208,60 @@ document.addEventListener("submit", (e) => {
       panel.append(h3, ul);
     }
     const profile = row.dataset.profile;
-    if (profile) {
-      const p = document.createElement("p");
-      const aEl = document.createElement("a");
-      aEl.href = profile;
-      aEl.textContent = "CPU profile of this span →";
-      p.append(aEl);
-      panel.append(p);
+    if (profile) profileTabs(profile);
+  }
+  // A span with CPU samples gets two tabs: its facts, and a flame graph of
+  // what it and its children burned, fetched when first shown. ?tab=profile
+  // keeps the choice in the URL, across spans.
+  function profileTabs(href) {
+    const details = document.createElement("div");
+    details.setAttribute("role", "tabpanel");
+    details.append(...[...panel.children].slice(1));
+    const flame = document.createElement("div");
+    flame.setAttribute("role", "tabpanel");
+    const tabs = document.createElement("div");
+    tabs.className = "tabs";
+    tabs.setAttribute("role", "tablist");
+    const tab = (label, name) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.setAttribute("role", "tab");
+      b.setAttribute("data-testid", name + "-tab");
+      b.textContent = label;
+      b.addEventListener("click", () => show(name, true));
+      tabs.append(b);
+      return b;
+    };
+    const tDetails = tab("Details", "details"), tProfile = tab("CPU profile", "profile");
+    panel.append(tabs, details, flame);
+    async function show(name, push) {
+      tDetails.setAttribute("aria-selected", String(name === "details"));
+      tProfile.setAttribute("aria-selected", String(name === "profile"));
+      details.hidden = name !== "details";
+      flame.hidden = name !== "profile";
+      if (push) {
+        const u = new URL(location.href);
+        if (name === "profile") u.searchParams.set("tab", "profile"); else u.searchParams.delete("tab");
+        history.replaceState(null, "", u);
+      }
+      if (name !== "profile" || flame.dataset.loaded) return;
+      flame.dataset.loaded = "1";
+      flame.textContent = "Loading the CPU profile…";
+      try {
+        const res = await fetch(href + (href.includes("?") ? "&" : "?") + "fragment=1");
+        if (!res.ok) throw new Error("HTTP " + res.status);
+        // Server-rendered by templ, which escaped every value in it.
+        flame.innerHTML = await res.text();
+        bindFlameSearch(flame);
+      } catch (err) {
+        delete flame.dataset.loaded;
+        const a = document.createElement("a");
+        a.href = href;
+        a.textContent = "open it on its own page";
+        flame.replaceChildren("Could not load the CPU profile (" + err.message + "): ", a);
+      }
     }
+    show(new URL(location.href).searchParams.get("tab") === "profile" ? "profile" : "details", false);
   }
   wf.addEventListener("keydown", (e) => {
     const row = e.target.closest(".wf-row");
@@ -279,10 +325,12 @@ document.addEventListener("submit", (e) => {
 })();
 
 // Flame graph: highlight frames whose function matches the search box.
-(function flame() {
-  const input = document.querySelector("[data-flame-search]");
+// A page has one box for all its graphs; a graph inserted later (the
+// waterfall's profile tab) brings its own, bound to its own frames.
+function bindFlameSearch(root) {
+  const input = root.querySelector("[data-flame-search]");
   if (!input) return;
-  const frames = Array.from(document.querySelectorAll(".flame .frame"));
+  const frames = Array.from(root.querySelectorAll(".flame .frame"));
   input.addEventListener("input", () => {
     const q = input.value.trim().toLowerCase();
     for (const f of frames) {
@@ -291,4 +339,5 @@ document.addEventListener("submit", (e) => {
       f.classList.toggle("dim", q !== "" && !hit);
     }
   });
-})();
+}
+bindFlameSearch(document);

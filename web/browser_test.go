@@ -43,6 +43,11 @@ func startWithFeedData(t *testing.T) (*app.App, demodata.Played) {
 	// busy CI machine has an unmistakable tail.
 	sc.Faults.SlowProfile.Probability = 0.3
 	sc.Faults.SlowProfile.Delay = feedsvc.Duration(2 * time.Second)
+	// The heavy tenant's ranker spans burn ~50 ms of CPU each (ten
+	// scorings of 400 candidates): at pyroscope's 100 Hz, a normal ranker
+	// span (~5 ms) has even odds of no sample at all, and the profile
+	// checks below would be a coin toss.
+	sc.Faults.HeavyRanking = &feedsvc.HeavyRanking{MinCandidates: 400, Passes: 10}
 	sc.Steps = []scenario.Step{{After: 30 * time.Second, Version: feedsvc.V2, Note: "deploy v2"}}
 	// feedsvc plays in a process of its own, built without the race
 	// detector: its CPU work instrumented would bury the injected cause.
@@ -57,6 +62,7 @@ func startWithFeedData(t *testing.T) (*app.App, demodata.Played) {
 		Rate:         40,
 		Duration:     40 * time.Second,
 		Seed:         3,
+		Profile:      true, // pyroscope-go in the feedsvc process, spans labelling samples
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +78,9 @@ func TestBrowser(t *testing.T) {
 	a, data := startWithFeedData(t)
 	b := browsertest.New(t)
 	base := a.URL()
-	window := "from=now-15m&to=now"
+	// The window is the played data's own, a few seconds either side, so
+	// the sparklines and charts span the data rather than a corner of it.
+	window := url.Values{"from": {data.From.Add(-5 * time.Second).UTC().Format(time.RFC3339)}, "to": {data.To.Add(5 * time.Second).UTC().Format(time.RFC3339)}}.Encode()
 	// The outliers are checked over the v1 phase: v2's deadlines cut the
 	// slow profile-svc calls short, which is the point of v2.
 	v1 := url.Values{"from": {data.From.UTC().Format(time.RFC3339Nano)}, "to": {data.From.Add(30 * time.Second).UTC().Format(time.RFC3339Nano)}}.Encode()
@@ -91,6 +99,7 @@ func TestBrowser(t *testing.T) {
 		if !strings.Contains(focused, "Skip to content") {
 			t.Errorf("first Tab focuses %q, want the skip link", focused)
 		}
+		b.Do(chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
 		b.Screenshot("services")
 	})
 
@@ -146,7 +155,7 @@ func TestBrowser(t *testing.T) {
 		if n == 0 || dots != n {
 			t.Errorf("%d result rows and %d scatter dots; want the same, non-zero", n, dots)
 		}
-		b.Screenshot("search")
+		b.ScreenshotViewport("search")
 		// A click on a dot opens that trace.
 		b.Do(chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid="trace-scatter"] a').dispatchEvent(new MouseEvent('click', {bubbles: true}))`),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"]`)))
@@ -168,6 +177,70 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("deploy markers %v lack the v2 deploy", markers)
 		}
 		b.Screenshot("latency")
+	})
+
+	t.Run("profiles", func(t *testing.T) {
+		// The explorer over the played window: feedsvc's CPU, searchable.
+		b.Do(chromedp.Navigate(base+"/profiles?"+window), chromedp.WaitVisible(chromedp.CSS(`[data-testid="service-flame"]`)))
+		if n := browsertest.Get(b, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="service-flame"] .frame').length`)); n == 0 {
+			t.Fatal("the profile explorer draws no frames for a profiled feedsvc")
+		}
+		b.Do(chromedp.SendKeys(chromedp.CSS(`[data-flame-search]`), "ranking"))
+		if n := browsertest.Get(b, chromedp.Evaluate[int](`document.querySelectorAll('.flame .frame.match').length`)); n == 0 {
+			t.Error("searching the flame graph for the ranker's scoring package marks no frame")
+		}
+		b.Screenshot("profiles")
+
+		// A trace through the CPU-bound ranker links the CPU its spans burned.
+		heavy := url.Values{"service": {"ranker"}, "attr": {"feedsvc.fault=" + feedsvc.FaultHeavyRanking}, "sort": {"slowest"}}.Encode()
+		b.Do(chromedp.Navigate(base+"/search?"+heavy+"&"+window), chromedp.WaitVisible(chromedp.CSS(`[data-testid="trace-results"]`)))
+		traces := browsertest.Get(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid="trace-row"] a')].map(a => a.href)`))
+		if len(traces) == 0 {
+			t.Fatal("no trace has a heavy-ranking ranker span")
+		}
+		trace := traces[0]
+		b.Do(chromedp.Navigate(trace), chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"]`)))
+		href := browsertest.Get(b, chromedp.Evaluate[string](`(document.querySelector('[data-testid="trace-profile"]') || {}).href || ""`))
+		if href == "" {
+			t.Fatalf("the slowest ranker trace %s offers no CPU profile", trace)
+		}
+		// Selecting a profiled span offers a "CPU profile" tab beside its
+		// details, drawn in place.
+		b.Do(chromedp.Click(chromedp.CSS(`.wf-row[data-profile] a.span-link`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-span-detail] [data-testid="profile-tab"]`)),
+			chromedp.Click(chromedp.CSS(`[data-span-detail] [data-testid="profile-tab"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-span-detail] [data-testid="span-profile-tab"]`)))
+		if n := browsertest.Get(b, chromedp.Evaluate[int](`document.querySelectorAll('[data-span-detail] .frame, [data-span-detail] .empty').length`)); n == 0 {
+			t.Error("the profile tab shows neither frames nor why there are none")
+		}
+		if loc := browsertest.Get(b, chromedp.Location()); !strings.Contains(loc, "tab=profile") {
+			t.Errorf("the profile tab is not in the URL: %s", loc)
+		}
+		b.Screenshot("waterfall-profile")
+		b.Do(chromedp.Navigate(href), chromedp.WaitVisible(chromedp.CSS(`[data-testid="span-flame"]`)))
+		names := browsertest.Get(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid="span-flame"] .frame')].map(f => f.dataset.name)`))
+		b.Screenshot("span-profile")
+		// Sampling is random: ~5 samples expected per heavy span, so a
+		// trace without one in the ranker is rare but possible; three in a
+		// row without is not.
+		for _, next := range traces[1:min(3, len(traces))] {
+			if anyContains(names, "ranking.") {
+				break
+			}
+			b.Do(chromedp.Navigate(next), chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"]`)))
+			if href := browsertest.Get(b, chromedp.Evaluate[string](`(document.querySelector('[data-testid="trace-profile"]') || {}).href || ""`)); href != "" {
+				b.Do(chromedp.Navigate(href), chromedp.WaitVisible(chromedp.CSS(`[data-testid="span-flame"]`)))
+				names = browsertest.Get(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid="span-flame"] .frame')].map(f => f.dataset.name)`))
+			}
+		}
+		if !anyContains(names, "ranking.") {
+			t.Errorf("the heavy-ranking traces' CPU profiles have no frame in feedsvc/ranking (last: %d frames)", len(names))
+		}
+
+		// Each outlier group diffs its CPU against the baseline's.
+		b.Do(chromedp.Navigate(base+"/outliers/profile?service=feed-api&endpoint=GET+/v1/feed&group=1&"+v1),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="diff-flame"]`)))
+		b.Screenshot("outliers-profile")
 	})
 
 	t.Run("dark", func(t *testing.T) {

@@ -390,17 +390,21 @@ func (s *Server) handleBudgetDeletePage(w http.ResponseWriter, r *http.Request) 
 	s.render(w, r, http.StatusOK, s.page(r, "Delete "+budgetName(b), "budgets", nil), components.ConfirmDeletePage(v))
 }
 
-func (s *Server) handleBudgetDeleteForm(w http.ResponseWriter, r *http.Request) {
-	id, err := parseIDParam(r, "budget")
-	if err != nil {
-		s.pageError(w, r, err)
-		return
+// deleteForm handles the POST of a confirmed deletion: delete the record
+// of kind named by {id}, then go back to the list.
+func (s *Server) deleteForm(kind string, del func(ctx context.Context, id int64) error, list string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := parseIDParam(r, kind)
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		if err := del(r.Context(), id); err != nil {
+			s.pageError(w, r, fmt.Errorf("%s %d: %w", kind, id, err))
+			return
+		}
+		seeOther(w, r, list)
 	}
-	if err := s.store.DeleteBudget(r.Context(), id); err != nil {
-		s.pageError(w, r, fmt.Errorf("budget %d: %w", id, err))
-		return
-	}
-	seeOther(w, r, "/budgets")
 }
 
 func (s *Server) handleBudgetPage(w http.ResponseWriter, r *http.Request) {

@@ -244,19 +244,6 @@ func (s *Server) handleIncidentDeletePage(w http.ResponseWriter, r *http.Request
 	s.render(w, r, http.StatusOK, s.page(r, "Delete "+in.Title, "incidents", nil), components.ConfirmDeletePage(v))
 }
 
-func (s *Server) handleIncidentDeleteForm(w http.ResponseWriter, r *http.Request) {
-	id, err := parseIDParam(r, "incident")
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	if err := s.store.DeleteIncident(r.Context(), id); err != nil {
-		s.pageError(w, r, fmt.Errorf("incident %d: %w", id, err))
-		return
-	}
-	seeOther(w, r, "/incidents")
-}
-
 // handleIncidentPinForm pins (action=pin) or unpins (action=unpin) an
 // exemplar trace. The incident is saved through the API's validation, so
 // the pin limit is the API's.
@@ -451,7 +438,7 @@ func incidentEndpointView(e ReportEndpoint, base string, markers []chart.Marker,
 	case o.OutlierCount == 0:
 		ev.OutliersNote = "No request reached the outlier threshold."
 	default:
-		ev.OutlierFacts = fmt.Sprintf("%d of %d requests at or above the p99 (%s); %d of their traces examined against %d around the median.",
+		ev.OutlierFacts = fmt.Sprintf("%d of %d requests at or above the p99 (%s); %d of their traces examined, with %d typical requests (p25–p75) setting each dependency's usual time.",
 			o.OutlierCount, o.RequestCount, chart.FormatMs(o.ThresholdMs), o.AnalyzedOutlierCount, o.BaselineCount)
 		if len(o.Groups) == 0 {
 			ev.OutliersNote = "No cause stands out: the slowest requests do not share a dependency, tenant, payload or version more than chance allows."

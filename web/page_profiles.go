@@ -150,6 +150,20 @@ func (s *Server) handleSpanProfile(w http.ResponseWriter, r *http.Request) {
 		Graph: flameview.Graph(tree, flameview.Options{Label: label, TestID: "span-flame", Unit: store.UnitNanoseconds,
 			Empty: "No CPU samples were taken while this span was active: it spent its time waiting (I/O, locks, other services), or the process is not profiled with span labels."}),
 	}
+	if r.URL.Query().Get("fragment") == "1" {
+		// The waterfall's "CPU profile" tab inserts the graph alone.
+		full := cloneValues(r.URL.Query())
+		full.Del("fragment")
+		page := r.URL.Path
+		if len(full) > 0 {
+			page += "?" + full.Encode()
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := components.SpanProfileFragment(v.Graph, page).Render(r.Context(), w); err != nil {
+			s.log.Error("render span profile fragment", "err", err)
+		}
+		return
+	}
 	s.render(w, r, http.StatusOK, s.page(r, v.Title, "search", nil), components.ProfilePage(v))
 }
 
@@ -209,6 +223,7 @@ func (s *Server) handleOutlierGroupProfile(w http.ResponseWriter, r *http.Reques
 		Note: fmt.Sprintf("%s of CPU samples in the outliers' spans, %s in the baseline's. Shares are normalised by each side's total, so more traffic on one side does not colour the graph.",
 			formatNs(outTree.Total), formatNs(baseTree.Total)),
 	}
+	v.Note += fewSamplesCaution(outTree.Total, baseTree.Total)
 	empty := ""
 	if outTree.Total == 0 || baseTree.Total == 0 {
 		empty = "Not enough CPU samples on both sides to compare: the outliers spent their time waiting rather than computing, or the services are not profiled with span labels."
@@ -219,6 +234,25 @@ func (s *Server) handleOutlierGroupProfile(w http.ResponseWriter, r *http.Reques
 		v.Graph = flameview.Diff(profile.Diff(baseTree, outTree), flameview.Options{Label: "CPU, outliers against baseline", TestID: "diff-flame", Unit: store.UnitNanoseconds})
 	}
 	s.render(w, r, http.StatusOK, s.page(r, v.Title, "outliers", nil), components.ProfilePage(v))
+}
+
+// cpuSamplePeriod is one CPU sample at pyroscope-go's (and Go's) default
+// 100 Hz; fewCPUSamples is where a diff's shares start to be mostly noise.
+const (
+	cpuSamplePeriod = int64(10 * time.Millisecond)
+	fewCPUSamples   = 50
+)
+
+// fewSamplesCaution warns, after the note, when the smaller side of a CPU
+// diff has so few samples that one sample visibly moves a share.
+func fewSamplesCaution(outNs, baseNs int64) string {
+	few := min(outNs, baseNs)
+	if few <= 0 || few >= fewCPUSamples*cpuSamplePeriod {
+		return ""
+	}
+	n := max(few/cpuSamplePeriod, 1)
+	return fmt.Sprintf(" Caution: about %d samples on the smaller side, so one sample moves a share by %.0f points; changes of that size are noise. Widen the window for a steadier picture.",
+		n, 100/float64(n))
 }
 
 // groupSpanIDs returns the span ids of the traces a search finds.

@@ -28,7 +28,7 @@ func (s *Server) registerReviewPageRoutes(r chi.Router) {
 	r.Post("/budgets/{id}", s.handleBudgetUpdateForm)
 	r.Get("/budgets/{id}/edit", s.handleBudgetEditPage)
 	r.Get("/budgets/{id}/delete", s.handleBudgetDeletePage)
-	r.Post("/budgets/{id}/delete", s.handleBudgetDeleteForm)
+	r.Post("/budgets/{id}/delete", s.deleteForm("budget", s.store.DeleteBudget, "/budgets"))
 
 	r.Get("/deploys", s.handleDeploysPage)
 	r.Get("/deploys/{id}", s.handleDeployComparePage)
@@ -41,7 +41,7 @@ func (s *Server) registerReviewPageRoutes(r chi.Router) {
 	r.Post("/incidents/{id}", s.handleIncidentUpdateForm)
 	r.Get("/incidents/{id}/edit", s.handleIncidentEditPage)
 	r.Get("/incidents/{id}/delete", s.handleIncidentDeletePage)
-	r.Post("/incidents/{id}/delete", s.handleIncidentDeleteForm)
+	r.Post("/incidents/{id}/delete", s.deleteForm("incident", s.store.DeleteIncident, "/incidents"))
 	r.Post("/incidents/{id}/pins", s.handleIncidentPinForm)
 	r.Get("/incidents/{id}/report.md", s.handleReportMarkdown)
 	r.Get("/incidents/{id}/report.html", s.handleReportHTML)

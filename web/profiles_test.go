@@ -81,6 +81,15 @@ func TestProfilePages(t *testing.T) {
 		if w.Code != 200 || !strings.Contains(w.Body.String(), "hotScoring") || !strings.Contains(w.Body.String(), `data-testid="span-flame"`) {
 			t.Errorf("span profile: status %d; want the span's flame graph with hotScoring", w.Code)
 		}
+		// The waterfall's profile tab fetches the graph alone, no layout.
+		w = serve(t, h, "GET", "/traces/"+slow[0].TraceID.String()+"/profile?fragment=1", "")
+		body := w.Body.String()
+		if w.Code != 200 || !strings.Contains(body, `data-testid="span-flame"`) || !strings.Contains(body, "hotScoring") || strings.Contains(body, "<html") {
+			t.Errorf("profile fragment: status %d, want the bare flame graph: %.200s", w.Code, body)
+		}
+		if !strings.Contains(body, `href="/traces/`+slow[0].TraceID.String()+`/profile"`) {
+			t.Errorf("profile fragment does not link its full page: %.300s", body)
+		}
 	})
 	t.Run("outlier group diff shows the hot function", func(t *testing.T) {
 		q := url.Values{"service": {"feed-api"}, "from": {fixtureStart.Format(time.RFC3339)}, "to": {fixtureStart.Add(30 * time.Minute).Format(time.RFC3339)}}
@@ -115,4 +124,27 @@ func TestProfilePages(t *testing.T) {
 			t.Errorf("bad profile type: %d, want 400", w.Code)
 		}
 	})
+}
+
+func TestFewSamplesCaution(t *testing.T) {
+	ms := int64(time.Millisecond)
+	tests := []struct {
+		name          string
+		outNs, baseNs int64
+		want          string // substring; "" means no caution
+	}{
+		{"both sides ample", 5000 * ms, 900 * ms, ""},
+		{"outliers have 4 samples", 40 * ms, 360 * ms, "about 4 samples on the smaller side, so one sample moves a share by 25 points"},
+		{"baseline has 49 samples", 900 * ms, 490 * ms, "about 49 samples"},
+		{"a side without samples is the empty graph's case", 0, 900 * ms, ""},
+		{"less than one sample still counts one", 3 * ms, 900 * ms, "about 1 samples"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := fewSamplesCaution(tt.outNs, tt.baseNs)
+			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Errorf("fewSamplesCaution(%d, %d) = %q, want %q", tt.outNs, tt.baseNs, got, tt.want)
+			}
+		})
+	}
 }

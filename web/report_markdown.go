@@ -93,7 +93,7 @@ func reportMarkdown(rep IncidentReport) string {
 
 	line("## Contributing factors")
 	line("")
-	line("What the slowest requests (at or above the p99) of the incident shared, against a baseline around the median; groups are ranked by how much p99 fixing each would save.")
+	line("What the slowest requests (at or above the p99) of the incident shared that the faster requests did not; groups are ranked by how much p99 fixing each would save.")
 	line("")
 	for _, e := range rep.Endpoints {
 		line("### %s %s", mdInline(e.Service), mdInline(e.Endpoint))
@@ -108,7 +108,7 @@ func reportMarkdown(rep IncidentReport) string {
 			line("%d of %d requests were at or above the p99 (%s); they do not share a dependency, tenant, payload or version more than chance allows.",
 				o.OutlierCount, o.RequestCount, chart.FormatMs(o.ThresholdMs))
 		default:
-			line("%d of %d requests were at or above the p99 (%s); %d of their traces were examined against %d around the median.",
+			line("%d of %d requests were at or above the p99 (%s); %d of their traces were examined, with %d typical requests (p25–p75) setting each dependency's usual time.",
 				o.OutlierCount, o.RequestCount, chart.FormatMs(o.ThresholdMs), o.AnalyzedOutlierCount, o.BaselineCount)
 			line("")
 			for i, g := range o.Groups {

@@ -433,7 +433,13 @@ func (r *Result) Summary() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, "load: %.1f req/s %s for %v: %d scheduled, %d sent, %d dropped", r.Rate, r.Arrival, r.Duration, r.Scheduled, r.Sent, r.Dropped)
+	// A run stopped early (the demo's load runs until Ctrl-C) says how long
+	// it ran, not how long it was meant to.
+	ran := r.Duration
+	if r.Elapsed > 0 && r.Elapsed < ran {
+		ran = r.Elapsed.Round(time.Second)
+	}
+	fmt.Fprintf(&b, "load: %.1f req/s %s for %v: %d scheduled, %d sent, %d dropped", r.Rate, r.Arrival, ran, r.Scheduled, r.Sent, r.Dropped)
 	if r.Dropped > 0 {
 		fmt.Fprintf(&b, " (in-flight limit %d reached: dropped, not delayed)", r.MaxInFlight)
 	}

@@ -37,8 +37,11 @@ func (c *fakeClock) Now() time.Time {
 func (c *fakeClock) SleepUntil(ctx context.Context, t time.Time) error {
 	c.mu.Lock()
 	c.sleeps = append(c.sleeps, t)
-	if t.After(c.now) {
-		c.now = t.Add(c.lateBy)
+	// Late even for a time already reached (the first send is due at the
+	// start): every wake-up is lateBy behind its schedule, as a
+	// generator's scheduler lag would make it.
+	if late := t.Add(c.lateBy); late.After(c.now) {
+		c.now = late
 	}
 	n := len(c.sleeps)
 	c.mu.Unlock()

@@ -90,12 +90,24 @@ func Get[T any](b *Browser, a chromedp.Action[T]) T {
 // Light and dark variants come from emulating the colour scheme first.
 func (b *Browser) Screenshot(name string) {
 	b.t.Helper()
+	// Quality 100 makes Chromium encode PNG (lower values give JPEG).
+	b.save(name, chromedp.FullScreenshot(100))
+}
+
+// ScreenshotViewport saves what the window shows, for pages whose full
+// length (a long result table) would make an unreadable picture.
+func (b *Browser) ScreenshotViewport(name string) {
+	b.t.Helper()
+	b.save(name, chromedp.CaptureScreenshot())
+}
+
+func (b *Browser) save(name string, shot chromedp.Action[[]byte]) {
+	b.t.Helper()
 	dir := os.Getenv(EnvScreenshots)
 	if dir == "" {
 		return
 	}
-	// Quality 100 makes Chromium encode PNG (lower values give JPEG).
-	png := Get(b, chromedp.FullScreenshot(100))
+	png := Get(b, shot)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.t.Fatalf("screenshot dir: %v", err)
 	}

@@ -173,19 +173,10 @@ ORDER BY s.span_id, p.type, p.unit`, spanIDsJSON(ids))
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var (
-			id  []byte
-			sp  store.SpanProfile
-			typ string
-		)
-		if err := rows.Scan(&id, &typ, &sp.Unit, &sp.Value); err != nil {
+		sp, err := sqlcommon.ScanSpanProfile(rows)
+		if err != nil {
 			return nil, mapErr(ctx, "profiled spans", err)
 		}
-		if len(id) != len(sp.SpanID) {
-			return nil, fmt.Errorf("sqlite: profiled spans: span id of %d bytes", len(id))
-		}
-		copy(sp.SpanID[:], id)
-		sp.Type = store.ProfileType(typ)
 		out = append(out, sp)
 	}
 	if err := rows.Err(); err != nil {
@@ -204,26 +195,17 @@ func (db *DB) ProfileSeries(ctx context.Context, from, to time.Time) ([]store.Pr
 	if len(cond) > 0 {
 		where = "WHERE " + strings.Join(cond, " AND ")
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT p.service, p.type, p.unit, count(*), sum(p.total), min(p.start_ns), max(p.end_ns)
-FROM profiles p `+where+`
-GROUP BY p.service, p.type, p.unit
-ORDER BY p.service, p.type, p.unit`, args...)
+	rows, err := db.r.QueryContext(ctx, sqlcommon.ProfileSeriesSQL(sqlcommon.SQLite, where), args...)
 	if err != nil {
 		return nil, mapErr(ctx, "profile series", err)
 	}
 	defer rows.Close()
 	out := []store.ProfileSeries{}
 	for rows.Next() {
-		var (
-			s           store.ProfileSeries
-			typ         string
-			first, last int64
-		)
-		if err := rows.Scan(&s.Service, &typ, &s.Unit, &s.Profiles, &s.Value, &first, &last); err != nil {
+		s, err := sqlcommon.ScanProfileSeries(rows)
+		if err != nil {
 			return nil, mapErr(ctx, "profile series", err)
 		}
-		s.Type = store.ProfileType(typ)
-		s.First, s.Last = sqlcommon.Time(first), sqlcommon.Time(last)
 		out = append(out, s)
 	}
 	if err := rows.Err(); err != nil {

@@ -4,100 +4,18 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"slices"
 	"time"
-	"unsafe"
 
 	"github.com/tailscope/tailscope/store"
 	"github.com/tailscope/tailscope/store/internal/sqlcommon"
 )
 
-// WriteSpans stores spans in one transaction with a prepared INSERT OR
-// IGNORE, so a span already stored under the same (trace id, span id, start)
-// is skipped. Text is sanitised with sqlcommon.Clean (NUL and invalid UTF-8
-// become U+FFFD) so both stores keep the same bytes.
-func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) (err error) {
-	if len(spans) == 0 {
-		return nil
-	}
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return mapErr(ctx, "write spans: begin", err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	stmt := tx.StmtContext(ctx, db.insert)
-	args := make([]any, 19)
-	for i := range spans {
-		if err := spanArgs(args, &spans[i]); err != nil {
-			return fmt.Errorf("sqlite: write spans: span %s/%s: %w", spans[i].TraceID, spans[i].SpanID, err)
-		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			return mapErr(ctx, "write spans", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return mapErr(ctx, "write spans: commit", err)
-	}
-	return nil
-}
-
-// spanArgs fills args in sqlcommon.SpanColumns order.
-func spanArgs(args []any, s *store.Span) error {
-	events, err := sqlcommon.EncodeEvents(s.Events)
-	if err != nil {
-		return err
-	}
-	links, err := sqlcommon.EncodeLinks(s.Links)
-	if err != nil {
-		return err
-	}
-	var parent any
-	if !s.ParentSpanID.IsZero() {
-		parent = s.ParentSpanID[:]
-	}
-	args[0] = s.TraceID[:]
-	args[1] = s.SpanID[:]
-	args[2] = parent
-	args[3] = sqlcommon.Clean(s.Service)
-	args[4] = sqlcommon.Clean(s.Name)
-	args[5] = int64(s.Kind)
-	args[6] = s.StartUnixNano
-	args[7] = s.DurationNano
-	args[8] = int64(s.StatusCode)
-	args[9] = sqlcommon.Clean(s.StatusMessage)
-	args[10] = jsonText(s.Attributes)
-	args[11] = jsonText(s.Resource)
-	args[12] = jsonText(events)
-	args[13] = jsonText(links)
-	args[14] = sqlcommon.Clean(s.Tenant)
-	args[15] = sqlcommon.Clean(s.Version)
-	args[16] = sqlcommon.Clean(s.Dependency)
-	args[17] = s.PayloadBytes
-	args[18] = sqlcommon.Clean(s.Host)
-	return nil
-}
-
-// jsonText binds encoded JSON as TEXT (nil as NULL). It must be text, not a
-// blob: SQLite's JSON functions read a blob as its binary JSONB format. The
-// string shares b's memory because the driver copies it before Exec returns
-// and nothing modifies b meanwhile.
-func jsonText(b []byte) any {
-	b = sqlcommon.CleanJSON(b)
-	if len(b) == 0 {
-		return nil
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
-}
-
-const selectSpans = `SELECT ` + sqlcommon.SpanColumns + ` FROM spans `
-
 // Trace returns the spans of one trace ordered by start, then span id.
 func (db *DB) Trace(ctx context.Context, id store.TraceID) ([]store.Span, error) {
-	rows, err := db.r.QueryContext(ctx, selectSpans+`WHERE trace_id = ? ORDER BY start_ns, span_id`, id[:])
+	rows, err := db.r.QueryContext(ctx, `SELECT `+sqlcommon.SpanColumns+` FROM `+sqlcommon.SQLiteTraceSpans("tb.trace_id = ?")+
+		` ORDER BY start_ns, span_id`, id[:])
 	if err != nil {
 		return nil, mapErr(ctx, "trace", err)
 	}
@@ -127,7 +45,8 @@ func (db *DB) Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceI
 	out := make(map[store.TraceID][]store.Span, len(ids))
 	for chunk := range slices.Chunk(ids, idChunk) {
 		a := sqlcommon.NewArgs(sqlcommon.SQLite)
-		q := selectSpans + `WHERE ` + a.InTraceIDs("trace_id", chunk) + ` ORDER BY trace_id, start_ns, span_id`
+		q := `SELECT ` + sqlcommon.SpanColumns + ` FROM ` + sqlcommon.SQLiteTraceSpans(a.InTraceIDs("tb.trace_id", chunk)) +
+			` ORDER BY trace_id, start_ns, span_id`
 		rows, err := db.r.QueryContext(ctx, q, a.Vals...)
 		if err != nil {
 			return nil, mapErr(ctx, "traces", err)
@@ -269,18 +188,55 @@ const deleteChunk = 5000
 // DeleteBefore removes spans that started before t, in chunks.
 func (db *DB) DeleteBefore(ctx context.Context, t time.Time) error {
 	cut := sqlcommon.NS(t)
+	if err := db.deleteChunks(ctx, "delete before",
+		`DELETE FROM spans WHERE rowid IN (SELECT rowid FROM spans WHERE start_ns < ? LIMIT ?)`, cut); err != nil {
+		return err
+	}
+	// Buckets wholly before the cut; the one holding it stays (a bucket
+	// without spans left only costs a wasted index scan when read).
+	if err := db.deleteChunks(ctx, "delete before: trace buckets", `DELETE FROM trace_buckets WHERE (trace_id, bucket) IN
+  (SELECT trace_id, bucket FROM trace_buckets WHERE bucket < ? LIMIT ?)`, cut>>sqlcommon.SQLiteTraceBucketShift); err != nil {
+		return err
+	}
+	return db.deleteResources(ctx, cut)
+}
+
+// deleteChunks runs query, a DELETE of at most deleteChunk rows taking
+// (bound, deleteChunk), until it deletes fewer: each chunk is its own
+// transaction.
+func (db *DB) deleteChunks(ctx context.Context, what, query string, bound int64) error {
 	for {
-		res, err := db.w.ExecContext(ctx,
-			`DELETE FROM spans WHERE rowid IN (SELECT rowid FROM spans WHERE start_ns < ? LIMIT ?)`, cut, deleteChunk)
+		res, err := db.w.ExecContext(ctx, query, bound, deleteChunk)
 		if err != nil {
-			return mapErr(ctx, "delete before", err)
+			return mapErr(ctx, what, err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return mapErr(ctx, "delete before", err)
+			return mapErr(ctx, what, err)
 		}
 		if n < deleteChunk {
 			return nil
 		}
 	}
+}
+
+// deleteResources removes the resources no span from cut on refers to:
+// those whose last_ns, which trails the newest referring span by at most
+// resourceTouchSlack, is older than that before the cut. Rows written
+// before migration 00004 keep their resource inline and need none.
+func (db *DB) deleteResources(ctx context.Context, cut int64) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if cut < math.MinInt64+resourceTouchSlack {
+		return nil
+	}
+	res, err := db.w.ExecContext(ctx, `DELETE FROM resources WHERE last_ns < ?`, cut-resourceTouchSlack)
+	if err != nil {
+		return mapErr(ctx, "delete before: resources", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		// Deleted ids must not be handed out again from the cache.
+		clear(db.resources)
+	}
+	return nil
 }

@@ -28,19 +28,23 @@ import (
 
 	"github.com/tailscope/tailscope/migrations"
 	"github.com/tailscope/tailscope/store"
-	"github.com/tailscope/tailscope/store/internal/sqlcommon"
 )
 
 var _ store.Store = (*DB)(nil)
 
 // DB is a tailscope store in one SQLite file. It is safe for concurrent use.
 type DB struct {
-	w      *sql.DB   // the single writer connection
-	r      *sql.DB   // read-only pool
-	ckpt   *sql.DB   // one connection for background WAL checkpoints
-	insert *sql.Stmt // prepared INSERT OR IGNORE on w
-	now    func() time.Time
-	log    *slog.Logger
+	w     *sql.DB // the single writer connection
+	r     *sql.DB // read-only pool
+	ckpt  *sql.DB // one connection for background WAL checkpoints
+	stmts writeStmts
+	now   func() time.Time
+	log   *slog.Logger
+
+	// wmu serialises writes with resources, the writer's cache of
+	// resource ids (see WriteSpans and DeleteBefore).
+	wmu       sync.Mutex
+	resources map[string]resourceRef
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -103,15 +107,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open checkpointer: %w", err)
 	}
 	ckpt.SetMaxOpenConns(1)
-	ins, err := w.PrepareContext(ctx, `INSERT OR IGNORE INTO spans (`+sqlcommon.SpanColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	stmts, err := prepareWrites(ctx, w)
 	if err != nil {
 		w.Close()
 		r.Close()
 		ckpt.Close()
-		return nil, mapErr(ctx, "prepare insert", err)
+		return nil, err
 	}
-	db := &DB{w: w, r: r, ckpt: ckpt, insert: ins, now: time.Now, log: cfg.log, stop: make(chan struct{})}
+	db := &DB{w: w, r: r, ckpt: ckpt, stmts: stmts, resources: map[string]resourceRef{},
+		now: time.Now, log: cfg.log, stop: make(chan struct{})}
 	db.done.Add(1)
 	go db.checkpointLoop(cfg.checkpointEvery)
 	return db, nil
@@ -226,7 +230,7 @@ func (db *DB) Close() error {
 		if ckptErr != nil {
 			db.log.Warn("sqlite: final WAL checkpoint", "err", ckptErr)
 		}
-		db.closeErr = errors.Join(db.insert.Close(), db.r.Close(), db.ckpt.Close(), db.w.Close())
+		db.closeErr = errors.Join(db.stmts.close(), db.r.Close(), db.ckpt.Close(), db.w.Close())
 	})
 	return db.closeErr
 }

@@ -13,12 +13,14 @@ import (
 // BatchGen produces batches of realistic spans for benchmarks: traces of
 // five spans (server root, client call, downstream server, database call,
 // internal work) with about ten attributes each and roughly 600 bytes of
-// attribute and resource JSON per span. Every batch has new trace ids, so a
-// store really inserts it.
+// attribute and resource JSON per span. Every batch has new, random-looking
+// trace ids (as real ones are: an index on them takes inserts all over) and
+// starts where the previous one ended, so a store really inserts it.
 type BatchGen struct {
 	spans  []store.Span
 	next   uint64
 	stream byte
+	width  int64 // nanoseconds of start times one batch covers
 }
 
 // SpansPerTrace is how many spans each generated trace has.
@@ -29,8 +31,8 @@ const SpansPerTrace = 5
 // with different streams never produce the same trace id, so concurrent
 // writers can each have one.
 func NewBatchGen(size int, start time.Time, stream byte) *BatchGen {
-	g := &BatchGen{stream: stream}
 	traces := max(1, size/SpansPerTrace)
+	g := &BatchGen{stream: stream, width: int64(traces) * int64(time.Millisecond)}
 	for tr := range traces {
 		g.spans = append(g.spans, benchTrace(tr, start.Add(time.Duration(tr)*time.Millisecond))...)
 	}
@@ -42,10 +44,22 @@ func NewBatchGen(size int, start time.Time, stream byte) *BatchGen {
 func (g *BatchGen) Next() []store.Span {
 	g.next++
 	for i := range g.spans {
-		binary.BigEndian.PutUint64(g.spans[i].TraceID[:8], g.next)
-		g.spans[i].TraceID[0] = g.stream
+		// splitmix64 is a bijection, so distinct (batch, trace) pairs get
+		// distinct high halves; the low half holds the stream and trace.
+		binary.BigEndian.PutUint64(g.spans[i].TraceID[:8], splitmix64(g.next<<20|uint64(i/SpansPerTrace)))
+		g.spans[i].TraceID[8] = g.stream
+		if g.next > 1 {
+			g.spans[i].StartUnixNano += g.width
+		}
 	}
 	return g.spans
+}
+
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // AttributeBytes returns the mean attribute plus resource JSON size of a
