@@ -238,6 +238,7 @@ func (p *Pipeline) writer() {
 	defer p.wg.Done()
 	var (
 		reqs    []*request
+		answers []error      // per request, reused
 		buf     []store.Span // batch assembly, reused
 		backoff time.Duration
 	)
@@ -256,6 +257,7 @@ func (p *Pipeline) writer() {
 		}
 		err := p.commit(batch)
 		failed := err != nil
+		answers = answers[:0]
 		if err != nil && len(reqs) > 1 && !errors.Is(err, store.ErrUnavailable) {
 			// Not an outage: maybe one request's data upsets the store.
 			// Commit each request alone so the others still land.
@@ -263,14 +265,20 @@ func (p *Pipeline) writer() {
 			for _, r := range reqs {
 				rerr := p.commit(r.spans)
 				failed = failed || rerr != nil
-				r.done <- retryable(rerr)
+				answers = append(answers, retryable(rerr))
 			}
 		} else {
-			for _, r := range reqs {
-				r.done <- retryable(err)
+			for range reqs {
+				answers = append(answers, retryable(err))
 			}
 		}
+		// The queue's budget goes back before the answers: a client told its
+		// spans are committed may send its next request at once, and must not
+		// be refused for spans that are no longer queued.
 		p.release(reqs)
+		for i, r := range reqs {
+			r.done <- answers[i]
+		}
 		if err == nil && p.deploys != nil {
 			p.recordDeploys(batch)
 		}
