@@ -61,6 +61,12 @@ func (a *Aside) Get(ctx context.Context, key string, compute func(ctx context.Co
 	// is shared, and one impatient client must not fail the others.
 	ch := a.group.DoChan(key, func() (any, error) {
 		cctx := context.WithoutCancel(ctx)
+		// A caller that missed just before another flight stored the value
+		// starts its own flight once that one has ended: look again before
+		// computing, so concurrent callers compute a value once.
+		if v, ok, err := a.c.Get(cctx, key); err == nil && ok {
+			return flight{v, true}, nil
+		}
 		v, err := compute(cctx)
 		if err != nil {
 			return nil, err
@@ -68,7 +74,7 @@ func (a *Aside) Get(ctx context.Context, key string, compute func(ctx context.Co
 		if err := a.c.Set(cctx, key, v, a.jittered()); err != nil {
 			a.log.Warn("cache set failed", "key", key, "err", err)
 		}
-		return v, nil
+		return flight{v, false}, nil
 	})
 	select {
 	case <-ctx.Done():
@@ -77,8 +83,15 @@ func (a *Aside) Get(ctx context.Context, key string, compute func(ctx context.Co
 		if r.Err != nil {
 			return nil, false, r.Err
 		}
-		return r.Val.([]byte), false, nil
+		f := r.Val.(flight)
+		return f.value, f.hit, nil
 	}
+}
+
+// flight is what one shared computation hands its callers.
+type flight struct {
+	value []byte
+	hit   bool // found in the cache after all
 }
 
 func (a *Aside) jittered() time.Duration {

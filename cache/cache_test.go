@@ -150,7 +150,8 @@ func TestAsideComputesOnceForConcurrentCallers(t *testing.T) {
 		<-started
 	}
 	// Give the goroutines time to reach the singleflight; correctness does
-	// not depend on it (late ones hit the cache), only the coverage does.
+	// not depend on it (late ones find the value in the cache, before or
+	// inside a flight of their own), only the coverage does.
 	time.Sleep(20 * time.Millisecond)
 	close(release)
 	wg.Wait()
@@ -164,6 +165,41 @@ func TestAsideComputesOnceForConcurrentCallers(t *testing.T) {
 	}
 	if _, hit, _ := a.Get(context.Background(), "k", compute); !hit {
 		t.Fatal("second read missed the cache")
+	}
+}
+
+// lateCache misses its first read whatever it holds: the caller that read
+// just before another caller's flight stored the value.
+type lateCache struct {
+	Cache
+	missed bool
+}
+
+func (c *lateCache) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if !c.missed {
+		c.missed = true
+		return nil, false, nil
+	}
+	return c.Cache.Get(ctx, key)
+}
+
+// TestAsideLateCallerFindsStoredValue: a caller that missed, and reaches
+// the singleflight after another flight stored the value and ended, takes
+// the stored value instead of computing it again.
+func TestAsideLateCallerFindsStoredValue(t *testing.T) {
+	m, _ := NewMemory(16)
+	ctx := context.Background()
+	if err := m.Set(ctx, "k", []byte("stored"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	a := NewAside(&lateCache{Cache: m}, time.Minute, 0, nil)
+	computed := false
+	v, hit, err := a.Get(ctx, "k", func(context.Context) ([]byte, error) {
+		computed = true
+		return []byte("computed"), nil
+	})
+	if err != nil || computed || !hit || string(v) != "stored" {
+		t.Fatalf("Get = %q, hit %v, %v, computed %v; want the stored value, a hit, no computation", v, hit, err, computed)
 	}
 }
 
