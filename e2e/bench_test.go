@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,10 +20,25 @@ import (
 	"github.com/tailscope/tailscope/app"
 )
 
-// benchClients is the number of concurrent exporters in the ingest
+// defaultBenchClients is the number of concurrent exporters in the ingest
 // benchmark: enough for group commit to form batches, as a fleet of
-// services would.
-const benchClients = 32
+// services would. TAILSCOPE_BENCH_CLIENTS overrides it: with more requests
+// in flight, batches grow, and PostgreSQL's cost per span falls (see
+// docs/PERFORMANCE.md).
+const defaultBenchClients = 32
+
+// benchClients returns the number of concurrent exporters to run.
+func benchClients(tb testing.TB) int {
+	v := os.Getenv("TAILSCOPE_BENCH_CLIENTS")
+	if v == "" {
+		return defaultBenchClients
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		tb.Fatalf("TAILSCOPE_BENCH_CLIENTS=%q: want a positive number", v)
+	}
+	return n
+}
 
 // BenchmarkIngestE2E measures ingest end to end: OTLP/HTTP protobuf
 // requests of 100 spans shaped like the feed demo's (10 traces of 10
@@ -53,13 +69,14 @@ func BenchmarkIngestE2E(b *testing.B) {
 				cfg.Log = slog.New(slog.DiscardHandler)
 			})
 			ft := newFeedTemplate(b, feedShape{Service: "feed-api", Traces: 10, SpansPerTrace: 10, Start: time.Now()})
-			c := newClient(b, benchClients)
+			clients := benchClients(b)
+			c := newClient(b, clients)
 			// Warm up: open every client's connection, let the store
 			// create what it creates on first write (partitions) and warm
 			// its caches, so that a short run (make bench's 1s) measures
 			// the steady state too.
-			const warmup = 8 * benchClients
-			if _, _, err := exportLoad(c, a.OTLPHTTPAddr(), ft, 1, warmup); err != nil {
+			warmup := 8 * clients
+			if _, _, err := exportLoad(c, a.OTLPHTTPAddr(), ft, clients, 1, warmup); err != nil {
 				b.Fatal(err)
 			}
 			first := uint32(warmup + 1)
@@ -70,7 +87,7 @@ func BenchmarkIngestE2E(b *testing.B) {
 			batches0, pg0, cpu0 := batchStats(b, c, a.URL()), pgCPU(), processCPU()
 
 			b.ResetTimer()
-			lat, retries, err := exportLoad(c, a.OTLPHTTPAddr(), ft, first, b.N)
+			lat, retries, err := exportLoad(c, a.OTLPHTTPAddr(), ft, clients, first, b.N)
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)
@@ -144,12 +161,12 @@ func batchStats(tb testing.TB, c *http.Client, apiBase string) histogramTotals {
 	return h
 }
 
-// exportLoad sends requests first … first+n-1 of ft from benchClients
+// exportLoad sends requests first … first+n-1 of ft from clients
 // concurrent clients, each sending its next request as soon as the last
 // is committed, and returns their latencies in microseconds (from the
 // first attempt) and the number of 429 answers, which are retried after
 // 1 ms. Any other answer but a 200 accepting every span is an error.
-func exportLoad(c *http.Client, addr string, ft *feedTemplate, first uint32, n int) (*hdrhistogram.Histogram, int64, error) {
+func exportLoad(c *http.Client, addr string, ft *feedTemplate, clients int, first uint32, n int) (*hdrhistogram.Histogram, int64, error) {
 	const maxRetries = 10_000 // per request: a server that never recovers fails the run
 	var (
 		next    atomic.Int64
@@ -158,7 +175,7 @@ func exportLoad(c *http.Client, addr string, ft *feedTemplate, first uint32, n i
 		mu      sync.Mutex
 		errs    []error
 		wg      sync.WaitGroup
-		hists   = make([]*hdrhistogram.Histogram, benchClients)
+		hists   = make([]*hdrhistogram.Histogram, clients)
 	)
 	fail := func(err error) {
 		failed.Store(true)
@@ -166,7 +183,7 @@ func exportLoad(c *http.Client, addr string, ft *feedTemplate, first uint32, n i
 		errs = append(errs, err)
 		mu.Unlock()
 	}
-	for w := range benchClients {
+	for w := range clients {
 		hists[w] = hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 3)
 		wg.Add(1)
 		go func() {

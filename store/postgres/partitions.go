@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -193,9 +194,19 @@ func (db *DB) DeleteBefore(ctx context.Context, t time.Time) error {
 		}
 		dropped = append(dropped, d)
 	}
+	// Every span that started before the cut's day is gone, and a
+	// resource's last_ns is within resourceTouchSlack of its newest span's
+	// start (resources.go), so older resources have no spans left.
+	if cut > math.MinInt64+dayNS+resourceTouchSlack { // no overflow below
+		floor := dayOf(cut) * dayNS
+		if _, err := tx.Exec(ctx, "DELETE FROM resources WHERE last_ns < $1", floor-resourceTouchSlack); err != nil {
+			return mapErr(ctx, "delete before: resources", err)
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return mapErr(ctx, "delete before", err)
 	}
+	db.resources.clear()
 	kept := slices.DeleteFunc(days, func(d int64) bool { return slices.Contains(dropped, d) })
 	db.parts.set(kept)
 	return nil

@@ -37,6 +37,10 @@ type DB struct {
 	now   func() time.Time
 	parts *partitions
 	write writeMethod
+	// streams holds idle COPY buffers for WriteSpans (DB.stream).
+	streams chan *copyStream
+	// resources caches the ids of stored resources (resources.go).
+	resources resourceCache
 
 	stop      chan struct{}
 	done      sync.WaitGroup
@@ -96,6 +100,8 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		parts: newPartitions(),
 		write: cfg.write,
 		stop:  make(chan struct{}),
+
+		streams: make(chan *copyStream, maxIdleStreams),
 	}
 	if err := db.maintainPartitions(ctx); err != nil {
 		pool.Close()

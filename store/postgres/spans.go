@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,7 +57,13 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) error {
 	if len(spans) == 0 {
 		return nil
 	}
-	rows, days, err := spanRows(spans)
+	rows := db.stream()
+	defer db.reuse(rows)
+	rows.resources = slices.Grow(rows.resources[:0], len(spans))[:len(spans)]
+	if err := db.resourceIDs(ctx, spans, rows.resources); err != nil {
+		return mapErr(ctx, "write spans", err)
+	}
+	days, err := rows.encode(spans)
 	if err != nil {
 		return fmt.Errorf("postgres: write spans: %w", err)
 	}
@@ -80,14 +85,50 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) error {
 	return mapErr(ctx, "write spans", err)
 }
 
-func (db *DB) writeRows(ctx context.Context, rows [][]any) error {
+// Streams are reused: a fresh buffer of a batch's size (~1 KB a span)
+// cost more in zeroing, growing and page faults than encoding into it
+// (in BenchmarkIngestE2E). A sync.Pool did not keep them: it is emptied by
+// every other garbage collection, and ingest collects several times a
+// second. So DB keeps up to maxIdleStreams, none over maxPooledStream, so
+// a batch of unusually large spans does not pin its buffer.
+const (
+	maxIdleStreams  = 4
+	maxPooledStream = 16 << 20
+)
+
+func (db *DB) stream() *copyStream {
+	select {
+	case c := <-db.streams:
+		return c
+	default:
+		return new(copyStream)
+	}
+}
+
+func (db *DB) reuse(c *copyStream) {
+	if cap(c.b) > maxPooledStream {
+		return
+	}
+	select {
+	case db.streams <- c:
+	default:
+	}
+}
+
+// copySpansSQL and copyStageSQL load a binary COPY stream (copyStream).
+var (
+	copySpansSQL = `COPY spans (` + spanWriteColumns + `) FROM STDIN (FORMAT binary)`
+	copyStageSQL = `COPY ` + stageTable + ` (` + spanWriteColumns + `) FROM STDIN (FORMAT binary)`
+)
+
+func (db *DB) writeRows(ctx context.Context, rows *copyStream) error {
 	if db.write == writeStaging {
 		return db.writeStaged(ctx, rows)
 	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		// Into the parent table: COPY straight into the day partitions
 		// measured no faster (14.2 vs 14.5 us of server CPU per span).
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"spans"}, sqlcommon.SpanColumnNames, pgx.CopyFromRows(rows))
+		_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(rows.b), copySpansSQL)
 		return err
 	})
 	if isDuplicate(err) {
@@ -96,85 +137,15 @@ func (db *DB) writeRows(ctx context.Context, rows [][]any) error {
 	return err
 }
 
-func (db *DB) writeStaged(ctx context.Context, rows [][]any) error {
+func (db *DB) writeStaged(ctx context.Context, rows *copyStream) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, sqlcommon.SpanColumnNames, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(rows.b), copyStageSQL); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO spans (`+sqlcommon.SpanColumns+`) SELECT `+sqlcommon.SpanColumns+
+		_, err := tx.Exec(ctx, `INSERT INTO spans (`+spanWriteColumns+`) SELECT `+spanWriteColumns+
 			` FROM `+stageTable+` ON CONFLICT DO NOTHING`)
 		return err
 	})
-}
-
-// spanRows converts spans to COPY rows (sqlcommon.SpanColumns order, sorted
-// by primary key) and lists the distinct days they start on.
-func spanRows(spans []store.Span) ([][]any, []int64, error) {
-	rows := make([][]any, len(spans))
-	vals := make([]any, 19*len(spans)) // one allocation for every row
-	var days []int64
-	for i := range spans {
-		s := &spans[i]
-		row := vals[i*19 : (i+1)*19 : (i+1)*19]
-		events, err := sqlcommon.EncodeEvents(s.Events)
-		if err != nil {
-			return nil, nil, fmt.Errorf("span %s/%s: %w", s.TraceID, s.SpanID, err)
-		}
-		links, err := sqlcommon.EncodeLinks(s.Links)
-		if err != nil {
-			return nil, nil, fmt.Errorf("span %s/%s: %w", s.TraceID, s.SpanID, err)
-		}
-		var parent []byte
-		if !s.ParentSpanID.IsZero() {
-			parent = s.ParentSpanID[:]
-		}
-		row[0] = s.TraceID[:]
-		row[1] = s.SpanID[:]
-		row[2] = parent
-		row[3] = sqlcommon.Clean(s.Service)
-		row[4] = sqlcommon.Clean(s.Name)
-		row[5] = int16(s.Kind)
-		row[6] = s.StartUnixNano
-		row[7] = s.DurationNano
-		row[8] = int16(s.StatusCode)
-		row[9] = sqlcommon.Clean(s.StatusMessage)
-		row[10] = jsonValue(s.Attributes)
-		row[11] = jsonValue(s.Resource)
-		row[12] = jsonValue(events)
-		row[13] = jsonValue(links)
-		row[14] = sqlcommon.Clean(s.Tenant)
-		row[15] = sqlcommon.Clean(s.Version)
-		row[16] = sqlcommon.Clean(s.Dependency)
-		row[17] = s.PayloadBytes
-		row[18] = sqlcommon.Clean(s.Host)
-		rows[i] = row
-		if d := dayOf(s.StartUnixNano); !slices.Contains(days, d) {
-			days = append(days, d)
-		}
-	}
-	// Key order gives concurrent writers of overlapping batches one lock
-	// order (no deadlocks between them) and the primary key btree a
-	// sequential walk within the batch.
-	slices.SortFunc(rows, func(a, b []any) int {
-		if c := bytes.Compare(a[0].([]byte), b[0].([]byte)); c != 0 {
-			return c
-		}
-		if c := bytes.Compare(a[1].([]byte), b[1].([]byte)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a[6].(int64), b[6].(int64))
-	})
-	return rows, days, nil
-}
-
-// jsonValue passes encoded JSON to pgx as raw bytes (pgx sends a []byte to a
-// json column verbatim; nil is NULL).
-func jsonValue(b []byte) []byte {
-	b = sqlcommon.CleanJSON(b)
-	if len(b) == 0 {
-		return nil
-	}
-	return b
 }
 
 func isDuplicate(err error) bool {
@@ -189,7 +160,8 @@ func isNoPartition(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23514" && pgErr.TableName == "spans"
 }
 
-const selectSpans = `SELECT ` + sqlcommon.SpanColumns + ` FROM spans `
+// selectSpans reads spans with their resources resolved.
+var selectSpans = `SELECT ` + sqlcommon.ResolvedSpanColumns("spans") + ` FROM spans `
 
 // Trace returns the spans of one trace ordered by start, then span id.
 func (db *DB) Trace(ctx context.Context, id store.TraceID) ([]store.Span, error) {

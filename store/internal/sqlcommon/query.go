@@ -75,7 +75,7 @@ func (a *Args) attrMatch(key, value string) string {
 		// ->> yields exactly that text form for json scalars: a string's
 		// content, a number's token as written, true or false.
 		k, v := a.Add(key), a.Add(value)
-		return fmt.Sprintf("(attributes ->> %s = %s OR resource ->> %s = %s)", k, v, k, v)
+		return fmt.Sprintf("(spans.attributes ->> %s = %s OR %s ->> %s = %s)", k, v, ResourceExpr("spans"), k, v)
 	}
 	// json_each rather than a JSON path: keys such as "http.method" or keys
 	// holding quotes would need path quoting that SQLite cannot escape.
@@ -88,7 +88,7 @@ func (a *Args) attrMatch(key, value string) string {
 			 WHEN 'real' THEN coalesce(%[1]s -> j.fullkey, CAST(j.atom AS TEXT)) ELSE NULL END) = %[3]s)`,
 			col, a.Add(key), a.Add(value))
 	}
-	return "(" + one("spans.attributes") + " OR " + one(sqliteResource("spans")) + ")"
+	return "(" + one("spans.attributes") + " OR " + one(ResourceExpr("spans")) + ")"
 }
 
 // NS converts t to Unix nanoseconds, clamping times outside the int64 range
@@ -352,21 +352,21 @@ func sortedKeys(m map[string]string) []string {
 // shift floors negative times too, in Go as in SQLite.
 const SQLiteTraceBucketShift = 30
 
-// sqliteResource is the SQLite expression of the resource JSON of the span
-// row named alias: in resources since migration 00004, inline in rows
-// written before it.
-func sqliteResource(alias string) string {
+// ResourceExpr is the expression, in both dialects, of the resource JSON of
+// the span row named alias: in resources since migration 00004 (SQLite) or
+// 00003 (PostgreSQL), inline in rows written before it.
+func ResourceExpr(alias string) string {
 	return "coalesce(" + alias + ".resource, (SELECT body FROM resources WHERE id = " + alias + ".resource_id))"
 }
 
-// sqliteSpanColumns selects SpanColumns from the SQLite span row s, the
-// resource resolved (sqliteResource).
-func sqliteSpanColumns() string {
+// ResolvedSpanColumns selects SpanColumns from the span row named alias,
+// the resource resolved (ResourceExpr).
+func ResolvedSpanColumns(alias string) string {
 	cols := make([]string, len(SpanColumnNames))
 	for i, c := range SpanColumnNames {
-		cols[i] = "s." + c
+		cols[i] = alias + "." + c
 		if c == "resource" {
-			cols[i] = sqliteResource("s") + " AS resource"
+			cols[i] = ResourceExpr(alias) + " AS resource"
 		}
 	}
 	return strings.Join(cols, ", ")
@@ -384,7 +384,7 @@ func sqliteSpanColumns() string {
 // whole table instead (6.4 s to summarise 200 traces among 1M spans, 34 ms
 // with the range scans).
 func SQLiteTraceSpans(cond string) string {
-	return `(SELECT ` + sqliteSpanColumns() + ` FROM trace_buckets tb CROSS JOIN spans s INDEXED BY spans_start_trace
+	return `(SELECT ` + ResolvedSpanColumns("s") + ` FROM trace_buckets tb CROSS JOIN spans s INDEXED BY spans_start_trace
     ON s.start_ns BETWEEN tb.min_ns AND tb.max_ns AND s.trace_id = tb.trace_id
   WHERE ` + cond + `) spans`
 }

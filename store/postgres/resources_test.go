@@ -1,0 +1,237 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"github.com/tailscope/tailscope/internal/testenv"
+	"github.com/tailscope/tailscope/migrations"
+	"github.com/tailscope/tailscope/store"
+)
+
+const (
+	resA = `{"service.name":"a","host.name":"h1"}`
+	resB = `{"service.name":"b","host.name":"h2"}`
+)
+
+func resourceSpan(trace, span byte, at time.Time, res string) store.Span {
+	return store.Span{TraceID: store.TraceID{trace}, SpanID: store.SpanID{span}, Service: "s", Name: "n",
+		StartUnixNano: at.UnixNano(), DurationNano: 1, Resource: store.Attributes(res)}
+}
+
+// checkResource fails unless the stored span (trace, span 1) reads back
+// with resource want.
+func checkResource(t *testing.T, db *DB, trace byte, want string) {
+	t.Helper()
+	spans, err := db.Trace(t.Context(), store.TraceID{trace})
+	if err != nil {
+		t.Fatalf("trace %d: %v", trace, err)
+	}
+	if got := string(spans[0].Resource); got != want {
+		t.Errorf("trace %d: resource %s, want %s", trace, got, want)
+	}
+}
+
+func countRows(t *testing.T, db *DB, query string) int {
+	t.Helper()
+	var n int
+	if err := db.pool.QueryRow(t.Context(), query).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func writeAll(t *testing.T, db *DB, spans ...store.Span) {
+	t.Helper()
+	if err := db.WriteSpans(t.Context(), spans); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestResourcesStoredOnce: spans sharing a resource share one row of
+// resources and read back with it, by id and by attribute search.
+func TestResourcesStoredOnce(t *testing.T) {
+	ctx := t.Context()
+	db := open(t, testenv.FreshPostgres(t))
+	at := time.Now().Add(-time.Hour)
+	var spans []store.Span
+	for i := range byte(100) {
+		res := resA
+		if i%10 == 0 {
+			res = resB
+		}
+		spans = append(spans, resourceSpan(i+1, 1, at.Add(time.Duration(i)*time.Millisecond), res))
+	}
+	spans = append(spans, resourceSpan(200, 1, at, "")) // no resource
+	// Two batches: the second finds both resources in the cache.
+	writeAll(t, db, spans[:50]...)
+	writeAll(t, db, spans[50:]...)
+	if n := countRows(t, db, `SELECT count(*) FROM resources`); n != 2 {
+		t.Errorf("%d resources stored, want 2", n)
+	}
+	if n := countRows(t, db, `SELECT count(*) FROM spans WHERE resource IS NOT NULL`); n != 0 {
+		t.Errorf("%d spans hold their resource inline, want 0", n)
+	}
+	checkResource(t, db, 1, resB)
+	checkResource(t, db, 2, resA)
+	checkResource(t, db, 200, "")
+	got, err := db.SearchTraces(ctx, store.TraceQuery{Attributes: map[string]string{"host.name": "h2"}, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 10 {
+		t.Errorf("search host.name=h2: %d traces, want 10", len(got))
+	}
+}
+
+// TestResourcesConcurrentWriters: writers adding the same new resources at
+// once, in different orders, neither fail (no deadlock, no duplicate key)
+// nor store a resource twice.
+func TestResourcesConcurrentWriters(t *testing.T) {
+	db := open(t, testenv.FreshPostgres(t))
+	at := time.Now().Add(-time.Hour)
+	const writers, resources = 4, 50
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			var spans []store.Span
+			for i := range resources {
+				r := (i*7 + w*13) % resources // each writer its own order
+				spans = append(spans, resourceSpan(byte(w+1), byte(i+1), at,
+					fmt.Sprintf(`{"service.name":"svc-%d"}`, r)))
+			}
+			errs[w] = db.WriteSpans(context.Background(), spans)
+		})
+	}
+	wg.Wait()
+	for w, err := range errs {
+		if err != nil {
+			t.Errorf("writer %d: %v", w, err)
+		}
+	}
+	if n := countRows(t, db, `SELECT count(*) FROM resources`); n != resources {
+		t.Errorf("%d resources stored, want %d", n, resources)
+	}
+	if n := countRows(t, db, `SELECT count(*) FROM spans WHERE resource_id IS NULL`); n != 0 {
+		t.Errorf("%d spans without a resource id", n)
+	}
+}
+
+// TestResourcesCleanedAlike: bodies that differ only in bytes the store
+// must replace (invalid UTF-8) clean to one text and share one row.
+func TestResourcesCleanedAlike(t *testing.T) {
+	db := open(t, testenv.FreshPostgres(t))
+	at := time.Now().Add(-time.Hour)
+	writeAll(t, db,
+		resourceSpan(1, 1, at, "{\"host.name\":\"h\xff\"}"),
+		resourceSpan(2, 1, at, "{\"host.name\":\"h\xfe\"}"))
+	if n := countRows(t, db, `SELECT count(*) FROM resources`); n != 1 {
+		t.Errorf("%d resources stored, want 1", n)
+	}
+	checkResource(t, db, 2, `{"host.name":"h`+"\uFFFD"+`"}`)
+}
+
+// TestResourcesLastRaised: a resource's last_ns follows its newest span
+// within resourceTouchSlack, so retention can trust it.
+func TestResourcesLastRaised(t *testing.T) {
+	db := open(t, testenv.FreshPostgres(t))
+	t0 := time.Now().Add(-2 * time.Hour)
+	writeAll(t, db, resourceSpan(1, 1, t0, resA))
+	later := t0.Add(30 * time.Minute)
+	writeAll(t, db, resourceSpan(2, 1, later, resA))
+	var last int64
+	if err := db.pool.QueryRow(t.Context(), `SELECT last_ns FROM resources`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if last < later.UnixNano()-resourceTouchSlack {
+		t.Errorf("last_ns %d, more than the slack before the newest span %d", last, later.UnixNano())
+	}
+}
+
+// TestDeleteBeforeKeepsReferencedResources: retention deletes the
+// resources of dropped days only, and a resource it deleted is stored
+// again when it comes back.
+func TestDeleteBeforeKeepsReferencedResources(t *testing.T) {
+	db := open(t, testenv.FreshPostgres(t))
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-72 * time.Hour)
+	old, kept := day.Add(time.Hour), day.Add(25*time.Hour)
+	writeAll(t, db, resourceSpan(1, 1, old, resA), resourceSpan(2, 1, old, resB))
+	// resA again on the next day, in another batch: its last_ns must move.
+	writeAll(t, db, resourceSpan(3, 1, kept, resA))
+	if err := db.DeleteBefore(t.Context(), day.Add(24*time.Hour+5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, db, `SELECT count(*) FROM resources`); n != 1 {
+		t.Errorf("%d resources after the cut, want 1 (resB's only span is gone)", n)
+	}
+	checkResource(t, db, 3, resA)
+	// resB returns after retention deleted it: a new row, not the old id.
+	writeAll(t, db, resourceSpan(4, 1, kept.Add(time.Minute), resB))
+	checkResource(t, db, 4, resB)
+	checkResource(t, db, 3, resA)
+}
+
+// TestResourcesDeletedElsewhere: a resource deleted behind this process's
+// back (another process's retention) is stored again on its next raise,
+// not referred to by a dangling id.
+func TestResourcesDeletedElsewhere(t *testing.T) {
+	db := open(t, testenv.FreshPostgres(t))
+	t0 := time.Now().Add(-3 * time.Hour)
+	writeAll(t, db, resourceSpan(1, 1, t0, resA))
+	if _, err := db.pool.Exec(t.Context(), `DELETE FROM resources`); err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, db, resourceSpan(2, 1, t0.Add(time.Hour), resA))
+	checkResource(t, db, 2, resA)
+}
+
+// TestResourcesMigration: spans written before migration 00003 keep their
+// inline resource, read back and searched as before.
+func TestResourcesMigration(t *testing.T) {
+	ctx := t.Context()
+	url := testenv.FreshPostgres(t)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB := stdlib.OpenDB(*cfg)
+	defer sqlDB.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.Postgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Hour).UnixNano()
+	day := dayOf(at)
+	from, to := dayBounds(day)
+	if _, err := sqlDB.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE %s PARTITION OF spans FOR VALUES FROM (%s) TO (%s)`,
+		partitionName(day), from, to)); err != nil {
+		t.Fatal(err)
+	}
+	tid, sid := store.TraceID{1}, store.SpanID{1}
+	if _, err := sqlDB.ExecContext(ctx, `INSERT INTO spans (trace_id, span_id, service, name, kind, start_ns, duration_ns, status_code, resource)
+VALUES ($1, $2, 's', 'n', 0, $3, 1, 0, $4)`, tid[:], sid[:], at, resA); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, url)
+	writeAll(t, db, resourceSpan(2, 1, time.Unix(0, at), resA))
+	checkResource(t, db, 1, resA)
+	checkResource(t, db, 2, resA)
+	got, err := db.SearchTraces(ctx, store.TraceQuery{Attributes: map[string]string{"host.name": "h1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Errorf("search host.name=h1: %d traces, want 2 (one from before the migration)", len(got))
+	}
+}
