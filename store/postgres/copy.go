@@ -48,9 +48,9 @@ const copyRowEstimate = 900
 
 // encode makes c the COPY stream of spans in spanWriteColumns order, sorted
 // by primary key, reusing c's buffers, and returns the distinct days the
-// spans start on. c.resources holds the spans' resource ids. Text is sanitised (sqlcommon.Clean, CleanJSON):
-// PostgreSQL rejects NUL and invalid UTF-8, and one bad span must not fail
-// the batch.
+// spans start on; c.resources holds the spans' resource ids. Text is
+// sanitised (sqlcommon.Clean, CleanJSON): PostgreSQL rejects NUL and
+// invalid UTF-8, and one bad span must not fail the batch.
 func (c *copyStream) encode(spans []store.Span) ([]int64, error) {
 	// Key order gives concurrent writers of overlapping batches one lock
 	// order (no deadlocks between them) and the primary key btree a
@@ -89,11 +89,7 @@ func (c *copyStream) encode(spans []store.Span) ([]int64, error) {
 // span appends one row in spanWriteColumns order; resource is the span's
 // row in resources, 0 for none.
 func (c *copyStream) span(s *store.Span, resource int64) error {
-	events, err := sqlcommon.EncodeEvents(s.Events)
-	if err != nil {
-		return err
-	}
-	links, err := sqlcommon.EncodeLinks(s.Links)
+	events, links, err := sqlcommon.EncodeEventsLinks(s)
 	if err != nil {
 		return err
 	}

@@ -14,30 +14,8 @@ import (
 	"github.com/tailscope/tailscope/internal/testenv"
 	"github.com/tailscope/tailscope/migrations"
 	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/storetest"
 )
-
-const (
-	resA = `{"service.name":"a","host.name":"h1"}`
-	resB = `{"service.name":"b","host.name":"h2"}`
-)
-
-func resourceSpan(trace, span byte, at time.Time, res string) store.Span {
-	return store.Span{TraceID: store.TraceID{trace}, SpanID: store.SpanID{span}, Service: "s", Name: "n",
-		StartUnixNano: at.UnixNano(), DurationNano: 1, Resource: store.Attributes(res)}
-}
-
-// checkResource fails unless the stored span (trace, span 1) reads back
-// with resource want.
-func checkResource(t *testing.T, db *DB, trace byte, want string) {
-	t.Helper()
-	spans, err := db.Trace(t.Context(), store.TraceID{trace})
-	if err != nil {
-		t.Fatalf("trace %d: %v", trace, err)
-	}
-	if got := string(spans[0].Resource); got != want {
-		t.Errorf("trace %d: resource %s, want %s", trace, got, want)
-	}
-}
 
 func countRows(t *testing.T, db *DB, query string) int {
 	t.Helper()
@@ -63,13 +41,13 @@ func TestResourcesStoredOnce(t *testing.T) {
 	at := time.Now().Add(-time.Hour)
 	var spans []store.Span
 	for i := range byte(100) {
-		res := resA
+		res := storetest.ResourceA
 		if i%10 == 0 {
-			res = resB
+			res = storetest.ResourceB
 		}
-		spans = append(spans, resourceSpan(i+1, 1, at.Add(time.Duration(i)*time.Millisecond), res))
+		spans = append(spans, storetest.ResourceSpan(i+1, 1, at.Add(time.Duration(i)*time.Millisecond), res))
 	}
-	spans = append(spans, resourceSpan(200, 1, at, "")) // no resource
+	spans = append(spans, storetest.ResourceSpan(200, 1, at, "")) // no resource
 	// Two batches: the second finds both resources in the cache.
 	writeAll(t, db, spans[:50]...)
 	writeAll(t, db, spans[50:]...)
@@ -79,9 +57,9 @@ func TestResourcesStoredOnce(t *testing.T) {
 	if n := countRows(t, db, `SELECT count(*) FROM spans WHERE resource IS NOT NULL`); n != 0 {
 		t.Errorf("%d spans hold their resource inline, want 0", n)
 	}
-	checkResource(t, db, 1, resB)
-	checkResource(t, db, 2, resA)
-	checkResource(t, db, 200, "")
+	storetest.CheckResource(t, db, 1, storetest.ResourceB)
+	storetest.CheckResource(t, db, 2, storetest.ResourceA)
+	storetest.CheckResource(t, db, 200, "")
 	got, err := db.SearchTraces(ctx, store.TraceQuery{Attributes: map[string]string{"host.name": "h2"}, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +83,7 @@ func TestResourcesConcurrentWriters(t *testing.T) {
 			var spans []store.Span
 			for i := range resources {
 				r := (i*7 + w*13) % resources // each writer its own order
-				spans = append(spans, resourceSpan(byte(w+1), byte(i+1), at,
+				spans = append(spans, storetest.ResourceSpan(byte(w+1), byte(i+1), at,
 					fmt.Sprintf(`{"service.name":"svc-%d"}`, r)))
 			}
 			errs[w] = db.WriteSpans(context.Background(), spans)
@@ -131,12 +109,12 @@ func TestResourcesCleanedAlike(t *testing.T) {
 	db := open(t, testenv.FreshPostgres(t))
 	at := time.Now().Add(-time.Hour)
 	writeAll(t, db,
-		resourceSpan(1, 1, at, "{\"host.name\":\"h\xff\"}"),
-		resourceSpan(2, 1, at, "{\"host.name\":\"h\xfe\"}"))
+		storetest.ResourceSpan(1, 1, at, "{\"host.name\":\"h\xff\"}"),
+		storetest.ResourceSpan(2, 1, at, "{\"host.name\":\"h\xfe\"}"))
 	if n := countRows(t, db, `SELECT count(*) FROM resources`); n != 1 {
 		t.Errorf("%d resources stored, want 1", n)
 	}
-	checkResource(t, db, 2, `{"host.name":"h`+"\uFFFD"+`"}`)
+	storetest.CheckResource(t, db, 2, `{"host.name":"h`+"\uFFFD"+`"}`)
 }
 
 // TestResourcesLastRaised: a resource's last_ns follows its newest span
@@ -144,9 +122,9 @@ func TestResourcesCleanedAlike(t *testing.T) {
 func TestResourcesLastRaised(t *testing.T) {
 	db := open(t, testenv.FreshPostgres(t))
 	t0 := time.Now().Add(-2 * time.Hour)
-	writeAll(t, db, resourceSpan(1, 1, t0, resA))
+	writeAll(t, db, storetest.ResourceSpan(1, 1, t0, storetest.ResourceA))
 	later := t0.Add(30 * time.Minute)
-	writeAll(t, db, resourceSpan(2, 1, later, resA))
+	writeAll(t, db, storetest.ResourceSpan(2, 1, later, storetest.ResourceA))
 	var last int64
 	if err := db.pool.QueryRow(t.Context(), `SELECT last_ns FROM resources`).Scan(&last); err != nil {
 		t.Fatal(err)
@@ -163,20 +141,20 @@ func TestDeleteBeforeKeepsReferencedResources(t *testing.T) {
 	db := open(t, testenv.FreshPostgres(t))
 	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-72 * time.Hour)
 	old, kept := day.Add(time.Hour), day.Add(25*time.Hour)
-	writeAll(t, db, resourceSpan(1, 1, old, resA), resourceSpan(2, 1, old, resB))
-	// resA again on the next day, in another batch: its last_ns must move.
-	writeAll(t, db, resourceSpan(3, 1, kept, resA))
+	writeAll(t, db, storetest.ResourceSpan(1, 1, old, storetest.ResourceA), storetest.ResourceSpan(2, 1, old, storetest.ResourceB))
+	// storetest.ResourceA again on the next day, in another batch: its last_ns must move.
+	writeAll(t, db, storetest.ResourceSpan(3, 1, kept, storetest.ResourceA))
 	if err := db.DeleteBefore(t.Context(), day.Add(24*time.Hour+5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if n := countRows(t, db, `SELECT count(*) FROM resources`); n != 1 {
-		t.Errorf("%d resources after the cut, want 1 (resB's only span is gone)", n)
+		t.Errorf("%d resources after the cut, want 1 (storetest.ResourceB's only span is gone)", n)
 	}
-	checkResource(t, db, 3, resA)
-	// resB returns after retention deleted it: a new row, not the old id.
-	writeAll(t, db, resourceSpan(4, 1, kept.Add(time.Minute), resB))
-	checkResource(t, db, 4, resB)
-	checkResource(t, db, 3, resA)
+	storetest.CheckResource(t, db, 3, storetest.ResourceA)
+	// storetest.ResourceB returns after retention deleted it: a new row, not the old id.
+	writeAll(t, db, storetest.ResourceSpan(4, 1, kept.Add(time.Minute), storetest.ResourceB))
+	storetest.CheckResource(t, db, 4, storetest.ResourceB)
+	storetest.CheckResource(t, db, 3, storetest.ResourceA)
 }
 
 // TestResourcesDeletedElsewhere: a resource deleted behind this process's
@@ -185,12 +163,12 @@ func TestDeleteBeforeKeepsReferencedResources(t *testing.T) {
 func TestResourcesDeletedElsewhere(t *testing.T) {
 	db := open(t, testenv.FreshPostgres(t))
 	t0 := time.Now().Add(-3 * time.Hour)
-	writeAll(t, db, resourceSpan(1, 1, t0, resA))
+	writeAll(t, db, storetest.ResourceSpan(1, 1, t0, storetest.ResourceA))
 	if _, err := db.pool.Exec(t.Context(), `DELETE FROM resources`); err != nil {
 		t.Fatal(err)
 	}
-	writeAll(t, db, resourceSpan(2, 1, t0.Add(time.Hour), resA))
-	checkResource(t, db, 2, resA)
+	writeAll(t, db, storetest.ResourceSpan(2, 1, t0.Add(time.Hour), storetest.ResourceA))
+	storetest.CheckResource(t, db, 2, storetest.ResourceA)
 }
 
 // TestResourcesMigration: spans written before migration 00003 keep their
@@ -220,13 +198,13 @@ func TestResourcesMigration(t *testing.T) {
 	}
 	tid, sid := store.TraceID{1}, store.SpanID{1}
 	if _, err := sqlDB.ExecContext(ctx, `INSERT INTO spans (trace_id, span_id, service, name, kind, start_ns, duration_ns, status_code, resource)
-VALUES ($1, $2, 's', 'n', 0, $3, 1, 0, $4)`, tid[:], sid[:], at, resA); err != nil {
+VALUES ($1, $2, 's', 'n', 0, $3, 1, 0, $4)`, tid[:], sid[:], at, storetest.ResourceA); err != nil {
 		t.Fatal(err)
 	}
 	db := open(t, url)
-	writeAll(t, db, resourceSpan(2, 1, time.Unix(0, at), resA))
-	checkResource(t, db, 1, resA)
-	checkResource(t, db, 2, resA)
+	writeAll(t, db, storetest.ResourceSpan(2, 1, time.Unix(0, at), storetest.ResourceA))
+	storetest.CheckResource(t, db, 1, storetest.ResourceA)
+	storetest.CheckResource(t, db, 2, storetest.ResourceA)
 	got, err := db.SearchTraces(ctx, store.TraceQuery{Attributes: map[string]string{"host.name": "h1"}})
 	if err != nil {
 		t.Fatal(err)

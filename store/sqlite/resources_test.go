@@ -6,30 +6,8 @@ import (
 	"time"
 
 	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/storetest"
 )
-
-const (
-	resA = `{"service.name":"a","host.name":"h1"}`
-	resB = `{"service.name":"b","host.name":"h2"}`
-)
-
-func resourceSpan(trace, span byte, at time.Time, res string) store.Span {
-	return store.Span{TraceID: store.TraceID{trace}, SpanID: store.SpanID{span}, Service: "s", Name: "n",
-		StartUnixNano: at.UnixNano(), DurationNano: 1, Resource: store.Attributes(res)}
-}
-
-// checkResource fails unless the stored span (trace, span 1) reads back
-// with resource want.
-func checkResource(t *testing.T, db *DB, trace byte, want string) {
-	t.Helper()
-	spans, err := db.Trace(t.Context(), store.TraceID{trace})
-	if err != nil {
-		t.Fatalf("trace %d: %v", trace, err)
-	}
-	if got := string(spans[0].Resource); got != want {
-		t.Errorf("trace %d: resource %s, want %s", trace, got, want)
-	}
-}
 
 func countResources(t *testing.T, db *DB) int {
 	t.Helper()
@@ -48,13 +26,13 @@ func TestResourcesStoredOnce(t *testing.T) {
 	at := time.Unix(1_700_000_000, 0)
 	var spans []store.Span
 	for i := range byte(100) {
-		res := resA
+		res := storetest.ResourceA
 		if i%10 == 0 {
-			res = resB
+			res = storetest.ResourceB
 		}
-		spans = append(spans, resourceSpan(i+1, 1, at.Add(time.Duration(i)*time.Millisecond), res))
+		spans = append(spans, storetest.ResourceSpan(i+1, 1, at.Add(time.Duration(i)*time.Millisecond), res))
 	}
-	spans = append(spans, resourceSpan(200, 1, at, "")) // no resource
+	spans = append(spans, storetest.ResourceSpan(200, 1, at, "")) // no resource
 	// Two batches: the second finds both resources in the cache.
 	if err := db.WriteSpans(ctx, spans[:50]); err != nil {
 		t.Fatal(err)
@@ -72,9 +50,9 @@ func TestResourcesStoredOnce(t *testing.T) {
 	if inline != 0 {
 		t.Errorf("%d spans hold their resource inline, want 0", inline)
 	}
-	checkResource(t, db, 1, resB)
-	checkResource(t, db, 2, resA)
-	checkResource(t, db, 200, "")
+	storetest.CheckResource(t, db, 1, storetest.ResourceB)
+	storetest.CheckResource(t, db, 2, storetest.ResourceA)
+	storetest.CheckResource(t, db, 200, "")
 	got, err := db.SearchTraces(ctx, store.TraceQuery{Attributes: map[string]string{"host.name": "h2"}, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -90,20 +68,20 @@ func TestResourcesAfterRollback(t *testing.T) {
 	ctx := t.Context()
 	db := openInternal(t)
 	at := time.Unix(1_700_000_000, 0)
-	bad := resourceSpan(2, 1, at, resB)
+	bad := storetest.ResourceSpan(2, 1, at, storetest.ResourceB)
 	bad.Events = []store.Event{{Name: "e", Attributes: store.Attributes(`{not json`)}}
-	if err := db.WriteSpans(ctx, []store.Span{resourceSpan(1, 1, at, resA), bad}); err == nil {
+	if err := db.WriteSpans(ctx, []store.Span{storetest.ResourceSpan(1, 1, at, storetest.ResourceA), bad}); err == nil {
 		t.Fatal("a batch with undecodable event attributes was stored")
 	}
-	// The next new resource takes the id resA had in the rolled-back batch.
-	if err := db.WriteSpans(ctx, []store.Span{resourceSpan(3, 1, at, resB)}); err != nil {
+	// The next new resource takes the id storetest.ResourceA had in the rolled-back batch.
+	if err := db.WriteSpans(ctx, []store.Span{storetest.ResourceSpan(3, 1, at, storetest.ResourceB)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.WriteSpans(ctx, []store.Span{resourceSpan(1, 1, at, resA)}); err != nil {
+	if err := db.WriteSpans(ctx, []store.Span{storetest.ResourceSpan(1, 1, at, storetest.ResourceA)}); err != nil {
 		t.Fatal(err)
 	}
-	checkResource(t, db, 1, resA)
-	checkResource(t, db, 3, resB)
+	storetest.CheckResource(t, db, 1, storetest.ResourceA)
+	storetest.CheckResource(t, db, 3, storetest.ResourceB)
 }
 
 // TestDeleteBeforeKeepsReferencedResources: retention deletes resources
@@ -120,20 +98,20 @@ func TestDeleteBeforeKeepsReferencedResources(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(resourceSpan(1, 1, t0, resA), resourceSpan(2, 1, t0, resB))
-	// resA again ten minutes on, in another batch: its last_ns must move.
-	write(resourceSpan(3, 1, t0.Add(10*time.Minute), resA))
+	write(storetest.ResourceSpan(1, 1, t0, storetest.ResourceA), storetest.ResourceSpan(2, 1, t0, storetest.ResourceB))
+	// storetest.ResourceA again ten minutes on, in another batch: its last_ns must move.
+	write(storetest.ResourceSpan(3, 1, t0.Add(10*time.Minute), storetest.ResourceA))
 	if err := db.DeleteBefore(ctx, t0.Add(5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if n := countResources(t, db); n != 1 {
-		t.Errorf("%d resources after the cut, want 1 (resB's only span is gone)", n)
+		t.Errorf("%d resources after the cut, want 1 (storetest.ResourceB's only span is gone)", n)
 	}
-	checkResource(t, db, 3, resA)
-	// resB returns after retention deleted it: a new row, not the old id.
-	write(resourceSpan(4, 1, t0.Add(11*time.Minute), resB))
-	checkResource(t, db, 4, resB)
-	checkResource(t, db, 3, resA)
+	storetest.CheckResource(t, db, 3, storetest.ResourceA)
+	// storetest.ResourceB returns after retention deleted it: a new row, not the old id.
+	write(storetest.ResourceSpan(4, 1, t0.Add(11*time.Minute), storetest.ResourceB))
+	storetest.CheckResource(t, db, 4, storetest.ResourceB)
+	storetest.CheckResource(t, db, 3, storetest.ResourceA)
 }
 
 // TestResourcesMigration: spans written before migration 00004 keep their
@@ -145,18 +123,18 @@ func TestResourcesMigration(t *testing.T) {
 	at := time.Unix(1_700_000_000, 0).UnixNano()
 	tid, sid := store.TraceID{1}, store.SpanID{1}
 	if _, err := w.ExecContext(ctx, `INSERT INTO spans (trace_id, span_id, service, name, kind, start_ns, duration_ns, status_code, resource)
-VALUES (?, ?, 's', 'n', 0, ?, 1, 0, ?)`, tid[:], sid[:], at, resA); err != nil {
+VALUES (?, ?, 's', 'n', 0, ?, 1, 0, ?)`, tid[:], sid[:], at, storetest.ResourceA); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.ExecContext(ctx, `INSERT INTO trace_buckets VALUES (?, ?, ?, ?)`, tid[:], at>>30, at, at); err != nil {
 		t.Fatal(err)
 	}
 	db := reopenLatest(t, w, path)
-	if err := db.WriteSpans(ctx, []store.Span{resourceSpan(2, 1, time.Unix(0, at), resA)}); err != nil {
+	if err := db.WriteSpans(ctx, []store.Span{storetest.ResourceSpan(2, 1, time.Unix(0, at), storetest.ResourceA)}); err != nil {
 		t.Fatal(err)
 	}
-	checkResource(t, db, 1, resA)
-	checkResource(t, db, 2, resA)
+	storetest.CheckResource(t, db, 1, storetest.ResourceA)
+	storetest.CheckResource(t, db, 2, storetest.ResourceA)
 	got, err := db.SearchTraces(ctx, store.TraceQuery{Attributes: map[string]string{"host.name": "h1"}})
 	if err != nil {
 		t.Fatal(err)

@@ -259,11 +259,7 @@ func traceBuckets(spans []store.Span) map[traceBucket]startRange {
 // spanArgs fills args in spanInsertColumns order; resourceID is the span's
 // row in resources (nil for none).
 func spanArgs(args []any, s *store.Span, resourceID any) error {
-	events, err := sqlcommon.EncodeEvents(s.Events)
-	if err != nil {
-		return err
-	}
-	links, err := sqlcommon.EncodeLinks(s.Links)
+	events, links, err := sqlcommon.EncodeEventsLinks(s)
 	if err != nil {
 		return err
 	}

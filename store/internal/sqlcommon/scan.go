@@ -83,8 +83,8 @@ func copyID(dst, src []byte, what string) error {
 	return nil
 }
 
-// EncodeEvents encodes span events for storage (nil when there are none).
-func EncodeEvents(ev []store.Event) ([]byte, error) {
+// encodeEvents encodes span events for storage (nil when there are none).
+func encodeEvents(ev []store.Event) ([]byte, error) {
 	if len(ev) == 0 {
 		return nil, nil
 	}
@@ -95,8 +95,19 @@ func EncodeEvents(ev []store.Event) ([]byte, error) {
 	return CleanJSON(b), nil
 }
 
-// EncodeLinks encodes span links for storage (nil when there are none).
-func EncodeLinks(ls []store.Link) ([]byte, error) {
+// EncodeEventsLinks encodes a span's events and links for storage.
+func EncodeEventsLinks(s *store.Span) (events, links []byte, err error) {
+	if events, err = encodeEvents(s.Events); err != nil {
+		return nil, nil, err
+	}
+	if links, err = encodeLinks(s.Links); err != nil {
+		return nil, nil, err
+	}
+	return events, links, nil
+}
+
+// encodeLinks encodes span links for storage (nil when there are none).
+func encodeLinks(ls []store.Link) ([]byte, error) {
 	if len(ls) == 0 {
 		return nil, nil
 	}
