@@ -150,3 +150,34 @@ func BenchmarkEncodeSpans(b *testing.B) {
 	b.SetBytes(int64(len(c.b)))
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/span")
 }
+
+// BenchmarkSearchTracesByResource searches 200,000 spans for the traces
+// whose spans carry a resource attribute (host.name): every span of the
+// window is tested, its attributes and then its resource, which since
+// migration 00003 lives in resources.
+func BenchmarkSearchTracesByResource(b *testing.B) {
+	db := open(b, testenv.FreshPostgres(b))
+	ctx := context.Background()
+	start := time.Now().Add(-time.Hour)
+	gen := storetest.NewBatchGen(5000, start, 0)
+	for range 40 {
+		if err := db.WriteSpans(ctx, gen.Next()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := db.pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	q := store.TraceQuery{Attributes: map[string]string{"host.name": "ip-10-0-1-1.eu-west-1.compute.internal"},
+		From: start.Add(-time.Minute), To: time.Now().Add(time.Hour), Limit: 20}
+	b.ResetTimer()
+	for b.Loop() {
+		got, err := db.SearchTraces(ctx, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(got) != 20 {
+			b.Fatalf("%d traces, want 20", len(got))
+		}
+	}
+}

@@ -70,12 +70,20 @@ func (a *Args) InTraceIDs(col string, ids []store.TraceID) string {
 // attrMatch returns a condition true when the span attributes or resource
 // hold key with the text form value: a string's content, a number's
 // decimal text, true or false.
+//
+// A resource is inline in rows written before the resources table and in
+// resources since: the condition tests the inline one, then whether the
+// row's resource_id is among the matching resources, a list the database
+// computes once per query rather than looking up each row's resource
+// (that per-row lookup made a search by host.name over 200,000 PostgreSQL
+// spans 40-80% slower than with inline resources).
 func (a *Args) attrMatch(key, value string) string {
 	if a.d == Postgres {
 		// ->> yields exactly that text form for json scalars: a string's
 		// content, a number's token as written, true or false.
 		k, v := a.Add(key), a.Add(value)
-		return fmt.Sprintf("(spans.attributes ->> %s = %s OR %s ->> %s = %s)", k, v, ResourceExpr("spans"), k, v)
+		return fmt.Sprintf("(spans.attributes ->> %[1]s = %[2]s OR spans.resource ->> %[1]s = %[2]s OR "+
+			"spans.resource_id IN (SELECT id FROM resources WHERE body ->> %[1]s = %[2]s))", k, v)
 	}
 	// json_each rather than a JSON path: keys such as "http.method" or keys
 	// holding quotes would need path quoting that SQLite cannot escape.
@@ -88,7 +96,8 @@ func (a *Args) attrMatch(key, value string) string {
 			 WHEN 'real' THEN coalesce(%[1]s -> j.fullkey, CAST(j.atom AS TEXT)) ELSE NULL END) = %[3]s)`,
 			col, a.Add(key), a.Add(value))
 	}
-	return "(" + one("spans.attributes") + " OR " + one(ResourceExpr("spans")) + ")"
+	return "(" + one("spans.attributes") + " OR " + one("spans.resource") +
+		" OR spans.resource_id IN (SELECT r.id FROM resources r WHERE " + one("r.body") + "))"
 }
 
 // NS converts t to Unix nanoseconds, clamping times outside the int64 range
