@@ -141,6 +141,10 @@ func BenchmarkEncodeSpans(b *testing.B) {
 	gen := storetest.NewBatchGen(size, time.Now(), 0)
 	spans := gen.Next()
 	var c copyStream
+	c.resources = make([]int64, size) // resource ids, as DB.resourceIDs leaves them
+	for i := range c.resources {
+		c.resources[i] = int64(i%8 + 1)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.encode(spans); err != nil {
