@@ -15,7 +15,7 @@ BENCHTIME ?= 1s
 BENCHCOUNT ?= 1
 BENCHPKGS ?= ./...
 
-.PHONY: all build run test test-short generate check-generated lint fmt vet fuzz fuzz-short bench screenshots clean help
+.PHONY: all build run test test-short generate check-generated lint fmt vet fuzz fuzz-short bench bench-smoke screenshots clean help
 
 all: build
 
@@ -82,6 +82,9 @@ fuzz: ## run each fuzz target for 5 minutes
 bench: ## run the benchmarks into bench/latest.txt (compare runs with benchstat)
 	@mkdir -p bench
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 60m $(BENCHPKGS) | tee bench/latest.txt
+
+bench-smoke: ## run every benchmark once, to catch one that no longer runs (~5 min; not in CI for time)
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m $(PKGS)
 
 screenshots: ## refresh docs/screenshots/ from a real browser
 	@command -v chromium >/dev/null || { echo "make screenshots needs Chromium: apt-get install chromium"; exit 1; }
