@@ -26,6 +26,10 @@ func countRows(t *testing.T, db *DB, query string) int {
 	return n
 }
 
+func rowCounter(db *DB) storetest.Count {
+	return func(t *testing.T, query string) int { return countRows(t, db, query) }
+}
+
 func writeAll(t *testing.T, db *DB, spans ...store.Span) {
 	t.Helper()
 	if err := db.WriteSpans(t.Context(), spans); err != nil {
@@ -36,37 +40,8 @@ func writeAll(t *testing.T, db *DB, spans ...store.Span) {
 // TestResourcesStoredOnce: spans sharing a resource share one row of
 // resources and read back with it, by id and by attribute search.
 func TestResourcesStoredOnce(t *testing.T) {
-	ctx := t.Context()
 	db := open(t, testenv.FreshPostgres(t))
-	at := time.Now().Add(-time.Hour)
-	var spans []store.Span
-	for i := range byte(100) {
-		res := storetest.ResourceA
-		if i%10 == 0 {
-			res = storetest.ResourceB
-		}
-		spans = append(spans, storetest.ResourceSpan(i+1, 1, at.Add(time.Duration(i)*time.Millisecond), res))
-	}
-	spans = append(spans, storetest.ResourceSpan(200, 1, at, "")) // no resource
-	// Two batches: the second finds both resources in the cache.
-	writeAll(t, db, spans[:50]...)
-	writeAll(t, db, spans[50:]...)
-	if n := countRows(t, db, `SELECT count(*) FROM resources`); n != 2 {
-		t.Errorf("%d resources stored, want 2", n)
-	}
-	if n := countRows(t, db, `SELECT count(*) FROM spans WHERE resource IS NOT NULL`); n != 0 {
-		t.Errorf("%d spans hold their resource inline, want 0", n)
-	}
-	storetest.CheckResource(t, db, 1, storetest.ResourceB)
-	storetest.CheckResource(t, db, 2, storetest.ResourceA)
-	storetest.CheckResource(t, db, 200, "")
-	got, err := db.SearchTraces(ctx, store.TraceQuery{Attributes: map[string]string{"host.name": "h2"}, Limit: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 10 {
-		t.Errorf("search host.name=h2: %d traces, want 10", len(got))
-	}
+	storetest.ResourcesStoredOnce(t, db, time.Now().Add(-time.Hour), rowCounter(db))
 }
 
 // TestResourcesConcurrentWriters: writers adding the same new resources at
@@ -140,21 +115,10 @@ func TestResourcesLastRaised(t *testing.T) {
 func TestDeleteBeforeKeepsReferencedResources(t *testing.T) {
 	db := open(t, testenv.FreshPostgres(t))
 	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-72 * time.Hour)
-	old, kept := day.Add(time.Hour), day.Add(25*time.Hour)
-	writeAll(t, db, storetest.ResourceSpan(1, 1, old, storetest.ResourceA), storetest.ResourceSpan(2, 1, old, storetest.ResourceB))
-	// storetest.ResourceA again on the next day, in another batch: its last_ns must move.
-	writeAll(t, db, storetest.ResourceSpan(3, 1, kept, storetest.ResourceA))
-	if err := db.DeleteBefore(t.Context(), day.Add(24*time.Hour+5*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if n := countRows(t, db, `SELECT count(*) FROM resources`); n != 1 {
-		t.Errorf("%d resources after the cut, want 1 (storetest.ResourceB's only span is gone)", n)
-	}
-	storetest.CheckResource(t, db, 3, storetest.ResourceA)
-	// storetest.ResourceB returns after retention deleted it: a new row, not the old id.
-	writeAll(t, db, storetest.ResourceSpan(4, 1, kept.Add(time.Minute), storetest.ResourceB))
-	storetest.CheckResource(t, db, 4, storetest.ResourceB)
-	storetest.CheckResource(t, db, 3, storetest.ResourceA)
+	// PostgreSQL drops whole days: the cut a few minutes into the second
+	// day drops the first.
+	storetest.ResourcesRetention(t, db, day.Add(time.Hour), day.Add(25*time.Hour),
+		day.Add(24*time.Hour+5*time.Minute), rowCounter(db))
 }
 
 // TestResourcesDeletedElsewhere: a resource deleted behind this process's
@@ -202,14 +166,5 @@ VALUES ($1, $2, 's', 'n', 0, $3, 1, 0, $4)`, tid[:], sid[:], at, storetest.Resou
 		t.Fatal(err)
 	}
 	db := open(t, url)
-	writeAll(t, db, storetest.ResourceSpan(2, 1, time.Unix(0, at), storetest.ResourceA))
-	storetest.CheckResource(t, db, 1, storetest.ResourceA)
-	storetest.CheckResource(t, db, 2, storetest.ResourceA)
-	got, err := db.SearchTraces(ctx, store.TraceQuery{Attributes: map[string]string{"host.name": "h1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 {
-		t.Errorf("search host.name=h1: %d traces, want 2 (one from before the migration)", len(got))
-	}
+	storetest.CheckMigratedResource(t, db, time.Unix(0, at))
 }
