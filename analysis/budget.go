@@ -493,7 +493,7 @@ func hopCompliance(ctx context.Context, src SpanSource, b store.Budget, picks []
 		}
 		per := make([]int64, len(b.Hops))
 		var other int64
-		e.hopTimes(spans, func(sp *store.Span, ns int64) {
+		e.hopTimes(func(sp *store.Span, ns int64) {
 			if i, ok := budgeted[hopKey{sp.Service, sp.Dependency}]; ok {
 				per[i] += ns
 			} else {

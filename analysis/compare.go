@@ -524,7 +524,7 @@ func dependencyDeltas(ctx context.Context, src SpanSource, before, after compare
 					continue
 				}
 				used++
-				e.hopTimes(spans, func(sp *store.Span, ns int64) { into[hopKey{sp.Service, sp.Dependency}] += float64(ns) })
+				e.hopTimes(func(sp *store.Span, ns int64) { into[hopKey{sp.Service, sp.Dependency}] += float64(ns) })
 			}
 			for k := range into {
 				into[k] /= float64(max(used, 1))

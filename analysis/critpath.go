@@ -15,11 +15,21 @@ import (
 // the rest of it back to its start is its own time and the walk returns
 // to its parent at the span's start.
 //
-// Before the walk each child is clipped to its parent, top down: a child
-// that starts before or ends after its parent counts only inside it, so an
-// async child that ends after the parent does not extend it, and a child
-// entirely outside its parent is left out. The result tiles the root span
-// exactly: the segments are contiguous and sum to the root's duration.
+// Asynchronous work is off the path. The trace Tree marks each child the
+// parent did not wait for (it outlives the parent, it is a message
+// hand-off, a follows-from reference or a link; see Tie): such a child
+// and everything under it is an async branch. It is not walked, it does
+// not reduce its parent's own time, and it keeps its own self time
+// (jaeger-ui drops FOLLOWS_FROM children the same way; tailscope also
+// drops children that end after their parent, which jaeger-ui trims and
+// keeps, so a fire-and-forget call that outlives the request can never
+// take the request's critical time).
+//
+// Before the walk each synchronous child is clipped to its parent, top
+// down: a child that starts before its parent, or ends after it within
+// clock skew, counts only inside it, and one entirely outside it is not
+// walked. The result tiles the root span exactly: the segments are
+// contiguous and sum to the root's duration.
 //
 // Two deliberate differences from jaeger-ui: a child that ends exactly
 // when the next one starts (back-to-back sequential calls) is on the path
@@ -51,7 +61,8 @@ type Segment struct {
 }
 
 // SpanTime is the time a span spent itself: SelfNs over its whole
-// duration (minus the time any child ran), CriticalNs on the critical path.
+// duration (minus the time any synchronous child ran), CriticalNs on the
+// critical path.
 type SpanTime struct {
 	SpanID     store.SpanID `json:"span_id"`
 	Service    string       `json:"service"`
@@ -61,6 +72,12 @@ type SpanTime struct {
 	CriticalMs float64      `json:"critical_ms"`
 	SelfNs     int64        `json:"self_ns"`
 	CriticalNs int64        `json:"critical_ns"`
+	// Async marks a span of an async branch: the request did not wait for
+	// it, so it is never on the critical path. AsyncTie names, on the
+	// branch's first span, why ("outlives parent", "message hand-off",
+	// "follows from", "linked").
+	Async    bool   `json:"async,omitempty"`
+	AsyncTie string `json:"async_tie,omitempty"`
 }
 
 // HopTime is critical-path time per (service, dependency); Dependency ""
@@ -102,14 +119,15 @@ type CriticalPathResult struct {
 	// Segments tile [root start, root end] in time order.
 	Segments []Segment `json:"segments"`
 	// Spans holds self and critical time of every span connected to the
-	// root, in start order.
+	// root (async branches included), in start order.
 	Spans []SpanTime `json:"spans"`
 	// Hops is critical time per (service, dependency), largest first.
 	Hops []HopTime `json:"hops"`
 	Gaps []Gap     `json:"gaps"`
+	// AsyncSpans counts the spans of async branches under the root.
+	AsyncSpans int `json:"async_spans"`
 	// DetachedSpans counts spans not connected to the root (their parent
-	// is missing, they lie entirely outside it, or they duplicate a span
-	// id); they are not on the path.
+	// is missing, or they duplicate a span id); they are not on the path.
 	DetachedSpans int `json:"detached_spans"`
 }
 
@@ -134,27 +152,33 @@ func CriticalPath(spans []store.Span) CriticalPathResult {
 			Hops: []HopTime{}, Gaps: []Gap{}, DetachedSpans: len(spans),
 		}
 	}
-	root := &e.nodes[e.root]
-	rs := &spans[root.span]
+	return e.result()
+}
+
+// result turns the last computation into a CriticalPathResult.
+func (e *cpEngine) result() CriticalPathResult {
+	t := &e.tree
+	rs := t.Span(e.root)
+	rstart, rend := e.start[e.root], e.end[e.root]
 	res := CriticalPathResult{
 		TraceID:       rs.TraceID,
 		RootSpanID:    rs.SpanID,
-		StartUnixNano: UnixNano(root.start),
-		DurationNs:    root.end - root.start,
-		DurationMs:    round3(nsToMs(root.end - root.start)),
+		StartUnixNano: UnixNano(rstart),
+		DurationNs:    rend - rstart,
+		DurationMs:    round3(nsToMs(rend - rstart)),
 		SpanIDs:       []store.SpanID{},
 		Segments:      make([]Segment, 0, len(e.segs)),
 		Spans:         []SpanTime{},
 		Hops:          []HopTime{},
 		Gaps:          []Gap{},
-		DetachedSpans: len(spans) - e.reached,
+		AsyncSpans:    len(e.async),
+		DetachedSpans: len(t.spans) - len(e.order) - len(e.async),
 	}
-	critical := make([]int64, len(e.nodes))
-	seen := make([]bool, len(e.nodes))
+	critical := make([]int64, t.Len())
+	seen := make([]bool, t.Len())
 	hops := map[hopKey]int64{}
 	for _, sg := range e.segs {
-		n := &e.nodes[sg.node]
-		sp := &spans[n.span]
+		sp := t.Span(sg.node)
 		d := sg.end - sg.start
 		critical[sg.node] += d
 		hops[hopKey{sp.Service, sp.Dependency}] += d
@@ -165,37 +189,40 @@ func CriticalPath(spans []store.Span) CriticalPathResult {
 		res.Segments = append(res.Segments, Segment{
 			SpanID: sp.SpanID, Service: sp.Service, Name: sp.Name, Dependency: sp.Dependency,
 			StartUnixNano: UnixNano(sg.start), EndUnixNano: UnixNano(sg.end),
-			OffsetMs:   round3(nsToMs(sg.start - root.start)),
+			OffsetMs:   round3(nsToMs(sg.start - rstart)),
 			DurationMs: round3(nsToMs(d)), DurationNs: d,
 		})
-		if n.nkids > 0 && d > 0 {
+		if e.nwalk[sg.node] > 0 && d > 0 {
 			res.Gaps = append(res.Gaps, Gap{
 				SpanID: sp.SpanID, Service: sp.Service, Name: sp.Name,
 				StartUnixNano: UnixNano(sg.start), EndUnixNano: UnixNano(sg.end),
-				OffsetMs:   round3(nsToMs(sg.start - root.start)),
+				OffsetMs:   round3(nsToMs(sg.start - rstart)),
 				DurationMs: round3(nsToMs(d)), DurationNs: d,
 			})
 		}
 	}
-	byStart := slices.Clone(e.order)
-	slices.SortFunc(byStart, func(a, b int32) int {
-		na, nb := &e.nodes[a], &e.nodes[b]
-		if c := cmp.Compare(na.start, nb.start); c != 0 {
+	all := append(slices.Clone(e.order), e.async...)
+	slices.SortFunc(all, func(a, b int32) int {
+		if c := cmp.Compare(e.start[a], e.start[b]); c != 0 {
 			return c
 		}
-		ia, ib := spans[na.span].SpanID, spans[nb.span].SpanID
+		ia, ib := t.Span(a).SpanID, t.Span(b).SpanID
 		return bytes.Compare(ia[:], ib[:])
 	})
-	res.Spans = make([]SpanTime, 0, len(byStart))
-	for _, i := range byStart {
-		n := &e.nodes[i]
-		sp := &spans[n.span]
+	res.Spans = make([]SpanTime, 0, len(all))
+	for _, i := range all {
+		sp := t.Span(i)
 		self := e.selfTime(i)
-		res.Spans = append(res.Spans, SpanTime{
+		st := SpanTime{
 			SpanID: sp.SpanID, Service: sp.Service, Name: sp.Name, Dependency: sp.Dependency,
 			SelfNs: self, CriticalNs: critical[i],
 			SelfMs: round3(nsToMs(self)), CriticalMs: round3(nsToMs(critical[i])),
-		})
+			Async: e.isAsync[i],
+		}
+		if st.Async && t.Tie(i).Async() {
+			st.AsyncTie = t.Tie(i).String()
+		}
+		res.Spans = append(res.Spans, st)
 	}
 	for k, ns := range hops {
 		h := HopTime{Service: k.service, Dependency: k.dependency, Label: HopLabel(k.service, k.dependency),
@@ -221,205 +248,122 @@ type hopKey struct {
 	dependency string
 }
 
-// cpNode is one distinct span in the engine.
-type cpNode struct {
-	span       int32 // index into the input
-	parent     int32 // node index, -1 for none
-	start, end int64 // clipped to the parent
-	kid0       int32 // first child in cpEngine.kids
-	nkids      int32 // kept children, sorted by end descending
-	next       int32 // walk cursor into the children
-	kept       bool  // connected to the root and inside its parent
-}
-
 // rawSeg is a path segment before it is turned into a Segment.
 type rawSeg struct {
 	node       int32
 	start, end int64
 }
 
-// cpEngine computes critical paths. Outlier analysis reuses one engine
-// for thousands of traces, so its buffers are kept between calls.
+// cpEngine computes critical paths over a Tree. Outlier analysis reuses
+// one engine for thousands of traces, so its buffers are kept between
+// calls. Per node (indexes of the tree):
 type cpEngine struct {
-	idx     map[store.SpanID]int32
-	nodes   []cpNode
-	kids    []int32
-	count   []int32
-	queue   []int32
-	order   []int32 // kept nodes in BFS order
-	segs    []rawSeg
-	root    int32
-	reached int
+	tree Tree
+	// start and end are clipped to the parent for synchronous children;
+	// an async branch's first span keeps its own times.
+	start, end []int64
+	// walk holds, at the tree's child offsets, each node's walkable
+	// children (synchronous and overlapping it) sorted by end descending;
+	// nwalk how many, next the walk's cursor into them.
+	walk, nwalk, next []int32
+	isAsync           []bool
+	order             []int32 // the root and its synchronous descendants, BFS order
+	async             []int32 // spans of async branches under the root
+	queue             []int32
+	segs              []rawSeg
+	root              int32
 }
 
-// better reports whether a should represent a duplicated span id rather
-// than b: longer, then earlier, then by name, so the choice is
-// independent of input order.
-func better(a, b *store.Span) bool {
-	if a.DurationNano != b.DurationNano {
-		return a.DurationNano > b.DurationNano
-	}
-	if a.StartUnixNano != b.StartUnixNano {
-		return a.StartUnixNano < b.StartUnixNano
-	}
-	if a.Service != b.Service {
-		return a.Service < b.Service
-	}
-	return a.Name < b.Name
-}
-
-// compute runs the walk from root, or from the trace's root when root is
-// zero or absent (a non-root entry span analyses its own subtree). It
-// reports false when no span qualifies as root.
+// compute builds the tree of spans and walks the critical path from root,
+// or from the trace's root when root is zero or absent (a non-root entry
+// span analyses its own subtree). It reports false when there is no span.
 func (e *cpEngine) compute(spans []store.Span, rootID store.SpanID) bool {
-	if e.idx == nil {
-		e.idx = make(map[store.SpanID]int32, len(spans))
-	} else {
-		clear(e.idx)
+	t := &e.tree
+	t.Reset(spans)
+	e.segs, e.order, e.async = e.segs[:0], e.order[:0], e.async[:0]
+	root := t.Root()
+	if n, ok := t.Node(rootID); ok {
+		root = n
 	}
-	e.nodes = e.nodes[:0]
-	e.segs = e.segs[:0]
-	e.order = e.order[:0]
-	e.reached = 0
-	for i := range spans {
-		sp := &spans[i]
-		if sp.SpanID.IsZero() {
-			continue
-		}
-		if j, dup := e.idx[sp.SpanID]; dup {
-			if better(sp, &spans[e.nodes[j].span]) {
-				e.nodes[j].span = int32(i)
-			}
-			continue
-		}
-		e.idx[sp.SpanID] = int32(len(e.nodes))
-		e.nodes = append(e.nodes, cpNode{span: int32(i)})
-	}
-	if len(e.nodes) == 0 {
+	if root < 0 {
 		return false
 	}
-	// Parents, and the root: a span without a parent, else the best span
-	// whose parent is missing (its root has not arrived).
-	rootIdx, rootIsTrue := int32(-1), false
-	for i := range e.nodes {
-		n := &e.nodes[i]
-		sp := &spans[n.span]
-		n.start = sp.StartUnixNano
-		n.end = satAdd(sp.StartUnixNano, max(sp.DurationNano, 0))
-		n.parent = -1
-		n.kept = false
-		n.nkids, n.next = 0, 0
-		isTrue := sp.ParentSpanID.IsZero()
-		if !isTrue {
-			if p, ok := e.idx[sp.ParentSpanID]; ok && p != int32(i) {
-				n.parent = p
-				continue
-			}
-		}
-		switch {
-		case rootIdx < 0, isTrue && !rootIsTrue:
-			rootIdx, rootIsTrue = int32(i), isTrue
-		case isTrue == rootIsTrue:
-			r := &spans[e.nodes[rootIdx].span]
-			if better(sp, r) || (!better(r, sp) && bytes.Compare(sp.SpanID[:], r.SpanID[:]) < 0) {
-				rootIdx = int32(i)
-			}
-		}
-	}
-	if i, ok := e.idx[rootID]; ok && !rootID.IsZero() {
-		rootIdx = i
-	}
-	if rootIdx < 0 {
-		// Every span has a parent in the set: a cycle. Nothing is a root.
-		return false
-	}
-	root := rootIdx
 	e.root = root
+	n := t.Len()
+	e.start = slices.Grow(e.start[:0], n)[:n]
+	e.end = slices.Grow(e.end[:0], n)[:n]
+	e.walk = resize(e.walk, len(t.kids))
+	e.nwalk = resize(e.nwalk, n)
+	e.next = resize(e.next, n)
+	e.isAsync = slices.Grow(e.isAsync[:0], n)[:n]
+	clear(e.nwalk)
+	clear(e.next)
+	clear(e.isAsync)
 
-	// Children in CSR form.
-	e.count = slices.Grow(e.count[:0], len(e.nodes)+1)[:len(e.nodes)+1]
-	clear(e.count)
-	for i := range e.nodes {
-		if p := e.nodes[i].parent; p >= 0 {
-			e.count[p+1]++
-		}
-	}
-	for i := 1; i <= len(e.nodes); i++ {
-		e.count[i] += e.count[i-1]
-	}
-	e.kids = slices.Grow(e.kids[:0], len(e.nodes))[:e.count[len(e.nodes)]]
-	for i := range e.nodes {
-		e.nodes[i].kid0 = e.count[i]
-	}
-	for i := range e.nodes {
-		if p := e.nodes[i].parent; p >= 0 {
-			e.kids[e.count[p]] = int32(i)
-			e.count[p]++
-		}
-	}
-	for i := range e.nodes {
-		// count[i] now marks the end of node i's children.
-		e.nodes[i].nkids = e.count[i] - e.nodes[i].kid0
-	}
-
-	// Top down from the root: clip children to their parent, drop those
-	// entirely outside it, and keep only what is connected.
-	e.nodes[root].kept = true
+	// Top down from the root: clip synchronous children to their parent
+	// and collect the walkable ones; async children start branches.
+	rs := t.Span(root)
+	e.start[root], e.end[root] = rs.StartUnixNano, satAdd(rs.StartUnixNano, max(rs.DurationNano, 0))
 	e.queue = append(e.queue[:0], root)
 	for qi := 0; qi < len(e.queue); qi++ {
 		p := e.queue[qi]
-		pn := &e.nodes[p]
-		e.order = append(e.order, p)
-		ks := e.kids[pn.kid0 : pn.kid0+pn.nkids]
-		kept := ks[:0]
-		for _, c := range ks {
-			cn := &e.nodes[c]
-			if cn.start > pn.end || cn.end < pn.start {
+		if e.isAsync[p] {
+			e.async = append(e.async, p)
+		} else {
+			e.order = append(e.order, p)
+		}
+		base := t.kid0[p]
+		for _, c := range t.Children(p) {
+			cs := t.Span(c)
+			e.start[c], e.end[c] = cs.StartUnixNano, satAdd(cs.StartUnixNano, max(cs.DurationNano, 0))
+			e.queue = append(e.queue, c)
+			if t.Tie(c).Async() {
+				e.isAsync[c] = true
 				continue
 			}
-			cn.start = max(cn.start, pn.start)
-			cn.end = min(cn.end, pn.end)
-			cn.kept = true
-			kept = append(kept, c)
-			e.queue = append(e.queue, c)
+			e.isAsync[c] = e.isAsync[p]
+			if e.start[c] > e.end[p] || e.end[c] < e.start[p] {
+				continue // entirely outside (clock skew): not walked
+			}
+			e.start[c] = max(e.start[c], e.start[p])
+			e.end[c] = min(e.end[c], e.end[p])
+			e.walk[base+e.nwalk[p]] = c
+			e.nwalk[p]++
 		}
-		pn.nkids = int32(len(kept))
-		if len(kept) > 1 {
-			slices.SortFunc(kept, e.byEndDesc(spans))
+		if ks := e.walkKids(p); len(ks) > 1 {
+			slices.SortFunc(ks, e.byEndDesc)
 		}
 	}
-	e.reached = len(e.order)
 
 	// The walk. Each node's cursor only moves forward: the point we return
 	// to a parent at only moves back in time, so a child skipped because
 	// it ended after that point can never qualify later. That makes the
 	// walk linear in the number of spans.
 	cur := root
-	bound := e.nodes[root].end
+	bound := e.end[root]
 	for {
-		n := &e.nodes[cur]
-		ks := e.kids[n.kid0 : n.kid0+n.nkids]
-		for n.next < n.nkids && e.nodes[ks[n.next]].end > bound {
-			n.next++
+		ks := e.walkKids(cur)
+		for int(e.next[cur]) < len(ks) && e.end[ks[e.next[cur]]] > bound {
+			e.next[cur]++
 		}
-		if n.next < n.nkids {
-			c := ks[n.next]
-			n.next++
-			cend := e.nodes[c].end
+		if int(e.next[cur]) < len(ks) {
+			c := ks[e.next[cur]]
+			e.next[cur]++
+			cend := e.end[c]
 			if cend < bound {
 				e.segs = append(e.segs, rawSeg{node: cur, start: cend, end: bound})
 			}
 			cur, bound = c, cend
 			continue
 		}
-		if n.start < bound {
-			e.segs = append(e.segs, rawSeg{node: cur, start: n.start, end: bound})
+		if e.start[cur] < bound {
+			e.segs = append(e.segs, rawSeg{node: cur, start: e.start[cur], end: bound})
 		}
 		if cur == root {
 			break
 		}
-		bound = n.start
-		cur = n.parent
+		bound = e.start[cur]
+		cur = t.Parent(cur)
 	}
 	// The walk goes backwards in time; put the segments in time order and
 	// join stretches of one span that only a zero-length child split.
@@ -436,52 +380,56 @@ func (e *cpEngine) compute(spans []store.Span, rootID store.SpanID) bool {
 	return true
 }
 
-// byEndDesc orders children latest end first, then latest start, then by
-// span id.
-func (e *cpEngine) byEndDesc(spans []store.Span) func(a, b int32) int {
-	return func(a, b int32) int {
-		na, nb := &e.nodes[a], &e.nodes[b]
-		if c := cmp.Compare(nb.end, na.end); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(nb.start, na.start); c != 0 {
-			return c
-		}
-		ia, ib := spans[na.span].SpanID, spans[nb.span].SpanID
-		return bytes.Compare(ia[:], ib[:])
-	}
+// walkKids returns node p's walkable children.
+func (e *cpEngine) walkKids(p int32) []int32 {
+	b := e.tree.kid0[p]
+	return e.walk[b : b+e.nwalk[p]]
 }
 
-// selfTime is a node's clipped duration minus the union of its kept
+// byEndDesc orders children latest end first, then latest start, then by
+// span id.
+func (e *cpEngine) byEndDesc(a, b int32) int {
+	if c := cmp.Compare(e.end[b], e.end[a]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(e.start[b], e.start[a]); c != 0 {
+		return c
+	}
+	ia, ib := e.tree.Span(a).SpanID, e.tree.Span(b).SpanID
+	return bytes.Compare(ia[:], ib[:])
+}
+
+// selfTime is a node's (clipped) duration minus the union of its walkable
 // children. Children are sorted by end descending, so one sweep merges
 // them: a child overlaps the current block exactly when it ends at or
 // after the block's start.
 func (e *cpEngine) selfTime(i int32) int64 {
-	n := &e.nodes[i]
-	dur := n.end - n.start
-	if n.nkids == 0 {
+	dur := e.end[i] - e.start[i]
+	ks := e.walkKids(i)
+	if len(ks) == 0 {
 		return dur
 	}
 	var union int64
-	ks := e.kids[n.kid0 : n.kid0+n.nkids]
-	lo, hi := e.nodes[ks[0]].start, e.nodes[ks[0]].end
+	lo, hi := e.start[ks[0]], e.end[ks[0]]
 	for _, c := range ks[1:] {
-		cn := &e.nodes[c]
-		if cn.end >= lo {
-			lo = min(lo, cn.start)
+		if e.end[c] >= lo {
+			lo = min(lo, e.start[c])
 			continue
 		}
 		union += hi - lo
-		lo, hi = cn.start, cn.end
+		lo, hi = e.start[c], e.end[c]
 	}
 	union += hi - lo
 	return dur - union
 }
 
 // hopTimes adds the critical time of each hop of the last computed trace
-// to add(service, dependency, ns).
-func (e *cpEngine) hopTimes(spans []store.Span, add func(sp *store.Span, ns int64)) {
+// to add(span, ns).
+func (e *cpEngine) hopTimes(add func(sp *store.Span, ns int64)) {
 	for _, sg := range e.segs {
-		add(&spans[e.nodes[sg.node].span], sg.end-sg.start)
+		add(e.tree.Span(sg.node), sg.end-sg.start)
 	}
 }
+
+// rootSpan returns the span the last computation started from.
+func (e *cpEngine) rootSpan() *store.Span { return e.tree.Span(e.root) }

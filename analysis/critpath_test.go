@@ -36,6 +36,7 @@ func TestCriticalPathShapes(t *testing.T) {
 		spans    []sp
 		want     []seg
 		detached int
+		async    int
 	}{
 		{
 			name:  "single span",
@@ -60,9 +61,20 @@ func TestCriticalPathShapes(t *testing.T) {
 			want:  []seg{{1, 0, 40}, {3, 40, 70}, {1, 70, 100}},
 		},
 		{
-			name:  "async child ending after the parent is clipped",
+			// A fire-and-forget child that outlives its parent is an async
+			// branch: the parent did not wait for it.
+			name:  "child ending after the parent is off the path",
 			spans: []sp{{id: 1, start: 0, end: 100}, {id: 2, parent: 1, start: 50, end: 200}},
-			want:  []seg{{1, 0, 50}, {2, 50, 100}},
+			want:  []seg{{1, 0, 100}},
+			async: 1,
+		},
+		{
+			// A server span under its client is synchronous by contract:
+			// an apparent overrun is clock skew, clipped to the client.
+			name: "server overrunning its client by clock skew is clipped",
+			spans: []sp{{id: 1, service: "a", start: 0, end: 100}, {id: 2, parent: 1, service: "a", kind: store.KindClient, start: 10, end: 90},
+				{id: 3, parent: 2, service: "b", kind: store.KindServer, start: 15, end: 92}},
+			want: []seg{{1, 0, 10}, {2, 10, 15}, {3, 15, 90}, {1, 90, 100}},
 		},
 		{
 			name:  "child starting before the parent is clipped",
@@ -70,15 +82,16 @@ func TestCriticalPathShapes(t *testing.T) {
 			want:  []seg{{2, 10, 40}, {1, 40, 100}},
 		},
 		{
-			name:     "child entirely outside the parent is left out",
-			spans:    []sp{{id: 1, start: 0, end: 100}, {id: 2, parent: 1, start: 150, end: 200}, {id: 3, parent: 2, start: 160, end: 170}},
-			want:     []seg{{1, 0, 100}},
-			detached: 2,
+			name:  "child entirely after the parent is an async branch",
+			spans: []sp{{id: 1, start: 0, end: 100}, {id: 2, parent: 1, start: 150, end: 200}, {id: 3, parent: 2, start: 160, end: 170}},
+			want:  []seg{{1, 0, 100}},
+			async: 2,
 		},
 		{
-			name:  "grandchild clipped to the clipped child",
-			spans: []sp{{id: 1, start: 0, end: 100}, {id: 2, parent: 1, start: 50, end: 150}, {id: 3, parent: 2, start: 90, end: 140}},
-			want:  []seg{{1, 0, 50}, {2, 50, 90}, {3, 90, 100}},
+			name: "grandchild clipped to the clipped child",
+			spans: []sp{{id: 1, service: "a", kind: store.KindClient, start: 0, end: 100}, {id: 2, parent: 1, service: "b", kind: store.KindServer, start: 50, end: 150},
+				{id: 3, parent: 2, service: "b", start: 90, end: 140}},
+			want: []seg{{1, 0, 50}, {2, 50, 90}, {3, 90, 100}},
 		},
 		{
 			name:  "nested",
@@ -97,10 +110,12 @@ func TestCriticalPathShapes(t *testing.T) {
 			detached: 1,
 		},
 		{
-			name:     "without a root the longest orphan is the root",
-			spans:    []sp{{id: 2, parent: 9, start: 0, end: 50}, {id: 3, parent: 9, start: 10, end: 80}, {id: 4, parent: 3, start: 20, end: 30}},
-			want:     []seg{{3, 10, 20}, {4, 20, 30}, {3, 30, 80}},
-			detached: 1,
+			// One root rule for every page: the earliest orphan, as the
+			// waterfall lists them.
+			name:     "without a root the earliest orphan is the root",
+			spans:    []sp{{id: 3, parent: 9, start: 10, end: 80}, {id: 2, parent: 9, start: 0, end: 50}, {id: 4, parent: 3, start: 20, end: 30}},
+			want:     []seg{{2, 0, 50}},
+			detached: 2,
 		},
 		{
 			name:     "duplicate span id keeps the longer span",
@@ -115,10 +130,9 @@ func TestCriticalPathShapes(t *testing.T) {
 			detached: 0,
 		},
 		{
-			name:     "cycle without a root gives no path",
-			spans:    []sp{{id: 1, parent: 2, start: 0, end: 10}, {id: 2, parent: 1, start: 0, end: 10}},
-			want:     []seg{},
-			detached: 2,
+			name:  "a parent cycle is broken at its earliest span",
+			spans: []sp{{id: 2, parent: 1, start: 0, end: 10}, {id: 1, parent: 2, start: 0, end: 10}},
+			want:  []seg{{2, 0, 10}},
 		},
 		{
 			name:     "negative duration counts as zero",
@@ -140,6 +154,9 @@ func TestCriticalPathShapes(t *testing.T) {
 			}
 			if res.DetachedSpans != tt.detached {
 				t.Errorf("detached = %d, want %d", res.DetachedSpans, tt.detached)
+			}
+			if res.AsyncSpans != tt.async {
+				t.Errorf("async = %d, want %d", res.AsyncSpans, tt.async)
 			}
 		})
 	}
@@ -237,12 +254,13 @@ func randomTrace(r *rand.Rand, n int) []store.Span {
 		case 3: // entirely after the parent
 			start = p.end + 5
 		}
-		descs = append(descs, sp{id: i, parent: p.id, start: start, end: start + dur, service: fmt.Sprintf("s%d", r.IntN(4)), dep: []string{"", "db", "cache"}[r.IntN(3)]})
+		descs = append(descs, sp{id: i, parent: p.id, start: start, end: start + dur, service: fmt.Sprintf("s%d", r.IntN(4)),
+			dep: []string{"", "db", "cache"}[r.IntN(3)], kind: store.SpanKind(r.IntN(6))})
 	}
 	spans := make([]store.Span, len(descs))
 	for i, d := range descs {
 		spans[i] = store.Span{
-			TraceID: tid(1), SpanID: sid(d.id), ParentSpanID: sid(d.parent), Service: d.service, Name: "op", Dependency: d.dep,
+			TraceID: tid(1), SpanID: sid(d.id), ParentSpanID: sid(d.parent), Service: d.service, Name: "op", Dependency: d.dep, Kind: d.kind,
 			StartUnixNano: testEpoch.UnixNano() + int64(d.start*1e6), DurationNano: int64((d.end - d.start) * 1e6),
 		}
 	}
@@ -261,13 +279,19 @@ func refPath(spans []store.Span) []rawSeg {
 		idx        int32
 	}
 	nodes := map[store.SpanID]*node{}
+	byID := map[store.SpanID]*store.Span{}
 	for i, s := range spans {
 		nodes[s.SpanID] = &node{id: s.SpanID, start: s.StartUnixNano, end: s.StartUnixNano + s.DurationNano, idx: int32(i)}
+		byID[s.SpanID] = &spans[i]
 	}
 	var root *node
-	for _, s := range spans {
+	for i, s := range spans {
 		if s.ParentSpanID.IsZero() {
 			root = nodes[s.SpanID]
+			continue
+		}
+		// Async children (their tie is tested on its own) are not walked.
+		if tieOf(byID[s.ParentSpanID], &spans[i]).Async() {
 			continue
 		}
 		p := nodes[s.ParentSpanID]
@@ -408,4 +432,93 @@ func TestCriticalPathDeepChain(t *testing.T) {
 	if !slices.IsSortedFunc(res.Segments, func(a, b Segment) int { return cmp.Compare(a.StartUnixNano, b.StartUnixNano) }) {
 		t.Fatal("segments not in time order")
 	}
+}
+
+// TestCriticalPathAsyncWork reproduces the shapes that used to hijack the
+// path: async work is off it, keeps its own self time, and does not take
+// the parent's own time.
+func TestCriticalPathAsyncWork(t *testing.T) {
+	selfOf := func(r CriticalPathResult, id int) SpanTime {
+		for _, st := range r.Spans {
+			if st.SpanID == sid(id) {
+				return st
+			}
+		}
+		t.Fatalf("span %d not in result", id)
+		return SpanTime{}
+	}
+	t.Run("fire-and-forget analytics call", func(t *testing.T) {
+		// feed-api answers in 100 ms; `go analytics.Track(ctx)` runs 1.5 s.
+		res := CriticalPath(build(t,
+			sp{id: 1, service: "feed-api", kind: store.KindServer, start: 0, end: 100},
+			sp{id: 2, parent: 1, service: "feed-api", kind: store.KindClient, dep: "profile-svc", start: 10, end: 80},
+			sp{id: 3, parent: 1, service: "feed-api", kind: store.KindClient, dep: "analytics", start: 5, end: 1505},
+			sp{id: 4, parent: 3, service: "analytics", kind: store.KindServer, start: 6, end: 1500},
+		))
+		if got, want := segsOf(res), []seg{{1, 0, 10}, {2, 10, 80}, {1, 80, 100}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("segments %v, want %v", got, want)
+		}
+		for _, h := range res.Hops {
+			if h.Dependency == "analytics" || h.Service == "analytics" {
+				t.Errorf("async hop on the path: %+v", h)
+			}
+		}
+		if st := selfOf(res, 3); !st.Async || st.AsyncTie != "outlives parent" || st.CriticalNs != 0 || st.SelfMs != 1500-1494 {
+			t.Errorf("analytics client %+v", st)
+		}
+		if st := selfOf(res, 4); !st.Async || st.AsyncTie != "" || st.SelfMs != 1494 {
+			t.Errorf("analytics server %+v: want async with its own 1494 ms", st)
+		}
+		if res.AsyncSpans != 2 || res.DetachedSpans != 0 {
+			t.Errorf("async %d detached %d", res.AsyncSpans, res.DetachedSpans)
+		}
+	})
+	t.Run("root's own time is not given to an async audit.write", func(t *testing.T) {
+		res := CriticalPath(build(t,
+			sp{id: 1, service: "checkout", start: 0, end: 100},
+			sp{id: 2, parent: 1, service: "checkout", name: "audit.write", start: 90, end: 130},
+		))
+		if st := selfOf(res, 1); st.SelfMs != 100 || st.CriticalMs != 100 {
+			t.Errorf("root %+v: want all 100 ms its own", st)
+		}
+	})
+	t.Run("producer keeps its self time; the consumer is a hand-off", func(t *testing.T) {
+		res := CriticalPath(build(t,
+			sp{id: 1, service: "orders", start: 0, end: 200},
+			sp{id: 2, parent: 1, service: "orders", kind: store.KindProducer, dep: "kafka", start: 20, end: 175},
+			sp{id: 3, parent: 2, service: "billing", kind: store.KindConsumer, start: 115, end: 400},
+		))
+		if st := selfOf(res, 2); st.SelfMs != 155 || st.CriticalMs != 155 {
+			t.Errorf("producer %+v: want self and critical 155 ms", st)
+		}
+		if st := selfOf(res, 3); !st.Async || st.AsyncTie != "message hand-off" {
+			t.Errorf("consumer %+v", st)
+		}
+	})
+	t.Run("follows-from child is off the path", func(t *testing.T) {
+		spans := build(t,
+			sp{id: 1, service: "a", start: 0, end: 100},
+			sp{id: 2, parent: 1, service: "a", start: 10, end: 90},
+		)
+		spans[1].Links = []store.Link{{TraceID: tid(1), SpanID: sid(1), Attributes: store.AttributesOf(map[string]any{"opentracing.ref_type": "follows_from"})}}
+		res := CriticalPath(spans)
+		if got := segsOf(res); !reflect.DeepEqual(got, []seg{{1, 0, 100}}) {
+			t.Errorf("segments %v", got)
+		}
+	})
+	t.Run("span tied only by a link is an async branch, not a second root", func(t *testing.T) {
+		spans := build(t,
+			sp{id: 1, service: "a", start: 0, end: 100},
+			sp{id: 2, parent: 1, service: "a", kind: store.KindProducer, start: 10, end: 20},
+			sp{id: 3, service: "b", kind: store.KindConsumer, start: 500, end: 900},
+		)
+		spans[2].Links = []store.Link{{TraceID: tid(1), SpanID: sid(2)}}
+		res := CriticalPath(spans)
+		if res.RootSpanID != sid(1) || res.AsyncSpans != 1 || res.DetachedSpans != 0 {
+			t.Errorf("root %s async %d detached %d", res.RootSpanID, res.AsyncSpans, res.DetachedSpans)
+		}
+		if st := selfOf(res, 3); st.AsyncTie != "linked" || st.SelfMs != 400 {
+			t.Errorf("linked consumer %+v", st)
+		}
+	})
 }

@@ -86,46 +86,43 @@ func FindingsWith(spans []store.Span, o FindingOptions) []Finding {
 	if len(spans) == 0 {
 		return out
 	}
-	byID := make(map[store.SpanID]*store.Span, len(spans))
-	for i := range spans {
-		if cur, dup := byID[spans[i].SpanID]; !dup || better(&spans[i], cur) {
-			byID[spans[i].SpanID] = &spans[i]
+	tree := NewTree(spans)
+	// Sibling patterns look at the calls (spans with a dependency) each
+	// parent waited for, in start order; async calls (fire-and-forget,
+	// message hand-offs) did not delay it. Orphans whose parent never
+	// arrived are siblings too.
+	var calls []int32
+	siblings := func(parent *store.Span) {
+		if len(calls) >= 2 { // every sibling pattern needs two calls
+			out = append(out, sequentialFanOut(tree, parent, calls, o)...)
+			out = append(out, repeatedCalls(tree, calls, o)...)
 		}
 	}
-	// Calls (spans with a dependency) grouped by parent in parent id
-	// order, each group in start order (ties by span id): one sort, and
-	// findings do not depend on the input order.
-	var calls []int
-	for i := range spans {
-		if !spans[i].ParentSpanID.IsZero() && !spans[i].SpanID.IsZero() && spans[i].Dependency != "" {
-			calls = append(calls, i)
+	for p := range int32(tree.Len()) {
+		calls = calls[:0]
+		for _, c := range tree.Children(p) {
+			if tree.Span(c).Dependency != "" && !tree.Tie(c).Async() {
+				calls = append(calls, c)
+			}
+		}
+		siblings(tree.Span(p))
+	}
+	orphans := map[store.SpanID][]int32{}
+	var missing []store.SpanID
+	for _, r := range tree.Roots() {
+		if sp := tree.Span(r); !sp.ParentSpanID.IsZero() && sp.Dependency != "" {
+			if orphans[sp.ParentSpanID] == nil {
+				missing = append(missing, sp.ParentSpanID)
+			}
+			orphans[sp.ParentSpanID] = append(orphans[sp.ParentSpanID], r)
 		}
 	}
-	slices.SortFunc(calls, func(a, b int) int {
-		x, y := &spans[a], &spans[b]
-		if c := bytes.Compare(x.ParentSpanID[:], y.ParentSpanID[:]); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(x.StartUnixNano, y.StartUnixNano); c != 0 {
-			return c
-		}
-		return bytes.Compare(x.SpanID[:], y.SpanID[:])
-	})
-	for lo := 0; lo < len(calls); {
-		p := spans[calls[lo]].ParentSpanID
-		hi := lo + 1
-		for hi < len(calls) && spans[calls[hi]].ParentSpanID == p {
-			hi++
-		}
-		if hi-lo >= 2 { // every sibling pattern needs two calls
-			sib := calls[lo:hi:hi]
-			out = append(out, sequentialFanOut(spans, byID[p], sib, o)...)
-			out = append(out, repeatedCalls(spans, sib, o)...)
-		}
-		lo = hi
+	for _, id := range missing {
+		calls = append(calls[:0], orphans[id]...) // roots are in start order
+		siblings(nil)
 	}
-	for i := range spans {
-		sp := &spans[i]
+	for n := range int32(tree.Len()) {
+		sp := tree.Span(n)
 		if f, ok := slowDB(sp, o); ok {
 			out = append(out, f)
 		}
@@ -140,7 +137,7 @@ func FindingsWith(spans []store.Span, o FindingOptions) []Finding {
 			})
 		}
 	}
-	out = append(out, gapFindings(spans, byID, o)...)
+	out = append(out, gapFindings(spans, tree, o)...)
 	slices.SortStableFunc(out, func(a, b Finding) int {
 		if c := cmp.Compare(b.TimeMs, a.TimeMs); c != 0 {
 			return c
@@ -164,29 +161,29 @@ func FindingsWith(spans []store.Span, o FindingOptions) []Finding {
 // must reach MinTime and, when only two dependencies are involved, a fifth
 // of the parent's duration: a cache miss falling back to the database is
 // two dependent calls where the cheap lookup is all there is to gain.
-func sequentialFanOut(spans []store.Span, parent *store.Span, calls []int, o FindingOptions) []Finding {
+func sequentialFanOut(tree *Tree, parent *store.Span, calls []int32, o FindingOptions) []Finding {
 	var out []Finding
-	var stages [][]int
+	var stages [][]int32
 	var stageEnd int64
 	for _, i := range calls {
-		sp := &spans[i]
+		sp := tree.Span(i)
 		if len(stages) > 0 && sp.StartUnixNano < stageEnd {
 			stages[len(stages)-1] = append(stages[len(stages)-1], i)
 			stageEnd = max(stageEnd, sp.End())
 			continue
 		}
-		stages = append(stages, []int{i})
+		stages = append(stages, []int32{i})
 		stageEnd = sp.End()
 	}
-	flush := func(run []int) {
+	flush := func(run []int32) {
 		if len(run) < 2 {
 			return
 		}
 		perDep := map[string]int64{}
 		var total int64
 		for _, i := range run {
-			perDep[spans[i].Dependency] += spans[i].DurationNano
-			total += spans[i].DurationNano
+			perDep[tree.Span(i).Dependency] += tree.Span(i).DurationNano
+			total += tree.Span(i).DurationNano
 		}
 		if len(perDep) < 2 {
 			return
@@ -204,9 +201,9 @@ func sequentialFanOut(spans []store.Span, parent *store.Span, calls []int, o Fin
 		}
 		ids := make([]store.SpanID, len(run))
 		for k, i := range run {
-			ids[k] = spans[i].SpanID
+			ids[k] = tree.Span(i).SpanID
 		}
-		first := &spans[run[0]]
+		first := tree.Span(run[0])
 		out = append(out, Finding{
 			Kind:    FindingSequentialFanOut,
 			Title:   fmt.Sprintf("Sequential calls to %d dependencies could run in parallel", len(deps)),
@@ -216,7 +213,7 @@ func sequentialFanOut(spans []store.Span, parent *store.Span, calls []int, o Fin
 				FormatMs(nsToMs(longest)), FormatMs(nsToMs(save))),
 		})
 	}
-	var run []int
+	var run []int32
 	for _, st := range stages {
 		if len(st) > 1 {
 			break
@@ -229,12 +226,13 @@ func sequentialFanOut(spans []store.Span, parent *store.Span, calls []int, o Fin
 
 // repeatedCalls finds N+1 patterns (many similar sibling calls) and
 // retries (a similar call made again after one failed).
-func repeatedCalls(spans []store.Span, calls []int, o FindingOptions) []Finding {
+func repeatedCalls(tree *Tree, calls []int32, o FindingOptions) []Finding {
 	type key struct{ service, name, dep string }
-	groups := map[key][]int{}
+	groups := map[key][]int32{}
 	var keys []key
 	for _, i := range calls {
-		k := key{spans[i].Service, spans[i].Name, spans[i].Dependency}
+		sp := tree.Span(i)
+		k := key{sp.Service, sp.Name, sp.Dependency}
 		if _, ok := groups[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -245,14 +243,14 @@ func repeatedCalls(spans []store.Span, calls []int, o FindingOptions) []Finding 
 		g := groups[k] // in start order
 		ids := make([]store.SpanID, len(g))
 		for n, i := range g {
-			ids[n] = spans[i].SpanID
+			ids[n] = tree.Span(i).SpanID
 		}
 		if len(g) >= o.NPlusOne {
 			var longest int64
 			for _, i := range g {
-				longest = max(longest, spans[i].DurationNano)
+				longest = max(longest, tree.Span(i).DurationNano)
 			}
-			wall := unionTime(spans, g)
+			wall := unionTime(tree, g)
 			save := wall - longest
 			if save >= int64(o.MinTime) {
 				out = append(out, Finding{
@@ -267,7 +265,7 @@ func repeatedCalls(spans []store.Span, calls []int, o FindingOptions) []Finding 
 		// Retries: attempts after the first failed one.
 		firstErr := -1
 		for n, i := range g {
-			if spans[i].StatusCode == store.StatusError {
+			if tree.Span(i).StatusCode == store.StatusError {
 				firstErr = n
 				break
 			}
@@ -277,12 +275,12 @@ func repeatedCalls(spans []store.Span, calls []int, o FindingOptions) []Finding 
 		}
 		failed := 0
 		for _, i := range g[firstErr:] {
-			if spans[i].StatusCode == store.StatusError {
+			if tree.Span(i).StatusCode == store.StatusError {
 				failed++
 			}
 		}
-		last := &spans[g[len(g)-1]]
-		first := &spans[g[firstErr]]
+		last := tree.Span(g[len(g)-1])
+		first := tree.Span(g[firstErr])
 		lost := last.StartUnixNano - first.StartUnixNano
 		if lost < int64(o.MinTime) {
 			continue
@@ -300,10 +298,10 @@ func repeatedCalls(spans []store.Span, calls []int, o FindingOptions) []Finding 
 }
 
 // unionTime is the wall time covered by the spans' intervals.
-func unionTime(spans []store.Span, idx []int) int64 {
+func unionTime(tree *Tree, idx []int32) int64 {
 	iv := make([][2]int64, len(idx))
 	for n, i := range idx {
-		iv[n] = [2]int64{spans[i].StartUnixNano, spans[i].End()}
+		iv[n] = [2]int64{tree.Span(i).StartUnixNano, tree.Span(i).End()}
 	}
 	slices.SortFunc(iv, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
 	var total int64
@@ -358,7 +356,7 @@ func slowDB(sp *store.Span, o FindingOptions) (Finding, bool) {
 
 // gapFindings reports large stretches of the critical path inside spans
 // that have children but where none ran.
-func gapFindings(spans []store.Span, byID map[store.SpanID]*store.Span, o FindingOptions) []Finding {
+func gapFindings(spans []store.Span, tree *Tree, o FindingOptions) []Finding {
 	cp := CriticalPath(spans)
 	if cp.DurationNs <= 0 {
 		return nil
@@ -369,7 +367,10 @@ func gapFindings(spans []store.Span, byID map[store.SpanID]*store.Span, o Findin
 		if g.DurationNs < minNs {
 			continue
 		}
-		sp := byID[g.SpanID]
+		var sp *store.Span
+		if n, ok := tree.Node(g.SpanID); ok {
+			sp = tree.Span(n)
+		}
 		title := fmt.Sprintf("Uninstrumented time in %s: %s", g.Name, FormatMs(g.DurationMs))
 		detail := fmt.Sprintf("%s spent %s on the critical path with no child span running (from %s into the trace); add spans there to see what it does.",
 			spanRef(sp), FormatMs(g.DurationMs), FormatMs(g.OffsetMs))

@@ -510,7 +510,7 @@ func (r *outlierRun) examine(ctx context.Context, src SpanSource) error {
 			}
 			s.examined++
 			t := exTrace{pos: pos, sample: si, dur: r.ord[pos].d, stratum: int8(k), dominant: -1, group: -1}
-			e.hopTimes(spans, func(sp *store.Span, ns int64) {
+			e.hopTimes(func(sp *store.Span, ns int64) {
 				key := sp.Dependency
 				if key == "" {
 					key = sp.Service
@@ -530,7 +530,7 @@ func (r *outlierRun) examine(ctx context.Context, src SpanSource) error {
 				t.deps = append(t.deps, depNs{id, ns})
 			})
 			r.fixedDims(&t, smp, spans, &e)
-			entry := &spans[e.nodes[e.root].span]
+			entry := e.rootSpan()
 			kv := append(slices.Clone(cache.scalars(entry.Attributes)), cache.scalars(entry.Resource)...)
 			if explicit {
 				for _, a := range kv {
@@ -573,7 +573,7 @@ func (r *outlierRun) fixedDims(t *exTrace, smp *store.Sample, spans []store.Span
 		t.vals = appendUnique(t.vals, dimVal{dimHostIdx, r.dims[dimHostIdx].id(smp.Host)})
 	}
 	for _, ni := range e.order {
-		sp := &spans[e.nodes[ni].span]
+		sp := e.tree.Span(ni)
 		if tenant == "" {
 			tenant = sp.Tenant
 		}

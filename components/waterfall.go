@@ -23,6 +23,9 @@ type WaterfallView struct {
 	ExpandAllHref string
 	Matches       int
 	Detached      int
+	// Async counts spans of async branches: work the request did not
+	// wait for, never on its critical path.
+	Async int
 	Selected      *SpanDetail
 	// OutliersHref links the root endpoint's outlier analysis.
 	OutliersHref string
@@ -63,6 +66,10 @@ type WFRow struct {
 	Critical             []Seg
 	Gaps                 []Seg
 	Error                bool
+	// Async marks a span of an async branch; AsyncTie, on the branch's
+	// first span, says why the parent did not wait for it.
+	Async                bool
+	AsyncTie             string
 	HasChildren          bool
 	Expanded             bool
 	Hidden               bool

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
 	"github.com/tailscope/tailscope/profile"
@@ -40,18 +41,15 @@ func (s *Server) profiledSpans(ctx context.Context, spans []store.Span) (map[sto
 	if err != nil {
 		return nil, fmt.Errorf("profiled spans: %w", err)
 	}
-	parent := make(map[store.SpanID]store.SpanID, len(spans))
-	for i := range spans {
-		parent[spans[i].SpanID] = spans[i].ParentSpanID
-	}
+	tree := analysis.NewTree(spans)
 	out := map[store.SpanID]bool{}
 	for _, p := range sp {
-		if p.Type != store.ProfileCPU {
+		n, ok := tree.Node(p.SpanID)
+		if p.Type != store.ProfileCPU || !ok {
 			continue
 		}
-		for id, guard := p.SpanID, 0; !id.IsZero() && !out[id] && guard < len(spans); guard++ {
-			out[id] = true
-			id = parent[id]
+		for ; n >= 0 && !out[tree.Span(n).SpanID]; n = tree.Parent(n) {
+			out[tree.Span(n).SpanID] = true
 		}
 	}
 	return out, nil
@@ -59,23 +57,19 @@ func (s *Server) profiledSpans(ctx context.Context, spans []store.Span) (map[sto
 
 // subtreeIDs lists a span and its descendants, at most MaxProfileSpanIDs.
 func subtreeIDs(spans []store.Span, root store.SpanID) []store.SpanID {
-	children := map[store.SpanID][]store.SpanID{}
-	for i := range spans {
-		children[spans[i].ParentSpanID] = append(children[spans[i].ParentSpanID], spans[i].SpanID)
+	tree := analysis.NewTree(spans)
+	n, ok := tree.Node(root)
+	if !ok {
+		return []store.SpanID{root}
 	}
 	out := []store.SpanID{}
-	seen := map[store.SpanID]bool{}
-	stack := []store.SpanID{root}
-	for len(stack) > 0 && len(out) < store.MaxProfileSpanIDs {
-		id := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[id] {
-			continue
+	tree.WalkFrom(n, 0, func(x int32, _ int) bool {
+		if len(out) == store.MaxProfileSpanIDs {
+			return false
 		}
-		seen[id] = true
-		out = append(out, id)
-		stack = append(stack, children[id]...)
-	}
+		out = append(out, tree.Span(x).SpanID)
+		return true
+	})
 	return out
 }
 

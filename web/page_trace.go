@@ -112,13 +112,13 @@ const paletteSize = 12
 
 // serviceClasses gives the services of one trace distinct colours (in name
 // order, so the same trace always looks the same).
-func serviceClasses(spans []store.Span) map[string]string {
+func serviceClasses(tree *analysis.Tree) map[string]string {
 	var names []string
 	seen := map[string]bool{}
-	for i := range spans {
-		if !seen[spans[i].Service] {
-			seen[spans[i].Service] = true
-			names = append(names, spans[i].Service)
+	for n := range int32(tree.Len()) {
+		if svc := tree.Span(n).Service; !seen[svc] {
+			seen[svc] = true
+			names = append(names, svc)
 		}
 	}
 	sort.Strings(names)
@@ -143,12 +143,12 @@ type waterfallOptions struct {
 }
 
 // buildWaterfall turns a trace and its analysis into the waterfall view:
-// spans in tree order (children by start time), positioned in percent of
-// the trace's extent. In a large trace, subtrees below collapseDepth start
-// collapsed and are left out of the page (fetched when expanded), except
-// along the critical path, the selected span and search matches.
+// the trace Tree's spans in preorder (children by start time), positioned
+// in percent of the trace's extent. In a large trace, subtrees below
+// collapseDepth start collapsed and are left out of the page (fetched when
+// expanded), except along the critical path, the selected span and search
+// matches.
 func buildWaterfall(d *traceDetail, opts waterfallOptions) components.WaterfallView {
-	selected := opts.Selected
 	spans := d.spans
 	cp := d.Analysis
 	v := components.WaterfallView{
@@ -158,243 +158,222 @@ func buildWaterfall(d *traceDetail, opts waterfallOptions) components.WaterfallV
 		ExpandAllHref: "/traces/" + d.TraceID + "?expand=all",
 		Find:          opts.Find,
 	}
-	if len(spans) == 0 {
+	tree := analysis.NewTree(spans)
+	if tree.Len() == 0 {
 		return v
 	}
-	start, end := spans[0].StartUnixNano, spans[0].End()
-	for i := range spans {
-		start = min(start, spans[i].StartUnixNano)
-		end = max(end, spans[i].End())
-	}
-	extent := float64(max(end-start, 1))
-	pct := func(ns int64) float64 { return 100 * float64(ns-start) / extent }
-	width := func(ns int64) float64 { return 100 * float64(ns) / extent }
+	start, end := tree.Extent()
+	lay := wfLayout{start: start, extent: float64(max(end-start, 1))}
+	rows := newRowBuilder(tree, cp, lay)
+	findingKinds := addFindings(&v, d.Findings, tree)
 
-	byID := map[store.SpanID]int{}
-	for i := range spans {
-		byID[spans[i].SpanID] = i
+	v.Collapsed = tree.Len() > collapseThreshold && !opts.ExpandAll
+	keepOpen, matches := openSpans(tree, cp, opts, v.Collapsed)
+	v.Matches = len(matches)
+	size := tree.SubtreeSizes()
+
+	visit := func(n int32, depth, base int) bool {
+		expanded := !v.Collapsed || depth-base < collapseDepth || keepOpen[n]
+		row := rows.row(n, depth)
+		row.Expanded = expanded
+		row.Findings = findingKinds[tree.Span(n).SpanID]
+		row.Match = matches[n]
+		if !expanded {
+			row.HiddenDescendants = size[n] - 1
+			if v.Collapsed && row.HasChildren {
+				// Leave the subtree out of the page; the script fetches it.
+				row.Lazy = true
+			}
+		}
+		v.Rows = append(v.Rows, row)
+		return expanded
 	}
-	children := map[store.SpanID][]int{}
-	var roots []int
-	for i := range spans {
-		p := spans[i].ParentSpanID
-		if _, ok := byID[p]; ok && !p.IsZero() && p != spans[i].SpanID {
-			children[p] = append(children[p], i)
-		} else {
-			roots = append(roots, i)
+	if !opts.Under.IsZero() {
+		under, ok := tree.Node(opts.Under)
+		if !ok {
+			return v
+		}
+		v.Rows = []components.WFRow{}
+		base := tree.Depth(under) + 1
+		for _, c := range tree.Children(under) {
+			tree.WalkFrom(c, base, func(n int32, depth int) bool { return visit(n, depth, base) })
+		}
+		return v
+	}
+	tree.Walk(func(n int32, depth int) bool { return visit(n, depth, 0) })
+	summarize(&v, tree, cp, lay)
+	if sel, err := store.ParseSpanID(opts.Selected); err == nil {
+		if n, ok := tree.Node(sel); ok {
+			v.Selected = spanDetailView(tree.Span(n), rows.self[sel])
 		}
 	}
-	byStart := func(idx []int) {
-		sort.SliceStable(idx, func(a, b int) bool {
-			sa, sb := &spans[idx[a]], &spans[idx[b]]
-			if sa.StartUnixNano != sb.StartUnixNano {
-				return sa.StartUnixNano < sb.StartUnixNano
-			}
-			return sa.SpanID.String() < sb.SpanID.String()
-		})
-	}
-	// The true root first, then spans whose parent never arrived.
-	byStart(roots)
-	sort.SliceStable(roots, func(a, b int) bool {
-		return spans[roots[a]].IsRoot() && !spans[roots[b]].IsRoot()
-	})
-	for k := range children {
-		byStart(children[k])
-	}
+	return v
+}
 
-	self := map[store.SpanID]analysis.SpanTime{}
+// wfLayout places times on the waterfall's axis.
+type wfLayout struct {
+	start  int64
+	extent float64
+}
+
+func (l wfLayout) pct(ns int64) float64   { return 100 * float64(ns-l.start) / l.extent }
+func (l wfLayout) width(ns int64) float64 { return 100 * float64(ns) / l.extent }
+
+// rowBuilder makes the row of one span from the trace's analysis.
+type rowBuilder struct {
+	tree    *analysis.Tree
+	lay     wfLayout
+	classes map[string]string
+	self    map[store.SpanID]analysis.SpanTime
+	onPath  map[store.SpanID]bool
+	segs    map[store.SpanID][]components.Seg
+	gaps    map[store.SpanID][]components.Seg
+}
+
+func newRowBuilder(tree *analysis.Tree, cp analysis.CriticalPathResult, lay wfLayout) *rowBuilder {
+	b := &rowBuilder{
+		tree: tree, lay: lay, classes: serviceClasses(tree),
+		self: map[store.SpanID]analysis.SpanTime{}, onPath: map[store.SpanID]bool{},
+		segs: map[store.SpanID][]components.Seg{}, gaps: map[store.SpanID][]components.Seg{},
+	}
 	for _, st := range cp.Spans {
-		self[st.SpanID] = st
+		b.self[st.SpanID] = st
 	}
-	onPath := map[store.SpanID]bool{}
 	for _, id := range cp.SpanIDs {
-		onPath[id] = true
+		b.onPath[id] = true
 	}
-	segs := map[store.SpanID][]components.Seg{}
 	for _, sg := range cp.Segments {
-		segs[sg.SpanID] = append(segs[sg.SpanID], components.Seg{LeftPct: pct(int64(sg.StartUnixNano)), WidthPct: width(int64(sg.EndUnixNano - sg.StartUnixNano))})
+		b.segs[sg.SpanID] = append(b.segs[sg.SpanID], components.Seg{LeftPct: lay.pct(int64(sg.StartUnixNano)), WidthPct: lay.width(int64(sg.EndUnixNano - sg.StartUnixNano))})
 	}
-	gaps := map[store.SpanID][]components.Seg{}
 	for _, g := range cp.Gaps {
-		gaps[g.SpanID] = append(gaps[g.SpanID], components.Seg{LeftPct: pct(int64(g.StartUnixNano)), WidthPct: width(int64(g.EndUnixNano - g.StartUnixNano))})
+		b.gaps[g.SpanID] = append(b.gaps[g.SpanID], components.Seg{LeftPct: lay.pct(int64(g.StartUnixNano)), WidthPct: lay.width(int64(g.EndUnixNano - g.StartUnixNano))})
 	}
-	findingKinds := map[store.SpanID][]string{}
-	for _, f := range d.Findings {
+	return b
+}
+
+func (b *rowBuilder) row(n int32, depth int) components.WFRow {
+	sp := b.tree.Span(n)
+	tie := b.tree.Tie(n)
+	row := components.WFRow{
+		SpanID:      sp.SpanID.String(),
+		Depth:       depth,
+		Indent:      min(depth, maxIndent),
+		Service:     sp.Service,
+		Name:        sp.Name,
+		Class:       b.classes[sp.Service],
+		Bar:         components.Seg{LeftPct: b.lay.pct(sp.StartUnixNano), WidthPct: b.lay.width(sp.DurationNano)},
+		DurationMs:  nsToMs(sp.DurationNano),
+		SelfMs:      b.self[sp.SpanID].SelfMs,
+		OnCritical:  b.onPath[sp.SpanID],
+		Critical:    b.segs[sp.SpanID],
+		Gaps:        b.gaps[sp.SpanID],
+		Error:       sp.StatusCode == store.StatusError,
+		HasChildren: len(b.tree.Children(n)) > 0,
+		Async:       b.self[sp.SpanID].Async || tie.Async(),
+		Search:      strings.ToLower(sp.Service + " " + sp.Name),
+		Href:        "?span=" + sp.SpanID.String(),
+	}
+	if tie.Async() {
+		row.AsyncTie = tie.String()
+	}
+	if p := b.tree.Parent(n); p >= 0 {
+		row.ParentID = b.tree.Span(p).SpanID.String()
+	}
+	row.Label = chart.FormatMs(row.DurationMs)
+	if row.SelfMs > 0 && row.HasChildren {
+		row.Label += " (self " + chart.FormatMs(row.SelfMs) + ")"
+	}
+	// Labels go right of the bar unless the bar ends near the edge.
+	if row.Bar.LeftPct+row.Bar.WidthPct < 78 {
+		row.LabelLeftPct = row.Bar.LeftPct + row.Bar.WidthPct + 0.5
+	} else {
+		row.LabelLeftPct = math.Max(0, row.Bar.LeftPct-22)
+	}
+	return row
+}
+
+// addFindings fills the finding callouts and returns the finding kinds per
+// span for the rows' badges.
+func addFindings(v *components.WaterfallView, fs []analysis.Finding, tree *analysis.Tree) map[store.SpanID][]string {
+	kinds := map[store.SpanID][]string{}
+	for _, f := range fs {
 		fv := components.FindingView{Kind: f.Kind, Title: f.Title, Detail: f.Detail, TimeMs: f.TimeMs}
 		for _, id := range f.SpanIDs {
-			findingKinds[id] = appendUnique(findingKinds[id], strings.ReplaceAll(f.Kind, "_", " "))
-			if i, ok := byID[id]; ok && len(fv.Spans) < 12 {
-				fv.Spans = append(fv.Spans, components.SpanLink{
-					Label: spans[i].Service + " " + spans[i].Name,
-					Href:  "?span=" + id.String(),
-				})
+			kinds[id] = appendUnique(kinds[id], strings.ReplaceAll(f.Kind, "_", " "))
+			if n, ok := tree.Node(id); ok && len(fv.Spans) < 12 {
+				sp := tree.Span(n)
+				fv.Spans = append(fv.Spans, components.SpanLink{Label: sp.Service + " " + sp.Name, Href: "?span=" + id.String()})
 			}
 		}
 		v.Findings = append(v.Findings, fv)
 	}
+	return kinds
+}
 
-	v.Collapsed = len(spans) > collapseThreshold && !opts.ExpandAll
-	lazy := v.Collapsed
-	size := subtreeSizes(spans, children)
-	// Keep the critical path and the selected span visible when collapsing.
-	keepOpen := map[store.SpanID]bool{}
-	open := func(id store.SpanID) {
-		for guard := 0; guard < len(spans); guard++ {
-			i, ok := byID[id]
-			if !ok || keepOpen[id] {
-				return
-			}
-			keepOpen[id] = true
-			id = spans[i].ParentSpanID
+// openSpans returns the spans whose subtree stays open in a collapsed
+// waterfall (ancestors of the critical path, of the selected span and of
+// find matches) and the find matches.
+func openSpans(tree *analysis.Tree, cp analysis.CriticalPathResult, opts waterfallOptions, collapsed bool) (keepOpen, matches map[int32]bool) {
+	keepOpen, matches = map[int32]bool{}, map[int32]bool{}
+	openAbove := func(n int32) {
+		for p := tree.Parent(n); p >= 0 && !keepOpen[p]; p = tree.Parent(p) {
+			keepOpen[p] = true
 		}
 	}
-	if v.Collapsed {
+	if collapsed {
 		for _, id := range cp.SpanIDs {
-			if i, ok := byID[id]; ok {
-				open(spans[i].ParentSpanID)
+			if n, ok := tree.Node(id); ok {
+				openAbove(n)
 			}
 		}
-		if sel, err := store.ParseSpanID(selected); err == nil {
-			if i, ok := byID[sel]; ok {
-				open(spans[i].ParentSpanID)
+		if sel, err := store.ParseSpanID(opts.Selected); err == nil {
+			if n, ok := tree.Node(sel); ok {
+				openAbove(n)
 			}
 		}
 	}
-	find := strings.ToLower(opts.Find)
-	matches := map[store.SpanID]bool{}
-	if find != "" {
-		for i := range spans {
-			if strings.Contains(strings.ToLower(spans[i].Service+" "+spans[i].Name), find) {
-				matches[spans[i].SpanID] = true
-				open(spans[i].ParentSpanID)
+	if find := strings.ToLower(opts.Find); find != "" {
+		for n := range int32(tree.Len()) {
+			if sp := tree.Span(n); strings.Contains(strings.ToLower(sp.Service+" "+sp.Name), find) {
+				matches[n] = true
+				openAbove(n)
 			}
 		}
-		v.Matches = len(matches)
 	}
+	return keepOpen, matches
+}
 
-	classes := serviceClasses(spans)
+// summarize fills the page's header: root, facts, hops, legend and axis.
+func summarize(v *components.WaterfallView, tree *analysis.Tree, cp analysis.CriticalPathResult, lay wfLayout) {
+	classes := serviceClasses(tree)
 	services := map[string]bool{}
-	var errorsN int
-	// Iterative depth-first walk: traces can be 10,000 spans deep.
-	type item struct {
-		idx, depth int
-		hidden     bool
-	}
-	stack := make([]item, 0, len(roots))
-	baseDepth := 0
-	if !opts.Under.IsZero() {
-		ui, ok := byID[opts.Under]
-		if !ok {
-			return v
-		}
-		baseDepth = depthOf(spans, byID, ui) + 1
-		kids := children[opts.Under]
-		for i := len(kids) - 1; i >= 0; i-- {
-			stack = append(stack, item{kids[i], baseDepth, false})
-		}
-		v.Rows = []components.WFRow{}
-	} else {
-		for i := len(roots) - 1; i >= 0; i-- {
-			stack = append(stack, item{roots[i], 0, false})
-		}
-	}
-	visited := make([]bool, len(spans))
-	for len(stack) > 0 {
-		it := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if visited[it.idx] {
-			continue
-		}
-		visited[it.idx] = true
-		sp := &spans[it.idx]
-		kids := children[sp.SpanID]
-		expanded := !v.Collapsed || it.depth-baseDepth < collapseDepth || keepOpen[sp.SpanID]
-		row := components.WFRow{
-			SpanID:      sp.SpanID.String(),
-			Depth:       it.depth,
-			Indent:      min(it.depth, maxIndent),
-			Service:     sp.Service,
-			Name:        sp.Name,
-			Class:       classes[sp.Service],
-			Bar:         components.Seg{LeftPct: pct(sp.StartUnixNano), WidthPct: width(sp.DurationNano)},
-			DurationMs:  nsToMs(sp.DurationNano),
-			SelfMs:      self[sp.SpanID].SelfMs,
-			OnCritical:  onPath[sp.SpanID],
-			Critical:    segs[sp.SpanID],
-			Gaps:        gaps[sp.SpanID],
-			Error:       sp.StatusCode == store.StatusError,
-			HasChildren: len(kids) > 0,
-			Expanded:    expanded,
-			Hidden:      it.hidden,
-			Findings:    findingKinds[sp.SpanID],
-			Match:       matches[sp.SpanID],
-			Search:      strings.ToLower(sp.Service + " " + sp.Name),
-			Href:        "?span=" + sp.SpanID.String(),
-		}
-		if !sp.ParentSpanID.IsZero() {
-			row.ParentID = sp.ParentSpanID.String()
-		}
-		row.Label = chart.FormatMs(row.DurationMs)
-		if row.SelfMs > 0 && len(kids) > 0 {
-			row.Label += " (self " + chart.FormatMs(row.SelfMs) + ")"
-		}
-		// Labels go right of the bar unless the bar ends near the edge.
-		if row.Bar.LeftPct+row.Bar.WidthPct < 78 {
-			row.LabelLeftPct = row.Bar.LeftPct + row.Bar.WidthPct + 0.5
-		} else {
-			row.LabelLeftPct = math.Max(0, row.Bar.LeftPct-22)
-		}
-		if !expanded {
-			row.HiddenDescendants = size[it.idx] - 1
-		}
-		if lazy && !expanded && len(kids) > 0 {
-			// Leave the subtree out of the page; the script fetches it.
-			row.Lazy = true
-			kids = nil
-		}
-		v.Rows = append(v.Rows, row)
-		for i := len(kids) - 1; i >= 0; i-- {
-			stack = append(stack, item{kids[i], it.depth + 1, it.hidden || !expanded})
-		}
-	}
-	for i := range spans {
-		services[spans[i].Service] = true
-		if spans[i].StatusCode == store.StatusError {
+	errorsN := 0
+	for n := range int32(tree.Len()) {
+		sp := tree.Span(n)
+		services[sp.Service] = true
+		if sp.StatusCode == store.StatusError {
 			errorsN++
 		}
 	}
-	if !opts.Under.IsZero() {
-		return v
-	}
-	// Spans in a parent cycle are unreachable from any root; list them too
-	// (unless the page left their subtree out on purpose).
-	for i := range spans {
-		if !visited[i] && !lazy {
-			sp := &spans[i]
-			v.Rows = append(v.Rows, components.WFRow{
-				SpanID: sp.SpanID.String(), Service: sp.Service, Name: sp.Name, Class: classes[sp.Service],
-				Bar:   components.Seg{LeftPct: pct(sp.StartUnixNano), WidthPct: width(sp.DurationNano)},
-				Label: chart.FormatMs(nsToMs(sp.DurationNano)), Search: strings.ToLower(sp.Service + " " + sp.Name),
-				Href: "?span=" + sp.SpanID.String(), Error: sp.StatusCode == store.StatusError,
-			})
-		}
-	}
-
-	root := &spans[roots[0]]
+	root := tree.Span(tree.Root())
 	v.RootName = root.Service + " " + root.Name
 	v.RootSpanID = root.SpanID.String()
-	v.Start = time.Unix(0, start).UTC().Format("2006-01-02 15:04:05.000 UTC")
+	v.Start = time.Unix(0, lay.start).UTC().Format("2006-01-02 15:04:05.000 UTC")
 	v.Detached = cp.DetachedSpans
+	v.Async = cp.AsyncSpans
 	if root.IsEntry() {
 		v.OutliersHref = link("/outliers", "service", root.Service, "endpoint", root.Name,
-			"from", timeText(time.Unix(0, start).Add(-30*time.Minute)), "to", timeText(time.Unix(0, start).Add(30*time.Minute)))
+			"from", timeText(time.Unix(0, lay.start).Add(-30*time.Minute)), "to", timeText(time.Unix(0, lay.start).Add(30*time.Minute)))
 	}
 	v.Facts = []components.Fact{
-		{Label: "Duration", Value: chart.FormatMs(nsToMs(end - start))},
-		{Label: "Spans", Value: chart.FormatCount(float64(len(spans)))},
+		{Label: "Duration", Value: chart.FormatMs(lay.extent / 1e6)},
+		{Label: "Spans", Value: chart.FormatCount(float64(tree.Len()))},
 		{Label: "Services", Value: fmt.Sprint(len(services))},
 		{Label: "Errors", Value: fmt.Sprint(errorsN), Bad: errorsN > 0},
 		{Label: "Critical path", Value: fmt.Sprintf("%d spans", len(cp.SpanIDs))},
+	}
+	if cp.AsyncSpans > 0 {
+		v.Facts = append(v.Facts, components.Fact{Label: "Async", Value: fmt.Sprintf("%d spans", cp.AsyncSpans)})
 	}
 	if root.Tenant != "" {
 		v.Facts = append(v.Facts, components.Fact{Label: "Tenant", Value: root.Tenant})
@@ -414,14 +393,8 @@ func buildWaterfall(d *traceDetail, opts waterfallOptions) components.WaterfallV
 		v.Services = append(v.Services, components.ServiceLegend{Name: n, Class: classes[n]})
 	}
 	for i := 0; i <= 4; i++ {
-		v.Ticks = append(v.Ticks, components.WFTick{LeftPct: float64(i) * 25, Label: chart.FormatMs(nsToMs(int64(float64(i) / 4 * extent)))})
+		v.Ticks = append(v.Ticks, components.WFTick{LeftPct: float64(i) * 25, Label: chart.FormatMs(nsToMs(int64(float64(i) / 4 * lay.extent)))})
 	}
-	if sel, err := store.ParseSpanID(selected); err == nil {
-		if i, ok := byID[sel]; ok {
-			v.Selected = spanDetailView(&spans[i], self[sel])
-		}
-	}
-	return v
 }
 
 func appendUnique(list []string, s string) []string {
@@ -433,55 +406,3 @@ func appendUnique(list []string, s string) []string {
 	return append(list, s)
 }
 
-// subtreeSizes returns, per span index, the size of its subtree (itself
-// included), iteratively: traces can be 10,000 spans deep.
-func subtreeSizes(spans []store.Span, children map[store.SpanID][]int) []int {
-	size := make([]int, len(spans))
-	order := make([]int, 0, len(spans))
-	seen := make([]bool, len(spans))
-	for i := range spans {
-		if seen[i] {
-			continue
-		}
-		stack := []int{i}
-		for len(stack) > 0 {
-			n := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			if seen[n] {
-				continue
-			}
-			seen[n] = true
-			order = append(order, n)
-			stack = append(stack, children[spans[n].SpanID]...)
-		}
-	}
-	for _, n := range order {
-		size[n] = 1
-	}
-	// Children come after their parents in order: accumulate backwards.
-	idx := make(map[store.SpanID]int, len(spans))
-	for i := range spans {
-		idx[spans[i].SpanID] = i
-	}
-	for k := len(order) - 1; k >= 0; k-- {
-		n := order[k]
-		if p, ok := idx[spans[n].ParentSpanID]; ok && p != n && !spans[n].ParentSpanID.IsZero() {
-			size[p] += size[n]
-		}
-	}
-	return size
-}
-
-// depthOf counts a span's ancestors present in the trace.
-func depthOf(spans []store.Span, byID map[store.SpanID]int, i int) int {
-	d := 0
-	for guard := 0; guard < len(spans); guard++ {
-		p, ok := byID[spans[i].ParentSpanID]
-		if !ok || spans[i].ParentSpanID.IsZero() || p == i {
-			return d
-		}
-		d++
-		i = p
-	}
-	return d
-}

@@ -67,9 +67,43 @@ type LargePayload struct {
 	Name        string // label in Dataset.Truth (default "large-payload")
 	Tenant      string // "" = every tenant
 	Probability float64
+	// TenantProbability overrides Probability per tenant, so one tenant
+	// can send most large payloads (a value correlated with the cause)
+	// while its other requests are as fast as anyone's.
+	TenantProbability map[string]float64
 	// Bytes is the payload of affected requests, jittered ×U(0.8, 1.2)
 	// (default 3 MiB).
 	Bytes int64
+}
+
+// AsyncShape is how asynchronous work hangs off a request.
+type AsyncShape int
+
+// Async shapes: the request does not wait for any of them.
+const (
+	// FireAndForget: a client span of feed-api started during the request
+	// (`go analytics.Track(ctx)`) that ends after the request.
+	FireAndForget AsyncShape = iota
+	// FollowsFrom: an internal span of feed-api inside the request whose
+	// parent reference is follows-from (a link to the root with
+	// opentracing.ref_type=follows_from), as the OpenTracing shim writes
+	// it; it runs almost as long as the request, never waited for.
+	FollowsFrom
+	// Messaging: feed-api publishes an event (a PRODUCER span the request
+	// waits for) and a consumer service processes it (a CONSUMER child of
+	// the producer) while and after the request runs.
+	Messaging
+	// Linked: a consumer span with no parent, tied to the producer span
+	// only by a link.
+	Linked
+)
+
+// Async is asynchronous work every request starts.
+type Async struct {
+	Shape AsyncShape
+	// Duration is the async work's typical duration, lognormal with
+	// log-sd 0.5 (default 1.5 s).
+	Duration time.Duration
 }
 
 // Scenario describes a dataset. The zero value of every field has a
@@ -95,6 +129,12 @@ type Scenario struct {
 	// LatencyScale multiplies every natural latency (default 1), to make a
 	// dataset uniformly slower.
 	LatencyScale float64
+	// PureNoise removes the natural mixture tails (profile-svc's own rare
+	// long calls, the odd slow query plan): every latency is lognormal
+	// and nothing but chance makes the tail.
+	PureNoise bool
+	// Async is asynchronous work started by every request.
+	Async []Async
 }
 
 // Dataset is generated spans and the ground truth about them.
@@ -292,7 +332,7 @@ func (g *gen) trace(out *[]store.Span) (store.TraceID, []string, map[string]int6
 		causes = append(causes, c.Name)
 	}
 	payload := int64(float64(40<<10) * math.Exp(0.5*g.rng.NormFloat64()))
-	if lp := sc.LargePayload; lp != nil && (lp.Tenant == "" || lp.Tenant == tenant) && g.rng.Float64() < lp.Probability {
+	if lp := sc.LargePayload; lp != nil && (lp.Tenant == "" || lp.Tenant == tenant) && g.rng.Float64() < lp.probability(tenant) {
 		b := lp.Bytes
 		if b <= 0 {
 			b = 3 << 20
@@ -378,7 +418,7 @@ func (g *gen) trace(out *[]store.Span) (store.TraceID, []string, map[string]int6
 			if sc.Parallel {
 				q = g.lognormal(8*time.Millisecond, 0.4) + ex(Postgres)
 			}
-			if g.rng.Float64() < 0.003 { // a natural slow plan now and then
+			if !sc.PureNoise && g.rng.Float64() < 0.003 { // a natural slow plan now and then
 				q += g.lognormal(60*time.Millisecond, 0.3)
 			}
 			dbSpan(sid, CandidateSvc, Postgres, "SELECT candidates", at+self1, q)
@@ -415,7 +455,7 @@ func (g *gen) trace(out *[]store.Span) (store.TraceID, []string, map[string]int6
 		at := s
 		for a := 0; a < attempts; a++ {
 			d := g.lognormal(25*time.Millisecond, 0.35) + ex(ProfileSvc)
-			if g.rng.Float64() < 0.004 { // the external service's own long tail
+			if !sc.PureNoise && g.rng.Float64() < 0.004 { // the external service's own long tail
 				d += g.lognormal(150*time.Millisecond, 0.3)
 			}
 			if g.rng.Float64() < sc.ErrorRate {
@@ -443,6 +483,9 @@ func (g *gen) trace(out *[]store.Span) (store.TraceID, []string, map[string]int6
 		fanEnd = profile(features(candidates(t)))
 	}
 	end := rank(fanEnd) + g.lognormal(2*time.Millisecond, 0.3) // render
+	for _, a := range sc.Async {
+		g.async(out, a, tid, rootID, tenant, host, start, end)
+	}
 	status := store.StatusUnset
 	if failed {
 		status = store.StatusError
@@ -457,4 +500,69 @@ func (g *gen) trace(out *[]store.Span) (store.TraceID, []string, map[string]int6
 		Tenant:   tenant, Version: sc.Version, Host: host, PayloadBytes: payload,
 	}
 	return tid, causes, injected
+}
+
+func (lp *LargePayload) probability(tenant string) float64 {
+	if p, ok := lp.TenantProbability[tenant]; ok {
+		return p
+	}
+	return lp.Probability
+}
+
+// Async service and dependency names.
+const (
+	Analytics = "analytics"
+	Events    = "events-worker"
+	Kafka     = "kafka"
+)
+
+// async appends one request's asynchronous work.
+func (g *gen) async(out *[]store.Span, a Async, tid store.TraceID, rootID store.SpanID, tenant, host string, start, end int64) {
+	d := a.Duration
+	if d <= 0 {
+		d = 1500 * time.Millisecond
+	}
+	dur := g.lognormal(d, 0.5)
+	res := g.resource(FeedAPI, g.sc.Version, host)
+	span := func(id, parent store.SpanID, service, name string, kind store.SpanKind, s, dur int64, dep string) *store.Span {
+		r := res
+		h := host
+		if service != FeedAPI {
+			h = service + "-1"
+			r = g.resource(service, "v1", h)
+		}
+		*out = append(*out, store.Span{
+			TraceID: tid, SpanID: id, ParentSpanID: parent, Service: service, Name: name, Kind: kind,
+			StartUnixNano: s, DurationNano: dur, Resource: r, Tenant: tenant, Version: "v1", Dependency: dep, Host: h,
+		})
+		return &(*out)[len(*out)-1]
+	}
+	switch a.Shape {
+	case FireAndForget:
+		// Started early in the request, answered long after it.
+		s := start + g.lognormal(2*time.Millisecond, 0.3)
+		cid := g.spanID()
+		span(cid, rootID, FeedAPI, "POST /track", store.KindClient, s, dur, Analytics)
+		span(g.spanID(), cid, Analytics, "POST /track", store.KindServer, s+int64(time.Millisecond), dur-2*int64(time.Millisecond), "")
+	case FollowsFrom:
+		s := start + int64(time.Millisecond)
+		sp := span(g.spanID(), rootID, FeedAPI, "prefetch next page", store.KindInternal, s, max(end-s-int64(time.Millisecond), 0), "")
+		sp.Links = []store.Link{{TraceID: tid, SpanID: rootID, Attributes: g.shared(attrKey{"link", "follows_from", ""}, func() map[string]any {
+			return map[string]any{"opentracing.ref_type": "follows_from"}
+		})}}
+	case Messaging, Linked:
+		// Publishing waits for the broker's ack; the consumer starts while
+		// the request is still running and ends after it.
+		s := start + g.lognormal(2*time.Millisecond, 0.3)
+		pd := g.lognormal(3*time.Millisecond, 0.3)
+		pid := g.spanID()
+		span(pid, rootID, FeedAPI, "feed.viewed publish", store.KindProducer, s, pd, Kafka)
+		cs := s + pd/2
+		if a.Shape == Messaging {
+			span(g.spanID(), pid, Events, "feed.viewed process", store.KindConsumer, cs, dur, "")
+			return
+		}
+		c := span(g.spanID(), store.SpanID{}, Events, "feed.viewed process", store.KindConsumer, cs, dur, "")
+		c.Links = []store.Link{{TraceID: tid, SpanID: pid}}
+	}
 }
