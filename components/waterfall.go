@@ -25,8 +25,8 @@ type WaterfallView struct {
 	Detached      int
 	// Async counts spans of async branches: work the request did not
 	// wait for, never on its critical path.
-	Async int
-	Selected      *SpanDetail
+	Async    int
+	Selected *SpanDetail
 	// OutliersHref links the root endpoint's outlier analysis.
 	OutliersHref string
 	// RootSpanID is the root's id; ProfileHref its CPU flame graph when the
@@ -68,12 +68,12 @@ type WFRow struct {
 	Error                bool
 	// Async marks a span of an async branch; AsyncTie, on the branch's
 	// first span, says why the parent did not wait for it.
-	Async                bool
-	AsyncTie             string
-	HasChildren          bool
-	Expanded             bool
-	Hidden               bool
-	HiddenDescendants    int
+	Async             bool
+	AsyncTie          string
+	HasChildren       bool
+	Expanded          bool
+	Hidden            bool
+	HiddenDescendants int
 	// Lazy rows have their collapsed subtree left out of the page; the
 	// script fetches it when the row is expanded.
 	Lazy        bool

@@ -405,4 +405,3 @@ func appendUnique(list []string, s string) []string {
 	}
 	return append(list, s)
 }
-
