@@ -467,15 +467,9 @@ func hopCompliance(ctx context.Context, src SpanSource, b store.Budget, picks []
 	for i, p := range picks {
 		ids[i] = p.TraceID
 	}
-	traces := map[store.TraceID][]store.Span{}
-	for start := 0; start < len(ids); start += traceBatch {
-		got, err := src.Traces(ctx, ids[start:min(start+traceBatch, len(ids))])
-		if err != nil {
-			return fmt.Errorf("analysis: compliance: read traces: %w", err)
-		}
-		for id, t := range got {
-			traces[id] = t
-		}
+	traces, err := readTraces(ctx, src, ids)
+	if err != nil {
+		return fmt.Errorf("analysis: compliance: %w", err)
 	}
 	budgeted := map[hopKey]int{}
 	var allocated time.Duration

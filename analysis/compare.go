@@ -504,15 +504,9 @@ func dependencyDeltas(ctx context.Context, src SpanSource, before, after compare
 		for _, i := range tail {
 			ids = append(ids, s.samples[i].TraceID)
 		}
-		traces := map[store.TraceID][]store.Span{}
-		for start := 0; start < len(ids); start += traceBatch {
-			got, err := src.Traces(ctx, ids[start:min(start+traceBatch, len(ids))])
-			if err != nil {
-				return st, fmt.Errorf("analysis: compare: read %s traces: %w", s.Label, err)
-			}
-			for id, t := range got {
-				traces[id] = t
-			}
+		traces, err := readTraces(ctx, src, ids)
+		if err != nil {
+			return st, fmt.Errorf("analysis: compare: %s: %w", s.Label, err)
 		}
 		var e cpEngine
 		avg := func(idx []int, into map[hopKey]float64) {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"gonum.org/v1/gonum/mathext"
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
@@ -237,4 +238,109 @@ func empiricalQuantile(xs []float64, p float64) float64 {
 	}
 	f := pos - float64(i)
 	return xs[i]*(1-f) + xs[i+1]*f
+}
+
+// fisherGreater returns the one-sided p-value of Fisher's exact test on
+// the 2×2 table [[a, b], [c, d]]: the probability, with the margins fixed,
+// of a top-left count of a or more. Small when the share a/(a+b) is
+// larger than c/(c+d); never small when it is smaller (an
+// under-represented value is not evidence of a cause).
+func fisherGreater(a, b, c, d int) float64 {
+	if a < 0 || b < 0 || c < 0 || d < 0 {
+		return 1
+	}
+	n1, k, n := a+b, a+c, a+b+c+d
+	if n == 0 || n1 == 0 || n1 == n || k == 0 || k == n {
+		return 1
+	}
+	lo, hi := max(0, n1-(n-k)), min(k, n1)
+	m := hi - lo + 1
+	logs := make([]float64, m)
+	for i := 1; i < m; i++ {
+		x := float64(lo + i - 1)
+		logs[i] = logs[i-1] + math.Log((float64(k)-x)*(float64(n1)-x)) -
+			math.Log((x+1)*(float64(n-k-n1)+x+1))
+	}
+	maxLog := slices.Max(logs)
+	var total, tail float64
+	for i, l := range logs {
+		w := math.Exp(l - maxLog)
+		total += w
+		if lo+i >= a {
+			tail += w
+		}
+	}
+	if total == 0 {
+		return 1
+	}
+	return math.Min(1, tail/total)
+}
+
+// binomialAtLeast returns P(X ≥ k) for X ~ Binomial(n, p), through the
+// regularized incomplete beta function (exact for whole k and n).
+func binomialAtLeast(k, n int, p float64) float64 {
+	switch {
+	case k <= 0:
+		return 1
+	case k > n:
+		return 0
+	case p <= 0:
+		return 0
+	case p >= 1:
+		return 1
+	}
+	return mathext.RegIncBeta(float64(k), float64(n-k+1), p)
+}
+
+// wtable is a 2×2 table estimated from weighted observations (rows: has
+// the value or not; columns: the outcome or not). counts scales it to the
+// Kish effective sample size (Σw)²/Σw², so a test on it sees the precision
+// the weighted sample really has: unequal weights are worth fewer
+// observations than their number.
+type wtable struct {
+	cell    [2][2]float64
+	sw, sw2 float64
+}
+
+func (t *wtable) add(row, col bool, w float64) {
+	t.cell[b2i(!row)][b2i(!col)] += w
+	t.sw += w
+	t.sw2 += w * w
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// neff is the Kish effective sample size.
+func (t *wtable) neff() float64 {
+	if t.sw2 == 0 {
+		return 0
+	}
+	return t.sw * t.sw / t.sw2
+}
+
+// counts returns the table as whole counts at the effective sample size:
+// a (row, outcome), b (row, no outcome), c (other rows, outcome), d.
+func (t *wtable) counts() (a, b, c, d int) {
+	if t.sw == 0 {
+		return 0, 0, 0, 0
+	}
+	s := t.neff() / t.sw
+	r := func(x float64) int { return int(math.Round(x * s)) }
+	return r(t.cell[0][0]), r(t.cell[0][1]), r(t.cell[1][0]), r(t.cell[1][1])
+}
+
+// rates returns the outcome's weighted rate in the row and in the others.
+func (t *wtable) rates() (in, out float64) {
+	if n := t.cell[0][0] + t.cell[0][1]; n > 0 {
+		in = t.cell[0][0] / n
+	}
+	if n := t.cell[1][0] + t.cell[1][1]; n > 0 {
+		out = t.cell[1][0] / n
+	}
+	return in, out
 }

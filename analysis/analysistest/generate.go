@@ -539,8 +539,11 @@ func (g *gen) async(out *[]store.Span, a Async, tid store.TraceID, rootID store.
 	}
 	switch a.Shape {
 	case FireAndForget:
-		// Started early in the request, answered long after it.
+		// Started early in the request, answered long after it. (One that
+		// happens to end before the request cannot be told from a
+		// parallel call the request waited for; that is not this shape.)
 		s := start + g.lognormal(2*time.Millisecond, 0.3)
+		dur += end - s
 		cid := g.spanID()
 		span(cid, rootID, FeedAPI, "POST /track", store.KindClient, s, dur, Analytics)
 		span(g.spanID(), cid, Analytics, "POST /track", store.KindServer, s+int64(time.Millisecond), dur-2*int64(time.Millisecond), "")

@@ -1,0 +1,309 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// exTrace is what the analysis knows about one examined request.
+type exTrace struct {
+	pos     int // position in the duration order
+	sample  int32
+	dur     int64
+	stratum int8
+	// w is the number of requests this one stands for (its stratum's
+	// weight; 1 for an outlier when every outlier is examined).
+	w float64
+	// deps is critical-path time per dependency, calls the request's own
+	// time per dependency (self time of its synchronous spans, whether or
+	// not on the path: a parallel call's own duration).
+	deps  []depNs
+	calls []depNs
+	vals  []dimVal
+	// dominant is the dependency with the largest excess (-1 when none
+	// exceeds its typical time); domEx that excess.
+	dominant int32
+	domEx    int64
+}
+
+type depNs struct {
+	dep int32
+	ns  int64
+}
+
+func addDepNs(xs []depNs, d int32, ns int64) []depNs {
+	for i := range xs {
+		if xs[i].dep == d {
+			xs[i].ns += ns
+			return xs
+		}
+	}
+	return append(xs, depNs{d, ns})
+}
+
+func depTimeIn(xs []depNs, d int32) int64 {
+	for _, x := range xs {
+		if x.dep == d {
+			return x.ns
+		}
+	}
+	return 0
+}
+
+// depTime is the request's critical time on d; callTime its own time.
+func (t *exTrace) depTime(d int32) int64  { return depTimeIn(t.deps, d) }
+func (t *exTrace) callTime(d int32) int64 { return depTimeIn(t.calls, d) }
+
+func (t *exTrace) has(v dimVal) bool { return slices.Contains(t.vals, v) }
+
+func (t *exTrace) matchesAll(vs []dimVal) bool {
+	for _, v := range vs {
+		if !t.has(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// dependencies interns dependency keys — a span's Dependency, or its
+// service for time in the service's own code — and holds what the
+// analysis learns about each.
+type dependencies struct {
+	ids   map[string]int32
+	names []string
+	// callers are the services whose spans spent time on the key: the
+	// service itself for its own time, the callers for a dependency.
+	callers []map[string]bool
+	// typical is the median critical time over the baseline, slowAt the
+	// cut-off above which a request is slow on it.
+	typical, slowAt []int64
+	// tail fits the dependency's own time (see outliers_groups.go).
+	tail []tailFit
+}
+
+func (d *dependencies) init() { d.ids = map[string]int32{} }
+
+// key is the dependency a span's time counts for.
+func depKey(sp *store.Span) string {
+	if sp.Dependency != "" {
+		return sp.Dependency
+	}
+	return sp.Service
+}
+
+func (d *dependencies) id(sp *store.Span) int32 {
+	key := depKey(sp)
+	id, ok := d.ids[key]
+	if !ok {
+		id = int32(len(d.names))
+		d.ids[key] = id
+		d.names = append(d.names, key)
+		d.callers = append(d.callers, map[string]bool{})
+	}
+	if !d.callers[id][sp.Service] {
+		d.callers[id][sp.Service] = true
+	}
+	return id
+}
+
+// traceBatch is how many traces one store read asks for.
+const traceBatch = 500
+
+// readTraces reads the traces of ids in batches; unknown ids are absent
+// from the result.
+func readTraces(ctx context.Context, src SpanSource, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
+	traces := make(map[store.TraceID][]store.Span, len(ids))
+	for start := 0; start < len(ids); start += traceBatch {
+		got, err := src.Traces(ctx, ids[start:min(start+traceBatch, len(ids))])
+		if err != nil {
+			return nil, fmt.Errorf("read traces: %w", err)
+		}
+		for id, sp := range got {
+			traces[id] = sp
+		}
+	}
+	return traces, nil
+}
+
+// examine fetches the picked requests' traces and computes their time per
+// dependency and their dimension values.
+func (r *outlierRun) examine(ctx context.Context, src SpanSource) error {
+	var ids []store.TraceID
+	for k := range r.strata {
+		for _, pos := range r.strata[k].picked {
+			ids = append(ids, r.samples[r.ord[pos].i].TraceID)
+		}
+	}
+	traces, err := readTraces(ctx, src, ids)
+	if err != nil {
+		return fmt.Errorf("analysis: outliers: %w", err)
+	}
+	r.dims = []*dimension{newDimension(DimTenant), newDimension(DimPayload), newDimension(DimVersion), newDimension(DimHost)}
+	attrDim := map[string]int32{}
+	explicit := r.q.Attributes != nil
+	for _, k := range r.q.Attributes {
+		if _, ok := attrDim[k]; !ok && k != "" {
+			attrDim[k] = int32(len(r.dims))
+			r.dims = append(r.dims, newDimension(attrDimPrefix+k))
+		}
+	}
+	cache := attrCache{m: map[string][]attrKV{}}
+	// Attribute values are collected first and turned into dimensions
+	// once their cardinality is known.
+	pending := map[int][]attrKV{}
+	verIDs := map[hopKey]int32{}
+	var e cpEngine
+	for k := range r.strata {
+		s := &r.strata[k]
+		for _, pos := range s.picked {
+			si := r.ord[pos].i
+			smp := &r.samples[si]
+			spans, ok := traces[smp.TraceID]
+			if !ok || !e.compute(spans, smp.SpanID) {
+				continue
+			}
+			s.examined++
+			t := exTrace{pos: pos, sample: si, dur: r.ord[pos].d, stratum: int8(k), dominant: -1}
+			e.hopTimes(func(sp *store.Span, ns int64) { t.deps = addDepNs(t.deps, r.deps.id(sp), ns) })
+			for _, n := range e.order {
+				if self := e.selfTime(n); self > 0 {
+					t.calls = addDepNs(t.calls, r.deps.id(e.tree.Span(n)), self)
+				}
+			}
+			r.fixedDims(&t, smp, &e, verIDs)
+			entry := e.rootSpan()
+			kv := append(slices.Clone(cache.scalars(entry.Attributes)), cache.scalars(entry.Resource)...)
+			if explicit {
+				for _, a := range kv {
+					if d, ok := attrDim[a.key]; ok {
+						t.vals = appendUnique(t.vals, dimVal{d, r.dims[d].id(a.val)})
+					}
+				}
+			} else if len(kv) > 0 {
+				pending[len(r.trace)] = kv
+			}
+			switch k {
+			case stratOutlier:
+				r.nOut++
+			case stratBaseline:
+				r.nBase++
+			}
+			if k != stratOutlier {
+				r.nComp++
+			}
+			r.trace = append(r.trace, t)
+		}
+		if s.examined > 0 {
+			s.weight = float64(s.size) / float64(s.examined)
+		}
+	}
+	for i := range r.trace {
+		r.trace[i].w = r.strata[r.trace[i].stratum].weight
+	}
+	if !explicit {
+		r.discoverAttributes(pending)
+	}
+	return nil
+}
+
+// fixedDims records tenant, payload bucket, versions and hosts of the
+// request's synchronous subtree (async work does not describe the request),
+// and which service each version and host belongs to.
+func (r *outlierRun) fixedDims(t *exTrace, smp *store.Sample, e *cpEngine, verIDs map[hopKey]int32) {
+	tenant, payload := smp.Tenant, smp.PayloadBytes
+	if smp.Version != "" {
+		t.vals = appendUnique(t.vals, r.owned(dimVersionIdx, smp.Version, smp.Service))
+	}
+	if smp.Host != "" {
+		t.vals = appendUnique(t.vals, r.owned(dimHostIdx, smp.Host, smp.Service))
+	}
+	for _, ni := range e.order {
+		sp := e.tree.Span(ni)
+		if tenant == "" {
+			tenant = sp.Tenant
+		}
+		payload = max(payload, sp.PayloadBytes)
+		if sp.Service != smp.Service && sp.Version != "" {
+			k := hopKey{sp.Service, sp.Version}
+			id, ok := verIDs[k]
+			if !ok {
+				// Interned per (service, version): no string building per span.
+				v := r.owned(dimVersionIdx, sp.Service+"@"+sp.Version, sp.Service)
+				id = v.val
+				verIDs[k] = id
+			}
+			t.vals = appendUnique(t.vals, dimVal{dimVersionIdx, id})
+		}
+		if sp.Host != "" {
+			t.vals = appendUnique(t.vals, r.owned(dimHostIdx, sp.Host, sp.Service))
+		}
+	}
+	if tenant == "" {
+		tenant = "(none)"
+	}
+	t.vals = append(t.vals,
+		dimVal{dimTenantIdx, r.dims[dimTenantIdx].id(tenant)},
+		dimVal{dimPayloadIdx, r.dims[dimPayloadIdx].id(PayloadBucket(payload))})
+}
+
+// owned interns a version or host value and records its service.
+func (r *outlierRun) owned(dim int32, value, service string) dimVal {
+	v := dimVal{dim, r.dims[dim].id(value)}
+	if os := r.owner[v]; !slices.Contains(os, service) {
+		r.owner[v] = append(os, service)
+	}
+	return v
+}
+
+func appendUnique(vs []dimVal, v dimVal) []dimVal {
+	if slices.Contains(vs, v) {
+		return vs
+	}
+	return append(vs, v)
+}
+
+// discoverAttributes keeps attribute keys with 2 to maxAttrValues distinct
+// values among outliers and baseline as dimensions.
+func (r *outlierRun) discoverAttributes(pending map[int][]attrKV) {
+	distinct := map[string]map[string]bool{}
+	for ti, kv := range pending {
+		if st := r.trace[ti].stratum; st != stratOutlier && st != stratBaseline {
+			continue
+		}
+		for _, a := range kv {
+			m := distinct[a.key]
+			if m == nil {
+				m = map[string]bool{}
+				distinct[a.key] = m
+			}
+			if len(m) <= maxAttrValues {
+				m[a.val] = true
+			}
+		}
+	}
+	var keys []string
+	for k, m := range distinct {
+		if len(m) >= 2 && len(m) <= maxAttrValues && !identifierKey(k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	keys = keys[:min(len(keys), maxAttrDims)]
+	attrDim := map[string]int32{}
+	for _, k := range keys {
+		attrDim[k] = int32(len(r.dims))
+		r.dims = append(r.dims, newDimension(attrDimPrefix+k))
+	}
+	// Walk traces in order so value ids do not depend on map order.
+	for ti := range r.trace {
+		for _, a := range pending[ti] {
+			if d, ok := attrDim[a.key]; ok {
+				r.trace[ti].vals = appendUnique(r.trace[ti].vals, dimVal{d, r.dims[d].id(a.val)})
+			}
+		}
+	}
+}
+

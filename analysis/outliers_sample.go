@@ -1,0 +1,130 @@
+package analysis
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// Strata of the duration order.
+const (
+	stratRest = iota
+	stratBaseline
+	stratNear
+	stratOutlier
+	numStrata
+)
+
+// stratum is a set of positions in the duration order, of which picked
+// ones are examined; each examined request stands for weight requests.
+type stratum struct {
+	ranges   [][2]int
+	size     int
+	picked   []int
+	examined int
+	weight   float64
+}
+
+type durIdx struct {
+	d int64
+	i int32
+}
+
+// order sorts the window's samples by duration (ties by input order,
+// which stores give by start time).
+func (r *outlierRun) order() {
+	f, t := r.q.From.UnixNano(), r.q.To.UnixNano()
+	r.ord = make([]durIdx, 0, len(r.samples))
+	for i := range r.samples {
+		s := &r.samples[i]
+		if s.StartUnixNano < f || s.StartUnixNano >= t {
+			continue
+		}
+		r.ord = append(r.ord, durIdx{d: max(s.DurationNano, 0), i: int32(i)})
+	}
+	slices.SortFunc(r.ord, func(a, b durIdx) int {
+		if c := cmp.Compare(a.d, b.d); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+}
+
+// at returns the duration at a position of the order.
+func (r *outlierRun) at(pos int) int64 { return r.ord[pos].d }
+
+// lowerBound returns the first position with duration ≥ d.
+func (r *outlierRun) lowerBound(d int64) int {
+	i, _ := slices.BinarySearchFunc(r.ord, d, func(x durIdx, t int64) int { return cmp.Compare(x.d, t) })
+	return i
+}
+
+func (r *outlierRun) baseReport() OutlierReport {
+	rep := OutlierReport{
+		Service: r.q.Service, Endpoint: r.q.Endpoint, From: r.q.From.UTC(), To: r.q.To.UTC(),
+		Percentile: r.q.Percentile, ThresholdMs: r.q.ThresholdMs, RequestCount: len(r.ord),
+		Groups: []OutlierGroup{}, Dimensions: map[string][]DimensionValue{}, DependencyExcess: []DependencyExcess{},
+	}
+	n := len(r.ord)
+	if n == 0 {
+		return rep
+	}
+	rep.P50Ms = round3(nsToMs(r.at(rankIndex(n, 0.50))))
+	rep.P99Ms = round3(nsToMs(r.at(rankIndex(n, 0.99))))
+	if r.q.ThresholdMs > 0 {
+		r.iT = r.lowerBound(int64(math.Ceil(r.q.ThresholdMs * 1e6)))
+	} else {
+		thr := r.at(rankIndex(n, r.q.Percentile/100))
+		r.iT = r.lowerBound(thr)
+		rep.ThresholdMs = round3(nsToMs(thr))
+	}
+	rep.OutlierCount = n - r.iT
+	return rep
+}
+
+// stratify splits the duration order into strata and picks the requests
+// to examine: outliers [iT, n), near [p90, iT), baseline [p25, p75) and
+// the rest, each boundary clipped to the threshold.
+func (r *outlierRun) stratify() {
+	n := len(r.ord)
+	clip := func(i int) int { return min(i, r.iT) }
+	b25 := clip(r.lowerBound(r.at(rankIndex(n, 0.25))))
+	b75 := clip(max(r.lowerBound(r.at(rankIndex(n, 0.75))), b25))
+	b90 := clip(max(r.lowerBound(r.at(rankIndex(n, 0.90))), b75))
+	if b75 == b25 {
+		// Too few distinct durations for a band: use everything below.
+		b25, b75 = 0, b90
+	}
+	r.strata[stratRest].ranges = [][2]int{{0, b25}, {b75, b90}}
+	r.strata[stratBaseline].ranges = [][2]int{{b25, b75}}
+	r.strata[stratNear].ranges = [][2]int{{b90, r.iT}}
+	r.strata[stratOutlier].ranges = [][2]int{{r.iT, n}}
+	want := [numStrata]int{defaultRestSize, r.q.BaselineSize, r.q.NearSize, r.q.MaxOutliers}
+	for k := range r.strata {
+		s := &r.strata[k]
+		for _, rg := range s.ranges {
+			s.size += max(rg[1]-rg[0], 0)
+		}
+		s.picked = pickEvenly(s.ranges, s.size, want[k])
+	}
+}
+
+// pickEvenly returns k positions at evenly spaced ranks of the union of
+// ranges (all of them when k ≥ size).
+func pickEvenly(ranges [][2]int, size, k int) []int {
+	k = min(k, size)
+	out := make([]int, 0, k)
+	for j := range k {
+		off := int((float64(j) + 0.5) * float64(size) / float64(k))
+		for _, rg := range ranges {
+			w := max(rg[1]-rg[0], 0)
+			if off < w {
+				out = append(out, rg[0]+off)
+				break
+			}
+			off -= w
+		}
+	}
+	return out
+}
+
