@@ -306,4 +306,3 @@ func (r *outlierRun) discoverAttributes(pending map[int][]attrKV) {
 		}
 	}
 }
-

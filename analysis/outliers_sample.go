@@ -127,4 +127,3 @@ func pickEvenly(ranges [][2]int, size, k int) []int {
 	}
 	return out
 }
-
