@@ -91,11 +91,13 @@ func (r *outlierRun) fitTails() {
 		f := &r.deps.tail[d]
 		lq := func(q float64) float64 { return math.Log(float64(max(weightedQuantile(xs, q), 1))) } // sorts xs
 		f.mu = lq(0.5)
-		// The spread is the larger of what the quartiles and the upper
-		// body (median to p90) say: a sum of calls or a skewed body has a
-		// heavier right side than its quartiles, and a slow mode of less
-		// than 10% of the calls moves neither.
-		f.sigma = max((lq(0.75)-lq(0.25))/1.349, (lq(0.9)-f.mu)/1.2816, tailMinSigma)
+		// The spread is what the quartiles say, or what the upper body
+		// (median to p90) says when that is larger — a sum of calls or a
+		// skewed body has a heavier right side than its quartiles — but
+		// at most half as large again: a slow mode of more than 10% of
+		// the calls reaches p90, and must not pass for the body.
+		iqr := (lq(0.75) - lq(0.25)) / 1.349
+		f.sigma = max(min((lq(0.9)-f.mu)/1.2816, 1.5*iqr), iqr, tailMinSigma)
 		f.vals = make([]int64, len(xs))
 		f.above = make([]float64, len(xs)+1)
 		for i := len(xs) - 1; i >= 0; i-- {

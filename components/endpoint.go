@@ -34,6 +34,12 @@ type OutliersView struct {
 	Facts            []Fact
 	Groups           []GroupView
 	Ungrouped        int
+	// Verdict is the analysis' one-sentence answer; NoDominantCause says
+	// it is "no cause stands out".
+	Verdict         string
+	NoDominantCause bool
+	// FixAll is the p99 with every group fixed, and what that saves.
+	P99Ms, FixAllP99Ms, FixAllPayoffMs float64
 	Dimensions       []DimensionView
 	DependencyExcess []HopView
 	// Note explains an empty or thin result.
@@ -53,6 +59,8 @@ type GroupView struct {
 	CounterfactualP99Ms float64
 	PayoffMs            float64
 	P99Ms               float64
+	// Evidence is the group's own test in words.
+	Evidence            string
 	Examples            []SpanLink
 	TracesHref          string
 	// ProfileHref is the group's CPU diff flame graph, when the window has

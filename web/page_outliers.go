@@ -92,7 +92,9 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 			{Label: "outliers " + defn, Value: fmt.Sprintf("%d (≥ %s)", rep.OutlierCount, chart.FormatMs(rep.ThresholdMs))},
 			{Label: "traces examined", Value: fmt.Sprintf("%d + %d baseline", rep.AnalyzedOutlierCount, rep.BaselineCount)},
 		},
-		Ungrouped:   rep.UngroupedCount,
+		Ungrouped: rep.UngroupedCount,
+		Verdict:   rep.Verdict, NoDominantCause: rep.NoDominantCause,
+		P99Ms: rep.P99Ms, FixAllP99Ms: rep.FixAllP99Ms, FixAllPayoffMs: rep.FixAllPayoffMs,
 		LatencyHref: link("/latency", base...),
 		TracesHref:  link("/search", append(base, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...),
 	}
@@ -110,6 +112,7 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 		gv := components.GroupView{
 			Rank: i + 1, Label: g.Label, Count: g.Count, Share: g.Share, ExcessMs: g.ExcessMs,
 			CounterfactualP99Ms: g.CounterfactualP99Ms, PayoffMs: g.PayoffMs, P99Ms: rep.P99Ms,
+			Evidence: g.Evidence,
 		}
 		keys := make([]string, 0, len(g.DimensionValues))
 		for k := range g.DimensionValues {
