@@ -49,6 +49,18 @@ func checkCauses(t *testing.T, ts *tailscope, sc scenario.Scenario, rep analysis
 	}
 	checkUnrankedCauses(t.Context(), t, ts.app.Store(), rep, unranked)
 	checkPayoffOrder(t, rep)
+	for _, d := range sc.Innocent {
+		for _, g := range rep.Groups {
+			if g.Value == d {
+				t.Errorf("%s: group %q blames %s, which the requests do not wait for", sc.Name, g.Label, d)
+			}
+		}
+		for _, x := range rep.DependencyExcess {
+			if x.Dependency == d && x.MeanExcessMs > 0 {
+				t.Errorf("%s: %s has %.1f ms of excess critical-path time, but the requests do not wait for it", sc.Name, d, x.MeanExcessMs)
+			}
+		}
+	}
 }
 
 // TestSlowProfileForAcme: profile-svc slow for some of acme's calls comes
@@ -89,6 +101,43 @@ func TestSlowProfileForAcme(t *testing.T) {
 			t.Errorf("error rate %.4f → %.4f called significant", c.ErrorRate.RateA, c.ErrorRate.RateB)
 		}
 	})
+}
+
+// TestSlowAnalytics: feed-api's fire-and-forget call to analytics-svc
+// takes ~1.5 s on every request, far longer than any request; the cause of
+// the tail is still profile-svc for acme, analytics-svc takes no critical
+// time, and a trace shows the call as an async branch with its own time.
+func TestSlowAnalytics(t *testing.T) {
+	skipShort(t)
+	// As slow-profile-for-acme: 1,200 requests, 12 outliers at p99.
+	sc := lookup(t, "slow-analytics", 20, 60*time.Second)
+	ts := startTailscope(t)
+	p := ts.play(t, sc, 1, nil)
+	checkCauses(t, ts, sc, ts.outliers(t, p.From, p.To, sc.Percentile))
+
+	ids := ts.traceIDs(t, p.From, p.To, 20)
+	async := 0
+	for _, id := range ids {
+		var d struct {
+			Detail analysis.CriticalPathResult `json:"critical_path_detail"`
+		}
+		ts.get(t, "/api/v1/traces/"+id, nil, &d)
+		for _, st := range d.Detail.Spans {
+			if st.Service != feedsvc.Analytics && st.Dependency != feedsvc.Analytics {
+				continue
+			}
+			if !st.Async || st.CriticalNs != 0 {
+				t.Errorf("trace %s: %s %s is async %v with %d ns on the critical path", id, st.Service, st.Name, st.Async, st.CriticalNs)
+			}
+			if st.Service == feedsvc.Analytics && st.SelfMs < 1000 {
+				t.Errorf("trace %s: analytics-svc keeps %.1f ms of its own time, want its ~1.5 s", id, st.SelfMs)
+			}
+			async++
+		}
+	}
+	if async == 0 {
+		t.Fatalf("no analytics span in %d traces: the tracking calls did not arrive", len(ids))
+	}
 }
 
 // TestLargePayload: the heavy tenant's large responses come out as its

@@ -18,7 +18,7 @@ import (
 	"github.com/tailscope/tailscope/feedsvc/ranking"
 )
 
-// Cluster is the five running services.
+// Cluster is the six running services.
 type Cluster struct {
 	cfg     Config
 	log     *slog.Logger
@@ -48,13 +48,17 @@ type Cluster struct {
 
 	sink atomic.Pointer[[]byte] // keeps the GC-pressure garbage reachable briefly
 
+	// tracking counts feed-api's fire-and-forget analytics calls in
+	// flight; Close waits for them before stopping analytics-svc.
+	tracking sync.WaitGroup
+
 	base      context.Context // background work (fault workers); cancelled by Close
 	cancel    context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Start starts the five services on 127.0.0.1:0 ports. In real mode it
+// Start starts the six services on 127.0.0.1:0 ports. In real mode it
 // first seeds the catalogue if needed (about 15 s for a million items, once
 // per database and schema) and migrates the index for cfg.Version. ctx
 // bounds the start only; Close stops the cluster.
@@ -204,6 +208,7 @@ func (c *Cluster) routes() map[string]*http.ServeMux {
 	m[FeatureSvc].HandleFunc("POST /v1/features", c.handle(c.handleFeatures))
 	m[ProfileSvc].HandleFunc("GET /v1/profile", c.handle(c.handleProfile))
 	m[Ranker].HandleFunc("POST /v1/rank", c.handle(c.handleRank))
+	m[Analytics].HandleFunc("POST /v1/track", c.handle(c.handleTrack))
 	return m
 }
 
@@ -393,6 +398,11 @@ func (c *Cluster) close(ctx context.Context) error {
 	c.stopFaults = func() {}
 	c.faultMu.Unlock()
 	for _, s := range services {
+		if s == Analytics {
+			// feed-api has stopped: no new tracking call starts; let the
+			// ones in flight reach analytics-svc before it stops.
+			waitGroup(ctx, &c.tracking)
+		}
 		if srv := c.servers[s]; srv != nil {
 			if err := srv.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("feedsvc: stop %s: %w", s, err))
@@ -421,4 +431,17 @@ func (c *Cluster) close(ctx context.Context) error {
 	}
 	c.transport.CloseIdleConnections()
 	return errors.Join(errs...)
+}
+
+// waitGroup waits for wg or until ctx is done.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }

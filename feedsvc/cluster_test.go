@@ -183,7 +183,7 @@ func checkTraces(t *testing.T, spans []span, mode Mode) {
 	}
 	for _, v := range []string{V1, V2} {
 		if len(versions[v]) != len(services) {
-			t.Errorf("version %s: spans from %v, want all five services", v, versions[v])
+			t.Errorf("version %s: spans from %v, want all six services", v, versions[v])
 		}
 	}
 	if !sawRedis {

@@ -18,6 +18,7 @@ const (
 	FaultGCPressure     = "gc-pressure"     // feed-api root span that allocated the garbage
 	FaultHotTenant      = "hot-tenant"      // feed-api root span of the hot tenant's requests
 	FaultHeavyRanking   = "heavy-ranking"   // ranker server span that scored a large list several times
+	FaultSlowAnalytics  = "slow-analytics"  // analytics-svc server span, delayed (async: never a cause of the request's latency)
 )
 
 // Faults are the switches that inject known causes. A nil field is off.
@@ -30,6 +31,15 @@ type Faults struct {
 	GCPressure     *GCPressure     `json:"gc_pressure,omitempty"`
 	HotTenant      *HotTenant      `json:"hot_tenant,omitempty"`
 	HeavyRanking   *HeavyRanking   `json:"heavy_ranking,omitempty"`
+	SlowAnalytics  *SlowAnalytics  `json:"slow_analytics,omitempty"`
+}
+
+// SlowAnalytics delays analytics-svc's answers to feed-api's
+// fire-and-forget tracking calls. The requests do not wait for them, so
+// their latency must not change, and no analysis may blame analytics-svc.
+type SlowAnalytics struct {
+	Delay       Duration `json:"delay"`       // added latency (default 1.5s), ±25%
+	Probability float64  `json:"probability"` // share of calls delayed (default 1)
 }
 
 // SlowProfile delays profile-svc's answers.
@@ -61,7 +71,7 @@ type PoolExhaustion struct {
 }
 
 // GCPressure makes every feed request allocate garbage, so the whole
-// process (all five services share it) pays for collection.
+// process (all six services share it) pays for collection.
 type GCPressure struct {
 	BytesPerRequest int `json:"bytes_per_request"` // default 8 MiB
 }
@@ -104,6 +114,9 @@ func (f Faults) Active() []string {
 	}
 	if f.HeavyRanking != nil {
 		out = append(out, FaultHeavyRanking)
+	}
+	if f.SlowAnalytics != nil {
+		out = append(out, FaultSlowAnalytics)
 	}
 	return out
 }
@@ -167,6 +180,16 @@ func (f Faults) withDefaults(poolSize int) Faults {
 		}
 		out.HeavyRanking = &c
 	}
+	if p := f.SlowAnalytics; p != nil {
+		c := *p
+		if c.Delay == 0 {
+			c.Delay = Duration(1500 * time.Millisecond)
+		}
+		if c.Probability == 0 {
+			c.Probability = 1
+		}
+		out.SlowAnalytics = &c
+	}
 	return out
 }
 
@@ -228,6 +251,14 @@ func (f Faults) validate(tenants []Tenant) error {
 		}
 		if p.Rate < 0 || p.Rate > 1000 {
 			return fmt.Errorf("fault %s: rate %v outside [0, 1000]", FaultHotTenant, p.Rate)
+		}
+	}
+	if p := f.SlowAnalytics; p != nil {
+		if p.Delay < 0 || time.Duration(p.Delay) > time.Minute {
+			return fmt.Errorf("fault %s: delay %v outside [0, 1m]", FaultSlowAnalytics, time.Duration(p.Delay))
+		}
+		if p.Probability < 0 || p.Probability > 1 {
+			return fmt.Errorf("fault %s: probability %v outside [0, 1]", FaultSlowAnalytics, p.Probability)
 		}
 	}
 	if p := f.HeavyRanking; p != nil {

@@ -2,6 +2,7 @@ package feedsvc
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
@@ -149,8 +150,35 @@ func (c *Cluster) handleFeed(w http.ResponseWriter, r *http.Request) error {
 	if len(degraded) > 0 {
 		span.SetAttributes(attribute.StringSlice(AttrDegraded, degraded))
 	}
+	c.track(ctx, trackEvent{Tenant: t.Name, UserID: user, Version: g.version, Items: len(resp.Items)})
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// trackEvent is what feed-api tells analytics-svc about a feed view.
+type trackEvent struct {
+	Tenant  string `json:"tenant"`
+	UserID  int64  `json:"user_id"`
+	Version string `json:"version"`
+	Items   int    `json:"items"`
+}
+
+// track records a feed view with analytics-svc without waiting for the
+// answer, as `go analytics.Track(ctx, …)` does in real services: the call
+// runs on after the request has answered, an async branch of its trace
+// that tailscope keeps off the request's critical path. Its failures are
+// the tracker's own business and are only logged.
+func (c *Cluster) track(ctx context.Context, ev trackEvent) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	g := generationOf(ctx, c)
+	g.hold()
+	c.tracking.Go(func() {
+		defer g.release()
+		defer cancel()
+		if err := c.clients[Analytics].do(ctx, http.MethodPost, "/v1/track", nil, ev, nil); err != nil {
+			c.log.Debug("feedsvc: track feed view", slog.Any("err", err))
+		}
+	})
 }
 
 type rankRequest struct {

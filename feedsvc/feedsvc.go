@@ -1,14 +1,15 @@
 // Package feedsvc is tailscope's demo service and the ground truth its
 // analysis is tested against: the personalized feed of the performance
-// stories in shared/seeds, as five OpenTelemetry services talking real HTTP
+// stories in shared/seeds, as six OpenTelemetry services talking real HTTP
 // on loopback.
 //
 //	feed-api ──▶ candidate-svc  (Postgres: the tenant's newest items in the user's category)
 //	         ──▶ feature-svc    (Redis cache-aside in v2, Postgres on a miss)
 //	         ──▶ profile-svc    ("external": long latency tail, flaky)
 //	         ──▶ ranker         (CPU scoring, cost grows with the candidate count)
+//	         ┄┄▶ analytics-svc  (fire-and-forget: feed-api does not wait; an async branch)
 //
-// Start runs all five in-process on 127.0.0.1:0 ports. With a PostgreSQL and
+// Start runs all six in-process on 127.0.0.1:0 ports. With a PostgreSQL and
 // a Redis URL the data path is real (pgx + otelpgx, go-redis + redisotel, a
 // seeded catalogue of a million items); without them it is simulated: the
 // same services, HTTP hops, span names and attributes, with database and
@@ -54,12 +55,15 @@ const (
 	FeatureSvc   = "feature-svc"
 	ProfileSvc   = "profile-svc"
 	Ranker       = "ranker"
+	// Analytics records feed views; feed-api calls it fire-and-forget,
+	// without waiting, so every trace has an async branch.
+	Analytics = "analytics-svc"
 )
 
-// Services lists the five services in call order.
-var services = []string{FeedAPI, CandidateSvc, FeatureSvc, ProfileSvc, Ranker}
+// Services lists the six services in call order.
+var services = []string{FeedAPI, CandidateSvc, FeatureSvc, ProfileSvc, Ranker, Analytics}
 
-// Services returns the five service names in call order.
+// Services returns the six service names in call order.
 func Services() []string { return slices.Clone(services) }
 
 // Versions of the feed.

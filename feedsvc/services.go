@@ -367,3 +367,27 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	return nil
 }
+
+// analytics-svc: POST /v1/track. It stands for an event pipeline's
+// ingest: a write whose latency is a model in both modes, made slower by
+// the slow-analytics fault. Nobody waits for it.
+func (c *Cluster) handleTrack(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	var ev trackEvent
+	if err := decodeBody(r, &ev); err != nil {
+		return err
+	}
+	if _, _, ok := c.tenants.lookup(ev.Tenant); !ok {
+		return badRequest("unknown tenant %q", ev.Tenant)
+	}
+	d := analyticsLatency.draw(c.rng)
+	if s := c.faults.Load().SlowAnalytics; s != nil && c.rng.Float64() < s.Probability {
+		d += jitter(c.rng, time.Duration(s.Delay), 0.25)
+		markFault(ctx, FaultSlowAnalytics)
+	}
+	if err := sleep(ctx, d); err != nil {
+		return fmt.Errorf("feedsvc: track: %w", err)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "recorded"})
+	return nil
+}

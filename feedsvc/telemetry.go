@@ -50,6 +50,15 @@ func (g *generation) acquire() bool {
 	return true
 }
 
+// hold registers work that outlives the request holding g (an async
+// call), so g's spans are flushed only after it: the caller must hold an
+// acquisition of g, which keeps g from draining meanwhile.
+func (g *generation) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.active++
+}
+
 func (g *generation) release() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -163,7 +172,7 @@ func newOTLPExporter(ctx context.Context, endpoint string) (sdktrace.SpanExporte
 	return exp, nil
 }
 
-// sharedExporter lets several providers (five services, old and new
+// sharedExporter lets several providers (six services, old and new
 // generations) use one caller-owned exporter: a provider's shutdown must
 // not shut it down under the others.
 type sharedExporter struct{ sdktrace.SpanExporter }

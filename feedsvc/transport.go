@@ -143,12 +143,15 @@ func (cl *client) do(ctx context.Context, method, path string, query url.Values,
 	if err != nil {
 		return fmt.Errorf("feedsvc: read %s answer: %w", cl.callee, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		var e struct{ Error string }
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = http.StatusText(resp.StatusCode)
 		}
 		return &statusError{callee: cl.callee, code: resp.StatusCode, msg: e.Error}
+	}
+	if out == nil {
+		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("feedsvc: decode %s answer: %w", cl.callee, err)
