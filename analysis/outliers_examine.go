@@ -154,7 +154,7 @@ func (r *outlierRun) examine(ctx context.Context, src SpanSource) error {
 	// Attribute values are collected first and turned into dimensions
 	// once their cardinality is known.
 	pending := map[int][]attrKV{}
-	verIDs := map[hopKey]int32{}
+	ids2 := &valueIDs{ver: map[hopKey]int32{}, host: map[hopKey]int32{}}
 	var e cpEngine
 	for k := range r.strata {
 		s := &r.strata[k]
@@ -166,14 +166,15 @@ func (r *outlierRun) examine(ctx context.Context, src SpanSource) error {
 				continue
 			}
 			s.examined++
-			t := exTrace{pos: pos, sample: si, dur: r.ord[pos].d, stratum: int8(k), dominant: -1}
+			t := exTrace{pos: pos, sample: si, dur: r.ord[pos].d, stratum: int8(k), dominant: -1,
+				deps: make([]depNs, 0, 8), calls: make([]depNs, 0, 8)}
 			e.hopTimes(func(sp *store.Span, ns int64) { t.deps = addDepNs(t.deps, r.deps.id(sp), ns) })
 			for _, n := range e.order {
 				if self := e.selfTime(n); self > 0 {
 					t.calls = addDepNs(t.calls, r.deps.id(e.tree.Span(n)), self)
 				}
 			}
-			r.fixedDims(&t, smp, &e, verIDs)
+			r.fixedDims(&t, smp, &e, ids2)
 			entry := e.rootSpan()
 			kv := append(slices.Clone(cache.scalars(entry.Attributes)), cache.scalars(entry.Resource)...)
 			if explicit {
@@ -209,10 +210,15 @@ func (r *outlierRun) examine(ctx context.Context, src SpanSource) error {
 	return nil
 }
 
+// valueIDs interns downstream versions and hosts per (service, value):
+// one map lookup per span, no string building, and the value's owner
+// recorded once.
+type valueIDs struct{ ver, host map[hopKey]int32 }
+
 // fixedDims records tenant, payload bucket, versions and hosts of the
 // request's synchronous subtree (async work does not describe the request),
 // and which service each version and host belongs to.
-func (r *outlierRun) fixedDims(t *exTrace, smp *store.Sample, e *cpEngine, verIDs map[hopKey]int32) {
+func (r *outlierRun) fixedDims(t *exTrace, smp *store.Sample, e *cpEngine, ids *valueIDs) {
 	tenant, payload := smp.Tenant, smp.PayloadBytes
 	if smp.Version != "" {
 		t.vals = appendUnique(t.vals, r.owned(dimVersionIdx, smp.Version, smp.Service))
@@ -228,17 +234,21 @@ func (r *outlierRun) fixedDims(t *exTrace, smp *store.Sample, e *cpEngine, verID
 		payload = max(payload, sp.PayloadBytes)
 		if sp.Service != smp.Service && sp.Version != "" {
 			k := hopKey{sp.Service, sp.Version}
-			id, ok := verIDs[k]
+			id, ok := ids.ver[k]
 			if !ok {
-				// Interned per (service, version): no string building per span.
-				v := r.owned(dimVersionIdx, sp.Service+"@"+sp.Version, sp.Service)
-				id = v.val
-				verIDs[k] = id
+				id = r.owned(dimVersionIdx, sp.Service+"@"+sp.Version, sp.Service).val
+				ids.ver[k] = id
 			}
 			t.vals = appendUnique(t.vals, dimVal{dimVersionIdx, id})
 		}
 		if sp.Host != "" {
-			t.vals = appendUnique(t.vals, r.owned(dimHostIdx, sp.Host, sp.Service))
+			k := hopKey{sp.Service, sp.Host}
+			id, ok := ids.host[k]
+			if !ok {
+				id = r.owned(dimHostIdx, sp.Host, sp.Service).val
+				ids.host[k] = id
+			}
+			t.vals = appendUnique(t.vals, dimVal{dimHostIdx, id})
 		}
 	}
 	if tenant == "" {

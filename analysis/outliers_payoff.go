@@ -100,7 +100,7 @@ func (p *cfPopulation) p99(mask uint) int64 {
 			j++
 		}
 		cum += x.w
-		if cum >= target-1e-9 {
+		if cum >= target-1e-6 {
 			return x.v
 		}
 	}

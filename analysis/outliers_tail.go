@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -89,7 +90,12 @@ func (r *outlierRun) fitTails() {
 			continue
 		}
 		f := &r.deps.tail[d]
-		lq := func(q float64) float64 { return math.Log(float64(max(weightedQuantile(xs, q), 1))) } // sorts xs
+		slices.SortFunc(xs, func(a, b weightedValue) int { return cmp.Compare(a.v, b.v) })
+		var total float64
+		for _, x := range xs {
+			total += x.w
+		}
+		lq := func(q float64) float64 { return math.Log(float64(max(sortedWeightedQuantile(xs, total, q), 1))) }
 		f.mu = lq(0.5)
 		// The spread is what the quartiles say, or what the upper body
 		// (median to p90) says when that is larger — a sum of calls or a

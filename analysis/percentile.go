@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -86,26 +87,23 @@ type weightedValue struct {
 // population: the smallest value whose cumulative weight reaches q times
 // the total. It sorts xs in place.
 func weightedQuantile(xs []weightedValue, q float64) int64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	slices.SortFunc(xs, func(a, b weightedValue) int {
-		switch {
-		case a.v < b.v:
-			return -1
-		case a.v > b.v:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(xs, func(a, b weightedValue) int { return cmp.Compare(a.v, b.v) })
 	var total float64
 	for _, x := range xs {
 		total += x.w
 	}
+	return sortedWeightedQuantile(xs, total, q)
+}
+
+// sortedWeightedQuantile is weightedQuantile of xs already sorted by
+// value, whose weights sum to total.
+func sortedWeightedQuantile(xs []weightedValue, total, q float64) int64 {
+	if len(xs) == 0 {
+		return 0
+	}
 	// Ranks are whole requests: ceil(q·total), with a tolerance for the
 	// rounding of fractional sample weights.
-	target := math.Ceil(q*total - 1e-6)
-	target = max(target, math.Min(1, total))
+	target := math.Max(math.Ceil(q*total-1e-6), math.Min(1, total))
 	var cum float64
 	for _, x := range xs {
 		cum += x.w

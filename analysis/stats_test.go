@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -242,5 +243,29 @@ func TestEmpiricalQuantile(t *testing.T) {
 	}
 	if empiricalQuantile(nil, 0.5) != 0 {
 		t.Error("empty input")
+	}
+}
+
+func TestRadixSortMatchesStableSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 5, 255, 256, 1000, 70000} {
+		xs := make([]durIdx, n)
+		for i := range xs {
+			switch r.IntN(3) {
+			case 0:
+				xs[i].d = r.Int64N(1000) // many ties
+			case 1:
+				xs[i].d = r.Int64() // every byte differs
+			default:
+				xs[i].d = 1<<40 + r.Int64N(1<<20)
+			}
+			xs[i].i = int32(i)
+		}
+		want := slices.Clone(xs)
+		slices.SortStableFunc(want, func(a, b durIdx) int { return cmp.Compare(a.d, b.d) })
+		radixSort(xs)
+		if !slices.Equal(xs, want) {
+			t.Fatalf("n=%d: radix sort differs from a stable sort", n)
+		}
 	}
 }
