@@ -11,8 +11,9 @@ import (
 // Config holds every limit and knob of the receiver. Start from
 // DefaultConfig; the cmd layer maps flags onto the fields.
 //
-// Worst-case memory. Requests pass three stages, each bounded:
+// Worst-case memory. Requests pass four stages, each bounded:
 //
+//	read:    MaxBodyBytesInFlight (HTTP bodies as sent, read before a decode slot)
 //	decode:  MaxConcurrentDecodes × MaxDecompressedBytes × max(1 + Kpdata, Kpdata + Kconv)
 //	queue:   QueueBytes + Kconv × MaxDecompressedBytes (one request admitted into an empty queue)
 //	batches: nothing extra (batched spans stay counted in the queue until their commit ends)
@@ -21,13 +22,13 @@ import (
 // feed demo's protobuf requests, 7.6 for a pathological payload of tiny
 // integer attributes, at most 2.2 for JSON. Kconv is the converted rows
 // over wire size: measured 1.5, at most 6 for text that is all control
-// characters (JSON writes each as \u00XX). The body buffer is released
-// before conversion, and a gzip body is streamed through the decompressor,
-// never held compressed. gRPC reads a message before its handler runs: add
+// characters (JSON writes each as \u00XX). The body buffers are released
+// before conversion. gRPC reads a message before its handler runs: add
 // gRPC connections × MaxConcurrentDecodes streams × MaxDecompressedBytes
 // for messages being received (the tap refuses new streams while every
-// decode slot is busy). With the defaults on 2 cores: 4 × 16 MiB × 4.7 ≈
-// 300 MiB typical, ≈ 580 MiB pathological, plus 128 MiB + 24 MiB of queue.
+// decode slot is busy). With the defaults on 2 cores: 64 MiB of bodies,
+// 4 × 16 MiB × 4.7 ≈ 300 MiB typical, ≈ 580 MiB pathological, plus 128 MiB
+// + 24 MiB of queue.
 // These are live bytes; the heap can reach twice that before a collection
 // (GOGC=100), so set GOMEMLIMIT to keep the process near the bound.
 type Config struct {
@@ -46,14 +47,45 @@ type Config struct {
 	// MaxSpansPerRequest caps the spans of one request; more answers 413 /
 	// InvalidArgument (the client should send smaller batches).
 	MaxSpansPerRequest int
-	// MaxConcurrentDecodes caps requests being read, decoded and
-	// converted at once. When all are busy a request waits up to SlotWait
-	// for one, then is refused with 429 / ResourceExhausted.
+	// MaxConcurrentDecodes caps requests being decompressed, decoded and
+	// converted at once. An HTTP body is read before its request takes a
+	// slot, so slow clients cannot hold slots. When all are busy a request
+	// waits up to SlotWait for one, then is refused with 429 /
+	// ResourceExhausted.
 	MaxConcurrentDecodes int
 	// SlotWait is how long a request waits for a decode slot before it is
 	// refused with 429 (at most 8 × MaxConcurrentDecodes wait at once); 0
 	// refuses at once.
 	SlotWait time.Duration
+
+	// MaxBodyBytesInFlight bounds the HTTP bodies being read, as sent: a
+	// request reserves its Content-Length (a chunked body reserves as it
+	// grows) before its first byte is read. When the budget is spent a
+	// request waits up to SlotWait, then gets 429; so slow connections
+	// cost bytes of this budget, never decode slots.
+	MaxBodyBytesInFlight int64
+	// MaxBodyBytesPerClient is one client's (remote IP's) share of that
+	// budget: past it, the client's next request gets 429 at once, so one
+	// host with many connections cannot starve the others. Behind a proxy
+	// or a Collector every request comes from one address; raise it there.
+	MaxBodyBytesPerClient int64
+	// MinBodyRate (bytes/s) and BodyReadGrace: after the grace, a body must
+	// have arrived at MinBodyRate on average or its request is cut with
+	// 408 (a slowloris). BodyReadTimeout caps the read however fast.
+	MinBodyRate     int64
+	BodyReadGrace   time.Duration
+	BodyReadTimeout time.Duration
+
+	// MaxSpanAge, when positive, rejects spans that started longer ago:
+	// app sets it to the retention, so a span is never acknowledged and
+	// then deleted. MaxClockSkew rejects spans that start further ahead of
+	// now. Both are per span, in partial_success; see otlpconv.Options.
+	MaxSpanAge   time.Duration
+	MaxClockSkew time.Duration
+	// Now is the clock of that range; nil means time.Now.
+	Now func() time.Time
+	// Redaction is applied to every span before it is queued.
+	Redaction otlpconv.Redaction
 
 	// MaxValueBytes caps attribute values (cut and listed under
 	// otlpconv.TruncatedKey); MaxNameBytes caps keys, names and the
@@ -91,29 +123,38 @@ type Config struct {
 
 // DefaultConfig returns the defaults: listeners on 127.0.0.1:4318 (HTTP)
 // and 127.0.0.1:4317 (gRPC), 8 MiB bodies, 16 MiB decompressed, 20,000
-// spans per request, 2 decode slots per core (at least 4), 4 KiB attribute
+// spans per request, 2 decode slots per core (at least 4), 64 MiB of
+// bodies in flight (half per client) arriving at ≥ 16 KiB/s after 5 s,
+// spans up to 1 h ahead, otlpconv.DefaultRedaction, 4 KiB attribute
 // values, a 100,000-span / 128 MiB queue, 8,192-span batches, 2 writers.
 func DefaultConfig() Config {
 	conv := otlpconv.DefaultOptions()
 	return Config{
-		HTTPAddr:             "127.0.0.1:4318",
-		GRPCAddr:             "127.0.0.1:4317",
-		MaxRequestBytes:      8 << 20,
-		MaxDecompressedBytes: 16 << 20,
-		MaxSpansPerRequest:   20_000,
-		MaxConcurrentDecodes: max(4, 2*runtime.GOMAXPROCS(0)),
-		SlotWait:             500 * time.Millisecond,
-		MaxValueBytes:        conv.MaxValueBytes,
-		MaxNameBytes:         conv.MaxNameBytes,
-		TenantKeys:           conv.TenantKeys,
-		PayloadKeys:          conv.PayloadKeys,
-		QueueSpans:           100_000,
-		QueueBytes:           128 << 20,
-		BatchSpans:           8_192,
-		Writers:              2,
-		WriteTimeout:         10 * time.Second,
-		RetryAfter:           2 * time.Second,
-		DeployCacheSize:      10_000,
+		HTTPAddr:              "127.0.0.1:4318",
+		GRPCAddr:              "127.0.0.1:4317",
+		MaxRequestBytes:       8 << 20,
+		MaxDecompressedBytes:  16 << 20,
+		MaxSpansPerRequest:    20_000,
+		MaxConcurrentDecodes:  max(4, 2*runtime.GOMAXPROCS(0)),
+		SlotWait:              500 * time.Millisecond,
+		MaxBodyBytesInFlight:  64 << 20,
+		MaxBodyBytesPerClient: 32 << 20,
+		MinBodyRate:           16 << 10,
+		BodyReadGrace:         5 * time.Second,
+		BodyReadTimeout:       time.Minute,
+		MaxClockSkew:          conv.MaxClockSkew,
+		Redaction:             conv.Redaction,
+		MaxValueBytes:         conv.MaxValueBytes,
+		MaxNameBytes:          conv.MaxNameBytes,
+		TenantKeys:            conv.TenantKeys,
+		PayloadKeys:           conv.PayloadKeys,
+		QueueSpans:            100_000,
+		QueueBytes:            128 << 20,
+		BatchSpans:            8_192,
+		Writers:               2,
+		WriteTimeout:          10 * time.Second,
+		RetryAfter:            2 * time.Second,
+		DeployCacheSize:       10_000,
 	}
 }
 
@@ -132,6 +173,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: config: slot wait %v: want ≥ 0", c.SlotWait)
 	case c.MaxConcurrentDecodes <= 0:
 		return fmt.Errorf("ingest: config: max concurrent decodes %d: want > 0", c.MaxConcurrentDecodes)
+	case c.MaxBodyBytesPerClient < c.MaxRequestBytes:
+		return fmt.Errorf("ingest: config: body bytes per client %d: want at least max request bytes (%d)", c.MaxBodyBytesPerClient, c.MaxRequestBytes)
+	case c.MaxBodyBytesInFlight < c.MaxBodyBytesPerClient:
+		return fmt.Errorf("ingest: config: body bytes in flight %d: want at least the per-client share (%d)", c.MaxBodyBytesInFlight, c.MaxBodyBytesPerClient)
+	case c.MinBodyRate <= 0:
+		return fmt.Errorf("ingest: config: min body rate %d: want > 0 bytes/s", c.MinBodyRate)
+	case c.BodyReadGrace <= 0 || c.BodyReadTimeout < c.BodyReadGrace:
+		return fmt.Errorf("ingest: config: body read grace %v and timeout %v: want 0 < grace ≤ timeout", c.BodyReadGrace, c.BodyReadTimeout)
 	case c.QueueSpans < c.MaxSpansPerRequest:
 		return fmt.Errorf("ingest: config: queue spans %d: want at least max spans per request (%d)", c.QueueSpans, c.MaxSpansPerRequest)
 	case c.QueueBytes <= 0:
@@ -159,5 +208,9 @@ func (c Config) convOptions() otlpconv.Options {
 		PayloadKeys:   c.PayloadKeys,
 		MaxValueBytes: c.MaxValueBytes,
 		MaxNameBytes:  c.MaxNameBytes,
+		MaxAge:        c.MaxSpanAge,
+		MaxClockSkew:  c.MaxClockSkew,
+		Now:           c.Now,
+		Redaction:     c.Redaction,
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/gzip" // registers the gzip compressor OTLP exporters may use
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
@@ -23,11 +22,10 @@ import (
 )
 
 // RegisterGRPC registers the OTLP trace service on s. Build s with
-// GRPCServerOptions: without them oversized messages are capped by gRPC's
-// 4 MiB default instead of MaxDecompressedBytes, and undecodable payloads
-// are answered Internal instead of InvalidArgument.
+// GRPCServerOptions: the service speaks raw protobuf through the codec they
+// install, and without it every request fails (Internal), never succeeds.
 func (r *Receiver) RegisterGRPC(s *grpc.Server) {
-	ptraceotlp.RegisterGRPCServer(s, &grpcServer{r: r})
+	s.RegisterService(&traceServiceDesc, &grpcServer{r: r})
 }
 
 // GRPCServerOptions returns the options an OTLP gRPC server needs:
@@ -36,10 +34,10 @@ func (r *Receiver) RegisterGRPC(s *grpc.Server) {
 //   - a tap that refuses new streams with ResourceExhausted while every
 //     decode slot is busy, before their messages are read;
 //   - MaxConcurrentStreams = MaxConcurrentDecodes per connection;
-//   - a codec and interceptor that repair spans with malformed ids (as
-//     HTTP does) and answer undecodable messages InvalidArgument: gRPC
-//     itself reports decode errors as Internal, which clients read as a
-//     server fault;
+//   - a codec that hands the handler the message's bytes, so the handler
+//     decodes them under a decode slot and answers a malformed message
+//     InvalidArgument: gRPC turns a codec's decode error into Internal,
+//     which clients read as a server fault;
 //   - an interceptor that turns a handler panic into an Internal error
 //     instead of a crashed process.
 //
@@ -50,8 +48,8 @@ func (r *Receiver) GRPCServerOptions() []grpc.ServerOption {
 		grpc.MaxRecvMsgSize(int(r.cfg.MaxDecompressedBytes)),
 		grpc.MaxConcurrentStreams(uint32(r.cfg.MaxConcurrentDecodes)),
 		grpc.InTapHandle(r.tap),
-		grpc.ForceServerCodecV2(&repairCodec{base: encoding.GetCodecV2("proto"), errs: &r.decodeErrs}),
-		grpc.ChainUnaryInterceptor(r.recoverInterceptor, r.decodeErrorInterceptor),
+		grpc.ForceServerCodecV2(rawCodec{}),
+		grpc.ChainUnaryInterceptor(r.recoverInterceptor),
 	}
 }
 
@@ -73,17 +71,74 @@ func (r *Receiver) recoverInterceptor(ctx context.Context, req any, info *grpc.U
 // traceExportMethod is the OTLP trace service's one method.
 const traceExportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
+// rawMessage is an OTLP request or response in protobuf form.
+type rawMessage struct{ b []byte }
+
+// rawCodec moves rawMessages as they are; gRPC has decompressed the
+// message and checked MaxRecvMsgSize before Unmarshal.
+type rawCodec struct{}
+
+// Name is "proto": clients send application/grpc or application/grpc+proto.
+func (rawCodec) Name() string { return "proto" }
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(*rawMessage)
+	if !ok {
+		return nil, fmt.Errorf("ingest: grpc codec: cannot marshal %T", v)
+	}
+	return mem.BufferSlice{mem.SliceBuffer(m.b)}, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(*rawMessage)
+	if !ok {
+		return fmt.Errorf("ingest: grpc codec: cannot unmarshal into %T", v)
+	}
+	m.b = data.Materialize()
+	return nil
+}
+
+// traceExporter is the handler type of traceServiceDesc.
+type traceExporter interface {
+	export(ctx context.Context, in *rawMessage) (*rawMessage, error)
+}
+
+// traceServiceDesc is the OTLP trace service with a raw-bytes handler (see
+// rawCodec), as the generated code would declare it.
+var traceServiceDesc = grpc.ServiceDesc{
+	ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
+	HandlerType: (*traceExporter)(nil),
+	Methods: []grpc.MethodDesc{{
+		MethodName: "Export",
+		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+			in := new(rawMessage)
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			exp := srv.(traceExporter)
+			if interceptor == nil {
+				return exp.export(ctx, in)
+			}
+			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: traceExportMethod}
+			return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+				return exp.export(ctx, req.(*rawMessage))
+			})
+		},
+	}},
+	Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
+}
+
 type grpcServer struct {
-	ptraceotlp.UnimplementedGRPCServer
 	r *Receiver
 }
 
-// Export implements the OTLP trace service.
-func (g *grpcServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+// export implements the OTLP trace service: decode (under a decode slot),
+// convert, commit, answer.
+func (g *grpcServer) export(ctx context.Context, in *rawMessage) (*rawMessage, error) {
 	r := g.r
 	if !r.acquire(ctx) {
 		r.m.requests.WithLabelValues(protoGRPC, outcomeOverloaded).Inc()
-		return ptraceotlp.ExportResponse{}, r.retryStatus(codes.ResourceExhausted, "too many requests being decoded")
+		return nil, r.retryStatus(codes.ResourceExhausted, "too many requests being decoded")
 	}
 	start := time.Now()
 	var once sync.Once
@@ -94,18 +149,25 @@ func (g *grpcServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 		})
 	}
 	defer release()
-	res, err := r.export(ctx, protoGRPC, req.Traces(), release)
+	td, err := otlpconv.DecodeProto(in.b)
+	in.b = nil // pdata copied what it keeps
+	if err != nil {
+		release()
+		r.m.requests.WithLabelValues(protoGRPC, outcomeBadRequest).Inc()
+		return nil, status.Error(codes.InvalidArgument, statusMessage(err.Error()))
+	}
+	res, err := r.export(ctx, protoGRPC, td, release)
 	switch {
 	case errors.Is(err, errTooManySpans):
 		r.m.requests.WithLabelValues(protoGRPC, outcomeTooLarge).Inc()
-		return ptraceotlp.ExportResponse{}, status.Error(codes.InvalidArgument, statusMessage(err.Error()))
+		return nil, status.Error(codes.InvalidArgument, statusMessage(err.Error()))
 	case errors.Is(err, ErrOverloaded):
 		r.m.requests.WithLabelValues(protoGRPC, outcomeOverloaded).Inc()
-		return ptraceotlp.ExportResponse{}, r.retryStatus(codes.ResourceExhausted, err.Error())
+		return nil, r.retryStatus(codes.ResourceExhausted, err.Error())
 	case err != nil:
 		r.m.requests.WithLabelValues(protoGRPC, outcomeUnavailable).Inc()
 		// The pipeline logged the store error, once per batch.
-		return ptraceotlp.ExportResponse{}, r.retryStatus(codes.Unavailable, unavailableMessage(err))
+		return nil, r.retryStatus(codes.Unavailable, unavailableMessage(err))
 	}
 	resp := ptraceotlp.NewExportResponse()
 	outcome := outcomeOK
@@ -114,8 +176,14 @@ func (g *grpcServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 		resp.PartialSuccess().SetRejectedSpans(int64(n))
 		resp.PartialSuccess().SetErrorMessage(res.Message())
 	}
+	b, err := resp.MarshalProto()
+	if err != nil {
+		// The spans are committed; an empty response still says so.
+		r.log.Warn("otlp grpc: marshal response", "err", err)
+		b = nil
+	}
 	r.m.requests.WithLabelValues(protoGRPC, outcome).Inc()
-	return resp, nil
+	return &rawMessage{b: b}, nil
 }
 
 // retryStatus is a status with RetryInfo: OTLP exporters retry
@@ -139,55 +207,4 @@ func (r *Receiver) tap(ctx context.Context, info *tap.Info) (context.Context, er
 		return ctx, r.retryStatus(codes.ResourceExhausted, "too many requests being decoded")
 	}
 	return ctx, nil
-}
-
-// otlpMessage is what pdata's generated request types offer.
-type otlpMessage interface {
-	UnmarshalProto([]byte) error
-	Reset()
-}
-
-// repairCodec wraps pdata's gRPC codec. When pdata refuses a message, it
-// retries after otlpconv.RepairProto (spans with malformed ids become
-// spans Convert rejects, as over HTTP). When that fails too, it records the
-// error for decodeErrorInterceptor and reports success, because gRPC would
-// turn a codec error into Internal.
-type repairCodec struct {
-	base encoding.CodecV2
-	errs *sync.Map // message pointer → decode error
-}
-
-func (c *repairCodec) Name() string { return c.base.Name() }
-
-func (c *repairCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
-
-func (c *repairCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	err := c.base.Unmarshal(data, v)
-	if err == nil {
-		return nil
-	}
-	m, ok := v.(otlpMessage)
-	if !ok {
-		return err
-	}
-	m.Reset()
-	if fixed, n, rerr := otlpconv.RepairProto(data.Materialize()); rerr == nil && n > 0 {
-		if m.UnmarshalProto(fixed) == nil {
-			return nil
-		}
-		m.Reset()
-	}
-	c.errs.Store(v, err)
-	return nil
-}
-
-// decodeErrorInterceptor answers InvalidArgument for messages repairCodec
-// could not decode. It runs for every message the codec saw: gRPC calls the
-// interceptor right after a successful decode.
-func (r *Receiver) decodeErrorInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err, ok := r.decodeErrs.LoadAndDelete(req); ok {
-		r.m.requests.WithLabelValues(protoGRPC, outcomeBadRequest).Inc()
-		return nil, status.Error(codes.InvalidArgument, statusMessage(fmt.Sprintf("otlp: decode protobuf: %v", err)))
-	}
-	return handler(ctx, req)
 }

@@ -23,7 +23,6 @@ import (
 	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding/gzip"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 
 	"github.com/tailscope/tailscope/ingest/internal/otlptest"
@@ -231,23 +230,6 @@ func TestOTelExporterPartialSuccess(t *testing.T) {
 	}
 }
 
-// rawCodec sends pre-encoded bytes, so tests can put any payload on the
-// wire.
-type rawCodec struct{}
-
-type rawMsg struct{ b []byte }
-
-func (rawCodec) Name() string { return "proto" }
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(v.(*rawMsg).b)}, nil
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	v.(*rawMsg).b = data.Materialize()
-	return nil
-}
-
 func dialGRPC(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -259,13 +241,14 @@ func dialGRPC(t *testing.T, addr string) *grpc.ClientConn {
 	return conn
 }
 
-// exportRaw sends body as an ExportTraceServiceRequest and decodes the
-// answer.
+// exportRaw sends body as an ExportTraceServiceRequest (through the
+// receiver's own raw codec, so tests can put any payload on the wire) and
+// decodes the answer.
 func exportRaw(t *testing.T, conn *grpc.ClientConn, body []byte, opts ...grpc.CallOption) (ptraceotlp.ExportResponse, error) {
 	t.Helper()
-	out := &rawMsg{}
+	out := &rawMessage{}
 	opts = append(opts, grpc.ForceCodecV2(rawCodec{}))
-	if err := conn.Invoke(context.Background(), traceExportMethod, &rawMsg{b: body}, out, opts...); err != nil {
+	if err := conn.Invoke(context.Background(), traceExportMethod, &rawMessage{b: body}, out, opts...); err != nil {
 		return ptraceotlp.ExportResponse{}, err
 	}
 	resp := ptraceotlp.NewExportResponse()
@@ -304,6 +287,7 @@ func TestGRPCStatuses(t *testing.T) {
 	}
 	good := otlptest.Span{TraceID: bytes.Repeat([]byte{1}, 16), SpanID: bytes.Repeat([]byte{2}, 8),
 		Name: "good", Start: otlptest.Base, End: otlptest.Base + 5}
+	stored := 0 // spans stored before the case
 
 	tests := []struct {
 		name      string
@@ -336,16 +320,24 @@ func TestGRPCStatuses(t *testing.T) {
 					t.Errorf("partial success = %d %q", resp.PartialSuccess().RejectedSpans(), resp.PartialSuccess().ErrorMessage())
 				}
 			}},
-		{name: "wrong-length ids", wantCode: grpccodes.OK,
+		// A payload pdata refuses is refused whole, never reported as a
+		// success (an earlier codec did, when its interceptor was missing).
+		{name: "wrong-length ids", wantCode: grpccodes.InvalidArgument,
 			call: func(t *testing.T) (ptraceotlp.ExportResponse, error) {
 				bad := good
 				bad.TraceID = []byte{7, 7, 7}
-				return exportRaw(t, conn, otlptest.ProtoRequest("svc", good, bad))
-			},
-			check: func(t *testing.T, resp ptraceotlp.ExportResponse) {
-				if resp.PartialSuccess().RejectedSpans() != 1 {
-					t.Errorf("rejected %d, want 1", resp.PartialSuccess().RejectedSpans())
+				resp, err := exportRaw(t, conn, otlptest.ProtoRequest("svc", good, bad))
+				if msg := status.Convert(err).Message(); !strings.Contains(msg, "decode protobuf") || !strings.Contains(msg, "id") {
+					t.Errorf("message %q does not say what was wrong", msg)
 				}
+				if n := len(sr.w.stored()); n != stored {
+					t.Errorf("stored %d spans, want %d: nothing of a refused request", n, stored)
+				}
+				return resp, err
+			}},
+		{name: "empty request", wantCode: grpccodes.OK,
+			call: func(t *testing.T) (ptraceotlp.ExportResponse, error) {
+				return exportRaw(t, conn, nil)
 			}},
 		{name: "undecodable", wantCode: grpccodes.InvalidArgument,
 			call: func(t *testing.T) (ptraceotlp.ExportResponse, error) {
@@ -405,6 +397,7 @@ func TestGRPCStatuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			stored = len(sr.w.stored())
 			resp, err := tt.call(t)
 			if got := status.Code(err); got != tt.wantCode {
 				t.Fatalf("code %v (%v), want %v", got, err, tt.wantCode)

@@ -76,6 +76,21 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 			fmt.Sprintf("body of %d bytes exceeds the limit of %d", req.ContentLength, r.cfg.MaxRequestBytes))
 		return
 	}
+	if r.pipe.Saturated() {
+		// Reading and decoding spans the queue would refuse is wasted work.
+		r.overloaded(w, format, "commit queue full")
+		return
+	}
+	// The body is read before a decode slot is taken (body.go).
+	body, herr := r.readWire(w, req)
+	if herr != nil {
+		if herr.status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", strconv.Itoa(r.retryAfterSeconds()))
+		}
+		r.fail(w, format, herr.status, herr.code, herr.outcome, herr.msg)
+		return
+	}
+	defer body.free()
 	if !r.acquire(req.Context()) {
 		r.overloaded(w, format, "too many requests being decoded")
 		return
@@ -87,7 +102,7 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	defer release()
 
 	start := time.Now()
-	td, herr := r.decodeHTTP(w, req, format, gzipped)
+	td, herr := r.decodeHTTP(body, format, gzipped)
 	if herr != nil {
 		r.fail(w, format, herr.status, herr.code, herr.outcome, herr.msg)
 		return
@@ -124,28 +139,33 @@ type httpError struct {
 	msg     string
 }
 
-// decodeHTTP reads and decodes the body. The body buffer goes back to the
-// pool before it returns: pdata copies what it keeps, and a handler waiting
-// for its commit must hold only its converted spans, which the queue
-// accounts for.
-func (r *Receiver) decodeHTTP(w http.ResponseWriter, req *http.Request, format wireFormat, gzipped bool) (ptrace.Traces, *httpError) {
-	buf := r.getBuffer()
-	defer r.putBuffer(buf)
-	if err := r.readBody(w, req, gzipped, buf); err != nil {
-		var tooBig *bodyTooLargeError
-		if errors.As(err, &tooBig) {
-			return ptrace.Traces{}, &httpError{http.StatusRequestEntityTooLarge, codes.ResourceExhausted, outcomeTooLarge, tooBig.Error()}
+// decodeHTTP decompresses and decodes a body read by readWire. The body
+// buffers go back to the pool before it returns: pdata copies what it
+// keeps, and a handler waiting for its commit must hold only its converted
+// spans, which the queue accounts for.
+func (r *Receiver) decodeHTTP(body *wireBody, format wireFormat, gzipped bool) (ptrace.Traces, *httpError) {
+	defer body.free()
+	raw := body.buf.Bytes()
+	if gzipped {
+		buf := r.getBuffer()
+		defer r.putBuffer(buf)
+		if err := r.gunzip(raw, buf); err != nil {
+			var tooBig *bodyTooLargeError
+			if errors.As(err, &tooBig) {
+				return ptrace.Traces{}, &httpError{http.StatusRequestEntityTooLarge, codes.ResourceExhausted, outcomeTooLarge, tooBig.Error()}
+			}
+			return ptrace.Traces{}, &httpError{http.StatusBadRequest, codes.InvalidArgument, outcomeBadRequest, "gunzip body: " + err.Error()}
 		}
-		return ptrace.Traces{}, &httpError{http.StatusBadRequest, codes.InvalidArgument, outcomeBadRequest, "read body: " + err.Error()}
+		raw = buf.Bytes()
 	}
 	var (
 		td  ptrace.Traces
 		err error
 	)
 	if format == formatProtobuf {
-		td, err = otlpconv.DecodeProto(buf.Bytes())
+		td, err = otlpconv.DecodeProto(raw)
 	} else {
-		td, err = otlpconv.DecodeJSON(buf.Bytes())
+		td, err = otlpconv.DecodeJSON(raw)
 	}
 	if err != nil {
 		return ptrace.Traces{}, &httpError{http.StatusBadRequest, codes.InvalidArgument, outcomeBadRequest, err.Error()}
@@ -189,43 +209,23 @@ func (e *bodyTooLargeError) Error() string {
 	return fmt.Sprintf("%s exceeds the limit of %d bytes", e.what, e.limit)
 }
 
-// readBody reads the request body into buf: at most MaxRequestBytes from
-// the wire and at most MaxDecompressedBytes after decompression, streaming
-// through the decompressor so a gzip bomb costs no more than the limit.
-func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request, gzipped bool, buf *bytes.Buffer) error {
-	var src io.Reader = http.MaxBytesReader(w, req.Body, r.cfg.MaxRequestBytes)
-	if gzipped {
-		zr, err := r.getGzipReader(src)
-		if err != nil {
-			return wireError(err, r.cfg.MaxRequestBytes)
-		}
-		defer r.gzips.Put(zr)
-		src = zr
-	} else if req.ContentLength > 0 {
-		buf.Grow(int(min(req.ContentLength, r.cfg.MaxDecompressedBytes)) + bytes.MinRead)
-	}
-	limit := r.cfg.MaxDecompressedBytes
-	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
+// gunzip decompresses b into buf, at most MaxDecompressedBytes, streaming
+// so that a gzip bomb costs no more than the limit.
+func (r *Receiver) gunzip(b []byte, buf *bytes.Buffer) error {
+	zr, err := r.getGzipReader(bytes.NewReader(b))
 	if err != nil {
-		return wireError(err, r.cfg.MaxRequestBytes)
+		return err
+	}
+	defer r.gzips.Put(zr)
+	limit := r.cfg.MaxDecompressedBytes
+	n, err := buf.ReadFrom(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return err
 	}
 	if n > limit {
-		what := "body"
-		if gzipped {
-			what = "decompressed body"
-		}
-		return &bodyTooLargeError{what: what, limit: limit}
+		return &bodyTooLargeError{what: "decompressed body", limit: limit}
 	}
 	return nil
-}
-
-// wireError turns http.MaxBytesReader's error into bodyTooLargeError.
-func wireError(err error, limit int64) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return &bodyTooLargeError{what: "body", limit: limit}
-	}
-	return err
 }
 
 // unavailableMessage tells a client why its spans were not committed

@@ -101,6 +101,7 @@ func gzipped(t testing.TB, b []byte) []byte {
 type httpReq struct {
 	method, path, contentType, encoding string
 	body                                io.Reader
+	from                                string // local IP to send from (default 127.0.0.1)
 }
 
 type httpResp struct {
@@ -127,7 +128,12 @@ func (tr *testReceiver) do(t *testing.T, r httpReq) httpResp {
 	if r.encoding != "" {
 		req.Header.Set("Content-Encoding", r.encoding)
 	}
-	resp, err := tr.srv.Client().Do(req)
+	client := tr.srv.Client()
+	if r.from != "" {
+		client = clientFrom(r.from)
+		defer client.CloseIdleConnections()
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", r.method, r.path, err)
 	}
@@ -278,17 +284,6 @@ func TestHTTPPartialSuccess(t *testing.T) {
 			}
 		})
 	}
-	t.Run("wrong-length ids", func(t *testing.T) {
-		tr := newTestReceiver(t, httpConfig())
-		good := otlptest.Span{TraceID: bytes.Repeat([]byte{1}, 16), SpanID: bytes.Repeat([]byte{2}, 8),
-			Name: "good", Start: otlptest.Base, End: otlptest.Base + 5}
-		bad := good
-		bad.SpanID = []byte{3, 3, 3}
-		resp := decodeSuccess(t, tr.post(t, contentTypeProtobuf, "", otlptest.ProtoRequest("svc", good, bad)), contentTypeProtobuf)
-		if resp.PartialSuccess().RejectedSpans() != 1 || len(tr.w.stored()) != 1 {
-			t.Errorf("rejected %d, stored %d; want 1 and 1", resp.PartialSuccess().RejectedSpans(), len(tr.w.stored()))
-		}
-	})
 }
 
 // gzipBomb is a small gzip body that inflates to n bytes.
@@ -337,12 +332,30 @@ func TestHTTPErrors(t *testing.T) {
 		{name: "garbage json", req: func() httpReq {
 			return httpReq{contentType: contentTypeJSON, body: strings.NewReader(`{"resourceSpans":[{`)}
 		}, wantStatus: 400, wantCode: codes.InvalidArgument, wantInMsg: "decode json"},
+		{name: "json null", req: func() httpReq {
+			return httpReq{contentType: contentTypeJSON, body: strings.NewReader("null")}
+		}, wantStatus: 400, wantCode: codes.InvalidArgument, wantInMsg: "must be a JSON object"},
+		{name: "json array", req: func() httpReq {
+			return httpReq{contentType: contentTypeJSON, body: strings.NewReader(" [] ")}
+		}, wantStatus: 400, wantCode: codes.InvalidArgument, wantInMsg: "must be a JSON object"},
+		// A payload pdata refuses is refused whole, as the Collector does.
+		{name: "wrong-length span id", req: func() httpReq {
+			good := otlptest.Span{TraceID: bytes.Repeat([]byte{1}, 16), SpanID: bytes.Repeat([]byte{2}, 8),
+				Name: "good", Start: otlptest.Base, End: otlptest.Base + 5}
+			bad := good
+			bad.SpanID = []byte{3, 3, 3}
+			return httpReq{contentType: contentTypeProtobuf, body: bytes.NewReader(otlptest.ProtoRequest("svc", good, bad))}
+		}, wantStatus: 400, wantCode: codes.InvalidArgument, wantInMsg: "decode protobuf"},
+		{name: "wrong-length trace id, json", req: func() httpReq {
+			return httpReq{contentType: contentTypeJSON, body: strings.NewReader(
+				`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8e","spanId":"eee19b7ec3c1b174","startTimeUnixNano":"1"}]}]}]}`)}
+		}, wantStatus: 400, wantCode: codes.InvalidArgument, wantInMsg: "decode json"},
 		{name: "protobuf sent as json", req: func() httpReq {
 			return httpReq{contentType: contentTypeJSON, body: bytes.NewReader(protoBody(t, otlptest.FeedTraces(3, 1)))}
 		}, wantStatus: 400, wantCode: codes.InvalidArgument},
 		{name: "corrupt gzip", req: func() httpReq {
 			return httpReq{contentType: contentTypeProtobuf, encoding: "gzip", body: strings.NewReader("not gzip at all")}
-		}, wantStatus: 400, wantCode: codes.InvalidArgument, wantInMsg: "read body"},
+		}, wantStatus: 400, wantCode: codes.InvalidArgument, wantInMsg: "gunzip body"},
 		{name: "truncated gzip", req: func() httpReq {
 			gz := gzipped(t, protoBody(t, otlptest.FeedTraces(20, 1)))
 			return httpReq{contentType: contentTypeProtobuf, encoding: "gzip", body: bytes.NewReader(gz[:len(gz)/2])}
@@ -404,6 +417,12 @@ func TestHTTPErrors(t *testing.T) {
 	if n := len(tr.slots); n != 0 {
 		t.Errorf("%d decode slots still held after the errors", n)
 	}
+	if n := tr.budget.reserved(); n != 0 {
+		t.Errorf("%d body bytes still reserved after the errors", n)
+	}
+	if n := len(tr.w.stored()); n != 10*len(tests) {
+		t.Errorf("stored %d spans, want only keepsServing's %d", n, 10*len(tests))
+	}
 }
 
 func TestHTTPErrorBodyInRequestFormat(t *testing.T) {
@@ -450,22 +469,17 @@ func TestHTTPOverloadedQueue(t *testing.T) {
 	}
 }
 
-// slowBody is a request body that blocks until released.
-type slowBody struct {
-	first   []byte
-	started chan struct{}
-	release chan struct{}
-	sent    bool
-}
-
-func (b *slowBody) Read(p []byte) (int, error) {
-	if !b.sent {
-		b.sent = true
-		close(b.started)
-		return copy(p, b.first), nil
+// holdSlots takes every decode slot of r, as requests being decoded would;
+// the returned function gives them back.
+func holdSlots(r *Receiver) func() {
+	for range cap(r.slots) {
+		r.slots <- struct{}{}
 	}
-	<-b.release
-	return 0, io.EOF
+	return sync.OnceFunc(func() {
+		for range cap(r.slots) {
+			<-r.slots
+		}
+	})
 }
 
 func TestHTTPOverloadedDecoders(t *testing.T) {
@@ -473,21 +487,17 @@ func TestHTTPOverloadedDecoders(t *testing.T) {
 	cfg.MaxConcurrentDecodes = 1
 	cfg.SlotWait = 50 * time.Millisecond // then refuse
 	tr := newTestReceiver(t, cfg)
-	body := &slowBody{first: protoBody(t, otlptest.FeedTraces(5, 1)), started: make(chan struct{}), release: make(chan struct{})}
-	releaseBody := sync.OnceFunc(func() { close(body.release) })
-	defer releaseBody() // a failed assertion must not leave the request hanging
-	first := make(chan httpResp, 1)
-	go func() { first <- tr.do(t, httpReq{contentType: contentTypeProtobuf, body: noLen{body}}) }()
-	<-body.started
-	waitFor(t, "the decode slot to be taken", func() bool { return len(tr.slots) == 1 })
-
+	release := holdSlots(tr.Receiver)
+	defer release()
 	r := tr.post(t, contentTypeProtobuf, "", protoBody(t, otlptest.FeedTraces(5, 2)))
 	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
 		t.Fatalf("status %d Retry-After %q, want 429 with Retry-After", r.status, r.header.Get("Retry-After"))
 	}
-	releaseBody()
-	decodeSuccess(t, <-first, contentTypeProtobuf)
+	release()
 	tr.keepsServing(t)
+	if n := tr.budget.reserved(); n != 0 {
+		t.Errorf("%d body bytes still reserved", n)
+	}
 }
 
 func TestHTTPStoreUnavailable(t *testing.T) {
@@ -527,20 +537,15 @@ func TestHTTPWaitsForADecodeSlot(t *testing.T) {
 	cfg.MaxConcurrentDecodes = 1
 	cfg.SlotWait = time.Minute // the test releases the slot well before
 	tr := newTestReceiver(t, cfg)
-	body := &slowBody{first: protoBody(t, otlptest.FeedTraces(5, 1)), started: make(chan struct{}), release: make(chan struct{})}
-	releaseBody := sync.OnceFunc(func() { close(body.release) })
-	defer releaseBody()
+	release := holdSlots(tr.Receiver)
+	defer release()
 	first := make(chan httpResp, 1)
-	go func() { first <- tr.do(t, httpReq{contentType: contentTypeProtobuf, body: noLen{body}}) }()
-	<-body.started
-	waitFor(t, "the decode slot to be taken", func() bool { return len(tr.slots) == 1 })
-
-	second := make(chan httpResp, 1)
-	go func() { second <- tr.post(t, contentTypeProtobuf, "", protoBody(t, otlptest.FeedTraces(5, 2))) }()
-	waitFor(t, "the second request to wait", func() bool { return len(tr.waiters) == 1 })
-	releaseBody()
+	go func() { first <- tr.post(t, contentTypeProtobuf, "", protoBody(t, otlptest.FeedTraces(5, 1))) }()
+	waitFor(t, "the request to wait", func() bool { return len(tr.waiters) == 1 })
+	release()
 	decodeSuccess(t, <-first, contentTypeProtobuf)
-	decodeSuccess(t, <-second, contentTypeProtobuf)
+	second := tr.post(t, contentTypeProtobuf, "", protoBody(t, otlptest.FeedTraces(5, 2)))
+	decodeSuccess(t, second, contentTypeProtobuf)
 	if got := len(tr.w.stored()); got != 10 {
 		t.Errorf("stored %d spans, want both requests' 10", got)
 	}

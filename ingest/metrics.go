@@ -23,6 +23,7 @@ const (
 	outcomeUnavailable = "unavailable" // store error, shutdown, client gone
 	outcomeNotFound    = "not_found"   // HTTP path
 	outcomeBadMethod   = "bad_method"  // HTTP method
+	outcomeSlowBody    = "slow_body"   // HTTP body slower than the minimum rate
 
 	// Span rejection reasons besides otlpconv's.
 	reasonTooManySpans = "too_many_spans"
@@ -31,7 +32,7 @@ const (
 
 	encodingProtobuf = "protobuf"
 	encodingJSON     = "json"
-	encodingGRPC     = "grpc" // conversion only: gRPC decodes before the handler
+	encodingGRPC     = "grpc"
 
 	resultOK    = "ok"
 	resultError = "error"
@@ -51,6 +52,7 @@ type receiverMetrics struct {
 	decodeSeconds *prometheus.HistogramVec // encoding
 	truncated     prometheus.Counter
 	repaired      prometheus.Counter
+	redacted      prometheus.Counter
 }
 
 // pipelineMetrics are the queue and commit metrics.
@@ -79,13 +81,15 @@ func newReceiverMetrics(reg prometheus.Registerer) (*receiverMetrics, error) {
 			"Spans not stored, by reason: invalid data, too many in a request, queue full, store unavailable.")), []string{"reason"}),
 		decodeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "decode_seconds",
-			Help:    "Time to read, decompress, decode and convert one request (gRPC: convert only).",
+			Help:    "Time to decompress, decode and convert one request, once its body is read.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16), // 50µs … 1.6s
 		}, []string{"encoding"}),
 		truncated: prometheus.NewCounter(prometheus.CounterOpts(opts("values_truncated_total",
 			"Attribute values, keys, names and messages cut to their configured limit."))),
 		repaired: prometheus.NewCounter(prometheus.CounterOpts(opts("strings_repaired_total",
 			"Strings whose NUL bytes or invalid UTF-8 were replaced with U+FFFD."))),
+		redacted: prometheus.NewCounter(prometheus.CounterOpts(opts("values_redacted_total",
+			"Attribute values and messages rewritten by redaction before storage."))),
 	}
 	// Pre-create the rejection series so dashboards see zeros.
 	for _, r := range otlpconv.Reasons() {
@@ -94,7 +98,7 @@ func newReceiverMetrics(reg prometheus.Registerer) (*receiverMetrics, error) {
 	for _, r := range []string{reasonTooManySpans, reasonOverloaded, reasonUnavailable} {
 		m.spansRejected.WithLabelValues(r)
 	}
-	return m, register(reg, m.requests, m.spansReceived, m.spansAccepted, m.spansRejected, m.decodeSeconds, m.truncated, m.repaired)
+	return m, register(reg, m.requests, m.spansReceived, m.spansAccepted, m.spansRejected, m.decodeSeconds, m.truncated, m.repaired, m.redacted)
 }
 
 func newPipelineMetrics(reg prometheus.Registerer) (*pipelineMetrics, error) {

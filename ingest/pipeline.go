@@ -28,6 +28,15 @@ type DeployRecorder interface {
 	RecordDeploy(ctx context.Context, d store.Deploy) (store.Deploy, error)
 }
 
+// SpanPreparer is implemented by stores that must prepare before they can
+// write spans of a new time range: PostgreSQL creates day partitions.
+// Submit calls it for each request's spans before queueing them, so a
+// request that needs slow preparation waits for it alone and fails alone,
+// instead of failing the batch it would have joined.
+type SpanPreparer interface {
+	PrepareSpans(ctx context.Context, spans []store.Span) error
+}
+
 // Pipeline is the group-commit writer between the receivers and the store.
 // Submit queues a request's spans and waits until the batch holding them is
 // committed, so an acknowledgement always means "durable". Writer
@@ -40,6 +49,7 @@ type DeployRecorder interface {
 type Pipeline struct {
 	cfg     Config
 	w       store.Writer
+	prep    SpanPreparer   // nil: w needs no preparation
 	deploys *deployTracker // nil: no markers
 	m       *pipelineMetrics
 	log     *slog.Logger
@@ -84,6 +94,7 @@ func NewPipeline(cfg Config, w store.Writer, deploys DeployRecorder, reg prometh
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Pipeline{cfg: cfg, w: w, m: m, log: log, ctx: ctx, cancel: cancel}
+	p.prep, _ = w.(SpanPreparer)
 	if deploys != nil {
 		p.deploys = newDeployTracker(deploys, cfg.DeployCacheSize)
 	}
@@ -107,7 +118,9 @@ func (p *Pipeline) Saturated() bool {
 // Submit queues spans and blocks until they are committed (nil) or their
 // batch failed (an error wrapping store.ErrUnavailable, meaning "retry
 // later"). It returns ErrOverloaded at once when the queue is full and
-// ErrClosed after Close.
+// ErrClosed after Close. When the store is a SpanPreparer, the spans are
+// prepared first, within WriteTimeout; a failure there is this request's
+// alone, and retryable.
 //
 // When ctx ends first, Submit returns ctx's error but the spans stay queued
 // and may still be committed: the client was told the export failed and
@@ -120,6 +133,15 @@ func (p *Pipeline) Saturated() bool {
 func (p *Pipeline) Submit(ctx context.Context, spans []store.Span) error {
 	if len(spans) == 0 {
 		return nil
+	}
+	if p.prep != nil {
+		pctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
+		err := p.prep.PrepareSpans(pctx, spans)
+		cancel()
+		if err != nil {
+			p.log.Warn("ingest: prepare spans", "spans", len(spans), "err", err)
+			return retryable(fmt.Errorf("ingest: prepare %d spans: %w", len(spans), err))
+		}
 	}
 	req := &request{spans: spans, bytes: spansBytes(spans), done: make(chan error, 1)}
 	p.mu.Lock()

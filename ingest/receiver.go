@@ -1,6 +1,8 @@
 // Package ingest is tailscope's OTLP trace receiver: OTLP/HTTP (protobuf and
-// JSON, optionally gzip) and OTLP/gRPC, validation and derivation through
-// ingest/otlpconv, and a group-commit Pipeline in front of store.Writer.
+// JSON, optionally gzip) and OTLP/gRPC, validation, the accepted time range,
+// redaction and derivation through ingest/otlpconv (one place, on decoded
+// rows, whatever the protocol), and a group-commit Pipeline in front of
+// store.Writer.
 //
 // A success answer means the spans are committed: handlers wait for the
 // commit of the batch holding their spans. Bad input is answered 400 or with
@@ -37,14 +39,13 @@ type Receiver struct {
 	m    *receiverMetrics
 	log  *slog.Logger
 
-	// slots is the decode semaphore: a request holds one while it is read,
+	// slots is the decode semaphore: a request holds one while it is
 	// decompressed, decoded and converted.
 	slots chan struct{}
 	// waiters bounds the requests waiting for a slot.
 	waiters chan struct{}
-	// decodeErrs carries gRPC decode failures from the codec to the
-	// interceptor; see grpc.go.
-	decodeErrs sync.Map
+	// budget bounds the HTTP bodies being read before a slot (body.go).
+	budget *bodyBudget
 
 	bufs  sync.Pool // *bytes.Buffer for HTTP bodies
 	gzips sync.Pool // *gzip.Reader
@@ -80,6 +81,7 @@ func New(cfg Config, w store.Writer, deploys DeployRecorder, reg prometheus.Regi
 		log:     log,
 		slots:   make(chan struct{}, cfg.MaxConcurrentDecodes),
 		waiters: make(chan struct{}, 8*cfg.MaxConcurrentDecodes),
+		budget:  newBodyBudget(cfg.MaxBodyBytesInFlight, cfg.MaxBodyBytesPerClient),
 	}, nil
 }
 
@@ -120,8 +122,8 @@ func (r *Receiver) Serve(ctx context.Context, httpLis, grpcLis net.Listener) err
 		hs := &http.Server{
 			Handler:           r.Handler(),
 			ReadHeaderTimeout: 10 * time.Second,
-			// A slow body holds a decode slot; do not let it hold one forever.
-			ReadTimeout: time.Minute,
+			// Bodies are paced by readWire; this bounds the rest.
+			ReadTimeout: r.cfg.BodyReadTimeout + 10*time.Second,
 			IdleTimeout: 2 * time.Minute,
 			ErrorLog:    slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
 		}
@@ -233,6 +235,9 @@ func (r *Receiver) export(ctx context.Context, protocol string, td ptrace.Traces
 	}
 	if res.Repaired > 0 {
 		r.m.repaired.Add(float64(res.Repaired))
+	}
+	if res.Redacted > 0 {
+		r.m.redacted.Add(float64(res.Redacted))
 	}
 	if err := r.pipe.Submit(ctx, spans); err != nil {
 		reason := reasonUnavailable

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -30,16 +31,24 @@ const (
 	ReasonInvalidTime
 	// ReasonEndBeforeStart: the end time is before the start time.
 	ReasonEndBeforeStart
+	// ReasonTooOld: the span started before the accepted range (more than
+	// Options.MaxAge ago).
+	ReasonTooOld
+	// ReasonTooNew: the span starts after the accepted range (more than
+	// Options.MaxClockSkew ahead of now).
+	ReasonTooNew
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"invalid_trace_id", "invalid_span_id", "invalid_time", "end_before_start"}
+var reasonNames = [numReasons]string{"invalid_trace_id", "invalid_span_id", "invalid_time", "end_before_start", "too_old", "too_new"}
 
 var reasonText = [numReasons]string{
-	"invalid trace id (all-zero or not 16 bytes)",
-	"invalid span id (all-zero or not 8 bytes, or bad parent span id)",
+	"invalid trace id (all-zero)",
+	"invalid span id (all-zero)",
 	"missing or out-of-range timestamp",
 	"end time before start time",
+	"start time before the accepted range",
+	"start time after the accepted range",
 }
 
 // String returns the metric label form ("invalid_trace_id", ...).
@@ -66,6 +75,11 @@ type Result struct {
 	Truncated    int // attribute values, keys, names or messages cut to their limit
 	Repaired     int // strings whose NUL bytes or invalid UTF-8 were replaced
 	DroppedLinks int // links with an all-zero trace or span id
+	Redacted     int // values rewritten by Options.Redaction
+
+	// The accepted start times of this request, for Message.
+	accepted       [2]time.Time
+	maxAge, maxAhd time.Duration
 }
 
 // Rejected returns the number of spans rejected for any reason.
@@ -103,6 +117,17 @@ func (r *Result) Message() string {
 		fmt.Fprintf(&b, "%s%d %s", sep, c, reasonText[i])
 		sep = ", "
 	}
+	if r.rejected[ReasonTooOld]+r.rejected[ReasonTooNew] > 0 {
+		from := "any time"
+		if r.maxAge > 0 {
+			from = r.accepted[0].UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(&b, "; spans are accepted when they start from %s to %s (", from, r.accepted[1].UTC().Format(time.RFC3339))
+		if r.maxAge > 0 {
+			fmt.Fprintf(&b, "at most %v old, the retention; ", r.maxAge)
+		}
+		fmt.Fprintf(&b, "at most %v ahead of the receiver's clock)", r.maxAhd)
+	}
 	return b.String()
 }
 
@@ -110,6 +135,8 @@ func (r *Result) Message() string {
 // for concurrent use.
 type Converter struct {
 	opts        Options
+	now         func() time.Time
+	red         *redactor
 	tenantKeys  []string
 	payloadKeys []string
 	// configLens has bit n set when a tenant or payload key is n bytes
@@ -123,10 +150,19 @@ func NewConverter(opts Options) (*Converter, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	red, err := newRedactor(opts.Redaction)
+	if err != nil {
+		return nil, err
+	}
 	c := &Converter{
 		opts:        opts,
+		now:         opts.Now,
+		red:         red,
 		tenantKeys:  slices.Clone(opts.TenantKeys),
 		payloadKeys: slices.Clone(opts.PayloadKeys),
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	for _, k := range slices.Concat(c.tenantKeys, c.payloadKeys) {
 		c.configLens |= lenBit(k)
@@ -135,13 +171,22 @@ func NewConverter(opts Options) (*Converter, error) {
 }
 
 // Convert returns the valid spans of td as store rows, in request order,
-// and counts what it rejected, truncated and repaired. Every text field of
-// the returned spans is valid UTF-8 without NUL. The spans share backing
-// arrays (attribute bytes, event slices) with each other and must be treated
-// as read-only.
+// redacted, and counts what it rejected, truncated, repaired and redacted.
+// A span is valid when its ids are not zero, its times are in order and it
+// starts within the accepted range: from Options.MaxAge before now to
+// Options.MaxClockSkew after it. Every text field of the returned spans is
+// valid UTF-8 without NUL. The spans share backing arrays (attribute bytes,
+// event slices) with each other and must be treated as read-only.
 func (c *Converter) Convert(td ptrace.Traces) ([]store.Span, Result) {
 	st := state{c: c}
 	st.res.Spans = td.SpanCount()
+	now := c.now()
+	st.res.accepted = [2]time.Time{now.Add(-c.opts.MaxAge), now.Add(c.opts.MaxClockSkew)}
+	st.res.maxAge, st.res.maxAhd = c.opts.MaxAge, c.opts.MaxClockSkew
+	st.minStart, st.maxStart = math.MinInt64, clampTime(st.res.accepted[1])
+	if c.opts.MaxAge > 0 {
+		st.minStart = clampTime(st.res.accepted[0])
+	}
 	spans := make([]store.Span, 0, st.res.Spans)
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
@@ -191,6 +236,18 @@ const (
 // encoder safe on values built in memory.
 const maxDepth = 64
 
+// clampTime is t in Unix nanoseconds, clamped to int64 (UnixNano is
+// undefined outside 1678–2262).
+func clampTime(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
 // state is the scratch of one Convert call.
 type state struct {
 	c         *Converter
@@ -198,6 +255,8 @@ type state struct {
 	arena     []byte        // current chunk of encoded attribute objects
 	events    []store.Event // current chunk of event slots
 	truncated []string      // keys cut in the object being encoded
+	// minStart and maxStart bound the accepted start times (Unix ns).
+	minStart, maxStart int64
 }
 
 func (st *state) reject(r Reason) { st.res.rejected[r]++ }
@@ -222,6 +281,14 @@ func (st *state) appendSpan(dst []store.Span, sp ptrace.Span, rd *resourceData) 
 		st.reject(ReasonEndBeforeStart)
 		return dst
 	}
+	switch {
+	case int64(start) < st.minStart:
+		st.reject(ReasonTooOld)
+		return dst
+	case int64(start) > st.maxStart:
+		st.reject(ReasonTooNew)
+		return dst
+	}
 
 	dst = append(dst, store.Span{})
 	s := &dst[len(dst)-1]
@@ -239,7 +306,7 @@ func (st *state) appendSpan(dst []store.Span, sp ptrace.Span, rd *resourceData) 
 	if code := status.Code(); code >= ptrace.StatusCodeUnset && code <= ptrace.StatusCodeError {
 		s.StatusCode = store.StatusCode(code)
 	}
-	s.StatusMessage = st.text(status.Message())
+	s.StatusMessage = st.text(st.redactText(status.Message()))
 	s.Resource = rd.attrs
 
 	var so spanObs
@@ -340,9 +407,11 @@ func (st *state) eventSlots(n int) []store.Event {
 	return st.events[i : i+n : i+n]
 }
 
-// encodeMap encodes m as a JSON object (nil when m is empty), feeding the
-// top-level keys to so or ro for derivation as it goes: one pass over the
-// attributes serves both.
+// encodeMap encodes m as a JSON object (nil when m is empty), redacting as
+// it goes and feeding the top-level keys to so or ro for derivation: one
+// pass over the attributes serves all three. Derivation sees the redacted
+// values, and nothing of a denied key, so a derived column cannot hold what
+// redaction removed.
 func (st *state) encodeMap(m pcommon.Map, so *spanObs, ro *resourceObs) store.Attributes {
 	if m.Len() == 0 {
 		return nil
@@ -359,11 +428,28 @@ func (st *state) encodeMap(m pcommon.Map, so *spanObs, ro *resourceObs) store.At
 	buf = append(buf, '{')
 	st.truncated = st.truncated[:0]
 	first := true
+	red := st.c.red
 	for k, v := range m.All() {
-		if so != nil {
-			st.c.observeSpan(so, k, v)
-		} else if ro != nil {
-			st.c.observeResource(ro, k, v)
+		denied := red.denied(k)
+		var (
+			str           string
+			isStr, strCut bool
+			changed       bool
+		)
+		if !denied && v.Type() == pcommon.ValueTypeStr {
+			isStr = true
+			str, strCut, changed = st.scrubTop(m, k, v.Str())
+		}
+		if (so != nil || ro != nil) && !denied {
+			ov := v
+			if changed && st.c.derivesFrom(k) {
+				ov = pcommon.NewValueStr(str)
+			}
+			if so != nil {
+				st.c.observeSpan(so, k, ov)
+			} else {
+				st.c.observeResource(ro, k, ov)
+			}
 		}
 		if !first {
 			buf = append(buf, ',')
@@ -379,7 +465,15 @@ func (st *state) encodeMap(m pcommon.Map, so *spanObs, ro *resourceObs) store.At
 			st.res.Repaired++
 		}
 		buf = append(buf, ':')
-		buf, valCut = st.appendValue(buf, v, 0)
+		switch {
+		case denied:
+			st.res.Redacted++
+			buf = append(buf, `"`+RedactedValue+`"`...)
+		case isStr:
+			buf, valCut = st.appendStr(buf, str, strCut)
+		default:
+			buf, valCut = st.appendValue(buf, v, 0)
+		}
 		if keyCut || valCut {
 			st.res.Truncated++
 			st.truncated = append(st.truncated, key)
@@ -402,20 +496,94 @@ func (st *state) encodeMap(m pcommon.Map, so *spanObs, ro *resourceObs) store.At
 	return store.Attributes(buf[start:len(buf):len(buf)])
 }
 
-// appendValue appends v as JSON and reports whether anything in it was cut.
+// redactMargin is how far past MaxValueBytes a value is read for
+// redaction: a secret that starts before the cut and ends within this is
+// still found, while a huge value costs no more than this to scan. What
+// lies past the cut is dropped anyway.
+const redactMargin = 1024
+
+// scrubLimit cuts s to what redaction needs to read (see redactMargin).
+func (st *state) scrubLimit(s string) (string, bool) {
+	if n := st.c.opts.MaxValueBytes + redactMargin; len(s) > n {
+		return cut(s, n), true
+	}
+	return s, false
+}
+
+// scrubTop redacts the string value of top-level key k of m: statements
+// and URLs by their meaning, then the value patterns. It returns the value
+// to store, whether it was cut on the way (scrubLimit) and whether
+// redaction changed it.
+func (st *state) scrubTop(m pcommon.Map, k, s string) (string, bool, bool) {
+	red := st.c.red
+	var (
+		out       string
+		cutBefore bool
+	)
+	switch {
+	case red.sql != nil && (k == keyDBQueryText || k == keyDBStatement):
+		s, cutBefore = st.scrubLimit(s)
+		kind, dbms := statementKind(m)
+		out = red.statement(s, kind, dbms)
+	case red.urls && (k == keyURLFull || k == keyHTTPURL || k == keyHTTPTarget || k == keyURLQuery):
+		s, cutBefore = st.scrubLimit(s)
+		out = scrubURL(s, k == keyURLQuery)
+	case len(red.patterns) == 0:
+		return s, false, false
+	default:
+		s, cutBefore = st.scrubLimit(s)
+		out = s
+	}
+	out, _ = red.patternsApply(out)
+	if out == s {
+		return s, cutBefore, false
+	}
+	st.res.Redacted++
+	return out, cutBefore, true
+}
+
+// redactText runs the value patterns over a message.
+func (st *state) redactText(s string) string {
+	if len(st.c.red.patterns) == 0 || s == "" {
+		return s
+	}
+	s, _ = st.scrubLimit(s)
+	out, changed := st.c.red.patternsApply(s)
+	if changed {
+		st.res.Redacted++
+	}
+	return out
+}
+
+// appendStr appends s as a JSON string cut to MaxValueBytes and reports
+// whether it was cut (or, per cutBefore, had been).
+func (st *state) appendStr(buf []byte, s string, cutBefore bool) ([]byte, bool) {
+	cutDone := cutBefore
+	if limit := st.c.opts.MaxValueBytes; len(s) > limit {
+		s, cutDone = cut(s, limit), true
+	}
+	buf, repaired := appendString(buf, s)
+	if repaired {
+		st.res.Repaired++
+	}
+	return buf, cutDone
+}
+
+// appendValue appends v as JSON, redacted, and reports whether anything in
+// it was cut.
 func (st *state) appendValue(buf []byte, v pcommon.Value, depth int) ([]byte, bool) {
 	limit := st.c.opts.MaxValueBytes
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		s, cutDone := v.Str(), false
-		if len(s) > limit {
-			s, cutDone = cut(s, limit), true
+		s, cutBefore := v.Str(), false
+		if len(st.c.red.patterns) > 0 {
+			s, cutBefore = st.scrubLimit(s)
+			var changed bool
+			if s, changed = st.c.red.patternsApply(s); changed {
+				st.res.Redacted++
+			}
 		}
-		buf, repaired := appendString(buf, s)
-		if repaired {
-			st.res.Repaired++
-		}
-		return buf, cutDone
+		return st.appendStr(buf, s, cutBefore)
 	case pcommon.ValueTypeInt:
 		return strconv.AppendInt(buf, v.Int(), 10), false
 	case pcommon.ValueTypeDouble:
@@ -456,6 +624,7 @@ func (st *state) appendValue(buf []byte, v pcommon.Value, depth int) ([]byte, bo
 				buf = append(buf, ',')
 			}
 			first = false
+			denied := st.c.red.denied(k)
 			if len(k) > st.c.opts.MaxNameBytes {
 				k, cutAny = cut(k, st.c.opts.MaxNameBytes), true
 			}
@@ -465,6 +634,11 @@ func (st *state) appendValue(buf []byte, v pcommon.Value, depth int) ([]byte, bo
 				st.res.Repaired++
 			}
 			buf = append(buf, ':')
+			if denied {
+				st.res.Redacted++
+				buf = append(buf, `"`+RedactedValue+`"`...)
+				continue
+			}
 			buf, c = st.appendValue(buf, mv, depth+1)
 			cutAny = cutAny || c
 		}

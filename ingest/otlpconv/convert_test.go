@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -499,6 +500,11 @@ func TestOptionsValidate(t *testing.T) {
 		{"names past the index limit", func(o *otlpconv.Options) { o.MaxNameBytes = 4096 }, false},
 		{"empty tenant key", func(o *otlpconv.Options) { o.TenantKeys = []string{""} }, false},
 		{"empty payload key", func(o *otlpconv.Options) { o.PayloadKeys = []string{"a", ""} }, false},
+		{"negative max age", func(o *otlpconv.Options) { o.MaxAge = -time.Second }, false},
+		{"no clock skew", func(o *otlpconv.Options) { o.MaxClockSkew = 0 }, false},
+		{"bad pattern", func(o *otlpconv.Options) { o.Redaction.Patterns = []string{"(unclosed"} }, false},
+		{"pattern matching nothing", func(o *otlpconv.Options) { o.Redaction.Patterns = []string{"x*"} }, false},
+		{"no redaction", func(o *otlpconv.Options) { o.Redaction = otlpconv.Redaction{} }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -532,4 +538,70 @@ func TestConvertFeedRequest(t *testing.T) {
 			t.Errorf("dependency %q: %d spans, want %d (all: %v)", k, deps[k], v, deps)
 		}
 	}
+}
+
+// TestConvertAcceptedRange: spans are accepted from MaxAge before now to
+// MaxClockSkew after it, bounds included; the rest are rejected with a
+// message naming the reason and the range.
+func TestConvertAcceptedRange(t *testing.T) {
+	now := time.Date(2026, 12, 3, 9, 30, 0, 0, time.UTC)
+	c := newConverter(t, func(o *otlpconv.Options) {
+		o.Now = func() time.Time { return now }
+		o.MaxAge = 7 * 24 * time.Hour
+		o.MaxClockSkew = time.Hour
+	})
+	oldest, newest := now.Add(-7*24*time.Hour), now.Add(time.Hour)
+	tests := []struct {
+		name  string
+		start time.Time
+		want  otlpconv.Reason // meaningful when !ok
+		ok    bool
+	}{
+		{name: "now", start: now, ok: true},
+		{name: "oldest accepted", start: oldest, ok: true},
+		{name: "newest accepted", start: newest, ok: true},
+		{name: "one ns too old", start: oldest.Add(-1), want: otlpconv.ReasonTooOld},
+		{name: "one ns too new", start: newest.Add(1), want: otlpconv.ReasonTooNew},
+		{name: "2018 (the OTLP example trace)", start: time.Date(2018, 12, 13, 14, 51, 0, 0, time.UTC), want: otlpconv.ReasonTooOld},
+		{name: "2030", start: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), want: otlpconv.ReasonTooNew},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			td := oneSpan(func(_ pcommon.Map, sp ptrace.Span) {
+				sp.SetStartTimestamp(pcommon.NewTimestampFromTime(tt.start))
+				sp.SetEndTimestamp(pcommon.NewTimestampFromTime(tt.start.Add(time.Millisecond)))
+			})
+			spans, res := c.Convert(td)
+			if tt.ok {
+				if len(spans) != 1 {
+					t.Fatalf("rejected: %s", res.Message())
+				}
+				return
+			}
+			if len(spans) != 0 || res.RejectedFor(tt.want) != 1 {
+				t.Fatalf("accepted %d, rejected for %v %d; want the span rejected", len(spans), tt.want, res.RejectedFor(tt.want))
+			}
+			msg := res.Message()
+			for _, want := range []string{"rejected 1 of 1 spans", "accepted range", "2026-11-26T09:30:00Z", "2026-12-03T10:30:00Z", "168h0m0s old", "1h0m0s ahead"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("message %q lacks %q", msg, want)
+				}
+			}
+		})
+	}
+	t.Run("any age without MaxAge", func(t *testing.T) {
+		c := newConverter(t, func(o *otlpconv.Options) { o.Now = func() time.Time { return now } })
+		td := oneSpan(func(_ pcommon.Map, sp ptrace.Span) {
+			sp.SetStartTimestamp(pcommon.NewTimestampFromTime(time.Date(2018, 1, 1, 0, 0, 0, 0, time.UTC)))
+			sp.SetEndTimestamp(sp.StartTimestamp() + 1)
+		})
+		convertOne(t, c, td)
+		td = oneSpan(func(_ pcommon.Map, sp ptrace.Span) {
+			sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now.Add(2 * time.Hour)))
+			sp.SetEndTimestamp(sp.StartTimestamp() + 1)
+		})
+		if _, res := c.Convert(td); res.RejectedFor(otlpconv.ReasonTooNew) != 1 || !strings.Contains(res.Message(), "from any time") {
+			t.Errorf("a span 2 h ahead: %q, want rejected as too new", res.Message())
+		}
+	})
 }

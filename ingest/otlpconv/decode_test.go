@@ -24,25 +24,73 @@ func protoSpan(name string, tid, sid, parent []byte) otlptest.Span {
 		Start: otlptest.Base, End: otlptest.Base + 1000}
 }
 
-func TestDecodeProtoRepairsIDs(t *testing.T) {
-	c := newConverter(t, nil)
-	tests := []struct {
-		name       string
-		bad        otlptest.Span
-		wantReason otlpconv.Reason
+// TestDecodeRejectsMalformedIDs: a payload with an id of the wrong length
+// is refused whole, as the OpenTelemetry Collector refuses it, with an
+// error that says what was wrong.
+func TestDecodeRejectsMalformedIDs(t *testing.T) {
+	good := protoSpan("good", goodTrace, goodSpan, goodParent)
+	link := func(tid, sid []byte) []byte {
+		var b []byte
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendBytes(b, tid)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendBytes(b, sid)
+		return protowire.AppendBytes(protowire.AppendTag(nil, 13, protowire.BytesType), b)
+	}
+	protoCases := []struct {
+		name string
+		body []byte
 	}{
-		{"short trace id", protoSpan("bad", goodTrace[:15], goodSpan2, nil), otlpconv.ReasonInvalidTraceID},
-		{"long trace id", protoSpan("bad", append(goodTrace, 1), goodSpan2, nil), otlpconv.ReasonInvalidTraceID},
-		{"short span id", protoSpan("bad", goodTrace, goodSpan2[:4], nil), otlpconv.ReasonInvalidSpanID},
-		{"long span id", protoSpan("bad", goodTrace, goodTrace, nil), otlpconv.ReasonInvalidSpanID},
-		{"bad parent span id", protoSpan("bad", goodTrace, goodSpan2, goodParent[:7]), otlpconv.ReasonInvalidSpanID},
+		{"short trace id", otlptest.ProtoRequest("svc", good, protoSpan("bad", goodTrace[:15], goodSpan2, nil))},
+		{"long trace id", otlptest.ProtoRequest("svc", good, protoSpan("bad", append(goodTrace, 1), goodSpan2, nil))},
+		{"short span id", otlptest.ProtoRequest("svc", good, protoSpan("bad", goodTrace, goodSpan2[:4], nil))},
+		{"long span id", otlptest.ProtoRequest("svc", good, protoSpan("bad", goodTrace, goodTrace, nil))},
+		{"bad parent span id", otlptest.ProtoRequest("svc", good, protoSpan("bad", goodTrace, goodSpan2, goodParent[:7]))},
+		{"bad link span id", appendToOnlySpan(t, otlptest.ProtoRequest("svc", good), link(goodTrace, goodParent[:3]))},
+	}
+	for _, tt := range protoCases {
+		t.Run("proto/"+tt.name, func(t *testing.T) {
+			if _, err := otlpconv.DecodeProto(tt.body); err == nil || !strings.Contains(err.Error(), "id") {
+				t.Errorf("DecodeProto = %v, want an error about the id", err)
+			}
+		})
+	}
+	goodJSON := otlptest.JSONSpan{TraceID: `"5b8efff798038103d269b633813fc60c"`, SpanID: `"eee19b7ec3c1b174"`,
+		ParentSpanID: `"eee19b7ec3c1b173"`, Name: "good", Start: otlptest.Base, End: otlptest.Base + 1000}
+	jsonCases := []struct{ name, trace, span, parent string }{
+		{"short trace id", `"5b8efff798038103d269b633813fc6"`, `"eee19b7ec3c1b175"`, ""},
+		{"non-hex trace id", `"zz8efff798038103d269b633813fc60c"`, `"eee19b7ec3c1b175"`, ""},
+		{"numeric trace id", `12345`, `"eee19b7ec3c1b175"`, ""},
+		{"base64 trace id", `"W47/95gDgQPSabYzgT/GDA=="`, `"eee19b7ec3c1b175"`, ""},
+		{"long span id", `"5b8efff798038103d269b633813fc60c"`, `"eee19b7ec3c1b17500"`, ""},
+		{"bad parent", `"5b8efff798038103d269b633813fc60c"`, `"eee19b7ec3c1b175"`, `"abc"`},
+	}
+	for _, tt := range jsonCases {
+		t.Run("json/"+tt.name, func(t *testing.T) {
+			bad := otlptest.JSONSpan{TraceID: tt.trace, SpanID: tt.span, ParentSpanID: tt.parent, Name: "bad",
+				Start: otlptest.Base, End: otlptest.Base + 1}
+			if _, err := otlpconv.DecodeJSON(otlptest.JSONRequest("svc", goodJSON, bad)); err == nil {
+				t.Errorf("DecodeJSON decoded a malformed id")
+			}
+		})
+	}
+}
+
+// TestDecodeZeroIDs: absent and all-zero ids decode (pdata reads an absent
+// id as zero) and only their spans are rejected, by Convert.
+func TestDecodeZeroIDs(t *testing.T) {
+	c := newConverter(t, nil)
+	good := protoSpan("good", goodTrace, goodSpan, goodParent)
+	for _, tt := range []struct {
+		name string
+		bad  otlptest.Span
+		want otlpconv.Reason
+	}{
 		{"all-zero trace id", protoSpan("bad", make([]byte, 16), goodSpan2, nil), otlpconv.ReasonInvalidTraceID},
 		{"missing span id", protoSpan("bad", goodTrace, nil, nil), otlpconv.ReasonInvalidSpanID},
-	}
-	for _, tt := range tests {
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			body := otlptest.ProtoRequest("svc", protoSpan("good", goodTrace, goodSpan, goodParent), tt.bad)
-			td, err := otlpconv.DecodeProto(body)
+			td, err := otlpconv.DecodeProto(otlptest.ProtoRequest("svc", good, tt.bad))
 			if err != nil {
 				t.Fatalf("DecodeProto: %v", err)
 			}
@@ -50,41 +98,10 @@ func TestDecodeProtoRepairsIDs(t *testing.T) {
 			if len(spans) != 1 || spans[0].Name != "good" {
 				t.Fatalf("accepted %v, want only the good span", spans)
 			}
-			if spans[0].ParentSpanID != [8]byte(goodParent) {
-				t.Errorf("good span's parent changed: %v", spans[0].ParentSpanID)
-			}
-			if res.Spans != 2 || res.Rejected() != 1 || res.RejectedFor(tt.wantReason) != 1 {
-				t.Errorf("result: %d spans, rejected %d (%s), want 1 for %v", res.Spans, res.Rejected(), res.Message(), tt.wantReason)
+			if res.Rejected() != 1 || res.RejectedFor(tt.want) != 1 {
+				t.Errorf("rejected %d (%s), want 1 for %v", res.Rejected(), res.Message(), tt.want)
 			}
 		})
-	}
-}
-
-func TestDecodeProtoDropsBadLinks(t *testing.T) {
-	// A span with one good link and one whose span id is 3 bytes.
-	link := func(tid, sid []byte) []byte {
-		var b []byte
-		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendBytes(b, tid)
-		b = protowire.AppendTag(b, 2, protowire.BytesType)
-		return protowire.AppendBytes(b, sid)
-	}
-	body := otlptest.ProtoRequest("svc", protoSpan("s", goodTrace, goodSpan, nil))
-	// Append the links to the (only) span by re-encoding the nesting.
-	body = appendToOnlySpan(t, body,
-		protowire.AppendBytes(protowire.AppendTag(nil, 13, protowire.BytesType), link(goodTrace, goodParent)),
-		protowire.AppendBytes(protowire.AppendTag(nil, 13, protowire.BytesType), link(goodTrace, goodParent[:3])),
-	)
-	td, err := otlpconv.DecodeProto(body)
-	if err != nil {
-		t.Fatalf("DecodeProto: %v", err)
-	}
-	spans, res := newConverter(t, nil).Convert(td)
-	if len(spans) != 1 || res.Rejected() != 0 {
-		t.Fatalf("got %d spans, %d rejected", len(spans), res.Rejected())
-	}
-	if len(spans[0].Links) != 1 || spans[0].Links[0].SpanID != [8]byte(goodParent) {
-		t.Errorf("links = %+v, want the good one only", spans[0].Links)
 	}
 }
 
@@ -119,46 +136,6 @@ func appendToOnlySpan(t *testing.T, req []byte, fields ...[]byte) []byte {
 	b3, sp, a3 := field(ss, 2)
 	sp = bytes.Join(append([][]byte{sp}, fields...), nil)
 	return wrap(b1, 1, wrap(b2, 2, wrap(b3, 2, sp, a3), a2), a1)
-}
-
-func TestDecodeJSONRepairsIDs(t *testing.T) {
-	c := newConverter(t, nil)
-	good := otlptest.JSONSpan{TraceID: `"5b8efff798038103d269b633813fc60c"`, SpanID: `"eee19b7ec3c1b174"`,
-		ParentSpanID: `"eee19b7ec3c1b173"`, Name: "good", Start: otlptest.Base, End: otlptest.Base + 1000}
-	tests := []struct {
-		name       string
-		trace      string
-		span       string
-		parent     string
-		wantReason otlpconv.Reason
-	}{
-		{"short trace id", `"5b8efff798038103d269b633813fc6"`, `"eee19b7ec3c1b175"`, "", otlpconv.ReasonInvalidTraceID},
-		{"non-hex trace id", `"zz8efff798038103d269b633813fc60c"`, `"eee19b7ec3c1b175"`, "", otlpconv.ReasonInvalidTraceID},
-		{"numeric trace id", `12345`, `"eee19b7ec3c1b175"`, "", otlpconv.ReasonInvalidTraceID},
-		{"base64 trace id", `"W47/95gDgQPSabYzgT/GDA=="`, `"eee19b7ec3c1b175"`, "", otlpconv.ReasonInvalidTraceID},
-		{"long span id", `"5b8efff798038103d269b633813fc60c"`, `"eee19b7ec3c1b17500"`, "", otlpconv.ReasonInvalidSpanID},
-		{"null span id", `"5b8efff798038103d269b633813fc60c"`, `null`, "", otlpconv.ReasonInvalidSpanID},
-		{"bad parent", `"5b8efff798038103d269b633813fc60c"`, `"eee19b7ec3c1b175"`, `"abc"`, otlpconv.ReasonInvalidSpanID},
-		{"all-zero span id", `"5b8efff798038103d269b633813fc60c"`, `"0000000000000000"`, "", otlpconv.ReasonInvalidSpanID},
-		{"empty trace id", `""`, `"eee19b7ec3c1b175"`, "", otlpconv.ReasonInvalidTraceID},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			bad := otlptest.JSONSpan{TraceID: tt.trace, SpanID: tt.span, ParentSpanID: tt.parent, Name: "bad",
-				Start: otlptest.Base, End: otlptest.Base + 1}
-			td, err := otlpconv.DecodeJSON(otlptest.JSONRequest("svc", good, bad))
-			if err != nil {
-				t.Fatalf("DecodeJSON: %v", err)
-			}
-			spans, res := c.Convert(td)
-			if len(spans) != 1 || spans[0].Name != "good" || spans[0].ParentSpanID.String() != "eee19b7ec3c1b173" {
-				t.Fatalf("accepted %+v, want only the good span", spans)
-			}
-			if res.Rejected() != 1 || res.RejectedFor(tt.wantReason) != 1 {
-				t.Errorf("rejected %d (%s), want 1 for %v", res.Rejected(), res.Message(), tt.wantReason)
-			}
-		})
-	}
 }
 
 func TestDecodeJSONRules(t *testing.T) {
@@ -203,6 +180,13 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 		{"json wrong type", otlpconv.DecodeJSON, `{"resourceSpans":{"a":1}}`},
 		{"json bad id plus garbage", otlpconv.DecodeJSON, `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"ab"}]}]}],`},
 		{"json bad int", otlpconv.DecodeJSON, `{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":"soon"}]}]}]}`},
+		{"json null", otlpconv.DecodeJSON, "null"},
+		{"json null in space", otlpconv.DecodeJSON, " \n null \t"},
+		{"json array", otlpconv.DecodeJSON, "[]"},
+		{"json string", otlpconv.DecodeJSON, `"resourceSpans"`},
+		{"json number", otlpconv.DecodeJSON, "0"},
+		{"json true", otlpconv.DecodeJSON, "true"},
+		{"json empty", otlpconv.DecodeJSON, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,20 +216,5 @@ func TestDecodeEmpty(t *testing.T) {
 				t.Errorf("spans = %d", td.SpanCount())
 			}
 		})
-	}
-}
-
-func TestRepairLeavesGoodPayloadAlone(t *testing.T) {
-	var pm ptrace.ProtoMarshaler
-	pb, _ := pm.MarshalTraces(otlptest.FeedTraces(20, 1))
-	out, n, err := otlpconv.RepairProto(pb)
-	if err != nil || n != 0 || !bytes.Equal(out, pb) {
-		t.Errorf("RepairProto(good) = %d changes, err %v", n, err)
-	}
-	var jm ptrace.JSONMarshaler
-	jb, _ := jm.MarshalTraces(otlptest.FeedTraces(20, 1))
-	out, n, err = otlpconv.RepairJSON(jb)
-	if err != nil || n != 0 || !bytes.Equal(out, jb) {
-		t.Errorf("RepairJSON(good) = %d changes, err %v", n, err)
 	}
 }

@@ -2,6 +2,7 @@ package otlpconv
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -80,6 +81,26 @@ func setSize(dst *int64, v pcommon.Value) {
 	if *dst < 0 {
 		*dst = valueSize(v)
 	}
+}
+
+// deriveKeys are the keys observeSpan and observeResource read besides the
+// configured tenant and payload keys.
+var deriveKeys = map[string]bool{
+	keyServiceName: true, keyServiceVersion: true, keyHostName: true, keyServiceInstanceID: true,
+	keyPeerService: true, keyDBSystemName: true, keyDBSystem: true, keyDBNamespace: true, keyDBName: true,
+	keyRPCService: true, keyServerAddress: true, keyNetPeerName: true, keyHTTPHost: true, keyMessagingSystem: true,
+	keyHTTPRequestBodySize: true, keyHTTPResponseBodySize: true, keyHTTPRequestContentLength: true,
+	keyHTTPResponseContentLength: true, keyRPCRequestBodySize: true, keyRPCResponseBodySize: true,
+	keyRPCMessageUncompressedSize: true, keyMessagingBodySize: true, keyMessagingPayloadSize: true,
+}
+
+// derivesFrom reports whether derivation reads key k, so that a redacted
+// value of it must be what derivation sees.
+func (c *Converter) derivesFrom(k string) bool {
+	if c.configLens&lenBit(k) != 0 && (slices.Contains(c.tenantKeys, k) || slices.Contains(c.payloadKeys, k)) {
+		return true
+	}
+	return deriveKeys[k]
 }
 
 func (c *Converter) observeSpan(o *spanObs, k string, v pcommon.Value) {

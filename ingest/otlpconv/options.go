@@ -5,14 +5,20 @@
 // analysis columns of DESIGN.md "Span row" (tenant, version, dependency,
 // payload bytes, host).
 //
-// It also decodes OTLP payloads (protobuf and JSON). The pdata decoders fail a
-// whole request when one id has the wrong length; DecodeProto and DecodeJSON
-// rewrite such spans so that only they are rejected (see Repair*).
+// It accepts spans only within a time range around now (Options.MaxAge and
+// MaxClockSkew) and redacts secrets and personal data before anything is
+// stored (Redaction): every rule that judges or rewrites a span runs here,
+// on decoded rows, whatever protocol brought them.
+//
+// It also decodes OTLP payloads (protobuf and JSON) with pdata's decoders;
+// a payload they refuse is an error for the whole request, as the
+// OpenTelemetry Collector answers it.
 package otlpconv
 
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Options configure a Converter. The zero value is not useful; start from
@@ -34,6 +40,22 @@ type Options struct {
 	// whose entries PostgreSQL limits to about 2.7 kB; an index over
 	// (service, name, start) holds two of them, hence the 1 KiB ceiling.
 	MaxNameBytes int
+
+	// MaxAge, when positive, rejects spans that started more than this
+	// before now. Set it to the store's retention: an older span would be
+	// acknowledged and then deleted by the next retention pass, and in
+	// PostgreSQL each of its days would cost a partition.
+	MaxAge time.Duration
+	// MaxClockSkew rejects spans that start more than this after now: a
+	// client's clock may run a little ahead, but a span from next year is
+	// a bug or an attack (one PostgreSQL partition per day it names).
+	MaxClockSkew time.Duration
+	// Now is the clock the accepted range is measured from; nil means
+	// time.Now.
+	Now func() time.Time
+
+	// Redaction says what is removed from spans before they are stored.
+	Redaction Redaction
 }
 
 // TruncatedKey is the attribute added to an attribute object (span,
@@ -47,12 +69,15 @@ const TruncatedKey = "tailscope.truncated"
 const UnknownService = "unknown_service"
 
 // DefaultOptions returns the defaults: tenant keys tenant.id, tenant,
-// customer.id; no extra payload keys; 4 KiB values; 1 KiB names.
+// customer.id; no extra payload keys; 4 KiB values; 1 KiB names; spans of
+// any age up to one hour ahead of now; DefaultRedaction.
 func DefaultOptions() Options {
 	return Options{
 		TenantKeys:    []string{"tenant.id", "tenant", "customer.id"},
 		MaxValueBytes: 4096,
 		MaxNameBytes:  1024,
+		MaxClockSkew:  time.Hour,
+		Redaction:     DefaultRedaction(),
 	}
 }
 
@@ -65,6 +90,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("otlpconv: max name bytes %d: want at least 16", o.MaxNameBytes)
 	case o.MaxNameBytes > 1024:
 		return fmt.Errorf("otlpconv: max name bytes %d: want at most 1024 (index entry limit)", o.MaxNameBytes)
+	case o.MaxAge < 0:
+		return fmt.Errorf("otlpconv: max span age %v: want ≥ 0 (0 accepts any age)", o.MaxAge)
+	case o.MaxClockSkew <= 0:
+		return fmt.Errorf("otlpconv: max clock skew %v: want > 0", o.MaxClockSkew)
 	}
 	for _, k := range slices.Concat(o.TenantKeys, o.PayloadKeys) {
 		if k == "" {

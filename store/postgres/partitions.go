@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tailscope/tailscope/store"
 	"github.com/tailscope/tailscope/store/internal/sqlcommon"
 )
 
@@ -119,6 +120,21 @@ WHERE i.inhparent = 'spans'::regclass`)
 // 2.1 s for a 1M-span window before the first vacuum, 0.6 s after
 // (docs/PERFORMANCE.md).
 const partitionStorage = "autovacuum_vacuum_insert_threshold = 100000, autovacuum_vacuum_insert_scale_factor = 0"
+
+// PrepareSpans creates the day partitions spans need, if missing. The
+// ingest pipeline calls it for each request before queueing it, so the DDL
+// of a request that starts a new day is paid by that request alone, not by
+// the batch it joins (ingest.SpanPreparer). WriteSpans still creates what
+// is missing, for other callers and for partitions dropped meanwhile.
+func (db *DB) PrepareSpans(ctx context.Context, spans []store.Span) error {
+	var days []int64
+	for i := range spans {
+		if d := dayOf(spans[i].StartUnixNano); !slices.Contains(days, d) {
+			days = append(days, d)
+		}
+	}
+	return db.ensurePartitions(ctx, days)
+}
 
 // ensurePartitions creates the partitions for days that have none.
 func (db *DB) ensurePartitions(ctx context.Context, days []int64) error {
