@@ -32,6 +32,9 @@ type Config struct {
 	HTTPAddr string
 	// DatabaseURL selects the store: postgres://… or sqlite:PATH.
 	DatabaseURL string
+	// DatabaseWait is how long Start retries a store it cannot reach
+	// (PostgreSQL starting up) before giving up; 0 tries once.
+	DatabaseWait time.Duration
 	// RedisURL, when set, shares the analysis cache through Redis;
 	// otherwise each process keeps an in-process LRU.
 	RedisURL string
@@ -42,7 +45,9 @@ type Config struct {
 	// Profiles holds the limits of the Pyroscope-compatible profile
 	// receiver (POST /ingest on the OTLP/HTTP listener).
 	Profiles profile.Config
-	// Retention removes spans older than this (0 keeps everything).
+	// Retention removes spans older than this (0 keeps everything). The
+	// receiver refuses older spans (Ingest.MaxSpanAge is set to it), so a
+	// span is never acknowledged and then deleted.
 	Retention time.Duration
 	// SelfTraces sends tailscope's own HTTP traces: "" (off), "self" (to
 	// its own OTLP/HTTP receiver) or an OTLP/HTTP base URL.
@@ -58,13 +63,14 @@ type Config struct {
 // DefaultConfig returns the defaults of `tailscope serve`.
 func DefaultConfig() Config {
 	return Config{
-		HTTPAddr:    "127.0.0.1:8080",
-		DatabaseURL: DefaultDatabaseURL,
-		CacheTTL:    15 * time.Second,
-		Ingest:      ingest.DefaultConfig(),
-		Profiles:    profile.DefaultConfig(),
-		Retention:   7 * 24 * time.Hour,
-		Version:     "dev",
+		HTTPAddr:     "127.0.0.1:8080",
+		DatabaseURL:  DefaultDatabaseURL,
+		DatabaseWait: time.Minute,
+		CacheTTL:     15 * time.Second,
+		Ingest:       ingest.DefaultConfig(),
+		Profiles:     profile.DefaultConfig(),
+		Retention:    7 * 24 * time.Hour,
+		Version:      "dev",
 	}
 }
 
@@ -112,7 +118,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 			a.Close()
 		}
 	}()
-	a.store, a.backend, err = OpenStore(ctx, a.cfg.DatabaseURL, a.log)
+	a.store, a.backend, err = OpenStoreWait(ctx, a.cfg.DatabaseURL, a.cfg.DatabaseWait, a.log)
 	if err != nil {
 		return err
 	}
@@ -121,6 +127,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 		// SQLite has one writer; more goroutines only contend for it.
 		a.cfg.Ingest.Writers = 1
 	}
+
+	// One accepted range for every span: what retention would delete is
+	// refused at the door (and, in PostgreSQL, costs no partition).
+	a.cfg.Ingest.MaxSpanAge = a.cfg.Retention
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -142,8 +152,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.ingestHTTP = &http.Server{
 		Handler:           ingestMux,
 		ReadHeaderTimeout: 10 * time.Second,
-		// A slow body holds a decode slot; do not let it hold one forever.
-		ReadTimeout: time.Minute,
+		// The receiver paces trace bodies itself (ingest/body.go); this
+		// bounds profile uploads and the rest.
+		ReadTimeout: a.cfg.Ingest.BodyReadTimeout + 10*time.Second,
 		IdleTimeout: 2 * time.Minute,
 		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
@@ -183,6 +194,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Store:   a.store,
 		Cache:   cache.NewAside(a.cache, a.cfg.CacheTTL, 0.2, a.log),
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Ready:   a.Ready,
 		Log:     a.log,
 		Version: a.cfg.Version,
 		Assets:  assets,
@@ -283,6 +295,24 @@ func (a *App) retentionLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// writeHealthChecker is a store that can tell when its writes fail while
+// its reads work (SQLite with a full disk).
+type writeHealthChecker interface {
+	WriteHealth(ctx context.Context) error
+}
+
+// Ready reports whether the server can do its work (GET /readyz): the
+// store answers and, when the store can tell, its writes commit.
+func (a *App) Ready(ctx context.Context) error {
+	if err := a.store.Ping(ctx); err != nil {
+		return err
+	}
+	if wh, ok := a.store.(writeHealthChecker); ok {
+		return wh.WriteHealth(ctx)
+	}
+	return nil
 }
 
 // URL is the UI's base URL.

@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/tailscope/tailscope/store"
 	"github.com/tailscope/tailscope/store/postgres"
@@ -69,6 +71,48 @@ func OpenStore(ctx context.Context, url string, log *slog.Logger) (store.Store, 
 			return nil, "", fmt.Errorf("open sqlite %s: %w", target, err)
 		}
 		return db, backend, nil
+	}
+}
+
+// Backoff between attempts of OpenStoreWait.
+const (
+	firstOpenBackoff = 250 * time.Millisecond
+	maxOpenBackoff   = 5 * time.Second
+)
+
+// OpenStoreWait is OpenStore, retried while the store is unavailable
+// (PostgreSQL still starting, or not reachable yet, as when a database and
+// tailscope start together) for up to wait, with exponential backoff and a
+// log line per failed attempt. Errors that retrying cannot fix (a bad URL,
+// a wrong password, a missing database) end it at once, as does wait 0.
+func OpenStoreWait(ctx context.Context, url string, wait time.Duration, log *slog.Logger) (store.Store, Backend, error) {
+	giveUp := time.Now().Add(wait)
+	backoff := firstOpenBackoff
+	for attempt := 1; ; attempt++ {
+		s, backend, err := OpenStore(ctx, url, log)
+		if err == nil {
+			if attempt > 1 {
+				log.Info("store reachable", "backend", backend, "attempts", attempt)
+			}
+			return s, backend, nil
+		}
+		left := time.Until(giveUp)
+		if !errors.Is(err, store.ErrUnavailable) || left <= 0 {
+			if attempt > 1 {
+				err = fmt.Errorf("%w (gave up after %d attempts in %v)", err, attempt, wait)
+			}
+			return nil, "", err
+		}
+		d := min(backoff, left)
+		log.Warn("store unreachable; retrying", "attempt", attempt, "retry_in", d, "give_up_in", left.Round(time.Second), "err", err)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, "", fmt.Errorf("open store: %w (last error: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxOpenBackoff)
 	}
 }
 

@@ -77,6 +77,8 @@ func TestBadInputKeepsServing(t *testing.T) {
 			wantStatus: 400, wantCode: codes.InvalidArgument},
 		{name: "bad json", req: post(ctJSON, "", strings.NewReader(`{"resourceSpans":[{`)),
 			wantStatus: 400, wantCode: codes.InvalidArgument},
+		{name: "json null", req: post(ctJSON, "", strings.NewReader("null")),
+			wantStatus: 400, wantCode: codes.InvalidArgument},
 		{name: "over-size body", req: post(ctProtobuf, "", bytes.NewReader(big)),
 			wantStatus: 413, wantCode: codes.ResourceExhausted},
 		{name: "over-size body chunked", req: post(ctProtobuf, "", struct{ io.Reader }{bytes.NewReader(big)}),

@@ -49,9 +49,9 @@ func (s *Server) registerHealthRoutes(r chi.Router) {
 		s.writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.version})
 	})
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.store.Ping(r.Context()); err != nil {
-			s.log.Warn("readiness: store unreachable", "err", err)
-			s.writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store unreachable"})
+		if err := s.ready(r.Context()); err != nil {
+			s.log.Warn("readiness: store not ready", "err", err)
+			s.writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store not ready: unreachable, or its writes fail"})
 			return
 		}
 		s.writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -32,7 +32,9 @@ type Config struct {
 	Cache *cache.Aside
 	// Metrics serves /metrics (a Prometheus handler); nil serves 404.
 	Metrics http.Handler
-	Log     *slog.Logger
+	// Ready answers /readyz (nil error: ready); nil means Store.Ping.
+	Ready func(ctx context.Context) error
+	Log   *slog.Logger
 	// Now is the clock used to resolve relative time ranges.
 	Now func() time.Time
 	// Version is reported by /healthz and in page footers.
@@ -46,6 +48,7 @@ type Server struct {
 	store   Store
 	cache   *cache.Aside
 	metrics http.Handler
+	ready   func(ctx context.Context) error
 	log     *slog.Logger
 	now     func() time.Time
 	version string
@@ -58,6 +61,7 @@ func New(cfg Config) *Server {
 		store:   cfg.Store,
 		cache:   cfg.Cache,
 		metrics: cfg.Metrics,
+		ready:   cfg.Ready,
 		log:     cfg.Log,
 		now:     cfg.Now,
 		version: cfg.Version,
@@ -68,6 +72,9 @@ func New(cfg Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.ready == nil {
+		s.ready = func(ctx context.Context) error { return s.store.Ping(ctx) }
 	}
 	return s
 }

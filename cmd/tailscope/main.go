@@ -27,6 +27,7 @@ import (
 	"github.com/tailscope/tailscope/demo"
 	"github.com/tailscope/tailscope/feedsvc/load"
 	"github.com/tailscope/tailscope/feedsvc/scenario"
+	"github.com/tailscope/tailscope/ingest/otlpconv"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -132,52 +133,100 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return applyEnv(fs)
 }
 
+// listFlags are the server flags that hold lists, parsed by
+// finishServerFlags.
+type listFlags struct {
+	tenantKeys, redactKeys, redactPatterns *string
+	redactRegexps                          []string
+}
+
 // serverFlags registers the flags shared by serve and demo.
-func serverFlags(fs *flag.FlagSet) (*app.Config, *string) {
+func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 	cfg := app.DefaultConfig()
 	cfg.Version = version
+	lists := &listFlags{}
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "UI and JSON API listen address (port 0 picks a free one)")
 	fs.StringVar(&cfg.Ingest.HTTPAddr, "otlp-http", cfg.Ingest.HTTPAddr, "OTLP/HTTP receiver listen address")
 	fs.StringVar(&cfg.Ingest.GRPCAddr, "otlp-grpc", cfg.Ingest.GRPCAddr, "OTLP/gRPC receiver listen address")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "store: postgres://user@host/db or sqlite:PATH")
+	fs.DurationVar(&cfg.DatabaseWait, "database-wait", cfg.DatabaseWait, "how long start-up retries a database it cannot reach (PostgreSQL starting) before giving up; 0 tries once")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for the shared analysis cache (default: in-process cache)")
 	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", cfg.CacheTTL, "how long analysis results are cached")
-	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "delete spans older than this (0 keeps everything)")
+	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "delete spans older than this, and refuse older spans at ingest (0 keeps everything)")
+	fs.DurationVar(&cfg.Ingest.MaxClockSkew, "max-clock-skew", cfg.Ingest.MaxClockSkew, "refuse spans that start further than this ahead of the receiver's clock")
 	fs.Int64Var(&cfg.Ingest.MaxRequestBytes, "max-request-bytes", cfg.Ingest.MaxRequestBytes, "largest OTLP body as sent (413 above)")
 	fs.Int64Var(&cfg.Ingest.MaxDecompressedBytes, "max-decompressed-bytes", cfg.Ingest.MaxDecompressedBytes, "largest OTLP body after gunzip (413 above)")
+	fs.Int64Var(&cfg.Ingest.MaxBodyBytesInFlight, "max-body-bytes-in-flight", cfg.Ingest.MaxBodyBytesInFlight, "OTLP/HTTP body bytes received at once, before decoding (429 beyond)")
+	fs.Int64Var(&cfg.Ingest.MaxBodyBytesPerClient, "max-body-bytes-per-client", cfg.Ingest.MaxBodyBytesPerClient, "one client address's share of those (raise it behind a proxy or Collector)")
+	fs.Int64Var(&cfg.Ingest.MinBodyRate, "min-body-rate", cfg.Ingest.MinBodyRate, "bytes/s an OTLP/HTTP body must average once --body-read-grace is over (408 below)")
+	fs.DurationVar(&cfg.Ingest.BodyReadGrace, "body-read-grace", cfg.Ingest.BodyReadGrace, "time an OTLP/HTTP body may take before --min-body-rate applies")
 	fs.IntVar(&cfg.Ingest.MaxSpansPerRequest, "max-spans-per-request", cfg.Ingest.MaxSpansPerRequest, "most spans in one export request")
 	fs.IntVar(&cfg.Ingest.MaxValueBytes, "max-attribute-bytes", cfg.Ingest.MaxValueBytes, "attribute values are truncated to this length (and marked)")
 	fs.IntVar(&cfg.Ingest.QueueSpans, "queue-spans", cfg.Ingest.QueueSpans, "spans waiting for commit before exports get 429")
 	fs.IntVar(&cfg.Ingest.BatchSpans, "batch-spans", cfg.Ingest.BatchSpans, "most spans in one store commit")
 	fs.IntVar(&cfg.Ingest.Writers, "writers", cfg.Ingest.Writers, "concurrent store writers (SQLite always uses 1)")
-	tenantKeys := fs.String("tenant-keys", strings.Join(cfg.Ingest.TenantKeys, ","), "attribute keys holding the tenant, first present wins")
+	lists.tenantKeys = fs.String("tenant-keys", strings.Join(cfg.Ingest.TenantKeys, ","), "attribute keys holding the tenant, first present wins")
+	lists.redactKeys = fs.String("redact-keys", strings.Join(otlpconv.DefaultRedactKeys, ","),
+		"attribute keys, or last key segments, whose values are stored as REDACTED (empty: none)")
+	lists.redactPatterns = fs.String("redact-patterns", strings.Join(otlpconv.DefaultPatterns, ","),
+		"built-in value patterns to redact, of "+strings.Join(otlpconv.BuiltinPatternNames(), ", ")+" (empty: none)")
+	fs.Func("redact-regexp", "a regular expression whose matches in string values are stored as REDACTED; repeatable (the environment variable holds one per line)",
+		func(v string) error {
+			for _, re := range strings.Split(v, "\n") {
+				if re = strings.TrimSpace(re); re != "" {
+					lists.redactRegexps = append(lists.redactRegexps, re)
+				}
+			}
+			return nil
+		})
+	fs.BoolVar(&cfg.Ingest.Redaction.SQL, "redact-sql", cfg.Ingest.Redaction.SQL, "store db.statement and db.query.text with their literals replaced by ?")
+	fs.BoolVar(&cfg.Ingest.Redaction.URLQuery, "redact-url-query", cfg.Ingest.Redaction.URLQuery, "store URLs with query values and user:password replaced by REDACTED")
 	fs.StringVar(&cfg.SelfTraces, "self-traces", "", `send tailscope's own traces: "self" or an OTLP/HTTP URL`)
 	fs.StringVar(&cfg.SelfProfile, "self-profile", "", `profile tailscope continuously: "self" or a Pyroscope URL`)
-	return &cfg, tenantKeys
+	return &cfg, lists
 }
 
-func finishServerFlags(cfg *app.Config, tenantKeys string, stderr io.Writer, verbose bool) {
-	cfg.Ingest.TenantKeys = nil
-	for _, k := range strings.Split(tenantKeys, ",") {
+// splitList splits a comma-separated flag value, dropping empty entries.
+func splitList(s string) []string {
+	var out []string
+	for _, k := range strings.Split(s, ",") {
 		if k = strings.TrimSpace(k); k != "" {
-			cfg.Ingest.TenantKeys = append(cfg.Ingest.TenantKeys, k)
+			out = append(out, k)
 		}
 	}
+	return out
+}
+
+func finishServerFlags(cfg *app.Config, lists *listFlags, stderr io.Writer, verbose bool) error {
+	cfg.Ingest.TenantKeys = splitList(*lists.tenantKeys)
+	cfg.Ingest.Redaction.Keys = splitList(*lists.redactKeys)
+	cfg.Ingest.Redaction.Patterns = nil
+	for _, name := range splitList(*lists.redactPatterns) {
+		re, ok := otlpconv.BuiltinPattern(name)
+		if !ok {
+			return fmt.Errorf("--redact-patterns: unknown pattern %q: want some of %s", name, strings.Join(otlpconv.BuiltinPatternNames(), ", "))
+		}
+		cfg.Ingest.Redaction.Patterns = append(cfg.Ingest.Redaction.Patterns, re)
+	}
+	cfg.Ingest.Redaction.Patterns = append(cfg.Ingest.Redaction.Patterns, lists.redactRegexps...)
 	level := slog.LevelInfo
 	if verbose {
 		level = slog.LevelDebug
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return nil
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", "Run the OTLP receiver, the JSON API and the UI.", stderr)
-	cfg, tenantKeys := serverFlags(fs)
+	cfg, lists := serverFlags(fs)
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	finishServerFlags(cfg, *tenantKeys, stderr, *verbose)
+	if err := finishServerFlags(cfg, lists, stderr, *verbose); err != nil {
+		return err
+	}
 	a := app.New(*cfg)
 	if err := a.Start(ctx); err != nil {
 		return err
@@ -194,7 +243,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", "Serve plus the feedsvc demo application, its load and a scenario (what 'make run' starts).", stderr)
-	cfg, tenantKeys := serverFlags(fs)
+	cfg, lists := serverFlags(fs)
 	var dc demo.Config
 	fs.StringVar(&dc.Scenario, "scenario", demo.DefaultScenario, "scenario to play: "+demo.DefaultScenario+", "+strings.Join(scenario.Names(), ", "))
 	fs.Float64Var(&dc.Rate, "rate", 0, "feed requests per second (default: the scenario's)")
@@ -206,7 +255,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	finishServerFlags(cfg, *tenantKeys, stderr, *verbose)
+	if err := finishServerFlags(cfg, lists, stderr, *verbose); err != nil {
+		return err
+	}
 	dc.App, dc.Seed, dc.Out, dc.Log = *cfg, *seed, stdout, cfg.Log
 	return demo.Run(ctx, dc)
 }

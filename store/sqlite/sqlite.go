@@ -45,6 +45,8 @@ type DB struct {
 	// resource ids (see WriteSpans and DeleteBefore).
 	wmu       sync.Mutex
 	resources map[string]resourceRef
+	// health is the outcome of the last span write (health.go).
+	health writeHealth
 
 	stop chan struct{}
 	done sync.WaitGroup

@@ -109,6 +109,7 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) (err error) {
 	// single connection serialises them anyway).
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
+	defer func() { db.health.observe(err) }()
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return mapErr(ctx, "write spans: begin", err)
