@@ -161,7 +161,9 @@ func TestBodyBudget(t *testing.T) {
 	cfg.BodyReadGrace, cfg.BodyReadTimeout = time.Hour, time.Hour
 	tr := newTestReceiver(t, cfg)
 	addr := strings.TrimPrefix(tr.srv.URL, "http://")
-	small := func() io.Reader { return bytes.NewReader(protoBody(t, otlptest.FeedTraces(5, uint64(time.Now().UnixNano())))) }
+	small := func() io.Reader {
+		return bytes.NewReader(protoBody(t, otlptest.FeedTraces(5, uint64(time.Now().UnixNano()))))
+	}
 
 	a1 := startSlowExport(t, addr, "127.0.0.1", size)
 	a2 := startSlowExport(t, addr, "127.0.0.1", size)
