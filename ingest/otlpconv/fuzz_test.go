@@ -1,12 +1,14 @@
 package otlpconv_test
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/tailscope/tailscope/ingest/internal/otlptest"
@@ -85,6 +87,45 @@ func FuzzDecodeJSON(f *testing.F) {
 			return
 		}
 		checkDecoded(t, td)
+	})
+}
+
+// FuzzConvertRedacted converts a span carrying an arbitrary value under
+// each key redaction treats specially (statement, URL, denied, plain) and
+// each database system: whatever the value, the span keeps the store's
+// invariants and its attributes are valid JSON, and a denied key's value
+// is never stored.
+func FuzzConvertRedacted(f *testing.F) {
+	keys := []string{"db.query.text", "db.statement", "url.full", "url.query", "http.target", "http.request.header.authorization", "app.note"}
+	systems := []string{"", "postgresql", "mysql", "mssql", "redis", "mongodb"}
+	for i, v := range []string{"SELECT * FROM t WHERE a = 'x\\' OR b = 'y'", "https://u:p@h/p?q=1#f=2", "Bearer abcdefgh12345678",
+		"set k v", "eyJabcd.eyJefgh.sig", "\x00\xff", "'unterminated", "$$body$$"} {
+		f.Add(uint8(i), uint8(i), v)
+	}
+	c, err := otlpconv.NewConverter(otlpconv.DefaultOptions())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, key, system uint8, value string) {
+		k := keys[int(key)%len(keys)]
+		td := oneSpan(func(_ pcommon.Map, sp ptrace.Span) {
+			if sys := systems[int(system)%len(systems)]; sys != "" {
+				sp.Attributes().PutStr("db.system", sys)
+			}
+			sp.Attributes().PutStr(k, value)
+		})
+		spans, _ := c.Convert(td)
+		if len(spans) != 1 {
+			t.Fatalf("span rejected")
+		}
+		checkSpan(t, spans[0])
+		var m map[string]any
+		if err := json.Unmarshal(spans[0].Attributes, &m); err != nil {
+			t.Fatalf("attributes %s: %v", spans[0].Attributes, err)
+		}
+		if k == "http.request.header.authorization" && m[k] != otlpconv.RedactedValue {
+			t.Fatalf("denied key stored as %v", m[k])
+		}
 	})
 }
 
