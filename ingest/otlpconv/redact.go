@@ -150,11 +150,14 @@ const (
 	sqlCacheSize = 2048
 )
 
-// valuePattern is a compiled pattern with a literal every match contains.
+// valuePattern is a compiled pattern with what every match has: at least
+// minLen bytes and the literal hint. Most attribute values are short or
+// lack the literal, and are cleared without running the expression.
 type valuePattern struct {
-	re   *regexp.Regexp
-	hint string // "" when none could be derived: always run re
-	fold bool   // hint is lower case and matched ignoring ASCII case
+	re     *regexp.Regexp
+	minLen int
+	hint   string // "" when none could be derived
+	fold   bool   // hint is lower case and matched ignoring ASCII case
 }
 
 func newRedactor(r Redaction) (*redactor, error) {
@@ -184,7 +187,7 @@ func newRedactor(r Redaction) (*redactor, error) {
 			return nil, fmt.Errorf("otlpconv: redaction pattern %q matches the empty string", p)
 		}
 		hint, fold := literalHint(p)
-		rd.patterns = append(rd.patterns, valuePattern{re: re, hint: hint, fold: fold})
+		rd.patterns = append(rd.patterns, valuePattern{re: re, minLen: minMatchLen(p), hint: hint, fold: fold})
 	}
 	if r.SQL {
 		rd.sql = sqllexer.NewObfuscator()
@@ -258,6 +261,9 @@ func (rd *redactor) patternsApply(s string) (string, bool) {
 	changed := false
 	for i := range rd.patterns {
 		p := &rd.patterns[i]
+		if len(s) < p.minLen {
+			continue
+		}
 		if p.hint != "" {
 			if p.fold && indexFold(s, p.hint) < 0 || !p.fold && !strings.Contains(s, p.hint) {
 				continue
@@ -497,6 +503,44 @@ func literalHint(re string) (hint string, fold bool) {
 		}
 	}
 	return hint, fold
+}
+
+// minMatchLen is a lower bound of the length in bytes of any match of re
+// (each rune is at least one byte); 0 when re does not parse.
+func minMatchLen(re string) int {
+	p, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		return 0
+	}
+	return minLenOf(p.Simplify())
+}
+
+func minLenOf(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune)
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return 1
+	case syntax.OpCapture, syntax.OpPlus:
+		return minLenOf(re.Sub[0])
+	case syntax.OpRepeat:
+		return re.Min * minLenOf(re.Sub[0])
+	case syntax.OpConcat:
+		n := 0
+		for _, sub := range re.Sub {
+			n += minLenOf(sub)
+		}
+		return n
+	case syntax.OpAlternate:
+		n := -1
+		for _, sub := range re.Sub {
+			if m := minLenOf(sub); n < 0 || m < n {
+				n = m
+			}
+		}
+		return max(n, 0)
+	}
+	return 0 // empty matches, anchors, star, quest
 }
 
 // longestASCIIFoldRun is the longest run of rs whose runes fold only to

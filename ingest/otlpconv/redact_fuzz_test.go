@@ -60,8 +60,8 @@ func FuzzScrubKeyValue(f *testing.F) {
 }
 
 // FuzzLiteralHint: the literal derived from a pattern occurs in every
-// string the pattern matches, so skipping values without it never skips a
-// match.
+// string the pattern matches, and the minimum length is no longer than any
+// match, so skipping values on either never skips a match.
 func FuzzLiteralHint(f *testing.F) {
 	for _, p := range builtinPatterns {
 		f.Add(p, "Authorization: Bearer abcdefgh12345678 and ada@example.com")
@@ -76,6 +76,9 @@ func FuzzLiteralHint(f *testing.F) {
 		re, err := regexp.Compile(pattern)
 		if err != nil || !re.MatchString(s) {
 			return
+		}
+		if loc := re.FindStringIndex(s); loc[1]-loc[0] < minMatchLen(pattern) {
+			t.Fatalf("%q matches %q in %d bytes, below its minimum length %d", pattern, s[loc[0]:loc[1]], loc[1]-loc[0], minMatchLen(pattern))
 		}
 		hint, fold := literalHint(pattern)
 		switch {
