@@ -49,12 +49,13 @@ func httpSeeds(t testing.TB) []httpSeed {
 		{[]byte("x"), contentTypeProtobuf, "br", false},
 		{nil, "", "", false},
 		{make([]byte, 4096), contentTypeProtobuf, "gzip", true},
+		{[]byte("null"), contentTypeJSON, "", false},
 	}
 }
 
 // FuzzHTTP throws arbitrary bodies, content types and encodings at the
-// handler: it must never panic, never hold a decode slot after answering,
-// and never answer a 5xx other than 503 (a store outage, which the no-op
+// handler: it must never panic, never hold a decode slot or body budget
+// after answering, and never answer a 5xx other than 503 (a store outage, which the no-op
 // writer never has).
 func FuzzHTTP(f *testing.F) {
 	for _, s := range httpSeeds(f) {
@@ -87,6 +88,9 @@ func FuzzHTTP(f *testing.F) {
 		}
 		if n := len(r.slots); n != 0 {
 			t.Fatalf("%d decode slots held after the answer", n)
+		}
+		if n := r.budget.reserved(); n != 0 {
+			t.Fatalf("%d body bytes reserved after the answer", n)
 		}
 		resp := httpResp{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 		if rec.Code != http.StatusOK {

@@ -49,6 +49,7 @@ func jsonSeeds() [][]byte {
 			`"attributes":[{"key":"d","value":{"doubleValue":"NaN"}},{"key":"a","value":{"arrayValue":{"values":[{"kvlistValue":{"values":[]}}]}}}]}]}]}]}`),
 		[]byte(`{}`),
 		[]byte(`[]`),
+		[]byte(`null`),
 	}
 }
 
