@@ -142,7 +142,8 @@ type pacedReader struct {
 
 func (p *pacedReader) Read(b []byte) (int, error) {
 	if p.deadline {
-		d := p.grace + time.Duration(p.n*int64(time.Second)/p.minRate)
+		// In floating point: bytes × 1e9 overflows int64 past 9 GB.
+		d := p.grace + time.Duration(float64(p.n)/float64(p.minRate)*float64(time.Second))
 		if err := p.rc.SetReadDeadline(p.start.Add(min(d, p.timeout))); err != nil {
 			p.deadline = false // not a net.Conn (an in-memory test server): no pace
 		}
