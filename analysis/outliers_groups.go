@@ -20,7 +20,10 @@ import (
 // than those without it (one-sided Fisher on the weighted table,
 // refineMinShare of the cluster has it, a rate ratio of at least
 // qualMinRatio, and enough requests without it to show they are not
-// slow). So a tenant that merely sends most of the large payloads is not
+// slow). The ratio is high on purpose: a value that only modulates a
+// dependency-wide cause (larger payloads wait a little more on a
+// saturated pool) must not split it into "d for value" and "d (other
+// requests)" — the same cause found twice. So a tenant that merely sends most of the large payloads is not
 // attached to "ranker for payload=2MiB-4MiB" when its other large payloads
 // are as slow as anyone's, and a value every affected request shares with
 // its qualifier (an attribute that only that tenant has) adds nothing. A
@@ -37,7 +40,7 @@ import (
 // list, so every request belongs to at most one group.
 const (
 	refineMinShare  = 0.5
-	qualMinRatio    = 2.0
+	qualMinRatio    = 4.0
 	qualMinCount    = 3
 	qualMinOthers   = 10
 	maxRefinements  = 3
@@ -56,6 +59,58 @@ type groupDef struct {
 	members  []int // examined outliers, indexes into outlierRun.trace
 	p        float64
 	evidence string
+	// burst, for a cause found by the burst test, holds its outliers'
+	// start times (sorted) and how near one a request must start to be
+	// caught in the same episode (twice their typical gap).
+	burst *episodes
+}
+
+// episodes are the times of a bursty cause.
+type episodes struct {
+	starts []int64
+	reach  int64
+}
+
+// episodesOf grows a bursty cluster's episodes: from its outliers, every
+// examined request slow on d that started within reach of a member joins
+// (in both directions, so a chain of slow requests spans the whole
+// episode, whose early requests waited less than its outliers).
+func (r *outlierRun) episodesOf(d int32, cluster []int, reach int64) *episodes {
+	type cand struct {
+		t    int64
+		seed bool
+	}
+	var cs []cand
+	for _, ti := range cluster {
+		cs = append(cs, cand{r.samples[r.trace[ti].sample].StartUnixNano, true})
+	}
+	for i := range r.trace {
+		t := &r.trace[i]
+		if t.stratum != stratOutlier && t.dominant == d && r.slowOn(t, d) {
+			cs = append(cs, cand{r.samples[t.sample].StartUnixNano, false})
+		}
+	}
+	slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(a.t, b.t) })
+	in := make([]bool, len(cs))
+	for i := range cs {
+		in[i] = cs[i].seed || (i > 0 && in[i-1] && cs[i].t-cs[i-1].t <= reach)
+	}
+	for i := len(cs) - 2; i >= 0; i-- {
+		in[i] = in[i] || (in[i+1] && cs[i+1].t-cs[i].t <= reach)
+	}
+	e := &episodes{reach: reach}
+	for i, c := range cs {
+		if in[i] {
+			e.starts = append(e.starts, c.t)
+		}
+	}
+	return e
+}
+
+// near reports whether t lies within reach of an episode member.
+func (e *episodes) near(t int64) bool {
+	i, _ := slices.BinarySearch(e.starts, t)
+	return (i < len(e.starts) && e.starts[i]-t <= e.reach) || (i > 0 && t-e.starts[i-1] <= e.reach)
 }
 
 // findGroups clusters the examined outliers by dominant dependency and
@@ -122,9 +177,19 @@ func (r *outlierRun) affected(t *exTrace, d int32) bool {
 
 // inGroup reports whether an examined request (outlier or not) has g's
 // cause: d is its dominant dependency, it is affected there, and it
-// matches g's qualifiers and no earlier group's.
+// matches g's qualifiers and no earlier group's. A bursty cause slows
+// everyone caught in an episode, most of them less than the outliers: a
+// request that started within an episode counts when it is slow on d at
+// all (beyond d's ordinary slow cut-off), so fixing the cause removes
+// their excess too.
 func (r *outlierRun) inGroup(t *exTrace, g *groupDef) bool {
-	if t.dominant != g.dep || !r.affected(t, g.dep) || !t.matchesAll(g.quals) {
+	if t.dominant != g.dep || !t.matchesAll(g.quals) {
+		return false
+	}
+	switch {
+	case r.affected(t, g.dep):
+	case g.burst != nil && r.slowOn(t, g.dep) && g.burst.near(r.samples[t.sample].StartUnixNano):
+	default:
 		return false
 	}
 	for _, ex := range g.excluded {
@@ -257,8 +322,8 @@ func (r *outlierRun) ownedBy(v dimVal, d int32) bool {
 
 // dependencyAlone tests a cluster no value explains: is the dependency's
 // slowness a mode of its own (the tail test at the cluster's median own
-// time)? It fills g's members, p and evidence, and reports whether g is a
-// cause.
+// time), or did it come in bursts (the burst test)? It fills g's members,
+// p and evidence, and reports whether g is a cause.
 func (r *outlierRun) dependencyAlone(g *groupDef, cluster []int) bool {
 	calls := make([]int64, len(cluster))
 	for i, ti := range cluster {
@@ -266,12 +331,26 @@ func (r *outlierRun) dependencyAlone(g *groupDef, cluster []int) bool {
 	}
 	slices.Sort(calls)
 	f := &r.deps.tail[g.dep]
-	res := f.test(Quantile(calls, 0.5))
-	g.members, g.p = cluster, res.p
-	med, spread := f.typicalCall()
-	g.evidence = fmt.Sprintf("%s of requests spent %s or more in %s, where its typical calls (median %s, spread ×%.2g) predict %s (tail test p = %s).",
-		pctText(res.observed), FormatMs(nsToMs(res.cut)), r.deps.names[g.dep], FormatMs(nsToMs(med)), spread, pctText(res.expected), pText(res.p))
-	return res.mode(r.minTailZ())
+	tail := f.test(Quantile(calls, 0.5))
+	g.members = cluster
+	name := r.deps.names[g.dep]
+	if tail.mode(r.minTailZ()) {
+		med, spread := f.typicalCall()
+		g.p = tail.p
+		g.evidence = fmt.Sprintf("%s of requests spent %s or more in %s, where its typical calls (median %s, spread ×%.2g) predict %s (tail test p = %s).",
+			pctText(tail.observed), FormatMs(nsToMs(tail.cut)), name, FormatMs(nsToMs(med)), spread, pctText(tail.expected), pText(tail.p))
+		return true
+	}
+	b := r.burstTest(cluster)
+	g.p = min(tail.p, b.p)
+	if !b.bursty() {
+		return false
+	}
+	g.p = b.p
+	g.burst = r.episodesOf(g.dep, cluster, int64(2*b.gap))
+	g.evidence = fmt.Sprintf("The %d outliers that lost %s or more on %s came in bursts: each was %s from the next nearest, against %s for as many requests drawn at random from the window (burst test p = %s).",
+		len(cluster), FormatMs(nsToMs(r.cut[g.dep])), name, FormatMs(b.gap/1e6), FormatMs(b.randomGap/1e6), pText(b.p))
+	return true
 }
 
 func (r *outlierRun) valueText(v dimVal) string {

@@ -59,6 +59,11 @@ type Cause struct {
 	Probability float64
 	// Extra is the added latency; each affected call gets Extra×U(0.8, 1.2).
 	Extra time.Duration
+	// Every and Burst make the cause episodic, as a saturated pool or a
+	// collection storm is: only requests starting in the first Burst of
+	// each Every are affected, and the delay builds up through the burst
+	// (a queue growing) from a fifth of Extra to all of it.
+	Every, Burst time.Duration
 }
 
 // LargePayload gives some requests a large candidate payload, which makes
@@ -322,13 +327,21 @@ func (g *gen) trace(out *[]store.Span) (store.TraceID, []string, map[string]int6
 		if p == 0 {
 			p = 1
 		}
+		at := 1.0
+		if c.Every > 0 {
+			pos := (start - sc.Start.UnixNano()) % int64(c.Every)
+			if pos >= int64(c.Burst) {
+				continue
+			}
+			at = 0.2 + 0.8*float64(pos)/float64(c.Burst)
+		}
 		if g.rng.Float64() >= p {
 			continue
 		}
 		if extra == nil {
 			extra = map[string][]delay{}
 		}
-		extra[c.Dependency] = append(extra[c.Dependency], delay{c.Name, g.jitter(c.Extra)})
+		extra[c.Dependency] = append(extra[c.Dependency], delay{c.Name, int64(at * float64(g.jitter(c.Extra)))})
 		causes = append(causes, c.Name)
 	}
 	payload := int64(float64(40<<10) * math.Exp(0.5*g.rng.NormFloat64()))
