@@ -266,6 +266,9 @@ func (r *outlierRun) bestQualifier(d int32, cluster []int, pop []*exTrace, quals
 			cands = append(cands, v)
 		}
 	}
+	// In a fixed order: the comparison below tolerates a factor in p, so
+	// the scan order must not come from map iteration.
+	slices.SortFunc(cands, func(a, b dimVal) int { return cmp.Or(cmp.Compare(a.dim, b.dim), cmp.Compare(a.val, b.val)) })
 	var best qualCand
 	found := false
 	for _, v := range cands {
@@ -291,14 +294,21 @@ func (r *outlierRun) bestQualifier(d int32, cluster []int, pop []*exTrace, quals
 	return best, found
 }
 
-// strongerQualifier orders candidates: smaller p, then a fixed dimension
-// before a discovered attribute, then the larger ratio, then by name.
+// strongerQualifier orders candidates: a fixed dimension (tenant, payload,
+// version, host) before a discovered attribute unless the attribute's
+// evidence is a thousand times stronger — an attribute that only that
+// tenant's requests carry ("feed.candidates=800") says the same as the
+// tenant, in words an engineer searches by less — then smaller p, then
+// the larger ratio, then by name.
 func (r *outlierRun) strongerQualifier(a, b qualCand) bool {
+	if fa, fb := a.v.dim < numFixedDims, b.v.dim < numFixedDims; fa != fb {
+		if fa {
+			return a.p <= b.p*1e3
+		}
+		return a.p*1e3 < b.p
+	}
 	if a.p != b.p {
 		return a.p < b.p
-	}
-	if fa, fb := a.v.dim < numFixedDims, b.v.dim < numFixedDims; fa != fb {
-		return fa
 	}
 	if a.ratio != b.ratio {
 		return a.ratio > b.ratio
