@@ -201,16 +201,29 @@ func (e *cpEngine) result() CriticalPathResult {
 			})
 		}
 	}
-	all := append(slices.Clone(e.order), e.async...)
-	slices.SortFunc(all, func(a, b int32) int {
-		if c := cmp.Compare(e.start[a], e.start[b]); c != 0 {
-			return c
+	// Spans in start order, ties by span id: sorted on a flat key, the
+	// largest cost of a 10,000-span result otherwise.
+	type key struct {
+		start int64
+		id    store.SpanID
+		n     int32
+	}
+	keys := make([]key, 0, len(e.order)+len(e.async))
+	for _, i := range e.order {
+		keys = append(keys, key{e.start[i], t.Span(i).SpanID, i})
+	}
+	for _, i := range e.async {
+		keys = append(keys, key{e.start[i], t.Span(i).SpanID, i})
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if a.start != b.start {
+			return cmp.Compare(a.start, b.start)
 		}
-		ia, ib := t.Span(a).SpanID, t.Span(b).SpanID
-		return bytes.Compare(ia[:], ib[:])
+		return bytes.Compare(a.id[:], b.id[:])
 	})
-	res.Spans = make([]SpanTime, 0, len(all))
-	for _, i := range all {
+	res.Spans = make([]SpanTime, 0, len(keys))
+	for _, k := range keys {
+		i := k.n
 		sp := t.Span(i)
 		self := e.selfTime(i)
 		st := SpanTime{
