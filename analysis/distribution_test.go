@@ -300,8 +300,13 @@ func TestLatencyAutoMethodAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if long.Method != MethodSketch || long.Count != 3000 || counting.samples != 11 {
-		t.Errorf("10-day window: method %s count %d in %d reads, want sketch over 3000 in 11 day-long reads", long.Method, long.Count, counting.samples)
+	// 11 day-long reads, and one look-up of the endpoint's history: its
+	// first request is ten days into the window.
+	if long.Method != MethodSketch || long.Count != 3000 || counting.samples != 12 {
+		t.Errorf("10-day window: method %s count %d in %d reads, want sketch over 3000 in 11 day-long reads and one look-up", long.Method, long.Count, counting.samples)
+	}
+	if want := 3000 / long.DataTo.Sub(long.DataFrom).Seconds(); math.Abs(long.RatePerS-want) > 0.001 || long.DataFrom.Before(testEpoch) {
+		t.Errorf("rate %v/s over %s–%s; want the count over the time with data, %v/s", long.RatePerS, long.DataFrom, long.DataTo, want)
 	}
 	exact, err := Latency(ctx, src, LatencyQuery{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint, From: testEpoch.Add(-10 * 24 * time.Hour), To: testEpoch.Add(time.Hour), Method: MethodExact})
 	if err != nil {
@@ -381,7 +386,7 @@ func TestSummarizeServiceSparklineGaps(t *testing.T) {
 		{Name: "a", StartUnixNano: testEpoch.Add(50 * time.Minute).UnixNano(), DurationNano: 3e6, Error: true},
 		{Name: "b", StartUnixNano: testEpoch.Add(2 * time.Hour).UnixNano(), DurationNano: 9e6}, // outside
 	}
-	s := SummarizeService("svc", samples, testEpoch, testEpoch.Add(time.Hour), 6)
+	s := summarizeService("svc", samples, statsWindow{from: testEpoch, to: testEpoch.Add(time.Hour), end: testEpoch.Add(time.Hour), points: 6}, nil)
 	if s.Count != 2 || s.ErrorRate != 0.5 || len(s.Endpoints) != 1 {
 		t.Fatalf("summary %+v", s)
 	}

@@ -40,6 +40,9 @@ type LatencyQuery struct {
 	BucketsPerOctave int
 	// Method is MethodAuto (""), MethodExact or MethodSketch.
 	Method string
+	// Now cuts the time with data short of To when the window reaches
+	// past it (zero: no cut); see rates.go.
+	Now time.Time
 }
 
 // LatencyReport is the body of GET /api/v1/latency.
@@ -50,16 +53,19 @@ type LatencyReport struct {
 	To       time.Time `json:"to"`
 	// Method says how percentiles were computed; RelativeError is the
 	// bound on their relative error (0 when exact).
-	Method        string            `json:"method"`
-	RelativeError float64           `json:"relative_error"`
-	Count         int               `json:"count"`
-	ErrorCount    int               `json:"error_count"`
-	ErrorRate     float64           `json:"error_rate"`
-	RatePerS      float64           `json:"rate_per_s"`
-	Percentiles   Percentiles       `json:"percentiles"`
-	Histogram     []HistogramBucket `json:"histogram"`
-	Series        TimeSeries        `json:"series"`
-	Heatmap       Heatmap           `json:"heatmap"`
+	Method        string  `json:"method"`
+	RelativeError float64 `json:"relative_error"`
+	Count         int     `json:"count"`
+	ErrorCount    int     `json:"error_count"`
+	ErrorRate     float64 `json:"error_rate"`
+	// RatePerS is Count over the time with data (DataSpan), not over the
+	// whole window.
+	RatePerS float64 `json:"rate_per_s"`
+	DataSpan
+	Percentiles Percentiles       `json:"percentiles"`
+	Histogram   []HistogramBucket `json:"histogram"`
+	Series      TimeSeries        `json:"series"`
+	Heatmap     Heatmap           `json:"heatmap"`
 }
 
 // TimeSeries is latency and traffic over time in equal, epoch-aligned
@@ -72,13 +78,17 @@ type TimeSeries struct {
 // SeriesPoint is one bucket of a time series. Percentiles are null for a
 // bucket without requests, so a chart shows a gap rather than a drop to 0.
 type SeriesPoint struct {
-	Start    time.Time `json:"start"`
-	Count    int       `json:"count"`
-	Errors   int       `json:"errors"`
-	RatePerS float64   `json:"rate_per_s"`
-	P50Ms    *float64  `json:"p50_ms"`
-	P95Ms    *float64  `json:"p95_ms"`
-	P99Ms    *float64  `json:"p99_ms"`
+	Start  time.Time `json:"start"`
+	Count  int       `json:"count"`
+	Errors int       `json:"errors"`
+	// CoveredS is how much of the bucket lies in the window and before
+	// now: the first bucket may start before the window and the last one
+	// may still be filling. RatePerS is Count over it.
+	CoveredS float64  `json:"covered_s"`
+	RatePerS float64  `json:"rate_per_s"`
+	P50Ms    *float64 `json:"p50_ms"`
+	P95Ms    *float64 `json:"p95_ms"`
+	P99Ms    *float64 `json:"p99_ms"`
 }
 
 // sampleView is the part of a sample distribution code reads, kept small
@@ -151,18 +161,29 @@ func Latency(ctx context.Context, src SampleSource, q LatencyQuery) (LatencyRepo
 		To:       q.To.UTC(),
 		Method:   method,
 	}
+	// first is each endpoint's first request: chunks are read in time
+	// order, so the first seen is the earliest.
+	first := map[string]int64{}
 	read := func(from, to time.Time) ([]sampleView, error) {
 		ss, err := src.Samples(ctx, store.SampleQuery{Service: q.Service, Endpoint: q.Endpoint, Version: q.Version, From: from, To: to})
 		if err != nil {
 			return nil, fmt.Errorf("analysis: latency: read samples: %w", err)
 		}
-		return viewsIn(ss, from, to), nil
+		views := viewsIn(ss, from, to)
+		for i := range ss {
+			if _, ok := first[ss[i].Name]; !ok && ss[i].StartUnixNano >= from.UnixNano() && ss[i].StartUnixNano < to.UnixNano() {
+				first[ss[i].Name] = ss[i].StartUnixNano
+			}
+		}
+		return views, nil
 	}
+	end := dataEnd(q.To, q.Now).UnixNano()
 	if method == MethodSketch {
 		// A long window is read a day at a time into per-bucket sketches
 		// and bucket counts, so memory is bounded by a day of samples
 		// whatever the window.
 		acc := newLatencyAcc(grid, perOctave, true)
+		acc.from, acc.end = q.From.UnixNano(), end
 		for cf := q.From; cf.Before(q.To); cf = cf.Add(latencyChunk) {
 			ct := cf.Add(latencyChunk)
 			if ct.After(q.To) {
@@ -191,14 +212,24 @@ func Latency(ctx context.Context, src SampleSource, q LatencyQuery) (LatencyRepo
 		}
 		slices.Sort(durs)
 		rep.Percentiles = percentilesOfSorted(durs)
-		rep.Series = exactSeries(views, grid)
+		rep.Series = exactSeries(views, grid, q.From.UnixNano(), end)
 		rep.Histogram, rep.Heatmap = acc.histogram(), acc.heatmap()
 		rep.Count, rep.ErrorCount = acc.count, acc.errCount
 	}
 	if rep.Count > 0 {
 		rep.ErrorRate = round4(float64(rep.ErrorCount) / float64(rep.Count))
 	}
-	rep.RatePerS = round4(float64(rep.Count) / window.Seconds())
+	starts := make(map[string]int64, len(first))
+	for name, at := range first {
+		st, err := seriesStart(ctx, src, seriesKey{q.Service, name, q.Version}, q.From.UnixNano(), at, window)
+		if err != nil {
+			return LatencyReport{}, fmt.Errorf("analysis: latency: %w", err)
+		}
+		starts[name] = st
+	}
+	start := earliest(starts, q.From.UnixNano())
+	rep.RatePerS = ratePerS(rep.Count, start, end)
+	rep.DataSpan = dataSpan(rep.Count, start, end)
 	return rep, nil
 }
 
@@ -210,6 +241,7 @@ const latencyChunk = 24 * time.Hour
 // heatmap, and (for the sketch path) one sketch per time bucket.
 type latencyAcc struct {
 	grid      timeGrid
+	from, end int64 // the window's start and its data end, for bucket rates
 	perOctave int
 	hist      map[int]int
 	heat      []map[int]int
@@ -305,7 +337,7 @@ func (a *latencyAcc) heatmap() Heatmap {
 // exactSeries computes per-bucket counts and exact percentiles. Durations
 // are laid out bucket by bucket in one buffer (a counting sort by bucket)
 // and each bucket's run is sorted on its own: O(n log n) overall.
-func exactSeries(views []sampleView, g timeGrid) TimeSeries {
+func exactSeries(views []sampleView, g timeGrid, from, end int64) TimeSeries {
 	counts := make([]int, g.n)
 	errs := make([]int, g.n)
 	idx := make([]int, len(views))
@@ -336,12 +368,8 @@ func exactSeries(views []sampleView, g timeGrid) TimeSeries {
 	for b := range g.n {
 		run := buf[offsets[b]:offsets[b+1]]
 		slices.Sort(run)
-		p := SeriesPoint{
-			Start:    g.bucketStart(b),
-			Count:    counts[b],
-			Errors:   errs[b],
-			RatePerS: round4(float64(counts[b]) / (float64(g.step) / 1e9)),
-		}
+		p := SeriesPoint{Start: g.bucketStart(b), Count: counts[b], Errors: errs[b]}
+		p.setRate(g, b, from, end)
 		if len(run) > 0 {
 			p.P50Ms = msPtr(Quantile(run, 0.50))
 			p.P95Ms = msPtr(Quantile(run, 0.95))
@@ -370,10 +398,21 @@ func (a *latencyAcc) sketchSeries() (TimeSeries, Percentiles) {
 			// Merge cannot fail.
 			_ = total.Merge(s)
 		}
-		p.RatePerS = round4(float64(p.Count) / (float64(g.step) / 1e9))
+		p.setRate(g, b, a.from, a.end)
 		ts.Points[b] = p
 	}
 	return ts, total.Percentiles()
+}
+
+// setRate averages the bucket's count over its part in [from, end), at
+// least a second of it (as every rate, so a sliver of a bucket at the
+// window's edge cannot turn one request into a spike).
+func (p *SeriesPoint) setRate(g timeGrid, b int, from, end int64) {
+	start := g.start + int64(b)*g.step
+	p.CoveredS = round3(coveredSeconds(start, g.step, from, end))
+	if p.CoveredS > 0 {
+		p.RatePerS = ratePerS(p.Count, 0, int64(p.CoveredS*1e9))
+	}
 }
 
 func msPtr(ns int64) *float64 { return floatPtr(round3(nsToMs(ns))) }

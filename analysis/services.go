@@ -15,6 +15,10 @@ const defaultSparklinePoints = 30
 // ServicesQuery is the window of the services overview.
 type ServicesQuery struct {
 	From, To time.Time
+	// Now cuts the time with data short of To when the window reaches
+	// past it (zero: no cut); rates are averaged over the time with data
+	// (rates.go).
+	Now time.Time
 	// SparklinePoints is the number of p99 sparkline buckets (default 30).
 	SparklinePoints int
 }
@@ -42,8 +46,12 @@ type EndpointSummary struct {
 
 // RequestStats are the RED numbers of a set of requests over a window.
 type RequestStats struct {
-	Count     int     `json:"count"`
-	RatePerS  float64 `json:"rate_per_s"`
+	Count int `json:"count"`
+	// RatePerS is Count over the time with data (DataSpan), not over the
+	// whole window: a service that started ten minutes ago is as busy as
+	// its last ten minutes.
+	RatePerS float64 `json:"rate_per_s"`
+	DataSpan
 	ErrorRate float64 `json:"error_rate"`
 	P50Ms     float64 `json:"p50_ms"`
 	P95Ms     float64 `json:"p95_ms"`
@@ -76,25 +84,38 @@ func ServiceStats(ctx context.Context, src EndpointSource, q ServicesQuery) (Ser
 	services = slices.Compact(services)
 
 	rep := ServicesReport{From: q.From.UTC(), To: q.To.UTC(), Services: []ServiceSummary{}}
+	end := dataEnd(q.To, q.Now)
 	for _, svc := range services {
 		samples, err := src.Samples(ctx, store.SampleQuery{Service: svc, From: q.From, To: q.To})
 		if err != nil {
 			return ServicesReport{}, fmt.Errorf("analysis: services: read samples of %s: %w", svc, err)
 		}
-		rep.Services = append(rep.Services, SummarizeService(svc, samples, q.From, q.To, q.SparklinePoints))
+		starts, err := endpointStarts(ctx, src, svc, "", samples, q.From, q.To)
+		if err != nil {
+			return ServicesReport{}, fmt.Errorf("analysis: services: %w", err)
+		}
+		rep.Services = append(rep.Services, summarizeService(svc, samples, statsWindow{q.From, q.To, end, q.SparklinePoints}, starts))
 	}
 	return rep, nil
 }
 
-// SummarizeService computes a service's overview row from its entry-span
-// samples in [from, to), with one EndpointSummary per span name.
-func SummarizeService(name string, samples []store.Sample, from, to time.Time, sparklinePoints int) ServiceSummary {
-	if sparklinePoints <= 0 {
-		sparklinePoints = defaultSparklinePoints
+// statsWindow is the window of a services overview: [from, to), the end
+// of its data and the number of sparkline points.
+type statsWindow struct {
+	from, to, end time.Time
+	points        int
+}
+
+// summarizeService computes a service's overview row from its entry-span
+// samples in [from, to), with one EndpointSummary per span name; starts is
+// where each endpoint's data begins (rates.go).
+func summarizeService(name string, samples []store.Sample, w statsWindow, starts map[string]int64) ServiceSummary {
+	if w.points <= 0 {
+		w.points = defaultSparklinePoints
 	}
 	byName := map[string][]sampleView{}
-	all := viewsIn(samples, from, to)
-	f, t := from.UnixNano(), to.UnixNano()
+	all := viewsIn(samples, w.from, w.to)
+	f, t := w.from.UnixNano(), w.to.UnixNano()
 	for i := range samples {
 		s := &samples[i]
 		if s.StartUnixNano < f || s.StartUnixNano >= t {
@@ -102,9 +123,15 @@ func SummarizeService(name string, samples []store.Sample, from, to time.Time, s
 		}
 		byName[s.Name] = append(byName[s.Name], sampleView{start: s.StartUnixNano, dur: max(s.DurationNano, 0), err: s.Error})
 	}
+	start := func(n string) int64 {
+		if st, ok := starts[n]; ok {
+			return st
+		}
+		return f
+	}
 	sum := ServiceSummary{
 		Name:         name,
-		RequestStats: requestStats(all, from, to, sparklinePoints),
+		RequestStats: requestStats(all, w, earliest(starts, f)),
 		Endpoints:    []EndpointSummary{},
 	}
 	names := make([]string, 0, len(byName))
@@ -115,19 +142,20 @@ func SummarizeService(name string, samples []store.Sample, from, to time.Time, s
 	for _, n := range names {
 		sum.Endpoints = append(sum.Endpoints, EndpointSummary{
 			Name:         n,
-			RequestStats: requestStats(byName[n], from, to, sparklinePoints),
+			RequestStats: requestStats(byName[n], w, start(n)),
 		})
 	}
 	return sum
 }
 
-// requestStats computes RequestStats over views in [from, to).
-func requestStats(views []sampleView, from, to time.Time, points int) RequestStats {
-	window := to.Sub(from)
+// requestStats computes RequestStats over views in [from, to), whose data
+// starts at start (Unix ns).
+func requestStats(views []sampleView, w statsWindow, start int64) RequestStats {
+	points := w.points
 	st := RequestStats{Count: len(views), P99SparklineMs: make([]*float64, points)}
-	if window > 0 {
-		st.RatePerS = round4(float64(len(views)) / window.Seconds())
-	}
+	end := w.end.UnixNano()
+	st.RatePerS = ratePerS(len(views), start, end)
+	st.DataSpan = dataSpan(len(views), start, end)
 	if len(views) == 0 {
 		return st
 	}
@@ -148,9 +176,9 @@ func requestStats(views []sampleView, from, to time.Time, points int) RequestSta
 
 	// The sparkline splits the window into equal slices (not the
 	// epoch-aligned grid): it is a shape, not a chart with an axis.
-	slice := float64(window) / float64(points)
+	slice := float64(w.to.Sub(w.from)) / float64(points)
 	parts := make([][]int64, points)
-	f := from.UnixNano()
+	f := w.from.UnixNano()
 	for _, v := range views {
 		i := min(int(float64(v.start-f)/slice), points-1)
 		if i >= 0 {
