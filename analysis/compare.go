@@ -1,13 +1,11 @@
 package analysis
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/tailscope/tailscope/store"
@@ -25,6 +23,19 @@ const (
 	VerdictRegressed = "regressed"
 	VerdictImproved  = "improved"
 	VerdictNoChange  = "no significant change"
+	// VerdictNew: the before side has no request, so there is nothing to
+	// compare the after side with ("new — no baseline").
+	VerdictNew = "new"
+)
+
+// Baselines say how much of the before side's window has data.
+const (
+	BaselineFull = "full"
+	// BaselinePartial: the series began inside the before window (its
+	// rate and percentiles come from the part with data).
+	BaselinePartial = "partial"
+	// BaselineNone: no request before; the comparison has no deltas.
+	BaselineNone = "none"
 )
 
 // Defaults and guards of a comparison.
@@ -65,7 +76,8 @@ type CompareQuery struct {
 	// Deploy: after is [DeployAt, DeployAt+Window) (cut at Now when set),
 	// before is a window of the same length ending at DeployAt — or, with
 	// EqualCounts, the same number of requests as after, the last ones
-	// before DeployAt.
+	// before DeployAt. In every mode Now also ends each side's time with
+	// data, which its rate is averaged over (rates.go).
 	DeployAt    time.Time
 	Window      time.Duration
 	EqualCounts bool
@@ -96,12 +108,17 @@ type Comparison struct {
 	Mode     string      `json:"mode"`
 	Before   CompareSide `json:"before"`
 	After    CompareSide `json:"after"`
+	// Baseline is "full", "partial" (the series began inside the before
+	// window) or "none" (no request before: verdict "new", and the
+	// percentiles, error-rate and rank tests and dependency deltas are
+	// empty or null, since there is nothing to subtract).
+	Baseline string `json:"baseline"`
 	// CILevel is the level of every confidence interval below: the
 	// requested confidence corrected for the number of tests.
 	CILevel      float64           `json:"ci_level"`
 	Percentiles  []PercentileDelta `json:"percentiles"`
-	MannWhitney  MannWhitney       `json:"mann_whitney"`
-	ErrorRate    ErrorRateDelta    `json:"error_rate"`
+	MannWhitney  *MannWhitney      `json:"mann_whitney"`
+	ErrorRate    *ErrorRateDelta   `json:"error_rate"`
 	Throughput   ThroughputDelta   `json:"throughput"`
 	Dependencies []DependencyDelta `json:"dependencies"`
 	// Verdict rests on the percentile intervals and the error-rate test,
@@ -124,14 +141,16 @@ type BootstrapParameter struct {
 
 // CompareSide describes one side.
 type CompareSide struct {
-	Label       string      `json:"label"`
-	From        time.Time   `json:"from"`
-	To          time.Time   `json:"to"`
-	Version     string      `json:"version,omitempty"`
-	Count       int         `json:"count"`
-	Errors      int         `json:"errors"`
-	ErrorRate   float64     `json:"error_rate"`
-	RatePerS    float64     `json:"rate_per_s"`
+	Label     string    `json:"label"`
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	Version   string    `json:"version,omitempty"`
+	Count     int       `json:"count"`
+	Errors    int       `json:"errors"`
+	ErrorRate float64   `json:"error_rate"`
+	// RatePerS is Count over the side's time with data (DataSpan).
+	RatePerS float64 `json:"rate_per_s"`
+	DataSpan
 	Percentiles Percentiles `json:"percentiles"`
 }
 
@@ -160,11 +179,12 @@ type ErrorRateDelta struct {
 	Significant bool `json:"significant"`
 }
 
-// ThroughputDelta compares request rates.
+// ThroughputDelta compares request rates, each over its side's time with
+// data; DeltaPct is null without a baseline.
 type ThroughputDelta struct {
-	BeforePerS float64 `json:"before_per_s"`
-	AfterPerS  float64 `json:"after_per_s"`
-	DeltaPct   float64 `json:"delta_pct"`
+	BeforePerS float64  `json:"before_per_s"`
+	AfterPerS  float64  `json:"after_per_s"`
+	DeltaPct   *float64 `json:"delta_pct"`
 }
 
 // DependencyDelta is the change of critical-path time on one hop: mean
@@ -198,6 +218,8 @@ type compareSide struct {
 	CompareSide
 	samples []store.Sample
 	sorted  []int64
+	// start and end bound the side's time with data (Unix ns).
+	start, end int64
 }
 
 // Compare compares an endpoint before and after a deploy, over two
@@ -217,7 +239,16 @@ func Compare(ctx context.Context, src SpanSource, q CompareQuery) (Comparison, e
 		Service: q.Service, Endpoint: q.Endpoint, Mode: mode,
 		Before: before.CompareSide, After: after.CompareSide,
 		Bootstrap: BootstrapParameter{Resamples: q.Resamples, Seed: q.Seed},
-		Reasons:   []string{},
+		Reasons:   []string{}, Baseline: BaselineFull,
+		Throughput: ThroughputDelta{BeforePerS: before.RatePerS, AfterPerS: after.RatePerS},
+	}
+	c.Overlay = overlay(before.sorted, after.sorted)
+	switch {
+	case before.Count == 0:
+		c.noBaseline()
+		return c, nil
+	case before.start > before.From.UnixNano():
+		c.Baseline = BaselinePartial
 	}
 	tests := len(comparePercentiles) + 1 // percentiles and the error rate
 	alpha := (1 - q.Confidence) / float64(tests)
@@ -226,18 +257,21 @@ func Compare(ctx context.Context, src SpanSource, q CompareQuery) (Comparison, e
 	for _, p := range comparePercentiles {
 		c.Percentiles = append(c.Percentiles, percentileDelta(before.sorted, after.sorted, p, alpha, q.Resamples, rng))
 	}
-	c.MannWhitney = mannWhitney(before.sorted, after.sorted)
-	c.MannWhitney.Z, c.MannWhitney.PValue = round4(c.MannWhitney.Z), roundSig(c.MannWhitney.PValue)
+	mw := mannWhitney(before.sorted, after.sorted)
+	mw.Z, mw.PValue = round4(mw.Z), roundSig(mw.PValue)
+	c.MannWhitney = &mw
 	pt := twoProportion(before.Errors, before.Count, after.Errors, after.Count)
-	c.ErrorRate = ErrorRateDelta{ProportionTest: pt,
+	c.ErrorRate = &ErrorRateDelta{ProportionTest: pt,
 		Significant: pt.PValue < alpha && math.Abs(pt.RateB-pt.RateA) >= minErrorDelta}
 	c.ErrorRate.RateA, c.ErrorRate.RateB = round4(pt.RateA), round4(pt.RateB)
 	c.ErrorRate.Z, c.ErrorRate.PValue = round4(pt.Z), roundSig(pt.PValue)
-	c.Throughput = ThroughputDelta{BeforePerS: before.RatePerS, AfterPerS: after.RatePerS}
 	if before.RatePerS > 0 {
-		c.Throughput.DeltaPct = round3((after.RatePerS/before.RatePerS - 1) * 100)
+		c.Throughput.DeltaPct = floatPtr(round3((after.RatePerS/before.RatePerS - 1) * 100))
 	}
-	c.Overlay = overlay(before.sorted, after.sorted)
+	if c.Baseline == BaselinePartial {
+		c.Reasons = append(c.Reasons, fmt.Sprintf("%s has data only from %s UTC: the endpoint had no earlier requests",
+			c.Before.Label, c.Before.DataFrom.Format("2006-01-02 15:04:05")))
+	}
 	deps, err := dependencyDeltas(ctx, src, before, after, q.MaxTraces)
 	if err != nil {
 		return Comparison{}, err
@@ -372,9 +406,27 @@ func (q *CompareQuery) readSides(ctx context.Context, src SpanSource, mode strin
 		}
 	}
 	for _, s := range []*compareSide{&b, &a} {
+		if err := q.dataSpan(ctx, src, s); err != nil {
+			return b, a, err
+		}
 		s.finish()
 	}
 	return b, a, nil
+}
+
+// dataSpan finds where a side's data starts and ends (rates.go).
+func (q *CompareQuery) dataSpan(ctx context.Context, src SampleSource, s *compareSide) error {
+	from := s.From.UnixNano()
+	s.start, s.end = from, dataEnd(s.To, q.Now).UnixNano()
+	if len(s.samples) == 0 {
+		return nil
+	}
+	st, err := seriesStart(ctx, src, seriesKey{q.Service, q.Endpoint, s.Version}, from, s.samples[0].StartUnixNano, s.To.Sub(s.From))
+	if err != nil {
+		return fmt.Errorf("analysis: compare: %s: %w", s.Label, err)
+	}
+	s.start = st
+	return nil
 }
 
 // finish computes a side's counts, rates and percentiles.
@@ -391,9 +443,8 @@ func (s *compareSide) finish() {
 	if s.Count > 0 {
 		s.ErrorRate = round4(float64(s.Errors) / float64(s.Count))
 	}
-	if d := s.To.Sub(s.From); d > 0 {
-		s.RatePerS = round4(float64(s.Count) / d.Seconds())
-	}
+	s.RatePerS = ratePerS(s.Count, s.start, s.end)
+	s.DataSpan = dataSpan(s.Count, s.start, s.end)
 	s.Percentiles = percentilesOfSorted(s.sorted)
 }
 
@@ -435,238 +486,4 @@ func percentileDelta(before, after []int64, p, alpha float64, resamples int, rng
 	big := math.Abs(float64(av-bv)) >= math.Max(minRelDelta*float64(bv), float64(minDeltaNs))
 	d.Significant = big && (lo > 0 || hi < 0)
 	return d
-}
-
-// overlay builds both sides' histograms on the same log buckets.
-func overlay(before, after []int64) []OverlayBucket {
-	const perOctave = DefaultBucketsPerOctave
-	if len(before)+len(after) == 0 {
-		return []OverlayBucket{}
-	}
-	lo, hi := math.MaxInt, -1
-	for _, s := range [][]int64{before, after} {
-		if len(s) > 0 {
-			lo = min(lo, bucketIndex(s[0], perOctave))
-			hi = max(hi, bucketIndex(s[len(s)-1], perOctave))
-		}
-	}
-	out := make([]OverlayBucket, hi-lo+1)
-	for i := range out {
-		out[i].LowerMs = round3(bucketLowerMs(lo+i, perOctave))
-		out[i].UpperMs = round3(bucketUpperMs(lo+i, perOctave))
-	}
-	for _, v := range before {
-		out[bucketIndex(v, perOctave)-lo].Before++
-	}
-	for _, v := range after {
-		out[bucketIndex(v, perOctave)-lo].After++
-	}
-	cb, ca := 0, 0
-	for i := range out {
-		cb += out[i].Before
-		ca += out[i].After
-		if len(before) > 0 {
-			out[i].BeforeCDF = round4(float64(cb) / float64(len(before)))
-		}
-		if len(after) > 0 {
-			out[i].AfterCDF = round4(float64(ca) / float64(len(after)))
-		}
-	}
-	return out
-}
-
-// dependencyDeltas compares mean critical time per hop on an even sample
-// of each side and on each side's slowest requests.
-func dependencyDeltas(ctx context.Context, src SpanSource, before, after compareSide, maxTraces int) ([]DependencyDelta, error) {
-	type sideTimes struct {
-		all, tail map[hopKey]float64
-	}
-	measure := func(s compareSide) (sideTimes, error) {
-		st := sideTimes{all: map[hopKey]float64{}, tail: map[hopKey]float64{}}
-		n := len(s.samples)
-		if n == 0 {
-			return st, nil
-		}
-		even := pickEvenly([][2]int{{0, n}}, n, maxTraces)
-		// The tail: the slowest 1% (at least one request), capped.
-		order := make([]int, n)
-		for i := range order {
-			order[i] = i
-		}
-		slices.SortFunc(order, func(a, b int) int {
-			return cmp.Or(cmp.Compare(s.samples[b].DurationNano, s.samples[a].DurationNano), cmp.Compare(a, b))
-		})
-		tail := order[:min(max(n/100, 1), maxTraces)]
-		ids := make([]store.TraceID, 0, len(even)+len(tail))
-		for _, i := range even {
-			ids = append(ids, s.samples[i].TraceID)
-		}
-		for _, i := range tail {
-			ids = append(ids, s.samples[i].TraceID)
-		}
-		traces, err := readTraces(ctx, src, ids)
-		if err != nil {
-			return st, fmt.Errorf("analysis: compare: %s: %w", s.Label, err)
-		}
-		var e cpEngine
-		avg := func(idx []int, into map[hopKey]float64) {
-			used := 0
-			for _, i := range idx {
-				smp := &s.samples[i]
-				spans, ok := traces[smp.TraceID]
-				if !ok || !e.compute(spans, smp.SpanID) {
-					continue
-				}
-				used++
-				e.hopTimes(func(sp *store.Span, ns int64) { into[hopKey{sp.Service, sp.Dependency}] += float64(ns) })
-			}
-			for k := range into {
-				into[k] /= float64(max(used, 1))
-			}
-		}
-		avg(even, st.all)
-		avg(tail, st.tail)
-		return st, nil
-	}
-	bt, err := measure(before)
-	if err != nil {
-		return nil, err
-	}
-	at, err := measure(after)
-	if err != nil {
-		return nil, err
-	}
-	keys := map[hopKey]bool{}
-	for _, m := range []map[hopKey]float64{bt.all, bt.tail, at.all, at.tail} {
-		for k := range m {
-			keys[k] = true
-		}
-	}
-	out := make([]DependencyDelta, 0, len(keys))
-	for k := range keys {
-		out = append(out, DependencyDelta{
-			Service: k.service, Dependency: k.dependency, Label: HopLabel(k.service, k.dependency),
-			BeforeMs: round3(bt.all[k] / 1e6), AfterMs: round3(at.all[k] / 1e6), DeltaMs: round3((at.all[k] - bt.all[k]) / 1e6),
-			BeforeTailMs: round3(bt.tail[k] / 1e6), AfterTailMs: round3(at.tail[k] / 1e6), TailDeltaMs: round3((at.tail[k] - bt.tail[k]) / 1e6),
-		})
-	}
-	slices.SortFunc(out, func(a, b DependencyDelta) int {
-		return cmp.Or(cmp.Compare(math.Abs(b.TailDeltaMs), math.Abs(a.TailDeltaMs)), cmp.Compare(a.Label, b.Label))
-	})
-	return out, nil
-}
-
-// verdict decides regressed / improved / no significant change and
-// writes the reasons and the one-sentence summary.
-func (c *Comparison) verdict() {
-	worse, better := false, false
-	for _, p := range c.Percentiles {
-		if !p.Significant {
-			continue
-		}
-		dir := "slower"
-		if p.DeltaMs > 0 {
-			worse = true
-		} else {
-			better = true
-			dir = "faster"
-		}
-		c.Reasons = append(c.Reasons, fmt.Sprintf("p%s %s (%s → %s, %+.0f%%, %.4g%% CI %+.0f%% … %+.0f%%)",
-			fmtPct(p.Percentile), dir, FormatMs(p.BeforeMs), FormatMs(p.AfterMs), p.DeltaPct, c.CILevel*100, p.CILowPct, p.CIHighPct))
-	}
-	if e := c.ErrorRate; e.Significant {
-		if e.RateB > e.RateA {
-			worse = true
-		} else {
-			better = true
-		}
-		c.Reasons = append(c.Reasons, fmt.Sprintf("error rate %.2f%% → %.2f%% (p = %.2g)", e.RateA*100, e.RateB*100, e.PValue))
-	}
-	if c.Insufficient {
-		c.Reasons = append(c.Reasons, fmt.Sprintf("too few requests to judge (%d before, %d after)", c.Before.Count, c.After.Count))
-	}
-	switch {
-	case worse:
-		c.Verdict = VerdictRegressed
-	case better:
-		c.Verdict = VerdictImproved
-	default:
-		c.Verdict = VerdictNoChange
-	}
-	c.Summary = c.summary()
-}
-
-// summary writes e.g. "p99 420 ms → 1.8 s, +330% [CI +250% … +410%],
-// regression; most of it in candidate-svc → postgresql".
-func (c *Comparison) summary() string {
-	if c.Before.Count == 0 || c.After.Count == 0 {
-		return fmt.Sprintf("No comparison: %d requests %s, %d %s.", c.Before.Count, c.Before.Label, c.After.Count, c.After.Label)
-	}
-	// Headline the highest tested percentile, or the one that decided.
-	head := c.Percentiles[0]
-	for _, p := range c.Percentiles {
-		if p.Tested {
-			head = p
-		}
-	}
-	for _, p := range c.Percentiles {
-		if p.Significant && (c.Verdict == VerdictRegressed) == (p.DeltaMs > 0) {
-			head = p
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "p%s %s → %s, %+.0f%%", fmtPct(head.Percentile), FormatMs(head.BeforeMs), FormatMs(head.AfterMs), head.DeltaPct)
-	if head.Tested {
-		fmt.Fprintf(&b, " [CI %+.0f%% … %+.0f%%]", head.CILowPct, head.CIHighPct)
-	}
-	switch c.Verdict {
-	case VerdictRegressed:
-		b.WriteString(", regression")
-	case VerdictImproved:
-		b.WriteString(", improvement")
-	default:
-		b.WriteString(", no significant change")
-		if c.Insufficient {
-			b.WriteString(" (too few requests to judge)")
-		}
-	}
-	if e := c.ErrorRate; e.Significant {
-		fmt.Fprintf(&b, "; errors %.2f%% → %.2f%%", e.RateA*100, e.RateB*100)
-	}
-	if c.Verdict != VerdictNoChange {
-		if where := c.mostOfIt(head.DeltaMs); where != "" {
-			b.WriteString("; " + where)
-		}
-	}
-	return b.String()
-}
-
-// mostOfIt names the hop that carries most of a tail change in the
-// direction of delta.
-func (c *Comparison) mostOfIt(delta float64) string {
-	var total, top float64
-	label := ""
-	for _, d := range c.Dependencies {
-		v := d.TailDeltaMs
-		if (delta > 0) != (v > 0) || v == 0 {
-			continue
-		}
-		total += math.Abs(v)
-		if math.Abs(v) > top {
-			top, label = math.Abs(v), d.Label
-		}
-	}
-	switch {
-	case label == "" || total == 0:
-		return ""
-	case top >= 0.5*total:
-		return "most of it in " + label
-	default:
-		return "largest part in " + label
-	}
-}
-
-// fmtPct writes 99 as "99" and 99.9 as "99.9".
-func fmtPct(p float64) string {
-	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", p), "0"), ".")
 }

@@ -141,8 +141,8 @@ func TestCompareVersionsAndRanges(t *testing.T) {
 	if c.Mode != CompareVersions || c.Before.Count != 6000 || c.After.Count != 3000 || c.Before.Label != "v1" || c.Verdict != VerdictImproved {
 		t.Fatalf("canary: mode %s counts %d/%d verdict %s", c.Mode, c.Before.Count, c.After.Count, c.Verdict)
 	}
-	if math.Abs(c.Throughput.DeltaPct+50) > 0.01 {
-		t.Errorf("throughput delta %v%%, want -50%%", c.Throughput.DeltaPct)
+	if d := c.Throughput.DeltaPct; d == nil || math.Abs(*d+50) > 0.01 {
+		t.Errorf("throughput delta %v%%, want -50%%", d)
 	}
 	r := runCompare(t, src, CompareQuery{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint,
 		BeforeFrom: testEpoch, BeforeTo: testEpoch.Add(30 * time.Minute), AfterFrom: testEpoch.Add(30 * time.Minute), AfterTo: testEpoch.Add(time.Hour)})
