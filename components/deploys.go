@@ -27,6 +27,9 @@ type DeployRow struct {
 	At, Ago           string
 	Source, Note      string
 	Href, LatencyHref string
+	// FirstSeen marks the service's first sighting (its first version
+	// ever seen): not a deploy, nothing to compare with.
+	FirstSeen bool
 }
 
 // CompareFormView chooses a canary comparison: two versions of one
@@ -39,6 +42,8 @@ type CompareFormView struct {
 // DeployCompareView is a deploy marker's before/after page.
 type DeployCompareView struct {
 	Service, Version, At, Source string
+	// FirstSeen: the marker is the service's first sighting.
+	FirstSeen bool
 	// DeployNote is the marker's own note.
 	DeployNote string
 	// Endpoint picks the compared endpoint; Window and EqualCounts the
@@ -65,31 +70,43 @@ type CompareView struct {
 type ComparisonView struct {
 	Service, Endpoint       string
 	BeforeLabel, AfterLabel string
-	// VerdictClass is "regressed", "improved" or "nochange".
+	// VerdictClass is "regressed", "improved", "nochange" or "new".
 	Verdict, VerdictClass, Summary string
 	Reasons                        []string
 	Insufficient                   bool
-	Sides                          []CompareSideView
-	CILevel                        string
-	Percentiles                    []PercentileRow
-	ErrorBefore, ErrorAfter        float64
-	ErrorP                         float64
-	ErrorSignificant               bool
-	ErrorText                      string
-	RateBefore, RateAfter          float64
-	RateDeltaPct                   float64
-	MannWhitneyP, ProbAfterSlower  float64
-	Dependencies                   []DependencyRow
-	CDF                            chart.CDF
-	APIHref, LatencyHref           string
-	BeforeTracesHref               string
-	AfterTracesHref                string
-	IncidentHref                   string
+	// NoBaseline: the before side has no request, so there are no
+	// changes to show, only the after side's numbers.
+	NoBaseline       bool
+	Sides            []CompareSideView
+	CILevel          string
+	Percentiles      []PercentileRow
+	ErrorBefore      float64
+	ErrorAfter       float64
+	ErrorP           float64
+	ErrorSignificant bool
+	ErrorText        string
+	RateBefore       float64
+	RateAfter        float64
+	// RateDelta is the throughput change ("+3%"), empty without a
+	// baseline.
+	RateDelta string
+	// RankTest says the Mann–Whitney figures are there.
+	RankTest                      bool
+	MannWhitneyP, ProbAfterSlower float64
+	Dependencies                  []DependencyRow
+	CDF                           chart.CDF
+	APIHref, LatencyHref          string
+	BeforeTracesHref              string
+	AfterTracesHref               string
+	IncidentHref                  string
 }
 
 // CompareSideView is one side's numbers.
 type CompareSideView struct {
-	Label, Window       string
+	Label, Window string
+	// DataNote says when the side has data over only part of its window
+	// ("data from 14:50:12", the series began then).
+	DataNote            string
 	Count, Errors       int
 	ErrorRate, RatePerS float64
 	P50Ms, P95Ms, P99Ms float64
@@ -120,9 +137,20 @@ func verdictWord(v string) string {
 		return "Regression"
 	case "improved":
 		return "Improvement"
+	case "new":
+		return "New — no baseline"
 	default:
 		return "No significant change"
 	}
+}
+
+// deployKind is a marker's kind for data attributes: "first_seen" or
+// "deploy", as the API names them.
+func deployKind(firstSeen bool) string {
+	if firstSeen {
+		return "first_seen"
+	}
+	return "deploy"
 }
 
 // signedMs writes a change with its sign: "+420 ms", "−3 ms".

@@ -110,6 +110,9 @@ type IncidentDeployView struct {
 	Verdict, VerdictClass   string
 	Summary                 string
 	Unavailable             string
+	// FirstSeen: the service's first sighting, shown without a
+	// comparison (nothing ran before it).
+	FirstSeen bool
 }
 
 // IncidentBudgetView is a budget's burn during the incident.

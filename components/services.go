@@ -35,9 +35,11 @@ type StatsView struct {
 	SparkLabel          string
 }
 
-// DeployPill is a deploy marker shown next to a service.
+// DeployPill is a deploy marker shown next to a service; FirstSeen marks
+// the service's first sighting rather than a deploy.
 type DeployPill struct {
 	Version, When, Href string
+	FirstSeen           bool
 }
 
 // BudgetBadge is a budget's status: "ok", "warn" or "bad".

@@ -47,6 +47,9 @@ type Marker struct {
 	T     time.Time
 	Label string
 	Href  string
+	// FirstSeen draws the marker as a service's first sighting rather
+	// than a deploy.
+	FirstSeen bool
 }
 
 // Band shades a time range, e.g. an incident.
@@ -79,6 +82,7 @@ type Path struct {
 type MarkerGeom struct {
 	X           float64
 	Label, Href string
+	FirstSeen   bool
 }
 
 // BandGeom is a positioned Band.
@@ -96,6 +100,19 @@ type TimeChart struct {
 	Markers        []MarkerGeom
 	Bands          []BandGeom
 	Empty          bool
+}
+
+// MarkerKinds reports whether the chart has deploy markers and first-seen
+// markers, for its legend.
+func (c TimeChart) MarkerKinds() (deploys, firstSeen bool) {
+	for _, m := range c.Markers {
+		if m.FirstSeen {
+			firstSeen = true
+		} else {
+			deploys = true
+		}
+	}
+	return deploys, firstSeen
 }
 
 // BuildTimeChart lays out in.
@@ -170,7 +187,7 @@ func BuildTimeChart(in TimeChartInput) TimeChart {
 		if m.T.Before(in.From) || m.T.After(in.To) {
 			continue
 		}
-		c.Markers = append(c.Markers, MarkerGeom{X: xpos(m.T), Label: m.Label, Href: m.Href})
+		c.Markers = append(c.Markers, MarkerGeom{X: xpos(m.T), Label: m.Label, Href: m.Href, FirstSeen: m.FirstSeen})
 	}
 	for _, bd := range in.Bands {
 		x0, x1 := xpos(bd.From), xpos(bd.To)
