@@ -37,10 +37,22 @@ func (s *Server) analysisRange(r *http.Request) (TimeRange, error) {
 }
 
 func (s *Server) services(ctx context.Context, tr TimeRange) (analysis.ServicesReport, error) {
-	key := cacheKey("services", tr.From.UnixNano(), tr.To.UnixNano())
+	q := analysis.ServicesQuery{From: tr.From, To: tr.To, Now: s.dataNow(tr.To)}
+	key := cacheKey("services", q.From.UnixNano(), q.To.UnixNano(), q.Now.UnixNano())
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.ServicesReport, error) {
-		return analysis.ServiceStats(ctx, s.store, analysis.ServicesQuery{From: tr.From, To: tr.To})
+		return analysis.ServiceStats(ctx, s.store, q)
 	})
+}
+
+// dataNow is the analysis clock when it cuts a window ending at to short
+// (rates are averaged over the time with data, which ends at now), and
+// zero otherwise, so a past window's cache key does not move with the
+// clock.
+func (s *Server) dataNow(to time.Time) time.Time {
+	if now := s.analysisNow(); now.Before(to) {
+		return now
+	}
+	return time.Time{}
 }
 
 func (s *Server) handleAPIServices(w http.ResponseWriter, r *http.Request) {
@@ -116,7 +128,8 @@ func (s *Server) endpoints(ctx context.Context, tr TimeRange) ([]store.Endpoint,
 }
 
 func (s *Server) latency(ctx context.Context, q analysis.LatencyQuery) (analysis.LatencyReport, error) {
-	key := cacheKey("latency", q.Service, q.Endpoint, q.Version, q.From.UnixNano(), q.To.UnixNano(), int64(q.Step), q.Method)
+	q.Now = s.dataNow(q.To)
+	key := cacheKey("latency", q.Service, q.Endpoint, q.Version, q.From.UnixNano(), q.To.UnixNano(), int64(q.Step), q.Method, q.Now.UnixNano())
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.LatencyReport, error) {
 		return analysis.Latency(ctx, s.store, q)
 	})
@@ -289,6 +302,7 @@ func (s *Server) parseCompareQuery(r *http.Request) (compareRequest, error) {
 			return cr, badRequest("%v", err)
 		}
 		q.From, q.To = tr.From, tr.To
+		q.Now = s.dataNow(q.To)
 		window = tr
 	default:
 		before, err := parseTimeRange(v.Get("before_from"), v.Get("before_to"), now)
@@ -301,6 +315,7 @@ func (s *Server) parseCompareQuery(r *http.Request) (compareRequest, error) {
 		}
 		q.BeforeFrom, q.BeforeTo, q.AfterFrom, q.AfterTo = before.From, before.To, after.From, after.To
 		window = TimeRange{From: minTime(before.From, after.From), To: maxTime(before.To, after.To)}
+		q.Now = s.dataNow(window.To)
 	}
 	if q.Service == "" {
 		return cr, badRequest("service is required")

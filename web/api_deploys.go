@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -19,7 +20,8 @@ func (s *Server) registerDeployRoutes(r chi.Router) {
 	r.Get("/deploys/{id}", s.handleAPIDeploy)
 }
 
-// deployJSON is a deploy marker in the API.
+// deployJSON is a deploy marker in the API. Kind is "deploy" or
+// "first_seen" (the service's first version ever seen; analysis.DeployKinds).
 type deployJSON struct {
 	ID      int64     `json:"id"`
 	Service string    `json:"service"`
@@ -27,10 +29,24 @@ type deployJSON struct {
 	At      time.Time `json:"at"`
 	Note    string    `json:"note"`
 	Source  string    `json:"source"`
+	Kind    string    `json:"kind"`
 }
 
-func deployToJSON(d store.Deploy) deployJSON {
-	return deployJSON{ID: d.ID, Service: d.Service, Version: d.Version, At: d.At.UTC(), Note: d.Note, Source: d.Source}
+func deployToJSON(d store.Deploy, kinds map[int64]string) deployJSON {
+	return deployJSON{ID: d.ID, Service: d.Service, Version: d.Version, At: d.At.UTC(), Note: d.Note, Source: d.Source, Kind: kinds[d.ID]}
+}
+
+// deploysToJSON classifies markers and converts them for the API.
+func (s *Server) deploysToJSON(ctx context.Context, ds []store.Deploy) ([]deployJSON, error) {
+	kinds, err := s.deployKinds(ctx, ds)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]deployJSON, len(ds))
+	for i, d := range ds {
+		out[i] = deployToJSON(d, kinds)
+	}
+	return out, nil
 }
 
 func (s *Server) handleAPIDeploys(w http.ResponseWriter, r *http.Request) {
@@ -57,9 +73,10 @@ func (s *Server) handleAPIDeploys(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, fmt.Errorf("list deploys: %w", err))
 		return
 	}
-	out := make([]deployJSON, len(ds))
-	for i, d := range ds {
-		out[i] = deployToJSON(d)
+	out, err := s.deploysToJSON(r.Context(), ds)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"deploys": out})
 }
@@ -125,8 +142,13 @@ func (s *Server) handleAPIDeployCreate(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, fmt.Errorf("record deploy: %w", err))
 		return
 	}
+	out, err := s.deploysToJSON(r.Context(), []store.Deploy{d})
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/deploys/%d", d.ID))
-	s.writeJSON(w, http.StatusCreated, deployToJSON(d))
+	s.writeJSON(w, http.StatusCreated, out[0])
 }
 
 // parseIDParam validates a numeric {id} URL parameter.
@@ -150,5 +172,10 @@ func (s *Server) handleAPIDeploy(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, fmt.Errorf("deploy %d: %w", id, err))
 		return
 	}
-	s.writeJSON(w, http.StatusOK, deployToJSON(d))
+	out, err := s.deploysToJSON(r.Context(), []store.Deploy{d})
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, out[0])
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -55,6 +56,16 @@ func deployCurl(base, service string) string {
 	return fmt.Sprintf(`curl -sf -X POST %s/api/v1/deploys -H 'Content-Type: application/json' -d '{"service":"%s","version":"'"$GIT_SHA"'","note":"pipeline '"$CI_PIPELINE_ID"'"}'`, base, service)
 }
 
+// deployKinds says which markers are a service's first sighting rather
+// than a deploy (analysis.DeployKinds), keyed by marker id.
+func (s *Server) deployKinds(ctx context.Context, ds []store.Deploy) (map[int64]string, error) {
+	kinds, err := analysis.DeployKinds(ctx, s.store, s.store, ds)
+	if err != nil {
+		return nil, fmt.Errorf("classify deploy markers: %w", err)
+	}
+	return kinds, nil
+}
+
 func (s *Server) handleDeploysPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	fromText, toText := q.Get("from"), q.Get("to")
@@ -94,11 +105,16 @@ func (s *Server) handleDeploysPage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, fmt.Errorf("endpoints: %w", err))
 		return
 	}
+	kinds, err := s.deployKinds(ctx, ds)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	var versions []string
 	for _, d := range ds {
 		v.Rows = append(v.Rows, components.DeployRow{
 			ID: d.ID, Service: d.Service, Version: d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05"), Ago: ago(d.At, now),
-			Source: d.Source, Note: d.Note, Href: fmt.Sprintf("/deploys/%d", d.ID),
+			Source: d.Source, Note: d.Note, Href: fmt.Sprintf("/deploys/%d", d.ID), FirstSeen: kinds[d.ID] == analysis.KindFirstSeen,
 			LatencyHref: link("/latency", "service", d.Service, "from", timeText(d.At.Add(-time.Hour)), "to", timeText(minTime(d.At.Add(time.Hour), now))),
 		})
 		if !slices.Contains(versions, d.Version) {
@@ -166,10 +182,16 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 	q := compareParams(r.URL.Query(), "endpoint", "window", "equal_counts")
 	q.Set("deploy", strconv.FormatInt(id, 10))
 	now := s.analysisNow()
+	kinds, err := s.deployKinds(ctx, []store.Deploy{d})
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	v := components.DeployCompareView{
 		Service: d.Service, Version: d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05 UTC"), Source: sourceWord(d.Source),
 		DeployNote: d.Note, Endpoint: q.Get("endpoint"), Window: cmpOr(q.Get("window"), "1h"),
 		EqualCounts: q.Get("equal_counts") == "1" || q.Get("equal_counts") == "true", Action: fmt.Sprintf("/deploys/%d", id),
+		FirstSeen: kinds[d.ID] == analysis.KindFirstSeen,
 	}
 	window := time.Hour
 	if wd, err := parseRelative(v.Window); err == nil && wd > 0 {
@@ -289,23 +311,37 @@ func comparisonView(c analysis.Comparison, before, after string) components.Comp
 	v := components.ComparisonView{
 		Service: c.Service, Endpoint: c.Endpoint, BeforeLabel: before, AfterLabel: after,
 		Verdict: c.Verdict, VerdictClass: verdictClass(c.Verdict), Summary: c.Summary, Reasons: c.Reasons,
-		Insufficient: c.Insufficient, CILevel: sloPercent(c.CILevel),
-		ErrorBefore: c.ErrorRate.RateA, ErrorAfter: c.ErrorRate.RateB, ErrorP: c.ErrorRate.PValue, ErrorSignificant: c.ErrorRate.Significant,
-		RateBefore: c.Throughput.BeforePerS, RateAfter: c.Throughput.AfterPerS, RateDeltaPct: c.Throughput.DeltaPct,
-		MannWhitneyP: c.MannWhitney.PValue, ProbAfterSlower: c.MannWhitney.ProbBGreater,
+		Insufficient: c.Insufficient, CILevel: sloPercent(c.CILevel), NoBaseline: c.Baseline == analysis.BaselineNone,
+		RateBefore: c.Throughput.BeforePerS, RateAfter: c.Throughput.AfterPerS,
 	}
-	if v.ErrorSignificant {
-		v.ErrorText = fmt.Sprintf("significant change (p = %.2g)", c.ErrorRate.PValue)
+	if d := c.Throughput.DeltaPct; d != nil {
+		v.RateDelta = signedPctText(*d)
+	}
+	if e := c.ErrorRate; e != nil {
+		v.ErrorBefore, v.ErrorAfter, v.ErrorP, v.ErrorSignificant = e.RateA, e.RateB, e.PValue, e.Significant
+		if e.Significant {
+			v.ErrorText = fmt.Sprintf("significant change (p = %.2g)", e.PValue)
+		} else {
+			v.ErrorText = fmt.Sprintf("no significant change (p = %.2g)", e.PValue)
+		}
 	} else {
-		v.ErrorText = fmt.Sprintf("no significant change (p = %.2g)", c.ErrorRate.PValue)
+		v.ErrorAfter = c.After.ErrorRate
+	}
+	if mw := c.MannWhitney; mw != nil {
+		v.RankTest = true
+		v.MannWhitneyP, v.ProbAfterSlower = mw.PValue, mw.ProbBGreater
 	}
 	for i, side := range []analysis.CompareSide{c.Before, c.After} {
 		label := []string{before, after}[i]
-		v.Sides = append(v.Sides, components.CompareSideView{
+		sv := components.CompareSideView{
 			Label: label, Window: humanRange(side.From, side.To), Count: side.Count, Errors: side.Errors,
 			ErrorRate: side.ErrorRate, RatePerS: side.RatePerS,
 			P50Ms: side.Percentiles.P50Ms, P95Ms: side.Percentiles.P95Ms, P99Ms: side.Percentiles.P99Ms,
-		})
+		}
+		if side.Count > 0 && side.DataFrom.After(side.From) {
+			sv.DataNote = "data from " + side.DataFrom.UTC().Format("15:04:05") + ", when the endpoint's requests began"
+		}
+		v.Sides = append(v.Sides, sv)
 	}
 	for _, p := range c.Percentiles {
 		row := components.PercentileRow{
@@ -370,6 +406,8 @@ func verdictClass(v string) string {
 		return "regressed"
 	case analysis.VerdictImproved:
 		return "improved"
+	case analysis.VerdictNew:
+		return "new"
 	default:
 		return "nochange"
 	}

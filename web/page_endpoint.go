@@ -111,21 +111,30 @@ func (s *Server) handleLatencyPage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, fmt.Errorf("deploys: %w", err))
 		return
 	}
-	v := latencyView(rep, p, tr, deploys)
+	kinds, err := s.deployKinds(ctx, deploys)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v := latencyView(rep, p, tr, kindMarkers(deploys, kinds))
 	s.render(w, r, http.StatusOK, s.page(r, p.Service+" "+p.Endpoint+" latency", "latency", &tr), components.LatencyPage(v))
 }
 
 // deployMarkers turns deploy markers into chart markers linking to their
 // comparison.
-func deployMarkers(deploys []store.Deploy) []chart.Marker {
+func deployMarkers(deploys []store.Deploy) []chart.Marker { return kindMarkers(deploys, nil) }
+
+// kindMarkers is deployMarkers drawing a service's first sighting as such
+// (kinds from deployKinds).
+func kindMarkers(deploys []store.Deploy, kinds map[int64]string) []chart.Marker {
 	var ms []chart.Marker
 	for _, d := range deploys {
-		ms = append(ms, chart.Marker{T: d.At, Label: d.Version, Href: fmt.Sprintf("/deploys/%d", d.ID)})
+		ms = append(ms, chart.Marker{T: d.At, Label: d.Version, Href: fmt.Sprintf("/deploys/%d", d.ID), FirstSeen: kinds[d.ID] == analysis.KindFirstSeen})
 	}
 	return ms
 }
 
-func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr TimeRange, deploys []store.Deploy) components.LatencyView {
+func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr TimeRange, markers []chart.Marker) components.LatencyView {
 	base := []string{"service", p.Service, "endpoint", p.Endpoint, "from", tr.FromText, "to", tr.ToText}
 	pc := rep.Percentiles
 	v := components.LatencyView{
@@ -157,13 +166,14 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 		p95 = append(p95, chart.Point{T: pt.Start, V: ptr(pt.P95Ms)})
 		p99 = append(p99, chart.Point{T: pt.Start, V: ptr(pt.P99Ms)})
 		rate = append(rate, chart.Point{T: pt.Start, V: pt.RatePerS})
+		// Errors per second over the same part of the bucket as the
+		// request rate.
 		e := 0.0
-		if rep.Series.StepSeconds > 0 {
-			e = float64(pt.Errors) / rep.Series.StepSeconds
+		if pt.CoveredS > 0 {
+			e = float64(pt.Errors) / max(pt.CoveredS, 1)
 		}
 		errs = append(errs, chart.Point{T: pt.Start, V: e})
 	}
-	markers := deployMarkers(deploys)
 	v.Series = chart.BuildTimeChart(chart.TimeChartInput{
 		From: tr.From, To: tr.To, Markers: markers, YLabel: "latency",
 		Series: []chart.Series{{Name: "p50", Class: "s-p50", Points: p50}, {Name: "p95", Class: "s-p95", Points: p95}, {Name: "p99", Class: "s-p99", Points: p99}},

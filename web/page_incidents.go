@@ -358,7 +358,7 @@ func incidentView(rep IncidentReport, export bool) (components.IncidentView, err
 	}
 	var markers []chart.Marker
 	for _, d := range rep.Deploys {
-		markers = append(markers, chart.Marker{T: d.At, Label: d.Version, Href: d.Link})
+		markers = append(markers, chart.Marker{T: d.At, Label: d.Version, Href: d.Link, FirstSeen: d.Kind == analysis.KindFirstSeen})
 	}
 	band := []chart.Band{{From: in.From, To: in.To, Label: "incident"}}
 	for _, e := range rep.Endpoints {
@@ -367,7 +367,7 @@ func incidentView(rep IncidentReport, export bool) (components.IncidentView, err
 	for _, d := range rep.Deploys {
 		dv := components.IncidentDeployView{
 			Label: d.Service + " " + d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05 UTC"), Source: sourceWord(d.Source),
-			Note: d.Note, Href: d.Link, InRange: d.InRange, Unavailable: d.Unavailable,
+			Note: d.Note, Href: d.Link, InRange: d.InRange, Unavailable: d.Unavailable, FirstSeen: d.Kind == analysis.KindFirstSeen,
 		}
 		if d.Comparison != nil {
 			dv.Verdict, dv.VerdictClass, dv.Summary = d.Comparison.Verdict, verdictClass(d.Comparison.Verdict), d.Comparison.Summary
@@ -428,7 +428,9 @@ func incidentEndpointView(e ReportEndpoint, base string, markers []chart.Marker,
 		cv.APIHref = e.Links.Impact
 		cv.LatencyHref = e.Links.Latency
 		ev.Impact = &cv
-		ev.Facts = append(ev.Facts, components.Fact{Label: "p99 before", Value: chart.FormatMs(e.Impact.Before.Percentiles.P99Ms)})
+		if e.Impact.Baseline != analysis.BaselineNone {
+			ev.Facts = append(ev.Facts, components.Fact{Label: "p99 before", Value: chart.FormatMs(e.Impact.Before.Percentiles.P99Ms)})
+		}
 	}
 	switch o := e.Outliers; {
 	case o == nil:

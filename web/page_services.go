@@ -36,6 +36,11 @@ func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
+	kinds, err := s.deployKinds(ctx, deploys)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	v := components.ServicesView{Window: windowText(tr)}
 	for _, svc := range rep.Services {
 		row := components.ServiceRow{Name: svc.Name, Stats: statsView(svc.RequestStats, svc.Name)}
@@ -58,9 +63,10 @@ func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
 		for _, d := range deploys {
 			if d.Service == svc.Name {
 				row.Deploys = append(row.Deploys, components.DeployPill{
-					Version: d.Version,
-					When:    d.At.UTC().Format("2006-01-02 15:04:05 UTC"),
-					Href:    fmt.Sprintf("/deploys/%d", d.ID),
+					Version:   d.Version,
+					When:      d.At.UTC().Format("2006-01-02 15:04:05 UTC"),
+					Href:      fmt.Sprintf("/deploys/%d", d.ID),
+					FirstSeen: kinds[d.ID] == analysis.KindFirstSeen,
 				})
 			}
 		}

@@ -133,7 +133,7 @@ type ReportEndpointSeries struct {
 }
 
 // TimelineEvent is one event of the incident timeline. Kind is one of
-// incident_start, incident_end, deploy, p99_peak, error_peak.
+// incident_start, incident_end, deploy, first_seen, p99_peak, error_peak.
 type TimelineEvent struct {
 	Time time.Time `json:"time"`
 	Kind string    `json:"kind"`
@@ -146,6 +146,7 @@ const (
 	eventStart     = "incident_start"
 	eventEnd       = "incident_end"
 	eventDeploy    = "deploy"
+	eventFirstSeen = "first_seen"
 	eventP99Peak   = "p99_peak"
 	eventErrorPeak = "error_peak"
 )
@@ -158,6 +159,9 @@ type ReportDeploy struct {
 	At      time.Time `json:"at"`
 	Source  string    `json:"source"`
 	Note    string    `json:"note"`
+	// Kind is "deploy", or "first_seen" for a service's first version
+	// ever seen: not a deploy, and without a comparison.
+	Kind string `json:"kind"`
 	// InRange is false for a deploy in the two hours before the range.
 	InRange bool   `json:"in_range"`
 	Link    string `json:"link"`
@@ -461,10 +465,18 @@ func (s *Server) reportDeploys(r *http.Request, in store.Incident, to time.Time,
 		picked = picked[:maxReviewDeploys]
 	}
 	slices.SortFunc(picked, func(a, b store.Deploy) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.ID, b.ID)) })
+	kinds, err := s.deployKinds(r.Context(), picked)
+	if err != nil {
+		return err
+	}
 	for _, d := range picked {
 		rd := ReportDeploy{
-			ID: d.ID, Service: d.Service, Version: d.Version, At: d.At.UTC(), Source: d.Source, Note: d.Note,
+			ID: d.ID, Service: d.Service, Version: d.Version, At: d.At.UTC(), Source: d.Source, Note: d.Note, Kind: kinds[d.ID],
 			InRange: !d.At.Before(in.From), Link: base + fmt.Sprintf("/deploys/%d", d.ID),
+		}
+		if rd.Kind == analysis.KindFirstSeen {
+			rep.Deploys = append(rep.Deploys, rd)
+			continue
 		}
 		_, c, err := s.compareWith(r, url.Values{"deploy": {fmt.Sprint(d.ID)}})
 		if msg, ok := reportUnavailable(err); ok {
@@ -603,11 +615,14 @@ func reportTimeline(rep IncidentReport, in store.Incident, to time.Time, base st
 		{Time: in.To.UTC(), Kind: eventEnd, Text: "Incident window ends", Link: rep.Links.Incident},
 	}
 	for _, d := range rep.Deploys {
-		text := fmt.Sprintf("Deploy of %s %s (%s)", d.Service, d.Version, sourceWord(d.Source))
+		text, kind := fmt.Sprintf("Deploy of %s %s (%s)", d.Service, d.Version, sourceWord(d.Source)), eventDeploy
+		if d.Kind == analysis.KindFirstSeen {
+			text, kind = fmt.Sprintf("%s first seen, version %s (%s)", d.Service, d.Version, sourceWord(d.Source)), eventFirstSeen
+		}
 		if d.Comparison != nil {
 			text += ": " + d.Comparison.Summary
 		}
-		ev = append(ev, TimelineEvent{Time: d.At, Kind: eventDeploy, Text: text, Link: d.Link})
+		ev = append(ev, TimelineEvent{Time: d.At, Kind: kind, Text: text, Link: d.Link})
 	}
 	for _, e := range rep.Endpoints {
 		step := time.Duration(e.Timeline.StepSeconds * float64(time.Second))
@@ -639,7 +654,7 @@ func reportTimeline(rep IncidentReport, in store.Incident, to time.Time, base st
 					chart.FormatPercent(errShare(errPeak)), errPeak.Errors, errPeak.Count, chart.FormatDuration(step), errPeak.Start.UTC().Format("15:04:05"))})
 		}
 	}
-	order := map[string]int{eventStart: 1, eventDeploy: 0, eventP99Peak: 2, eventErrorPeak: 3, eventEnd: 4}
+	order := map[string]int{eventStart: 1, eventDeploy: 0, eventFirstSeen: 0, eventP99Peak: 2, eventErrorPeak: 3, eventEnd: 4}
 	slices.SortStableFunc(ev, func(a, b TimelineEvent) int {
 		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(order[a.Kind], order[b.Kind]))
 	})

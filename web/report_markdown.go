@@ -54,7 +54,10 @@ func reportMarkdown(rep IncidentReport) string {
 		for _, e := range rep.Endpoints {
 			st := e.During
 			before, change := "–", mdCell(e.ImpactUnavailable)
-			if e.Impact != nil {
+			switch {
+			case e.Impact != nil && e.Impact.Baseline == analysis.BaselineNone:
+				change = "new — no baseline"
+			case e.Impact != nil:
 				before = chart.FormatMs(e.Impact.Before.Percentiles.P99Ms)
 				change = mdCell(percentileChange(*e.Impact, 99))
 			}
@@ -144,11 +147,20 @@ func reportMarkdown(rep IncidentReport) string {
 		if !d.InRange {
 			when = humanDuration(in.From.Sub(d.At)) + " before the incident"
 		}
-		line("### %s %s at %s (%s, %s)", mdInline(d.Service), mdInline(d.Version), d.At.UTC().Format("2006-01-02 15:04:05 UTC"), sourceWord(d.Source), when)
+		kind := ""
+		if d.Kind == analysis.KindFirstSeen {
+			kind = "first seen, "
+		}
+		line("### %s %s at %s (%s%s, %s)", mdInline(d.Service), mdInline(d.Version), d.At.UTC().Format("2006-01-02 15:04:05 UTC"), kind, sourceWord(d.Source), when)
 		line("")
 		if d.Note != "" {
 			line("%s", mdText(d.Note))
 			line("")
+		}
+		if d.Kind == analysis.KindFirstSeen {
+			line("The first version of %s tailscope saw: it had no requests before, so this is not a deploy to compare.", mdInline(d.Service))
+			line("")
+			continue
 		}
 		if d.Comparison == nil {
 			line("No comparison: %s", mdInline(d.Unavailable))
@@ -237,6 +249,14 @@ func writeComparisonMarkdown(b *strings.Builder, c analysis.Comparison, before, 
 	line := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
 	line("**%s:** %s", verdictWord(c.Verdict), mdInline(c.Summary))
 	line("")
+	if c.Baseline == analysis.BaselineNone {
+		line("Requests: none %s, %d %s (%.2f/s); error rate %s.", strings.ToLower(before), c.After.Count, strings.ToLower(after),
+			c.After.RatePerS, chart.FormatPercent(c.After.ErrorRate))
+		line("")
+		line("%s", mdLink("Details", href))
+		line("")
+		return
+	}
 	ci := sloPercent(c.CILevel) + " CI of the change"
 	line("| Percentile | %s | %s | Change | %s |", before, after, ci)
 	line("| --- | ---: | ---: | ---: | --- |")
@@ -313,6 +333,8 @@ func verdictWord(v string) string {
 		return "Regression"
 	case analysis.VerdictImproved:
 		return "Improvement"
+	case analysis.VerdictNew:
+		return "New — no baseline"
 	default:
 		return "No significant change"
 	}
