@@ -31,20 +31,32 @@ func (c *Comparison) noBaseline() {
 	default:
 		none = fmt.Sprintf("no requests from %s to %s UTC", c.Before.From.Format("2006-01-02 15:04"), c.Before.To.Format("2006-01-02 15:04"))
 	}
-	c.Reasons = append(c.Reasons, none+": nothing to compare with")
+	c.Reasons = append(c.Reasons, "nothing before to compare with: percentiles, error rate and hops are not compared")
 	c.Summary = fmt.Sprintf("%s; %s: %d requests at %.2f/s, p99 %s", none, c.After.Label, c.After.Count, c.After.RatePerS, FormatMs(c.After.Percentiles.P99Ms))
 }
 
-// spanText writes a window length for a sentence: "hour", "30 min", "2 h".
+// spanText writes a window length for a sentence: "hour", "50 min",
+// "2 h 30 min", "45 s". Windows cut at now are not round; past ten minutes
+// the seconds are noise.
 func spanText(d time.Duration) string {
+	if d >= 10*time.Minute {
+		d = d.Round(time.Minute)
+	} else {
+		d = d.Round(time.Second)
+	}
+	h, m, sec := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
 	switch {
 	case d == time.Hour:
 		return "hour"
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%d h", int(d.Hours()))
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case h > 0 && m == 0:
+		return fmt.Sprintf("%d h", h)
+	case h > 0:
+		return fmt.Sprintf("%d h %d min", h, m)
+	case m > 0 && sec == 0:
+		return fmt.Sprintf("%d min", m)
+	case m > 0:
+		return fmt.Sprintf("%d min %d s", m, sec)
 	default:
-		return d.Round(time.Second).String()
+		return fmt.Sprintf("%d s", sec)
 	}
 }

@@ -83,3 +83,14 @@ func TestCompareNoBaseline(t *testing.T) {
 		})
 	}
 }
+
+func TestSpanText(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Hour: "hour", 2 * time.Hour: "2 h", 150 * time.Minute: "2 h 30 min", 50*time.Minute - 300*time.Millisecond: "50 min",
+		30 * time.Minute: "30 min", 90 * time.Second: "1 min 30 s", 45 * time.Second: "45 s",
+	} {
+		if got := spanText(d); got != want {
+			t.Errorf("spanText(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
