@@ -46,3 +46,17 @@ type DeployPill struct {
 type BudgetBadge struct {
 	Status, Text, Href string
 }
+
+func (d DeployPill) title() string {
+	if d.FirstSeen {
+		return "first seen " + d.When
+	}
+	return "deployed " + d.When
+}
+
+func (d DeployPill) text() string {
+	if d.FirstSeen {
+		return d.Version + " first seen"
+	}
+	return d.Version
+}

@@ -116,7 +116,7 @@ func TestRatesAgreeWithTheChart(t *testing.T) {
 	if !strings.Contains(row, fmt.Sprintf("%.2f/s", rate)) {
 		t.Errorf("services page row for feed-api does not show %.2f/s: %s", rate, row)
 	}
-	if !strings.Contains(row, `data-testid="first-seen"`) {
+	if !strings.Contains(row, `data-kind="first_seen"`) {
 		t.Errorf("services page does not show v1 as first seen: %s", row)
 	}
 }
