@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/tailscope/tailscope/store"
@@ -41,6 +42,27 @@ const firstSeenGrace = time.Minute
 // version before it (posted and automatic) are few.
 const maxEarlierMarkers = 20
 
+// settleAfter is how long after a marker the spans around it are taken
+// as complete, so a DeployClassifier can remember what they said.
+const settleAfter = 10 * time.Minute
+
+// maxRemembered bounds a DeployClassifier's memory; when full it forgets.
+const maxRemembered = 100_000
+
+// DeployClassifier classifies markers like DeployKinds and remembers the
+// span evidence of markers older than settleAfter, which no longer
+// changes: a page listing markers pays for the span look-ups once per
+// process, and only the marker query (one per listed service) each time.
+// Its zero value remembers nothing until Spans and Deploys are set; it is
+// safe for concurrent use.
+type DeployClassifier struct {
+	Spans   SampleSource
+	Deploys DeploySource
+
+	mu  sync.Mutex
+	ran map[int64]bool // marker id → its service ran before it
+}
+
 // DeployKinds classifies markers at read time, so markers recorded before
 // the distinction existed are classified too. A marker is KindFirstSeen
 // when
@@ -55,6 +77,13 @@ const maxEarlierMarkers = 20
 //
 // Every other marker is KindDeploy. The result maps marker IDs to kinds.
 func DeployKinds(ctx context.Context, spans SampleSource, deploys DeploySource, markers []store.Deploy) (map[int64]string, error) {
+	c := DeployClassifier{Spans: spans, Deploys: deploys}
+	return c.Kinds(ctx, markers, time.Time{})
+}
+
+// Kinds is DeployKinds, remembering the span evidence of markers settled
+// by now (a zero now remembers nothing).
+func (c *DeployClassifier) Kinds(ctx context.Context, markers []store.Deploy, now time.Time) (map[int64]string, error) {
 	kinds := make(map[int64]string, len(markers))
 	bySvc := map[string][]store.Deploy{}
 	for _, d := range markers {
@@ -64,7 +93,7 @@ func DeployKinds(ctx context.Context, spans SampleSource, deploys DeploySource, 
 	for svc, ds := range bySvc {
 		slices.SortFunc(ds, func(a, b store.Deploy) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.ID, b.ID)) })
 		first := ds[0]
-		earlier, err := deploys.Deploys(ctx, store.DeployQuery{Service: svc, To: first.At, Limit: maxEarlierMarkers})
+		earlier, err := c.Deploys.Deploys(ctx, store.DeployQuery{Service: svc, To: first.At, Limit: maxEarlierMarkers})
 		if err != nil {
 			return nil, fmt.Errorf("analysis: markers of %s before %s: %w", svc, first.At.UTC().Format(time.RFC3339), err)
 		}
@@ -77,7 +106,7 @@ func DeployKinds(ctx context.Context, spans SampleSource, deploys DeploySource, 
 			if d.Version != first.Version {
 				break
 			}
-			seen, err := ranBefore(ctx, spans, d)
+			seen, err := c.ranBefore(ctx, d, now)
 			if err != nil {
 				return nil, err
 			}
@@ -91,7 +120,32 @@ func DeployKinds(ctx context.Context, spans SampleSource, deploys DeploySource, 
 }
 
 // ranBefore reports whether the marker's service had entry spans before
-// it (conditions 2 and 3 of DeployKinds).
+// it (conditions 2 and 3 of DeployKinds), from memory once settled.
+func (c *DeployClassifier) ranBefore(ctx context.Context, d store.Deploy, now time.Time) (bool, error) {
+	settled := !now.IsZero() && now.After(d.At.Add(settleAfter))
+	if settled {
+		c.mu.Lock()
+		ran, ok := c.ran[d.ID]
+		c.mu.Unlock()
+		if ok {
+			return ran, nil
+		}
+	}
+	ran, err := ranBefore(ctx, c.Spans, d)
+	if err != nil || !settled {
+		return ran, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ran == nil || len(c.ran) >= maxRemembered {
+		c.ran = map[int64]bool{}
+	}
+	c.ran[d.ID] = ran
+	return ran, nil
+}
+
+// ranBefore looks the evidence up in the spans around the marker: one
+// read of the minute either side, then one index seek per endpoint found.
 func ranBefore(ctx context.Context, src SampleSource, d store.Deploy) (bool, error) {
 	around, err := src.Samples(ctx, store.SampleQuery{Service: d.Service, From: d.At.Add(-firstSeenGrace), To: d.At.Add(firstSeenGrace)})
 	if err != nil {

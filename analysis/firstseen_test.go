@@ -95,3 +95,32 @@ func TestDeployKinds(t *testing.T) {
 		})
 	}
 }
+
+// TestDeployClassifierRemembersSettledMarkers: the span look-ups of a
+// marker are done once it is settled, and redone while it is recent.
+func TestDeployClassifierRemembersSettledMarkers(t *testing.T) {
+	spans := phases(phase{seed: 74, d: 30 * time.Minute, n: 600, version: "v1"})
+	first := firstStart(spans, analysistest.FeedAPI)
+	markers := analysistest.NewDeploys(store.Deploy{Service: analysistest.FeedAPI, Version: "v1", At: first})
+	src := &countingSource{Source: analysistest.NewSource(spans)}
+	c := &DeployClassifier{Spans: src, Deploys: markers}
+	ctx := context.Background()
+	for _, tt := range []struct {
+		now   time.Time
+		reads int // span reads this call
+	}{
+		{first.Add(time.Minute), 2},      // recent: the minute around it, one endpoint seek
+		{first.Add(time.Minute), 2},      // still recent: looked up again
+		{first.Add(15 * time.Minute), 2}, // settled: looked up and remembered
+		{first.Add(20 * time.Minute), 0}, // from memory
+	} {
+		before := src.samples
+		kinds, err := c.Kinds(ctx, markers, tt.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kinds[1] != KindFirstSeen || src.samples-before != tt.reads {
+			t.Errorf("at %s: kind %s after %d span reads, want first seen after %d", tt.now.Sub(first), kinds[1], src.samples-before, tt.reads)
+		}
+	}
+}

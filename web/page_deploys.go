@@ -59,7 +59,11 @@ func deployCurl(base, service string) string {
 // deployKinds says which markers are a service's first sighting rather
 // than a deploy (analysis.DeployKinds), keyed by marker id.
 func (s *Server) deployKinds(ctx context.Context, ds []store.Deploy) (map[int64]string, error) {
-	kinds, err := analysis.DeployKinds(ctx, s.store, s.store, ds)
+	c := s.markers
+	if c == nil { // a Server not made by New: nothing remembered
+		c = &analysis.DeployClassifier{Spans: s.store, Deploys: s.store}
+	}
+	kinds, err := c.Kinds(ctx, ds, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("classify deploy markers: %w", err)
 	}

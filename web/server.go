@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/cache"
 	"github.com/tailscope/tailscope/static"
 	"github.com/tailscope/tailscope/store"
@@ -53,6 +54,9 @@ type Server struct {
 	now     func() time.Time
 	version string
 	assets  *static.Assets
+	// markers classifies deploy markers (first seen or deploy) and
+	// remembers the settled ones.
+	markers *analysis.DeployClassifier
 }
 
 // New returns a Server; Handler gives its routes.
@@ -76,5 +80,6 @@ func New(cfg Config) *Server {
 	if s.ready == nil {
 		s.ready = func(ctx context.Context) error { return s.store.Ping(ctx) }
 	}
+	s.markers = &analysis.DeployClassifier{Spans: s.store, Deploys: s.store}
 	return s
 }
