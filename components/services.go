@@ -30,6 +30,9 @@ type EndpointRow struct {
 type StatsView struct {
 	Count               int
 	RatePerS, ErrorRate float64
+	// RateSince says when the rate's time with data starts, when later
+	// than the window ("since 14:10": the series began then).
+	RateSince           string
 	P50Ms, P95Ms, P99Ms float64
 	Spark               chart.Sparkline
 	SparkLabel          string

@@ -43,7 +43,7 @@ func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := components.ServicesView{Window: windowText(tr)}
 	for _, svc := range rep.Services {
-		row := components.ServiceRow{Name: svc.Name, Stats: statsView(svc.RequestStats, svc.Name)}
+		row := components.ServiceRow{Name: svc.Name, Stats: statsView(svc.RequestStats, svc.Name, rep.From)}
 		busiest, n := "", -1
 		for _, ep := range svc.Endpoints {
 			if ep.Count > n {
@@ -55,7 +55,7 @@ func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
 				LatencyHref:  link("/latency", base...),
 				OutliersHref: link("/outliers", base...),
 				TracesHref:   link("/search", append(base, "sort", "slowest")...),
-				Stats:        statsView(ep.RequestStats, svc.Name+" "+ep.Name),
+				Stats:        statsView(ep.RequestStats, svc.Name+" "+ep.Name, rep.From),
 				Budget:       badges[svc.Name+"\x00"+ep.Name],
 			})
 		}
@@ -75,8 +75,9 @@ func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, s.page(r, "Services", "services", &tr), components.ServicesPage(v))
 }
 
-// statsView converts analysis numbers for a table row.
-func statsView(st analysis.RequestStats, label string) components.StatsView {
+// statsView converts analysis numbers for a table row; from is the
+// window's start, to say when a series' rate starts later.
+func statsView(st analysis.RequestStats, label string, from time.Time) components.StatsView {
 	vals := make([]float64, len(st.P99SparklineMs))
 	for i, p := range st.P99SparklineMs {
 		if p == nil {
@@ -85,8 +86,12 @@ func statsView(st analysis.RequestStats, label string) components.StatsView {
 			vals[i] = *p
 		}
 	}
+	since := ""
+	if st.Count > 0 && st.DataFrom.After(from) {
+		since = "since " + st.DataFrom.UTC().Format("15:04")
+	}
 	return components.StatsView{
-		Count: st.Count, RatePerS: st.RatePerS, ErrorRate: st.ErrorRate,
+		Count: st.Count, RatePerS: st.RatePerS, RateSince: since, ErrorRate: st.ErrorRate,
 		P50Ms: st.P50Ms, P95Ms: st.P95Ms, P99Ms: st.P99Ms,
 		Spark:      chart.BuildSparkline(vals, 120, 24),
 		SparkLabel: "p99 of " + label + " over the window, peak " + chart.FormatMs(maxFinite(vals)),

@@ -42,5 +42,11 @@ func TestBrowserFirstSeen(t *testing.T) {
 		}
 		b.Screenshot("deploy-first-seen-" + scheme)
 	}
-	b.Do(browsertest.ColorScheme("light"))
+	// The Services page says the new service's rate is since it began.
+	b.Do(browsertest.ColorScheme("light"), chromedp.Navigate(srv.URL+"/?from=now-1h"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="services-table"]`)))
+	since := browsertest.Get(b, chromedp.Evaluate[string](`(document.querySelector('[data-service="feed-api"] [data-testid="rate-since"]') || {}).innerText || ""`))
+	if want := "since " + d.first.Format("15:04"); since != want {
+		t.Errorf("feed-api rate note %q, want %q", since, want)
+	}
+	b.Screenshot("services-first-seen")
 }

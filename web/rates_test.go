@@ -15,7 +15,7 @@ import (
 )
 
 // newServiceData is a store whose feed-api appeared 50 minutes before the
-// test clock: v1 for 20 minutes, then v2, both at 2.5 requests/s, with
+// test clock (ten minutes into the hour before it): v1 for 20 minutes, then v2, both at 2.5 requests/s, with
 // the markers ingest records at each version's first span.
 type newServiceData struct {
 	h          http.Handler
@@ -54,12 +54,20 @@ func newServiceFixture(t *testing.T) newServiceData {
 	return d
 }
 
-// TestRatesAgreeWithTheChart: a service that started 50 minutes into the
-// hour shown has the same rate on the Services page, in
-// /api/v1/services and in the latency chart's full buckets: its 2.5/s,
-// not the 2.08/s the hour would average.
-func TestRatesAgreeWithTheChart(t *testing.T) {
+// TestNewService checks rates, kinds and comparisons on one store whose
+// feed-api appeared ten minutes into the hour shown.
+func TestNewService(t *testing.T) {
 	d := newServiceFixture(t)
+	t.Run("rates agree with the chart", func(t *testing.T) { checkRatesAgree(t, d) })
+	t.Run("first seen and no baseline", func(t *testing.T) { checkFirstSeen(t, d) })
+	t.Run("report", func(t *testing.T) { checkReportFirstSeen(t, d) })
+}
+
+// checkRatesAgree: a service that started ten minutes into the hour shown
+// has the same rate on the Services page, in /api/v1/services and in the
+// latency chart's full buckets: its 2.5/s, not the 2.08/s the hour would
+// average.
+func checkRatesAgree(t *testing.T, d newServiceData) {
 	w := serve(t, d.h, "GET", "/api/v1/services?from=now-1h", "")
 	var svcs struct {
 		Services []struct {
@@ -116,17 +124,19 @@ func TestRatesAgreeWithTheChart(t *testing.T) {
 	if !strings.Contains(row, fmt.Sprintf("%.2f/s", rate)) {
 		t.Errorf("services page row for feed-api does not show %.2f/s: %s", rate, row)
 	}
+	if since := "since " + d.first.Format("15:04"); !strings.Contains(row, since) {
+		t.Errorf("services page row for feed-api does not say the rate is %s: %s", since, row)
+	}
 	if !strings.Contains(row, `data-kind="first_seen"`) {
 		t.Errorf("services page does not show v1 as first seen: %s", row)
 	}
 }
 
-// TestFirstSeenAndNoBaseline: the first version of a new service is
-// "first seen" in the API and on the pages, its comparison is "new — no
-// baseline", and a deploy whose before window started before the service
-// compares rates over the time with data.
-func TestFirstSeenAndNoBaseline(t *testing.T) {
-	d := newServiceFixture(t)
+// checkFirstSeen: the first version of a new service is "first seen" in
+// the API and on the pages, its comparison is "new — no baseline", and a
+// deploy whose before window started before the service compares rates
+// over the time with data.
+func checkFirstSeen(t *testing.T, d newServiceData) {
 	w := serve(t, d.h, "GET", "/api/v1/deploys", "")
 	var list struct {
 		Deploys []deployJSON `json:"deploys"`
@@ -185,11 +195,10 @@ func TestFirstSeenAndNoBaseline(t *testing.T) {
 	}
 }
 
-// TestReportFirstSeen: an incident report lists a service's first
+// checkReportFirstSeen: an incident report lists a service's first
 // sighting as such, with no comparison section, and compares the deploy
 // after it.
-func TestReportFirstSeen(t *testing.T) {
-	d := newServiceFixture(t)
+func checkReportFirstSeen(t *testing.T, d newServiceData) {
 	body := fmt.Sprintf(`{"title":"new feed","from":%q,"to":%q,"services":["feed-api"]}`,
 		d.first.Add(-5*time.Minute).Format(time.RFC3339), fixtureNow().Format(time.RFC3339))
 	w := serve(t, d.h, "POST", "/api/v1/incidents", body, "Content-Type", "application/json")
