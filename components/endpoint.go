@@ -28,20 +28,20 @@ type LatencyView struct {
 
 // OutliersView is the outliers page.
 type OutliersView struct {
-	Picker           EndpointPicker
-	Percentile       string
-	ThresholdMs      string
-	Facts            []Fact
-	Groups           []GroupView
-	Ungrouped        int
+	Picker      EndpointPicker
+	Percentile  string
+	ThresholdMs string
+	Facts       []Fact
+	Groups      []GroupView
+	Ungrouped   int
 	// Verdict is the analysis' one-sentence answer; NoDominantCause says
 	// it is "no cause stands out".
 	Verdict         string
 	NoDominantCause bool
 	// FixAll is the p99 with every group fixed, and what that saves.
 	P99Ms, FixAllP99Ms, FixAllPayoffMs float64
-	Dimensions       []DimensionView
-	DependencyExcess []HopView
+	Dimensions                         []DimensionView
+	DependencyExcess                   []HopView
 	// Note explains an empty or thin result.
 	Note                    string
 	LatencyHref, TracesHref string
@@ -60,9 +60,9 @@ type GroupView struct {
 	PayoffMs            float64
 	P99Ms               float64
 	// Evidence is the group's own test in words.
-	Evidence            string
-	Examples            []SpanLink
-	TracesHref          string
+	Evidence   string
+	Examples   []SpanLink
+	TracesHref string
 	// ProfileHref is the group's CPU diff flame graph, when the window has
 	// CPU profiles with span labels.
 	ProfileHref string
