@@ -63,8 +63,8 @@ var (
 	profileLatency = latency{median: 18 * time.Millisecond, sigma: 0.45, tailP: 0.01, tailX: 8}
 	// analyticsLatency is the event store's write, in both modes.
 	analyticsLatency = latency{median: 25 * time.Millisecond, sigma: 0.5, tailP: 0.01, tailX: 6}
-	redisLatency   = latency{median: 300 * time.Microsecond, sigma: 0.35, tailP: 0.002, tailX: 10}
-	pgBaseLatency  = latency{median: 400 * time.Microsecond, sigma: 0.3, tailP: 0.003, tailX: 12}
+	redisLatency     = latency{median: 300 * time.Microsecond, sigma: 0.35, tailP: 0.002, tailX: 10}
+	pgBaseLatency    = latency{median: 400 * time.Microsecond, sigma: 0.3, tailP: 0.003, tailX: 12}
 )
 
 // Per-row costs of the simulated queries, measured with EXPLAIN ANALYZE on
