@@ -175,7 +175,7 @@ type ReportBudget struct {
 	Link string `json:"link"`
 	// During is the budget's compliance over the incident's range; its
 	// burn rates are over the windows ending when the incident ended.
-	During analysis.ComplianceReport `json:"during"`
+	During BudgetCompliance `json:"during"`
 	// BurnRateDuring is the incident's share of slow requests over the
 	// share the target allows (1 spends the budget exactly on time).
 	BurnRateDuring float64 `json:"burn_rate_during"`
