@@ -104,37 +104,17 @@ func Compliance(ctx context.Context, src SpanSource, b store.Budget, from, to, n
 	}
 	rep := ComplianceReport{From: from.UTC(), To: to.UTC(), HopMeasure: HopMeasureOf(b), ConfidenceLevel: hopConfidence,
 		BurnRates: []BurnRate{}, Hops: []HopCompliance{}}
-	thr := int64(b.Threshold)
 	grid := newTimeGrid(from, to, chooseStep(to.Sub(from), budgetSeriesPoints))
-	totals := make([]int, grid.n)
-	bads := make([]int, grid.n)
-	all, slow := newBottomK(hopSampleSize), newBottomK(slowSampleSize)
-	for cf := from; cf.Before(to); cf = cf.Add(budgetChunk) {
-		ct := minTime(cf.Add(budgetChunk), to)
-		ss, err := src.Samples(ctx, store.SampleQuery{Service: b.Service, Endpoint: b.Endpoint, From: cf, To: ct})
-		if err != nil {
-			return ComplianceReport{}, fmt.Errorf("analysis: compliance: read samples: %w", err)
-		}
-		for i := range ss {
-			s := &ss[i]
-			if s.StartUnixNano < cf.UnixNano() || s.StartUnixNano >= ct.UnixNano() {
-				continue
-			}
-			rep.Total++
-			g := grid.index(s.StartUnixNano)
-			if g >= 0 {
-				totals[g]++
-			}
-			all.add(s)
-			if s.DurationNano > thr {
-				rep.Bad++
-				slow.add(s)
-				if g >= 0 {
-					bads[g]++
-				}
-			}
-		}
+	p := windowPass{grid: grid, totals: make([]int, grid.n), bads: make([]int, grid.n),
+		all: newBottomK(hopSampleSize), slow: newBottomK(slowSampleSize), burn: newBurnCounter(b, now)}
+	// The burn windows end at now. When the window covers them (its own
+	// period ending now, the usual view) they are counted in the same
+	// pass instead of reading their day again.
+	p.burnInPass = !from.After(now.Add(-p.burn.span())) && !to.Before(now)
+	if err := p.read(ctx, src, b, from, to); err != nil {
+		return ComplianceReport{}, err
 	}
+	rep.Total, rep.Bad = p.total, p.bad
 	allowed := 1 - b.Target
 	rep.Good = rep.Total - rep.Bad
 	rep.Attainment = 1
@@ -145,18 +125,66 @@ func Compliance(ctx context.Context, src SpanSource, b store.Budget, from, to, n
 	rep.ErrorBudget = round3(allowed * float64(rep.Total))
 	rep.ErrorBudgetRemaining = budgetRemaining(rep.Bad, rep.Total, allowed)
 	rep.StepSeconds = float64(grid.step) / 1e9
-	rep.Series = budgetSeries(grid, totals, bads, allowed)
+	rep.Series = budgetSeries(grid, p.totals, p.bads, allowed)
 
-	var err error
-	if rep.BurnRates, err = burnRates(ctx, src, b, now); err != nil {
-		return ComplianceReport{}, err
+	if !p.burnInPass {
+		if err := p.burn.read(ctx, src); err != nil {
+			return ComplianceReport{}, err
+		}
 	}
-	if err := hopCompliance(ctx, src, b, all.samples(), slow.samples(), &rep); err != nil {
+	rep.BurnRates = p.burn.rates()
+	if err := hopCompliance(ctx, src, b, p.all.samples(), p.slow.samples(), &rep); err != nil {
 		return ComplianceReport{}, err
 	}
 	rep.Status = budgetStatus(&rep)
 	rep.StatusText = rep.Status.Text()
 	return rep, nil
+}
+
+// windowPass is one read of a compliance window, a day at a time: the
+// counts, the chart's buckets, the hop samples and, when the window
+// covers them, the burn windows.
+type windowPass struct {
+	grid         timeGrid
+	total, bad   int
+	totals, bads []int
+	all, slow    *bottomK
+	burn         *burnCounter
+	burnInPass   bool
+}
+
+func (p *windowPass) read(ctx context.Context, src SpanSource, b store.Budget, from, to time.Time) error {
+	thr := int64(b.Threshold)
+	for cf := from; cf.Before(to); cf = cf.Add(budgetChunk) {
+		ct := minTime(cf.Add(budgetChunk), to)
+		ss, err := src.Samples(ctx, store.SampleQuery{Service: b.Service, Endpoint: b.Endpoint, From: cf, To: ct})
+		if err != nil {
+			return fmt.Errorf("analysis: compliance: read samples: %w", err)
+		}
+		for i := range ss {
+			s := &ss[i]
+			if s.StartUnixNano < cf.UnixNano() || s.StartUnixNano >= ct.UnixNano() {
+				continue
+			}
+			p.total++
+			g := p.grid.index(s.StartUnixNano)
+			if g >= 0 {
+				p.totals[g]++
+			}
+			p.all.add(s)
+			if p.burnInPass {
+				p.burn.add(s)
+			}
+			if s.DurationNano > thr {
+				p.bad++
+				p.slow.add(s)
+				if g >= 0 {
+					p.bads[g]++
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // budgetSeries is the chart: attainment and budget left, cumulative from

@@ -368,3 +368,36 @@ func TestWilson(t *testing.T) {
 		}
 	}
 }
+
+// TestHopMeterAsync: work the caller does not wait for is off the critical
+// path (the trace Tree marks it async), so it never counts towards a hop,
+// and a whole call that started it is not stretched by it.
+func TestHopMeterAsync(t *testing.T) {
+	ms := int64(time.Millisecond)
+	tid := store.TraceID{9}
+	span := func(id, parent byte, service, dep string, kind store.SpanKind, start, end int64) store.Span {
+		sp := store.Span{TraceID: tid, SpanID: store.SpanID{id}, Service: service, Dependency: dep, Name: service + dep, Kind: kind,
+			StartUnixNano: start * ms, DurationNano: (end - start) * ms}
+		if parent != 0 {
+			sp.ParentSpanID = store.SpanID{parent}
+		}
+		return sp
+	}
+	spans := []store.Span{
+		span(1, 0, "checkout-api", "", store.KindServer, 0, 100),
+		span(2, 1, "checkout-api", "pricing-svc", store.KindClient, 10, 60),
+		span(3, 2, "pricing-svc", "", store.KindServer, 11, 59),
+		span(4, 3, "pricing-svc", "audit", store.KindClient, 50, 300),       // outlives its parent
+		span(5, 1, "checkout-api", "analytics", store.KindClient, 90, 1500), // fire and forget
+	}
+	m := newHopMeter(store.Budget{Hops: []store.HopBudget{
+		{Service: "checkout-api", Dependency: "pricing-svc", Allocation: 30 * time.Millisecond},
+		{Service: "checkout-api", Dependency: "analytics", Allocation: 10 * time.Millisecond},
+		{Service: "pricing-svc", Dependency: "audit", Allocation: 5 * time.Millisecond},
+	}})
+	per := make([]int64, 3)
+	rest, ok := m.measure(spans, store.SpanID{1}, per)
+	if !ok || per[0] != 50*ms || per[1] != 0 || per[2] != 0 || rest != 50*ms {
+		t.Errorf("hop times %v, rest %v; want the 50 ms call, nothing for the async work, 50 ms of the caller's own", per, rest)
+	}
+}

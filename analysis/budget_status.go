@@ -154,31 +154,62 @@ func (br *BurnRate) finish() {
 	}
 }
 
-// burnRates reads the day before now and computes each window's burn rate.
-func burnRates(ctx context.Context, src SpanSource, b store.Budget, now time.Time) ([]BurnRate, error) {
-	longest := burnWindows[len(burnWindows)-1].window
-	ss, err := src.Samples(ctx, store.SampleQuery{Service: b.Service, Endpoint: b.Endpoint, From: now.Add(-longest), To: now})
-	if err != nil {
-		return nil, fmt.Errorf("analysis: compliance: read burn-rate window: %w", err)
+// burnCounter counts requests and slow requests in each burn window
+// ending at now.
+type burnCounter struct {
+	b          store.Budget
+	now        int64
+	total, bad []int
+}
+
+func newBurnCounter(b store.Budget, now time.Time) *burnCounter {
+	return &burnCounter{b: b, now: now.UnixNano(), total: make([]int, len(burnWindows)), bad: make([]int, len(burnWindows))}
+}
+
+// span is the time the windows cover: the longest one.
+func (c *burnCounter) span() time.Duration { return burnWindows[len(burnWindows)-1].window }
+
+// add counts one request.
+func (c *burnCounter) add(s *store.Sample) {
+	if s.StartUnixNano >= c.now {
+		return
 	}
-	allowed := 1 - b.Target
-	out := make([]BurnRate, 0, len(burnWindows))
-	for _, w := range burnWindows {
-		start := now.Add(-w.window).UnixNano()
-		br := BurnRate{Window: w.name, Kind: w.kind, AlertThreshold: round3(w.spend * float64(b.Period) / float64(w.window))}
-		for i := range ss {
-			if ss[i].StartUnixNano >= start && ss[i].StartUnixNano < now.UnixNano() {
-				br.Total++
-				if ss[i].DurationNano > int64(b.Threshold) {
-					br.Bad++
-				}
+	for i, w := range burnWindows {
+		if s.StartUnixNano >= c.now-int64(w.window) {
+			c.total[i]++
+			if s.DurationNano > int64(c.b.Threshold) {
+				c.bad[i]++
 			}
 		}
+	}
+}
+
+// rates computes each window's burn rate.
+func (c *burnCounter) rates() []BurnRate {
+	allowed := 1 - c.b.Target
+	out := make([]BurnRate, 0, len(burnWindows))
+	for i, w := range burnWindows {
+		br := BurnRate{Window: w.name, Kind: w.kind, Total: c.total[i], Bad: c.bad[i],
+			AlertThreshold: round3(w.spend * float64(c.b.Period) / float64(w.window))}
 		if br.Total > 0 {
 			br.BurnRate = round3(float64(br.Bad) / float64(br.Total) / allowed)
 		}
 		br.finish()
 		out = append(out, br)
 	}
-	return out, nil
+	return out
+}
+
+// read counts the requests of the windows from the source, for a
+// compliance window that does not cover them.
+func (c *burnCounter) read(ctx context.Context, src SpanSource) error {
+	now := time.Unix(0, c.now)
+	ss, err := src.Samples(ctx, store.SampleQuery{Service: c.b.Service, Endpoint: c.b.Endpoint, From: now.Add(-c.span()), To: now})
+	if err != nil {
+		return fmt.Errorf("analysis: compliance: read burn-rate window: %w", err)
+	}
+	for i := range ss {
+		c.add(&ss[i])
+	}
+	return nil
 }

@@ -204,13 +204,25 @@ func TestComplianceBurn(t *testing.T) {
 	if rep.Status != BudgetExhausted && rep.Status != BudgetBurning {
 		t.Errorf("status %s", rep.Status)
 	}
-	// Read a day at a time: two chunks of samples for the 48 hours.
+	// Read a day at a time: two chunks of samples for the 48 hours, which
+	// hold the burn-rate windows too.
 	src2 := &countingSource{Source: src}
-	if _, err := Compliance(context.Background(), src2, b, testEpoch, now, now); err != nil {
+	again, err := Compliance(context.Background(), src2, b, testEpoch, now, now)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if src2.samples != 3 { // two chunks + the burn-rate day
-		t.Errorf("%d sample reads, want 3", src2.samples)
+	if src2.samples != 2 || !slices.Equal(again.BurnRates, rep.BurnRates) {
+		t.Errorf("%d sample reads, want 2 (burn rates %+v, want %+v)", src2.samples, again.BurnRates, rep.BurnRates)
+	}
+	// A window that ends before the burn windows reads them on their own,
+	// with the same result.
+	src3 := &countingSource{Source: src}
+	past, err := Compliance(context.Background(), src3, b, testEpoch, testEpoch.Add(12*time.Hour), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src3.samples != 2 || !slices.Equal(past.BurnRates, rep.BurnRates) {
+		t.Errorf("past window: %d sample reads, want 2 (one chunk, the burn-rate day); burn rates %+v, want %+v", src3.samples, past.BurnRates, rep.BurnRates)
 	}
 }
 
