@@ -458,8 +458,11 @@ func incidentEndpointView(e ReportEndpoint, base string, markers []chart.Marker,
 func incidentBudgetView(b ReportBudget) components.IncidentBudgetView {
 	d := b.During
 	bv := components.IncidentBudgetView{
-		Name: b.Name, Href: b.Link, Status: budgetStatusClass(d.Status), StatusText: d.StatusText, WorstHop: worstHopText(d.ComplianceReport), BurnRates: burnRows(d.BurnRates),
+		Name: b.Name, Href: b.Link, Status: budgetStatusClass(d.Status), StatusText: d.StatusText, BurnRates: burnRows(d.BurnRates),
 		Objective: budgetObjectiveText(d.Budget),
+	}
+	if d.WorstHop != "" {
+		bv.WorstHop = worstHopText(d.ComplianceReport)
 	}
 	bv.Facts = []components.Fact{
 		{Label: "attainment during", Value: sloPercent(d.Attainment), Bad: d.Total > 0 && !d.Met},
