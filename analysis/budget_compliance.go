@@ -45,7 +45,8 @@ type ComplianceReport struct {
 	Series      []BudgetPoint `json:"series"`
 	// SampledRequests is how many requests of the window the hop table
 	// measured: a uniform random sample of Total (bottomK), at most
-	// hopSampleSize, all of them when SampleComplete. The overrun rates
+	// hopSampleSize, all of them when SampleComplete (0 for a budget
+	// without hops, which has no table). The overrun rates
 	// and their confidence intervals (ConfidenceLevel) are over it.
 	SampledRequests int     `json:"sampled_requests"`
 	SampleComplete  bool    `json:"sample_complete"`

@@ -107,8 +107,13 @@ func (r *hopRequest) duration() int64 {
 	return d
 }
 
-// hopCompliance measures the sampled requests and fills the hop table.
+// hopCompliance measures the sampled requests and fills the hop table. A
+// budget without hops has no table: nothing is read.
 func hopCompliance(ctx context.Context, src SpanSource, b store.Budget, all, slow []store.Sample, rep *ComplianceReport) error {
+	if len(b.Hops) == 0 {
+		rep.Unbudgeted = HopCompliance{Label: "unbudgeted", AllocationMs: round3(durMs(b.Threshold)), ExampleTraceIDs: []store.TraceID{}}
+		return nil
+	}
 	ids := make([]store.TraceID, 0, len(all)+len(slow))
 	for _, ss := range [][]store.Sample{all, slow} {
 		for _, s := range ss {

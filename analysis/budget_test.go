@@ -228,12 +228,34 @@ func TestComplianceBurn(t *testing.T) {
 
 type countingSource struct {
 	*analysistest.Source
-	samples int
+	samples, traces int
 }
 
 func (c *countingSource) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample, error) {
 	c.samples++
 	return c.Source.Samples(ctx, q)
+}
+
+func (c *countingSource) Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
+	c.traces += len(ids)
+	return c.Source.Traces(ctx, ids)
+}
+
+// TestComplianceWithoutHops: a budget without hops has no hop table, and
+// computing its compliance reads no trace.
+func TestComplianceWithoutHops(t *testing.T) {
+	ds := analysistest.Generate(analysistest.Scenario{Seed: 34, Traces: 500, Start: testEpoch})
+	src := &countingSource{Source: analysistest.NewSource(ds.Spans)}
+	b := validBudget()
+	b.Hops = nil
+	now := testEpoch.Add(time.Hour)
+	rep, err := Compliance(context.Background(), src, b, testEpoch, now, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Total != 500 || rep.Bad == 0 || len(rep.Hops) != 0 || rep.SampledRequests != 0 || rep.WorstHop != "" || src.traces != 0 {
+		t.Errorf("total %d bad %d, %d hops, %d sampled, worst %q, %d traces read; want the counts and no table", rep.Total, rep.Bad, len(rep.Hops), rep.SampledRequests, rep.WorstHop, src.traces)
+	}
 }
 
 func TestComplianceNoDataAndInvalid(t *testing.T) {

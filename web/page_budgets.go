@@ -193,7 +193,6 @@ func budgetView(b store.Budget, rep analysis.ComplianceReport, tr TimeRange, dep
 		BurnRates:      burnRows(rep.BurnRates),
 		BurnNote:       budgetBurnNote,
 		HopMeasureText: hopMeasureText(rep.HopMeasure),
-		SampleText:     hopSampleText(rep),
 		WorstHop:       rep.WorstHop,
 	}
 	if explicitRange {
@@ -219,6 +218,9 @@ func budgetView(b store.Budget, rep analysis.ComplianceReport, tr TimeRange, dep
 		Width:  640, Height: 240,
 	})
 	v.SampledRequests = rep.SampledRequests
+	if len(rep.Hops) > 0 {
+		v.SampleText = hopSampleText(rep)
+	}
 	// rep.Hops is ranked already: the page shows the API's order.
 	for _, h := range rep.Hops {
 		v.Hops = append(v.Hops, hopRowView(h, rep))

@@ -499,7 +499,11 @@ func (s *Server) reportBudgets(ctx context.Context, in store.Incident, to time.T
 		if err != nil {
 			return fmt.Errorf("budget %d during the incident: %w", b.ID, err)
 		}
-		period, err := s.compliance(ctx, b, TimeRange{From: to.Add(-b.Period), To: to}, to)
+		// Only the period's error budget is used: without its hops the
+		// computation reads no traces.
+		counts := b
+		counts.Hops = nil
+		period, err := s.compliance(ctx, counts, TimeRange{From: to.Add(-b.Period), To: to}, to)
 		if err != nil {
 			return fmt.Errorf("budget %d over its period: %w", b.ID, err)
 		}
