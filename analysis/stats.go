@@ -344,3 +344,31 @@ func (t *wtable) rates() (in, out float64) {
 	}
 	return in, out
 }
+
+// wilson is the Wilson score interval for a proportion: x successes in n
+// trials, z the two-sided normal quantile of the level (1.96 for 95%).
+// Unlike the textbook p ± z·√(p(1−p)/n) (Wald) it does not collapse to
+// [0, 0] when nothing was seen, keeps inside [0, 1], and covers close to
+// its nominal level for small n and for rates near 0, where a hop's
+// overrun rate usually is; Clopper–Pearson's exact interval would
+// over-cover there (Brown, Cai & DasGupta, "Interval Estimation for a
+// Binomial Proportion", Statistical Science 16(2), 2001).
+func wilson(x, n int, z float64) (lo, hi float64) {
+	if n <= 0 {
+		return 0, 1
+	}
+	fn := float64(n)
+	p := float64(x) / fn
+	z2 := z * z
+	den := 1 + z2/fn
+	center := (p + z2/(2*fn)) / den
+	half := z / den * math.Sqrt(p*(1-p)/fn+z2/(4*fn*fn))
+	lo, hi = max(center-half, 0), min(center+half, 1)
+	if x == 0 {
+		lo = 0
+	}
+	if x == n {
+		hi = 1
+	}
+	return lo, hi
+}

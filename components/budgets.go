@@ -45,7 +45,9 @@ type BudgetRow struct {
 	Attainment         string
 	BudgetLeft         string
 	BudgetLeftBad      bool
-	WorstHop           string
+	// WorstHop is the hop that costs the budget most ("" for none) and
+	// WorstHopText it with its share: "feed-api → profile-svc (99%)".
+	WorstHop, WorstHopText string
 }
 
 // BudgetFormView is the create/edit form of a budget. Values are kept as
@@ -54,12 +56,25 @@ type BudgetFormView struct {
 	Heading, Action, Submit, CancelHref string
 	Name, Service, Endpoint             string
 	ThresholdMs, TargetPct, Period      string
-	Hops                                []HopFormRow
-	Errors                              FormErrors
+	// HopMeasure is the selected HopMeasures value.
+	HopMeasure string
+	Hops       []HopFormRow
+	Errors     FormErrors
 	// General holds problems that belong to no single field.
 	General []string
 	// Services and Endpoints feed the inputs' suggestion lists.
 	Services, Endpoints []string
+}
+
+// HopMeasureOption is one choice of what a call hop measures.
+type HopMeasureOption struct {
+	Value, Label string
+}
+
+// HopMeasures are the form's choices, the default first.
+var HopMeasures = []HopMeasureOption{
+	{"whole_call", "the whole call: the client span and everything under it, as the caller waits for it"},
+	{"own_time", "own time only: the client span's network and queueing, not the server's work"},
 }
 
 // HopFormRow is one row of the hop table; empty rows are for adding hops.
@@ -74,34 +89,48 @@ type BudgetView struct {
 	Objective               string
 	Window                  string
 	Status, StatusText      string
+	StatusExplain           string
 	Facts                   []Fact
 	BurnRates               []BurnRow
 	BurnNote                string
 	Chart                   chart.TimeChart
-	Hops                    []BudgetHopRow
-	Unbudgeted              BudgetHopRow
-	SampledRequests         int
+	// HopMeasureText says what a call hop's time is; SampleText what the
+	// table was measured on; SampledRequests the sample's size.
+	HopMeasureText, SampleText string
+	SampledRequests            int
+	Hops                       []BudgetHopRow
+	Unbudgeted                 BudgetHopRow
+	// WorstHop is the label of the row that costs the budget most.
+	WorstHop string
 	// Note explains an empty window.
 	Note                                                                                   string
 	EditHref, DeleteHref, APIHref, LatencyHref, OutliersHref, SlowTracesHref, IncidentHref string
 }
 
-// BurnRow is one burn-rate window.
+// BurnRow is one burn-rate window: Text is the rate with its alert level
+// ("1.16× (alert at 14.4×)"), State the analysis.BurnState and StateText
+// its words.
 type BurnRow struct {
-	Window, Kind   string
-	Total, Bad     int
-	Rate           float64
-	AlertThreshold float64
-	Alerting       bool
+	Window, Kind     string
+	Total, Bad       int
+	Text             string
+	State, StateText string
+	Alerting         bool
 }
 
-// BudgetHopRow is one hop of the budget table: how often and by how much
-// it overran its allocation, with example traces that did.
+// BudgetHopRow is one hop of the budget table: its share of the time
+// slow requests spent over the threshold, how often it overran its
+// allocation (with the interval of that rate) and by how much, with
+// example traces in which it did.
 type BudgetHopRow struct {
 	Label                       string
 	AllocationMs                float64
+	Contribution                float64
+	ContributionMs              float64
 	Requests, Overruns          int
 	OverrunRate                 float64
+	RateLow, RateHigh           float64
+	Exact                       bool
 	MeanOverrunMs, MaxOverrunMs float64
 	P50Ms, P95Ms                float64
 	Worst                       bool
@@ -111,4 +140,18 @@ type BudgetHopRow struct {
 // ConfirmDeleteView asks before deleting a budget or an incident.
 type ConfirmDeleteView struct {
 	Heading, Message, Action, Button, CancelHref string
+}
+
+// burnPill is the pill class of a burn state (analysis.BurnState).
+func burnPill(state string) string {
+	switch state {
+	case "alert":
+		return "bad"
+	case "over_pace":
+		return "warn"
+	case "within_pace":
+		return "ok"
+	default:
+		return ""
+	}
 }

@@ -298,10 +298,31 @@ type Budget struct {
 	Threshold time.Duration
 	Target    float64 // good-request ratio in (0, 1), e.g. 0.99
 	Period    time.Duration
-	Hops      []HopBudget
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// HopMeasure is what the time of a call hop is; empty means
+	// HopWholeCall.
+	HopMeasure HopMeasure
+	Hops       []HopBudget
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
+
+// HopMeasure says what a budget's call hops (a HopBudget with a
+// Dependency) measure. A service's own time (no Dependency) is the same
+// under both.
+type HopMeasure string
+
+// Hop measures.
+const (
+	// HopWholeCall counts the whole call as the caller waits for it: the
+	// critical-path time inside the client span and everything under it
+	// (the server's work and its own calls), which is the client span's
+	// duration when the caller waits for that call alone.
+	HopWholeCall HopMeasure = "whole_call"
+	// HopOwnTime counts only the client span's own critical-path time:
+	// network, queueing and serialization around the server's span, or
+	// the whole call when the dependency is not instrumented.
+	HopOwnTime HopMeasure = "own_time"
+)
 
 // HopBudget allocates part of an endpoint's threshold to one hop: the
 // critical-path time a service spends itself (Dependency empty) or waiting

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/internal/duration"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -283,7 +284,7 @@ func (s *Server) parseCompareQuery(r *http.Request) (compareRequest, error) {
 		q.DeployAt = d.At
 		q.Window = time.Hour
 		if ws := v.Get("window"); ws != "" {
-			wd, err := parseRelative(ws)
+			wd, err := duration.Parse(ws)
 			if err != nil || wd < time.Minute || wd > maxAnalysisRange {
 				return cr, badRequest("window %q: want a duration from 1m to 7d, like 30m or 2h", truncateText(ws, 20))
 			}

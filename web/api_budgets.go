@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/internal/duration"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -27,26 +28,15 @@ func (s *Server) handleAPIBudgets(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, fmt.Errorf("list budgets: %w", err))
 		return
 	}
-	out := make([]analysis.BudgetJSON, len(bs))
+	out := make([]BudgetJSON, len(bs))
 	for i, b := range bs {
-		out[i] = analysis.BudgetToJSON(b)
+		out[i] = budgetToJSON(b)
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"budgets": out})
 }
 
-// decodeBudgetBody reads and validates a budget; DecodeBudget's errors wrap
-// store.ErrInvalid and name every problem.
-func decodeBudgetBody(w http.ResponseWriter, r *http.Request) (store.Budget, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
-	b, err := analysis.DecodeBudget(r.Body)
-	if err != nil {
-		return b, err
-	}
-	return b, nil
-}
-
 func (s *Server) handleAPIBudgetCreate(w http.ResponseWriter, r *http.Request) {
-	b, err := decodeBudgetBody(w, r)
+	b, err := decodeBudget(w, r)
 	if err != nil {
 		s.apiError(w, r, err)
 		return
@@ -57,7 +47,7 @@ func (s *Server) handleAPIBudgetCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/budgets/%d", b.ID))
-	s.writeJSON(w, http.StatusCreated, analysis.BudgetToJSON(b))
+	s.writeJSON(w, http.StatusCreated, budgetToJSON(b))
 }
 
 func (s *Server) handleAPIBudget(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +61,7 @@ func (s *Server) handleAPIBudget(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, fmt.Errorf("budget %d: %w", id, err))
 		return
 	}
-	s.writeJSON(w, http.StatusOK, analysis.BudgetToJSON(b))
+	s.writeJSON(w, http.StatusOK, budgetToJSON(b))
 }
 
 func (s *Server) handleAPIBudgetUpdate(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +70,7 @@ func (s *Server) handleAPIBudgetUpdate(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, err)
 		return
 	}
-	b, err := decodeBudgetBody(w, r)
+	b, err := decodeBudget(w, r)
 	if err != nil {
 		s.apiError(w, r, err)
 		return
@@ -91,7 +81,7 @@ func (s *Server) handleAPIBudgetUpdate(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, fmt.Errorf("budget %d: %w", id, err))
 		return
 	}
-	s.writeJSON(w, http.StatusOK, analysis.BudgetToJSON(b))
+	s.writeJSON(w, http.StatusOK, budgetToJSON(b))
 }
 
 func (s *Server) handleAPIBudgetDelete(w http.ResponseWriter, r *http.Request) {
@@ -107,13 +97,25 @@ func (s *Server) handleAPIBudgetDelete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// compliance computes a budget's compliance over [from, to); with no range
-// given, over the budget's own period ending now.
-func (s *Server) compliance(ctx context.Context, b store.Budget, tr TimeRange, now time.Time) (analysis.ComplianceReport, error) {
-	key := cacheKey("compliance", b.ID, b.UpdatedAt.UnixNano(), tr.From.UnixNano(), tr.To.UnixNano(), now.UnixNano())
-	return cached(ctx, s, key, func(ctx context.Context) (analysis.ComplianceReport, error) {
+// compliance computes a budget's compliance over [from, to). The budget
+// list, the budget's page, the API and incident reports all come here, so
+// for one window they show one computation: the same sample, the same
+// hop ranking, the same worst hop.
+func (s *Server) compliance(ctx context.Context, b store.Budget, tr TimeRange, now time.Time) (BudgetCompliance, error) {
+	// The key names the budget's content, not only its id, so an edit
+	// (or a store whose timestamps do not move) never serves the old
+	// table.
+	key := cacheKey("budget-compliance", budgetToJSON(b), tr.From.UnixNano(), tr.To.UnixNano(), now.UnixNano())
+	rep, err := cached(ctx, s, key, func(ctx context.Context) (analysis.ComplianceReport, error) {
 		return analysis.Compliance(ctx, s.store, b, tr.From, tr.To, now)
 	})
+	return BudgetCompliance{Budget: budgetToJSON(b), ComplianceReport: rep}, err
+}
+
+// budgetPeriodRange is a budget's own period ending now: the window its
+// list row, its page and its API answer cover when none is asked for.
+func budgetPeriodRange(b store.Budget, now time.Time) TimeRange {
+	return TimeRange{From: now.Add(-b.Period), To: now, FromText: "now-" + duration.Format(b.Period), ToText: "now"}
 }
 
 // budgetRange is the window a compliance view covers.
@@ -121,7 +123,7 @@ func (s *Server) budgetRange(r *http.Request, b store.Budget) (TimeRange, error)
 	q := r.URL.Query()
 	now := s.analysisNow()
 	if q.Get("from") == "" && q.Get("to") == "" {
-		return TimeRange{From: now.Add(-b.Period), To: now, FromText: "now-" + analysis.FormatPeriod(b.Period), ToText: "now"}, nil
+		return budgetPeriodRange(b, now), nil
 	}
 	tr, err := parseTimeRange(q.Get("from"), q.Get("to"), now)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tailscope/tailscope/internal/validate"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -68,59 +69,74 @@ const (
 	maxIncidentRange = 31 * 24 * time.Hour
 )
 
-// validate turns a request into an incident or explains what is wrong.
-// Service names are checked against what tailscope has seen by the caller.
+// Incident fields as validate and checkServices name them in their
+// FieldErrors.
+const (
+	incidentFieldTitle    = "title"
+	incidentFieldNotes    = "notes"
+	incidentFieldRange    = "range"
+	incidentFieldServices = "services"
+	incidentFieldPinned   = "pinned_trace_ids"
+)
+
+// validate turns a request into an incident or returns every problem as a
+// validate.ValidationError. Service names are checked against what
+// tailscope has seen by the caller (checkServices).
 func (req incidentRequest) validate(now time.Time) (store.Incident, error) {
 	in := store.Incident{
 		Title: strings.TrimSpace(req.Title),
 		Notes: req.Notes,
 	}
+	var probs validate.ValidationError
+	add := func(field, format string, args ...any) { probs = append(probs, validate.Field(field, format, args...)) }
 	switch n := utf8.RuneCountInString(in.Title); {
 	case n == 0:
-		return in, badRequest("title is required")
+		add(incidentFieldTitle, "title is required")
 	case n > maxTitleLen:
-		return in, badRequest("title is %d characters; the limit is %d", n, maxTitleLen)
+		add(incidentFieldTitle, "title is %d characters; the limit is %d", n, maxTitleLen)
+	case !utf8.ValidString(in.Title) || strings.ContainsRune(in.Title, 0):
+		add(incidentFieldTitle, "title must be valid UTF-8 text")
 	}
-	if len(in.Notes) > maxNotesLen {
-		return in, badRequest("notes are %d bytes; the limit is %d KiB", len(in.Notes), maxNotesLen>>10)
-	}
-	if !utf8.ValidString(in.Title+in.Notes) || strings.ContainsRune(in.Title+in.Notes, 0) {
-		return in, badRequest("title and notes must be valid UTF-8 text")
+	switch {
+	case len(in.Notes) > maxNotesLen:
+		add(incidentFieldNotes, "notes are %d bytes; the limit is %d KiB", len(in.Notes), maxNotesLen>>10)
+	case !utf8.ValidString(in.Notes) || strings.ContainsRune(in.Notes, 0):
+		add(incidentFieldNotes, "notes must be valid UTF-8 text")
 	}
 	if req.From == "" || req.To == "" {
-		return in, badRequest("from and to are required")
+		add(incidentFieldRange, "from and to are required")
+	} else if tr, err := parseTimeRange(req.From, req.To, now); err != nil {
+		add(incidentFieldRange, "%v", err)
+	} else if tr.To.Sub(tr.From) > maxIncidentRange {
+		add(incidentFieldRange, "an incident covers at most %d days", int(maxIncidentRange.Hours()/24))
+	} else {
+		in.From, in.To = tr.From, tr.To
 	}
-	tr, err := parseTimeRange(req.From, req.To, now)
-	if err != nil {
-		return in, badRequest("%v", err)
-	}
-	if tr.To.Sub(tr.From) > maxIncidentRange {
-		return in, badRequest("an incident covers at most %d days", int(maxIncidentRange.Hours()/24))
-	}
-	in.From, in.To = tr.From, tr.To
 	seen := map[string]bool{}
-	for _, svc := range req.Services {
+	for i, svc := range req.Services {
 		svc = strings.TrimSpace(svc)
 		if svc == "" || seen[svc] {
 			continue
 		}
 		if utf8.RuneCountInString(svc) > maxNameLen {
-			return in, badRequest("service name over %d characters", maxNameLen)
+			probs = append(probs, validate.Element(incidentFieldServices, i, "service name over %d characters", maxNameLen))
+			continue
 		}
 		seen[svc] = true
 		in.Services = append(in.Services, svc)
 	}
 	if len(req.PinnedTraceIDs) > maxPinned {
-		return in, badRequest("at most %d pinned traces", maxPinned)
+		add(incidentFieldPinned, "at most %d pinned traces", maxPinned)
 	}
-	for _, raw := range req.PinnedTraceIDs {
+	for i, raw := range req.PinnedTraceIDs {
 		id, err := store.ParseTraceID(strings.ToLower(strings.TrimSpace(raw)))
 		if err != nil {
-			return in, badRequest("pinned trace: %v", err)
+			probs = append(probs, validate.Element(incidentFieldPinned, i, "pinned trace: %v", err))
+			continue
 		}
 		in.PinnedTraces = append(in.PinnedTraces, id)
 	}
-	return in, nil
+	return in, probs.Err()
 }
 
 // checkServices rejects service names tailscope has never seen around the
@@ -139,12 +155,13 @@ func (s *Server) checkServices(r *http.Request, in store.Incident) error {
 	for _, e := range eps {
 		known[e.Service] = true
 	}
+	var probs validate.ValidationError
 	for _, svc := range in.Services {
 		if !known[svc] {
-			return badRequest("unknown service %q: no traces from it in or up to 7 days before the range", truncateText(svc, 60))
+			probs = append(probs, validate.Field(incidentFieldServices, "unknown service %q: no traces from it in or up to 7 days before the range", truncateText(svc, 60)))
 		}
 	}
-	return nil
+	return probs.Err()
 }
 
 func (s *Server) handleAPIIncidents(w http.ResponseWriter, r *http.Request) {

@@ -313,19 +313,30 @@ func TestAPIBudgetsCRUDAndCompliance(t *testing.T) {
 	if !strings.Contains(c.WorstHop, "profile-svc") {
 		t.Errorf("worst hop %q; the slow profile-svc calls should overrun most", c.WorstHop)
 	}
-	for _, bad := range []struct{ body, want string }{
-		{strings.Replace(body, `"threshold_ms":500`, `"threshold_ms":-5`, 1), "threshold"},
-		{strings.Replace(body, `"target":0.99`, `"target":1.5`, 1), "target"},
-		{strings.Replace(body, `"period":"30d"`, `"period":"forever"`, 1), "period"},
-		{strings.Replace(body, `"allocation_ms":150`, `"allocation_ms":450`, 1), "allocation"},
-		{`{"nonsense":1}`, "unknown field"},
+	for _, bad := range []struct{ body, want, field string }{
+		{strings.Replace(body, `"threshold_ms":500`, `"threshold_ms":-5`, 1), "threshold", "threshold_ms"},
+		{strings.Replace(body, `"target":0.99`, `"target":1.5`, 1), "target", "target"},
+		{strings.Replace(body, `"period":"30d"`, `"period":"forever"`, 1), "period", "period"},
+		{strings.Replace(body, `"allocation_ms":150`, `"allocation_ms":450`, 1), "allocations add up", "hops"},
+		{`{"nonsense":1}`, "unknown field", ""},
 	} {
 		w := serve(t, f.handler, "POST", "/api/v1/budgets", bad.body, "Content-Type", "application/json")
-		var e struct{ Error string }
+		var e struct {
+			Error  string
+			Fields []struct{ Field, Message string }
+		}
 		decode(t, w.Code, 400, w.Body.Bytes(), &e)
 		if !strings.Contains(e.Error, bad.want) {
 			t.Errorf("error %q does not mention %q", e.Error, bad.want)
 		}
+		if bad.field != "" && (len(e.Fields) != 1 || e.Fields[0].Field != bad.field) {
+			t.Errorf("error fields %+v, want one about %s", e.Fields, bad.field)
+		}
+	}
+	// An oversized body is a 413, as on every JSON API.
+	w = serve(t, f.handler, "POST", "/api/v1/budgets", `{"name":"`+strings.Repeat("x", maxJSONBody)+`"}`, "Content-Type", "application/json")
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized budget: %d, want 413", w.Code)
 	}
 	w = serve(t, f.handler, "GET", "/api/v1/budgets", "")
 	var list struct{ Budgets []any }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+
+	"github.com/tailscope/tailscope/internal/validate"
 )
 
 // maxJSONBody bounds request bodies of the JSON API.
@@ -29,7 +31,8 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // apiError writes err as {"error": "..."} with the status errorStatus picks,
-// logging only server errors.
+// logging only server errors. A validation error also lists its problems
+// field by field: {"error": "...", "fields": [{"field", "index", "message"}]}.
 func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := errorStatus(err)
 	if status >= 500 {
@@ -38,7 +41,11 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == 499 {
 		return
 	}
-	s.writeJSON(w, status, map[string]string{"error": msg})
+	body := map[string]any{"error": msg}
+	if verr := (validate.ValidationError{}); status == http.StatusBadRequest && errors.As(err, &verr) {
+		body["fields"] = verr
+	}
+	s.writeJSON(w, status, body)
 }
 
 // decodeJSON reads one JSON object into v, rejecting unknown fields, bodies

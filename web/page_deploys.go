@@ -16,6 +16,7 @@ import (
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/internal/duration"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -198,7 +199,7 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 		FirstSeen: kinds[d.ID] == analysis.KindFirstSeen,
 	}
 	window := time.Hour
-	if wd, err := parseRelative(v.Window); err == nil && wd > 0 {
+	if wd, err := duration.Parse(v.Window); err == nil && wd > 0 {
 		window = wd
 	}
 	eps, err := s.endpoints(ctx, TimeRange{From: d.At.Add(-window), To: maxTime(minTime(d.At.Add(window), now), d.At.Add(time.Second))})

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,22 +11,18 @@ import (
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/internal/validate"
 	"github.com/tailscope/tailscope/store"
 )
 
-// incidentFieldRules place the messages of incidentRequest.validate and
-// checkServices on the incident form.
-var incidentFieldRules = []fieldRule{
-	{"title and notes", "notes"},
-	{"title", "title"},
-	{"notes", "notes"},
-	{"from", "range"},
-	{"to", "range"},
-	{"time range", "range"},
-	{"an incident", "range"},
-	{"relative time", "range"},
-	{"service", "services"},
-	{"unknown service", "services"},
+// incidentFormFields places the problems incidentRequest.validate and
+// checkServices find on the incident form; the form has no field for the
+// pinned traces (editing keeps them), so problems with them are general.
+var incidentFormFields = map[string]string{
+	incidentFieldTitle:    "title",
+	incidentFieldNotes:    "notes",
+	incidentFieldRange:    "range",
+	incidentFieldServices: "services",
 }
 
 // maxReviewGroups is how many outlier groups per endpoint the review lists.
@@ -145,12 +142,12 @@ func (s *Server) validateIncidentForm(w http.ResponseWriter, r *http.Request, re
 	if err == nil {
 		return in, true
 	}
-	status, msg := errorStatus(err)
-	if status >= 500 || status == 499 {
+	var verr validate.ValidationError
+	if !errors.As(err, &verr) {
 		s.pageError(w, r, err)
 		return in, false
 	}
-	f.General = append(f.General, placeMessages(msg, incidentFieldRules, f.Errors, false)...)
+	f.General = append(f.General, placeFieldErrors(verr, incidentFormFields, f.Errors, nil)...)
 	win := TimeRange{From: s.now().Add(-time.Hour), To: s.now()}
 	if tr, err := parseTimeRange(f.From, f.To, s.now()); err == nil {
 		win = tr
@@ -462,22 +459,21 @@ func incidentEndpointView(e ReportEndpoint, base string, markers []chart.Marker,
 
 func incidentBudgetView(b ReportBudget) components.IncidentBudgetView {
 	d := b.During
-	status, text := budgetStatus(d.Status)
 	bv := components.IncidentBudgetView{
-		Name: b.Name, Href: b.Link, Status: status, StatusText: text, WorstHop: d.WorstHop, BurnRates: burnRows(d.BurnRates),
+		Name: b.Name, Href: b.Link, Status: budgetStatusClass(d.Status), StatusText: d.StatusText, BurnRates: burnRows(d.BurnRates),
 		Objective: budgetObjectiveText(d.Budget),
+	}
+	if d.WorstHop != "" {
+		bv.WorstHop = worstHopText(d.ComplianceReport)
 	}
 	bv.Facts = []components.Fact{
 		{Label: "attainment during", Value: sloPercent(d.Attainment), Bad: d.Total > 0 && !d.Met},
 		{Label: "over " + chart.FormatMs(d.Budget.ThresholdMs), Value: fmt.Sprintf("%s of %s", chart.FormatCount(float64(d.Bad)), chart.FormatCount(float64(d.Total)))},
-		{Label: "burn rate during", Value: reportBurnText(b.BurnRateDuring), Bad: b.BurnRateDuring > 1},
+		{Label: "burn rate during", Value: analysis.FormatBurn(b.BurnRateDuring), Bad: b.BurnRateDuring > 1},
 		{Label: d.Budget.Period + " budget used", Value: chart.FormatPercent(b.PeriodBudgetSpent), Bad: b.PeriodBudgetSpent >= 0.1},
 	}
 	return bv
 }
-
-// reportBurnText writes a burn rate: "14.4×".
-func reportBurnText(v float64) string { return chart.F(v) + "×" }
 
 func exemplarView(e ReportExemplar, pinAction string) components.ExemplarView {
 	ev := components.ExemplarView{

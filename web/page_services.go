@@ -121,7 +121,7 @@ func (s *Server) budgetBadges(ctx context.Context, tr TimeRange) (map[string]*co
 		if err != nil {
 			return nil, fmt.Errorf("budget %d: %w", b.ID, err)
 		}
-		out[b.Service+"\x00"+b.Endpoint] = budgetBadge(b, rep)
+		out[b.Service+"\x00"+b.Endpoint] = budgetBadge(b, rep.ComplianceReport)
 	}
 	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tailscope/tailscope/components"
+	"github.com/tailscope/tailscope/internal/validate"
 )
 
 // registerReviewPageRoutes adds the budgets, deploys, incidents and report
@@ -78,41 +79,27 @@ func seeOther(w http.ResponseWriter, r *http.Request, to string) {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// fieldRule sends a validation message to the form field it is about, by
-// the words it starts with. The messages come from the validators the
-// JSON API uses (analysis.ValidateBudget, incidentRequest.validate,
-// checkServices), so the rules live in one place and the form only
-// decides where to show them.
-type fieldRule struct {
-	prefix, field string
-}
-
-// placeMessages assigns a validation message to the field it is about;
-// messages no rule claims go to general. With split, the message is
-// several problems joined by "; " (analysis.ValidateBudget names every
-// problem at once).
-func placeMessages(msg string, rules []fieldRule, errs components.FormErrors, split bool) (general []string) {
-	msg = strings.TrimPrefix(msg, "analysis: ")
-	msg = strings.TrimPrefix(msg, "budget: ")
-	parts := []string{msg}
-	if split {
-		parts = strings.Split(msg, "; ")
-	}
-	for _, part := range parts {
-		part = strings.TrimSpace(part)
-		if part == "" {
+// placeFieldErrors puts each problem of a validation error next to the
+// form field it is about. fields maps the validator's field names to the
+// form's; problems of a field it does not map go to the returned general
+// list. say words a problem for the form (nil: the message as it is);
+// returning "" drops it, for a problem the form has already reported in
+// its own words.
+func placeFieldErrors(verr validate.ValidationError, fields map[string]string, errs components.FormErrors, say func(validate.FieldError) string) (general []string) {
+	for _, e := range verr {
+		msg := e.Msg
+		if say != nil {
+			msg = say(e)
+		} else if e.Index >= 0 {
+			msg = e.Error()
+		}
+		if msg == "" {
 			continue
 		}
-		placed := false
-		for _, rule := range rules {
-			if strings.HasPrefix(part, rule.prefix) {
-				errs.Add(rule.field, upperFirst(part))
-				placed = true
-				break
-			}
-		}
-		if !placed {
-			general = append(general, upperFirst(part))
+		if f, ok := fields[e.Field]; ok {
+			errs.Add(f, upperFirst(msg))
+		} else {
+			general = append(general, upperFirst(msg))
 		}
 	}
 	return general

@@ -179,7 +179,7 @@ type ReportBudget struct {
 	Link string `json:"link"`
 	// During is the budget's compliance over the incident's range; its
 	// burn rates are over the windows ending when the incident ended.
-	During analysis.ComplianceReport `json:"during"`
+	During BudgetCompliance `json:"during"`
 	// BurnRateDuring is the incident's share of slow requests over the
 	// share the target allows (1 spends the budget exactly on time).
 	BurnRateDuring float64 `json:"burn_rate_during"`
@@ -511,7 +511,11 @@ func (s *Server) reportBudgets(ctx context.Context, in store.Incident, to time.T
 		if err != nil {
 			return fmt.Errorf("budget %d during the incident: %w", b.ID, err)
 		}
-		period, err := s.compliance(ctx, b, TimeRange{From: to.Add(-b.Period), To: to}, to)
+		// Only the period's error budget is used: without its hops the
+		// computation reads no traces.
+		counts := b
+		counts.Hops = nil
+		period, err := s.compliance(ctx, counts, TimeRange{From: to.Add(-b.Period), To: to}, to)
 		if err != nil {
 			return fmt.Errorf("budget %d over its period: %w", b.ID, err)
 		}

@@ -80,7 +80,7 @@ func reportMarkdown(rep IncidentReport) string {
 			d := bu.During
 			line("- Budget %s (%s): %s of requests under %s during the incident, %d of %d over; burn rate %s; %s of the %s error budget used.",
 				mdLink(bu.Name, bu.Link), budgetObjectiveText(d.Budget), sloPercent(d.Attainment), chart.FormatMs(d.Budget.ThresholdMs),
-				d.Bad, d.Total, reportBurnText(bu.BurnRateDuring), chart.FormatPercent(bu.PeriodBudgetSpent), d.Budget.Period)
+				d.Bad, d.Total, analysis.FormatBurn(bu.BurnRateDuring), chart.FormatPercent(bu.PeriodBudgetSpent), d.Budget.Period)
 		}
 		line("")
 	}
@@ -176,21 +176,21 @@ func reportMarkdown(rep IncidentReport) string {
 		line("No latency budget covers these services.")
 		line("")
 	} else {
-		line("| Budget | Objective | Attainment during | Over threshold | Burn rate during | Period budget used | Burn rates at the end (1h / 6h / 24h) | Hop that overran most |")
+		line("| Budget | Objective | Attainment during | Over threshold | Burn rate during | Period budget used | Burn rates at the end (1h / 6h / 24h) | Hop that cost the budget most |")
 		line("| --- | --- | ---: | ---: | ---: | ---: | --- | --- |")
 		for _, bu := range rep.Budgets {
 			d := bu.During
 			var burns []string
 			for _, br := range d.BurnRates {
-				s := reportBurnText(br.BurnRate)
+				s := analysis.FormatBurn(br.BurnRate)
 				if br.Alerting {
 					s += " **alert**"
 				}
 				burns = append(burns, s)
 			}
 			line("| %s | %s | %s | %d of %d | %s | %s | %s | %s |", mdLink(bu.Name, bu.Link), budgetObjectiveText(d.Budget),
-				sloPercent(d.Attainment), d.Bad, d.Total, reportBurnText(bu.BurnRateDuring), chart.FormatPercent(bu.PeriodBudgetSpent),
-				strings.Join(burns, " / "), mdCell(cmpOr(d.WorstHop, "–")))
+				sloPercent(d.Attainment), d.Bad, d.Total, analysis.FormatBurn(bu.BurnRateDuring), chart.FormatPercent(bu.PeriodBudgetSpent),
+				strings.Join(burns, " / "), mdCell(worstHopText(d.ComplianceReport)))
 		}
 		line("")
 	}
@@ -322,7 +322,7 @@ func percentileChange(c analysis.Comparison, pct float64) string {
 	return "–"
 }
 
-func budgetObjectiveText(b analysis.BudgetJSON) string {
+func budgetObjectiveText(b BudgetJSON) string {
 	return fmt.Sprintf("%s under %s over %s", sloPercent(b.Target), chart.FormatMs(b.ThresholdMs), b.Period)
 }
 

@@ -64,24 +64,14 @@ func newRVFixtureSmall(t testing.TB) *rvFixture {
 func newRVFixtureN(t testing.TB, n int) *rvFixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "review.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	acme := analysistest.Cause{Name: "slow-profile", Dependency: analysistest.ProfileSvc, Tenant: "acme", Probability: 0.1, Extra: 800 * time.Millisecond}
 	query := analysistest.Cause{Name: "slow-query", Dependency: analysistest.Postgres, Probability: 0.2, Extra: time.Second}
 	v1 := analysistest.Generate(analysistest.Scenario{Seed: 21, Start: rvStart, Window: 30 * time.Minute, Traces: n, Causes: []analysistest.Cause{acme}})
 	v2 := analysistest.Generate(analysistest.Scenario{Seed: 22, Start: rvStart.Add(30 * time.Minute), Window: 30 * time.Minute, Traces: n,
 		Parallel: true, Causes: []analysistest.Cause{acme, query}})
-	for _, ds := range []analysistest.Dataset{v1, v2} {
-		for i := 0; i < len(ds.Spans); i += 5000 {
-			if err := db.WriteSpans(ctx, ds.Spans[i:min(i+5000, len(ds.Spans))]); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	db := openSpanStore(t, v1.Spans, v2.Spans)
 	f := &rvFixture{db: db}
+	var err error
 	if f.deploy, err = db.RecordDeploy(ctx, store.Deploy{Service: analysistest.FeedAPI, Version: "v2", At: rvStart.Add(30 * time.Minute), Source: store.DeploySourceAuto}); err != nil {
 		t.Fatal(err)
 	}
@@ -102,17 +92,45 @@ func newRVFixtureN(t testing.TB, n int) *rvFixture {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	f.handler, f.cached = newTestHandlers(t, rvFixedTimes{db}, rvNow)
+	return f
+}
+
+// openSpanStore opens a SQLite store in the test's temporary directory
+// holding the given spans.
+func openSpanStore(t testing.TB, spans ...[]store.Span) *sqlite.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "spans.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, ss := range spans {
+		for i := 0; i < len(ss); i += 5000 {
+			if err := db.WriteSpans(ctx, ss[i:min(i+5000, len(ss))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return db
+}
+
+// newTestHandlers serves st at the clock now twice: without a cache, and
+// through an in-process analysis cache as tailscope runs by default.
+func newTestHandlers(t testing.TB, st store.Store, now func() time.Time) (plain, cached http.Handler) {
+	t.Helper()
 	assets, err := static.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.handler = New(Config{Store: rvFixedTimes{db}, Now: rvNow, Assets: assets, Version: "test"}).Handler()
 	mem, err := cache.NewMemory(1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.cached = New(Config{Store: rvFixedTimes{db}, Now: rvNow, Assets: assets, Version: "test", Cache: cache.NewAside(mem, time.Hour, 0, nil)}).Handler()
-	return f
+	plain = New(Config{Store: st, Now: now, Assets: assets, Version: "test"}).Handler()
+	cached = New(Config{Store: st, Now: now, Assets: assets, Version: "test", Cache: cache.NewAside(mem, time.Hour, 0, nil)}).Handler()
+	return plain, cached
 }
 
 // rvFixedTimes pins the created/updated times the store assigns from the

@@ -124,8 +124,8 @@ func TestBudgetFormCreateEditDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Target != 0.999 || b.Threshold.Milliseconds() != 400 || len(b.Hops) != 2 || b.Hops[1].Dependency != "postgresql" {
-		t.Errorf("stored %+v", b)
+	if b.Target != 0.999 || b.Threshold.Milliseconds() != 400 || len(b.Hops) != 2 || b.Hops[1].Dependency != "postgresql" || b.HopMeasure != store.HopWholeCall {
+		t.Errorf("stored %+v (a form without a hop measure gets the default, whole calls)", b)
 	}
 	if body := rvGet(t, f.handler, "/budgets").Body.String(); !strings.Contains(body, `data-budget="checkout p99"`) || !strings.Contains(body, "99.9% under 400 ms over 7d") {
 		t.Error("the new budget is not listed with its objective")
@@ -136,14 +136,21 @@ func TestBudgetFormCreateEditDelete(t *testing.T) {
 
 	edit := budgetForm()
 	edit.Set("threshold_ms", "450")
+	edit.Set("hop_measure", "own_time")
 	edit["hop_service"] = []string{"feed-api", "", ""}
 	edit["hop_dependency"] = []string{"profile-svc", "", ""}
 	edit["hop_allocation_ms"] = []string{"200", "", ""}
 	if w := rvPost(t, f.handler, loc, edit); w.Code != http.StatusSeeOther || w.Header().Get("Location") != loc {
 		t.Fatalf("update: status %d, Location %q", w.Code, w.Header().Get("Location"))
 	}
-	if b, _ = f.db.BudgetByID(ctx, id); b.Threshold.Milliseconds() != 450 || len(b.Hops) != 1 {
+	if b, _ = f.db.BudgetByID(ctx, id); b.Threshold.Milliseconds() != 450 || len(b.Hops) != 1 || b.HopMeasure != store.HopOwnTime {
 		t.Errorf("after update %+v", b)
+	}
+	if body := rvGet(t, f.handler, loc+"/edit").Body.String(); !strings.Contains(body, `<option value="own_time" selected>`) {
+		t.Error("the edit form does not show the budget's hop measure")
+	}
+	if body := rvGet(t, f.handler, loc).Body.String(); !strings.Contains(body, "counts only the client span&#39;s own time") {
+		t.Error("the budget page does not say its call hops count own time")
 	}
 
 	// Deleting asks first: the confirmation page deletes nothing.
@@ -179,6 +186,10 @@ func TestBudgetFormBadInput(t *testing.T) {
 		{"negative hop", func(v url.Values) { v["hop_allocation_ms"] = []string{"-1", "100", ""} }, "hops", "allocation must be positive", `value="-1"`, true},
 		{"hop without allocation", func(v url.Values) { v["hop_allocation_ms"] = []string{"", "100", ""} }, "hops", "Hop row 1: the allocation is required", `value="profile-svc"`, true},
 		{"hop without service", func(v url.Values) { v["hop_service"] = []string{"", "candidate-svc", ""} }, "hops", "Hop row 1: service is required", `value="profile-svc"`, true},
+		{"second hop negative, after an empty row", func(v url.Values) {
+			v["hop_service"], v["hop_dependency"], v["hop_allocation_ms"] = []string{"feed-api", "", "candidate-svc"}, []string{"profile-svc", "", "postgresql"}, []string{"150", "", "-3"}
+		}, "hops", "Hop row 2: allocation must be positive (got -3ms)", `value="-3"`, true},
+		{"unknown hop measure", func(v url.Values) { v.Set("hop_measure", "wall clock") }, "hop_measure", `hop measure "wall clock"`, `value="checkout p99"`, true},
 	}
 	before, _ := f.db.Budgets(context.Background())
 	for _, tt := range tests {
@@ -201,7 +212,7 @@ func TestBudgetFormBadInput(t *testing.T) {
 				t.Error("no summary saying nothing was saved")
 			}
 			if tt.wantNoneElse {
-				for _, other := range []string{"name", "service", "endpoint", "threshold_ms", "target_pct", "period", "hops"} {
+				for _, other := range []string{"name", "service", "endpoint", "threshold_ms", "target_pct", "period", "hop_measure", "hops"} {
 					if other != tt.field && fieldError(body, other) != "" {
 						t.Errorf("unexpected message on %s: %q", other, fieldError(body, other))
 					}
@@ -331,12 +342,23 @@ func TestIncidentFormBadInput(t *testing.T) {
 			}
 		})
 	}
+	// Every problem is reported at once, each next to its field.
+	form := incidentFormValues()
+	form.Set("title", "")
+	form.Set("to", "yesterday")
+	form.Set("notes", long)
+	body := html.UnescapeString(rvPost(t, f.handler, "/incidents", form).Body.String())
+	for field, want := range map[string]string{"title": "title is required", "range": "neither RFC 3339", "notes": "the limit is 64 KiB"} {
+		if msg := fieldError(body, field); !containsFold(msg, want) {
+			t.Errorf("several problems: message next to %s is %q, want %q", field, msg, want)
+		}
+	}
 	list, _ := f.db.Incidents(context.Background())
 	if len(list) != 1 {
 		t.Errorf("%d incidents after only bad forms, want the fixture's 1", len(list))
 	}
 	// A form over the body limit is refused outright.
-	form := incidentFormValues()
+	form = incidentFormValues()
 	form.Set("notes", strings.Repeat("y", maxFormBody+1))
 	if w := rvPost(t, f.handler, "/incidents", form); w.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized form: %d, want 413", w.Code)

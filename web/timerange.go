@@ -2,9 +2,10 @@ package web
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tailscope/tailscope/internal/duration"
 )
 
 // TimeRange is a resolved [From, To) window together with the text the
@@ -56,9 +57,9 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 		return now, nil
 	}
 	if rest, ok := strings.CutPrefix(s, "now-"); ok {
-		d, err := parseRelative(rest)
+		d, err := duration.Parse(rest)
 		if err != nil {
-			return time.Time{}, err
+			return time.Time{}, fmt.Errorf("relative time now-%s: want a duration like 15m, 6h, 7d or 1d12h", truncateText(rest, 40))
 		}
 		return now.Add(-d), nil
 	}
@@ -68,28 +69,6 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is neither RFC 3339 (2026-11-23T14:02:00Z) nor relative (now, now-15m, now-2h, now-7d)", truncateText(s, 60))
-}
-
-// parseRelative parses Go durations plus a day suffix ("7d", "1d12h").
-func parseRelative(s string) (time.Duration, error) {
-	var days int
-	if i := strings.IndexByte(s, 'd'); i >= 0 {
-		n, err := strconv.Atoi(s[:i])
-		if err != nil || n < 0 || n > 3650 {
-			return 0, fmt.Errorf("relative time now-%s: bad day count", truncateText(s, 40))
-		}
-		days = n
-		s = s[i+1:]
-	}
-	var d time.Duration
-	if s != "" {
-		var err error
-		d, err = time.ParseDuration(s)
-		if err != nil || d < 0 {
-			return 0, fmt.Errorf("relative time now-%s: want a duration like 15m, 6h or 7d", truncateText(s, 40))
-		}
-	}
-	return time.Duration(days)*24*time.Hour + d, nil
 }
 
 func truncateText(s string, n int) string {

@@ -177,3 +177,41 @@ func TestSource(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateBudget: the budget scenario puts its busy requests in the
+// period's last hour, the quiet ones before, and names the culprit's
+// traces; the same scenario gives the same spans.
+func TestGenerateBudget(t *testing.T) {
+	sc := BudgetScenario{Seed: 3, Quiet: 300, Busy: 3000}
+	ds := GenerateBudget(sc)
+	if !reflect.DeepEqual(ds, GenerateBudget(sc)) {
+		t.Fatal("same scenario gave different datasets")
+	}
+	end := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	busy, quiet := 0, 0
+	for _, sp := range ds.Spans {
+		if !sp.IsRoot() {
+			continue
+		}
+		switch at := time.Unix(0, sp.StartUnixNano); {
+		case !at.Before(end.Add(-time.Hour)) && at.Before(end):
+			busy++
+		case !at.Before(end.Add(-30*24*time.Hour)) && at.Before(end.Add(-time.Hour)):
+			quiet++
+		default:
+			t.Fatalf("request at %s is outside the period", at)
+		}
+	}
+	if busy != 3000 || quiet != 300 || len(ds.Roots) != 3300 {
+		t.Errorf("%d busy and %d quiet requests, want 3000 and 300", busy, quiet)
+	}
+	// 3% of the busy hour, each call a second slower.
+	if n := len(ds.Injected["culprit"]); n < 60 || n > 120 {
+		t.Errorf("%d culprit traces, want about 90", n)
+	}
+	for id, d := range ds.Injected["culprit"] {
+		if d < 800*time.Millisecond || d > 1200*time.Millisecond || ds.Truth[id][0] != "culprit" {
+			t.Fatalf("trace %s: culprit delay %v, truth %v", id, d, ds.Truth[id])
+		}
+	}
+}

@@ -81,9 +81,9 @@ func (db *DB) CreateBudget(ctx context.Context, b store.Budget) (store.Budget, e
 	}
 	now := sqlcommon.NS(db.now())
 	err = db.pool.QueryRow(ctx, `INSERT INTO budgets
-(name, service, endpoint, threshold_ns, target, period_ns, hops, created_ns, updated_ns)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id`,
-		b.Name, b.Service, b.Endpoint, int64(b.Threshold), b.Target, int64(b.Period), hops, now).Scan(&b.ID)
+(name, service, endpoint, threshold_ns, target, period_ns, hop_measure, hops, created_ns, updated_ns)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id`,
+		b.Name, b.Service, b.Endpoint, int64(b.Threshold), b.Target, int64(b.Period), string(b.HopMeasure), hops, now).Scan(&b.ID)
 	if err != nil {
 		return b, mapErr(ctx, "create budget", err)
 	}
@@ -101,8 +101,8 @@ func (db *DB) UpdateBudget(ctx context.Context, b store.Budget) (store.Budget, e
 	now := sqlcommon.NS(db.now())
 	var created int64
 	err = db.pool.QueryRow(ctx, `UPDATE budgets SET name = $1, service = $2, endpoint = $3, threshold_ns = $4,
-target = $5, period_ns = $6, hops = $7, updated_ns = $8 WHERE id = $9 RETURNING created_ns`,
-		b.Name, b.Service, b.Endpoint, int64(b.Threshold), b.Target, int64(b.Period), hops, now, b.ID).Scan(&created)
+target = $5, period_ns = $6, hop_measure = $7, hops = $8, updated_ns = $9 WHERE id = $10 RETURNING created_ns`,
+		b.Name, b.Service, b.Endpoint, int64(b.Threshold), b.Target, int64(b.Period), string(b.HopMeasure), hops, now, b.ID).Scan(&created)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, fmt.Errorf("postgres: update budget %d: %w", b.ID, store.ErrNotFound)
 	}

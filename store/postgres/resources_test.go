@@ -7,12 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
-
 	"github.com/tailscope/tailscope/internal/testenv"
-	"github.com/tailscope/tailscope/migrations"
 	"github.com/tailscope/tailscope/store"
 	"github.com/tailscope/tailscope/store/storetest"
 )
@@ -140,19 +135,7 @@ func TestResourcesDeletedElsewhere(t *testing.T) {
 func TestResourcesMigration(t *testing.T) {
 	ctx := t.Context()
 	url := testenv.FreshPostgres(t)
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sqlDB := stdlib.OpenDB(*cfg)
-	defer sqlDB.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.Postgres)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
+	sqlDB := migratedTo(t, url, 2)
 	at := time.Now().Add(-time.Hour).UnixNano()
 	day := dayOf(at)
 	from, to := dayBounds(day)

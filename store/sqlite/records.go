@@ -84,9 +84,9 @@ func (db *DB) CreateBudget(ctx context.Context, b store.Budget) (store.Budget, e
 	}
 	now := sqlcommon.NS(db.now())
 	err = db.w.QueryRowContext(ctx, `INSERT INTO budgets
-(name, service, endpoint, threshold_ns, target, period_ns, hops, created_ns, updated_ns)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		b.Name, b.Service, b.Endpoint, int64(b.Threshold), b.Target, int64(b.Period), string(hops), now, now).Scan(&b.ID)
+(name, service, endpoint, threshold_ns, target, period_ns, hop_measure, hops, created_ns, updated_ns)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		b.Name, b.Service, b.Endpoint, int64(b.Threshold), b.Target, int64(b.Period), string(b.HopMeasure), string(hops), now, now).Scan(&b.ID)
 	if err != nil {
 		return b, mapErr(ctx, "create budget", err)
 	}
@@ -104,8 +104,8 @@ func (db *DB) UpdateBudget(ctx context.Context, b store.Budget) (store.Budget, e
 	now := sqlcommon.NS(db.now())
 	var created int64
 	err = db.w.QueryRowContext(ctx, `UPDATE budgets SET name = ?, service = ?, endpoint = ?, threshold_ns = ?,
-target = ?, period_ns = ?, hops = ?, updated_ns = ? WHERE id = ? RETURNING created_ns`,
-		b.Name, b.Service, b.Endpoint, int64(b.Threshold), b.Target, int64(b.Period), string(hops), now, b.ID).Scan(&created)
+target = ?, period_ns = ?, hop_measure = ?, hops = ?, updated_ns = ? WHERE id = ? RETURNING created_ns`,
+		b.Name, b.Service, b.Endpoint, int64(b.Threshold), b.Target, int64(b.Period), string(b.HopMeasure), string(hops), now, b.ID).Scan(&created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, fmt.Errorf("sqlite: update budget %d: %w", b.ID, store.ErrNotFound)
 	}

@@ -104,12 +104,12 @@ func testBudgets(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("BudgetByID: %v", err)
 	}
-	if !budgetEqual(got, created) {
-		t.Errorf("BudgetByID = %+v, want %+v", got, created)
+	if !budgetEqual(got, created) || got.HopMeasure != store.HopWholeCall {
+		t.Errorf("BudgetByID = %+v, want %+v measuring whole calls (the default)", got, created)
 	}
 
 	upd := created
-	upd.Name, upd.Target, upd.Hops = "feed p99.9", 0.999, nil
+	upd.Name, upd.Target, upd.Hops, upd.HopMeasure = "feed p99.9", 0.999, nil, store.HopOwnTime
 	updated, err := s.UpdateBudget(ctx, upd)
 	if err != nil {
 		t.Fatalf("UpdateBudget: %v", err)
@@ -118,7 +118,7 @@ func testBudgets(t *testing.T, s store.Store) {
 		t.Errorf("UpdateBudget timestamps = %v, %v; created %v", updated.CreatedAt, updated.UpdatedAt, created.CreatedAt)
 	}
 	got, _ = s.BudgetByID(ctx, created.ID)
-	if !budgetEqual(got, updated) || got.Name != "feed p99.9" || len(got.Hops) != 0 {
+	if !budgetEqual(got, updated) || got.Name != "feed p99.9" || len(got.Hops) != 0 || got.HopMeasure != store.HopOwnTime {
 		t.Errorf("after update BudgetByID = %+v, want %+v", got, updated)
 	}
 
@@ -153,9 +153,36 @@ func testBudgets(t *testing.T, s store.Store) {
 	}
 }
 
+// CheckMigratedBudget ends a migration test: budget id was stored before
+// budgets had a hop measure, when a call hop counted the client span's
+// own time; it keeps that meaning, and a budget created now measures
+// whole calls.
+func CheckMigratedBudget(t *testing.T, s store.Store, id int64) {
+	t.Helper()
+	ctx := ctxT(t)
+	old, err := s.BudgetByID(ctx, id)
+	if err != nil {
+		t.Fatalf("BudgetByID(from before the migration): %v", err)
+	}
+	if old.HopMeasure != store.HopOwnTime || len(old.Hops) != 1 || old.Hops[0].Allocation != 150*time.Millisecond {
+		t.Errorf("budget from before the migration = %+v, want its hop kept and measured as own time", old)
+	}
+	fresh, err := s.CreateBudget(ctx, store.Budget{Name: "new", Service: "s", Endpoint: "e", Threshold: time.Second, Target: 0.9, Period: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.BudgetByID(ctx, fresh.ID); got.HopMeasure != store.HopWholeCall {
+		t.Errorf("new budget measures %q, want %q", got.HopMeasure, store.HopWholeCall)
+	}
+}
+
+// OldBudgetHops is the hop table CheckMigratedBudget expects of the budget
+// a migration test stores the old way.
+const OldBudgetHops = `[{"service":"checkout-api","dependency":"pricing-svc","allocation_ns":150000000}]`
+
 func budgetEqual(a, b store.Budget) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Service == b.Service && a.Endpoint == b.Endpoint &&
-		a.Threshold == b.Threshold && a.Target == b.Target && a.Period == b.Period &&
+		a.Threshold == b.Threshold && a.Target == b.Target && a.Period == b.Period && a.HopMeasure == b.HopMeasure &&
 		slices.Equal(a.Hops, b.Hops) && a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt)
 }
 

@@ -47,21 +47,22 @@ func PrepareDeploy(d store.Deploy, now time.Time) (store.Deploy, error) {
 }
 
 // BudgetColumns lists the budgets columns ScanBudget reads.
-const BudgetColumns = "id, name, service, endpoint, threshold_ns, target, period_ns, hops, created_ns, updated_ns"
+const BudgetColumns = "id, name, service, endpoint, threshold_ns, target, period_ns, hop_measure, hops, created_ns, updated_ns"
 
 // ScanBudget reads one budget row.
 func ScanBudget(sc Scanner) (store.Budget, error) {
 	var (
 		b                 store.Budget
 		threshold, period int64
+		measure           string
 		hops              []byte
 		created, updated  int64
 	)
 	if err := sc.Scan(&b.ID, &b.Name, &b.Service, &b.Endpoint, &threshold, &b.Target, &period,
-		&hops, &created, &updated); err != nil {
+		&measure, &hops, &created, &updated); err != nil {
 		return b, err
 	}
-	b.Threshold, b.Period = time.Duration(threshold), time.Duration(period)
+	b.Threshold, b.Period, b.HopMeasure = time.Duration(threshold), time.Duration(period), store.HopMeasure(measure)
 	b.CreatedAt, b.UpdatedAt = Time(created), Time(updated)
 	if err := json.Unmarshal(hops, &b.Hops); err != nil {
 		return b, fmt.Errorf("decode budget hops: %w", err)
@@ -88,9 +89,13 @@ func EncodeHops(h []store.HopBudget) ([]byte, error) {
 	return b, nil
 }
 
-// CleanBudget sanitises a budget's text fields.
+// CleanBudget sanitises a budget's text fields and writes the default
+// hop measure out, so a stored budget always says which it uses.
 func CleanBudget(b store.Budget) store.Budget {
 	b.Name, b.Service, b.Endpoint = Clean(b.Name), Clean(b.Service), Clean(b.Endpoint)
+	if b.HopMeasure == "" {
+		b.HopMeasure = store.HopWholeCall
+	}
 	return b
 }
 
