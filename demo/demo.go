@@ -70,18 +70,18 @@ type Demo struct {
 	Cluster  *feedsvc.Cluster
 	Scenario scenario.Scenario
 
-	cfg       Config
-	cancel    context.CancelFunc
+	cfg    Config
+	cancel context.CancelFunc
 	// scenario and loader are the demo's two background parts; each
 	// closes its channel when it returns. Closed channels, not values
 	// sent once, so Wait and Drain can both wait on them: Wait used to
 	// take the scenario's one value after the v2 deploy and Drain then
 	// waited for it forever, so Ctrl-C no longer stopped the demo.
 	scenario, loader part
-	stopProf  func()
-	drainOnce sync.Once
-	drainErr  error
-	load      *load.Result
+	stopProf         func()
+	drainOnce        sync.Once
+	drainErr         error
+	load             *load.Result
 }
 
 // Start starts tailscope, the profiler, feedsvc, the scenario's steps and
