@@ -18,8 +18,6 @@ func pct(v float64) string { return chart.FormatPercent(v) }
 
 func count(v float64) string { return chart.FormatCount(v) }
 
-func bytesText(v float64) string { return chart.FormatBytes(v) }
-
 func f2(v float64) string {
 	switch {
 	case v >= 100:

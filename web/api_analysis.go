@@ -18,16 +18,6 @@ import (
 // comparisons); longer latency windows use sketches day by day.
 const maxAnalysisRange = 7 * 24 * time.Hour
 
-// analysisRange parses from/to against the quantised clock.
-func (s *Server) analysisRange(r *http.Request) (TimeRange, error) {
-	q := r.URL.Query()
-	tr, err := parseTimeRange(q.Get("from"), q.Get("to"), s.analysisNow())
-	if err != nil {
-		return tr, badRequest("%v", err)
-	}
-	return tr, nil
-}
-
 func (s *Server) services(ctx context.Context, tr TimeRange) (analysis.ServicesReport, error) {
 	q := analysis.ServicesQuery{From: tr.From, To: tr.To, Now: s.dataNow(tr.To)}
 	key := cacheKey("services", q.From.UnixNano(), q.To.UnixNano(), q.Now.UnixNano())
@@ -48,7 +38,7 @@ func (s *Server) dataNow(to time.Time) time.Time {
 }
 
 func (s *Server) handleAPIServices(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.analysisRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		s.apiError(w, r, err)
 		return
@@ -75,7 +65,7 @@ func (s *Server) parseEndpointQuery(r *http.Request, needEndpoint bool) (endpoin
 		Endpoint: strings.TrimSpace(q.Get("endpoint")),
 		Version:  strings.TrimSpace(q.Get("version")),
 	}
-	tr, err := s.analysisRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		return eq, err
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -194,7 +195,7 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 	}
 	v := components.DeployCompareView{
 		Service: d.Service, Version: d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05 UTC"), Source: sourceWord(d.Source),
-		DeployNote: d.Note, Endpoint: q.Get("endpoint"), Window: cmpOr(q.Get("window"), "1h"),
+		DeployNote: d.Note, Endpoint: q.Get("endpoint"), Window: cmp.Or(q.Get("window"), "1h"),
 		EqualCounts: q.Get("equal_counts") == "1" || q.Get("equal_counts") == "true", Action: fmt.Sprintf("/deploys/%d", id),
 		FirstSeen: kinds[d.ID] == analysis.KindFirstSeen,
 	}
@@ -240,13 +241,6 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 	s.render(w, r, http.StatusOK, s.page(r, d.Service+" "+d.Version+" before and after", "deploys", nil), components.DeployComparePage(v))
 }
 
-func cmpOr(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
-}
-
 // sideTracesHref lists the slowest traces of one side of a comparison.
 func sideTracesHref(c analysis.Comparison, side analysis.CompareSide) string {
 	return link("/search", "service", c.Service, "endpoint", c.Endpoint, "version", side.Version,
@@ -258,7 +252,7 @@ func (s *Server) handleComparePage(w http.ResponseWriter, r *http.Request) {
 	v := components.CompareView{Form: components.CompareFormView{
 		Service: strings.TrimSpace(q.Get("service")), Endpoint: strings.TrimSpace(q.Get("endpoint")),
 		VersionA: strings.TrimSpace(q.Get("version_a")), VersionB: strings.TrimSpace(q.Get("version_b")),
-		From: cmpOr(q.Get("from"), "now-1h"), To: cmpOr(q.Get("to"), "now"),
+		From: cmp.Or(q.Get("from"), "now-1h"), To: cmp.Or(q.Get("to"), "now"),
 	}}
 	ctx := r.Context()
 	now := s.analysisNow()

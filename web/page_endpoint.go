@@ -90,7 +90,7 @@ func contains(list []string, s string) bool {
 }
 
 func (s *Server) handleLatencyPage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.pageRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		s.pageError(w, r, err)
 		return

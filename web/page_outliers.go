@@ -31,7 +31,7 @@ var dimensionTitles = map[string]string{
 const maxDimValues = 8
 
 func (s *Server) handleOutliersPage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.pageRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		s.pageError(w, r, err)
 		return

@@ -278,7 +278,7 @@ func (s *Server) groupSpanIDs(ctx context.Context, q store.TraceQuery) ([]store.
 // handleProfilesPage is the profile explorer: one application's profile of
 // one type over the window.
 func (s *Server) handleProfilesPage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.pageRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		s.pageError(w, r, err)
 		return

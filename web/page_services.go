@@ -15,7 +15,7 @@ import (
 )
 
 func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.pageRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		s.pageError(w, r, err)
 		return
