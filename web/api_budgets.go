@@ -86,6 +86,14 @@ func (s *Server) handleAPIBudgetDelete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// complianceQuery is the input of a compliance computation, keyed by
+// queryKey.
+type complianceQuery struct {
+	Budget   store.Budget
+	From, To time.Time
+	Now      time.Time
+}
+
 // compliance computes a budget's compliance over [from, to). The budget
 // list, the budget's page, the API and incident reports all come here, so
 // for one window they show one computation: the same sample, the same
@@ -94,7 +102,7 @@ func (s *Server) compliance(ctx context.Context, b store.Budget, tr TimeRange, n
 	// The key names the budget's content, not only its id, so an edit
 	// (or a store whose timestamps do not move) never serves the old
 	// table.
-	key := cacheKey("budget-compliance", budgetToJSON(b), tr.From.UnixNano(), tr.To.UnixNano(), now.UnixNano())
+	key := queryKey("budget-compliance", complianceQuery{Budget: b, From: tr.From, To: tr.To, Now: now})
 	rep, err := cached(ctx, s, key, func(ctx context.Context) (analysis.ComplianceReport, error) {
 		return analysis.Compliance(ctx, s.store, b, tr.From, tr.To, now)
 	})
