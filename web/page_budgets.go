@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 
@@ -84,7 +85,7 @@ func budgetStatusClass(status analysis.BudgetStatus) string {
 
 // objectiveText writes "99% under 500 ms over 30d".
 func objectiveText(b store.Budget) string {
-	return fmt.Sprintf("%s under %s over %s", sloPercent(b.Target), chart.FormatDuration(b.Threshold), duration.Format(b.Period))
+	return fmt.Sprintf("%s under %s over %s", sloPercent(b.Target), units.Duration(b.Threshold), duration.Format(b.Period))
 }
 
 // budgetParam loads the budget named by the {id} URL parameter.
@@ -204,7 +205,7 @@ func budgetView(b store.Budget, rep analysis.ComplianceReport, tr TimeRange, dep
 	v.Facts = []components.Fact{
 		{Label: "attainment", Value: sloPercent(rep.Attainment), Bad: rep.Total > 0 && !rep.Met},
 		{Label: "requests", Value: chart.FormatCount(float64(rep.Total))},
-		{Label: "over " + chart.FormatDuration(b.Threshold), Value: chart.FormatCount(float64(rep.Bad))},
+		{Label: "over " + units.Duration(b.Threshold), Value: chart.FormatCount(float64(rep.Bad))},
 		{Label: "error budget", Value: chart.FormatCount(rep.ErrorBudget) + " slow requests"},
 		{Label: "budget left", Value: chart.FormatPercent(rep.ErrorBudgetRemaining), Bad: rep.ErrorBudgetRemaining < 0},
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 	"net/url"
@@ -415,7 +416,7 @@ func verdictClass(v string) string {
 // signedMsText writes a millisecond change with its sign.
 func signedMsText(v float64) string {
 	if v > 0 {
-		return "+" + chart.FormatMs(v)
+		return "+" + units.Ms(v)
 	}
-	return chart.FormatMs(v)
+	return units.Ms(v)
 }

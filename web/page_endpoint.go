@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 	"sort"
@@ -143,12 +144,12 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 			{Label: "requests", Value: chart.FormatCount(float64(rep.Count))},
 			{Label: "rate", Value: fmt.Sprintf("%.2f/s", rep.RatePerS)},
 			{Label: "errors", Value: chart.FormatPercent(rep.ErrorRate), Bad: rep.ErrorRate > 0.01},
-			{Label: "p50", Value: chart.FormatMs(pc.P50Ms)},
-			{Label: "p90", Value: chart.FormatMs(pc.P90Ms)},
-			{Label: "p95", Value: chart.FormatMs(pc.P95Ms)},
-			{Label: "p99", Value: chart.FormatMs(pc.P99Ms)},
-			{Label: "p99.9", Value: chart.FormatMs(pc.P999Ms)},
-			{Label: "max", Value: chart.FormatMs(pc.MaxMs)},
+			{Label: "p50", Value: units.Ms(pc.P50Ms)},
+			{Label: "p90", Value: units.Ms(pc.P90Ms)},
+			{Label: "p95", Value: units.Ms(pc.P95Ms)},
+			{Label: "p99", Value: units.Ms(pc.P99Ms)},
+			{Label: "p99.9", Value: units.Ms(pc.P999Ms)},
+			{Label: "max", Value: units.Ms(pc.MaxMs)},
 		},
 		OutliersHref:   link("/outliers", base...),
 		TracesHref:     link("/search", base...),

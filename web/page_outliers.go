@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"net/http"
 	"sort"
 	"strconv"
@@ -81,15 +82,15 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 	if rep.Percentile > 0 && rep.Percentile != 99 {
 		defn = fmt.Sprintf("≥ p%g", rep.Percentile)
 	} else if rep.Percentile == 0 {
-		defn = "≥ " + chart.FormatMs(rep.ThresholdMs)
+		defn = "≥ " + units.Ms(rep.ThresholdMs)
 	}
 	v := components.OutliersView{
 		Picker: p, Percentile: percentile, ThresholdMs: threshold,
 		Facts: []components.Fact{
 			{Label: "requests", Value: chart.FormatCount(float64(rep.RequestCount))},
-			{Label: "p50", Value: chart.FormatMs(rep.P50Ms)},
-			{Label: "p99", Value: chart.FormatMs(rep.P99Ms)},
-			{Label: "outliers " + defn, Value: fmt.Sprintf("%d (≥ %s)", rep.OutlierCount, chart.FormatMs(rep.ThresholdMs))},
+			{Label: "p50", Value: units.Ms(rep.P50Ms)},
+			{Label: "p99", Value: units.Ms(rep.P99Ms)},
+			{Label: "outliers " + defn, Value: fmt.Sprintf("%d (≥ %s)", rep.OutlierCount, units.Ms(rep.ThresholdMs))},
 			{Label: "traces examined", Value: fmt.Sprintf("%d + %d baseline", rep.AnalyzedOutlierCount, rep.BaselineCount)},
 		},
 		Ungrouped: rep.UngroupedCount,

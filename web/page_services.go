@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 	"strings"
@@ -94,7 +95,7 @@ func statsView(st analysis.RequestStats, label string, from time.Time) component
 		Count: st.Count, RatePerS: st.RatePerS, RateSince: since, ErrorRate: st.ErrorRate,
 		P50Ms: st.P50Ms, P95Ms: st.P95Ms, P99Ms: st.P99Ms,
 		Spark:      chart.BuildSparkline(vals, 120, 24),
-		SparkLabel: "p99 of " + label + " over the window, peak " + chart.FormatMs(maxFinite(vals)),
+		SparkLabel: "p99 of " + label + " over the window, peak " + units.Ms(maxFinite(vals)),
 	}
 }
 
@@ -141,7 +142,7 @@ func budgetBadge(b store.Budget, rep analysis.ComplianceReport) *components.Budg
 		badge.Text = "no data"
 		return badge
 	}
-	badge.Text = fmt.Sprintf("%s ≤ %s (target %s)", sloPercent(rep.Attainment), chart.FormatDuration(b.Threshold), sloPercent(b.Target))
+	badge.Text = fmt.Sprintf("%s ≤ %s (target %s)", sloPercent(rep.Attainment), units.Duration(b.Threshold), sloPercent(b.Target))
 	return badge
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 	"net/url"
@@ -650,12 +651,12 @@ func reportTimeline(rep IncidentReport, in store.Incident, to time.Time, base st
 		if peak != nil {
 			ev = append(ev, TimelineEvent{Time: peak.Start, Kind: eventP99Peak, Link: window(peak, "sort", "slowest"),
 				Text: fmt.Sprintf("p99 of %s %s peaks at %s (%d requests in the %s from %s)", e.Service, e.Endpoint,
-					chart.FormatMs(*peak.P99Ms), peak.Count, chart.FormatDuration(step), peak.Start.UTC().Format("15:04:05"))})
+					units.Ms(*peak.P99Ms), peak.Count, units.Duration(step), peak.Start.UTC().Format("15:04:05"))})
 		}
 		if errPeak != nil {
 			ev = append(ev, TimelineEvent{Time: errPeak.Start, Kind: eventErrorPeak, Link: window(errPeak, "status", "error"),
 				Text: fmt.Sprintf("Error rate of %s %s peaks at %s (%d of %d requests in the %s from %s)", e.Service, e.Endpoint,
-					chart.FormatPercent(errShare(errPeak)), errPeak.Errors, errPeak.Count, chart.FormatDuration(step), errPeak.Start.UTC().Format("15:04:05"))})
+					chart.FormatPercent(errShare(errPeak)), errPeak.Errors, errPeak.Count, units.Duration(step), errPeak.Start.UTC().Format("15:04:05"))})
 		}
 	}
 	order := map[string]int{eventStart: 1, eventDeploy: 0, eventFirstSeen: 0, eventP99Peak: 2, eventErrorPeak: 3, eventEnd: 4}
@@ -681,14 +682,14 @@ func reportSummary(rep IncidentReport) string {
 		st := e.During
 		s := fmt.Sprintf("%s %s served %s requests during the incident (%s errors); p99 %s, p50 %s.",
 			e.Service, e.Endpoint, chart.FormatCount(float64(st.Requests)), chart.FormatPercent(st.ErrorRate),
-			chart.FormatMs(st.Percentiles.P99Ms), chart.FormatMs(st.Percentiles.P50Ms))
+			units.Ms(st.Percentiles.P99Ms), units.Ms(st.Percentiles.P50Ms))
 		if e.Impact != nil && e.Impact.Before.Count > 0 {
 			s += fmt.Sprintf(" Against the %s before: %s.", humanDuration(e.Impact.Before.To.Sub(e.Impact.Before.From)), e.Impact.Summary)
 		}
 		if e.Outliers != nil && len(e.Outliers.Groups) > 0 {
 			g := e.Outliers.Groups[0]
 			s += fmt.Sprintf(" The slowest requests were mostly %s (%s of the tail, %s excess each); fixing it would bring p99 from %s to %s.",
-				g.Label, chart.FormatPercent(g.Share), chart.FormatMs(g.ExcessMs), chart.FormatMs(e.Outliers.P99Ms), chart.FormatMs(g.CounterfactualP99Ms))
+				g.Label, chart.FormatPercent(g.Share), units.Ms(g.ExcessMs), units.Ms(e.Outliers.P99Ms), units.Ms(g.CounterfactualP99Ms))
 		}
 		parts = append(parts, s)
 	}
@@ -708,7 +709,7 @@ func reportSummary(rep IncidentReport) string {
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("Budget %s: %s of requests under %s during the incident (target %s); the incident used %s of the %s error budget.",
-			b.Name, sloPercent(b.During.Attainment), chart.FormatMs(b.During.Budget.ThresholdMs),
+			b.Name, sloPercent(b.During.Attainment), units.Ms(b.During.Budget.ThresholdMs),
 			sloPercent(b.During.Budget.Target), chart.FormatPercent(b.PeriodBudgetSpent), b.During.Budget.Period))
 	}
 	return strings.Join(parts, " ")

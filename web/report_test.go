@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -367,12 +368,12 @@ func checkReportNumbers(t *testing.T, e rvExports) {
 		rep.Summary,
 		ep.Impact.Summary,
 		rep.Deploys[0].Comparison.Summary,
-		chart.FormatMs(ep.During.Percentiles.P99Ms),
-		chart.FormatMs(ep.Impact.Before.Percentiles.P99Ms),
+		units.Ms(ep.During.Percentiles.P99Ms),
+		units.Ms(ep.Impact.Before.Percentiles.P99Ms),
 		sloPercent(rep.Budgets[0].During.Attainment),
 		chart.FormatPercent(rep.Budgets[0].PeriodBudgetSpent),
 		ep.Outliers.Groups[0].Label,
-		chart.FormatMs(ep.Outliers.Groups[0].CounterfactualP99Ms),
+		units.Ms(ep.Outliers.Groups[0].CounterfactualP99Ms),
 		rep.Exemplars[0].TraceID[:12],
 	}
 	for _, n := range numbers {
