@@ -92,7 +92,7 @@ func (s *Server) busiestEndpoint(ctx context.Context, service string, tr TimeRan
 	}
 	var best store.Endpoint
 	for _, e := range eps {
-		if e.Service == service && busier(e, best) {
+		if e.Service == service && analysis.Busier(e, best) {
 			best = e
 		}
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/href"
 	"github.com/tailscope/tailscope/internal/units"
 	"net/http"
 	"slices"
@@ -284,7 +285,7 @@ func (s *Server) handleIncidentPinForm(w http.ResponseWriter, r *http.Request) {
 		}
 		pins = append(pins, id)
 	}
-	req := incidentRequest{Title: in.Title, From: timeText(in.From), To: timeText(in.To), Services: in.Services, Notes: in.Notes}
+	req := incidentRequest{Title: in.Title, From: href.Time(in.From), To: href.Time(in.To), Services: in.Services, Notes: in.Notes}
 	for _, p := range pins {
 		req.PinnedTraceIDs = append(req.PinnedTraceIDs, p.String())
 	}
@@ -468,7 +469,7 @@ func incidentBudgetView(b ReportBudget) components.IncidentBudgetView {
 		bv.WorstHop = worstHopText(d.ComplianceReport)
 	}
 	bv.Facts = []components.Fact{
-		{Label: "attainment during", Value: sloPercent(d.Attainment), Bad: d.Total > 0 && !d.Met},
+		{Label: "attainment during", Value: units.SLOPercent(d.Attainment), Bad: d.Total > 0 && !d.Met},
 		{Label: "over " + units.Ms(d.Budget.ThresholdMs), Value: fmt.Sprintf("%s of %s", chart.FormatCount(float64(d.Bad)), chart.FormatCount(float64(d.Total)))},
 		{Label: "burn rate during", Value: analysis.FormatBurn(b.BurnRateDuring), Bad: b.BurnRateDuring > 1},
 		{Label: d.Budget.Period + " budget used", Value: chart.FormatPercent(b.PeriodBudgetSpent), Bad: b.PeriodBudgetSpent >= 0.1},

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/href"
 	"github.com/tailscope/tailscope/internal/units"
 	"net/http"
 	"sort"
@@ -96,8 +97,8 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 		Ungrouped: rep.UngroupedCount,
 		Verdict:   rep.Verdict, NoDominantCause: rep.NoDominantCause,
 		P99Ms: rep.P99Ms, FixAllP99Ms: rep.FixAllP99Ms, FixAllPayoffMs: rep.FixAllPayoffMs,
-		LatencyHref: link("/latency", base...),
-		TracesHref:  link("/search", append(base, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...),
+		LatencyHref: href.With("/latency", base...),
+		TracesHref:  href.With("/search", append(base, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...),
 	}
 	switch {
 	case rep.RequestCount == 0:
@@ -133,7 +134,7 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 				search = append(search, "version", g.DimensionValues[k])
 			}
 		}
-		gv.TracesHref = link("/search", search...)
+		gv.TracesHref = href.With("/search", search...)
 		for _, id := range g.ExampleTraceIDs {
 			gv.Examples = append(gv.Examples, components.SpanLink{Label: id.String()[:12], Href: "/traces/" + id.String()})
 		}
@@ -173,9 +174,9 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 			}
 			switch n {
 			case "tenant":
-				item.Href = link("/search", append(base, "tenant", x.Value, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...)
+				item.Href = href.With("/search", append(base, "tenant", x.Value, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...)
 			case "version":
-				item.Href = link("/search", append(base, "version", x.Value, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...)
+				item.Href = href.With("/search", append(base, "version", x.Value, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...)
 			}
 			dv.Values = append(dv.Values, item)
 		}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/href"
 	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
@@ -363,8 +364,8 @@ func summarize(v *components.WaterfallView, tree *analysis.Tree, cp analysis.Cri
 	v.Detached = cp.DetachedSpans
 	v.Async = cp.AsyncSpans
 	if root.IsEntry() {
-		v.OutliersHref = link("/outliers", "service", root.Service, "endpoint", root.Name,
-			"from", timeText(time.Unix(0, lay.start).Add(-30*time.Minute)), "to", timeText(time.Unix(0, lay.start).Add(30*time.Minute)))
+		v.OutliersHref = href.With("/outliers", "service", root.Service, "endpoint", root.Name,
+			"from", href.Time(time.Unix(0, lay.start).Add(-30*time.Minute)), "to", href.Time(time.Unix(0, lay.start).Add(30*time.Minute)))
 	}
 	v.Facts = []components.Fact{
 		{Label: "Duration", Value: units.Ms(lay.extent / 1e6)},

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"time"
 
 	"github.com/a-h/templ"
 
@@ -159,23 +158,6 @@ func (s *Server) parseRange(q url.Values) (TimeRange, error) {
 	}
 	return tr, nil
 }
-
-// link builds a URL with query parameters, skipping empty values.
-func link(path string, kv ...string) string {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
-			v.Set(kv[i], kv[i+1])
-		}
-	}
-	if len(v) == 0 {
-		return path
-	}
-	return path + "?" + v.Encode()
-}
-
-// timeText formats a time for range parameters in links.
-func timeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // timeOnly keeps only the window of a query.
 func timeOnly(v url.Values) string {

@@ -5,8 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/href"
 	"github.com/tailscope/tailscope/internal/units"
-	"math"
+	"github.com/tailscope/tailscope/internal/wire"
 	"net/http"
 	"net/url"
 	"slices"
@@ -180,7 +181,7 @@ type ReportBudget struct {
 	Link string `json:"link"`
 	// During is the budget's compliance over the incident's range; its
 	// burn rates are over the windows ending when the incident ended.
-	During BudgetCompliance `json:"during"`
+	During wire.Compliance `json:"during"`
 	// BurnRateDuring is the incident's share of slow requests over the
 	// share the target allows (1 spends the budget exactly on time).
 	BurnRateDuring float64 `json:"burn_rate_during"`
@@ -325,7 +326,7 @@ func (s *Server) reviewEndpoints(ctx context.Context, in store.Incident, to time
 	if len(in.Services) == 0 {
 		var best store.Endpoint
 		for _, e := range eps {
-			if busier(e, best) {
+			if analysis.Busier(e, best) {
 				best = e
 			}
 		}
@@ -341,7 +342,7 @@ func (s *Server) reviewEndpoints(ctx context.Context, in store.Incident, to time
 		}
 		var best store.Endpoint
 		for _, e := range eps {
-			if e.Service == svc && busier(e, best) {
+			if e.Service == svc && analysis.Busier(e, best) {
 				best = e
 			}
 		}
@@ -382,11 +383,11 @@ func (s *Server) reportEndpoints(r *http.Request, in store.Incident, to time.Tim
 			From: during.From, To: during.To, Requests: during.Count, Errors: during.ErrorCount,
 			ErrorRate: during.ErrorRate, RatePerS: during.RatePerS, Method: during.Method, Percentiles: during.Percentiles,
 		}
-		inRange := []string{"service", ep.Service, "endpoint", ep.Name, "from", timeText(in.From), "to", timeText(to)}
+		inRange := []string{"service", ep.Service, "endpoint", ep.Name, "from", href.Time(in.From), "to", href.Time(to)}
 		e.Links = ReportEndpointLinks{
-			Latency:    base + link("/latency", "service", ep.Service, "endpoint", ep.Name, "from", timeText(tlFrom), "to", timeText(tlTo)),
-			Outliers:   base + link("/outliers", inRange...),
-			SlowTraces: base + link("/search", append(inRange, "sort", "slowest")...),
+			Latency:    base + href.With("/latency", "service", ep.Service, "endpoint", ep.Name, "from", href.Time(tlFrom), "to", href.Time(tlTo)),
+			Outliers:   base + href.With("/outliers", inRange...),
+			SlowTraces: base + href.With("/search", append(inRange, "sort", "slowest")...),
 		}
 		if d > maxAnalysisRange {
 			msg := fmt.Sprintf("The incident is longer than %d days: the before/after comparison and the outlier analysis cover at most that. Narrow the range to the worst part.", int(maxAnalysisRange.Hours()/24))
@@ -397,10 +398,10 @@ func (s *Server) reportEndpoints(r *http.Request, in store.Incident, to time.Tim
 		q := url.Values{}
 		q.Set("service", ep.Service)
 		q.Set("endpoint", ep.Name)
-		q.Set("before_from", timeText(in.From.Add(-d)))
-		q.Set("before_to", timeText(in.From))
-		q.Set("after_from", timeText(in.From))
-		q.Set("after_to", timeText(to))
+		q.Set("before_from", href.Time(in.From.Add(-d)))
+		q.Set("before_to", href.Time(in.From))
+		q.Set("after_from", href.Time(in.From))
+		q.Set("after_to", href.Time(to))
 		e.Links.Impact = base + "/api/v1/compare?" + q.Encode()
 		_, c, err := s.compareWith(r, q)
 		if msg, ok := reportUnavailable(err); ok {
@@ -523,10 +524,10 @@ func (s *Server) reportBudgets(ctx context.Context, in store.Incident, to time.T
 		rb := ReportBudget{ID: b.ID, Name: budgetName(b), Link: base + fmt.Sprintf("/budgets/%d", b.ID), During: during,
 			PeriodErrorBudget: period.ErrorBudget}
 		if during.Total > 0 {
-			rb.BurnRateDuring = reportRound(float64(during.Bad)/float64(during.Total)/(1-b.Target), 3)
+			rb.BurnRateDuring = units.Round(float64(during.Bad)/float64(during.Total)/(1-b.Target), 3)
 		}
 		if period.ErrorBudget > 0 {
-			rb.PeriodBudgetSpent = reportRound(float64(during.Bad)/period.ErrorBudget, 4)
+			rb.PeriodBudgetSpent = units.Round(float64(during.Bad)/period.ErrorBudget, 4)
 		}
 		rep.Budgets = append(rep.Budgets, rb)
 	}
@@ -645,8 +646,8 @@ func reportTimeline(rep IncidentReport, in store.Incident, to time.Time, base st
 			}
 		}
 		window := func(p *analysis.SeriesPoint, extra ...string) string {
-			kv := append([]string{"service", e.Service, "endpoint", e.Endpoint, "from", timeText(p.Start), "to", timeText(p.Start.Add(step))}, extra...)
-			return base + link("/search", kv...)
+			kv := append([]string{"service", e.Service, "endpoint", e.Endpoint, "from", href.Time(p.Start), "to", href.Time(p.Start.Add(step))}, extra...)
+			return base + href.With("/search", kv...)
 		}
 		if peak != nil {
 			ev = append(ev, TimelineEvent{Time: peak.Start, Kind: eventP99Peak, Link: window(peak, "sort", "slowest"),
@@ -709,8 +710,8 @@ func reportSummary(rep IncidentReport) string {
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("Budget %s: %s of requests under %s during the incident (target %s); the incident used %s of the %s error budget.",
-			b.Name, sloPercent(b.During.Attainment), units.Ms(b.During.Budget.ThresholdMs),
-			sloPercent(b.During.Budget.Target), chart.FormatPercent(b.PeriodBudgetSpent), b.During.Budget.Period))
+			b.Name, units.SLOPercent(b.During.Attainment), units.Ms(b.During.Budget.ThresholdMs),
+			units.SLOPercent(b.During.Budget.Target), chart.FormatPercent(b.PeriodBudgetSpent), b.During.Budget.Period))
 	}
 	return strings.Join(parts, " ")
 }
@@ -759,11 +760,4 @@ func budgetName(b store.Budget) string {
 		return b.Name
 	}
 	return b.Service + " " + b.Endpoint
-}
-
-// reportRound rounds to digits decimals, as the analysis package rounds
-// its shares and milliseconds.
-func reportRound(x float64, digits int) float64 {
-	p := math.Pow10(digits)
-	return math.Round(x*p) / p
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"github.com/tailscope/tailscope/internal/units"
+	"github.com/tailscope/tailscope/internal/wire"
 	"regexp"
 	"strconv"
 	"strings"
@@ -80,7 +81,7 @@ func reportMarkdown(rep IncidentReport) string {
 		for _, bu := range rep.Budgets {
 			d := bu.During
 			line("- Budget %s (%s): %s of requests under %s during the incident, %d of %d over; burn rate %s; %s of the %s error budget used.",
-				mdLink(bu.Name, bu.Link), budgetObjectiveText(d.Budget), sloPercent(d.Attainment), units.Ms(d.Budget.ThresholdMs),
+				mdLink(bu.Name, bu.Link), budgetObjectiveText(d.Budget), units.SLOPercent(d.Attainment), units.Ms(d.Budget.ThresholdMs),
 				d.Bad, d.Total, analysis.FormatBurn(bu.BurnRateDuring), chart.FormatPercent(bu.PeriodBudgetSpent), d.Budget.Period)
 		}
 		line("")
@@ -190,7 +191,7 @@ func reportMarkdown(rep IncidentReport) string {
 				burns = append(burns, s)
 			}
 			line("| %s | %s | %s | %d of %d | %s | %s | %s | %s |", mdLink(bu.Name, bu.Link), budgetObjectiveText(d.Budget),
-				sloPercent(d.Attainment), d.Bad, d.Total, analysis.FormatBurn(bu.BurnRateDuring), chart.FormatPercent(bu.PeriodBudgetSpent),
+				units.SLOPercent(d.Attainment), d.Bad, d.Total, analysis.FormatBurn(bu.BurnRateDuring), chart.FormatPercent(bu.PeriodBudgetSpent),
 				strings.Join(burns, " / "), mdCell(worstHopText(d.ComplianceReport)))
 		}
 		line("")
@@ -258,19 +259,19 @@ func writeComparisonMarkdown(b *strings.Builder, c analysis.Comparison, before, 
 		line("")
 		return
 	}
-	ci := sloPercent(c.CILevel) + " CI of the change"
+	ci := units.SLOPercent(c.CILevel) + " CI of the change"
 	line("| Percentile | %s | %s | Change | %s |", before, after, ci)
 	line("| --- | ---: | ---: | ---: | --- |")
 	for _, p := range c.Percentiles {
 		interval := "not tested (too few requests in the tail)"
 		if p.Tested {
-			interval = fmt.Sprintf("%s … %s (%s … %s)", signedMsText(p.CILowMs), signedMsText(p.CIHighMs), signedPctText(p.CILowPct), signedPctText(p.CIHighPct))
+			interval = fmt.Sprintf("%s … %s (%s … %s)", units.SignedMs(p.CILowMs), units.SignedMs(p.CIHighMs), units.SignedPercent(p.CILowPct), units.SignedPercent(p.CIHighPct))
 			if p.Significant {
 				interval += ", significant"
 			}
 		}
 		line("| p%s | %s | %s | %s (%s) | %s |", strconv.FormatFloat(p.Percentile, 'f', -1, 64), units.Ms(p.BeforeMs),
-			units.Ms(p.AfterMs), signedMsText(p.DeltaMs), signedPctText(p.DeltaPct), interval)
+			units.Ms(p.AfterMs), units.SignedMs(p.DeltaMs), units.SignedPercent(p.DeltaPct), interval)
 	}
 	line("")
 	sigWord := "not significant"
@@ -289,7 +290,7 @@ func writeComparisonMarkdown(b *strings.Builder, c analysis.Comparison, before, 
 				break
 			}
 			line("| %s | %s | %s | %s | %s |", mdCell(d.Label), units.Ms(d.BeforeTailMs), units.Ms(d.AfterTailMs),
-				signedMsText(d.TailDeltaMs), signedMsText(d.DeltaMs))
+				units.SignedMs(d.TailDeltaMs), units.SignedMs(d.DeltaMs))
 		}
 		line("")
 	}
@@ -304,9 +305,9 @@ func percentileChange(c analysis.Comparison, pct float64) string {
 		if p.Percentile != pct {
 			continue
 		}
-		s := signedPctText(p.DeltaPct)
+		s := units.SignedPercent(p.DeltaPct)
 		if p.Tested {
-			s += fmt.Sprintf(" [CI %s … %s]", signedPctText(p.CILowPct), signedPctText(p.CIHighPct))
+			s += fmt.Sprintf(" [CI %s … %s]", units.SignedPercent(p.CILowPct), units.SignedPercent(p.CIHighPct))
 		}
 		switch {
 		case !p.Tested:
@@ -323,8 +324,8 @@ func percentileChange(c analysis.Comparison, pct float64) string {
 	return "–"
 }
 
-func budgetObjectiveText(b BudgetJSON) string {
-	return fmt.Sprintf("%s under %s over %s", sloPercent(b.Target), units.Ms(b.ThresholdMs), b.Period)
+func budgetObjectiveText(b wire.Budget) string {
+	return fmt.Sprintf("%s under %s over %s", units.SLOPercent(b.Target), units.Ms(b.ThresholdMs), b.Period)
 }
 
 // verdictWord heads a verdict line.

@@ -95,3 +95,40 @@ func Significant(v float64, sig int) string {
 	}
 	return s
 }
+
+// SLOPercent writes targets and attainments with the precision they need:
+// "99%", "99.9%", "98.62%" (a rounded "99%" would hide a missed 99%
+// target).
+func SLOPercent(f float64) string {
+	s := strconv.FormatFloat(f*100, 'f', 2, 64)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return s + "%"
+}
+
+// SignedPercent writes a percent change with its sign: "+205%", "−43%".
+func SignedPercent(v float64) string {
+	s := strconv.FormatFloat(math.Abs(v), 'f', 0, 64) + "%"
+	switch {
+	case math.Round(v) > 0:
+		return "+" + s
+	case math.Round(v) < 0:
+		return minus + s
+	}
+	return s
+}
+
+// SignedMs writes a change in milliseconds with its sign: "+42.7 ms",
+// "−1.2 s".
+func SignedMs(v float64) string {
+	if v > 0 {
+		return "+" + Ms(v)
+	}
+	return Ms(v)
+}
+
+// Round rounds x to digits decimals, as analysis rounds the shares and
+// milliseconds it reports.
+func Round(x float64, digits int) float64 {
+	p := math.Pow10(digits)
+	return math.Round(x*p) / p
+}

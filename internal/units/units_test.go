@@ -74,3 +74,18 @@ func TestSignificant(t *testing.T) {
 		}
 	}
 }
+
+func TestSignedAndSLO(t *testing.T) {
+	for _, tt := range []struct{ got, want string }{
+		{SLOPercent(0.99), "99%"}, {SLOPercent(0.999), "99.9%"}, {SLOPercent(0.98624), "98.62%"},
+		{SignedPercent(205.2), "+205%"}, {SignedPercent(-43), "−43%"}, {SignedPercent(0.2), "0%"},
+		{SignedMs(42.71), "+42.7 ms"}, {SignedMs(-1200), "−1.2 s"}, {SignedMs(0), "0 ms"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+	if got := Round(1.23456, 3); got != 1.235 {
+		t.Errorf("Round = %v", got)
+	}
+}
