@@ -249,3 +249,44 @@ func TestParseTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestStopLeavesUndeliveredUnsent: stopping while a webhook keeps failing
+// ends the retries at once and leaves the event for the next start.
+func TestStopLeavesUndeliveredUnsent(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "alerts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b, err := db.CreateBudget(ctx, store.Budget{Name: "b", Service: "svc", Endpoint: "GET /", Threshold: time.Second, Target: 0.99, Period: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := analysis.DefaultBurnRules()[0]
+	f, _, err := db.CreateFiring(ctx, store.AlertFiring{BudgetID: b.ID, Rule: r.Name(), Severity: r.Severity, Factor: r.Factor,
+		Long: r.Long, Short: r.Short, StartedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := newReceiver(t, 1<<30)
+	e := New(db, Config{Targets: []Target{{URL: down.srv.URL}}, RetryMin: time.Hour, Interval: time.Hour})
+	stopped := make(chan struct{})
+	go func() { e.Run(ctx); close(stopped) }()
+	for {
+		if attempts, _, _ := down.snapshot(); len(attempts) > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-stopped:
+	case <-time.After(30 * time.Second): // a hang detector, not a timing
+		t.Fatal("Run did not return after its context ended")
+	}
+	got, err := db.Firings(context.Background(), store.AlertQuery{BudgetID: b.ID})
+	if err != nil || len(got) != 1 || got[0].ID != f.ID || !got[0].FireSentAt.IsZero() {
+		t.Errorf("after stopping: %+v, %v; want the firing still unsent", got, err)
+	}
+}

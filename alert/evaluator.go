@@ -96,9 +96,11 @@ func New(st Store, cfg Config) *Evaluator {
 // Rules are the rules evaluated.
 func (e *Evaluator) Rules() []analysis.BurnRule { return slices.Clone(e.cfg.Rules) }
 
-// Run evaluates every Interval until ctx ends, then waits for the
-// notifications in flight to give up or finish.
+// Run evaluates every Interval until ctx ends, then stops the
+// notifications in flight (what they had not delivered is sent at the
+// next start) and waits for them.
 func (e *Evaluator) Run(ctx context.Context) {
+	e.n.stop = ctx
 	t := time.NewTicker(e.cfg.Interval)
 	defer t.Stop()
 	for {

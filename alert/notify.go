@@ -174,8 +174,11 @@ func slackBody(n Notification) map[string]any {
 // it. Within a process an event is in flight at most once; a target that
 // already took it is not sent it again.
 type notifier struct {
-	st   store.AlertStore
-	cfg  Config
+	st  store.AlertStore
+	cfg Config
+	// stop ends retries when the process stops: the event stays unsent
+	// and the next start sends it.
+	stop context.Context
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	busy map[string]bool
@@ -183,7 +186,7 @@ type notifier struct {
 }
 
 func newNotifier(st store.AlertStore, cfg Config) *notifier {
-	return &notifier{st: st, cfg: cfg, busy: map[string]bool{}, done: map[string]bool{}}
+	return &notifier{st: st, cfg: cfg, stop: context.Background(), busy: map[string]bool{}, done: map[string]bool{}}
 }
 
 func (n *notifier) wait() { n.wg.Wait() }
@@ -215,6 +218,9 @@ func (n *notifier) send(b store.Budget, f store.AlertFiring, ev store.AlertEvent
 			if !n.deliver(t, body) {
 				ok = false
 			}
+		}
+		if n.stop.Err() != nil {
+			return // stopping: left unsent for the next start
 		}
 		// Given up or delivered, the event is settled: a restart does not
 		// resend what every target refused for RetryFor.
@@ -261,13 +267,17 @@ func (n *notifier) deliver(t Target, body Notification) bool {
 		if time.Now().Add(wait).After(deadline) {
 			return false
 		}
-		time.Sleep(wait)
+		select {
+		case <-n.stop.Done():
+			return false
+		case <-time.After(wait):
+		}
 		wait = min(2*wait, n.cfg.RetryMax)
 	}
 }
 
 func (n *notifier) post(u, id string, raw []byte) error {
-	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(raw))
+	req, err := http.NewRequestWithContext(n.stop, http.MethodPost, u, bytes.NewReader(raw))
 	if err != nil {
 		return err
 	}
