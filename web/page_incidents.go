@@ -3,8 +3,6 @@ package web
 import (
 	"errors"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/href"
-	"github.com/tailscope/tailscope/internal/units"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,7 +11,10 @@ import (
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/internal/validate"
+	"github.com/tailscope/tailscope/report"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -27,9 +28,6 @@ var incidentFormFields = map[string]string{
 	incidentFieldServices: "services",
 }
 
-// maxReviewGroups is how many outlier groups per endpoint the review lists.
-const maxReviewGroups = 5
-
 func (s *Server) handleIncidentsPage(w http.ResponseWriter, r *http.Request) {
 	list, err := s.store.Incidents(r.Context())
 	if err != nil {
@@ -38,9 +36,9 @@ func (s *Server) handleIncidentsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := components.IncidentsView{NewHref: "/incidents/new"}
 	for _, in := range list {
-		p := incidentPath(in.ID)
+		p := report.IncidentPath(in.ID)
 		v.Rows = append(v.Rows, components.IncidentRow{
-			ID: in.ID, Title: in.Title, Window: humanRange(in.From, in.To), Duration: humanDuration(in.To.Sub(in.From)),
+			ID: in.ID, Title: in.Title, Window: report.HumanRange(in.From, in.To), Duration: report.HumanDuration(in.To.Sub(in.From)),
 			Services: in.Services, Pinned: len(in.PinnedTraces),
 			Href: p, EditHref: p + "/edit", DeleteHref: p + "/delete", ReportHref: p + "/report.html",
 		})
@@ -178,7 +176,7 @@ func (s *Server) handleIncidentCreateForm(w http.ResponseWriter, r *http.Request
 		s.pageError(w, r, fmt.Errorf("create incident: %w", err))
 		return
 	}
-	seeOther(w, r, incidentPath(in.ID))
+	seeOther(w, r, report.IncidentPath(in.ID))
 }
 
 func (s *Server) handleIncidentEditPage(w http.ResponseWriter, r *http.Request) {
@@ -187,7 +185,7 @@ func (s *Server) handleIncidentEditPage(w http.ResponseWriter, r *http.Request) 
 		s.pageError(w, r, err)
 		return
 	}
-	p := incidentPath(in.ID)
+	p := report.IncidentPath(in.ID)
 	f := incidentForm("Edit incident", p, "Save incident", p)
 	f.Title, f.From, f.To, f.Notes = in.Title, formTime(in.From), formTime(in.To), in.Notes
 	if f.Services, err = s.incidentServiceChoices(r, in.From, in.To, in.Services); err != nil {
@@ -207,7 +205,7 @@ func (s *Server) handleIncidentUpdateForm(w http.ResponseWriter, r *http.Request
 		s.pageError(w, r, err)
 		return
 	}
-	p := incidentPath(old.ID)
+	p := report.IncidentPath(old.ID)
 	f := incidentForm("Edit incident", p, "Save incident", p)
 	req := readIncidentForm(r, &f)
 	// The form does not carry the pins: editing keeps them.
@@ -232,10 +230,10 @@ func (s *Server) handleIncidentDeletePage(w http.ResponseWriter, r *http.Request
 		s.pageError(w, r, err)
 		return
 	}
-	p := incidentPath(in.ID)
+	p := report.IncidentPath(in.ID)
 	v := components.ConfirmDeleteView{
 		Heading:    "Delete incident " + in.Title + "?",
-		Message:    fmt.Sprintf("The incident (%s), its notes and its %d pinned traces are removed. Export the report first if you need it; no spans are deleted.", humanRange(in.From, in.To), len(in.PinnedTraces)),
+		Message:    fmt.Sprintf("The incident (%s), its notes and its %d pinned traces are removed. Export the report first if you need it; no spans are deleted.", report.HumanRange(in.From, in.To), len(in.PinnedTraces)),
 		Action:     p + "/delete",
 		Button:     "Delete incident",
 		CancelHref: p,
@@ -272,7 +270,7 @@ func (s *Server) handleIncidentPinForm(w http.ResponseWriter, r *http.Request) {
 	case action == "unpin":
 		pins = slices.DeleteFunc(pins, func(p store.TraceID) bool { return p == id })
 	case slices.Contains(pins, id):
-		seeOther(w, r, incidentPath(in.ID)+"#exemplars")
+		seeOther(w, r, report.IncidentPath(in.ID)+"#exemplars")
 		return
 	default:
 		if _, err := s.store.Trace(r.Context(), id); err != nil {
@@ -303,7 +301,7 @@ func (s *Server) handleIncidentPinForm(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, fmt.Errorf("incident %d: %w", in.ID, err))
 		return
 	}
-	seeOther(w, r, incidentPath(in.ID)+"#exemplars")
+	seeOther(w, r, report.IncidentPath(in.ID)+"#exemplars")
 }
 
 func (s *Server) handleIncidentPage(w http.ResponseWriter, r *http.Request) {
@@ -318,7 +316,7 @@ func (s *Server) handleIncidentPage(w http.ResponseWriter, r *http.Request) {
 // renderIncident renders the review page; pinValue and pinError echo a
 // rejected pin request next to its field.
 func (s *Server) renderIncident(w http.ResponseWriter, r *http.Request, in store.Incident, status int, pinValue, pinError string) {
-	rep, err := s.incidentReport(r, in, "")
+	rep, err := s.incidentReport(r.Context(), in, "")
 	if err != nil {
 		s.pageError(w, r, fmt.Errorf("incident %d: %w", in.ID, err))
 		return
@@ -334,13 +332,13 @@ func (s *Server) renderIncident(w http.ResponseWriter, r *http.Request, in store
 
 // incidentView lays out a report for the page (export false) or for
 // report.html (export true): the same markup from the same numbers.
-func incidentView(rep IncidentReport, export bool) (components.IncidentView, error) {
+func incidentView(rep report.Report, export bool) (components.IncidentView, error) {
 	in := rep.Incident
-	p := incidentPath(in.ID)
+	p := report.IncidentPath(in.ID)
 	// The report's links carry the base (the server's URL in exports).
 	base := strings.TrimSuffix(rep.Links.Incident, p)
 	v := components.IncidentView{
-		ID: in.ID, Title: in.Title, Window: humanRange(in.From, in.To), Duration: humanDuration(in.To.Sub(in.From)),
+		ID: in.ID, Title: in.Title, Window: report.HumanRange(in.From, in.To), Duration: report.HumanDuration(in.To.Sub(in.From)),
 		Services: in.Services, Export: export, GeneratedAt: rep.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
 		Summary: rep.Summary, Warnings: rep.Warnings, PinAction: p + "/pins",
 		Links: components.IncidentLinks{
@@ -365,7 +363,7 @@ func incidentView(rep IncidentReport, export bool) (components.IncidentView, err
 	}
 	for _, d := range rep.Deploys {
 		dv := components.IncidentDeployView{
-			Label: d.Service + " " + d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05 UTC"), Source: sourceWord(d.Source),
+			Label: d.Service + " " + d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05 UTC"), Source: report.SourceWord(d.Source),
 			Note: d.Note, Href: d.Link, InRange: d.InRange, Unavailable: d.Unavailable, FirstSeen: d.Kind == analysis.KindFirstSeen,
 		}
 		if d.Comparison != nil {
@@ -379,7 +377,7 @@ func incidentView(rep IncidentReport, export bool) (components.IncidentView, err
 	for _, e := range rep.Exemplars {
 		v.Exemplars = append(v.Exemplars, exemplarView(e, p+"/pins"))
 	}
-	html, err := renderNotes(in.Notes)
+	html, err := report.RenderNotes(in.Notes)
 	if err != nil {
 		return v, err
 	}
@@ -389,7 +387,7 @@ func incidentView(rep IncidentReport, export bool) (components.IncidentView, err
 
 // incidentEndpointView lays out one examined endpoint; base prefixes the
 // trace links as it prefixes the report's own links.
-func incidentEndpointView(e ReportEndpoint, base string, markers []chart.Marker, band []chart.Band) components.IncidentEndpointView {
+func incidentEndpointView(e report.Endpoint, base string, markers []chart.Marker, band []chart.Band) components.IncidentEndpointView {
 	ev := components.IncidentEndpointView{
 		Service: e.Service, Endpoint: e.Endpoint, LatencyHref: e.Links.Latency, OutliersHref: e.Links.Outliers, TracesHref: e.Links.SlowTraces,
 		ImpactNote: e.ImpactUnavailable,
@@ -445,7 +443,7 @@ func incidentEndpointView(e ReportEndpoint, base string, markers []chart.Marker,
 			ev.OutliersNote = "No cause stands out: the slowest requests do not share a dependency, tenant, payload or version more than chance allows."
 		}
 		for i, g := range o.Groups {
-			if i == maxReviewGroups {
+			if i == report.MaxGroups {
 				break
 			}
 			gv := components.GroupView{Rank: i + 1, Label: g.Label, Count: g.Count, Share: g.Share, ExcessMs: g.ExcessMs,
@@ -459,14 +457,14 @@ func incidentEndpointView(e ReportEndpoint, base string, markers []chart.Marker,
 	return ev
 }
 
-func incidentBudgetView(b ReportBudget) components.IncidentBudgetView {
+func incidentBudgetView(b report.Budget) components.IncidentBudgetView {
 	d := b.During
 	bv := components.IncidentBudgetView{
 		Name: b.Name, Href: b.Link, Status: budgetStatusClass(d.Status), StatusText: d.StatusText, BurnRates: burnRows(d.BurnRates),
-		Objective: budgetObjectiveText(d.Budget),
+		Objective: report.ObjectiveText(d.Budget),
 	}
 	if d.WorstHop != "" {
-		bv.WorstHop = worstHopText(d.ComplianceReport)
+		bv.WorstHop = report.WorstHopText(d.ComplianceReport)
 	}
 	bv.Facts = []components.Fact{
 		{Label: "attainment during", Value: units.SLOPercent(d.Attainment), Bad: d.Total > 0 && !d.Met},
@@ -477,7 +475,7 @@ func incidentBudgetView(b ReportBudget) components.IncidentBudgetView {
 	return bv
 }
 
-func exemplarView(e ReportExemplar, pinAction string) components.ExemplarView {
+func exemplarView(e report.Exemplar, pinAction string) components.ExemplarView {
 	ev := components.ExemplarView{
 		TraceID: e.TraceID, Short: e.TraceID[:min(12, len(e.TraceID))], Href: e.Link, Reason: e.Reason, Pinned: e.Pinned, Stored: e.Stored,
 		DurationMs: e.DurationMs, Spans: e.SpanCount, Errors: e.ErrorCount, PinAction: pinAction,

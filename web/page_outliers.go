@@ -3,8 +3,6 @@ package web
 import (
 	"context"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/href"
-	"github.com/tailscope/tailscope/internal/units"
 	"net/http"
 	"sort"
 	"strconv"
@@ -13,6 +11,8 @@ import (
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -47,9 +47,7 @@ func (s *Server) handleOutliersPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	q.Set("service", p.Service)
 	q.Set("endpoint", p.Endpoint)
-	r2 := r.Clone(r.Context())
-	r2.URL.RawQuery = q.Encode()
-	oq, _, err := s.parseOutlierQuery(r2)
+	oq, _, err := s.parseOutlierQuery(r.Context(), q)
 	if err != nil {
 		s.pageError(w, r, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tailscope/tailscope/analysis/analysistest"
+	"github.com/tailscope/tailscope/report"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -502,7 +503,7 @@ func TestNotesMarkdown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := renderNotes(tt.md)
+			got, err := report.RenderNotes(tt.md)
 			if err != nil {
 				t.Fatal(err)
 			}
