@@ -143,26 +143,11 @@ func (db *DB) ProfiledSpans(ctx context.Context, ids []store.SpanID) ([]store.Sp
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := db.pool.Query(ctx, `SELECT s.span_id, p.type, p.unit, sum(s.value)::bigint
+	return sqlcommon.Collect(ctx, pgQuerier{db.pool}, mapErr, "profiled spans", `SELECT s.span_id, p.type, p.unit, sum(s.value)::bigint
 FROM profile_samples s JOIN profiles p ON p.id = s.profile_id
 WHERE s.span_id = ANY($1::bytea[])
 GROUP BY s.span_id, p.type, p.unit
-ORDER BY s.span_id, p.type, p.unit`, spanIDBytes(ids))
-	if err != nil {
-		return nil, mapErr(ctx, "profiled spans", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		sp, err := sqlcommon.ScanSpanProfile(rows)
-		if err != nil {
-			return nil, mapErr(ctx, "profiled spans", err)
-		}
-		out = append(out, sp)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapErr(ctx, "profiled spans", err)
-	}
-	return out, nil
+ORDER BY s.span_id, p.type, p.unit`, sqlcommon.ScanSpanProfile, spanIDBytes(ids))
 }
 
 // ProfileSeries lists the (service, type, unit) with profiles in [from, to).
@@ -175,23 +160,7 @@ func (db *DB) ProfileSeries(ctx context.Context, from, to time.Time) ([]store.Pr
 	if cond := windowCond(a, from, to); len(cond) > 0 {
 		where = "WHERE " + strings.Join(cond, " AND ")
 	}
-	rows, err := db.pool.Query(ctx, sqlcommon.ProfileSeriesSQL(sqlcommon.Postgres, where), a.Vals...)
-	if err != nil {
-		return nil, mapErr(ctx, "profile series", err)
-	}
-	defer rows.Close()
-	out := []store.ProfileSeries{}
-	for rows.Next() {
-		s, err := sqlcommon.ScanProfileSeries(rows)
-		if err != nil {
-			return nil, mapErr(ctx, "profile series", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapErr(ctx, "profile series", err)
-	}
-	return out, nil
+	return sqlcommon.Collect(ctx, pgQuerier{db.pool}, mapErr, "profile series", sqlcommon.ProfileSeriesSQL(sqlcommon.Postgres, where), sqlcommon.ScanProfileSeries, a.Vals...)
 }
 
 // profileDeleteChunk bounds one retention transaction, so its locks and WAL

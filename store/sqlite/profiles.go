@@ -163,26 +163,11 @@ func (db *DB) ProfiledSpans(ctx context.Context, ids []store.SpanID) ([]store.Sp
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT s.span_id, p.type, p.unit, sum(s.value)
+	return sqlcommon.Collect(ctx, sqlQuerier{db.r}, mapErr, "profiled spans", `SELECT s.span_id, p.type, p.unit, sum(s.value)
 FROM profile_samples s JOIN profiles p ON p.id = s.profile_id
 WHERE s.span_id IN (SELECT unhex(value) FROM json_each(?))
 GROUP BY s.span_id, p.type, p.unit
-ORDER BY s.span_id, p.type, p.unit`, spanIDsJSON(ids))
-	if err != nil {
-		return nil, mapErr(ctx, "profiled spans", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		sp, err := sqlcommon.ScanSpanProfile(rows)
-		if err != nil {
-			return nil, mapErr(ctx, "profiled spans", err)
-		}
-		out = append(out, sp)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapErr(ctx, "profiled spans", err)
-	}
-	return out, nil
+ORDER BY s.span_id, p.type, p.unit`, sqlcommon.ScanSpanProfile, spanIDsJSON(ids))
 }
 
 // ProfileSeries lists the (service, type, unit) with profiles in [from, to).
@@ -195,23 +180,7 @@ func (db *DB) ProfileSeries(ctx context.Context, from, to time.Time) ([]store.Pr
 	if len(cond) > 0 {
 		where = "WHERE " + strings.Join(cond, " AND ")
 	}
-	rows, err := db.r.QueryContext(ctx, sqlcommon.ProfileSeriesSQL(sqlcommon.SQLite, where), args...)
-	if err != nil {
-		return nil, mapErr(ctx, "profile series", err)
-	}
-	defer rows.Close()
-	out := []store.ProfileSeries{}
-	for rows.Next() {
-		s, err := sqlcommon.ScanProfileSeries(rows)
-		if err != nil {
-			return nil, mapErr(ctx, "profile series", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapErr(ctx, "profile series", err)
-	}
-	return out, nil
+	return sqlcommon.Collect(ctx, sqlQuerier{db.r}, mapErr, "profile series", sqlcommon.ProfileSeriesSQL(sqlcommon.SQLite, where), sqlcommon.ScanProfileSeries, args...)
 }
 
 // profileDeleteChunk bounds one retention transaction, as deleteChunk does

@@ -86,24 +86,30 @@ func (r Records) notFound(what string, id int64) error {
 	return fmt.Errorf("%s: %s %d: %w", r.Name, what, id, store.ErrNotFound)
 }
 
-// collect reads every row of query (placeholders already bound for the
-// dialect) with scan; an empty result is an empty, non-nil slice.
+// collect is Collect on the read connection.
 func collect[T any](ctx context.Context, r Records, op, query string, scan func(Scanner) (T, error), args ...any) ([]T, error) {
-	rows, err := r.Read.Query(ctx, query, args...)
+	return Collect(ctx, r.Read, r.MapErr, op, query, scan, args...)
+}
+
+// Collect reads every row of query (placeholders already bound for the
+// dialect) with scan; an empty result is an empty, non-nil slice. Errors
+// go through mapErr with op.
+func Collect[T any](ctx context.Context, q Querier, mapErr func(context.Context, string, error) error, op, query string, scan func(Scanner) (T, error), args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
-		return nil, r.MapErr(ctx, op, err)
+		return nil, mapErr(ctx, op, err)
 	}
 	defer rows.Close()
 	out := []T{}
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, r.MapErr(ctx, op, err)
+			return nil, mapErr(ctx, op, err)
 		}
 		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, r.MapErr(ctx, op, err)
+		return nil, mapErr(ctx, op, err)
 	}
 	return out, nil
 }
