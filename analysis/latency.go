@@ -169,7 +169,7 @@ func Latency(ctx context.Context, src SampleSource, q LatencyQuery) (LatencyRepo
 	if err != nil {
 		return LatencyReport{}, err
 	}
-	window, method, perOctave, grid := q.To.Sub(q.From), pl.method, pl.perOctave, pl.grid
+	method, perOctave, grid := pl.method, pl.perOctave, pl.grid
 	rep := LatencyReport{
 		Service:  q.Service,
 		Endpoint: q.Endpoint,
@@ -235,18 +235,27 @@ func Latency(ctx context.Context, src SampleSource, q LatencyQuery) (LatencyRepo
 	if rep.Count > 0 {
 		rep.ErrorRate = round4(float64(rep.ErrorCount) / float64(rep.Count))
 	}
-	starts := make(map[string]int64, len(first))
-	for name, at := range first {
-		st, err := seriesStart(ctx, src, seriesKey{q.Service, name, q.Version}, q.From.UnixNano(), at, window)
-		if err != nil {
-			return LatencyReport{}, fmt.Errorf("analysis: latency: %w", err)
-		}
-		starts[name] = st
+	start, err := latencyDataStart(ctx, src, q, first)
+	if err != nil {
+		return LatencyReport{}, err
 	}
-	start := earliest(starts, q.From.UnixNano())
 	rep.RatePerS = ratePerS(rep.Count, start, end)
 	rep.DataSpan = dataSpan(rep.Count, start, end)
 	return rep, nil
+}
+
+// latencyDataStart is when the window's data starts: the earliest series
+// start of the endpoints seen (first is each one's first request).
+func latencyDataStart(ctx context.Context, src SampleSource, q LatencyQuery, first map[string]int64) (int64, error) {
+	starts := make(map[string]int64, len(first))
+	for name, at := range first {
+		st, err := seriesStart(ctx, src, seriesKey{q.Service, name, q.Version}, q.From.UnixNano(), at, q.To.Sub(q.From))
+		if err != nil {
+			return 0, fmt.Errorf("analysis: latency: %w", err)
+		}
+		starts[name] = st
+	}
+	return earliest(starts, q.From.UnixNano()), nil
 }
 
 // latencyChunk is how much of a long window the sketch path reads at once.

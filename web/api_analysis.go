@@ -252,30 +252,11 @@ func (s *Server) parseCompareQuery(ctx context.Context, v url.Values) (compareRe
 	var window TimeRange // where to look for the busiest endpoint
 	switch {
 	case v.Get("deploy") != "":
-		id, err := strconv.ParseInt(v.Get("deploy"), 10, 64)
-		if err != nil || id < 1 {
-			return cr, badRequest("deploy %q: want a deploy marker id", truncateText(v.Get("deploy"), 20))
-		}
-		d, err := s.store.DeployByID(ctx, id)
+		w, err := s.parseDeployCompare(ctx, v, &cr, now)
 		if err != nil {
-			return cr, fmt.Errorf("deploy %d: %w", id, err)
+			return cr, err
 		}
-		cr.Deploy = &d
-		if q.Service == "" {
-			q.Service = d.Service
-		}
-		q.DeployAt = d.At
-		q.Window = time.Hour
-		if ws := v.Get("window"); ws != "" {
-			wd, err := duration.Parse(ws)
-			if err != nil || wd < time.Minute || wd > maxAnalysisRange {
-				return cr, badRequest("window %q: want a duration from 1m to 7d, like 30m or 2h", truncateText(ws, 20))
-			}
-			q.Window = wd
-		}
-		q.EqualCounts = v.Get("equal_counts") == "1" || v.Get("equal_counts") == "true"
-		q.Now = now
-		window = TimeRange{From: d.At.Add(-q.Window), To: minTime(d.At.Add(q.Window), now)}
+		window = w
 	case v.Get("version_a") != "":
 		q.VersionA, q.VersionB = strings.TrimSpace(v.Get("version_a")), strings.TrimSpace(v.Get("version_b"))
 		if q.VersionA == "" || q.VersionB == "" {
@@ -315,6 +296,37 @@ func (s *Server) parseCompareQuery(ctx context.Context, v url.Values) (compareRe
 		q.Endpoint = ep
 	}
 	return cr, nil
+}
+
+// parseDeployCompare reads the deploy mode of a comparison (deploy=ID,
+// window=, equal_counts=) into cr and returns where to look for the
+// busiest endpoint.
+func (s *Server) parseDeployCompare(ctx context.Context, v url.Values, cr *compareRequest, now time.Time) (TimeRange, error) {
+	q := &cr.Query
+	id, err := strconv.ParseInt(v.Get("deploy"), 10, 64)
+	if err != nil || id < 1 {
+		return TimeRange{}, badRequest("deploy %q: want a deploy marker id", truncateText(v.Get("deploy"), 20))
+	}
+	d, err := s.store.DeployByID(ctx, id)
+	if err != nil {
+		return TimeRange{}, fmt.Errorf("deploy %d: %w", id, err)
+	}
+	cr.Deploy = &d
+	if q.Service == "" {
+		q.Service = d.Service
+	}
+	q.DeployAt = d.At
+	q.Window = time.Hour
+	if ws := v.Get("window"); ws != "" {
+		wd, err := duration.Parse(ws)
+		if err != nil || wd < time.Minute || wd > maxAnalysisRange {
+			return TimeRange{}, badRequest("window %q: want a duration from 1m to 7d, like 30m or 2h", truncateText(ws, 20))
+		}
+		q.Window = wd
+	}
+	q.EqualCounts = v.Get("equal_counts") == "1" || v.Get("equal_counts") == "true"
+	q.Now = now
+	return TimeRange{From: d.At.Add(-q.Window), To: minTime(d.At.Add(q.Window), now)}, nil
 }
 
 func minTime(a, b time.Time) time.Time {
