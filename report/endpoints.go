@@ -104,20 +104,12 @@ func (b *builder) endpoints(ctx context.Context, rep *Report) error {
 		q.Set("after_to", href.Time(to))
 		e.Links.Impact = base + "/api/v1/compare?" + q.Encode()
 		c, err := b.an.Compare(ctx, q)
-		if msg, ok := UnavailableReason(err); ok {
-			e.ImpactUnavailable = msg
-		} else if err != nil {
+		if err := answer(c, err, &e.Impact, &e.ImpactUnavailable); err != nil {
 			return fmt.Errorf("incident impact %s %s: %w", ep.Service, ep.Name, err)
-		} else {
-			e.Impact = &c
 		}
 		o, err := b.an.Outliers(ctx, analysis.OutlierQuery{Service: ep.Service, Endpoint: ep.Name, From: in.From, To: to})
-		if msg, ok := UnavailableReason(err); ok {
-			e.OutliersUnavailable = msg
-		} else if err != nil {
+		if err := answer(o, err, &e.Outliers, &e.OutliersUnavailable); err != nil {
 			return fmt.Errorf("incident outliers %s %s: %w", ep.Service, ep.Name, err)
-		} else {
-			e.Outliers = &o
 		}
 		rep.Endpoints = append(rep.Endpoints, e)
 	}

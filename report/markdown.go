@@ -34,6 +34,15 @@ type mdWriter struct{ strings.Builder }
 
 func (w *mdWriter) line(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 
+// heading starts a section.
+func (w *mdWriter) heading(title string) { w.line("## %s", title); w.line("") }
+
+// paragraph writes a line of fixed text and a blank line.
+func (w *mdWriter) paragraph(text string) { w.line("%s", text); w.line("") }
+
+// table writes a table's header row and its alignment row.
+func (w *mdWriter) table(header, align string) { w.line("%s", header); w.line("%s", align) }
+
 // mdHeader writes the title and the incident's window, services and links.
 func mdHeader(w *mdWriter, rep Report) {
 	in := rep.Incident
@@ -53,8 +62,7 @@ func mdHeader(w *mdWriter, rep Report) {
 
 // mdSummary writes the Summary section: the opening paragraph and the warnings.
 func mdSummary(w *mdWriter, rep Report) {
-	w.line("## Summary")
-	w.line("")
+	w.heading("Summary")
 	w.line("%s", mdText(rep.Summary))
 	for _, warning := range rep.Warnings {
 		w.line("")
@@ -65,14 +73,11 @@ func mdSummary(w *mdWriter, rep Report) {
 
 // mdImpact writes the Impact section: each endpoint's numbers during the incident against the window before, and the budgets' burn.
 func mdImpact(w *mdWriter, rep Report) {
-	w.line("## Impact")
-	w.line("")
+	w.heading("Impact")
 	if len(rep.Endpoints) == 0 {
-		w.line("No endpoint had requests during the incident.")
-		w.line("")
+		w.paragraph("No endpoint had requests during the incident.")
 	} else {
-		w.line("| Endpoint | Requests | Errors | p50 | p95 | p99 | p99 before | Change in p99 |")
-		w.line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+		w.table("| Endpoint | Requests | Errors | p50 | p95 | p99 | p99 before | Change in p99 |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 		for _, e := range rep.Endpoints {
 			st := e.During
 			before, change := "–", mdCell(e.ImpactUnavailable)
@@ -110,10 +115,8 @@ func mdImpact(w *mdWriter, rep Report) {
 
 // mdTimeline writes the Timeline section: the events in time order.
 func mdTimeline(w *mdWriter, rep Report) {
-	w.line("## Timeline")
-	w.line("")
-	w.line("| Time (UTC) | Event |")
-	w.line("| --- | --- |")
+	w.heading("Timeline")
+	w.table("| Time (UTC) | Event |", "| --- | --- |")
 	for _, t := range rep.Timeline {
 		w.line("| %s | %s |", t.Time.UTC().Format("2006-01-02 15:04:05"), mdLink(t.Text, t.Link))
 	}
@@ -122,10 +125,8 @@ func mdTimeline(w *mdWriter, rep Report) {
 
 // mdFactors writes the Contributing factors section: what the slowest requests shared, per endpoint.
 func mdFactors(w *mdWriter, rep Report) {
-	w.line("## Contributing factors")
-	w.line("")
-	w.line("What the slowest requests (at or above the p99) of the incident shared that the faster requests did not; groups are ranked by how much p99 fixing each would save.")
-	w.line("")
+	w.heading("Contributing factors")
+	w.paragraph("What the slowest requests (at or above the p99) of the incident shared that the faster requests did not; groups are ranked by how much p99 fixing each would save.")
 	for _, e := range rep.Endpoints {
 		w.line("### %s %s", mdInline(e.Service), mdInline(e.Endpoint))
 		w.line("")
@@ -160,19 +161,16 @@ func mdFactors(w *mdWriter, rep Report) {
 		w.line("")
 	}
 	if len(rep.Endpoints) == 0 {
-		w.line("Nothing to analyse: no requests during the incident.")
-		w.line("")
+		w.paragraph("Nothing to analyse: no requests during the incident.")
 	}
 }
 
 // mdDeploys writes the Deploy comparison section: each deploy's before/after comparison.
 func mdDeploys(w *mdWriter, rep Report) {
 	in := rep.Incident
-	w.line("## Deploy comparison")
-	w.line("")
+	w.heading("Deploy comparison")
 	if len(rep.Deploys) == 0 {
-		w.line("No deploy markers for these services from two hours before the range to its end.")
-		w.line("")
+		w.paragraph("No deploy markers for these services from two hours before the range to its end.")
 	}
 	for _, d := range rep.Deploys {
 		when := "during the incident"
@@ -205,14 +203,11 @@ func mdDeploys(w *mdWriter, rep Report) {
 
 // mdBudgets writes the Budget impact section: each budget's attainment, burn and costliest hop.
 func mdBudgets(w *mdWriter, rep Report) {
-	w.line("## Budget impact")
-	w.line("")
+	w.heading("Budget impact")
 	if len(rep.Budgets) == 0 {
-		w.line("No latency budget covers these services.")
-		w.line("")
+		w.paragraph("No latency budget covers these services.")
 	} else {
-		w.line("| Budget | Objective | Attainment during | Over threshold | Burn rate during | Period budget used | Burn rates at the end (1h / 6h / 24h) | Hop that cost the budget most |")
-		w.line("| --- | --- | ---: | ---: | ---: | ---: | --- | --- |")
+		w.table("| Budget | Objective | Attainment during | Over threshold | Burn rate during | Period budget used | Burn rates at the end (1h / 6h / 24h) | Hop that cost the budget most |", "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |")
 		for _, bu := range rep.Budgets {
 			d := bu.During
 			var burns []string
@@ -233,14 +228,11 @@ func mdBudgets(w *mdWriter, rep Report) {
 
 // mdExemplars writes the Exemplar traces section: the pinned and worst traces with their critical paths.
 func mdExemplars(w *mdWriter, rep Report) {
-	w.line("## Exemplar traces")
-	w.line("")
+	w.heading("Exemplar traces")
 	if len(rep.Exemplars) == 0 {
-		w.line("None: nothing is pinned and no outlier group formed.")
-		w.line("")
+		w.paragraph("None: nothing is pinned and no outlier group formed.")
 	} else {
-		w.line("| Trace | Why | Root | Duration | Critical path |")
-		w.line("| --- | --- | --- | ---: | --- |")
+		w.table("| Trace | Why | Root | Duration | Critical path |", "| --- | --- | --- | ---: | --- |")
 		for _, e := range rep.Exemplars {
 			if !e.Stored {
 				w.line("| %s | %s | no longer stored | – | – |", mdLink(e.TraceID[:12], e.Link), mdCell(e.Reason))
@@ -260,8 +252,7 @@ func mdExemplars(w *mdWriter, rep Report) {
 // mdNotes writes the Notes section: the reviewer's notes, pasted as written (they are Markdown already).
 func mdNotes(w *mdWriter, rep Report) {
 	in := rep.Incident
-	w.line("## Notes")
-	w.line("")
+	w.heading("Notes")
 	if strings.TrimSpace(in.Notes) == "" {
 		w.line("_No notes._")
 	} else {
@@ -272,8 +263,7 @@ func mdNotes(w *mdWriter, rep Report) {
 
 // mdLinks writes the Links section: every page behind the report.
 func mdLinks(w *mdWriter, rep Report) {
-	w.line("## Links")
-	w.line("")
+	w.heading("Links")
 	w.line("- %s", mdLink("Incident page", rep.Links.Incident))
 	for _, e := range rep.Endpoints {
 		w.line("- %s %s: %s · %s · %s", mdInline(e.Service), mdInline(e.Endpoint), mdLink("latency", e.Links.Latency),

@@ -55,12 +55,8 @@ func (b *builder) deploys(ctx context.Context, rep *Report) error {
 			continue
 		}
 		c, err := b.an.Compare(ctx, url.Values{"deploy": {fmt.Sprint(d.ID)}})
-		if msg, ok := UnavailableReason(err); ok {
-			rd.Unavailable = msg
-		} else if err != nil {
+		if err := answer(c, err, &rd.Comparison, &rd.Unavailable); err != nil {
 			return fmt.Errorf("deploy %d comparison: %w", d.ID, err)
-		} else {
-			rd.Comparison = &c
 		}
 		rep.Deploys = append(rep.Deploys, rd)
 	}

@@ -276,3 +276,17 @@ func UnavailableReason(err error) (string, bool) {
 	}
 	return "", false
 }
+
+// answer stores an analysis's result in *dst, or, when the analysis had no
+// answer for its input, the reason in *note; any other error is returned.
+func answer[T any](v T, err error, dst **T, note *string) error {
+	if msg, ok := UnavailableReason(err); ok {
+		*note = msg
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	*dst = &v
+	return nil
+}
