@@ -179,13 +179,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Out != nil {
-		d.PrintBanner(cfg.Out)
-	}
+	d.PrintBanner(d.cfg.Out)
+	return d.serve(ctx)
+}
+
+// serve runs a started demo until ctx ends (Ctrl-C) or a part fails, then
+// stops the load, flushes feedsvc, prints the load's summary and closes
+// tailscope.
+func (d *Demo) serve(ctx context.Context) error {
 	werr := d.Wait(ctx)
-	res, _ := d.Drain()
-	if res != nil && cfg.Out != nil {
-		fmt.Fprintf(cfg.Out, "\nload generator (client side):\n%s\n", res.Summary())
+	if res, _ := d.Drain(); res != nil {
+		fmt.Fprintf(d.cfg.Out, "\nload generator (client side):\n%s\n", res.Summary())
 	}
 	return errors.Join(werr, d.Close())
 }

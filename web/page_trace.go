@@ -366,6 +366,7 @@ func summarize(v *components.WaterfallView, tree *analysis.Tree, cp analysis.Cri
 	if root.IsEntry() {
 		v.OutliersHref = href.With("/outliers", "service", root.Service, "endpoint", root.Name,
 			"from", href.Time(time.Unix(0, lay.start).Add(-30*time.Minute)), "to", href.Time(time.Unix(0, lay.start).Add(30*time.Minute)))
+		v.CompareHref = href.With("/traces/compare", "a", root.TraceID.String())
 	}
 	v.Facts = []components.Fact{
 		{Label: "Duration", Value: units.Ms(lay.extent / 1e6)},

@@ -143,11 +143,15 @@ func (db *DB) ProfiledSpans(ctx context.Context, ids []store.SpanID) ([]store.Sp
 	if len(ids) == 0 {
 		return out, nil
 	}
-	return sqlcommon.Collect(ctx, pgQuerier{db.pool}, mapErr, "profiled spans", `SELECT s.span_id, p.type, p.unit, sum(s.value)::bigint
+	out, err := sqlcommon.Collect(ctx, conn{db}, `SELECT s.span_id, p.type, p.unit, sum(s.value)::bigint
 FROM profile_samples s JOIN profiles p ON p.id = s.profile_id
 WHERE s.span_id = ANY($1::bytea[])
 GROUP BY s.span_id, p.type, p.unit
 ORDER BY s.span_id, p.type, p.unit`, sqlcommon.ScanSpanProfile, spanIDBytes(ids))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: profiled spans: %w", err)
+	}
+	return out, nil
 }
 
 // ProfileSeries lists the (service, type, unit) with profiles in [from, to).
@@ -160,7 +164,11 @@ func (db *DB) ProfileSeries(ctx context.Context, from, to time.Time) ([]store.Pr
 	if cond := windowCond(a, from, to); len(cond) > 0 {
 		where = "WHERE " + strings.Join(cond, " AND ")
 	}
-	return sqlcommon.Collect(ctx, pgQuerier{db.pool}, mapErr, "profile series", sqlcommon.ProfileSeriesSQL(sqlcommon.Postgres, where), sqlcommon.ScanProfileSeries, a.Vals...)
+	out, err := sqlcommon.Collect(ctx, conn{db}, sqlcommon.ProfileSeriesSQL(sqlcommon.Postgres, where), sqlcommon.ScanProfileSeries, a.Vals...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: profile series: %w", err)
+	}
+	return out, nil
 }
 
 // profileDeleteChunk bounds one retention transaction, so its locks and WAL

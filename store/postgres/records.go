@@ -2,48 +2,15 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tailscope/tailscope/store"
 	"github.com/tailscope/tailscope/store/internal/sqlcommon"
 )
 
 // records are the deploy, budget and incident methods, written once in
-// sqlcommon over this pool.
+// sqlcommon over conn (alerts.go).
 func (db *DB) records() sqlcommon.Records {
-	q := pgQuerier{db.pool}
-	return sqlcommon.Records{Read: q, Write: q, Dialect: sqlcommon.Postgres, Name: "postgres", Now: db.now, MapErr: mapErr}
-}
-
-// pgQuerier adapts the pgx pool to sqlcommon.Querier.
-type pgQuerier struct{ pool *pgxpool.Pool }
-
-func (q pgQuerier) QueryRow(ctx context.Context, query string, args ...any) sqlcommon.Scanner {
-	return pgRow{q.pool.QueryRow(ctx, query, args...)}
-}
-
-func (q pgQuerier) Query(ctx context.Context, query string, args ...any) (sqlcommon.Rows, error) {
-	return q.pool.Query(ctx, query, args...)
-}
-
-func (q pgQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	tag, err := q.pool.Exec(ctx, query, args...)
-	return tag.RowsAffected(), err
-}
-
-// pgRow reports a missing row as sql.ErrNoRows, as sqlcommon expects.
-type pgRow struct{ row pgx.Row }
-
-func (r pgRow) Scan(dest ...any) error {
-	err := r.row.Scan(dest...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sql.ErrNoRows
-	}
-	return err
+	return sqlcommon.Records{Conn: conn{db}, Name: "postgres", Now: db.now}
 }
 
 // RecordDeploy stores a marker (sqlcommon.Records.RecordDeploy).

@@ -163,11 +163,15 @@ func (db *DB) ProfiledSpans(ctx context.Context, ids []store.SpanID) ([]store.Sp
 	if len(ids) == 0 {
 		return out, nil
 	}
-	return sqlcommon.Collect(ctx, sqlQuerier{db.r}, mapErr, "profiled spans", `SELECT s.span_id, p.type, p.unit, sum(s.value)
+	out, err := sqlcommon.Collect(ctx, conn{db}, `SELECT s.span_id, p.type, p.unit, sum(s.value)
 FROM profile_samples s JOIN profiles p ON p.id = s.profile_id
 WHERE s.span_id IN (SELECT unhex(value) FROM json_each(?))
 GROUP BY s.span_id, p.type, p.unit
 ORDER BY s.span_id, p.type, p.unit`, sqlcommon.ScanSpanProfile, spanIDsJSON(ids))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: profiled spans: %w", err)
+	}
+	return out, nil
 }
 
 // ProfileSeries lists the (service, type, unit) with profiles in [from, to).
@@ -180,7 +184,11 @@ func (db *DB) ProfileSeries(ctx context.Context, from, to time.Time) ([]store.Pr
 	if len(cond) > 0 {
 		where = "WHERE " + strings.Join(cond, " AND ")
 	}
-	return sqlcommon.Collect(ctx, sqlQuerier{db.r}, mapErr, "profile series", sqlcommon.ProfileSeriesSQL(sqlcommon.SQLite, where), sqlcommon.ScanProfileSeries, args...)
+	out, err := sqlcommon.Collect(ctx, conn{db}, sqlcommon.ProfileSeriesSQL(sqlcommon.SQLite, where), sqlcommon.ScanProfileSeries, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: profile series: %w", err)
+	}
+	return out, nil
 }
 
 // profileDeleteChunk bounds one retention transaction, as deleteChunk does

@@ -2,45 +2,16 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/tailscope/tailscope/store"
 	"github.com/tailscope/tailscope/store/internal/sqlcommon"
 )
 
 // records are the deploy, budget and incident methods, written once in
-// sqlcommon: reads on the read pool, writes on the single writer.
+// sqlcommon over conn (alerts.go).
 func (db *DB) records() sqlcommon.Records {
-	return sqlcommon.Records{Read: sqlQuerier{db.r}, Write: sqlQuerier{db.w}, Dialect: sqlcommon.SQLite, Name: "sqlite", Now: db.now, MapErr: mapErr}
+	return sqlcommon.Records{Conn: conn{db}, Name: "sqlite", Now: db.now}
 }
-
-// sqlQuerier adapts database/sql to sqlcommon.Querier.
-type sqlQuerier struct{ db *sql.DB }
-
-func (q sqlQuerier) QueryRow(ctx context.Context, query string, args ...any) sqlcommon.Scanner {
-	return q.db.QueryRowContext(ctx, query, args...)
-}
-
-func (q sqlQuerier) Query(ctx context.Context, query string, args ...any) (sqlcommon.Rows, error) {
-	rows, err := q.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	return sqlRows{rows}, nil
-}
-
-func (q sqlQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.db.ExecContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// sqlRows drops Close's error: Err reports what went wrong while reading.
-type sqlRows struct{ *sql.Rows }
-
-func (r sqlRows) Close() { _ = r.Rows.Close() }
 
 // RecordDeploy stores a marker (sqlcommon.Records.RecordDeploy).
 func (db *DB) RecordDeploy(ctx context.Context, d store.Deploy) (store.Deploy, error) {

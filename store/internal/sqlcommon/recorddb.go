@@ -2,114 +2,67 @@ package sqlcommon
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tailscope/tailscope/store"
 )
 
-// Querier is what the record methods need from a connection. Each backend
-// adapts its driver in a few lines (pgx in store/postgres, database/sql in
-// store/sqlite), so deploys, budgets and incidents are written once, here.
-type Querier interface {
-	// QueryRow runs a query returning at most one row; the row's Scan
-	// returns sql.ErrNoRows when there is none (the pgx adapter maps
-	// pgx.ErrNoRows to it).
-	QueryRow(ctx context.Context, query string, args ...any) Scanner
-	Query(ctx context.Context, query string, args ...any) (Rows, error)
-	// Exec runs a statement and returns how many rows it changed.
-	Exec(ctx context.Context, query string, args ...any) (int64, error)
-}
-
-// Rows is a result set (pgx.Rows as it is; *sql.Rows through an adapter
-// whose Close drops the error, which Err reports).
-type Rows interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-	Close()
-}
-
-// Records implements store's deploy, budget and incident methods over
-// shared SQL. The SQL is written with "?" placeholders and rebound for
-// Postgres.
+// Records implements store's deploy, budget and incident methods once, over
+// the backend's Conn (the adapter the alert firings use too). Reads go
+// through Conn.Query, which SQLite serves from its read pool; writes, and
+// RETURNING, through Conn.QueryRow and Conn.Exec, on its single writer.
 type Records struct {
-	// Read and Write are the connections for reads and writes; SQLite
-	// writes through its single writer connection, Postgres uses its pool
-	// for both.
-	Read, Write Querier
-	Dialect     Dialect
+	Conn Conn
 	// Name prefixes errors ("postgres", "sqlite").
 	Name string
 	Now  func() time.Time
-	// MapErr wraps a driver error for op (the backend's mapErr: it marks
-	// cancellation and store.ErrUnavailable).
-	MapErr func(ctx context.Context, op string, err error) error
 }
 
-// rebind turns "?" placeholders into Postgres's "$1, $2, ...".
-func (r Records) rebind(q string) string {
-	if r.Dialect != Postgres {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func (r Records) errorf(op string, err error) error { return fmt.Errorf("%s: %s: %w", r.Name, op, err) }
 
 // json is a JSON column's argument: Postgres takes the bytes into jsonb,
 // SQLite stores text.
 func (r Records) json(b []byte) any {
-	if r.Dialect == SQLite {
+	if r.Conn.Dialect() == SQLite {
 		return string(b)
 	}
 	return b
 }
 
-func (r Records) row(ctx context.Context, q Querier, query string, args ...any) Scanner {
-	return q.QueryRow(ctx, r.rebind(query), args...)
+// write runs a statement that returns one row (INSERT/UPDATE ... RETURNING).
+func (r Records) write(ctx context.Context, query string, args ...any) Scanner {
+	return r.Conn.QueryRow(ctx, Rebind(r.Conn.Dialect(), query), args...)
 }
 
-func (r Records) notFound(what string, id int64) error {
-	return fmt.Errorf("%s: %s %d: %w", r.Name, what, id, store.ErrNotFound)
-}
-
-// collect is Collect on the read connection.
-func collect[T any](ctx context.Context, r Records, op, query string, scan func(Scanner) (T, error), args ...any) ([]T, error) {
-	return Collect(ctx, r.Read, r.MapErr, op, query, scan, args...)
-}
-
-// Collect reads every row of query (placeholders already bound for the
-// dialect) with scan; an empty result is an empty, non-nil slice. Errors
-// go through mapErr with op.
-func Collect[T any](ctx context.Context, q Querier, mapErr func(context.Context, string, error) error, op, query string, scan func(Scanner) (T, error), args ...any) ([]T, error) {
-	rows, err := q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, mapErr(ctx, op, err)
+// one reads the single row of query with scan; no row is store.ErrNotFound.
+func one[T any](ctx context.Context, c Conn, query string, scan func(Scanner) (T, error), args ...any) (T, error) {
+	var v T
+	found := false
+	err := c.Query(ctx, Rebind(c.Dialect(), query), func(sc Scanner) error {
+		var err error
+		v, err = scan(sc)
+		found = true
+		return err
+	}, args...)
+	if err == nil && !found {
+		err = store.ErrNotFound
 	}
-	defer rows.Close()
+	return v, err
+}
+
+// Collect reads every row of query ("?" placeholders) with scan; an empty
+// result is an empty, non-nil slice.
+func Collect[T any](ctx context.Context, c Conn, query string, scan func(Scanner) (T, error), args ...any) ([]T, error) {
 	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, mapErr(ctx, op, err)
-		}
+	err := c.Query(ctx, Rebind(c.Dialect(), query), func(sc Scanner) error {
+		v, err := scan(sc)
 		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapErr(ctx, op, err)
+		return err
+	}, args...)
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -120,23 +73,24 @@ func Collect[T any](ctx context.Context, q Querier, mapErr func(context.Context,
 func (r Records) RecordDeploy(ctx context.Context, d store.Deploy) (store.Deploy, error) {
 	d, err := PrepareDeploy(d, r.Now())
 	if err != nil {
-		return d, fmt.Errorf("%s: record deploy: %w", r.Name, err)
+		return d, r.errorf("record deploy", err)
 	}
 	q := `INSERT INTO deploys (service, version, at_ns, note, source) VALUES (?, ?, ?, ?, ?)`
 	if d.Source == store.DeploySourceAuto {
 		q += ` ON CONFLICT (service, version) WHERE source = 'auto' DO NOTHING`
 	}
-	err = r.row(ctx, r.Write, q+` RETURNING id`, d.Service, d.Version, NS(d.At), d.Note, d.Source).Scan(&d.ID)
-	if errors.Is(err, sql.ErrNoRows) {
-		existing, err := ScanDeploy(r.row(ctx, r.Write, `SELECT `+DeployColumns+` FROM deploys
+	err = r.write(ctx, q+` RETURNING id`, d.Service, d.Version, NS(d.At), d.Note, d.Source).Scan(&d.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		// The marker was there: read it on the writer, which just saw it.
+		existing, err := ScanDeploy(r.write(ctx, `SELECT `+DeployColumns+` FROM deploys
 WHERE service = ? AND version = ? AND source = 'auto'`, d.Service, d.Version))
 		if err != nil {
-			return d, r.MapErr(ctx, "record deploy", err)
+			return d, r.errorf("record deploy", err)
 		}
 		return existing, nil
 	}
 	if err != nil {
-		return d, r.MapErr(ctx, "record deploy", err)
+		return d, r.errorf("record deploy", err)
 	}
 	d.At = Time(NS(d.At))
 	return d, nil
@@ -144,21 +98,22 @@ WHERE service = ? AND version = ? AND source = 'auto'`, d.Service, d.Version))
 
 // Deploys lists markers newest first.
 func (r Records) Deploys(ctx context.Context, q store.DeployQuery) ([]store.Deploy, error) {
-	query, args, err := DeploysSQL(r.Dialect, q)
+	query, args, err := DeploysSQL(r.Conn.Dialect(), q)
 	if err != nil {
-		return nil, fmt.Errorf("%s: deploys: %w", r.Name, err)
+		return nil, r.errorf("deploys", err)
 	}
-	return collect(ctx, r, "deploys", query, ScanDeploy, args...)
+	out, err := Collect(ctx, r.Conn, query, ScanDeploy, args...)
+	if err != nil {
+		return nil, r.errorf("deploys", err)
+	}
+	return out, nil
 }
 
 // DeployByID returns one marker or store.ErrNotFound.
 func (r Records) DeployByID(ctx context.Context, id int64) (store.Deploy, error) {
-	d, err := ScanDeploy(r.row(ctx, r.Read, `SELECT `+DeployColumns+` FROM deploys WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return d, r.notFound("deploy", id)
-	}
+	d, err := one(ctx, r.Conn, `SELECT `+DeployColumns+` FROM deploys WHERE id = ?`, ScanDeploy, id)
 	if err != nil {
-		return d, r.MapErr(ctx, "deploy by id", err)
+		return d, r.errorf(fmt.Sprintf("deploy %d", id), err)
 	}
 	return d, nil
 }
@@ -168,15 +123,15 @@ func (r Records) CreateBudget(ctx context.Context, b store.Budget) (store.Budget
 	b = CleanBudget(b)
 	hops, err := EncodeHops(b.Hops)
 	if err != nil {
-		return b, fmt.Errorf("%s: create budget: %w", r.Name, err)
+		return b, r.errorf("create budget", err)
 	}
 	now := NS(r.Now())
-	err = r.row(ctx, r.Write, `INSERT INTO budgets
+	err = r.write(ctx, `INSERT INTO budgets
 (name, service, endpoint, threshold_ns, target, period_ns, hop_measure, hops, created_ns, updated_ns)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		b.Name, b.Service, b.Endpoint, int64(b.Threshold), b.Target, int64(b.Period), string(b.HopMeasure), r.json(hops), now, now).Scan(&b.ID)
 	if err != nil {
-		return b, r.MapErr(ctx, "create budget", err)
+		return b, r.errorf("create budget", err)
 	}
 	b.CreatedAt, b.UpdatedAt = Time(now), Time(now)
 	return b, nil
@@ -187,18 +142,15 @@ func (r Records) UpdateBudget(ctx context.Context, b store.Budget) (store.Budget
 	b = CleanBudget(b)
 	hops, err := EncodeHops(b.Hops)
 	if err != nil {
-		return b, fmt.Errorf("%s: update budget: %w", r.Name, err)
+		return b, r.errorf("update budget", err)
 	}
 	now := NS(r.Now())
 	var created int64
-	err = r.row(ctx, r.Write, `UPDATE budgets SET name = ?, service = ?, endpoint = ?, threshold_ns = ?,
+	err = r.write(ctx, `UPDATE budgets SET name = ?, service = ?, endpoint = ?, threshold_ns = ?,
 target = ?, period_ns = ?, hop_measure = ?, hops = ?, updated_ns = ? WHERE id = ? RETURNING created_ns`,
 		b.Name, b.Service, b.Endpoint, int64(b.Threshold), b.Target, int64(b.Period), string(b.HopMeasure), r.json(hops), now, b.ID).Scan(&created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return b, fmt.Errorf("%s: update budget %d: %w", r.Name, b.ID, store.ErrNotFound)
-	}
 	if err != nil {
-		return b, r.MapErr(ctx, "update budget", err)
+		return b, r.errorf(fmt.Sprintf("update budget %d", b.ID), err)
 	}
 	b.CreatedAt, b.UpdatedAt = Time(created), Time(now)
 	return b, nil
@@ -211,21 +163,18 @@ func (r Records) DeleteBudget(ctx context.Context, id int64) error {
 
 // BudgetByID returns one budget or store.ErrNotFound.
 func (r Records) BudgetByID(ctx context.Context, id int64) (store.Budget, error) {
-	b, err := ScanBudget(r.row(ctx, r.Read, `SELECT `+BudgetColumns+` FROM budgets WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return b, r.notFound("budget", id)
-	}
+	b, err := one(ctx, r.Conn, `SELECT `+BudgetColumns+` FROM budgets WHERE id = ?`, ScanBudget, id)
 	if err != nil {
-		return b, r.MapErr(ctx, "budget by id", err)
+		return b, r.errorf(fmt.Sprintf("budget %d", id), err)
 	}
 	return b, nil
 }
 
 // Budgets lists every budget ordered by service, endpoint, id.
 func (r Records) Budgets(ctx context.Context) ([]store.Budget, error) {
-	out, err := collect(ctx, r, "budgets", `SELECT `+BudgetColumns+` FROM budgets`, ScanBudget)
+	out, err := Collect(ctx, r.Conn, `SELECT `+BudgetColumns+` FROM budgets`, ScanBudget)
 	if err != nil {
-		return nil, err
+		return nil, r.errorf("budgets", err)
 	}
 	SortBudgets(out)
 	return out, nil
@@ -235,15 +184,15 @@ func (r Records) Budgets(ctx context.Context) ([]store.Budget, error) {
 func (r Records) CreateIncident(ctx context.Context, in store.Incident) (store.Incident, error) {
 	in, services, pinned, err := IncidentJSON(in)
 	if err != nil {
-		return in, fmt.Errorf("%s: create incident: %w", r.Name, err)
+		return in, r.errorf("create incident", err)
 	}
 	now := NS(r.Now())
-	err = r.row(ctx, r.Write, `INSERT INTO incidents
+	err = r.write(ctx, `INSERT INTO incidents
 (title, from_ns, to_ns, services, notes, pinned_traces, created_ns, updated_ns)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		in.Title, NS(in.From), NS(in.To), r.json(services), in.Notes, r.json(pinned), now, now).Scan(&in.ID)
 	if err != nil {
-		return in, r.MapErr(ctx, "create incident", err)
+		return in, r.errorf("create incident", err)
 	}
 	in.From, in.To = Time(NS(in.From)), Time(NS(in.To))
 	in.CreatedAt, in.UpdatedAt = Time(now), Time(now)
@@ -254,18 +203,15 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 func (r Records) UpdateIncident(ctx context.Context, in store.Incident) (store.Incident, error) {
 	in, services, pinned, err := IncidentJSON(in)
 	if err != nil {
-		return in, fmt.Errorf("%s: update incident: %w", r.Name, err)
+		return in, r.errorf("update incident", err)
 	}
 	now := NS(r.Now())
 	var created int64
-	err = r.row(ctx, r.Write, `UPDATE incidents SET title = ?, from_ns = ?, to_ns = ?, services = ?,
+	err = r.write(ctx, `UPDATE incidents SET title = ?, from_ns = ?, to_ns = ?, services = ?,
 notes = ?, pinned_traces = ?, updated_ns = ? WHERE id = ? RETURNING created_ns`,
 		in.Title, NS(in.From), NS(in.To), r.json(services), in.Notes, r.json(pinned), now, in.ID).Scan(&created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return in, fmt.Errorf("%s: update incident %d: %w", r.Name, in.ID, store.ErrNotFound)
-	}
 	if err != nil {
-		return in, r.MapErr(ctx, "update incident", err)
+		return in, r.errorf(fmt.Sprintf("update incident %d", in.ID), err)
 	}
 	in.From, in.To = Time(NS(in.From)), Time(NS(in.To))
 	in.CreatedAt, in.UpdatedAt = Time(created), Time(now)
@@ -279,29 +225,30 @@ func (r Records) DeleteIncident(ctx context.Context, id int64) error {
 
 // IncidentByID returns one incident or store.ErrNotFound.
 func (r Records) IncidentByID(ctx context.Context, id int64) (store.Incident, error) {
-	in, err := ScanIncident(r.row(ctx, r.Read, `SELECT `+IncidentColumns+` FROM incidents WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return in, r.notFound("incident", id)
-	}
+	in, err := one(ctx, r.Conn, `SELECT `+IncidentColumns+` FROM incidents WHERE id = ?`, ScanIncident, id)
 	if err != nil {
-		return in, r.MapErr(ctx, "incident by id", err)
+		return in, r.errorf(fmt.Sprintf("incident %d", id), err)
 	}
 	return in, nil
 }
 
 // Incidents lists incidents, newest range first.
 func (r Records) Incidents(ctx context.Context) ([]store.Incident, error) {
-	return collect(ctx, r, "incidents", `SELECT `+IncidentColumns+` FROM incidents
+	out, err := Collect(ctx, r.Conn, `SELECT `+IncidentColumns+` FROM incidents
 ORDER BY from_ns DESC, to_ns DESC, id DESC`, ScanIncident)
+	if err != nil {
+		return nil, r.errorf("incidents", err)
+	}
+	return out, nil
 }
 
 func (r Records) deleteByID(ctx context.Context, what, query string, id int64) error {
-	n, err := r.Write.Exec(ctx, r.rebind(query), id)
-	if err != nil {
-		return r.MapErr(ctx, "delete "+what, err)
+	n, err := r.Conn.Exec(ctx, Rebind(r.Conn.Dialect(), query), id)
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
 	}
-	if n == 0 {
-		return fmt.Errorf("%s: delete %s %d: %w", r.Name, what, id, store.ErrNotFound)
+	if err != nil {
+		return r.errorf(fmt.Sprintf("delete %s %d", what, id), err)
 	}
 	return nil
 }

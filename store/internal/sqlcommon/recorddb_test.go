@@ -4,10 +4,10 @@ import "testing"
 
 func TestRebind(t *testing.T) {
 	q := `UPDATE t SET a = ?, b = ? WHERE id = ? AND s = 'auto'`
-	if got, want := (Records{Dialect: Postgres}).rebind(q), `UPDATE t SET a = $1, b = $2 WHERE id = $3 AND s = 'auto'`; got != want {
+	if got, want := Rebind(Postgres, q), `UPDATE t SET a = $1, b = $2 WHERE id = $3 AND s = 'auto'`; got != want {
 		t.Errorf("postgres: %s, want %s", got, want)
 	}
-	if got := (Records{Dialect: SQLite}).rebind(q); got != q {
+	if got := Rebind(SQLite, q); got != q {
 		t.Errorf("sqlite: %s, want it unchanged", got)
 	}
 }
