@@ -3,12 +3,12 @@ package web
 import (
 	"context"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/wire"
 	"net/http"
 	"time"
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/internal/duration"
+	"github.com/tailscope/tailscope/internal/wire"
 	"github.com/tailscope/tailscope/store"
 )
 
