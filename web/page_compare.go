@@ -187,14 +187,8 @@ func (s *Server) handleAPIShape(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleShapePage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.parseRange(r.URL.Query())
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	p, err := s.pickEndpoint(r, tr, "/shape")
-	if err != nil {
-		s.pageError(w, r, err)
+	tr, p, ok := s.endpointPage(w, r, "/shape")
+	if !ok {
 		return
 	}
 	q := r.URL.Query()

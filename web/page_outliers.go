@@ -33,14 +33,8 @@ var dimensionTitles = map[string]string{
 const maxDimValues = 8
 
 func (s *Server) handleOutliersPage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.parseRange(r.URL.Query())
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	p, err := s.pickEndpoint(r, tr, "/outliers")
-	if err != nil {
-		s.pageError(w, r, err)
+	tr, p, ok := s.endpointPage(w, r, "/outliers")
+	if !ok {
 		return
 	}
 	// parseOutlierQuery reads the same parameters as the API.
