@@ -115,6 +115,19 @@ type Config struct {
 	WriteTimeout time.Duration
 	// RetryAfter is what 429/503 answers tell clients to wait.
 	RetryAfter time.Duration
+	// WALDir, when set, puts a write-ahead log in front of the store (see
+	// Journal): a request is answered once its rows are fsynced to the log,
+	// one fsync per group of requests, and a loader applies the log to the
+	// store in batches of up to BatchSpans. Empty: each request waits for
+	// its own store commit (Pipeline). Writers and QueueSpans/QueueBytes
+	// then do not apply; WALMaxBytes bounds the backlog instead.
+	WALDir string
+	// WALMaxBytes bounds the log on disk; past it requests are refused
+	// with 429 / ResourceExhausted, as a full queue is.
+	WALMaxBytes int64
+	// WALSegmentBytes is the log's file size: applied segments are deleted
+	// whole.
+	WALSegmentBytes int64
 	// DeployCacheSize bounds the (service, version) pairs remembered for
 	// automatic deploy markers; past it the set is forgotten and markers
 	// are re-sent (the store keeps one per pair).
@@ -155,6 +168,8 @@ func DefaultConfig() Config {
 		WriteTimeout:          10 * time.Second,
 		RetryAfter:            2 * time.Second,
 		DeployCacheSize:       10_000,
+		WALMaxBytes:           1 << 30,
+		WALSegmentBytes:       64 << 20,
 	}
 }
 
@@ -193,6 +208,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: config: write timeout %v: want > 0", c.WriteTimeout)
 	case c.RetryAfter < time.Second:
 		return fmt.Errorf("ingest: config: retry after %v: want at least 1s (Retry-After has whole seconds)", c.RetryAfter)
+	case c.WALDir != "" && (c.WALMaxBytes <= 0 || c.WALSegmentBytes <= 0):
+		return fmt.Errorf("ingest: config: write-ahead log max bytes %d, segment bytes %d: want > 0", c.WALMaxBytes, c.WALSegmentBytes)
 	case c.DeployCacheSize <= 0:
 		return fmt.Errorf("ingest: config: deploy cache size %d: want > 0", c.DeployCacheSize)
 	}

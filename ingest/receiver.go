@@ -35,7 +35,7 @@ import (
 type Receiver struct {
 	cfg  Config
 	conv *otlpconv.Converter
-	pipe *Pipeline
+	pipe committer // *Pipeline, or *Journal when cfg.WALDir is set
 	m    *receiverMetrics
 	log  *slog.Logger
 
@@ -69,7 +69,12 @@ func New(cfg Config, w store.Writer, deploys DeployRecorder, reg prometheus.Regi
 	if err != nil {
 		return nil, err
 	}
-	pipe, err := NewPipeline(cfg, w, deploys, reg, log)
+	var pipe committer
+	if cfg.WALDir != "" {
+		pipe, err = NewJournal(cfg, w, deploys, reg, log)
+	} else {
+		pipe, err = NewPipeline(cfg, w, deploys, reg, log)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +94,26 @@ func New(cfg Config, w store.Writer, deploys DeployRecorder, reg prometheus.Regi
 // Stop the HTTP and gRPC servers first so nothing new arrives (Serve does).
 func (r *Receiver) Close(ctx context.Context) error {
 	return r.pipe.Close(ctx)
+}
+
+// Replay waits until the write-ahead log left by a previous process is
+// applied to the store (at once without a log). Call it before serving, so
+// that reads reflect every span acknowledged before a restart.
+func (r *Receiver) Replay(ctx context.Context) error {
+	if j, ok := r.pipe.(*Journal); ok {
+		return j.Replay(ctx)
+	}
+	return nil
+}
+
+// LoaderLag reports what the write-ahead log's loader has yet to apply
+// (bytes) and the age of the oldest of it; ok is false without a log.
+func (r *Receiver) LoaderLag() (bytes int64, age time.Duration, ok bool) {
+	if j, isJournal := r.pipe.(*Journal); isJournal {
+		bytes, age = j.Lag()
+		return bytes, age, true
+	}
+	return 0, 0, false
 }
 
 // ListenAndServe listens on cfg.HTTPAddr and cfg.GRPCAddr and serves until
