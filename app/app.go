@@ -45,6 +45,10 @@ type Config struct {
 	// Profiles holds the limits of the Pyroscope-compatible profile
 	// receiver (POST /ingest on the OTLP/HTTP listener).
 	Profiles profile.Config
+	// WALDir places the ingest write-ahead log (ingest.Config.WALDir):
+	// WALAuto puts it beside an SQLite database and uses none with
+	// PostgreSQL; WALOff uses none; anything else is the directory.
+	WALDir string
 	// Retention removes spans older than this (0 keeps everything). The
 	// receiver refuses older spans (Ingest.MaxSpanAge is set to it), so a
 	// span is never acknowledged and then deleted.
@@ -70,6 +74,7 @@ func DefaultConfig() Config {
 		Ingest:       ingest.DefaultConfig(),
 		Profiles:     profile.DefaultConfig(),
 		Retention:    7 * 24 * time.Hour,
+		WALDir:       WALAuto,
 		Version:      "dev",
 	}
 }
@@ -128,6 +133,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 		a.cfg.Ingest.Writers = 1
 	}
 
+	if a.cfg.Ingest.WALDir, err = walDir(a.cfg.WALDir, a.cfg.DatabaseURL); err != nil {
+		return err
+	}
+
 	// One accepted range for every span: what retention would delete is
 	// refused at the door (and, in PostgreSQL, costs no partition).
 	a.cfg.Ingest.MaxSpanAge = a.cfg.Retention
@@ -138,6 +147,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.receiver, err = ingest.New(a.cfg.Ingest, a.store, a.store, reg, a.log)
 	if err != nil {
 		return fmt.Errorf("receiver: %w", err)
+	}
+	if a.cfg.Ingest.WALDir != "" {
+		// What the last process acknowledged but did not load goes into
+		// the store before anything else is served.
+		a.log.Info("ingest write-ahead log", "dir", a.cfg.Ingest.WALDir)
+		if err := a.receiver.Replay(ctx); err != nil {
+			return fmt.Errorf("receiver: %w", err)
+		}
 	}
 	profiles, err := profile.NewHandler(a.cfg.Profiles, a.store, reg, a.log)
 	if err != nil {
@@ -303,11 +320,20 @@ type writeHealthChecker interface {
 	WriteHealth(ctx context.Context) error
 }
 
+// MaxLoaderLag is how far behind the write-ahead log's loader may fall
+// before /readyz fails: a load balancer then sends new exports elsewhere
+// while this server catches up (or its store comes back).
+const MaxLoaderLag = 30 * time.Second
+
 // Ready reports whether the server can do its work (GET /readyz): the
-// store answers and, when the store can tell, its writes commit.
+// store answers, the write-ahead log's loader is less than MaxLoaderLag
+// behind and, when the store can tell, its writes commit.
 func (a *App) Ready(ctx context.Context) error {
 	if err := a.store.Ping(ctx); err != nil {
 		return err
+	}
+	if bytes, age, ok := a.receiver.LoaderLag(); ok && age > MaxLoaderLag {
+		return fmt.Errorf("ingest: write-ahead log loader is %s behind (%d bytes not yet in the store)", age.Round(time.Second), bytes)
 	}
 	if wh, ok := a.store.(writeHealthChecker); ok {
 		return wh.WriteHealth(ctx)

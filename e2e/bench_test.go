@@ -107,7 +107,9 @@ func BenchmarkIngestE2E(b *testing.B) {
 				b.ReportMetric((batches.sum-batches0.sum)/n, "spans/commit")
 			}
 
-			// Acknowledged means committed: the last request is stored.
+			// Acknowledged means durable: once loaded, the last request is
+			// stored.
+			waitLoaded(b, c, a.URL())
 			last := first + uint32(b.N) - 1
 			got, err := a.Store().Traces(context.Background(), ft.traceIDs(last))
 			if err != nil {
