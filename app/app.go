@@ -332,6 +332,9 @@ func (a *App) Ready(ctx context.Context) error {
 	if err := a.store.Ping(ctx); err != nil {
 		return err
 	}
+	if err := a.receiver.WriteHealth(); err != nil {
+		return err
+	}
 	if bytes, age, ok := a.receiver.LoaderLag(); ok && age > MaxLoaderLag {
 		return fmt.Errorf("ingest: write-ahead log loader is %s behind (%d bytes not yet in the store)", age.Round(time.Second), bytes)
 	}

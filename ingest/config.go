@@ -99,8 +99,9 @@ type Config struct {
 	// instead of the semantic-convention body-size keys.
 	PayloadKeys []string
 
-	// QueueSpans and QueueBytes bound the spans waiting for or in a commit.
-	// A request that does not fit answers 429 / ResourceExhausted at once.
+	// QueueSpans and QueueBytes bound the spans waiting for or in a commit
+	// (with a write-ahead log: waiting for their fsync). A request that
+	// does not fit answers 429 / ResourceExhausted at once.
 	// MaxSpansPerRequest must not exceed QueueSpans.
 	QueueSpans int
 	QueueBytes int64
@@ -119,8 +120,8 @@ type Config struct {
 	// Journal): a request is answered once its rows are fsynced to the log,
 	// one fsync per group of requests, and a loader applies the log to the
 	// store in batches of up to BatchSpans. Empty: each request waits for
-	// its own store commit (Pipeline). Writers and QueueSpans/QueueBytes
-	// then do not apply; WALMaxBytes bounds the backlog instead.
+	// its own store commit (Pipeline). Writers then does not apply (one
+	// loader writes); WALMaxBytes bounds the backlog.
 	WALDir string
 	// WALMaxBytes bounds the log on disk; past it requests are refused
 	// with 429 / ResourceExhausted, as a full queue is.

@@ -63,8 +63,14 @@ type Journal struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the loader exits
 
-	mu       sync.Mutex
-	closed   bool
+	mu     sync.Mutex
+	closed bool
+	// waitSpans and waitBytes count the spans of requests waiting for
+	// their fsync, bounded by QueueSpans and QueueBytes as the Pipeline's
+	// queue is: converted rows are held until the answer, so this bounds
+	// memory whatever the number of connections.
+	waitSpans int
+	waitBytes int64
 	applied  wal.Pos       // everything before it is in the store
 	oldest   time.Time     // append time of the oldest record being applied; zero when idle
 	progress chan struct{} // closed and replaced after each applied batch
@@ -126,12 +132,27 @@ func (j *Journal) Submit(ctx context.Context, spans []store.Span) error {
 	if len(spans) == 0 {
 		return nil
 	}
+	size := spansBytes(spans)
 	j.mu.Lock()
-	closed := j.closed
-	j.mu.Unlock()
-	if closed {
+	switch {
+	case j.closed:
+		j.mu.Unlock()
 		return ErrClosed
+	// Nothing waiting admits any request, so a big one is not refused
+	// forever.
+	case j.waitSpans > 0 && (j.waitSpans+len(spans) > j.cfg.QueueSpans || j.waitBytes+size > j.cfg.QueueBytes):
+		j.mu.Unlock()
+		return ErrOverloaded
 	}
+	j.waitSpans += len(spans)
+	j.waitBytes += size
+	j.mu.Unlock()
+	defer func() {
+		j.mu.Lock()
+		j.waitSpans -= len(spans)
+		j.waitBytes -= size
+		j.mu.Unlock()
+	}()
 	bp, _ := j.bufs.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
@@ -154,9 +175,13 @@ func (j *Journal) Submit(ctx context.Context, spans []store.Span) error {
 	return retryable(fmt.Errorf("ingest: write-ahead log: %w", err))
 }
 
-// Saturated reports whether the log is 90% full.
+// Saturated reports whether the log is 90% full, or the requests waiting
+// for an fsync hold 90% of QueueSpans or QueueBytes.
 func (j *Journal) Saturated() bool {
-	return j.log.Bytes() >= j.log.MaxBytes()/10*9
+	j.mu.Lock()
+	waiting := j.waitSpans >= j.cfg.QueueSpans/10*9 || j.waitBytes >= j.cfg.QueueBytes/10*9
+	j.mu.Unlock()
+	return waiting || j.log.Bytes() >= j.log.MaxBytes()/10*9
 }
 
 // Lag returns what the loader has yet to apply: the log's bytes after the
@@ -169,6 +194,15 @@ func (j *Journal) Lag() (bytes int64, age time.Duration) {
 		age = time.Since(oldest)
 	}
 	return j.log.Unapplied(pos), age
+}
+
+// WriteHealth reports whether the log makes appends durable; see
+// wal.Log.Health.
+func (j *Journal) WriteHealth() error {
+	if err := j.log.Health(); err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	return nil
 }
 
 // Replay waits until the loader has applied every record in the log (at

@@ -116,6 +116,16 @@ func (r *Receiver) LoaderLag() (bytes int64, age time.Duration, ok bool) {
 	return 0, 0, false
 }
 
+// WriteHealth reports whether acknowledged spans can be made durable: an
+// error while the write-ahead log cannot write (a full disk); nil without
+// a log.
+func (r *Receiver) WriteHealth() error {
+	if j, ok := r.pipe.(*Journal); ok {
+		return j.WriteHealth()
+	}
+	return nil
+}
+
 // ListenAndServe listens on cfg.HTTPAddr and cfg.GRPCAddr and serves until
 // ctx ends; see Serve.
 func (r *Receiver) ListenAndServe(ctx context.Context) error {

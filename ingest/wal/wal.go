@@ -114,6 +114,10 @@ type Log struct {
 	// broken is set when a write or fsync failed and no new segment could
 	// be started: appends fail until a flush pass manages to start one.
 	broken error
+	// failed is the last write or fsync error, cleared by a pass or a
+	// probe that succeeds (Health).
+	failed error
+	probed time.Time
 
 	kick    chan struct{} // wakes the flusher; capacity 1
 	stopped chan struct{} // closed when the flusher exits
@@ -393,10 +397,12 @@ func (l *Log) flusher() {
 			l.bytes -= int64(len(buf))
 			l.log.Warn("wal: write or fsync failed; the group's requests get a retryable error", "records", g.records, "err", err)
 			g.err = fmt.Errorf("wal: sync %d records: %w", g.records, err)
+			l.failed = err
 			if serr := l.startSegment(); serr != nil {
 				l.broken = serr
 			}
 		} else {
+			l.failed = nil
 			if seg.size == 0 {
 				seg.oldest = int64(binary.LittleEndian.Uint64(buf[headerBytes:]))
 			}
