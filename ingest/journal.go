@@ -71,9 +71,9 @@ type Journal struct {
 	// memory whatever the number of connections.
 	waitSpans int
 	waitBytes int64
-	applied  wal.Pos       // everything before it is in the store
-	oldest   time.Time     // append time of the oldest record being applied; zero when idle
-	progress chan struct{} // closed and replaced after each applied batch
+	applied   wal.Pos       // everything before it is in the store
+	oldest    time.Time     // append time of the oldest record being applied; zero when idle
+	progress  chan struct{} // closed and replaced after each applied batch
 }
 
 // NewJournal opens the write-ahead log in cfg.WALDir and starts its
