@@ -344,6 +344,14 @@ func (a *App) Ready(ctx context.Context) error {
 	return nil
 }
 
+// WaitLoaded waits until every span acknowledged so far is in the store:
+// with the ingest write-ahead log, acknowledged means durable in the log,
+// and reads see spans once its loader applied them (normally within a
+// commit). Tests and tools that read right after sending call it.
+func (a *App) WaitLoaded(ctx context.Context) error {
+	return a.receiver.Replay(ctx)
+}
+
 // URL is the UI's base URL.
 func (a *App) URL() string { return "http://" + a.httpLis.Addr().String() }
 

@@ -86,6 +86,9 @@ func TestDemoSmoke(t *testing.T) {
 	if res == nil || res.OK == 0 {
 		t.Fatalf("the load generator got no answers: %+v", res)
 	}
+	if err := d.App.WaitLoaded(ctx); err != nil {
+		t.Fatal(err)
+	}
 	var rep struct {
 		Services []struct {
 			Name string `json:"name"`

@@ -1,11 +1,13 @@
 // Package ingest is tailscope's OTLP trace receiver: OTLP/HTTP (protobuf and
 // JSON, optionally gzip) and OTLP/gRPC, validation, the accepted time range,
 // redaction and derivation through ingest/otlpconv (one place, on decoded
-// rows, whatever the protocol), and a group-commit Pipeline in front of
-// store.Writer.
+// rows, whatever the protocol), and in front of store.Writer either a
+// group-commit Pipeline or a Journal: a write-ahead log (ingest/wal) with
+// group fsync, loaded into the store in batches.
 //
-// A success answer means the spans are committed: handlers wait for the
-// commit of the batch holding their spans. Bad input is answered 400 or with
+// A success answer means the spans are durable: handlers wait for the
+// commit of the batch holding their spans, or for the fsync of the log
+// group holding them. Bad input is answered 400 or with
 // a partial_success naming the rejected spans, never 500; overload and
 // store outages are answered 429/503 with Retry-After (ResourceExhausted /
 // Unavailable with RetryInfo on gRPC), so OTLP exporters retry.
