@@ -60,8 +60,11 @@ type Config struct {
 	// "" (off), "self" (to its own profile receiver) or a Pyroscope URL.
 	// With SelfTraces, CPU samples carry the span they were spent in.
 	SelfProfile string
-	Version     string
-	Log         *slog.Logger
+	// Pprof serves net/http/pprof at /debug/pprof/ on the UI listener:
+	// PprofLoopback (default) to loopback clients, PprofAll, or PprofOff.
+	Pprof   string
+	Version string
+	Log     *slog.Logger
 }
 
 // DefaultConfig returns the defaults of `tailscope serve`.
@@ -75,6 +78,7 @@ func DefaultConfig() Config {
 		Profiles:     profile.DefaultConfig(),
 		Retention:    7 * 24 * time.Hour,
 		WALDir:       WALAuto,
+		Pprof:        PprofLoopback,
 		Version:      "dev",
 	}
 }
@@ -216,6 +220,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Version: a.cfg.Version,
 		Assets:  assets,
 	}).Handler()
+	if handler, err = withPprof(handler, a.cfg.Pprof); err != nil {
+		return err
+	}
 	if a.cfg.SelfTraces != "" {
 		endpoint := a.cfg.SelfTraces
 		if endpoint == "self" {

@@ -184,6 +184,7 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 	fs.BoolVar(&cfg.Ingest.Redaction.SQL, "redact-sql", cfg.Ingest.Redaction.SQL, "store db.statement and db.query.text with their literals replaced by ?")
 	fs.BoolVar(&cfg.Ingest.Redaction.URLQuery, "redact-url-query", cfg.Ingest.Redaction.URLQuery, "store URLs with query values and user:password replaced by REDACTED")
 	fs.StringVar(&cfg.SelfTraces, "self-traces", "", `send tailscope's own traces: "self" or an OTLP/HTTP URL`)
+	fs.StringVar(&cfg.Pprof, "pprof", cfg.Pprof, `serve Go profiles at /debug/pprof/ on the --http listener: "loopback" (loopback clients only), "all" or "off"`)
 	fs.StringVar(&cfg.SelfProfile, "self-profile", "", `profile tailscope continuously: "self" or a Pyroscope URL`)
 	return &cfg, lists
 }
