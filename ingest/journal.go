@@ -260,7 +260,17 @@ func (j *Journal) load() {
 		ends  []int // ends[i]: batch[:ends[i]] holds records 0..i
 	)
 	for {
-		rec, err := r.Next(j.ctx, true)
+		rec, err := r.Next(j.ctx, false)
+		if errors.Is(err, wal.ErrNoRecord) {
+			// Caught up. The reader may have moved past bytes it could
+			// not read (damaged after they were synced, which it logged):
+			// count them as applied, or Replay would wait for them forever.
+			j.markApplied(r.Pos())
+			if err := j.log.Release(r.Pos()); err != nil {
+				j.lg.Warn("ingest: release applied write-ahead log segments", "err", err)
+			}
+			rec, err = r.Next(j.ctx, true)
+		}
 		if err != nil {
 			return // closed or cancelled
 		}
@@ -295,12 +305,21 @@ func (j *Journal) load() {
 		}
 		j.m.queueSpans.Set(0)
 		clear(batch) // let the applied rows be collected
-		j.mu.Lock()
-		j.applied, j.oldest = end, time.Time{}
-		close(j.progress)
-		j.progress = make(chan struct{})
-		j.mu.Unlock()
+		j.markApplied(end)
 	}
+}
+
+// markApplied records that everything before pos is in the store and
+// wakes Replay.
+func (j *Journal) markApplied(pos wal.Pos) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if pos == j.applied && j.oldest.IsZero() {
+		return
+	}
+	j.applied, j.oldest = pos, time.Time{}
+	close(j.progress)
+	j.progress = make(chan struct{})
 }
 
 func ends0(ends []int) int {

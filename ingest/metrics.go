@@ -77,7 +77,7 @@ func newReceiverMetrics(reg prometheus.Registerer) (*receiverMetrics, error) {
 		spansReceived: prometheus.NewCounterVec(prometheus.CounterOpts(opts("spans_received_total",
 			"Spans in decoded export requests.")), []string{"protocol"}),
 		spansAccepted: prometheus.NewCounterVec(prometheus.CounterOpts(opts("spans_accepted_total",
-			"Spans committed to the store and acknowledged.")), []string{"protocol"}),
+			"Spans acknowledged: committed to the store, or fsynced to the write-ahead log when there is one.")), []string{"protocol"}),
 		spansRejected: prometheus.NewCounterVec(prometheus.CounterOpts(opts("spans_rejected_total",
 			"Spans not stored, by reason: invalid data, too many in a request, queue full, store unavailable.")), []string{"reason"}),
 		decodeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{

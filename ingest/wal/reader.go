@@ -182,6 +182,10 @@ func (r *Reader) window(off, n, limit int64) ([]byte, error) {
 	return r.buf[:n], nil
 }
 
+// Pos returns the reader's position: after the last record it returned,
+// or past damaged bytes it skipped.
+func (r *Reader) Pos() Pos { return r.pos }
+
 // Close releases the reader's file.
 func (r *Reader) Close() { r.closeFile() }
 

@@ -354,3 +354,35 @@ func flipBit(tb testing.TB, path string, off int64) {
 		tb.Fatal(err)
 	}
 }
+
+// Bytes damaged after they were synced (the disk, not a crash) are skipped
+// to the end of their segment, and the reader's position moves past them,
+// so a loader waiting to catch up does not wait forever.
+func TestReaderSkipsDamageAfterSync(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions()
+	o.SegmentBytes = 1 << 20
+	l := openLog(t, dir, o)
+	defer l.Close()
+	appendN(t, l, 0, 10)
+	flipBit(t, filepath.Join(dir, segmentFiles(t, dir)[0]), int64(5*(headerBytes+timeBytes))+40)
+	r := l.NewReader()
+	defer r.Close()
+	n := 0
+	for {
+		_, err := r.Next(context.Background(), false)
+		if errors.Is(err, ErrNoRecord) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n == 0 || n >= 10 {
+		t.Fatalf("read %d records of 10 with one damaged in the middle", n)
+	}
+	if u := l.Unapplied(r.Pos()); u != 0 {
+		t.Errorf("reader position leaves %d bytes unapplied", u)
+	}
+}
