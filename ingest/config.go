@@ -129,6 +129,11 @@ type Config struct {
 	// WALSegmentBytes is the log's file size: applied segments are deleted
 	// whole.
 	WALSegmentBytes int64
+	// WALLoadDelay is how long the loader lets a batch gather records when
+	// the log has fewer than BatchSpans spans: the longest a span takes to
+	// become readable beyond the commit itself, traded for commits of
+	// hundreds of spans instead of one request's.
+	WALLoadDelay time.Duration
 	// DeployCacheSize bounds the (service, version) pairs remembered for
 	// automatic deploy markers; past it the set is forgotten and markers
 	// are re-sent (the store keeps one per pair).
@@ -171,6 +176,7 @@ func DefaultConfig() Config {
 		DeployCacheSize:       10_000,
 		WALMaxBytes:           1 << 30,
 		WALSegmentBytes:       64 << 20,
+		WALLoadDelay:          50 * time.Millisecond,
 	}
 }
 
@@ -211,6 +217,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: config: retry after %v: want at least 1s (Retry-After has whole seconds)", c.RetryAfter)
 	case c.WALDir != "" && (c.WALMaxBytes <= 0 || c.WALSegmentBytes <= 0):
 		return fmt.Errorf("ingest: config: write-ahead log max bytes %d, segment bytes %d: want > 0", c.WALMaxBytes, c.WALSegmentBytes)
+	case c.WALLoadDelay < 0:
+		return fmt.Errorf("ingest: config: write-ahead log load delay %v: want ≥ 0", c.WALLoadDelay)
 	case c.DeployCacheSize <= 0:
 		return fmt.Errorf("ingest: config: deploy cache size %d: want > 0", c.DeployCacheSize)
 	}
