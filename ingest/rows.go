@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/tailscope/tailscope/store"
 )
@@ -73,8 +74,8 @@ func appendBytes[T ~string | ~[]byte](b []byte, v T) []byte {
 var errBadRows = errors.New("ingest: malformed row record")
 
 // rowDecoder reads what appendRows wrote. Decoded text and attributes
-// share two copies of the record (one string, one byte slice), so a span
-// costs no allocation of its own beyond its events and links.
+// share one copy of the record, so a span costs no allocation of its own
+// beyond its events and links.
 type rowDecoder struct {
 	b    []byte // the record
 	str  string // the record as a string: text fields are substrings
@@ -88,7 +89,10 @@ func decodeRows(dst []store.Span, rec []byte) ([]store.Span, error) {
 	if len(rec) == 0 || rec[0] != rowsVersion {
 		return dst, fmt.Errorf("%w: unknown version", errBadRows)
 	}
-	d := rowDecoder{b: rec, str: string(rec), keep: bytes.Clone(rec), off: 1}
+	// One private copy serves both: the rows, like the converter's, are
+	// read-only, so text fields may alias the bytes attributes slice.
+	keep := bytes.Clone(rec)
+	d := rowDecoder{b: rec, str: unsafe.String(unsafe.SliceData(keep), len(keep)), keep: keep, off: 1}
 	n := d.uvarint()
 	if d.err == nil && n > uint64(len(rec)) { // each span takes more than a byte
 		return dst, fmt.Errorf("%w: %d spans in %d bytes", errBadRows, n, len(rec))
