@@ -67,6 +67,9 @@ func startWithFeedData(t *testing.T) (*app.App, demodata.Played) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := a.WaitLoaded(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return a, res
 }
 

@@ -167,7 +167,10 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 	fs.IntVar(&cfg.Ingest.MaxValueBytes, "max-attribute-bytes", cfg.Ingest.MaxValueBytes, "attribute values are truncated to this length (and marked)")
 	fs.IntVar(&cfg.Ingest.QueueSpans, "queue-spans", cfg.Ingest.QueueSpans, "spans waiting for commit before exports get 429")
 	fs.IntVar(&cfg.Ingest.BatchSpans, "batch-spans", cfg.Ingest.BatchSpans, "most spans in one store commit")
-	fs.IntVar(&cfg.Ingest.Writers, "writers", cfg.Ingest.Writers, "concurrent store writers (SQLite always uses 1)")
+	fs.IntVar(&cfg.Ingest.Writers, "writers", cfg.Ingest.Writers, "concurrent store writers without a write-ahead log (SQLite always uses 1)")
+	fs.StringVar(&cfg.WALDir, "wal-dir", cfg.WALDir, `ingest write-ahead log directory: exports are answered once fsynced there and loaded into the store in batches; "auto" puts it beside an SQLite database and uses none with PostgreSQL, "off" uses none`)
+	fs.Int64Var(&cfg.Ingest.WALMaxBytes, "wal-max-bytes", cfg.Ingest.WALMaxBytes, "write-ahead log size before exports get 429 (the store's backlog)")
+	fs.DurationVar(&cfg.Ingest.WALLoadDelay, "wal-load-delay", cfg.Ingest.WALLoadDelay, "how long the write-ahead log's loader lets a small batch gather more spans before committing it (reads lag by up to this)")
 	lists.tenantKeys = fs.String("tenant-keys", strings.Join(cfg.Ingest.TenantKeys, ","), "attribute keys holding the tenant, first present wins")
 	lists.redactKeys = fs.String("redact-keys", strings.Join(otlpconv.DefaultRedactKeys, ","),
 		"attribute keys, or last key segments, whose values are stored as REDACTED (empty: none)")
@@ -203,6 +206,7 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 		})
 	fs.StringVar(&cfg.Alerts.BaseURL, "public-url", "", "the URL people reach tailscope at (https://tailscope.example.com): the base of links in alert notifications")
 	fs.StringVar(&cfg.SelfTraces, "self-traces", "", `send tailscope's own traces: "self" or an OTLP/HTTP URL`)
+	fs.StringVar(&cfg.Pprof, "pprof", cfg.Pprof, `serve Go profiles at /debug/pprof/ on the --http listener: "loopback" (loopback clients only), "all" or "off"`)
 	fs.StringVar(&cfg.SelfProfile, "self-profile", "", `profile tailscope continuously: "self" or a Pyroscope URL`)
 	return &cfg, lists
 }
