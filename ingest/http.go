@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tailscope/tailscope/ingest/otlpconv"
+	"github.com/tailscope/tailscope/store"
 )
 
 // TracesPath is the OTLP/HTTP traces endpoint.
@@ -102,7 +103,7 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	defer release()
 
 	start := time.Now()
-	td, herr := r.decodeHTTP(body, format, gzipped)
+	dec, herr := r.decodeHTTP(body, format, gzipped)
 	if herr != nil {
 		r.fail(w, format, herr.status, herr.code, herr.outcome, herr.msg)
 		return
@@ -111,10 +112,24 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	if format == formatProtobuf {
 		encLabel = encodingProtobuf
 	}
-	res, err := r.export(req.Context(), protoHTTP, td, func() {
+	decoded := func() {
 		r.m.decodeSeconds.WithLabelValues(encLabel).Observe(time.Since(start).Seconds())
 		release()
-	})
+	}
+	var (
+		res otlpconv.Result
+		err error
+	)
+	if dec.direct {
+		// Protobuf went straight to rows (otlpconv.ConvertProto).
+		decoded()
+		res = dec.res
+		if err = r.admitCount(protoHTTP, res.Spans); err == nil {
+			res, err = r.submit(req.Context(), protoHTTP, dec.rows, res)
+		}
+	} else {
+		res, err = r.export(req.Context(), protoHTTP, dec.td, decoded)
+	}
 	switch {
 	case errors.Is(err, errTooManySpans):
 		r.fail(w, format, http.StatusRequestEntityTooLarge, codes.InvalidArgument, outcomeTooLarge, err.Error())
@@ -139,11 +154,21 @@ type httpError struct {
 	msg     string
 }
 
-// decodeHTTP decompresses and decodes a body read by readWire. The body
-// buffers go back to the pool before it returns: pdata copies what it
-// keeps, and a handler waiting for its commit must hold only its converted
+// decodedHTTP is a decoded request body: pdata traces (JSON), or, for
+// protobuf, the converted rows themselves.
+type decodedHTTP struct {
+	td     ptrace.Traces
+	direct bool // rows and res hold the converted request
+	rows   []store.Span
+	res    otlpconv.Result
+}
+
+// decodeHTTP decompresses and decodes a body read by readWire; protobuf is
+// converted to rows on the way (otlpconv.ConvertProto). The body buffers go
+// back to the pool before it returns: pdata and ConvertProto copy what they
+// keep, and a handler waiting for its commit must hold only its converted
 // spans, which the queue accounts for.
-func (r *Receiver) decodeHTTP(body *wireBody, format wireFormat, gzipped bool) (ptrace.Traces, *httpError) {
+func (r *Receiver) decodeHTTP(body *wireBody, format wireFormat, gzipped bool) (decodedHTTP, *httpError) {
 	defer body.free()
 	raw := body.buf.Bytes()
 	if gzipped {
@@ -152,25 +177,26 @@ func (r *Receiver) decodeHTTP(body *wireBody, format wireFormat, gzipped bool) (
 		if err := r.gunzip(raw, buf); err != nil {
 			var tooBig *bodyTooLargeError
 			if errors.As(err, &tooBig) {
-				return ptrace.Traces{}, &httpError{http.StatusRequestEntityTooLarge, codes.ResourceExhausted, outcomeTooLarge, tooBig.Error()}
+				return decodedHTTP{}, &httpError{http.StatusRequestEntityTooLarge, codes.ResourceExhausted, outcomeTooLarge, tooBig.Error()}
 			}
-			return ptrace.Traces{}, &httpError{http.StatusBadRequest, codes.InvalidArgument, outcomeBadRequest, "gunzip body: " + err.Error()}
+			return decodedHTTP{}, &httpError{http.StatusBadRequest, codes.InvalidArgument, outcomeBadRequest, "gunzip body: " + err.Error()}
 		}
 		raw = buf.Bytes()
 	}
 	var (
-		td  ptrace.Traces
+		dec decodedHTTP
 		err error
 	)
 	if format == formatProtobuf {
-		td, err = otlpconv.DecodeProto(raw)
+		dec.direct = true
+		dec.rows, dec.res, err = r.conv.ConvertProto(raw)
 	} else {
-		td, err = otlpconv.DecodeJSON(raw)
+		dec.td, err = otlpconv.DecodeJSON(raw)
 	}
 	if err != nil {
-		return ptrace.Traces{}, &httpError{http.StatusBadRequest, codes.InvalidArgument, outcomeBadRequest, err.Error()}
+		return decodedHTTP{}, &httpError{http.StatusBadRequest, codes.InvalidArgument, outcomeBadRequest, err.Error()}
 	}
-	return td, nil
+	return dec, nil
 }
 
 // requestFormat maps a Content-Type (parameters allowed) to a format.

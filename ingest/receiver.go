@@ -254,14 +254,28 @@ var errTooManySpans = errors.New("too many spans")
 // valid spans. The error is errTooManySpans, or a Pipeline error.
 func (r *Receiver) export(ctx context.Context, protocol string, td ptrace.Traces, release func()) (otlpconv.Result, error) {
 	n := td.SpanCount()
-	r.m.spansReceived.WithLabelValues(protocol).Add(float64(n))
-	if n > r.cfg.MaxSpansPerRequest {
+	if err := r.admitCount(protocol, n); err != nil {
 		release()
-		r.m.spansRejected.WithLabelValues(reasonTooManySpans).Add(float64(n))
-		return otlpconv.Result{Spans: n}, fmt.Errorf("%w: %d in one request, limit %d; send smaller batches", errTooManySpans, n, r.cfg.MaxSpansPerRequest)
+		return otlpconv.Result{Spans: n}, err
 	}
 	spans, res := r.conv.Convert(td)
 	release()
+	return r.submit(ctx, protocol, spans, res)
+}
+
+// admitCount counts the n spans of a request as received and refuses a
+// request of more than MaxSpansPerRequest.
+func (r *Receiver) admitCount(protocol string, n int) error {
+	r.m.spansReceived.WithLabelValues(protocol).Add(float64(n))
+	if n > r.cfg.MaxSpansPerRequest {
+		r.m.spansRejected.WithLabelValues(reasonTooManySpans).Add(float64(n))
+		return fmt.Errorf("%w: %d in one request, limit %d; send smaller batches", errTooManySpans, n, r.cfg.MaxSpansPerRequest)
+	}
+	return nil
+}
+
+// submit counts what conversion did and hands the rows to the pipeline.
+func (r *Receiver) submit(ctx context.Context, protocol string, spans []store.Span, res otlpconv.Result) (otlpconv.Result, error) {
 	for _, reason := range otlpconv.Reasons() {
 		if c := res.RejectedFor(reason); c > 0 {
 			r.m.spansRejected.WithLabelValues(reason.String()).Add(float64(c))

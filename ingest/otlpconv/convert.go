@@ -179,15 +179,7 @@ func NewConverter(opts Options) (*Converter, error) {
 // valid UTF-8 without NUL. The spans share backing arrays (attribute bytes,
 // event slices) with each other and must be treated as read-only.
 func (c *Converter) Convert(td ptrace.Traces) ([]store.Span, Result) {
-	st := state{c: c}
-	st.res.Spans = td.SpanCount()
-	now := c.now()
-	st.res.accepted = [2]time.Time{now.Add(-c.opts.MaxAge), now.Add(c.opts.MaxClockSkew)}
-	st.res.maxAge, st.res.maxAhd = c.opts.MaxAge, c.opts.MaxClockSkew
-	st.minStart, st.maxStart = math.MinInt64, clampTime(st.res.accepted[1])
-	if c.opts.MaxAge > 0 {
-		st.minStart = clampTime(st.res.accepted[0])
-	}
+	st := c.newState(td.SpanCount())
 	spans := make([]store.Span, 0, st.res.Spans)
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
@@ -214,6 +206,20 @@ func (c *Converter) Convert(td ptrace.Traces) ([]store.Span, Result) {
 		}
 	}
 	return spans, st.res
+}
+
+// newState starts the conversion of a request of n spans.
+func (c *Converter) newState(n int) *state {
+	st := &state{c: c}
+	st.res.Spans = n
+	now := c.now()
+	st.res.accepted = [2]time.Time{now.Add(-c.opts.MaxAge), now.Add(c.opts.MaxClockSkew)}
+	st.res.maxAge, st.res.maxAhd = c.opts.MaxAge, c.opts.MaxClockSkew
+	st.minStart, st.maxStart = math.MinInt64, clampTime(st.res.accepted[1])
+	if c.opts.MaxAge > 0 {
+		st.minStart = clampTime(st.res.accepted[0])
+	}
+	return st
 }
 
 // resourceData is what every span of one ResourceSpans shares.
@@ -258,100 +264,166 @@ type state struct {
 	truncated []string      // keys cut in the object being encoded
 	// minStart and maxStart bound the accepted start times (Unix ns).
 	minStart, maxStart int64
+
+	// The attribute object being encoded: its buffer, where it starts,
+	// whether it has an entry yet, and its source for look-ups.
+	obj      []byte
+	objStart int
+	objEmpty bool
+	objPdata pcommon.Map
+	objWire  []string // KeyValue messages when decoding protobuf
+	isWire   bool
+
+	// borrowed is set when strings alias the request body (keep).
+	borrowed bool
+	kept     map[string]string
+	wire     wireScratch
 }
 
 func (st *state) reject(r Reason) { st.res.rejected[r]++ }
 
+// spanHead is what the row of a span takes from it besides attributes,
+// events and links, as either decoder reads it.
+type spanHead struct {
+	traceID    [16]byte
+	spanID     [8]byte
+	parent     [8]byte
+	name       string
+	kind       int32
+	start, end uint64
+	statusMsg  string
+	statusCode int32
+}
+
 func (st *state) appendSpan(dst []store.Span, sp ptrace.Span, rd *resourceData) []store.Span {
-	tid := sp.TraceID()
-	if tid.IsEmpty() {
-		st.reject(ReasonInvalidTraceID)
-		return dst
-	}
-	sid := sp.SpanID()
-	if sid.IsEmpty() {
-		st.reject(ReasonInvalidSpanID)
-		return dst
-	}
-	start, end := uint64(sp.StartTimestamp()), uint64(sp.EndTimestamp())
-	if start == 0 || start > math.MaxInt64 || end > math.MaxInt64 {
-		st.reject(ReasonInvalidTime)
-		return dst
-	}
-	if end < start {
-		st.reject(ReasonEndBeforeStart)
-		return dst
-	}
-	switch {
-	case int64(start) < st.minStart:
-		st.reject(ReasonTooOld)
-		return dst
-	case int64(start) > st.maxStart:
-		st.reject(ReasonTooNew)
-		return dst
-	}
-
-	dst = append(dst, store.Span{})
-	s := &dst[len(dst)-1]
-	s.TraceID = store.TraceID(tid)
-	s.SpanID = store.SpanID(sid)
-	s.ParentSpanID = store.SpanID(sp.ParentSpanID())
-	s.Service = rd.service
-	s.Name = st.text(sp.Name())
-	if k := sp.Kind(); k >= ptrace.SpanKindUnspecified && k <= ptrace.SpanKindConsumer {
-		s.Kind = store.SpanKind(k)
-	}
-	s.StartUnixNano = int64(start)
-	s.DurationNano = int64(end - start)
 	status := sp.Status()
-	if code := status.Code(); code >= ptrace.StatusCodeUnset && code <= ptrace.StatusCodeError {
-		s.StatusCode = store.StatusCode(code)
+	h := spanHead{
+		traceID: sp.TraceID(), spanID: sp.SpanID(), parent: sp.ParentSpanID(),
+		name: sp.Name(), kind: int32(sp.Kind()),
+		start: uint64(sp.StartTimestamp()), end: uint64(sp.EndTimestamp()),
+		statusMsg: status.Message(), statusCode: int32(status.Code()),
 	}
-	s.StatusMessage = st.text(st.redactText(status.Message()))
-	s.Resource = rd.attrs
-
+	dst, s := st.newRow(dst, &h, rd)
+	if s == nil {
+		return dst
+	}
 	var so spanObs
 	so.reset(len(st.c.tenantKeys))
 	s.Attributes = st.encodeMap(sp.Attributes(), &so, nil)
-
-	s.Tenant = st.text(cmp.Or(so.tenant, rd.tenant))
-	s.Version = rd.version
-	s.Host = rd.host
-	s.Dependency = st.text(so.dependency(s.Kind))
-	s.PayloadBytes = so.payload()
+	st.finishRow(s, &so, rd)
 
 	if evs := sp.Events(); evs.Len() > 0 {
 		out := st.eventSlots(evs.Len())
 		for i := range out {
 			ev := evs.At(i)
-			out[i] = store.Event{
-				TimeUnixNano: clampNanos(uint64(ev.Timestamp())),
-				Name:         st.text(ev.Name()),
-				Attributes:   st.encodeMap(ev.Attributes(), nil, nil),
-			}
+			out[i] = st.event(uint64(ev.Timestamp()), ev.Name(), st.encodeMap(ev.Attributes(), nil, nil))
 		}
 		s.Events = out
 	}
 	if links := sp.Links(); links.Len() > 0 {
-		out := make([]store.Link, 0, links.Len())
+		var out []store.Link
 		for i := 0; i < links.Len(); i++ {
 			l := links.At(i)
-			ltid, lsid := l.TraceID(), l.SpanID()
-			if ltid.IsEmpty() || lsid.IsEmpty() {
-				st.res.DroppedLinks++
-				continue
-			}
-			out = append(out, store.Link{
-				TraceID:    store.TraceID(ltid),
-				SpanID:     store.SpanID(lsid),
-				Attributes: st.encodeMap(l.Attributes(), nil, nil),
+			out = st.appendLink(out, links.Len(), l.TraceID(), l.SpanID(), func() store.Attributes {
+				return st.encodeMap(l.Attributes(), nil, nil)
 			})
 		}
-		if len(out) > 0 {
-			s.Links = out
-		}
+		s.Links = out
 	}
 	return dst
+}
+
+// newRow validates the span h and appends its row with the fields of h
+// filled in, or counts its rejection and returns a nil row.
+func (st *state) newRow(dst []store.Span, h *spanHead, rd *resourceData) ([]store.Span, *store.Span) {
+	if h.traceID == [16]byte{} {
+		st.reject(ReasonInvalidTraceID)
+		return dst, nil
+	}
+	if h.spanID == [8]byte{} {
+		st.reject(ReasonInvalidSpanID)
+		return dst, nil
+	}
+	start, end := h.start, h.end
+	if start == 0 || start > math.MaxInt64 || end > math.MaxInt64 {
+		st.reject(ReasonInvalidTime)
+		return dst, nil
+	}
+	if end < start {
+		st.reject(ReasonEndBeforeStart)
+		return dst, nil
+	}
+	switch {
+	case int64(start) < st.minStart:
+		st.reject(ReasonTooOld)
+		return dst, nil
+	case int64(start) > st.maxStart:
+		st.reject(ReasonTooNew)
+		return dst, nil
+	}
+
+	dst = append(dst, store.Span{})
+	s := &dst[len(dst)-1]
+	s.TraceID = store.TraceID(h.traceID)
+	s.SpanID = store.SpanID(h.spanID)
+	s.ParentSpanID = store.SpanID(h.parent)
+	s.Service = rd.service
+	s.Name = st.keep(st.text(h.name))
+	if k := h.kind; k >= int32(ptrace.SpanKindUnspecified) && k <= int32(ptrace.SpanKindConsumer) {
+		s.Kind = store.SpanKind(k)
+	}
+	s.StartUnixNano = int64(start)
+	s.DurationNano = int64(end - start)
+	if code := h.statusCode; code >= int32(ptrace.StatusCodeUnset) && code <= int32(ptrace.StatusCodeError) {
+		s.StatusCode = store.StatusCode(code)
+	}
+	s.StatusMessage = st.keep(st.text(st.redactText(h.statusMsg)))
+	s.Resource = rd.attrs
+	return dst, s
+}
+
+// finishRow fills in the columns derived from the span's attributes.
+func (st *state) finishRow(s *store.Span, so *spanObs, rd *resourceData) {
+	s.Tenant = st.keep(st.text(cmp.Or(so.tenant, rd.tenant)))
+	s.Version = rd.version
+	s.Host = rd.host
+	s.Dependency = st.keep(st.text(so.dependency(s.Kind)))
+	s.PayloadBytes = so.payload()
+}
+
+func (st *state) event(t uint64, name string, attrs store.Attributes) store.Event {
+	return store.Event{TimeUnixNano: clampNanos(t), Name: st.keep(st.text(name)), Attributes: attrs}
+}
+
+// appendLink appends a link of a span with n links, or counts it dropped
+// when an id is zero (its attributes are then not encoded).
+func (st *state) appendLink(dst []store.Link, n int, tid [16]byte, sid [8]byte, attrs func() store.Attributes) []store.Link {
+	if tid == [16]byte{} || sid == [8]byte{} {
+		st.res.DroppedLinks++
+		return dst
+	}
+	if dst == nil {
+		dst = make([]store.Link, 0, n)
+	}
+	return append(dst, store.Link{TraceID: store.TraceID(tid), SpanID: store.SpanID(sid), Attributes: attrs()})
+}
+
+// keep returns s in memory of its own when s may alias the request body
+// (ConvertProto, whose body buffer is reused once it returns): each
+// distinct string is copied once per request.
+func (st *state) keep(s string) string {
+	if !st.borrowed || s == "" {
+		return s
+	}
+	if k, ok := st.kept[s]; ok {
+		return k
+	}
+	if st.kept == nil {
+		st.kept = make(map[string]string, 32)
+	}
+	k := strings.Clone(s)
+	st.kept[k] = k
+	return k
 }
 
 func clampNanos(t uint64) int64 {
@@ -410,6 +482,47 @@ func (st *state) encodeMap(m pcommon.Map, so *spanObs, ro *resourceObs) store.At
 	if m.Len() == 0 {
 		return nil
 	}
+	st.beginObject()
+	st.objPdata, st.isWire = m, false
+	for k, v := range m.All() {
+		st.entry(k, fromPdata(v), so, ro)
+	}
+	return st.endObject()
+}
+
+// encodeWire is encodeMap for the KeyValue messages kvs of a protobuf body.
+func (st *state) encodeWire(kvs []string, so *spanObs, ro *resourceObs) store.Attributes {
+	if len(kvs) == 0 {
+		return nil
+	}
+	st.beginObject()
+	st.objWire, st.isWire = kvs, true
+	for _, kv := range kvs {
+		k, v := keyValue(kv)
+		st.entry(k, v, so, ro)
+	}
+	return st.endObject()
+}
+
+// lookup returns the first value of key k in the object being encoded, as
+// pcommon.Map.Get does.
+func (st *state) lookup(k string) (attrValue, bool) {
+	if !st.isWire {
+		v, ok := st.objPdata.Get(k)
+		if !ok {
+			return attrValue{}, false
+		}
+		return fromPdata(v), true
+	}
+	for _, kv := range st.objWire {
+		if key, v := keyValue(kv); key == k {
+			return v, true
+		}
+	}
+	return attrValue{}, false
+}
+
+func (st *state) beginObject() {
 	// Encode straight into the arena: no scratch copy. When the chunk
 	// fills up mid-object, append moves the chunk to a bigger array; the
 	// objects already handed out keep the old one, so nothing breaks and
@@ -418,61 +531,69 @@ func (st *state) encodeMap(m pcommon.Map, so *spanObs, ro *resourceObs) store.At
 	if cap(buf)-len(buf) < minFree {
 		buf = make([]byte, 0, byteChunk)
 	}
-	start := len(buf)
-	buf = append(buf, '{')
+	st.objStart = len(buf)
+	st.obj = append(buf, '{')
+	st.objEmpty = true
 	st.truncated = st.truncated[:0]
-	first := true
+}
+
+// entry encodes one top-level attribute.
+func (st *state) entry(k string, v attrValue, so *spanObs, ro *resourceObs) {
+	buf := st.obj
 	red := st.c.red
-	for k, v := range m.All() {
-		denied := red.denied(k)
-		var (
-			str           string
-			isStr, strCut bool
-			changed       bool
-		)
-		if !denied && v.Type() == pcommon.ValueTypeStr {
-			isStr = true
-			str, strCut, changed = st.scrubTop(m, k, v.Str())
+	denied := red.denied(k)
+	var (
+		str           string
+		isStr, strCut bool
+		changed       bool
+	)
+	if !denied && v.typ == valStr {
+		isStr = true
+		str, strCut, changed = st.scrubTop(k, v.str)
+	}
+	if (so != nil || ro != nil) && !denied {
+		ov := v
+		if changed && st.c.derivesFrom(k) {
+			ov = strValue(str)
 		}
-		if (so != nil || ro != nil) && !denied {
-			ov := v
-			if changed && st.c.derivesFrom(k) {
-				ov = pcommon.NewValueStr(str)
-			}
-			if so != nil {
-				st.c.observeSpan(so, k, ov)
-			} else {
-				st.c.observeResource(ro, k, ov)
-			}
-		}
-		if !first {
-			buf = append(buf, ',')
-		}
-		first = false
-		key, keyCut := k, false
-		if len(key) > st.c.opts.MaxNameBytes {
-			key, keyCut = cut(key, st.c.opts.MaxNameBytes), true
-		}
-		var repaired, valCut bool
-		buf, repaired = appendString(buf, key)
-		if repaired {
-			st.res.Repaired++
-		}
-		buf = append(buf, ':')
-		switch {
-		case denied:
-			st.res.Redacted++
-			buf = append(buf, `"`+RedactedValue+`"`...)
-		case isStr:
-			buf, valCut = st.appendStr(buf, str, strCut)
-		default:
-			buf, valCut = st.appendValue(buf, v, 0)
-		}
-		if keyCut || valCut {
-			st.res.Truncated++
-			st.truncated = append(st.truncated, key)
+		if so != nil {
+			st.c.observeSpan(so, k, ov)
+		} else {
+			st.c.observeResource(ro, k, ov)
 		}
 	}
+	if !st.objEmpty {
+		buf = append(buf, ',')
+	}
+	st.objEmpty = false
+	key, keyCut := k, false
+	if len(key) > st.c.opts.MaxNameBytes {
+		key, keyCut = cut(key, st.c.opts.MaxNameBytes), true
+	}
+	var repaired, valCut bool
+	buf, repaired = appendString(buf, key)
+	if repaired {
+		st.res.Repaired++
+	}
+	buf = append(buf, ':')
+	switch {
+	case denied:
+		st.res.Redacted++
+		buf = append(buf, `"`+RedactedValue+`"`...)
+	case isStr:
+		buf, valCut = st.appendStr(buf, str, strCut)
+	default:
+		buf, valCut = st.appendValue(buf, v, 0)
+	}
+	if keyCut || valCut {
+		st.res.Truncated++
+		st.truncated = append(st.truncated, key)
+	}
+	st.obj = buf
+}
+
+func (st *state) endObject() store.Attributes {
+	buf := st.obj
 	if len(st.truncated) > 0 {
 		buf = append(buf, `,"`+TruncatedKey+`":[`...)
 		for i, k := range st.truncated {
@@ -484,10 +605,10 @@ func (st *state) encodeMap(m pcommon.Map, so *spanObs, ro *resourceObs) store.At
 		buf = append(buf, ']')
 	}
 	buf = append(buf, '}')
-	st.arena = buf
+	st.arena, st.obj = buf, nil
 	// Cap the object so an append by a later reader cannot spill into its
 	// neighbour.
-	return store.Attributes(buf[start:len(buf):len(buf)])
+	return store.Attributes(buf[st.objStart:len(buf):len(buf)])
 }
 
 // redactMargin is how far past MaxValueBytes a value is read for
@@ -504,11 +625,12 @@ func (st *state) scrubLimit(s string) (string, bool) {
 	return s, false
 }
 
-// scrubTop redacts the string value of top-level key k of m: statements
+// scrubTop redacts the string value of top-level key k of the object being
+// encoded: statements
 // and URLs by their meaning, then the value patterns. It returns the value
 // to store, whether it was cut on the way (scrubLimit) and whether
 // redaction changed it.
-func (st *state) scrubTop(m pcommon.Map, k, s string) (string, bool, bool) {
+func (st *state) scrubTop(k, s string) (string, bool, bool) {
 	red := st.c.red
 	var (
 		out       string
@@ -517,7 +639,7 @@ func (st *state) scrubTop(m pcommon.Map, k, s string) (string, bool, bool) {
 	switch {
 	case red.sql != nil && (k == keyDBQueryText || k == keyDBStatement):
 		s, cutBefore = st.scrubLimit(s)
-		kind, dbms := statementKind(m)
+		kind, dbms := statementKind(st.lookup)
 		out = red.statement(s, kind, dbms)
 	case red.urls && (k == keyURLFull || k == keyHTTPURL || k == keyHTTPTarget || k == keyURLQuery):
 		s, cutBefore = st.scrubLimit(s)
@@ -565,11 +687,11 @@ func (st *state) appendStr(buf []byte, s string, cutBefore bool) ([]byte, bool) 
 
 // appendValue appends v as JSON, redacted, and reports whether anything in
 // it was cut.
-func (st *state) appendValue(buf []byte, v pcommon.Value, depth int) ([]byte, bool) {
+func (st *state) appendValue(buf []byte, v attrValue, depth int) ([]byte, bool) {
 	limit := st.c.opts.MaxValueBytes
-	switch v.Type() {
-	case pcommon.ValueTypeStr:
-		s, cutBefore := v.Str(), false
+	switch v.typ {
+	case valStr:
+		s, cutBefore := v.str, false
 		if len(st.c.red.patterns) > 0 {
 			s, cutBefore = st.scrubLimit(s)
 			var changed bool
@@ -578,42 +700,60 @@ func (st *state) appendValue(buf []byte, v pcommon.Value, depth int) ([]byte, bo
 			}
 		}
 		return st.appendStr(buf, s, cutBefore)
-	case pcommon.ValueTypeInt:
-		return strconv.AppendInt(buf, v.Int(), 10), false
-	case pcommon.ValueTypeDouble:
-		return appendFloat(buf, v.Double()), false
-	case pcommon.ValueTypeBool:
-		return strconv.AppendBool(buf, v.Bool()), false
-	case pcommon.ValueTypeBytes:
-		b, cutDone := v.Bytes().AsRaw(), false
+	case valInt:
+		return strconv.AppendInt(buf, v.intVal(), 10), false
+	case valDouble:
+		return appendFloat(buf, v.doubleVal()), false
+	case valBool:
+		return strconv.AppendBool(buf, v.boolVal()), false
+	case valBytes:
+		b, cutDone := v.bytesVal(), false
 		if len(b) > limit {
 			b, cutDone = b[:limit], true
 		}
 		return appendBase64(buf, b), cutDone
-	case pcommon.ValueTypeSlice:
+	case valSlice:
 		if depth >= maxDepth {
 			return append(buf, "null"...), true
 		}
 		cutAny := false
 		buf = append(buf, '[')
-		sl := v.Slice()
-		for i := 0; i < sl.Len(); i++ {
-			if i > 0 {
+		first := true
+		elem := func(ev attrValue) {
+			if !first {
 				buf = append(buf, ',')
 			}
+			first = false
 			var c bool
-			buf, c = st.appendValue(buf, sl.At(i), depth+1)
+			buf, c = st.appendValue(buf, ev, depth+1)
 			cutAny = cutAny || c
 		}
+		if v.wire {
+			var f field
+			for pos := 0; pos < len(v.raw); {
+				var err error
+				if pos, err = f.next(v.raw, pos, specList); err != nil {
+					break
+				}
+				if f.num == 1 {
+					elem(anyValue(f.s, attrValue{}))
+				}
+			}
+		} else {
+			sl := v.pv.Slice()
+			for i := 0; i < sl.Len(); i++ {
+				elem(fromPdata(sl.At(i)))
+			}
+		}
 		return append(buf, ']'), cutAny
-	case pcommon.ValueTypeMap:
+	case valMap:
 		if depth >= maxDepth {
 			return append(buf, "null"...), true
 		}
 		cutAny := false
 		buf = append(buf, '{')
 		first := true
-		for k, mv := range v.Map().All() {
+		entry := func(k string, mv attrValue) {
 			if !first {
 				buf = append(buf, ',')
 			}
@@ -631,10 +771,26 @@ func (st *state) appendValue(buf []byte, v pcommon.Value, depth int) ([]byte, bo
 			if denied {
 				st.res.Redacted++
 				buf = append(buf, `"`+RedactedValue+`"`...)
-				continue
+				return
 			}
 			buf, c = st.appendValue(buf, mv, depth+1)
 			cutAny = cutAny || c
+		}
+		if v.wire {
+			var f field
+			for pos := 0; pos < len(v.raw); {
+				var err error
+				if pos, err = f.next(v.raw, pos, specKVList); err != nil {
+					break
+				}
+				if f.num == 1 {
+					entry(keyValue(f.s))
+				}
+			}
+		} else {
+			for k, mv := range v.pv.Map().All() {
+				entry(k, fromPdata(mv))
+			}
 		}
 		return append(buf, '}'), cutAny
 	default:

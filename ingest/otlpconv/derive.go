@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
-
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -72,13 +70,13 @@ func (o *spanObs) reset(tenantKeys int) {
 	}
 }
 
-func setText(dst *string, v pcommon.Value) {
+func setText(dst *string, v attrValue) {
 	if *dst == "" {
 		*dst = valueText(v)
 	}
 }
 
-func setSize(dst *int64, v pcommon.Value) {
+func setSize(dst *int64, v attrValue) {
 	if *dst < 0 {
 		*dst = valueSize(v)
 	}
@@ -104,7 +102,7 @@ func (c *Converter) derivesFrom(k string) bool {
 	return deriveKeys[k]
 }
 
-func (c *Converter) observeSpan(o *spanObs, k string, v pcommon.Value) {
+func (c *Converter) observeSpan(o *spanObs, k string, v attrValue) {
 	switch k {
 	case keyPeerService:
 		setText(&o.peerService, v)
@@ -160,7 +158,7 @@ func (c *Converter) observeSpan(o *spanObs, k string, v pcommon.Value) {
 }
 
 // observeTenant keeps the value of the earliest-listed tenant key seen.
-func (c *Converter) observeTenant(tenant *string, rank *int, k string, v pcommon.Value) {
+func (c *Converter) observeTenant(tenant *string, rank *int, k string, v attrValue) {
 	for i, tk := range c.tenantKeys[:*rank] {
 		if k == tk {
 			if t := valueText(v); t != "" {
@@ -235,7 +233,7 @@ type resourceObs struct {
 	tenantRank                       int
 }
 
-func (c *Converter) observeResource(o *resourceObs, k string, v pcommon.Value) {
+func (c *Converter) observeResource(o *resourceObs, k string, v attrValue) {
 	switch k {
 	case keyServiceName:
 		setText(&o.service, v)
@@ -253,20 +251,20 @@ func (c *Converter) observeResource(o *resourceObs, k string, v pcommon.Value) {
 
 // valueText is the text form of a scalar attribute ("" for empty values,
 // arrays, maps and bytes, which make no sense as a tenant or host).
-func valueText(v pcommon.Value) string {
-	switch v.Type() {
-	case pcommon.ValueTypeStr:
-		return v.Str()
-	case pcommon.ValueTypeInt:
-		return strconv.FormatInt(v.Int(), 10)
-	case pcommon.ValueTypeDouble:
-		f := v.Double()
+func valueText(v attrValue) string {
+	switch v.typ {
+	case valStr:
+		return v.str
+	case valInt:
+		return strconv.FormatInt(v.intVal(), 10)
+	case valDouble:
+		f := v.doubleVal()
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return ""
 		}
 		return strconv.FormatFloat(f, 'f', -1, 64)
-	case pcommon.ValueTypeBool:
-		return strconv.FormatBool(v.Bool())
+	case valBool:
+		return strconv.FormatBool(v.boolVal())
 	default:
 		return ""
 	}
@@ -274,17 +272,17 @@ func valueText(v pcommon.Value) string {
 
 // valueSize reads a byte count: an int, a finite non-negative double, or a
 // decimal string. Anything else (and negative sizes) gives -1.
-func valueSize(v pcommon.Value) int64 {
+func valueSize(v attrValue) int64 {
 	var n int64 = -1
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		n = v.Int()
-	case pcommon.ValueTypeDouble:
-		if f := v.Double(); f >= 0 && f < math.MaxInt64 {
+	switch v.typ {
+	case valInt:
+		n = v.intVal()
+	case valDouble:
+		if f := v.doubleVal(); f >= 0 && f < math.MaxInt64 {
 			n = int64(f)
 		}
-	case pcommon.ValueTypeStr:
-		if p, err := strconv.ParseInt(strings.TrimSpace(v.Str()), 10, 64); err == nil {
+	case valStr:
+		if p, err := strconv.ParseInt(strings.TrimSpace(v.str), 10, 64); err == nil {
 			n = p
 		}
 	}

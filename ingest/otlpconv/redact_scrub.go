@@ -4,19 +4,19 @@ import (
 	"strings"
 
 	"github.com/DataDog/go-sqllexer"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // Scrubbers of values redaction rewrites by their meaning: database
 // statements and URLs.
 
 // statementKind tells how to scrub the statement of a span whose
-// attributes are m: by its database system.
-func statementKind(m pcommon.Map) (dbKind, sqllexer.DBMSType) {
+// attributes get looks up (the first value of a key): by its database
+// system.
+func statementKind(get func(k string) (attrValue, bool)) (dbKind, sqllexer.DBMSType) {
 	sys := ""
 	for _, k := range [...]string{keyDBSystemName, keyDBSystem} {
-		if v, ok := m.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
-			sys = v.Str()
+		if v, ok := get(k); ok && v.typ == valStr {
+			sys = v.str
 			break
 		}
 	}

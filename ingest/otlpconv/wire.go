@@ -1,0 +1,425 @@
+package otlpconv
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// The protobuf reading primitives of ConvertProto. They follow pdata's own
+// (go.opentelemetry.io/collector/pdata/internal/proto, v1.71) rule for
+// rule rather than protowire's, because pdata is the reference a payload
+// must be accepted or refused by: a varint may run to ten bytes with any
+// tenth byte below 0x80 (protowire refuses a tenth byte above 1), a field
+// number is the tag shifted right and truncated to int32 (protowire refuses
+// numbers above 2^29-1), and a group is skipped only up to its first
+// non-group field, as pdata's ConsumeUnknown does. FuzzProtoDecoderMatchesPdata
+// holds the two to the same answers. The wire type names are protowire's.
+
+const (
+	wireVarint     = int8(protowire.VarintType)
+	wireI64        = int8(protowire.Fixed64Type)
+	wireLen        = int8(protowire.BytesType)
+	wireStartGroup = int8(protowire.StartGroupType)
+	wireEndGroup   = int8(protowire.EndGroupType)
+	wireI32        = int8(protowire.Fixed32Type)
+)
+
+// recursionLimit is pdata's: nested attribute messages deeper than this
+// refuse the request.
+const recursionLimit = 100
+
+var (
+	errWireOverflow   = errors.New("proto: integer overflow")
+	errWireLength     = errors.New("proto: negative length found during unmarshaling")
+	errWireDepth      = errors.New("proto: exceeded max recursion depth")
+	errWireEndOfGroup = errors.New("proto: unexpected end of group")
+	errWireTraceID    = errors.New("invalid length for ID")
+)
+
+func consumeVarint(b string, pos int) (uint64, int, error) {
+	var num uint64
+	for shift := uint(0); ; shift += 7 {
+		if shift >= 64 {
+			return 0, 0, errWireOverflow
+		}
+		if pos >= len(b) {
+			return 0, 0, io.ErrUnexpectedEOF
+		}
+		c := b[pos]
+		pos++
+		num |= uint64(c&0x7F) << shift
+		if c < 0x80 {
+			return num, pos, nil
+		}
+	}
+}
+
+func consumeTag(b string, pos int) (int32, int8, int, error) {
+	tag, pos, err := consumeVarint(b, pos)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	num := int32(tag >> 3)
+	if num <= 0 {
+		return 0, 0, 0, fmt.Errorf("proto: illegal field=%d (tag=%d, pos=%d)", num, tag, pos)
+	}
+	return num, int8(tag & 7), pos, nil
+}
+
+func consumeI64(b string, pos int) (uint64, int, error) {
+	pos += 8
+	if pos < 0 || pos > len(b) {
+		return 0, 0, io.ErrUnexpectedEOF
+	}
+	return load64(b, pos-8), pos, nil
+}
+
+func consumeI32(b string, pos int) (uint32, int, error) {
+	pos += 4
+	if pos < 0 || pos > len(b) {
+		return 0, 0, io.ErrUnexpectedEOF
+	}
+	i := pos - 4
+	return uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16 | uint32(b[i+3])<<24, pos, nil
+}
+
+func consumeLen(b string, pos int) (string, int, error) {
+	num, pos, err := consumeVarint(b, pos)
+	if err != nil {
+		return "", 0, err
+	}
+	n := int(num)
+	if n < 0 {
+		return "", 0, errWireLength
+	}
+	end := pos + n
+	if end < 0 || end > len(b) {
+		return "", 0, io.ErrUnexpectedEOF
+	}
+	return b[pos:end], end, nil
+}
+
+// skipUnknown skips a field pdata does not know, exactly as its
+// ConsumeUnknown does (including its early return inside a group).
+func skipUnknown(b string, pos int, wt int8) (int, error) {
+	var err error
+	depth := 0
+	for pos < len(b) {
+		switch wt {
+		case wireVarint:
+			_, pos, err = consumeVarint(b, pos)
+			return pos, err
+		case wireI64:
+			_, pos, err = consumeI64(b, pos)
+			return pos, err
+		case wireLen:
+			_, pos, err = consumeLen(b, pos)
+			return pos, err
+		case wireStartGroup:
+			depth++
+		case wireEndGroup:
+			if depth == 0 {
+				return 0, errWireEndOfGroup
+			}
+			depth--
+		case wireI32:
+			_, pos, err = consumeI32(b, pos)
+			return pos, err
+		default:
+			return 0, fmt.Errorf("proto: illegal wireType %d", wt)
+		}
+		if depth == 0 {
+			return pos, nil
+		}
+		_, wt, pos, err = consumeTag(b, pos)
+		if err != nil {
+			return 0, err
+		}
+	}
+	return 0, io.ErrUnexpectedEOF
+}
+
+// field is one field read off the wire: its number, and its value when
+// the field is one ConvertProto reads.
+type field struct {
+	num int32
+	wt  int8
+	u   uint64 // varint, fixed64 or fixed32 value
+	s   string // length-delimited value
+}
+
+// read reads the value of a field of wire type wt into f, or skips an
+// unknown field, and returns the next position. A known field of another
+// wire type refuses the message, as in pdata.
+func (f *field) read(b string, pos int, known bool, wt int8) (int, error) {
+	if !known {
+		return skipUnknown(b, pos, f.wt)
+	}
+	if f.wt != wt {
+		return 0, fmt.Errorf("proto: wrong wireType = %d for field %d", f.wt, f.num)
+	}
+	var err error
+	switch wt {
+	case wireVarint:
+		f.u, pos, err = consumeVarint(b, pos)
+	case wireI64:
+		f.u, pos, err = consumeI64(b, pos)
+	case wireI32:
+		var u uint32
+		u, pos, err = consumeI32(b, pos)
+		f.u = uint64(u)
+	case wireLen:
+		f.s, pos, err = consumeLen(b, pos)
+	}
+	return pos, err
+}
+
+// fieldSpec is the wire type of each field number a message reads; 0
+// entries (and numbers past the end) are unknown fields. Wire type 0 is
+// varint, so specs store wt+1.
+type fieldSpec []int8
+
+func spec(m map[int32]int8) fieldSpec {
+	n := int32(0)
+	for k := range m {
+		n = max(n, k)
+	}
+	s := make(fieldSpec, n+1)
+	for k, wt := range m {
+		s[k] = wt + 1
+	}
+	return s
+}
+
+// The messages of ExportTraceServiceRequest, field by field (OTLP
+// trace.proto and common.proto).
+var (
+	specRequest       = spec(map[int32]int8{1: wireLen})
+	specResourceSpans = spec(map[int32]int8{1: wireLen, 2: wireLen, 3: wireLen, 1000: wireLen})
+	specResource      = spec(map[int32]int8{1: wireLen, 2: wireVarint, 3: wireLen})
+	specEntityRef     = spec(map[int32]int8{1: wireLen, 2: wireLen, 3: wireLen, 4: wireLen})
+	specScopeSpans    = spec(map[int32]int8{1: wireLen, 2: wireLen, 3: wireLen})
+	specScope         = spec(map[int32]int8{1: wireLen, 2: wireLen, 3: wireLen, 4: wireVarint})
+	specSpan          = spec(map[int32]int8{1: wireLen, 2: wireLen, 3: wireLen, 4: wireLen, 5: wireLen, 6: wireVarint,
+		7: wireI64, 8: wireI64, 9: wireLen, 10: wireVarint, 11: wireLen, 12: wireVarint, 13: wireLen, 14: wireVarint,
+		15: wireLen, 16: wireI32})
+	specStatus   = spec(map[int32]int8{2: wireLen, 3: wireVarint})
+	specEvent    = spec(map[int32]int8{1: wireI64, 2: wireLen, 3: wireLen, 4: wireVarint})
+	specLink     = spec(map[int32]int8{1: wireLen, 2: wireLen, 3: wireLen, 4: wireLen, 5: wireVarint, 6: wireI32})
+	specKeyValue = spec(map[int32]int8{1: wireLen, 2: wireLen, 3: wireVarint})
+	specAny      = spec(map[int32]int8{1: wireLen, 2: wireVarint, 3: wireVarint, 4: wireI64, 5: wireLen, 6: wireLen,
+		7: wireLen, 8: wireVarint})
+	specList = spec(map[int32]int8{1: wireLen}) // ArrayValue and KeyValueList
+)
+
+// next reads the field at pos of message b per sp.
+func (f *field) next(b string, pos int, sp fieldSpec) (int, error) {
+	num, wt, pos, err := consumeTag(b, pos)
+	if err != nil {
+		return 0, err
+	}
+	f.num, f.wt = num, wt
+	if int(num) < len(sp) && sp[num] != 0 {
+		return f.read(b, pos, true, sp[num]-1)
+	}
+	return f.read(b, pos, false, 0)
+}
+
+// checkID refuses an id pdata refuses: any length but 0 and n.
+func checkID(s string, n int) error {
+	if len(s) != 0 && len(s) != n {
+		return errWireTraceID
+	}
+	return nil
+}
+
+// validate walks message b of kind sp as pdata's unmarshaler would and
+// returns its error, if any; depth is the attribute nesting depth (-1 for
+// messages without the recursion check). It counts spans into *spans.
+func validate(b string, sp *fieldSpec, depth int, spans *int) error {
+	if depth >= 0 {
+		if depth >= recursionLimit {
+			return errWireDepth
+		}
+		depth++
+	}
+	var f field
+	var err error
+	scope, deprecated := 0, 0
+	for pos := 0; pos < len(b); {
+		if pos, err = f.next(b, pos, *sp); err != nil {
+			return err
+		}
+		if f.wt != wireLen || int(f.num) >= len(*sp) || (*sp)[f.num] == 0 {
+			continue
+		}
+		var sub *fieldSpec
+		subDepth := -1
+		switch sp {
+		case &specRequest:
+			sub = &specResourceSpans
+		case &specResourceSpans:
+			switch f.num {
+			case 1:
+				sub = &specResource
+			case 2, 1000:
+				// Count each list's spans apart: pdata keeps the
+				// deprecated list only when the current one is empty.
+				var n int
+				if err := validate(f.s, &specScopeSpans, -1, &n); err != nil {
+					return err
+				}
+				if f.num == 2 {
+					scope++
+					*spans += n
+				} else {
+					deprecated += n
+				}
+			}
+		case &specResource:
+			switch f.num {
+			case 1:
+				sub, subDepth = &specKeyValue, 0
+			case 3:
+				sub = &specEntityRef
+			}
+		case &specScopeSpans:
+			switch f.num {
+			case 1:
+				sub = &specScope
+			case 2:
+				*spans++
+				sub = &specSpan
+			}
+		case &specScope:
+			if f.num == 3 {
+				sub, subDepth = &specKeyValue, 0
+			}
+		case &specSpan:
+			switch f.num {
+			case 1:
+				err = checkID(f.s, 16)
+			case 2, 4:
+				err = checkID(f.s, 8)
+			case 9:
+				sub, subDepth = &specKeyValue, 0
+			case 11:
+				sub = &specEvent
+			case 13:
+				sub = &specLink
+			case 15:
+				sub = &specStatus
+			}
+		case &specEvent:
+			if f.num == 3 {
+				sub, subDepth = &specKeyValue, 0
+			}
+		case &specLink:
+			switch f.num {
+			case 1:
+				err = checkID(f.s, 16)
+			case 2:
+				err = checkID(f.s, 8)
+			case 4:
+				sub, subDepth = &specKeyValue, 0
+			}
+		case &specKeyValue:
+			if f.num == 2 {
+				sub, subDepth = &specAny, depth
+			}
+		case &specAny:
+			switch f.num {
+			case 5:
+				sub, subDepth = &specList, depth
+			case 6:
+				sub, subDepth = &specKVList, depth
+			}
+		case &specList:
+			sub, subDepth = &specAny, depth
+		case &specKVList:
+			sub, subDepth = &specKeyValue, depth
+		}
+		if err != nil {
+			return err
+		}
+		if sub != nil {
+			if err := validate(f.s, sub, subDepth, spans); err != nil {
+				return err
+			}
+		}
+	}
+	if sp == &specResourceSpans && scope == 0 {
+		*spans += deprecated
+	}
+	return nil
+}
+
+// specKVList is specList under another address, so validate can tell a
+// KeyValueList from an ArrayValue.
+var specKVList = spec(map[int32]int8{1: wireLen})
+
+// anyValue decodes an AnyValue that validate accepted into v: the last
+// field of the oneof wins, and a message without one keeps v, as pdata's
+// unmarshal into an existing AnyValue does. Composite values keep their
+// message bytes.
+func anyValue(b string, v attrValue) attrValue {
+	var f field
+	for pos := 0; pos < len(b); {
+		var err error
+		if pos, err = f.next(b, pos, specAny); err != nil {
+			return attrValue{}
+		}
+		switch f.num {
+		case 1:
+			v = attrValue{typ: valStr, str: f.s}
+		case 2:
+			v = attrValue{typ: valBool, num: boolBits(f.u != 0)}
+		case 3:
+			v = attrValue{typ: valInt, num: f.u}
+		case 4:
+			v = attrValue{typ: valDouble, num: f.u}
+		case 5:
+			v = attrValue{typ: valSlice, raw: f.s, wire: true}
+		case 6:
+			v = attrValue{typ: valMap, raw: f.s, wire: true}
+		case 7:
+			v = attrValue{typ: valBytes, str: f.s, wire: true}
+		case 8:
+			v = attrValue{} // string_value_strindex: pdata's Value has no type for it
+		}
+	}
+	return v
+}
+
+func boolBits(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// keyValue decodes a KeyValue that validate accepted. Repeated value
+// fields merge into one value, as in pdata.
+func keyValue(b string) (string, attrValue) {
+	var (
+		key string
+		v   attrValue
+		f   field
+	)
+	for pos := 0; pos < len(b); {
+		var err error
+		if pos, err = f.next(b, pos, specKeyValue); err != nil {
+			break
+		}
+		switch f.num {
+		case 1:
+			key = f.s
+		case 2:
+			v = anyValue(f.s, v)
+		}
+	}
+	return key, v
+}
