@@ -53,6 +53,21 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
 		})
 	}
+	// protobuf-direct is the OTLP/HTTP protobuf path: ConvertProto,
+	// without pdata; compare it with protobuf above.
+	b.Run("protobuf-direct", func(b *testing.B) {
+		b.SetBytes(int64(len(pb)))
+		b.ReportAllocs()
+		spans := 0
+		for b.Loop() {
+			out, _, err := conv.ConvertProto(pb)
+			if err != nil {
+				b.Fatal(err)
+			}
+			spans += len(out)
+		}
+		b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
+	})
 	b.Run("convert-only", func(b *testing.B) { benchConvert(b, conv, td) })
 	// The same conversion without redaction: the difference with
 	// convert-only is what redaction costs on the feed demo's spans (a

@@ -271,7 +271,7 @@ type state struct {
 	objStart int
 	objEmpty bool
 	objPdata pcommon.Map
-	objWire  []string // KeyValue messages when decoding protobuf
+	objWire  []ref // KeyValue messages when decoding protobuf
 	isWire   bool
 
 	// borrowed is set when strings alias the request body (keep).
@@ -491,14 +491,14 @@ func (st *state) encodeMap(m pcommon.Map, so *spanObs, ro *resourceObs) store.At
 }
 
 // encodeWire is encodeMap for the KeyValue messages kvs of a protobuf body.
-func (st *state) encodeWire(kvs []string, so *spanObs, ro *resourceObs) store.Attributes {
+func (st *state) encodeWire(kvs []ref, so *spanObs, ro *resourceObs) store.Attributes {
 	if len(kvs) == 0 {
 		return nil
 	}
 	st.beginObject()
 	st.objWire, st.isWire = kvs, true
 	for _, kv := range kvs {
-		k, v := keyValue(kv)
+		k, v := keyValue(st.wire.str(kv))
 		st.entry(k, v, so, ro)
 	}
 	return st.endObject()
@@ -515,7 +515,7 @@ func (st *state) lookup(k string) (attrValue, bool) {
 		return fromPdata(v), true
 	}
 	for _, kv := range st.objWire {
-		if key, v := keyValue(kv); key == k {
+		if key, v := keyValue(st.wire.str(kv)); key == k {
 			return v, true
 		}
 	}

@@ -28,6 +28,10 @@ func (c *Converter) ConvertProto(b []byte) ([]store.Span, Result, error) {
 	}
 	st := c.newState(n)
 	st.borrowed = true
+	st.wire.body = src
+	if len(src) > 0 {
+		st.wire.base = uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	}
 	spans := make([]store.Span, 0, n)
 	var f field
 	for pos := 0; pos < len(src); {
@@ -40,13 +44,29 @@ func (c *Converter) ConvertProto(b []byte) ([]store.Span, Result, error) {
 }
 
 // wireScratch holds the lists of field values of the message being
-// decoded, reused from span to span.
+// decoded, reused from span to span. They hold places in the body rather
+// than strings: pointer-free slices cost no write barriers while the
+// garbage collector runs, which it often does during a busy receive.
 type wireScratch struct {
-	kvs    []string // KeyValue messages of the attribute map being encoded
-	scopes []string // ScopeSpans messages of a ResourceSpans
-	events []string
-	links  []string
+	body   string
+	base   uintptr
+	kvs    []ref // KeyValue messages of the attribute map being encoded
+	scopes []ref // ScopeSpans messages of a ResourceSpans
+	events []ref
+	links  []ref
 }
+
+// ref is a substring of the request body: its offset and length.
+type ref struct{ off, n uint32 }
+
+func (w *wireScratch) ref(s string) ref {
+	if len(s) == 0 {
+		return ref{}
+	}
+	return ref{uint32(uintptr(unsafe.Pointer(unsafe.StringData(s))) - w.base), uint32(len(s))}
+}
+
+func (w *wireScratch) str(r ref) string { return w.body[r.off : r.off+r.n] }
 
 // resourceSpans appends the rows of one validated ResourceSpans message.
 func (st *state) resourceSpans(dst []store.Span, b string) []store.Span {
@@ -61,17 +81,17 @@ func (st *state) resourceSpans(dst []store.Span, b string) []store.Span {
 			for rp := 0; rp < len(f.s); {
 				rp, _ = g.next(f.s, rp, specResource)
 				if g.num == 1 {
-					w.kvs = append(w.kvs, g.s)
+					w.kvs = append(w.kvs, w.ref(g.s))
 				}
 			}
 		case 2:
 			if deprecated {
 				w.scopes, deprecated = w.scopes[:0], false
 			}
-			w.scopes = append(w.scopes, f.s)
+			w.scopes = append(w.scopes, w.ref(f.s))
 		case 1000: // deprecated instrumentation_library_spans: only when scope_spans is absent
 			if len(w.scopes) == 0 || deprecated {
-				w.scopes, deprecated = append(w.scopes, f.s), true
+				w.scopes, deprecated = append(w.scopes, w.ref(f.s)), true
 			}
 		}
 	}
@@ -85,10 +105,8 @@ func (st *state) resourceSpans(dst []store.Span, b string) []store.Span {
 	if rd.service == "" {
 		rd.service = UnknownService
 	}
-	// The scope list is copied out: span decoding reuses the scratch.
-	scopes := w.scopes
-	w.scopes = nil
-	for _, ss := range scopes {
+	for _, sr := range w.scopes {
+		ss := w.str(sr)
 		for pos := 0; pos < len(ss); {
 			pos, _ = f.next(ss, pos, specScopeSpans)
 			if f.num == 2 {
@@ -96,7 +114,6 @@ func (st *state) resourceSpans(dst []store.Span, b string) []store.Span {
 			}
 		}
 	}
-	w.scopes = scopes[:0]
 	return dst
 }
 
@@ -129,11 +146,11 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 		case 8:
 			h.end = f.u
 		case 9:
-			w.kvs = append(w.kvs, f.s)
+			w.kvs = append(w.kvs, w.ref(f.s))
 		case 11:
-			w.events = append(w.events, f.s)
+			w.events = append(w.events, w.ref(f.s))
 		case 13:
-			w.links = append(w.links, f.s)
+			w.links = append(w.links, w.ref(f.s))
 		case 15: // status: repeated messages merge
 			for sp := 0; sp < len(f.s); {
 				sp, _ = g.next(f.s, sp, specStatus)
@@ -160,7 +177,8 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 	events, links := w.events, w.links
 	if len(events) > 0 {
 		out := st.eventSlots(len(events))
-		for i, ev := range events {
+		for i, er := range events {
+			ev := w.str(er)
 			var t uint64
 			var name string
 			w.kvs = w.kvs[:0]
@@ -172,7 +190,7 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 				case 2:
 					name = f.s
 				case 3:
-					w.kvs = append(w.kvs, f.s)
+					w.kvs = append(w.kvs, w.ref(f.s))
 				}
 			}
 			out[i] = st.event(t, name, st.encodeWire(w.kvs, nil, nil))
@@ -180,7 +198,8 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 		s.Events = out
 	}
 	var out []store.Link
-	for _, l := range links {
+	for _, lr := range links {
+		l := w.str(lr)
 		var (
 			tid [16]byte
 			sid [8]byte
@@ -196,7 +215,7 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 				sid = [8]byte{}
 				copy(sid[:], f.s)
 			case 4:
-				w.kvs = append(w.kvs, f.s)
+				w.kvs = append(w.kvs, w.ref(f.s))
 			}
 		}
 		out = st.appendLink(out, len(links), tid, sid, func() store.Attributes { return st.encodeWire(w.kvs, nil, nil) })
