@@ -209,8 +209,8 @@ func (c *Converter) Convert(td ptrace.Traces) ([]store.Span, Result) {
 }
 
 // newState starts the conversion of a request of n spans.
-func (c *Converter) newState(n int) *state {
-	st := &state{c: c}
+func (c *Converter) newState(n int) state {
+	st := state{c: c}
 	st.res.Spans = n
 	now := c.now()
 	st.res.accepted = [2]time.Time{now.Add(-c.opts.MaxAge), now.Add(c.opts.MaxClockSkew)}
@@ -515,7 +515,8 @@ func (st *state) lookup(k string) (attrValue, bool) {
 		return fromPdata(v), true
 	}
 	for _, kv := range st.objWire {
-		if key, v := keyValue(st.wire.str(kv)); key == k {
+		if b := st.wire.str(kv); keyOf(b) == k {
+			_, v := keyValue(b)
 			return v, true
 		}
 	}

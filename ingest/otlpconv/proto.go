@@ -22,8 +22,8 @@ func (c *Converter) ConvertProto(b []byte) ([]store.Span, Result, error) {
 	// First walk the whole request as pdata's unmarshaler does, so that a
 	// payload it refuses is refused whole before any row is built, and
 	// count the spans.
-	var n int
-	if err := validate(src, &specRequest, -1, &n); err != nil {
+	n, err := validate(src, &specRequest, -1)
+	if err != nil {
 		return nil, Result{}, fmt.Errorf("otlpconv: decode protobuf: %w", err)
 	}
 	st := c.newState(n)

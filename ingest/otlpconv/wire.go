@@ -217,6 +217,27 @@ var (
 
 // next reads the field at pos of message b per sp.
 func (f *field) next(b string, pos int, sp fieldSpec) (int, error) {
+	// Fast path: a one-byte tag of a known field of its declared type,
+	// with a one-byte length or varint: nearly every field of a span.
+	if pos+1 < len(b) {
+		if tag := b[pos]; tag < 0x80 && tag >= 8 {
+			num, wt := int32(tag>>3), int8(tag&7)
+			if int(num) < len(sp) && sp[num] == wt+1 {
+				if c := b[pos+1]; c < 0x80 {
+					switch wt {
+					case wireLen:
+						if end := pos + 2 + int(c); end <= len(b) {
+							f.num, f.wt, f.s = num, wt, b[pos+2:end]
+							return end, nil
+						}
+					case wireVarint:
+						f.num, f.wt, f.u = num, wt, uint64(c)
+						return pos + 2, nil
+					}
+				}
+			}
+		}
+	}
 	num, wt, pos, err := consumeTag(b, pos)
 	if err != nil {
 		return 0, err
@@ -226,6 +247,25 @@ func (f *field) next(b string, pos int, sp fieldSpec) (int, error) {
 		return f.read(b, pos, true, sp[num]-1)
 	}
 	return f.read(b, pos, false, 0)
+}
+
+// keyOf returns the key of a KeyValue that validate accepted (its last
+// key field) without decoding the value.
+func keyOf(b string) string {
+	var (
+		key string
+		f   field
+	)
+	for pos := 0; pos < len(b); {
+		var err error
+		if pos, err = f.next(b, pos, specKeyValue); err != nil {
+			break
+		}
+		if f.num == 1 {
+			key = f.s
+		}
+	}
+	return key
 }
 
 // checkID refuses an id pdata refuses: any length but 0 and n.
@@ -238,20 +278,20 @@ func checkID(s string, n int) error {
 
 // validate walks message b of kind sp as pdata's unmarshaler would and
 // returns its error, if any; depth is the attribute nesting depth (-1 for
-// messages without the recursion check). It counts spans into *spans.
-func validate(b string, sp *fieldSpec, depth int, spans *int) error {
+// messages without the recursion check). It returns the number of spans
+// in b.
+func validate(b string, sp *fieldSpec, depth int) (spans int, err error) {
 	if depth >= 0 {
 		if depth >= recursionLimit {
-			return errWireDepth
+			return 0, errWireDepth
 		}
 		depth++
 	}
 	var f field
-	var err error
 	scope, deprecated := 0, 0
 	for pos := 0; pos < len(b); {
 		if pos, err = f.next(b, pos, *sp); err != nil {
-			return err
+			return 0, err
 		}
 		if f.wt != wireLen || int(f.num) >= len(*sp) || (*sp)[f.num] == 0 {
 			continue
@@ -268,13 +308,13 @@ func validate(b string, sp *fieldSpec, depth int, spans *int) error {
 			case 2, 1000:
 				// Count each list's spans apart: pdata keeps the
 				// deprecated list only when the current one is empty.
-				var n int
-				if err := validate(f.s, &specScopeSpans, -1, &n); err != nil {
-					return err
+				n, err := validate(f.s, &specScopeSpans, -1)
+				if err != nil {
+					return 0, err
 				}
 				if f.num == 2 {
 					scope++
-					*spans += n
+					spans += n
 				} else {
 					deprecated += n
 				}
@@ -291,7 +331,7 @@ func validate(b string, sp *fieldSpec, depth int, spans *int) error {
 			case 1:
 				sub = &specScope
 			case 2:
-				*spans++
+				spans++
 				sub = &specSpan
 			}
 		case &specScope:
@@ -343,18 +383,20 @@ func validate(b string, sp *fieldSpec, depth int, spans *int) error {
 			sub, subDepth = &specKeyValue, depth
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if sub != nil {
-			if err := validate(f.s, sub, subDepth, spans); err != nil {
-				return err
+			n, err := validate(f.s, sub, subDepth)
+			if err != nil {
+				return 0, err
 			}
+			spans += n
 		}
 	}
 	if sp == &specResourceSpans && scope == 0 {
-		*spans += deprecated
+		spans += deprecated
 	}
-	return nil
+	return spans, nil
 }
 
 // specKVList is specList under another address, so validate can tell a
