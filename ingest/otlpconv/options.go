@@ -12,7 +12,9 @@
 //
 // It also decodes OTLP payloads (protobuf and JSON) with pdata's decoders;
 // a payload they refuse is an error for the whole request, as the
-// OpenTelemetry Collector answers it.
+// OpenTelemetry Collector answers it. ConvertProto decodes protobuf straight
+// into rows without pdata, to the same rows, results and refusals (pdata is
+// the reference it is fuzzed against).
 package otlpconv
 
 import (

@@ -36,7 +36,8 @@ var (
 	errWireLength     = errors.New("proto: negative length found during unmarshaling")
 	errWireDepth      = errors.New("proto: exceeded max recursion depth")
 	errWireEndOfGroup = errors.New("proto: unexpected end of group")
-	errWireTraceID    = errors.New("invalid length for ID")
+	errWireTraceID    = errors.New("unmarshal: invalid TraceID length")
+	errWireSpanID     = errors.New("unmarshal: invalid SpanID length")
 )
 
 func consumeVarint(b string, pos int) (uint64, int, error) {
@@ -268,12 +269,16 @@ func keyOf(b string) string {
 	return key
 }
 
-// checkID refuses an id pdata refuses: any length but 0 and n.
+// checkID refuses an id pdata refuses: any length but 0 and n (16 for a
+// trace id, 8 for a span id).
 func checkID(s string, n int) error {
-	if len(s) != 0 && len(s) != n {
+	switch {
+	case len(s) == 0 || len(s) == n:
+		return nil
+	case n == 16:
 		return errWireTraceID
 	}
-	return nil
+	return errWireSpanID
 }
 
 // validate walks message b of kind sp as pdata's unmarshaler would and
