@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tailscope/tailscope/alert"
 	"github.com/tailscope/tailscope/cache"
 	"github.com/tailscope/tailscope/ingest"
 	"github.com/tailscope/tailscope/profile"
@@ -56,8 +57,13 @@ type Config struct {
 	// "" (off), "self" (to its own profile receiver) or a Pyroscope URL.
 	// With SelfTraces, CPU samples carry the span they were spent in.
 	SelfProfile string
-	Version     string
-	Log         *slog.Logger
+	// Alerts configures burn-rate alerting: the rules (which the budget
+	// pages show too), how often they are evaluated and the webhooks that
+	// get each firing. Alerts.BaseURL is the start of the links they
+	// carry.
+	Alerts  alert.Config
+	Version string
+	Log     *slog.Logger
 }
 
 // DefaultConfig returns the defaults of `tailscope serve`.
@@ -191,13 +197,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 
 	var handler http.Handler = web.New(web.Config{
-		Store:   a.store,
-		Cache:   cache.NewAside(a.cache, a.cfg.CacheTTL, 0.2, a.log),
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Ready:   a.Ready,
-		Log:     a.log,
-		Version: a.cfg.Version,
-		Assets:  assets,
+		Store:     a.store,
+		Cache:     cache.NewAside(a.cache, a.cfg.CacheTTL, 0.2, a.log),
+		Metrics:   promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Ready:     a.Ready,
+		Log:       a.log,
+		Version:   a.cfg.Version,
+		Assets:    assets,
+		BurnRules: a.cfg.Alerts.Rules,
 	}).Handler()
 	if a.cfg.SelfTraces != "" {
 		endpoint := a.cfg.SelfTraces
@@ -254,6 +261,15 @@ func (a *App) Start(ctx context.Context) (err error) {
 		if err := a.web.Serve(a.httpLis); !errors.Is(err, http.ErrServerClosed) {
 			a.report(fmt.Errorf("serve http: %w", err))
 		}
+	}()
+	// Burn-rate alerts run beside ingest, reading samples on their own
+	// schedule; notifications are sent from their own goroutines.
+	alerts := a.cfg.Alerts
+	alerts.Log = a.log.With("component", "alerts")
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		alert.New(a.store, alerts).Run(runCtx)
 	}()
 	if a.cfg.Retention > 0 {
 		a.wg.Add(1)

@@ -148,6 +148,13 @@ func (s *Server) handleBudgetPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := budgetView(b, rep.ComplianceReport, tr, deploys, r.URL.Query().Get("from") != "" || r.URL.Query().Get("to") != "")
+	firings, err := s.budgetFirings(ctx, b)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v.Alerts, v.AlertRules = alertRows(b, firings), ruleTexts(s.rules())
+	v.AlertsAPIHref = fmt.Sprintf("/api/v1/budgets/%d/alerts", b.ID)
 	s.render(w, r, http.StatusOK, s.page(r, report.BudgetName(b)+" budget", "budgets", &tr), components.BudgetPage(v))
 }
 
@@ -162,8 +169,8 @@ func burnRows(brs []analysis.BurnRate) []components.BurnRow {
 
 // budgetBurnNote explains the burn-rate table.
 const budgetBurnNote = "The share of requests over the threshold divided by the share the target allows: 1× spends the error budget exactly over the period; above 1× (over pace) it runs out before the period ends. " +
-	"Measured over the hour, 6 hours and day before now, whatever the window. Alerts follow the multiwindow policy of the SRE workbook: " +
-	"2% of the period's budget spent in an hour or 5% in 6 hours is a fast burn (page); 10% in a day is a slow burn (ticket)."
+	"Measured over each rule's long window and its short one, ending now, whatever the window shown. A rule alerts when both burn at or above its factor (the multiwindow policy of the SRE workbook): " +
+	"by default 14.4× over an hour and 5 minutes or 6× over 6 hours and 30 minutes pages (fast burn), 3× over a day and 2 hours opens a ticket (slow burn)."
 
 func budgetView(b store.Budget, rep analysis.ComplianceReport, tr TimeRange, deploys []store.Deploy, explicitRange bool) components.BudgetView {
 	win := []string{"service", b.Service, "endpoint", b.Endpoint, "from", tr.FromText, "to", tr.ToText}
