@@ -155,12 +155,7 @@ func Firings(ctx context.Context, c Conn, q store.AlertQuery) ([]store.AlertFiri
 	}
 	sql += " ORDER BY started_ns DESC, id DESC LIMIT ?"
 	args = append(args, q.Limit)
-	out := []store.AlertFiring{}
-	err := c.Query(ctx, Rebind(c.Dialect(), sql), func(sc Scanner) error {
-		f, err := scanFiring(sc)
-		out = append(out, f)
-		return err
-	}, args...)
+	out, err := Collect(ctx, c, sql, scanFiring, args...)
 	if err != nil {
 		return nil, fmt.Errorf("firings: %w", err)
 	}
