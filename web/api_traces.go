@@ -158,6 +158,9 @@ func (s *Server) parseTraceQuery(r *http.Request) (store.TraceQuery, TimeRange, 
 		}
 		tq.Limit = n
 	}
+	if tq.Has, err = parseHas(q); err != nil {
+		return tq, tr, err
+	}
 	switch o := q.Get("sort"); o {
 	case "", "newest":
 		tq.Order = store.OrderNewest

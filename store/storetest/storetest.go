@@ -57,6 +57,7 @@ func RunAll(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SearchLimits", testSearchLimits},
 		{"SearchInvalid", testSearchInvalid},
 		{"SearchAttributeForms", testSearchAttributeForms},
+		{"SearchHas", testSearchHas},
 		{"LargeTrace", testLargeTrace},
 		{"Duplicates", testDuplicates},
 		{"OutOfOrderBatches", testOutOfOrderBatches},
