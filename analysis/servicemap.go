@@ -76,7 +76,7 @@ type MapEdgeKind string
 
 // Edge kinds.
 const (
-	EdgeCall    MapEdgeKind = "call"    // client → server span pair
+	EdgeCall    MapEdgeKind = "call" // client → server span pair
 	EdgeDep     MapEdgeKind = "dependency"
 	EdgeProduce MapEdgeKind = "produce" // producer → queue (or consumer service)
 	EdgeConsume MapEdgeKind = "consume" // queue → consumer service
