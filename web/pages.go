@@ -14,6 +14,7 @@ import (
 // navSections are the main navigation entries, in order.
 var navSections = []struct{ section, label, path string }{
 	{"services", "Services", "/"},
+	{"servicemap", "Map", "/servicemap"},
 	{"search", "Traces", "/search"},
 	{"latency", "Latency", "/latency"},
 	{"outliers", "Outliers", "/outliers"},

@@ -101,6 +101,7 @@ func (s *Server) pageRoutes() []route {
 		get("/profiles", s.handleProfilesPage),
 		get("/latency", s.handleLatencyPage),
 		get("/outliers", s.handleOutliersPage),
+		get("/servicemap", s.handleServiceMapPage),
 
 		get("/budgets", s.handleBudgetsPage),
 		post("/budgets", s.handleBudgetCreateForm),
@@ -144,6 +145,7 @@ func (s *Server) apiRoutes() []route {
 		api(get, "/latency", s.handleAPILatency),
 		api(get, "/outliers", s.handleAPIOutliers),
 		api(get, "/compare", s.handleAPICompare),
+		api(get, "/servicemap", s.handleAPIServiceMap),
 
 		api(get, "/deploys", s.handleAPIDeploys),
 		api(post, "/deploys", s.handleAPIDeployCreate),

@@ -1,0 +1,54 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/tailscope/tailscope/analysis"
+)
+
+// serviceMapQuery reads the window and the sample size of a service map
+// request (the page and the API read the same parameters).
+func (s *Server) serviceMapQuery(r *http.Request) (analysis.ServiceMapQuery, TimeRange, error) {
+	tr, err := s.analysisRange(r)
+	if err != nil {
+		return analysis.ServiceMapQuery{}, tr, err
+	}
+	q := analysis.ServiceMapQuery{From: tr.From, To: tr.To}
+	if v := strings.TrimSpace(r.URL.Query().Get("traces")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > analysis.MaxMapTraces {
+			return q, tr, badRequest("traces must be a whole number from 1 to %d, got %q", analysis.MaxMapTraces, truncateText(v, 40))
+		}
+		q.Traces = n
+	}
+	if !q.To.After(q.From) {
+		return q, tr, badRequest("the time range is empty")
+	}
+	return q, tr, nil
+}
+
+// serviceMap computes (or reads from the cache) the map of a window.
+func (s *Server) serviceMap(ctx context.Context, q analysis.ServiceMapQuery) (analysis.ServiceMap, error) {
+	key := cacheKey("servicemap", q.From.UnixNano(), q.To.UnixNano(), q.Traces)
+	return cached(ctx, s, key, func(ctx context.Context) (analysis.ServiceMap, error) {
+		return analysis.BuildServiceMap(ctx, s.store, q)
+	})
+}
+
+func (s *Server) handleAPIServiceMap(w http.ResponseWriter, r *http.Request) {
+	q, _, err := s.serviceMapQuery(r)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	m, err := s.serviceMap(r.Context(), q)
+	if err != nil {
+		s.apiError(w, r, fmt.Errorf("service map: %w", err))
+		return
+	}
+	s.writeJSON(w, http.StatusOK, m)
+}
