@@ -380,6 +380,7 @@ type Store interface {
 	BudgetStore
 	IncidentStore
 	ProfileStore
+	OperationReader
 	// DeleteBefore removes spans that started before t. Backends may keep
 	// some older spans (Postgres drops whole day partitions) but never
 	// remove a span that started at or after t.

@@ -23,6 +23,7 @@ type Store interface {
 	store.BudgetStore
 	store.IncidentStore
 	store.ProfileStore
+	store.OperationReader
 	Ping(ctx context.Context) error
 }
 
