@@ -62,7 +62,7 @@ func OperationsSQL(d Dialect, q store.OperationQuery) (string, []any, error) {
 }
 
 // attrText returns the text form of attribute key of the span row (span
-// attributes, then the inline resource, then the resources table), ''
+// attributes, then the inline resource, then the resources table), ”
 // when absent: the values attrMatch compares.
 func (a *Args) attrText(key string) string {
 	if a.d == Postgres {
