@@ -50,13 +50,13 @@ type MapEdgeView struct {
 
 // Geometry of the drawing, in SVG user units (CSS pixels at 100%).
 const (
-	mapNodeW  = 190
+	mapNodeW  = 176
 	mapNodeH  = 42
-	mapColGap = 130
+	mapColGap = 100
 	mapRowGap = 24
 	mapPad    = 16
 	// mapNameMax keeps a node's name inside its box.
-	mapNameMax = 24
+	mapNameMax = 22
 )
 
 // PlaceServiceMap computes node boxes and edge paths from each node's

@@ -15,6 +15,7 @@ import (
 var navSections = []struct{ section, label, path string }{
 	{"services", "Services", "/"},
 	{"servicemap", "Map", "/servicemap"},
+	{"operations", "Operations", "/operations"},
 	{"search", "Traces", "/search"},
 	{"latency", "Latency", "/latency"},
 	{"outliers", "Outliers", "/outliers"},

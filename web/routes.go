@@ -102,6 +102,7 @@ func (s *Server) pageRoutes() []route {
 		get("/latency", s.handleLatencyPage),
 		get("/outliers", s.handleOutliersPage),
 		get("/servicemap", s.handleServiceMapPage),
+		get("/operations", s.handleOperationsPage),
 
 		get("/budgets", s.handleBudgetsPage),
 		post("/budgets", s.handleBudgetCreateForm),
@@ -146,6 +147,7 @@ func (s *Server) apiRoutes() []route {
 		api(get, "/outliers", s.handleAPIOutliers),
 		api(get, "/compare", s.handleAPICompare),
 		api(get, "/servicemap", s.handleAPIServiceMap),
+		api(get, "/operations", s.handleAPIOperations),
 
 		api(get, "/deploys", s.handleAPIDeploys),
 		api(post, "/deploys", s.handleAPIDeployCreate),
