@@ -17,14 +17,16 @@ import (
 // hosts they depend on, with rate, error rate and p99 per edge.
 //
 // Cost is bounded by sampling, not by traffic. The map reads the entry
-// samples of the endpoints where requests enter the system (trace roots,
-// at most mapSampleLimit per endpoint, an index-only scan) and then whole
-// traces only for a sample of them: a typical sample spread evenly over
-// each root endpoint's requests in start order (q.Traces in all, shared in
-// proportion to the endpoints' traffic) and the slowest 1% of each
-// (at most q.Traces/2 in all). Counts from the typical sample are scaled
-// by Roots/sampled per endpoint, so the rates estimate the whole range and
-// are exact when every trace is sampled.
+// samples of the endpoints where requests enter the system (trace roots):
+// at most mapSampleLimit per endpoint, the newest of each of mapSlices
+// slices of the window (index range scans that stop at their limit), and
+// then whole traces only for a sample of them: a typical sample spread
+// over each root endpoint's slices in proportion to their traffic and
+// evenly within each (q.Traces in all, shared in proportion to the
+// endpoints' traffic), and the slowest 1% of the samples read (at most
+// q.Traces/2 in all). Each typical trace stands for its slice's share of
+// the endpoint's Roots over the slice's sampled traces, so the rates
+// estimate the whole range and are exact when every trace is sampled.
 //
 // Edges come from span pairs and the Dependency column:
 //   - a CLIENT span whose child is a SERVER (or CONSUMER) span of another
@@ -50,8 +52,10 @@ import (
 const (
 	DefaultMapTraces = 400
 	MaxMapTraces     = 5000
-	// mapSampleLimit caps the entry samples read per root endpoint.
+	// mapSampleLimit caps the entry samples read per root endpoint, in
+	// mapSlices slices of the window.
 	mapSampleLimit = 20000
+	mapSlices      = 16
 	// MapHotMargin is how much larger (absolute share of critical time)
 	// an edge's tail share must be than its typical share to be hot.
 	MapHotMargin = 0.10
@@ -183,28 +187,45 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 	}
 	b := newMapBuilder(q)
 	var typical, tail []mapPick
+	var shares []float64 // per stratum: the requests it stands for
 	for _, e := range roots {
-		ss, err := src.Samples(ctx, store.SampleQuery{Service: e.Service, Endpoint: e.Name, From: q.From, To: q.To, Limit: mapSampleLimit})
+		strata, err := readStrata(ctx, src, e, q)
 		if err != nil {
-			return ServiceMap{}, fmt.Errorf("analysis: service map: samples: %w", err)
+			return ServiceMap{}, err
 		}
-		if len(ss) == 0 {
+		var est float64
+		var all []store.Sample
+		for _, st := range strata {
+			est += st.est
+			all = append(all, st.samples...)
+		}
+		if len(all) == 0 {
 			continue
 		}
 		share := float64(e.Roots) / float64(totalRoots)
-		n := min(len(ss), max(1, int(math.Round(float64(budget)*share))))
-		for i := range n {
-			typical = append(typical, mapPick{ep: e, id: ss[i*len(ss)/n].TraceID})
+		n := min(len(all), max(1, int(math.Round(float64(budget)*share))))
+		// The endpoint's typical sample is spread over its strata in
+		// proportion to their traffic, evenly within each.
+		quota := apportion(n, strata, est)
+		for j, st := range strata {
+			k := quota[j]
+			if k == 0 {
+				continue
+			}
+			g := len(shares)
+			shares = append(shares, float64(e.Roots)*st.est/est)
+			for i := range k {
+				typical = append(typical, mapPick{ep: e, id: st.samples[i*len(st.samples)/k].TraceID, stratum: g})
+			}
 		}
-		k := min(int(math.Ceil(float64(len(ss))*mapTailFraction)), max(1, int(math.Round(float64(budget/2)*share))))
-		slow := slices.Clone(ss)
-		slices.SortFunc(slow, func(a, b store.Sample) int {
+		k := min(int(math.Ceil(float64(len(all))*mapTailFraction)), max(1, int(math.Round(float64(budget/2)*share))))
+		slices.SortFunc(all, func(a, b store.Sample) int {
 			if c := cmp.Compare(b.DurationNano, a.DurationNano); c != 0 {
 				return c
 			}
 			return bytes.Compare(a.TraceID[:], b.TraceID[:])
 		})
-		for _, s := range slow[:k] {
+		for _, s := range all[:k] {
 			tail = append(tail, mapPick{ep: e, id: s.TraceID})
 		}
 	}
@@ -217,17 +238,16 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 		return ServiceMap{}, fmt.Errorf("analysis: service map: %w", err)
 	}
 	// Weights: each typical trace whose root is its endpoint's entry span
-	// stands for Roots/valid requests of that endpoint.
-	valid := map[store.Endpoint][]*Tree{}
+	// stands for its stratum's requests over the stratum's valid traces.
+	valid := make([][]*Tree, len(shares))
 	for _, p := range typical {
 		if t := rootedTree(traces[p.id], p.ep); t != nil {
-			valid[p.ep] = append(valid[p.ep], t)
+			valid[p.stratum] = append(valid[p.stratum], t)
 		}
 	}
-	for _, e := range roots {
-		ts := valid[e]
+	for g, ts := range valid {
 		for _, t := range ts {
-			b.addTrace(t, float64(e.Roots)/float64(len(ts)), &b.typical)
+			b.addTrace(t, shares[g]/float64(len(ts)), &b.typical)
 			b.typicalTraces++
 		}
 	}
@@ -240,9 +260,77 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 	return b.result(), nil
 }
 
+// apportion splits n picks over the strata in proportion to their
+// estimated traffic (largest remainders, ties to the earlier slice), none
+// beyond a stratum's samples, so the typical sample has n traces when the
+// samples allow.
+func apportion(n int, strata []mapStratum, est float64) []int {
+	q := make([]int, len(strata))
+	rem := make([]float64, len(strata))
+	left := n
+	for j, st := range strata {
+		exact := float64(n) * st.est / est
+		q[j] = min(len(st.samples), int(exact))
+		rem[j] = exact - float64(q[j])
+		left -= q[j]
+	}
+	for left > 0 {
+		best := -1
+		for j, st := range strata {
+			if q[j] < len(st.samples) && (best < 0 || rem[j] > rem[best]) {
+				best = j
+			}
+		}
+		if best < 0 {
+			break
+		}
+		q[best]++
+		rem[best] = -1
+		left--
+	}
+	return q
+}
+
+// mapStratum is the entry samples read from one slice of the window and
+// an estimate of how many requests the slice holds.
+type mapStratum struct {
+	samples []store.Sample
+	est     float64
+}
+
+// readStrata reads an endpoint's entry samples in mapSlices slices of the
+// window, at most mapSampleLimit/mapSlices each (the newest of a slice: an
+// index range scan that stops at the limit), so a busy hour is sampled over
+// the hour and not only in its last seconds. A slice that hit the limit is
+// estimated from the time its samples cover.
+func readStrata(ctx context.Context, src MapSource, e store.Endpoint, q ServiceMapQuery) ([]mapStratum, error) {
+	per := mapSampleLimit / mapSlices
+	step := q.To.Sub(q.From) / mapSlices
+	out := make([]mapStratum, 0, mapSlices)
+	for k := range mapSlices {
+		from, to := q.From.Add(time.Duration(k)*step), q.From.Add(time.Duration(k+1)*step)
+		if k == mapSlices-1 {
+			to = q.To
+		}
+		ss, err := src.Samples(ctx, store.SampleQuery{Service: e.Service, Endpoint: e.Name, From: from, To: to, Limit: per})
+		if err != nil {
+			return nil, fmt.Errorf("analysis: service map: samples: %w", err)
+		}
+		st := mapStratum{samples: ss, est: float64(len(ss))}
+		if len(ss) == per {
+			if covered := to.UnixNano() - ss[0].StartUnixNano; covered > 0 {
+				st.est = float64(len(ss)) * float64(to.Sub(from)) / float64(covered)
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
 type mapPick struct {
-	ep store.Endpoint
-	id store.TraceID
+	ep      store.Endpoint
+	id      store.TraceID
+	stratum int // typical picks: index into the strata's shares
 }
 
 // rootedTree builds the trace's tree when its root is the endpoint's entry
