@@ -33,10 +33,12 @@ import (
 //     service: caller → callee;
 //   - a CLIENT span without such a child, or any span with a Dependency
 //     that is not an entry span: caller → dependency (database, cache or
-//     external host; a dependency named like a known service is that service);
+//     external host);
 //   - a PRODUCER span with a Dependency: producer → queue, and each CONSUMER
 //     span under it: queue → consumer; without a Dependency the producer
-//     points at the consumer's service directly.
+//     points at the consumer's service directly. A consumer in a trace of
+//     its own (tied to the producer's trace only by a link) is not paired:
+//     its service is an entry service of the map without the queue edge.
 //
 // An edge's duration is the calling span's (what the caller waits for; for
 // queue → consumer, the consumer's processing), its error is the calling
