@@ -466,19 +466,23 @@ func (b *mapBuilder) instances(t *Tree) []edgeInstance {
 }
 
 // depKind classifies an uninstrumented dependency from its calling span.
+// Attributes are decoded only for spans that name a database or messaging
+// system (the map's sample is bounded, and most calls name neither).
 func depKind(sp *store.Span) MapNodeKind {
-	sys := ""
-	for _, k := range []string{"db.system.name", "db.system"} {
-		if v, ok := sp.Attributes.Lookup(k); ok {
-			if s, ok := v.(string); ok && s != "" {
-				sys = s
-				break
-			}
-		}
+	if !bytes.Contains(sp.Attributes, []byte(`"db.system`)) && !bytes.Contains(sp.Attributes, []byte(`"messaging.system"`)) {
+		return NodeExternal
+	}
+	attrs, err := sp.Attributes.Decode()
+	if err != nil {
+		return NodeExternal
+	}
+	sys, _ := attrs["db.system.name"].(string)
+	if sys == "" {
+		sys, _ = attrs["db.system"].(string)
 	}
 	switch sys {
 	case "":
-		if _, ok := sp.Attributes.Lookup("messaging.system"); ok {
+		if _, ok := attrs["messaging.system"]; ok {
 			return NodeQueue
 		}
 		return NodeExternal

@@ -24,7 +24,7 @@ type redRequest struct {
 const maxGroupByLen = 256
 
 func (s *Server) parseREDRequest(r *http.Request) (redRequest, error) {
-	tr, err := s.analysisRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		return redRequest{}, err
 	}
@@ -68,7 +68,7 @@ func (s *Server) parseREDRequest(r *http.Request) (redRequest, error) {
 // window, sorted as asked.
 func (s *Server) operationsRED(ctx context.Context, req redRequest) (analysis.REDReport, error) {
 	q := req.Query
-	key := cacheKey("red", q.From.UnixNano(), q.To.UnixNano(), q.Service, q.GroupBy, q.Limit)
+	key := queryKey("red", q)
 	rep, err := cached(ctx, s, key, func(ctx context.Context) (analysis.REDReport, error) {
 		return analysis.OperationsRED(ctx, s.store, q)
 	})

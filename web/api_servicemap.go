@@ -13,7 +13,7 @@ import (
 // serviceMapQuery reads the window and the sample size of a service map
 // request (the page and the API read the same parameters).
 func (s *Server) serviceMapQuery(r *http.Request) (analysis.ServiceMapQuery, TimeRange, error) {
-	tr, err := s.analysisRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		return analysis.ServiceMapQuery{}, tr, err
 	}
@@ -33,7 +33,7 @@ func (s *Server) serviceMapQuery(r *http.Request) (analysis.ServiceMapQuery, Tim
 
 // serviceMap computes (or reads from the cache) the map of a window.
 func (s *Server) serviceMap(ctx context.Context, q analysis.ServiceMapQuery) (analysis.ServiceMap, error) {
-	key := cacheKey("servicemap", q.From.UnixNano(), q.To.UnixNano(), q.Traces)
+	key := queryKey("servicemap", q)
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.ServiceMap, error) {
 		return analysis.BuildServiceMap(ctx, s.store, q)
 	})

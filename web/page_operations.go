@@ -7,6 +7,7 @@ import (
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
+	"github.com/tailscope/tailscope/internal/href"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -80,7 +81,7 @@ func operationsView(rep analysis.REDReport, req redRequest, eps []store.Endpoint
 				sc.AriaSort, sc.Mark, dir = "descending", "↓", "asc"
 			}
 		}
-		sc.Href = link("/operations", append(base, "sort", c.key, "dir", dir)...)
+		sc.Href = href.With("/operations", append(base, "sort", c.key, "dir", dir)...)
 		v.Columns = append(v.Columns, sc)
 	}
 	for _, o := range rep.Operations {
@@ -90,10 +91,10 @@ func operationsView(rep analysis.REDReport, req redRequest, eps []store.Endpoint
 		if req.Query.GroupBy != "" && o.Group != "" {
 			search = append(search, "attr", req.Query.GroupBy+"="+o.Group)
 		}
-		row.TracesHref = link("/search", search...)
+		row.TracesHref = href.With("/search", search...)
 		row.Href = row.TracesHref
 		if entry[[2]string{o.Service, o.Name}] && (o.Kind == "server" || o.Kind == "consumer") {
-			row.Href = link("/latency", "service", o.Service, "endpoint", o.Name, "from", tr.FromText, "to", tr.ToText)
+			row.Href = href.With("/latency", "service", o.Service, "endpoint", o.Name, "from", tr.FromText, "to", tr.ToText)
 		}
 		v.Rows = append(v.Rows, row)
 	}

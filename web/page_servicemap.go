@@ -8,6 +8,8 @@ import (
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
 )
 
 func (s *Server) handleServiceMapPage(w http.ResponseWriter, r *http.Request) {
@@ -57,32 +59,32 @@ func serviceMapView(m analysis.ServiceMap, tr TimeRange) components.ServiceMapVi
 		if names[e.To].Kind == analysis.NodeService {
 			target = span(names[e.To].Name, e.CalleeEndpoint)
 		}
-		ev.Href, ev.OutliersHref = link("/latency", target...), link("/outliers", target...)
+		ev.Href, ev.OutliersHref = href.With("/latency", target...), href.With("/outliers", target...)
 		ev.Title = fmt.Sprintf("%s → %s (%s): %s/s, %s errors, p99 %s; %s of the slow requests' critical time, %s of typical",
-			ev.FromName, ev.ToName, e.Kind, strconv.FormatFloat(e.RatePerS, 'f', 2, 64), chart.FormatPercent(e.ErrorRate), analysis.FormatMs(e.P99Ms),
+			ev.FromName, ev.ToName, e.Kind, strconv.FormatFloat(e.RatePerS, 'f', 2, 64), chart.FormatPercent(e.ErrorRate), units.Ms(e.P99Ms),
 			chart.FormatPercent(e.TailShare), chart.FormatPercent(e.TypicalShare))
 		if e.Hot {
 			ev.Title += " — on the tail's critical path more than its share"
 		}
 		edges = append(edges, ev)
 		if names[e.To].Kind != analysis.NodeService && e.Calls > depCalls[e.To] && e.CallerEndpoint != "" {
-			depCalls[e.To], depHref[e.To] = e.Calls, link("/outliers", span(e.CallerService, e.CallerEndpoint)...)
+			depCalls[e.To], depHref[e.To] = e.Calls, href.With("/outliers", span(e.CallerService, e.CallerEndpoint)...)
 		}
 	}
 	for _, n := range m.Nodes {
 		nv := components.MapNodeView{
 			ID: n.ID, Name: n.Name, Kind: string(n.Kind), Entry: n.Entry, Layer: n.Layer, Row: n.Row,
-			Detail: strconv.FormatFloat(n.RatePerS, 'f', 2, 64) + "/s · p99 " + analysis.FormatMs(n.P99Ms),
+			Detail: strconv.FormatFloat(n.RatePerS, 'f', 2, 64) + "/s · p99 " + units.Ms(n.P99Ms),
 		}
-		nv.Title = fmt.Sprintf("%s (%s): %s/s, %s errors, p99 %s", n.Name, n.Kind, strconv.FormatFloat(n.RatePerS, 'f', 2, 64), chart.FormatPercent(n.ErrorRate), analysis.FormatMs(n.P99Ms))
+		nv.Title = fmt.Sprintf("%s (%s): %s/s, %s errors, p99 %s", n.Name, n.Kind, strconv.FormatFloat(n.RatePerS, 'f', 2, 64), chart.FormatPercent(n.ErrorRate), units.Ms(n.P99Ms))
 		if n.Kind == analysis.NodeService {
-			nv.Href = link("/latency", span(n.Name, n.Endpoint)...)
+			nv.Href = href.With("/latency", span(n.Name, n.Endpoint)...)
 		} else {
 			nv.Href = depHref[n.ID]
 			nv.Title += " — opens the outliers of its busiest caller"
 		}
 		if nv.Href == "" {
-			nv.Href = link("/", "from", tr.FromText, "to", tr.ToText)
+			nv.Href = href.With("/", "from", tr.FromText, "to", tr.ToText)
 		}
 		v.Nodes = append(v.Nodes, nv)
 	}

@@ -94,6 +94,7 @@ func (s *Server) pageRoutes() []route {
 	return []route{
 		get("/", s.handleServicesPage),
 		get("/search", s.handleSearchPage),
+		get("/traces/compare", s.handleTraceComparePage),
 		get("/traces/{traceID}", s.handleTracePage),
 		get("/traces/{traceID}/subtree/{spanID}", s.handleTraceSubtree),
 		get("/traces/{traceID}/profile", s.handleSpanProfile),
@@ -103,6 +104,7 @@ func (s *Server) pageRoutes() []route {
 		get("/outliers", s.handleOutliersPage),
 		get("/servicemap", s.handleServiceMapPage),
 		get("/operations", s.handleOperationsPage),
+		get("/shape", s.handleShapePage),
 
 		get("/budgets", s.handleBudgetsPage),
 		post("/budgets", s.handleBudgetCreateForm),
@@ -140,11 +142,13 @@ func (s *Server) apiRoutes() []route {
 	const get, post, put, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete
 	return []route{
 		api(get, "/traces", s.handleAPITraceSearch),
+		api(get, "/traces/compare", s.handleAPITraceCompare),
 		api(get, "/traces/{traceID}", s.handleAPITrace),
 
 		api(get, "/services", s.handleAPIServices),
 		api(get, "/latency", s.handleAPILatency),
 		api(get, "/outliers", s.handleAPIOutliers),
+		api(get, "/shape", s.handleAPIShape),
 		api(get, "/compare", s.handleAPICompare),
 		api(get, "/servicemap", s.handleAPIServiceMap),
 		api(get, "/operations", s.handleAPIOperations),
