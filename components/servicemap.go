@@ -52,7 +52,7 @@ type MapEdgeView struct {
 const (
 	mapNodeW  = 176
 	mapNodeH  = 42
-	mapColGap = 100
+	mapColGap = 120
 	mapRowGap = 24
 	mapPad    = 16
 	// mapNameMax keeps a node's name inside its box.
@@ -117,11 +117,24 @@ func (e MapEdgeView) label() string {
 	return s
 }
 
+// showLabel: at 30+ nodes every edge's numbers on the drawing overlap, so
+// only the edges that need attention carry them (hot, or failing over 1%).
+func (e MapEdgeView) showLabel() bool { return e.Hot || e.ErrorRate > 0.01 }
+
 func (e MapEdgeView) class() string {
 	if e.Hot {
 		return "map-edge hot"
 	}
 	return "map-edge"
+}
+
+// marker is the arrow head: an attribute, not CSS, because the stylesheet
+// is inlined into self-contained reports, which must hold no url().
+func (e MapEdgeView) marker() string {
+	if e.Hot {
+		return "url(#map-arrow-hot)"
+	}
+	return "url(#map-arrow)"
 }
 
 func (n MapNodeView) class() string {

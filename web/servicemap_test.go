@@ -271,3 +271,22 @@ func TestBrowserServiceMap(t *testing.T) {
 		t.Errorf("sorted column %q, want p99", p99)
 	}
 }
+
+// TestServiceMapAndOperationsEmpty: a window without spans is an empty
+// state, not an error.
+func TestServiceMapAndOperationsEmpty(t *testing.T) {
+	h, _ := newWritableServer(t)
+	for target, want := range map[string]string{
+		"/servicemap?from=now-1h": `data-testid="no-map"`,
+		"/operations?from=now-1h": `data-testid="no-operations"`,
+	} {
+		w := serve(t, h, "GET", target, "")
+		if w.Code != 200 || !strings.Contains(w.Body.String(), want) {
+			t.Errorf("%s: status %d, empty state shown: %v", target, w.Code, strings.Contains(w.Body.String(), want))
+		}
+	}
+	w := serve(t, h, "GET", "/api/v1/servicemap?from=now-1h", "")
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"nodes":[]`) || !strings.Contains(w.Body.String(), `"edges":[]`) {
+		t.Errorf("empty map JSON: %d %s", w.Code, w.Body.String())
+	}
+}
