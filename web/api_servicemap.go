@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/store"
 )
 
 // serviceMapQuery reads the window and the sample size of a service map
@@ -35,8 +37,21 @@ func (s *Server) serviceMapQuery(r *http.Request) (analysis.ServiceMapQuery, Tim
 func (s *Server) serviceMap(ctx context.Context, q analysis.ServiceMapQuery) (analysis.ServiceMap, error) {
 	key := queryKey("servicemap", q)
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.ServiceMap, error) {
-		return analysis.BuildServiceMap(ctx, s.store, q)
+		return analysis.BuildServiceMap(ctx, pageEndpoints{Store: s.store, s: s}, q)
 	})
+}
+
+// pageEndpoints reads the store, but lists endpoints through the cache
+// every page shares: the listing is the one read of the map that grows
+// with traffic (a count over the window's entry spans), and the Services
+// page or a picker has usually just paid for it.
+type pageEndpoints struct {
+	Store
+	s *Server
+}
+
+func (p pageEndpoints) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoint, error) {
+	return p.s.endpoints(ctx, TimeRange{From: from, To: to})
 }
 
 func (s *Server) handleAPIServiceMap(w http.ResponseWriter, r *http.Request) {
