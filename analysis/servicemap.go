@@ -36,9 +36,11 @@ import (
 //     external host);
 //   - a PRODUCER span with a Dependency: producer → queue, and each CONSUMER
 //     span under it: queue → consumer; without a Dependency the producer
-//     points at the consumer's service directly. A consumer in a trace of
-//     its own (tied to the producer's trace only by a link) is not paired:
-//     its service is an entry service of the map without the queue edge.
+//     points at the consumer's service directly. A consumer that starts a
+//     trace of its own and links to the producer (how messaging
+//     instrumentations usually record it) is paired through the link: the
+//     producer's trace is read for that span (queue → consumer when the
+//     producer names a queue).
 //
 // An edge's duration is the calling span's (what the caller waits for; for
 // queue → consumer, the consumer's processing), its error is the calling
@@ -239,6 +241,9 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 	if err != nil {
 		return ServiceMap{}, fmt.Errorf("analysis: service map: %w", err)
 	}
+	if b.linked, err = readLinkedProducers(ctx, src, traces); err != nil {
+		return ServiceMap{}, err
+	}
 	// Weights: each typical trace whose root is its endpoint's entry span
 	// stands for its stratum's requests over the stratum's valid traces.
 	valid := make([][]*Tree, len(shares))
@@ -291,6 +296,50 @@ func apportion(n int, strata []mapStratum, est float64) []int {
 		left--
 	}
 	return q
+}
+
+// readLinkedProducers reads the producer spans that the root consumer spans
+// of the sampled traces link to in other traces: at most one trace read per
+// sampled trace, so the map's reads stay bounded by its sample.
+func readLinkedProducers(ctx context.Context, src MapSource, traces map[store.TraceID][]store.Span) (map[linkRef]*store.Span, error) {
+	want := map[linkRef]bool{}
+	var ids []store.TraceID
+	for _, spans := range traces {
+		for i := range spans {
+			sp := &spans[i]
+			if sp.Kind != store.KindConsumer || !sp.IsRoot() {
+				continue
+			}
+			for _, l := range sp.Links {
+				if l.TraceID == sp.TraceID || l.TraceID.IsZero() {
+					continue
+				}
+				if !want[linkRef{l.TraceID, l.SpanID}] {
+					want[linkRef{l.TraceID, l.SpanID}] = true
+					ids = append(ids, l.TraceID)
+				}
+			}
+		}
+	}
+	out := map[linkRef]*store.Span{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	slices.SortFunc(ids, func(a, b store.TraceID) int { return bytes.Compare(a[:], b[:]) })
+	ids = slices.Compact(ids)
+	got, err := readTraces(ctx, src, ids)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: service map: linked producers: %w", err)
+	}
+	for _, spans := range got {
+		for i := range spans {
+			sp := &spans[i]
+			if sp.Kind == store.KindProducer && want[linkRef{sp.TraceID, sp.SpanID}] {
+				out[linkRef{sp.TraceID, sp.SpanID}] = sp
+			}
+		}
+	}
+	return out, nil
 }
 
 // mapStratum is the entry samples read from one slice of the window and
@@ -380,6 +429,16 @@ type mapBuilder struct {
 	tail          cpTotals
 	typicalTraces int
 	tailTraces    int
+	// linked holds the producer spans of other traces that sampled
+	// consumer roots link to (messaging instrumentations start a trace per
+	// message and link it to the producer).
+	linked map[linkRef]*store.Span
+}
+
+// linkRef names a span of any trace (a link target).
+type linkRef struct {
+	trace store.TraceID
+	span  store.SpanID
 }
 
 // cpTotals sums the sampled traces' durations (the denominators of shares).
@@ -424,6 +483,8 @@ func kindRank(k MapNodeKind) int {
 type edgeInstance struct {
 	node int32
 	key  edgeKey
+	// producer is the linked producer of a consumer in a trace of its own.
+	producer *store.Span
 }
 
 // instances lists the trace's edge calls and marks its services' nodes.
@@ -432,31 +493,39 @@ func (b *mapBuilder) instances(t *Tree) []edgeInstance {
 	t.Walk(func(n int32, _ int) bool {
 		sp := t.Span(n)
 		switch {
+		case sp.Kind == store.KindConsumer && t.Parent(n) < 0:
+			for _, l := range sp.Links {
+				if p := b.linked[linkRef{l.TraceID, l.SpanID}]; p != nil && p.Dependency != "" {
+					b.node(depID(p.Dependency), p.Dependency, NodeQueue)
+					out = append(out, edgeInstance{node: n, key: edgeKey{depID(p.Dependency), serviceID(sp.Service), EdgeConsume}, producer: p})
+					break
+				}
+			}
 		case sp.Kind == store.KindProducer:
 			if sp.Dependency != "" {
-				out = append(out, edgeInstance{n, edgeKey{serviceID(sp.Service), depID(sp.Dependency), EdgeProduce}})
+				out = append(out, edgeInstance{node: n, key: edgeKey{serviceID(sp.Service), depID(sp.Dependency), EdgeProduce}})
 				b.node(depID(sp.Dependency), sp.Dependency, NodeQueue)
 				for _, c := range t.Children(n) {
 					if cs := t.Span(c); cs.Kind == store.KindConsumer {
-						out = append(out, edgeInstance{c, edgeKey{depID(sp.Dependency), serviceID(cs.Service), EdgeConsume}})
+						out = append(out, edgeInstance{node: c, key: edgeKey{depID(sp.Dependency), serviceID(cs.Service), EdgeConsume}})
 					}
 				}
 				return true
 			}
 			for _, c := range t.Children(n) {
 				if cs := t.Span(c); cs.Kind == store.KindConsumer && cs.Service != sp.Service {
-					out = append(out, edgeInstance{n, edgeKey{serviceID(sp.Service), serviceID(cs.Service), EdgeProduce}})
+					out = append(out, edgeInstance{node: n, key: edgeKey{serviceID(sp.Service), serviceID(cs.Service), EdgeProduce}})
 				}
 			}
 		case sp.Kind == store.KindClient || (sp.Dependency != "" && !sp.IsEntry()):
 			for _, c := range t.Children(n) {
 				if cs := t.Span(c); cs.IsEntry() && cs.Service != sp.Service {
-					out = append(out, edgeInstance{n, edgeKey{serviceID(sp.Service), serviceID(cs.Service), EdgeCall}})
+					out = append(out, edgeInstance{node: n, key: edgeKey{serviceID(sp.Service), serviceID(cs.Service), EdgeCall}})
 					return true
 				}
 			}
 			if sp.Dependency != "" {
-				out = append(out, edgeInstance{n, edgeKey{serviceID(sp.Service), depID(sp.Dependency), EdgeDep}})
+				out = append(out, edgeInstance{node: n, key: edgeKey{serviceID(sp.Service), depID(sp.Dependency), EdgeDep}})
 				b.node(depID(sp.Dependency), sp.Dependency, depKind(sp))
 			}
 		}
@@ -570,10 +639,18 @@ func (b *mapBuilder) addTrace(t *Tree, w float64, tot *cpTotals) {
 		st.critNs += sums[in.node]
 		caller := entryOf(t, in.node)
 		if in.key.kind == EdgeConsume {
-			caller = entryOf(t, t.Parent(in.node))
+			caller = nil
+			if p := t.Parent(in.node); p >= 0 {
+				caller = entryOf(t, p)
+			}
 		}
-		if caller != nil {
+		switch {
+		case caller != nil:
 			st.callers[[2]string{caller.Service, caller.Name}] += w
+		case in.producer != nil:
+			// The producer's trace was read only for its span: its
+			// service is known, not the endpoint that sent the message.
+			st.callers[[2]string{in.producer.Service, ""}] += w
 		}
 		if in.key.kind != EdgeCall && in.key.kind != EdgeConsume {
 			ds := b.nodeStat[in.key.to]

@@ -279,3 +279,58 @@ func TestServiceMapLayout30Nodes(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceMapLinkedConsumer: when each message starts a trace of its own
+// that links to the producer (as messaging instrumentations record it), the
+// queue → consumer edge is still found, with the same numbers.
+func TestServiceMapLinkedConsumer(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const n = 200
+	spans, truth := mapTopology(n, t0)
+	moved := map[store.SpanID]store.TraceID{} // consumer span → its new trace
+	for i := range spans {
+		sp := &spans[i]
+		if sp.Kind == store.KindConsumer {
+			var tid store.TraceID
+			copy(tid[:], sp.TraceID[:])
+			tid[0] = 0xc0
+			sp.Links = []store.Link{{TraceID: sp.TraceID, SpanID: sp.ParentSpanID}}
+			sp.ParentSpanID = store.SpanID{}
+			sp.TraceID = tid
+			moved[sp.SpanID] = tid
+		}
+	}
+	for i := range spans {
+		if tid, ok := moved[spans[i].ParentSpanID]; ok {
+			spans[i].TraceID = tid
+		}
+	}
+	m, err := analysis.BuildServiceMap(context.Background(), analysistest.NewSource(spans),
+		analysis.ServiceMapQuery{From: t0, To: t0.Add(100 * time.Second), Traces: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]analysis.MapEdge{}
+	for _, e := range m.Edges {
+		got[e.From+">"+e.To] = e
+	}
+	for key, durs := range truth {
+		e, ok := got[key]
+		if !ok {
+			t.Errorf("edge %s missing (edges %v)", key, m.Edges)
+			continue
+		}
+		if e.Calls != n {
+			t.Errorf("%s: %v calls, want %d", key, e.Calls, n)
+		}
+		if want := exactP(durs, 0.99); math.Abs(e.P99Ms-want) > analysis.SketchRelativeAccuracy*want+0.001 {
+			t.Errorf("%s: p99 %v ms, exact %v", key, e.P99Ms, want)
+		}
+	}
+	if len(got) != len(truth) {
+		t.Errorf("%d edges, want %d", len(got), len(truth))
+	}
+	if e := got["dependency:kafka>service:billing"]; e.Kind != analysis.EdgeConsume || e.CallerService != "orders" {
+		t.Errorf("kafka → billing: kind %s, caller %q", e.Kind, e.CallerService)
+	}
+}
