@@ -63,8 +63,10 @@ const (
 	// MapHotMargin is how much larger (absolute share of critical time)
 	// an edge's tail share must be than its typical share to be hot.
 	MapHotMargin = 0.10
-	// mapTailQuantile: the tail sample is the slowest 1% of requests.
+	// mapTailFraction: the tail sample is the slowest 1% of requests,
+	// at least mapMinTail of them.
 	mapTailFraction = 0.01
+	mapMinTail      = 10
 )
 
 // MapNodeKind says what a node of the map is.
@@ -222,7 +224,10 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 				typical = append(typical, mapPick{ep: e, id: st.samples[i*len(st.samples)/k].TraceID, stratum: g})
 			}
 		}
-		k := min(int(math.Ceil(float64(len(all))*mapTailFraction)), max(1, int(math.Round(float64(budget/2)*share))))
+		// The slowest 1%, but never fewer than mapMinTail requests: a
+		// share of one or two traces' critical time is noise, not a tail.
+		k := max(int(math.Ceil(float64(len(all))*mapTailFraction)), min(mapMinTail, len(all)))
+		k = min(k, max(mapMinTail, int(math.Round(float64(budget/2)*share))))
 		slices.SortFunc(all, func(a, b store.Sample) int {
 			if c := cmp.Compare(b.DurationNano, a.DurationNano); c != 0 {
 				return c
