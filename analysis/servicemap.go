@@ -23,10 +23,11 @@ import (
 // then whole traces only for a sample of them: a typical sample spread
 // over each root endpoint's slices in proportion to their traffic and
 // evenly within each (q.Traces in all, shared in proportion to the
-// endpoints' traffic), and the slowest 1% of the samples read (at most
-// q.Traces/2 in all). Each typical trace stands for its slice's share of
-// the endpoint's Roots over the slice's sampled traces, so the rates
-// estimate the whole range and are exact when every trace is sampled.
+// endpoints' traffic), and the slowest 1% of the samples read (at least
+// mapMinTail per endpoint, at most q.Traces/2 in all). Each typical trace
+// stands for its slice's share of the endpoint's Roots over the slice's
+// sampled traces, so the rates estimate the whole range and are exact when
+// every trace is sampled.
 //
 // Edges come from span pairs and the Dependency column:
 //   - a CLIENT span whose child is a SERVER (or CONSUMER) span of another
