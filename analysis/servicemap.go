@@ -24,7 +24,7 @@ import (
 // over each root endpoint's slices in proportion to their traffic and
 // evenly within each (q.Traces in all, shared in proportion to the
 // endpoints' traffic), and the slowest 1% of the samples read (at least
-// mapMinTail per endpoint, at most q.Traces/2 in all). Each typical trace
+// mapMinTail per endpoint, q.Traces/2 in all beyond that minimum). Each typical trace
 // stands for its slice's share of the endpoint's Roots over the slice's
 // sampled traces, so the rates estimate the whole range and are exact when
 // every trace is sampled.
