@@ -163,6 +163,7 @@ func (s *Server) apiRoutes() []route {
 		api(put, "/budgets/{id}", s.handleAPIBudgetUpdate),
 		api(del, "/budgets/{id}", s.handleAPIBudgetDelete),
 		api(get, "/budgets/{id}/compliance", s.handleAPIBudgetCompliance),
+		api(get, "/budgets/{id}/alerts", s.handleAPIBudgetAlerts),
 
 		api(get, "/incidents", s.handleAPIIncidents),
 		api(post, "/incidents", s.handleAPIIncidentCreate),

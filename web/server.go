@@ -24,6 +24,8 @@ type Store interface {
 	store.IncidentStore
 	store.ProfileStore
 	store.OperationReader
+	// Firings lists burn-rate alert firings (store.AlertStore).
+	Firings(ctx context.Context, q store.AlertQuery) ([]store.AlertFiring, error)
 	Ping(ctx context.Context) error
 }
 
@@ -43,6 +45,9 @@ type Config struct {
 	Version string
 	// Assets are the embedded CSS and JavaScript.
 	Assets *static.Assets
+	// BurnRules are the budgets' burn-rate alert rules, the ones the
+	// background evaluator fires on (analysis.DefaultBurnRules when nil).
+	BurnRules []analysis.BurnRule
 }
 
 // Server holds the handlers' dependencies.
@@ -58,19 +63,22 @@ type Server struct {
 	// markers classifies deploy markers (first seen or deploy) and
 	// remembers the settled ones.
 	markers *analysis.DeployClassifier
+	// burnRules judge every budget's burn rates (Config.BurnRules).
+	burnRules []analysis.BurnRule
 }
 
 // New returns a Server; Handler gives its routes.
 func New(cfg Config) *Server {
 	s := &Server{
-		store:   cfg.Store,
-		cache:   cfg.Cache,
-		metrics: cfg.Metrics,
-		ready:   cfg.Ready,
-		log:     cfg.Log,
-		now:     cfg.Now,
-		version: cfg.Version,
-		assets:  cfg.Assets,
+		store:     cfg.Store,
+		burnRules: cfg.BurnRules,
+		cache:     cfg.Cache,
+		metrics:   cfg.Metrics,
+		ready:     cfg.Ready,
+		log:       cfg.Log,
+		now:       cfg.Now,
+		version:   cfg.Version,
+		assets:    cfg.Assets,
 	}
 	if s.log == nil {
 		s.log = discardLogger()
