@@ -455,6 +455,7 @@ type Store interface {
 	BudgetStore
 	IncidentStore
 	ProfileStore
+	OperationReader
 	AlertStore
 	// DeleteBefore removes spans that started before t. Backends may keep
 	// some older spans (Postgres drops whole day partitions) but never

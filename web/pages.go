@@ -15,6 +15,8 @@ import (
 // navSections are the main navigation entries, in order.
 var navSections = []struct{ section, label, path string }{
 	{"services", "Services", "/"},
+	{"servicemap", "Map", "/servicemap"},
+	{"operations", "Operations", "/operations"},
 	{"search", "Traces", "/search"},
 	{"latency", "Latency", "/latency"},
 	{"outliers", "Outliers", "/outliers"},

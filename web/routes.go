@@ -102,6 +102,8 @@ func (s *Server) pageRoutes() []route {
 		get("/profiles", s.handleProfilesPage),
 		get("/latency", s.handleLatencyPage),
 		get("/outliers", s.handleOutliersPage),
+		get("/servicemap", s.handleServiceMapPage),
+		get("/operations", s.handleOperationsPage),
 		get("/shape", s.handleShapePage),
 
 		get("/budgets", s.handleBudgetsPage),
@@ -148,6 +150,8 @@ func (s *Server) apiRoutes() []route {
 		api(get, "/outliers", s.handleAPIOutliers),
 		api(get, "/shape", s.handleAPIShape),
 		api(get, "/compare", s.handleAPICompare),
+		api(get, "/servicemap", s.handleAPIServiceMap),
+		api(get, "/operations", s.handleAPIOperations),
 
 		api(get, "/deploys", s.handleAPIDeploys),
 		api(post, "/deploys", s.handleAPIDeployCreate),

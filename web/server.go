@@ -23,6 +23,7 @@ type Store interface {
 	store.BudgetStore
 	store.IncidentStore
 	store.ProfileStore
+	store.OperationReader
 	// Firings lists burn-rate alert firings (store.AlertStore).
 	Firings(ctx context.Context, q store.AlertQuery) ([]store.AlertFiring, error)
 	Ping(ctx context.Context) error

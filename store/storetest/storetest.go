@@ -65,6 +65,7 @@ func RunAll(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SanitisesText", testSanitisesText},
 		{"Samples", testSamples},
 		{"Endpoints", testEndpoints},
+		{"Operations", testOperations},
 		{"Retention", testRetention},
 		{"Deploys", testDeploys},
 		{"Budgets", testBudgets},
