@@ -126,8 +126,6 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, p co
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Referrer-Policy", "same-origin")
 	w.WriteHeader(status)
 	if _, err := buf.WriteTo(w); err != nil {
 		s.log.Debug("write page", "err", err)

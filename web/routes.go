@@ -12,6 +12,7 @@ import (
 // Handler returns every route of the API and the pages.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
+	r.Use(securityHeaders(contentSecurityPolicy()))
 	r.Use(middleware.Recoverer)
 	r.Use(middleware.GetHead)
 	// Forms and the JSON API change state with POST/PUT/DELETE: refuse
