@@ -240,7 +240,8 @@ func reportUnavailable(err error) (string, bool) {
 	case errors.As(err, &e) && e.Status < 500:
 		return e.Message, true
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrNotFound):
-		return strings.TrimPrefix(err.Error(), "analysis: "), true
+		_, msg := errorStatus(err)
+		return msg, true
 	}
 	return "", false
 }

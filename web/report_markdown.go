@@ -15,8 +15,8 @@ import (
 // cleanly into an incident document (Google Docs, Confluence, GitHub and
 // Notion all take headings, pipe tables and links). Everything comes from
 // the report, so the numbers are the page's. Text from users and from the
-// traces is escaped; the reviewer's notes are pasted as written, since
-// they are Markdown already.
+// traces is escaped; the reviewer's notes are pasted as Markdown, with
+// raw HTML and script links defused (sanitizeNotesMarkdown).
 func reportMarkdown(rep IncidentReport) string {
 	var b strings.Builder
 	in := rep.Incident
@@ -223,7 +223,7 @@ func reportMarkdown(rep IncidentReport) string {
 	if strings.TrimSpace(in.Notes) == "" {
 		line("_No notes._")
 	} else {
-		line("%s", strings.TrimRight(in.Notes, "\n"))
+		line("%s", strings.TrimRight(sanitizeNotesMarkdown(in.Notes), "\n"))
 	}
 	line("")
 

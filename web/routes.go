@@ -23,6 +23,7 @@ func (s *Server) Handler() http.Handler {
 		s.apiError(w, r, &Error{Status: http.StatusForbidden, Message: "cross-origin request refused: submit the form from tailscope's own pages"})
 	}))
 	r.Use(csrf.Handler)
+	r.Use(s.validQuery)
 
 	s.registerHealthRoutes(r)
 	if s.assets != nil {

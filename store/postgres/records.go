@@ -64,7 +64,7 @@ func (db *DB) Deploys(ctx context.Context, q store.DeployQuery) ([]store.Deploy,
 func (db *DB) DeployByID(ctx context.Context, id int64) (store.Deploy, error) {
 	d, err := sqlcommon.ScanDeploy(db.pool.QueryRow(ctx, `SELECT `+sqlcommon.DeployColumns+` FROM deploys WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return d, fmt.Errorf("postgres: deploy %d: %w", id, store.ErrNotFound)
+		return d, fmt.Errorf("postgres: %w", store.NotFound("deploy", id))
 	}
 	if err != nil {
 		return d, mapErr(ctx, "deploy by id", err)
@@ -104,7 +104,7 @@ func (db *DB) UpdateBudget(ctx context.Context, b store.Budget) (store.Budget, e
 target = $5, period_ns = $6, hop_measure = $7, hops = $8, updated_ns = $9 WHERE id = $10 RETURNING created_ns`,
 		b.Name, b.Service, b.Endpoint, int64(b.Threshold), b.Target, int64(b.Period), string(b.HopMeasure), hops, now, b.ID).Scan(&created)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return b, fmt.Errorf("postgres: update budget %d: %w", b.ID, store.ErrNotFound)
+		return b, fmt.Errorf("postgres: update: %w", store.NotFound("budget", b.ID))
 	}
 	if err != nil {
 		return b, mapErr(ctx, "update budget", err)
@@ -122,7 +122,7 @@ func (db *DB) DeleteBudget(ctx context.Context, id int64) error {
 func (db *DB) BudgetByID(ctx context.Context, id int64) (store.Budget, error) {
 	b, err := sqlcommon.ScanBudget(db.pool.QueryRow(ctx, `SELECT `+sqlcommon.BudgetColumns+` FROM budgets WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return b, fmt.Errorf("postgres: budget %d: %w", id, store.ErrNotFound)
+		return b, fmt.Errorf("postgres: %w", store.NotFound("budget", id))
 	}
 	if err != nil {
 		return b, mapErr(ctx, "budget by id", err)
@@ -178,7 +178,7 @@ func (db *DB) UpdateIncident(ctx context.Context, in store.Incident) (store.Inci
 notes = $5, pinned_traces = $6, updated_ns = $7 WHERE id = $8 RETURNING created_ns`,
 		in.Title, sqlcommon.NS(in.From), sqlcommon.NS(in.To), services, in.Notes, pinned, now, in.ID).Scan(&created)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return in, fmt.Errorf("postgres: update incident %d: %w", in.ID, store.ErrNotFound)
+		return in, fmt.Errorf("postgres: update: %w", store.NotFound("incident", in.ID))
 	}
 	if err != nil {
 		return in, mapErr(ctx, "update incident", err)
@@ -197,7 +197,7 @@ func (db *DB) DeleteIncident(ctx context.Context, id int64) error {
 func (db *DB) IncidentByID(ctx context.Context, id int64) (store.Incident, error) {
 	in, err := sqlcommon.ScanIncident(db.pool.QueryRow(ctx, `SELECT `+sqlcommon.IncidentColumns+` FROM incidents WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return in, fmt.Errorf("postgres: incident %d: %w", id, store.ErrNotFound)
+		return in, fmt.Errorf("postgres: %w", store.NotFound("incident", id))
 	}
 	if err != nil {
 		return in, mapErr(ctx, "incident by id", err)
@@ -228,7 +228,7 @@ func (db *DB) deleteByID(ctx context.Context, what, query string, id int64) erro
 		return mapErr(ctx, "delete "+what, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("postgres: delete %s %d: %w", what, id, store.ErrNotFound)
+		return fmt.Errorf("postgres: delete: %w", store.NotFound(what, id))
 	}
 	return nil
 }

@@ -67,7 +67,7 @@ func (db *DB) Deploys(ctx context.Context, q store.DeployQuery) ([]store.Deploy,
 func (db *DB) DeployByID(ctx context.Context, id int64) (store.Deploy, error) {
 	d, err := sqlcommon.ScanDeploy(db.r.QueryRowContext(ctx, `SELECT `+sqlcommon.DeployColumns+` FROM deploys WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return d, fmt.Errorf("sqlite: deploy %d: %w", id, store.ErrNotFound)
+		return d, fmt.Errorf("sqlite: %w", store.NotFound("deploy", id))
 	}
 	if err != nil {
 		return d, mapErr(ctx, "deploy by id", err)
@@ -107,7 +107,7 @@ func (db *DB) UpdateBudget(ctx context.Context, b store.Budget) (store.Budget, e
 target = ?, period_ns = ?, hop_measure = ?, hops = ?, updated_ns = ? WHERE id = ? RETURNING created_ns`,
 		b.Name, b.Service, b.Endpoint, int64(b.Threshold), b.Target, int64(b.Period), string(b.HopMeasure), string(hops), now, b.ID).Scan(&created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return b, fmt.Errorf("sqlite: update budget %d: %w", b.ID, store.ErrNotFound)
+		return b, fmt.Errorf("sqlite: update: %w", store.NotFound("budget", b.ID))
 	}
 	if err != nil {
 		return b, mapErr(ctx, "update budget", err)
@@ -125,7 +125,7 @@ func (db *DB) DeleteBudget(ctx context.Context, id int64) error {
 func (db *DB) BudgetByID(ctx context.Context, id int64) (store.Budget, error) {
 	b, err := sqlcommon.ScanBudget(db.r.QueryRowContext(ctx, `SELECT `+sqlcommon.BudgetColumns+` FROM budgets WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return b, fmt.Errorf("sqlite: budget %d: %w", id, store.ErrNotFound)
+		return b, fmt.Errorf("sqlite: %w", store.NotFound("budget", id))
 	}
 	if err != nil {
 		return b, mapErr(ctx, "budget by id", err)
@@ -186,7 +186,7 @@ func (db *DB) UpdateIncident(ctx context.Context, in store.Incident) (store.Inci
 notes = ?, pinned_traces = ?, updated_ns = ? WHERE id = ? RETURNING created_ns`,
 		in.Title, sqlcommon.NS(in.From), sqlcommon.NS(in.To), string(services), in.Notes, string(pinned), now, in.ID).Scan(&created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return in, fmt.Errorf("sqlite: update incident %d: %w", in.ID, store.ErrNotFound)
+		return in, fmt.Errorf("sqlite: update: %w", store.NotFound("incident", in.ID))
 	}
 	if err != nil {
 		return in, mapErr(ctx, "update incident", err)
@@ -205,7 +205,7 @@ func (db *DB) DeleteIncident(ctx context.Context, id int64) error {
 func (db *DB) IncidentByID(ctx context.Context, id int64) (store.Incident, error) {
 	in, err := sqlcommon.ScanIncident(db.r.QueryRowContext(ctx, `SELECT `+sqlcommon.IncidentColumns+` FROM incidents WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return in, fmt.Errorf("sqlite: incident %d: %w", id, store.ErrNotFound)
+		return in, fmt.Errorf("sqlite: %w", store.NotFound("incident", id))
 	}
 	if err != nil {
 		return in, mapErr(ctx, "incident by id", err)
@@ -245,7 +245,7 @@ func (db *DB) deleteByID(ctx context.Context, what, query string, id int64) erro
 		return mapErr(ctx, "delete "+what, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("sqlite: delete %s %d: %w", what, id, store.ErrNotFound)
+		return fmt.Errorf("sqlite: delete: %w", store.NotFound(what, id))
 	}
 	return nil
 }
