@@ -20,6 +20,7 @@ import (
 
 	"github.com/tailscope/tailscope/cache"
 	"github.com/tailscope/tailscope/ingest"
+	"github.com/tailscope/tailscope/internal/admission"
 	"github.com/tailscope/tailscope/profile"
 	"github.com/tailscope/tailscope/static"
 	"github.com/tailscope/tailscope/store"
@@ -40,6 +41,9 @@ type Config struct {
 	RedisURL string
 	// CacheTTL bounds how long a cached analysis can hide new spans.
 	CacheTTL time.Duration
+	// Analysis bounds the analyses: concurrent runs, queue wait, time per
+	// run (under the UI's write timeout) and a heap budget.
+	Analysis admission.Limits
 	// Ingest holds the OTLP listeners and every receiver limit.
 	Ingest ingest.Config
 	// Profiles holds the limits of the Pyroscope-compatible profile
@@ -60,6 +64,9 @@ type Config struct {
 	Log         *slog.Logger
 }
 
+// uiWriteTimeout bounds writing one answer of the UI and API listener.
+const uiWriteTimeout = 2 * time.Minute
+
 // DefaultConfig returns the defaults of `tailscope serve`.
 func DefaultConfig() Config {
 	return Config{
@@ -67,10 +74,16 @@ func DefaultConfig() Config {
 		DatabaseURL:  DefaultDatabaseURL,
 		DatabaseWait: time.Minute,
 		CacheTTL:     15 * time.Second,
-		Ingest:       ingest.DefaultConfig(),
-		Profiles:     profile.DefaultConfig(),
-		Retention:    7 * 24 * time.Hour,
-		Version:      "dev",
+		Analysis: admission.Limits{
+			Concurrency: admission.DefaultConcurrency(),
+			QueueWait:   admission.DefaultQueueWait,
+			Timeout:     admission.DefaultTimeout,
+			MemoryBytes: 1 << 30,
+		},
+		Ingest:    ingest.DefaultConfig(),
+		Profiles:  profile.DefaultConfig(),
+		Retention: 7 * 24 * time.Hour,
+		Version:   "dev",
 	}
 }
 
@@ -198,6 +211,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Log:     a.log,
 		Version: a.cfg.Version,
 		Assets:  assets,
+		// Past this a page is answered with "too long: narrow the range"
+		// before the write timeout cuts it off with an empty reply.
+		RequestTimeout: uiWriteTimeout - 10*time.Second,
+		Analysis:       admission.New(a.cfg.Analysis),
 	}).Handler()
 	if a.cfg.SelfTraces != "" {
 		endpoint := a.cfg.SelfTraces
@@ -228,7 +245,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      2 * time.Minute,
+		WriteTimeout:      uiWriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}

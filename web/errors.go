@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/tailscope/tailscope/internal/admission"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -51,6 +52,11 @@ func errorStatus(err error) (status int, message string) {
 		return http.StatusNotFound, nf.Error() // "budget 17 not found"
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, "not found"
+	case errors.Is(err, admission.ErrBusy):
+		return http.StatusServiceUnavailable, "tailscope is busy with other analyses; try again in a few seconds"
+	case errors.Is(err, admission.ErrTooLong):
+		// Retrying the same request would take as long again.
+		return http.StatusUnprocessableEntity, "this analysis is too large: it took too long to compute. Narrow the time range or pick one service or endpoint"
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads the answer.
 		return 499, "request cancelled"
@@ -60,5 +66,15 @@ func errorStatus(err error) (status int, message string) {
 		return http.StatusServiceUnavailable, "the store is unavailable; try again shortly"
 	default:
 		return http.StatusInternalServerError, "internal error"
+	}
+}
+
+// busyRetryAfter is the Retry-After of a busy answer: about one analysis.
+const busyRetryAfter = "5"
+
+// setRetryAfter tells clients of a busy analysis pool when to come back.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	if errors.Is(err, admission.ErrBusy) {
+		w.Header().Set("Retry-After", busyRetryAfter)
 	}
 }

@@ -42,6 +42,7 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == 499 {
 		return
 	}
+	setRetryAfter(w, err)
 	body := map[string]any{"error": msg}
 	if verr := (validate.ValidationError{}); status == http.StatusBadRequest && errors.As(err, &verr) {
 		body["fields"] = verr

@@ -142,8 +142,13 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == 499 {
 		return
 	}
+	setRetryAfter(w, err)
 	title := http.StatusText(status)
 	switch status {
+	case http.StatusServiceUnavailable:
+		title = "Busy: try again shortly"
+	case http.StatusUnprocessableEntity:
+		title = "This analysis is too large"
 	case http.StatusNotFound:
 		title = "Not found"
 	case http.StatusBadRequest:

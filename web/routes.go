@@ -14,6 +14,7 @@ func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(securityHeaders(contentSecurityPolicy()))
 	r.Use(middleware.Recoverer)
+	r.Use(s.requestDeadline)
 	r.Use(middleware.GetHead)
 	// Forms and the JSON API change state with POST/PUT/DELETE: refuse
 	// cross-origin browser requests to them (CSRF). Requests without

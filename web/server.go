@@ -12,6 +12,8 @@ import (
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/cache"
+	"github.com/tailscope/tailscope/internal/admission"
+	"github.com/tailscope/tailscope/internal/flight"
 	"github.com/tailscope/tailscope/static"
 	"github.com/tailscope/tailscope/store"
 )
@@ -42,6 +44,12 @@ type Config struct {
 	Version string
 	// Assets are the embedded CSS and JavaScript.
 	Assets *static.Assets
+	// RequestTimeout bounds a request's context (0: none), so a page that
+	// runs several analyses answers before the server's write timeout.
+	RequestTimeout time.Duration
+	// Analysis bounds the analyses (concurrency, memory, time); nil
+	// means admission.New with default limits.
+	Analysis *admission.Pool
 }
 
 // Server holds the handlers' dependencies.
@@ -57,6 +65,10 @@ type Server struct {
 	// markers classifies deploy markers (first seen or deploy) and
 	// remembers the settled ones.
 	markers *analysis.DeployClassifier
+	pool    *admission.Pool
+	timeout time.Duration
+	// flights coalesces identical analyses when there is no cache.
+	flights flight.Group[any]
 }
 
 // New returns a Server; Handler gives its routes.
@@ -70,6 +82,13 @@ func New(cfg Config) *Server {
 		now:     cfg.Now,
 		version: cfg.Version,
 		assets:  cfg.Assets,
+		pool:    cfg.Analysis,
+		timeout: cfg.RequestTimeout,
+	}
+	if s.pool == nil {
+		// Unbounded but for coalescing: the bounds are the app's
+		// configuration (app.Config.Analysis), not a library default.
+		s.pool = admission.New(admission.Limits{Concurrency: 1 << 12, QueueWait: time.Hour, Timeout: time.Hour})
 	}
 	if s.log == nil {
 		s.log = discardLogger()

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -152,6 +153,17 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 	fs.DurationVar(&cfg.DatabaseWait, "database-wait", cfg.DatabaseWait, "how long start-up retries a database it cannot reach (PostgreSQL starting) before giving up; 0 tries once")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for the shared analysis cache (default: in-process cache)")
 	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", cfg.CacheTTL, "how long analysis results are cached")
+	fs.IntVar(&cfg.Analysis.Concurrency, "analysis-concurrency", cfg.Analysis.Concurrency, "analyses computed at once (default GOMAXPROCS/4: ingest keeps priority)")
+	fs.DurationVar(&cfg.Analysis.QueueWait, "analysis-queue-wait", cfg.Analysis.QueueWait, "how long an analysis waits for a slot before the answer is 503 busy, Retry-After")
+	fs.DurationVar(&cfg.Analysis.Timeout, "analysis-timeout", cfg.Analysis.Timeout, "longest one analysis may run before the answer is 422 too large: narrow the range")
+	fs.Func("analysis-memory", fmt.Sprintf("heap size (MiB) above which a new analysis waits for a running one to end (0: no budget; default %d)", cfg.Analysis.MemoryBytes>>20), func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want a whole number of MiB: %w", err)
+		}
+		cfg.Analysis.MemoryBytes = n << 20
+		return nil
+	})
 	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "delete spans older than this, and refuse older spans at ingest (0 keeps everything)")
 	fs.DurationVar(&cfg.Ingest.MaxClockSkew, "max-clock-skew", cfg.Ingest.MaxClockSkew, "refuse spans that start further than this ahead of the receiver's clock")
 	fs.Int64Var(&cfg.Ingest.MaxRequestBytes, "max-request-bytes", cfg.Ingest.MaxRequestBytes, "largest OTLP body as sent (413 above)")
