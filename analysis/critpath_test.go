@@ -522,3 +522,53 @@ func TestCriticalPathAsyncWork(t *testing.T) {
 		}
 	})
 }
+
+// TestCriticalPathSpanOrder: a result lists spans by start, ties by span id
+// compared as bytes (ids with the high bit set included), whichever way
+// the sort goes (under and over 256 spans).
+func TestCriticalPathSpanOrder(t *testing.T) {
+	for _, n := range []int{40, 2_000} {
+		r := rand.New(rand.NewPCG(uint64(n), 9))
+		randomID := func() store.SpanID {
+			var id store.SpanID
+			for j := range id {
+				id[j] = byte(r.UintN(256))
+			}
+			return id
+		}
+		// A fan-out inside the root at 5 ms steps: many equal starts, and
+		// no child clipped to its parent, so the start is the span's own.
+		root := store.Span{TraceID: tid(1), SpanID: randomID(), Service: "api", Name: "GET /",
+			StartUnixNano: testEpoch.UnixNano(), DurationNano: int64(1e9)}
+		spans := []store.Span{root}
+		for range n - 1 {
+			off := 5 * r.IntN(100)
+			spans = append(spans, store.Span{TraceID: tid(1), SpanID: randomID(), ParentSpanID: root.SpanID,
+				Service: "api", Name: "q", Dependency: "db", Kind: store.KindClient,
+				StartUnixNano: root.StartUnixNano + int64(off)*1e6,
+				DurationNano:  int64(r.IntN(1000-off)) * 1e6})
+		}
+		starts := map[store.SpanID]int64{}
+		for _, sp := range spans {
+			starts[sp.SpanID] = sp.StartUnixNano
+		}
+		res := CriticalPath(spans)
+		if len(res.Spans) != n {
+			t.Fatalf("n=%d: %d spans in the result", n, len(res.Spans))
+		}
+		ties := 0
+		for i := 1; i < len(res.Spans); i++ {
+			a, b := res.Spans[i-1].SpanID, res.Spans[i].SpanID
+			sa, sb := starts[a], starts[b]
+			if sa > sb || (sa == sb && bytes.Compare(a[:], b[:]) >= 0) {
+				t.Fatalf("n=%d: spans %d and %d out of order: %s@%d before %s@%d", n, i-1, i, a, sa, b, sb)
+			}
+			if sa == sb {
+				ties++
+			}
+		}
+		if ties == 0 {
+			t.Fatalf("n=%d: no equal starts: the test does not exercise the tie order", n)
+		}
+	}
+}

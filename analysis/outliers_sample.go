@@ -50,10 +50,11 @@ func (r *outlierRun) order() {
 // the largest single cost of an outlier analysis (a comparison sort of
 // 100,000 samples took more time than examining 3,500 traces), and a
 // byte that is the same in every duration — the high ones, usually — is
-// skipped.
+// skipped. The key is read as unsigned (a duration is never negative), the
+// same on both paths, so a critical path can sort span ids with it too.
 func radixSort(xs []durIdx) {
 	if len(xs) < 256 {
-		slices.SortStableFunc(xs, func(a, b durIdx) int { return cmp.Compare(a.d, b.d) })
+		slices.SortStableFunc(xs, func(a, b durIdx) int { return cmp.Compare(uint64(a.d), uint64(b.d)) })
 		return
 	}
 	buf := make([]durIdx, len(xs))

@@ -46,6 +46,9 @@ type OutliersView struct {
 	Note                    string
 	LatencyHref, TracesHref string
 	APIHref                 string
+	// ShapeHref compares the merged span trees of slow and typical
+	// requests.
+	ShapeHref string
 }
 
 // GroupView is one outlier group.

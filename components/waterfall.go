@@ -29,6 +29,8 @@ type WaterfallView struct {
 	Selected *SpanDetail
 	// OutliersHref links the root endpoint's outlier analysis.
 	OutliersHref string
+	// CompareHref compares the trace with a typical one of its endpoint.
+	CompareHref string
 	// RootSpanID is the root's id; ProfileHref its CPU flame graph when the
 	// trace's spans have profile samples.
 	RootSpanID  string

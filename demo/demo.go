@@ -70,13 +70,18 @@ type Demo struct {
 	Cluster  *feedsvc.Cluster
 	Scenario scenario.Scenario
 
-	cfg       Config
-	cancel    context.CancelFunc
-	done      chan error // scenario steps and load, one value each
-	stopProf  func()
-	drainOnce sync.Once
-	drainErr  error
-	load      *load.Result
+	cfg    Config
+	cancel context.CancelFunc
+	// scenario and loader are the demo's two background parts; each
+	// closes its channel when it returns. Closed channels, not values
+	// sent once, so Wait and Drain can both wait on them: Wait used to
+	// take the scenario's one value after the v2 deploy and Drain then
+	// waited for it forever, so Ctrl-C no longer stopped the demo.
+	scenario, loader part
+	stopProf         func()
+	drainOnce        sync.Once
+	drainErr         error
+	load             *load.Result
 }
 
 // Start starts tailscope, the profiler, feedsvc, the scenario's steps and
@@ -98,7 +103,7 @@ func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 	if cfg.Rate > 0 {
 		sc.Rate = cfg.Rate
 	}
-	d = &Demo{Scenario: sc, cfg: cfg, done: make(chan error, 2)}
+	d = &Demo{Scenario: sc, cfg: cfg, scenario: newPart(), loader: newPart()}
 	d.App = app.New(cfg.App)
 	if err := d.App.Start(ctx); err != nil {
 		return nil, err
@@ -129,16 +134,16 @@ func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.cancel = cancel
-	go func() { d.done <- sc.Run(runCtx, d.Cluster, nil) }()
-	go func() {
+	go d.scenario.run(func() error { return sc.Run(runCtx, d.Cluster, nil) })
+	go d.loader.run(func() error {
 		lc := sc.LoadConfig(d.Cluster.FeedURL(), d.Cluster.Tenants())
 		lc.Rate = sc.Rate
 		lc.Duration = 365 * 24 * time.Hour // until stopped
 		lc.Seed = cfg.Seed
 		res, err := load.Run(runCtx, lc)
 		d.load = res
-		d.done <- err
-	}()
+		return err
+	})
 	return d, nil
 }
 
@@ -152,21 +157,37 @@ func (d *Demo) PrintBanner(w io.Writer) {
 	fmt.Fprintf(w, "  load         %.0f requests/s, open loop\n\nCtrl-C stops everything.\n", d.Scenario.Rate)
 }
 
-// Wait blocks until ctx ends or a part of the demo fails.
+// part is a background part of the demo: done is closed when it returns,
+// after err is set.
+type part struct {
+	done chan struct{}
+	err  error
+}
+
+func newPart() part { return part{done: make(chan struct{})} }
+
+func (p *part) run(f func() error) {
+	defer close(p.done)
+	p.err = f()
+}
+
+// Wait blocks until ctx ends or a part of the demo fails. The scenario
+// ending (its last step played) is not a failure: the demo runs on.
 func (d *Demo) Wait(ctx context.Context) error {
-	pending := 2
+	scen, ld := d.scenario.done, d.loader.done
 	for {
 		select {
 		case err := <-d.App.Err():
 			return fmt.Errorf("demo: %w", err)
-		case err := <-d.done:
-			pending--
-			if err != nil && !errors.Is(err, context.Canceled) {
+		case <-scen:
+			scen = nil
+			if err := d.scenario.err; err != nil && !errors.Is(err, context.Canceled) {
 				return fmt.Errorf("demo: %w", err)
 			}
-			if pending == 0 {
-				<-ctx.Done()
-				return nil
+		case <-ld:
+			ld = nil
+			if err := d.loader.err; err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("demo: %w", err)
 			}
 		case <-ctx.Done():
 			return nil
@@ -181,9 +202,8 @@ func (d *Demo) Drain() (*load.Result, error) {
 	d.drainOnce.Do(func() {
 		if d.cancel != nil {
 			d.cancel()
-			for range 2 {
-				<-d.done
-			}
+			<-d.scenario.done
+			<-d.loader.done
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -213,13 +233,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Out != nil {
-		d.PrintBanner(cfg.Out)
-	}
+	d.PrintBanner(d.cfg.Out)
+	return d.serve(ctx)
+}
+
+// serve runs a started demo until ctx ends (Ctrl-C) or a part fails, then
+// stops the load, flushes feedsvc, prints the load's summary and closes
+// tailscope.
+func (d *Demo) serve(ctx context.Context) error {
 	werr := d.Wait(ctx)
-	res, _ := d.Drain()
-	if res != nil && cfg.Out != nil {
-		fmt.Fprintf(cfg.Out, "\nload generator (client side):\n%s\n", res.Summary())
+	if res, _ := d.Drain(); res != nil {
+		fmt.Fprintf(d.cfg.Out, "\nload generator (client side):\n%s\n", res.Summary())
 	}
 	return errors.Join(werr, d.Close())
 }

@@ -113,3 +113,54 @@ func TestDemoSmoke(t *testing.T) {
 		t.Errorf("no CPU profile of the demo arrived: %+v", series)
 	}
 }
+
+// TestDemoStopsInEveryPhase: Ctrl-C (the context ending) stops the demo
+// while the scenario still has steps to play and after its last step (the
+// v2 deploy), when the demo used to wait forever for a value Wait had
+// already taken.
+func TestDemoStopsInEveryPhase(t *testing.T) {
+	phases := []struct {
+		name  string
+		ready func(d *Demo) <-chan struct{}
+	}{
+		{"before the deploy", func(d *Demo) <-chan struct{} { return nil }},
+		{"after the deploy", func(d *Demo) <-chan struct{} { return d.scenario.done }},
+	}
+	for _, ph := range phases {
+		t.Run(ph.name, func(t *testing.T) {
+			cfg := testConfig(t, "")
+			cfg.Rate = 5
+			cfg.DeployAfter = 500 * time.Millisecond
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			d, err := Start(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ready := ph.ready(d); ready != nil {
+				select {
+				case <-ready:
+				case <-time.After(time.Minute):
+					d.Close()
+					t.Fatal("the scenario did not play its last step within a minute")
+				}
+				if d.scenario.err != nil {
+					t.Fatalf("scenario: %v", d.scenario.err)
+				}
+			}
+			served := make(chan error, 1)
+			go func() { served <- d.serve(ctx) }()
+			cancel()
+			// A generous bound: this detects a hang, it does not time
+			// the shutdown.
+			select {
+			case err := <-served:
+				if err != nil {
+					t.Fatalf("demo stopped with %v", err)
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("the demo did not stop within a minute of Ctrl-C")
+			}
+		})
+	}
+}

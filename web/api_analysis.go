@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/internal/duration"
 	"github.com/tailscope/tailscope/store"
@@ -19,13 +17,6 @@ import (
 // maxAnalysisRange bounds windows that analysis reads whole (outliers,
 // comparisons); longer latency windows use sketches day by day.
 const maxAnalysisRange = 7 * 24 * time.Hour
-
-func (s *Server) registerAnalysisRoutes(r chi.Router) {
-	r.Get("/services", s.handleAPIServices)
-	r.Get("/latency", s.handleAPILatency)
-	r.Get("/outliers", s.handleAPIOutliers)
-	r.Get("/compare", s.handleAPICompare)
-}
 
 // analysisRange parses from/to against the quantised clock.
 func (s *Server) analysisRange(r *http.Request) (TimeRange, error) {

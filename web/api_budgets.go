@@ -6,21 +6,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/internal/duration"
 	"github.com/tailscope/tailscope/store"
 )
-
-func (s *Server) registerBudgetRoutes(r chi.Router) {
-	r.Get("/budgets", s.handleAPIBudgets)
-	r.Post("/budgets", s.handleAPIBudgetCreate)
-	r.Get("/budgets/{id}", s.handleAPIBudget)
-	r.Put("/budgets/{id}", s.handleAPIBudgetUpdate)
-	r.Delete("/budgets/{id}", s.handleAPIBudgetDelete)
-	r.Get("/budgets/{id}/compliance", s.handleAPIBudgetCompliance)
-}
 
 func (s *Server) handleAPIBudgets(w http.ResponseWriter, r *http.Request) {
 	bs, err := s.store.Budgets(r.Context())

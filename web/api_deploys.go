@@ -14,12 +14,6 @@ import (
 	"github.com/tailscope/tailscope/store"
 )
 
-func (s *Server) registerDeployRoutes(r chi.Router) {
-	r.Get("/deploys", s.handleAPIDeploys)
-	r.Post("/deploys", s.handleAPIDeployCreate)
-	r.Get("/deploys/{id}", s.handleAPIDeploy)
-}
-
 // deployJSON is a deploy marker in the API. Kind is "deploy" or
 // "first_seen" (the service's first version ever seen; analysis.DeployKinds).
 type deployJSON struct {

@@ -7,19 +7,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/tailscope/tailscope/internal/validate"
 	"github.com/tailscope/tailscope/store"
 )
-
-func (s *Server) registerIncidentRoutes(r chi.Router) {
-	r.Get("/incidents", s.handleAPIIncidents)
-	r.Post("/incidents", s.handleAPIIncidentCreate)
-	r.Get("/incidents/{id}", s.handleAPIIncident)
-	r.Put("/incidents/{id}", s.handleAPIIncidentUpdate)
-	r.Delete("/incidents/{id}", s.handleAPIIncidentDelete)
-}
 
 // incidentJSON is an incident in the API.
 type incidentJSON struct {

@@ -12,11 +12,6 @@ import (
 	"github.com/tailscope/tailscope/store"
 )
 
-func (s *Server) registerTraceRoutes(r chi.Router) {
-	r.Get("/traces", s.handleAPITraceSearch)
-	r.Get("/traces/{traceID}", s.handleAPITrace)
-}
-
 // traceSummaryJSON is one row of GET /api/v1/traces.
 type traceSummaryJSON struct {
 	TraceID         string    `json:"trace_id"`

@@ -147,6 +147,33 @@ func TestBrowser(t *testing.T) {
 		b.Screenshot("waterfall")
 	})
 
+	t.Run("compare", func(t *testing.T) {
+		if example == "" {
+			t.Skip("no example trace from the outliers page")
+		}
+		// From the slow trace's waterfall to its comparison with a typical
+		// request of the endpoint: the gap is named, and it is profile-svc.
+		b.Do(chromedp.Navigate(example), chromedp.WaitVisible(chromedp.CSS(`[data-testid="compare-typical"]`)),
+			chromedp.Click(chromedp.CSS(`[data-testid="compare-typical"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="compare-table"]`)))
+		summary := browsertest.Get(b, chromedp.Text(chromedp.CSS(`[data-testid="compare-summary"]`)))
+		if !strings.HasPrefix(summary, "+") || !strings.Contains(summary, "profile") {
+			t.Errorf("comparison summary %q does not name the slow profile call", summary)
+		}
+		loc := browsertest.Get(b, chromedp.Evaluate[string](`location.search`))
+		if !strings.Contains(loc, "b=") {
+			t.Errorf("the comparison's address %q does not name both traces", loc)
+		}
+		b.Screenshot("compare")
+		b.Do(chromedp.Click(chromedp.CSS(`[data-testid="compare-shape"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="shape-table"]`)))
+		shape := browsertest.Get(b, chromedp.Text(chromedp.CSS(`[data-testid="shape-summary"]`)))
+		if !strings.Contains(shape, "profile") {
+			t.Errorf("shape summary %q does not name the slow profile call", shape)
+		}
+		b.Screenshot("shape")
+	})
+
 	t.Run("search", func(t *testing.T) {
 		b.Do(chromedp.Navigate(base+"/search?service=feed-api&sort=slowest&"+window),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="trace-results"]`)))

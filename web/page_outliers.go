@@ -65,6 +65,7 @@ func (s *Server) handleOutliersPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := outliersView(rep, p, tr, q.Get("percentile"), q.Get("threshold_ms"))
 	v.APIHref = "/api/v1/outliers?" + q.Encode()
+	v.ShapeHref = link("/shape", "service", p.Service, "endpoint", p.Endpoint, "from", timeText(tr.From), "to", timeText(tr.To), "percentile", q.Get("percentile"))
 	if s.hasCPUProfiles(r.Context(), tr) {
 		for i := range v.Groups {
 			gq := cloneValues(q)

@@ -364,6 +364,7 @@ func summarize(v *components.WaterfallView, tree *analysis.Tree, cp analysis.Cri
 	if root.IsEntry() {
 		v.OutliersHref = link("/outliers", "service", root.Service, "endpoint", root.Name,
 			"from", timeText(time.Unix(0, lay.start).Add(-30*time.Minute)), "to", timeText(time.Unix(0, lay.start).Add(30*time.Minute)))
+		v.CompareHref = link("/traces/compare", "a", root.TraceID.String())
 	}
 	v.Facts = []components.Fact{
 		{Label: "Duration", Value: chart.FormatMs(lay.extent / 1e6)},

@@ -10,44 +10,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/internal/validate"
 )
-
-// registerReviewPageRoutes adds the budgets, deploys, incidents and report
-// pages. Forms post application/x-www-form-urlencoded to these routes
-// (cross-origin posts are refused by the CSRF middleware in Handler) and
-// answer a successful post with 303 See Other to the object's page, so a
-// reload never posts twice.
-func (s *Server) registerReviewPageRoutes(r chi.Router) {
-	r.Get("/budgets", s.handleBudgetsPage)
-	r.Post("/budgets", s.handleBudgetCreateForm)
-	r.Get("/budgets/new", s.handleBudgetNewPage)
-	r.Get("/budgets/{id}", s.handleBudgetPage)
-	r.Post("/budgets/{id}", s.handleBudgetUpdateForm)
-	r.Get("/budgets/{id}/edit", s.handleBudgetEditPage)
-	r.Get("/budgets/{id}/delete", s.handleBudgetDeletePage)
-	r.Post("/budgets/{id}/delete", s.deleteForm("budget", s.store.DeleteBudget, "/budgets"))
-
-	r.Get("/deploys", s.handleDeploysPage)
-	r.Get("/deploys/{id}", s.handleDeployComparePage)
-	r.Get("/compare", s.handleComparePage)
-
-	r.Get("/incidents", s.handleIncidentsPage)
-	r.Post("/incidents", s.handleIncidentCreateForm)
-	r.Get("/incidents/new", s.handleIncidentNewPage)
-	r.Get("/incidents/{id}", s.handleIncidentPage)
-	r.Post("/incidents/{id}", s.handleIncidentUpdateForm)
-	r.Get("/incidents/{id}/edit", s.handleIncidentEditPage)
-	r.Get("/incidents/{id}/delete", s.handleIncidentDeletePage)
-	r.Post("/incidents/{id}/delete", s.deleteForm("incident", s.store.DeleteIncident, "/incidents"))
-	r.Post("/incidents/{id}/pins", s.handleIncidentPinForm)
-	r.Get("/incidents/{id}/report.md", s.handleReportMarkdown)
-	r.Get("/incidents/{id}/report.html", s.handleReportHTML)
-	r.Get("/incidents/{id}/report.json", s.handleReportJSON)
-}
 
 // IncidentFromWindowLink is the target of "Create incident from this
 // window" links on any page: the incident form prefilled with the page's

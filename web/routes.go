@@ -2,12 +2,171 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/tailscope/tailscope/static"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 )
+
+// apiPrefix is where the JSON API is mounted; its routes below carry it in
+// their Pattern so the table reads as the URLs a client calls.
+const apiPrefix = "/api/v1"
+
+// surface says which part of tailscope a route belongs to: it picks the
+// error format (an HTML page or a JSON problem) and lets tests iterate one
+// surface (the auth matrix, the method-not-allowed checks).
+type surface int
+
+const (
+	surfaceHealth surface = iota // probes and metrics for the orchestrator
+	surfaceAsset                 // content-hashed static files
+	surfacePage                  // server-rendered HTML pages and their forms
+	surfaceAPI                   // the JSON API under apiPrefix
+)
+
+func (s surface) String() string {
+	switch s {
+	case surfaceHealth:
+		return "health"
+	case surfaceAsset:
+		return "asset"
+	case surfacePage:
+		return "page"
+	case surfaceAPI:
+		return "api"
+	}
+	return "unknown"
+}
+
+// route is one row of the route table. The table is data so that tests and
+// middleware can iterate it: every route names its method, full pattern,
+// surface and whether it changes state.
+type route struct {
+	Method  string       // http.MethodGet, http.MethodPost, ...
+	Pattern string       // chi pattern, full path (API routes start with apiPrefix)
+	Surface surface      // health, asset, page or api
+	Mutates bool         // true when the route changes stored state
+	Handler http.Handler // the handler chi calls
+}
+
+// routes returns every route tailscope serves: health, assets, pages and API,
+// in the order they are registered.
+func (s *Server) routes() []route {
+	var all []route
+	all = append(all, s.healthRoutes()...)
+	all = append(all, s.assetRoutes()...)
+	all = append(all, s.pageRoutes()...)
+	all = append(all, s.apiRoutes()...)
+	return all
+}
+
+func (s *Server) healthRoutes() []route {
+	rs := []route{
+		{Method: http.MethodGet, Pattern: "/healthz", Surface: surfaceHealth, Handler: http.HandlerFunc(s.handleHealthz)},
+		{Method: http.MethodGet, Pattern: "/readyz", Surface: surfaceHealth, Handler: http.HandlerFunc(s.handleReadyz)},
+	}
+	if s.metrics != nil {
+		rs = append(rs, route{Method: http.MethodGet, Pattern: "/metrics", Surface: surfaceHealth, Handler: s.metrics})
+	}
+	return rs
+}
+
+func (s *Server) assetRoutes() []route {
+	if s.assets == nil {
+		return nil
+	}
+	return []route{{Method: http.MethodGet, Pattern: static.Prefix + "*", Surface: surfaceAsset, Handler: s.assets.Handler()}}
+}
+
+// pageRoutes is the table of HTML pages. Forms post
+// application/x-www-form-urlencoded (cross-origin posts are refused by the
+// CSRF middleware in Handler) and answer a successful post with 303 See Other
+// to the object's page, so a reload never posts twice.
+func (s *Server) pageRoutes() []route {
+	get := func(pattern string, h http.HandlerFunc) route {
+		return route{Method: http.MethodGet, Pattern: pattern, Surface: surfacePage, Handler: h}
+	}
+	post := func(pattern string, h http.HandlerFunc) route {
+		return route{Method: http.MethodPost, Pattern: pattern, Surface: surfacePage, Mutates: true, Handler: h}
+	}
+	return []route{
+		get("/", s.handleServicesPage),
+		get("/search", s.handleSearchPage),
+		get("/traces/compare", s.handleTraceComparePage),
+		get("/traces/{traceID}", s.handleTracePage),
+		get("/traces/{traceID}/subtree/{spanID}", s.handleTraceSubtree),
+		get("/traces/{traceID}/profile", s.handleSpanProfile),
+		get("/outliers/profile", s.handleOutlierGroupProfile),
+		get("/profiles", s.handleProfilesPage),
+		get("/latency", s.handleLatencyPage),
+		get("/outliers", s.handleOutliersPage),
+		get("/shape", s.handleShapePage),
+
+		get("/budgets", s.handleBudgetsPage),
+		post("/budgets", s.handleBudgetCreateForm),
+		get("/budgets/new", s.handleBudgetNewPage),
+		get("/budgets/{id}", s.handleBudgetPage),
+		post("/budgets/{id}", s.handleBudgetUpdateForm),
+		get("/budgets/{id}/edit", s.handleBudgetEditPage),
+		get("/budgets/{id}/delete", s.handleBudgetDeletePage),
+		post("/budgets/{id}/delete", s.deleteForm("budget", s.store.DeleteBudget, "/budgets")),
+
+		get("/deploys", s.handleDeploysPage),
+		get("/deploys/{id}", s.handleDeployComparePage),
+		get("/compare", s.handleComparePage),
+
+		get("/incidents", s.handleIncidentsPage),
+		post("/incidents", s.handleIncidentCreateForm),
+		get("/incidents/new", s.handleIncidentNewPage),
+		get("/incidents/{id}", s.handleIncidentPage),
+		post("/incidents/{id}", s.handleIncidentUpdateForm),
+		get("/incidents/{id}/edit", s.handleIncidentEditPage),
+		get("/incidents/{id}/delete", s.handleIncidentDeletePage),
+		post("/incidents/{id}/delete", s.deleteForm("incident", s.store.DeleteIncident, "/incidents")),
+		post("/incidents/{id}/pins", s.handleIncidentPinForm),
+		get("/incidents/{id}/report.md", s.handleReportMarkdown),
+		get("/incidents/{id}/report.html", s.handleReportHTML),
+		get("/incidents/{id}/report.json", s.handleReportJSON),
+	}
+}
+
+// apiRoutes is the table of the JSON API (docs/API.md documents each row).
+func (s *Server) apiRoutes() []route {
+	api := func(method, pattern string, h http.HandlerFunc) route {
+		return route{Method: method, Pattern: apiPrefix + pattern, Surface: surfaceAPI, Mutates: method != http.MethodGet, Handler: h}
+	}
+	const get, post, put, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete
+	return []route{
+		api(get, "/traces", s.handleAPITraceSearch),
+		api(get, "/traces/compare", s.handleAPITraceCompare),
+		api(get, "/traces/{traceID}", s.handleAPITrace),
+
+		api(get, "/services", s.handleAPIServices),
+		api(get, "/latency", s.handleAPILatency),
+		api(get, "/outliers", s.handleAPIOutliers),
+		api(get, "/shape", s.handleAPIShape),
+		api(get, "/compare", s.handleAPICompare),
+
+		api(get, "/deploys", s.handleAPIDeploys),
+		api(post, "/deploys", s.handleAPIDeployCreate),
+		api(get, "/deploys/{id}", s.handleAPIDeploy),
+
+		api(get, "/budgets", s.handleAPIBudgets),
+		api(post, "/budgets", s.handleAPIBudgetCreate),
+		api(get, "/budgets/{id}", s.handleAPIBudget),
+		api(put, "/budgets/{id}", s.handleAPIBudgetUpdate),
+		api(del, "/budgets/{id}", s.handleAPIBudgetDelete),
+		api(get, "/budgets/{id}/compliance", s.handleAPIBudgetCompliance),
+
+		api(get, "/incidents", s.handleAPIIncidents),
+		api(post, "/incidents", s.handleAPIIncidentCreate),
+		api(get, "/incidents/{id}", s.handleAPIIncident),
+		api(put, "/incidents/{id}", s.handleAPIIncidentUpdate),
+		api(del, "/incidents/{id}", s.handleAPIIncidentDelete),
+	}
+}
 
 // Handler returns every route of the API and the pages.
 func (s *Server) Handler() http.Handler {
@@ -26,56 +185,36 @@ func (s *Server) Handler() http.Handler {
 	r.Use(csrf.Handler)
 	r.Use(s.validQuery)
 
-	s.registerHealthRoutes(r)
-	if s.assets != nil {
-		r.Handle(static.Prefix+"*", s.assets.Handler())
-	}
-	s.registerPageRoutes(r)
-	r.Route("/api/v1", func(r chi.Router) {
-		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-			s.apiError(w, r, notFound("no API route %s %s", r.Method, r.URL.Path))
-		})
-		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-			s.apiError(w, r, &Error{Status: http.StatusMethodNotAllowed, Message: "method " + r.Method + " not allowed on " + r.URL.Path})
-		})
-		s.registerTraceRoutes(r)
-		s.registerAnalysisRoutes(r)
-		s.registerDeployRoutes(r)
-		s.registerBudgetRoutes(r)
-		s.registerIncidentRoutes(r)
-	})
-	return r
-}
-
-func (s *Server) registerHealthRoutes(r chi.Router) {
-	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		s.writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.version})
-	})
-	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.ready(r.Context()); err != nil {
-			s.log.Warn("readiness: store not ready", "err", err)
-			s.writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store not ready: unreachable, or its writes fail"})
-			return
-		}
-		s.writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	if s.metrics != nil {
-		r.Handle("/metrics", s.metrics)
-	}
-}
-
-func (s *Server) registerPageRoutes(r chi.Router) {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, notFound("there is no page at %s", truncateText(r.URL.Path, 120)))
 	})
-	r.Get("/", s.handleServicesPage)
-	r.Get("/search", s.handleSearchPage)
-	r.Get("/traces/{traceID}", s.handleTracePage)
-	r.Get("/traces/{traceID}/subtree/{spanID}", s.handleTraceSubtree)
-	r.Get("/traces/{traceID}/profile", s.handleSpanProfile)
-	r.Get("/outliers/profile", s.handleOutlierGroupProfile)
-	r.Get("/profiles", s.handleProfilesPage)
-	r.Get("/latency", s.handleLatencyPage)
-	r.Get("/outliers", s.handleOutliersPage)
-	s.registerReviewPageRoutes(r)
+	api := chi.NewRouter()
+	api.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.apiError(w, r, notFound("no API route %s %s", r.Method, r.URL.Path))
+	})
+	api.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.apiError(w, r, &Error{Status: http.StatusMethodNotAllowed, Message: "method " + r.Method + " not allowed on " + r.URL.Path})
+	})
+	for _, rt := range s.routes() {
+		if rt.Surface == surfaceAPI {
+			api.Method(rt.Method, strings.TrimPrefix(rt.Pattern, apiPrefix), rt.Handler)
+			continue
+		}
+		r.Method(rt.Method, rt.Pattern, rt.Handler)
+	}
+	r.Mount(apiPrefix, api)
+	return r
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.version})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.ready(r.Context()); err != nil {
+		s.log.Warn("readiness: store not ready", "err", err)
+		s.writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store not ready: unreachable, or its writes fail"})
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -293,7 +293,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rate := fs.Float64("rate", 20, "requests per second")
 	duration := fs.Duration("duration", time.Minute, "how long to send")
 	arrival := fs.String("arrival", "poisson", "arrival process: poisson or uniform")
-	tenants := fs.String("tenants", "acme:5,globex:2,initech:1,umbrella:1,hooli:1", "tenant mix name:weight,…")
+	tenants := fs.String("tenants", load.DefaultMix, `tenant mix "name=weight,…" (or "name:weight,…"), or names in Zipf order "acme,globex"`)
 	seed := fs.Uint64("seed", 1, "random seed")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -496,7 +496,11 @@ func Zipf(names []string, s float64) []Weighted {
 	return out
 }
 
-// ParseMix reads a tenant mix: "acme=5,globex=1", or plain names
+// DefaultMix is the tenant mix `tailscope load` sends when none is given.
+const DefaultMix = "acme=5,globex=2,initech=1,umbrella=1,hooli=1"
+
+// ParseMix reads a tenant mix: "acme=5,globex=1" (or "acme:5,globex:1",
+// the form people type after other load tools), or plain names
 // "acme,globex,initech" for Zipf weights (exponent 1.1) in that order.
 func ParseMix(s string) ([]Weighted, error) {
 	parts := strings.Split(s, ",")
@@ -507,7 +511,10 @@ func ParseMix(s string) ([]Weighted, error) {
 		if p == "" {
 			return nil, fmt.Errorf("load: tenant mix %q: empty entry", s)
 		}
-		name, w, hasW := strings.Cut(p, "=")
+		name, w, hasW := cutWeight(p)
+		if name == "" {
+			return nil, fmt.Errorf("load: tenant mix %q: entry %q has no tenant name", s, p)
+		}
 		if !hasW {
 			names = append(names, name)
 			continue
@@ -525,4 +532,19 @@ func ParseMix(s string) ([]Weighted, error) {
 		return Zipf(names, 1.1), nil
 	}
 	return out, nil
+}
+
+// cutWeight splits a mix entry into name and weight. "=" always separates
+// a weight; ":" does only when what follows the last colon is a number, so
+// a tenant named "org:acme" stays one name.
+func cutWeight(p string) (name, weight string, ok bool) {
+	if name, weight, ok := strings.Cut(p, "="); ok {
+		return strings.TrimSpace(name), strings.TrimSpace(weight), true
+	}
+	if i := strings.LastIndexByte(p, ':'); i >= 0 {
+		if _, err := strconv.ParseFloat(strings.TrimSpace(p[i+1:]), 64); err == nil {
+			return strings.TrimSpace(p[:i]), strings.TrimSpace(p[i+1:]), true
+		}
+	}
+	return p, "", false
 }

@@ -299,6 +299,14 @@ func TestParseMix(t *testing.T) {
 		{in: "acme=1,globex", wantErr: true},
 		{in: "acme,,globex", wantErr: true},
 		{in: "acme=-1", wantErr: true},
+		// The colon form: tailscope load's default was "acme:5,…" and
+		// used to make a tenant literally named "acme:5".
+		{in: "acme:5,globex:1", want: []Weighted{{"acme", 5}, {"globex", 1}}},
+		{in: "org:acme,globex", want: Zipf([]string{"org:acme", "globex"}, 1.1)},
+		{in: "org:acme=2,globex=1", want: []Weighted{{"org:acme", 2}, {"globex", 1}}},
+		{in: "=5", wantErr: true},
+		{in: ":5", wantErr: true},
+		{in: DefaultMix, want: []Weighted{{"acme", 5}, {"globex", 2}, {"initech", 1}, {"umbrella", 1}, {"hooli", 1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
