@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,8 @@ type Config struct {
 	RedisURL string
 	// CacheTTL bounds how long a cached analysis can hide new spans.
 	CacheTTL time.Duration
+	// Exposure: authentication, allowed host names, TLS.
+	Exposure Exposure
 	// Analysis bounds the analyses: concurrent runs, queue wait, time per
 	// run (under the UI's write timeout) and a heap budget.
 	Analysis admission.Limits
@@ -103,6 +106,7 @@ type App struct {
 	profStop   func()
 
 	httpLis, otlpHTTPLis, otlpGRPCLis net.Listener
+	scheme                            string // of URL: http or https
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -131,6 +135,23 @@ func (a *App) Start(ctx context.Context) (err error) {
 			a.Close()
 		}
 	}()
+	authn, err := newAuthenticator(a.cfg)
+	if err != nil {
+		return err
+	}
+	if err := checkExposure(a.cfg, authn); err != nil {
+		return err
+	}
+	var cert *tls.Certificate
+	a.scheme = "http"
+	if a.cfg.Exposure.TLSCert != "" || a.cfg.Exposure.TLSKey != "" {
+		c, err := tls.LoadX509KeyPair(a.cfg.Exposure.TLSCert, a.cfg.Exposure.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		cert, a.scheme = &c, "https"
+	}
+	a.cfg.Ingest.Auth = authn
 	a.store, a.backend, err = OpenStoreWait(ctx, a.cfg.DatabaseURL, a.cfg.DatabaseWait, a.log)
 	if err != nil {
 		return err
@@ -160,7 +181,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	// so an application points both of its agents at the same address.
 	ingestMux := http.NewServeMux()
 	ingestMux.Handle(ingest.TracesPath, a.receiver.Handler())
-	ingestMux.Handle(profile.IngestPath, profiles)
+	ingestMux.Handle(profile.IngestPath, requireIngestToken(authn, profiles))
 	ingestMux.Handle("/", a.receiver.Handler()) // the receiver's own 404s for other paths
 	a.ingestHTTP = &http.Server{
 		Handler:           ingestMux,
@@ -202,6 +223,15 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if a.otlpGRPCLis, err = lc.Listen(ctx, "tcp", a.cfg.Ingest.GRPCAddr); err != nil {
 		return fmt.Errorf("listen otlp grpc %s: %w", a.cfg.Ingest.GRPCAddr, err)
 	}
+	hosts, err := allowedHosts(a.cfg, a.httpLis.Addr())
+	if err != nil {
+		return err
+	}
+	// HTTP/1.1 on the HTTP listeners (net/http serves TLS connections it
+	// is handed), h2 for gRPC, which requires it.
+	a.httpLis = tlsListener(a.httpLis, cert, "http/1.1")
+	a.otlpHTTPLis = tlsListener(a.otlpHTTPLis, cert, "http/1.1")
+	a.otlpGRPCLis = tlsListener(a.otlpGRPCLis, cert, "h2")
 
 	var handler http.Handler = web.New(web.Config{
 		Store:   a.store,
@@ -215,6 +245,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 		// before the write timeout cuts it off with an empty reply.
 		RequestTimeout: uiWriteTimeout - 10*time.Second,
 		Analysis:       admission.New(a.cfg.Analysis),
+		Auth:           authn,
+		AllowedHosts:   hosts,
 	}).Handler()
 	if a.cfg.SelfTraces != "" {
 		endpoint := a.cfg.SelfTraces
@@ -333,7 +365,7 @@ func (a *App) Ready(ctx context.Context) error {
 }
 
 // URL is the UI's base URL.
-func (a *App) URL() string { return "http://" + a.httpLis.Addr().String() }
+func (a *App) URL() string { return a.scheme + "://" + a.httpLis.Addr().String() }
 
 // OTLPHTTPAddr is the bound OTLP/HTTP address (host:port).
 func (a *App) OTLPHTTPAddr() string { return a.otlpHTTPLis.Addr().String() }

@@ -39,6 +39,9 @@ func (s *Server) page(r *http.Request, title, section string, tr *TimeRange) com
 		JS:      s.assets.Path("app.js"),
 		Version: s.version,
 	}
+	if pr := principal(r); pr.Via == "session" {
+		p.User = pr.Name
+	}
 	keep := url.Values{}
 	q := r.URL.Query()
 	for _, k := range []string{"from", "to", "service", "endpoint"} {

@@ -13,6 +13,7 @@ import (
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/cache"
 	"github.com/tailscope/tailscope/internal/admission"
+	"github.com/tailscope/tailscope/internal/auth"
 	"github.com/tailscope/tailscope/internal/flight"
 	"github.com/tailscope/tailscope/static"
 	"github.com/tailscope/tailscope/store"
@@ -44,6 +45,13 @@ type Config struct {
 	Version string
 	// Assets are the embedded CSS and JavaScript.
 	Assets *static.Assets
+	// Auth identifies requests and holds the login sessions; nil means
+	// authentication off (everyone an editor), as on loopback.
+	Auth *auth.Authenticator
+	// AllowedHosts are the Host values requests may name (host:port, or a
+	// host for any port); empty accepts any (tests, loopback defaults
+	// are set by app).
+	AllowedHosts []string
 	// RequestTimeout bounds a request's context (0: none), so a page that
 	// runs several analyses answers before the server's write timeout.
 	RequestTimeout time.Duration
@@ -66,6 +74,8 @@ type Server struct {
 	// remembers the settled ones.
 	markers *analysis.DeployClassifier
 	pool    *admission.Pool
+	auth    *auth.Authenticator
+	hosts   map[string]bool
 	timeout time.Duration
 	// flights coalesces identical analyses when there is no cache.
 	flights flight.Group[any]
@@ -84,6 +94,11 @@ func New(cfg Config) *Server {
 		assets:  cfg.Assets,
 		pool:    cfg.Analysis,
 		timeout: cfg.RequestTimeout,
+		auth:    cfg.Auth,
+		hosts:   hostSet(cfg.AllowedHosts),
+	}
+	if s.auth == nil {
+		s.auth, _ = auth.New(auth.Config{Mode: auth.ModeNone}) // cannot fail
 	}
 	if s.pool == nil {
 		// Unbounded but for coalescing: the bounds are the app's

@@ -41,6 +41,8 @@ Usage:
   tailscope demo    [flags]   serve plus the feedsvc demo app and its load
   tailscope migrate [flags]   apply database migrations and exit
   tailscope load    [flags]   open-loop load against a feed URL
+  tailscope hash-password     read a password on stdin, print its argon2id hash
+  tailscope new-token         print a random API or ingest token and its sha256
   tailscope version           print the version
 
 Run 'tailscope <command> --help' for a command's flags.
@@ -72,6 +74,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, args[1:], stdout, stderr)
 	case "load":
 		return runLoad(ctx, args[1:], stdout, stderr)
+	case "hash-password":
+		return hashPassword(os.Stdin, stdout, stderr)
+	case "new-token":
+		return newToken(stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "tailscope", version)
 		return nil
@@ -139,6 +145,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 type listFlags struct {
 	tenantKeys, redactKeys, redactPatterns *string
 	redactRegexps                          []string
+	exposure                               *exposureFlags
 }
 
 // serverFlags registers the flags shared by serve and demo.
@@ -195,6 +202,7 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 	fs.BoolVar(&cfg.Ingest.Redaction.URLQuery, "redact-url-query", cfg.Ingest.Redaction.URLQuery, "store URLs with query values and user:password replaced by REDACTED")
 	fs.StringVar(&cfg.SelfTraces, "self-traces", "", `send tailscope's own traces: "self" or an OTLP/HTTP URL`)
 	fs.StringVar(&cfg.SelfProfile, "self-profile", "", `profile tailscope continuously: "self" or a Pyroscope URL`)
+	lists.exposure = registerExposureFlags(fs, &cfg)
 	return &cfg, lists
 }
 
@@ -221,6 +229,9 @@ func finishServerFlags(cfg *app.Config, lists *listFlags, stderr io.Writer, verb
 		cfg.Ingest.Redaction.Patterns = append(cfg.Ingest.Redaction.Patterns, re)
 	}
 	cfg.Ingest.Redaction.Patterns = append(cfg.Ingest.Redaction.Patterns, lists.redactRegexps...)
+	if err := lists.exposure.finish(cfg); err != nil {
+		return err
+	}
 	level := slog.LevelInfo
 	if verbose {
 		level = slog.LevelDebug
