@@ -251,7 +251,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if a.cfg.SelfTraces != "" {
 		endpoint := a.cfg.SelfTraces
 		if endpoint == "self" {
-			endpoint = "http://" + a.otlpHTTPLis.Addr().String()
+			endpoint = a.scheme + "://" + a.otlpHTTPLis.Addr().String()
 		}
 		h, stop, err := selfTracing(ctx, endpoint, a.cfg.Version, handler, a.cfg.SelfProfile != "")
 		if err != nil {
@@ -263,7 +263,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if a.cfg.SelfProfile != "" {
 		addr := a.cfg.SelfProfile
 		if addr == "self" {
-			addr = "http://" + a.otlpHTTPLis.Addr().String()
+			addr = a.scheme + "://" + a.otlpHTTPLis.Addr().String()
 		}
 		stop, err := profile.StartSelfProfiling(context.WithoutCancel(ctx), addr, "tailscope",
 			map[string]string{"version": a.cfg.Version}, profile.WithSelfLogger(a.log))
