@@ -116,24 +116,6 @@ func roundSig(x float64) float64 {
 	return v
 }
 
-// FormatMs renders a millisecond value the way summaries and pages write
-// durations: "850 µs", "420 ms", "1.8 s".
-func FormatMs(ms float64) string {
-	abs := math.Abs(ms)
-	switch {
-	case abs == 0:
-		return "0 ms"
-	case abs < 1:
-		return strconv.FormatFloat(ms*1000, 'f', 0, 64) + " µs"
-	case abs < 10:
-		return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
-	case abs < 1000:
-		return strconv.FormatFloat(ms, 'f', 0, 64) + " ms"
-	default:
-		return strconv.FormatFloat(ms/1000, 'f', 1, 64) + " s"
-	}
-}
-
 // UnixNano is a Unix-nanosecond timestamp that encodes in JSON as a
 // string of digits, as OTLP JSON does.
 type UnixNano int64

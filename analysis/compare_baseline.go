@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"time"
 )
 
@@ -32,7 +33,7 @@ func (c *Comparison) noBaseline() {
 		none = fmt.Sprintf("no requests from %s to %s UTC", c.Before.From.Format("2006-01-02 15:04"), c.Before.To.Format("2006-01-02 15:04"))
 	}
 	c.Reasons = append(c.Reasons, "nothing before to compare with: percentiles, error rate and hops are not compared")
-	c.Summary = fmt.Sprintf("%s; %s: %d requests at %.2f/s, p99 %s", none, c.After.Label, c.After.Count, c.After.RatePerS, FormatMs(c.After.Percentiles.P99Ms))
+	c.Summary = fmt.Sprintf("%s; %s: %d requests at %.2f/s, p99 %s", none, c.After.Label, c.After.Count, c.After.RatePerS, units.Ms(c.After.Percentiles.P99Ms))
 }
 
 // spanText writes a window length for a sentence: "hour", "50 min",

@@ -93,7 +93,7 @@ func TestCompareRegression(t *testing.T) {
 	if c.Verdict != VerdictRegressed || !p99(c).Significant || p99(c).CILowMs <= 0 {
 		t.Fatalf("verdict %s, p99 %+v", c.Verdict, p99(c))
 	}
-	re := regexp.MustCompile(`^p99 \d+ ms → [\d.]+ (ms|s), \+\d+% \[CI \+\d+% … \+\d+%\], regression; most of it in candidate-svc → postgresql$`)
+	re := regexp.MustCompile(`^p99 [\d.]+ ms → [\d.]+ (ms|s), \+\d+% \[CI \+\d+% … \+\d+%\], regression; most of it in candidate-svc → postgresql$`)
 	if !re.MatchString(c.Summary) {
 		t.Errorf("summary %q", c.Summary)
 	}

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"strings"
 )
@@ -22,7 +23,7 @@ func (c *Comparison) verdict() {
 			dir = "faster"
 		}
 		c.Reasons = append(c.Reasons, fmt.Sprintf("p%s %s (%s → %s, %+.0f%%, %.4g%% CI %+.0f%% … %+.0f%%)",
-			fmtPct(p.Percentile), dir, FormatMs(p.BeforeMs), FormatMs(p.AfterMs), p.DeltaPct, c.CILevel*100, p.CILowPct, p.CIHighPct))
+			fmtPct(p.Percentile), dir, units.Ms(p.BeforeMs), units.Ms(p.AfterMs), p.DeltaPct, c.CILevel*100, p.CILowPct, p.CIHighPct))
 	}
 	if e := c.ErrorRate; e != nil && e.Significant {
 		if e.RateB > e.RateA {
@@ -65,7 +66,7 @@ func (c *Comparison) summary() string {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "p%s %s → %s, %+.0f%%", fmtPct(head.Percentile), FormatMs(head.BeforeMs), FormatMs(head.AfterMs), head.DeltaPct)
+	fmt.Fprintf(&b, "p%s %s → %s, %+.0f%%", fmtPct(head.Percentile), units.Ms(head.BeforeMs), units.Ms(head.AfterMs), head.DeltaPct)
 	if head.Tested {
 		fmt.Fprintf(&b, " [CI %+.0f%% … %+.0f%%]", head.CILowPct, head.CIHighPct)
 	}

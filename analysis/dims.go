@@ -66,13 +66,15 @@ func PayloadBucket(b int64) string {
 	k := 63 - bits.LeadingZeros64(uint64(b))
 	lo := uint64(1) << k
 	if k == 63 {
-		return formatBytes(lo) + "+"
+		return bucketBytes(lo) + "+"
 	}
-	return formatBytes(lo) + "-" + formatBytes(lo<<1)
+	return bucketBytes(lo) + "-" + bucketBytes(lo<<1)
 }
 
-// formatBytes writes a power of two with a binary unit.
-func formatBytes(b uint64) string {
+// bucketBytes writes a power of two with a binary unit and no space
+// ("4KiB"): it names a dimension value that API clients and the acceptance
+// tests parse, so it is an identifier, not display text (internal/units).
+func bucketBytes(b uint64) string {
 	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
 	u := 0
 	for b >= 1024 && b%1024 == 0 && u < len(units)-1 {

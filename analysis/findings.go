@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"slices"
 	"strings"
 	"time"
@@ -129,11 +130,11 @@ func FindingsWith(spans []store.Span, o FindingOptions) []Finding {
 		if sp.PayloadBytes >= o.LargePayload {
 			out = append(out, Finding{
 				Kind:    FindingLargePayload,
-				Title:   fmt.Sprintf("Large payload: %s in %s", humanBytes(sp.PayloadBytes), sp.Name),
+				Title:   fmt.Sprintf("Large payload: %s in %s", units.Bytes(float64(sp.PayloadBytes)), sp.Name),
 				Service: sp.Service, SpanIDs: []store.SpanID{sp.SpanID},
 				TimeMs: round3(nsToMs(sp.DurationNano)),
 				Detail: fmt.Sprintf("%s moved %s and took %s; large bodies cost serialisation, transfer and downstream work in proportion.",
-					spanRef(sp), humanBytes(sp.PayloadBytes), FormatMs(nsToMs(sp.DurationNano))),
+					spanRef(sp), units.Bytes(float64(sp.PayloadBytes)), units.Ms(nsToMs(sp.DurationNano))),
 			})
 		}
 	}
@@ -209,8 +210,8 @@ func sequentialFanOut(tree *Tree, parent *store.Span, calls []int32, o FindingOp
 			Title:   fmt.Sprintf("Sequential calls to %d dependencies could run in parallel", len(deps)),
 			Service: first.Service, SpanIDs: ids, TimeMs: round3(nsToMs(save)),
 			Detail: fmt.Sprintf("%s calls %s one after another (%d calls, %s in total); run in parallel they would take about %s, saving %s if the calls do not depend on each other.",
-				first.Service, strings.Join(deps, ", "), len(run), FormatMs(nsToMs(total)),
-				FormatMs(nsToMs(longest)), FormatMs(nsToMs(save))),
+				first.Service, strings.Join(deps, ", "), len(run), units.Ms(nsToMs(total)),
+				units.Ms(nsToMs(longest)), units.Ms(nsToMs(save))),
 		})
 	}
 	var run []int32
@@ -258,7 +259,7 @@ func repeatedCalls(tree *Tree, calls []int32, o FindingOptions) []Finding {
 					Title:   fmt.Sprintf("N+1: %d × %s to %s", len(g), k.name, k.dep),
 					Service: k.service, SpanIDs: ids, TimeMs: round3(nsToMs(save)),
 					Detail: fmt.Sprintf("%s made %d similar calls %q to %s, busy for %s; one batched call would take about as long as the slowest (%s).",
-						k.service, len(g), k.name, k.dep, FormatMs(nsToMs(wall)), FormatMs(nsToMs(longest))),
+						k.service, len(g), k.name, k.dep, units.Ms(nsToMs(wall)), units.Ms(nsToMs(longest))),
 				})
 			}
 		}
@@ -291,7 +292,7 @@ func repeatedCalls(tree *Tree, calls []int32, o FindingOptions) []Finding {
 			Title:   fmt.Sprintf("Retries: %d attempts of %s to %s", attempts, k.name, k.dep),
 			Service: k.service, SpanIDs: ids[firstErr:], TimeMs: round3(nsToMs(lost)),
 			Detail: fmt.Sprintf("%s called %s %d times, %d failed; %s went to failed attempts and waiting before the last one. Bound retries and back off with jitter.",
-				k.service, k.dep, attempts, failed, FormatMs(nsToMs(lost))),
+				k.service, k.dep, attempts, failed, units.Ms(nsToMs(lost))),
 		})
 	}
 	return out
@@ -348,9 +349,9 @@ func slowDB(sp *store.Span, o FindingOptions) (Finding, bool) {
 	}
 	return Finding{
 		Kind:    FindingSlowDB,
-		Title:   fmt.Sprintf("Slow %s statement: %s", system, FormatMs(nsToMs(sp.DurationNano))),
+		Title:   fmt.Sprintf("Slow %s statement: %s", system, units.Ms(nsToMs(sp.DurationNano))),
 		Service: sp.Service, SpanIDs: []store.SpanID{sp.SpanID}, TimeMs: round3(nsToMs(sp.DurationNano)),
-		Detail: fmt.Sprintf("%s waited %s on %s for: %s", sp.Service, FormatMs(nsToMs(sp.DurationNano)), system, stmt),
+		Detail: fmt.Sprintf("%s waited %s on %s for: %s", sp.Service, units.Ms(nsToMs(sp.DurationNano)), system, stmt),
 	}, true
 }
 
@@ -371,13 +372,13 @@ func gapFindings(spans []store.Span, tree *Tree, o FindingOptions) []Finding {
 		if n, ok := tree.Node(g.SpanID); ok {
 			sp = tree.Span(n)
 		}
-		title := fmt.Sprintf("Uninstrumented time in %s: %s", g.Name, FormatMs(g.DurationMs))
+		title := fmt.Sprintf("Uninstrumented time in %s: %s", g.Name, units.Ms(g.DurationMs))
 		detail := fmt.Sprintf("%s spent %s on the critical path with no child span running (from %s into the trace); add spans there to see what it does.",
-			spanRef(sp), FormatMs(g.DurationMs), FormatMs(g.OffsetMs))
+			spanRef(sp), units.Ms(g.DurationMs), units.Ms(g.OffsetMs))
 		if sp != nil && sp.Kind == store.KindClient && sp.Dependency != "" {
-			title = fmt.Sprintf("Time outside the server in call to %s: %s", sp.Dependency, FormatMs(g.DurationMs))
+			title = fmt.Sprintf("Time outside the server in call to %s: %s", sp.Dependency, units.Ms(g.DurationMs))
 			detail = fmt.Sprintf("%s spent %s waiting on %s outside any server span: network, connection pool or queueing.",
-				spanRef(sp), FormatMs(g.DurationMs), sp.Dependency)
+				spanRef(sp), units.Ms(g.DurationMs), sp.Dependency)
 		}
 		out = append(out, Finding{
 			Kind: FindingGap, Title: title, Service: g.Service, SpanIDs: []store.SpanID{g.SpanID},
@@ -393,18 +394,4 @@ func spanRef(sp *store.Span) string {
 		return "a span"
 	}
 	return sp.Service + " " + sp.Name
-}
-
-// humanBytes writes a size with a binary unit: "3.2 MiB".
-func humanBytes(b int64) string {
-	const unit = 1024
-	if b < unit {
-		return fmt.Sprintf("%d B", b)
-	}
-	div, exp := int64(unit), 0
-	for n := b / unit; n >= unit && exp < 5; n /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
 }

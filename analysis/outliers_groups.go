@@ -3,6 +3,7 @@ package analysis
 import (
 	"cmp"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"slices"
 	"strings"
@@ -238,7 +239,7 @@ func (r *outlierRun) qualify(d int32, cluster []int, excluded [][]dimVal) *group
 	g.p = fisherGreater(a, b, c, dd)
 	in, out := tab.rates()
 	g.evidence = fmt.Sprintf("%s of requests with %s lost %s or more on %s, against %s of the other requests (one-sided Fisher p = %s).",
-		pctText(in), r.qualText(g.quals), FormatMs(nsToMs(r.cut[d])), r.deps.names[d], pctText(out), pText(g.p))
+		pctText(in), r.qualText(g.quals), units.Ms(nsToMs(r.cut[d])), r.deps.names[d], pctText(out), pText(g.p))
 	return g
 }
 
@@ -348,7 +349,7 @@ func (r *outlierRun) dependencyAlone(g *groupDef, cluster []int) bool {
 		med, spread := f.typicalCall()
 		g.p = tail.p
 		g.evidence = fmt.Sprintf("%s of requests spent %s or more in %s, where its typical calls (median %s, spread ×%.2g) predict %s (tail test p = %s).",
-			pctText(tail.observed), FormatMs(nsToMs(tail.cut)), name, FormatMs(nsToMs(med)), spread, pctText(tail.expected), pText(tail.p))
+			pctText(tail.observed), units.Ms(nsToMs(tail.cut)), name, units.Ms(nsToMs(med)), spread, pctText(tail.expected), pText(tail.p))
 		return true
 	}
 	b := r.burstTest(cluster)
@@ -359,7 +360,7 @@ func (r *outlierRun) dependencyAlone(g *groupDef, cluster []int) bool {
 	g.p = b.p
 	g.burst = r.episodesOf(g.dep, cluster, int64(2*b.gap))
 	g.evidence = fmt.Sprintf("The %d outliers that lost %s or more on %s came in bursts: each was %s from the next nearest, against %s for as many requests drawn at random from the window (burst test p = %s).",
-		len(cluster), FormatMs(nsToMs(r.cut[g.dep])), name, FormatMs(b.gap/1e6), FormatMs(b.randomGap/1e6), pText(b.p))
+		len(cluster), units.Ms(nsToMs(r.cut[g.dep])), name, units.Ms(b.gap/1e6), units.Ms(b.randomGap/1e6), pText(b.p))
 	return true
 }
 

@@ -3,6 +3,7 @@ package analysis
 import (
 	"cmp"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"math/bits"
 	"slices"
@@ -215,9 +216,9 @@ func verdict(rep OutlierReport) string {
 	case len(rep.Groups) > 0:
 		g := rep.Groups[0]
 		s := fmt.Sprintf("%s: %s of the tail (%d of %d outliers); fixing it saves %s of p99.",
-			g.Label, pctText(g.Share), g.Count, rep.AnalyzedOutlierCount, FormatMs(g.PayoffMs))
+			g.Label, pctText(g.Share), g.Count, rep.AnalyzedOutlierCount, units.Ms(g.PayoffMs))
 		if len(rep.Groups) > 1 {
-			s += fmt.Sprintf(" Fixing all %d causes: p99 %s → %s.", len(rep.Groups), FormatMs(rep.P99Ms), FormatMs(rep.FixAllP99Ms))
+			s += fmt.Sprintf(" Fixing all %d causes: p99 %s → %s.", len(rep.Groups), units.Ms(rep.P99Ms), units.Ms(rep.FixAllP99Ms))
 		}
 		return s
 	}

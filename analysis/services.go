@@ -194,3 +194,13 @@ func requestStats(views []sampleView, w statsWindow, start int64) RequestStats {
 	}
 	return st
 }
+
+// Busier orders endpoints for defaults: where requests enter the system
+// (trace roots) first, then by request count. Pages, the API and incident
+// reports pick "the busiest endpoint" with it, so they pick the same one.
+func Busier(a, b store.Endpoint) bool {
+	if a.Roots != b.Roots {
+		return a.Roots > b.Roots
+	}
+	return a.Count > b.Count
+}

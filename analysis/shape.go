@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -320,7 +321,7 @@ func (st *shapeTree) emit(rep *ShapeReport, counts [2]int) {
 
 func shapeSummary(rep *ShapeReport) string {
 	head := fmt.Sprintf("Requests at or above p%s (%s and slower, mean %s) against typical ones (p25–p75, mean %s)",
-		formatPercentile(rep.Percentile), FormatMs(rep.ThresholdMs), FormatMs(rep.SlowMeanMs), FormatMs(rep.TypicalMeanMs))
+		formatPercentile(rep.Percentile), units.Ms(rep.ThresholdMs), units.Ms(rep.SlowMeanMs), units.Ms(rep.TypicalMeanMs))
 	if rep.Culprit < 0 {
 		return head + ": the same shape and time; no span explains the difference."
 	}
@@ -329,13 +330,13 @@ func shapeSummary(rep *ShapeReport) string {
 	var where string
 	switch {
 	case n.Typical.Presence == 0:
-		where = fmt.Sprintf("%s, which only slow requests make (%s per request)", label, FormatMs(n.Slow.MeanMs))
+		where = fmt.Sprintf("%s, which only slow requests make (%s per request)", label, units.Ms(n.Slow.MeanMs))
 	case n.Slow.Calls > 1.5*n.Typical.Calls && n.Slow.Calls-n.Typical.Calls >= 1:
-		where = fmt.Sprintf("%s, %.1f calls per slow request against %.1f (%s vs %s)", label, n.Slow.Calls, n.Typical.Calls, FormatMs(n.Slow.MeanMs), FormatMs(n.Typical.MeanMs))
+		where = fmt.Sprintf("%s, %.1f calls per slow request against %.1f (%s vs %s)", label, n.Slow.Calls, n.Typical.Calls, units.Ms(n.Slow.MeanMs), units.Ms(n.Typical.MeanMs))
 	default:
-		where = fmt.Sprintf("%s (mean %s vs %s)", label, FormatMs(n.Slow.MeanMs), FormatMs(n.Typical.MeanMs))
+		where = fmt.Sprintf("%s (mean %s vs %s)", label, units.Ms(n.Slow.MeanMs), units.Ms(n.Typical.MeanMs))
 	}
-	return fmt.Sprintf("%s: %s on the critical path, most of it in %s.", head, signedMs(rep.Nodes[0].CriticalDeltaMs), where)
+	return fmt.Sprintf("%s: %s on the critical path, most of it in %s.", head, units.SignedMs(rep.Nodes[0].CriticalDeltaMs), where)
 }
 
 // formatPercentile writes 99 as "99" and 99.9 as "99.9".

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -349,18 +350,10 @@ func abs64(x int64) int64 {
 	return x
 }
 
-// signedMs writes a difference with its sign: "+860 ms", "−120 ms".
-func signedMs(ms float64) string {
-	if ms < 0 {
-		return "−" + FormatMs(-ms)
-	}
-	return "+" + FormatMs(ms)
-}
-
 func diffSummary(d TraceDiff) string {
 	if d.Culprit < 0 {
 		return fmt.Sprintf("The two traces take the same time (%s vs %s); no span explains a difference.",
-			FormatMs(d.A.DurationMs), FormatMs(d.B.DurationMs))
+			units.Ms(d.A.DurationMs), units.Ms(d.B.DurationMs))
 	}
 	n := d.Nodes[d.Culprit]
 	label := n.Service + " " + n.Name
@@ -369,11 +362,11 @@ func diffSummary(d TraceDiff) string {
 	}
 	switch {
 	case n.A != nil && n.B != nil:
-		return fmt.Sprintf("%s: %s %s vs %s", signedMs(d.DeltaMs), label, FormatMs(n.A.DurationMs), FormatMs(n.B.DurationMs))
+		return fmt.Sprintf("%s: %s %s vs %s", units.SignedMs(d.DeltaMs), label, units.Ms(n.A.DurationMs), units.Ms(n.B.DurationMs))
 	case n.A != nil:
-		return fmt.Sprintf("%s: %s (%s) only in trace %s", signedMs(d.DeltaMs), label, FormatMs(n.A.DurationMs), shortID(d.A.TraceID))
+		return fmt.Sprintf("%s: %s (%s) only in trace %s", units.SignedMs(d.DeltaMs), label, units.Ms(n.A.DurationMs), shortID(d.A.TraceID))
 	default:
-		return fmt.Sprintf("%s: %s (%s) only in trace %s", signedMs(d.DeltaMs), label, FormatMs(n.B.DurationMs), shortID(d.B.TraceID))
+		return fmt.Sprintf("%s: %s (%s) only in trace %s", units.SignedMs(d.DeltaMs), label, units.Ms(n.B.DurationMs), shortID(d.B.TraceID))
 	}
 }
 

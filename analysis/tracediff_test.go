@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tailscope/tailscope/analysis/analysistest"
+	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -75,7 +76,7 @@ func TestCompareTraces(t *testing.T) {
 	if d.DeltaMs != wantDelta || wantDelta < 800 {
 		t.Fatalf("delta %v, durations %v and %v", d.DeltaMs, d.A.DurationMs, d.B.DurationMs)
 	}
-	want := fmt.Sprintf("+%s: profile-svc GET /v1/profile 1.1 s vs 18 ms", FormatMs(wantDelta))
+	want := fmt.Sprintf("+%s: profile-svc GET /v1/profile 1.1 s vs 18 ms", units.Ms(wantDelta))
 	if d.Summary != want {
 		t.Errorf("summary %q, want %q", d.Summary, want)
 	}

@@ -1,6 +1,7 @@
 package components
 
 import (
+	"github.com/tailscope/tailscope/internal/units"
 	"hash/fnv"
 	"math"
 	"strconv"
@@ -176,9 +177,9 @@ func (g FlameGraph) frameTitle(f FlameFrame) string {
 func (g FlameGraph) value(v int64) string {
 	switch g.Unit {
 	case "nanoseconds":
-		return chart.FormatMs(float64(v) / 1e6)
+		return units.Ms(float64(v) / 1e6)
 	case "bytes":
-		return chart.FormatBytes(float64(v))
+		return units.Bytes(float64(v))
 	default:
 		return chart.FormatCount(float64(v))
 	}

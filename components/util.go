@@ -2,6 +2,7 @@ package components
 
 import (
 	"github.com/a-h/templ"
+	"github.com/tailscope/tailscope/internal/units"
 
 	"strconv"
 
@@ -12,13 +13,11 @@ func itoa(i int) string { return strconv.Itoa(i) }
 
 func f1(v float64) string { return chart.F(v) }
 
-func ms(v float64) string { return chart.FormatMs(v) }
+func ms(v float64) string { return units.Ms(v) }
 
 func pct(v float64) string { return chart.FormatPercent(v) }
 
 func count(v float64) string { return chart.FormatCount(v) }
-
-func bytesText(v float64) string { return chart.FormatBytes(v) }
 
 func f2(v float64) string {
 	switch {

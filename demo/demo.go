@@ -11,14 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/tailscope/tailscope/app"
 	"github.com/tailscope/tailscope/feedsvc"
 	"github.com/tailscope/tailscope/feedsvc/load"
+	"github.com/tailscope/tailscope/feedsvc/play"
 	"github.com/tailscope/tailscope/feedsvc/scenario"
-	"github.com/tailscope/tailscope/profile"
 )
 
 // DefaultScenario is what the demo plays when none is named: v1 with a
@@ -70,22 +69,12 @@ type Demo struct {
 	Cluster  *feedsvc.Cluster
 	Scenario scenario.Scenario
 
-	cfg    Config
-	cancel context.CancelFunc
-	// scenario and loader are the demo's two background parts; each
-	// closes its channel when it returns. Closed channels, not values
-	// sent once, so Wait and Drain can both wait on them: Wait used to
-	// take the scenario's one value after the v2 deploy and Drain then
-	// waited for it forever, so Ctrl-C no longer stopped the demo.
-	scenario, loader part
-	stopProf         func()
-	drainOnce        sync.Once
-	drainErr         error
-	load             *load.Result
+	cfg  Config
+	play *play.Run
 }
 
-// Start starts tailscope, the profiler, feedsvc, the scenario's steps and
-// the load, and returns once they run.
+// Start starts tailscope, then feedsvc with the profiler, the scenario's
+// steps and the load (package play), and returns once they run.
 func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
@@ -103,7 +92,7 @@ func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 	if cfg.Rate > 0 {
 		sc.Rate = cfg.Rate
 	}
-	d = &Demo{Scenario: sc, cfg: cfg, scenario: newPart(), loader: newPart()}
+	d = &Demo{Scenario: sc, cfg: cfg}
 	d.App = app.New(cfg.App)
 	if err := d.App.Start(ctx); err != nil {
 		return nil, err
@@ -116,34 +105,23 @@ func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 	// The demo profiles its own process (feedsvc's five services, and
 	// tailscope beside them) and uploads to its own profile receiver;
 	// feedsvc's spans label the CPU samples taken while they are active.
-	d.stopProf, err = profile.StartSelfProfiling(context.WithoutCancel(ctx), "http://"+d.App.OTLPHTTPAddr(), "feedsvc",
-		map[string]string{"environment": "demo"}, profile.WithUploadRate(cfg.ProfileEvery), profile.WithSelfLogger(cfg.Log))
-	if err != nil {
-		return nil, fmt.Errorf("demo: profiling: %w", err)
-	}
-	d.Cluster, err = feedsvc.Start(ctx, sc.Configure(feedsvc.Config{
-		OTLPEndpoint:       "http://" + d.App.OTLPHTTPAddr(),
-		PostgresURL:        cfg.FeedPostgresURL,
-		RedisURL:           cfg.FeedRedisURL,
-		Seed:               cfg.Seed,
-		Logger:             cfg.Log,
-		WrapTracerProvider: profile.WrapTracerProvider,
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("demo: start feedsvc: %w", err)
-	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d.cancel = cancel
-	go d.scenario.run(func() error { return sc.Run(runCtx, d.Cluster, nil) })
-	go d.loader.run(func() error {
-		lc := sc.LoadConfig(d.Cluster.FeedURL(), d.Cluster.Tenants())
-		lc.Rate = sc.Rate
-		lc.Duration = 365 * 24 * time.Hour // until stopped
-		lc.Seed = cfg.Seed
-		res, err := load.Run(runCtx, lc)
-		d.load = res
-		return err
+	otlp := "http://" + d.App.OTLPHTTPAddr()
+	d.play, err = play.Start(ctx, play.Config{
+		Feed: feedsvc.Config{
+			OTLPEndpoint: otlp,
+			PostgresURL:  cfg.FeedPostgresURL,
+			RedisURL:     cfg.FeedRedisURL,
+			Seed:         cfg.Seed,
+			Logger:       cfg.Log,
+		},
+		Scenario: &sc,
+		Duration: play.UntilStopped,
+		Profile:  &play.Profile{URL: otlp, Environment: "demo", Every: cfg.ProfileEvery},
 	})
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	d.Cluster = d.play.Cluster
 	return d, nil
 }
 
@@ -157,38 +135,18 @@ func (d *Demo) PrintBanner(w io.Writer) {
 	fmt.Fprintf(w, "  load         %.0f requests/s, open loop\n\nCtrl-C stops everything.\n", d.Scenario.Rate)
 }
 
-// part is a background part of the demo: done is closed when it returns,
-// after err is set.
-type part struct {
-	done chan struct{}
-	err  error
-}
-
-func newPart() part { return part{done: make(chan struct{})} }
-
-func (p *part) run(f func() error) {
-	defer close(p.done)
-	p.err = f()
-}
-
-// Wait blocks until ctx ends or a part of the demo fails. The scenario
-// ending (its last step played) is not a failure: the demo runs on.
+// Wait blocks until ctx ends or a part of the demo fails.
 func (d *Demo) Wait(ctx context.Context) error {
-	scen, ld := d.scenario.done, d.loader.done
+	played := d.play.Done()
 	for {
 		select {
 		case err := <-d.App.Err():
 			return fmt.Errorf("demo: %w", err)
-		case <-scen:
-			scen = nil
-			if err := d.scenario.err; err != nil && !errors.Is(err, context.Canceled) {
+		case <-played:
+			if err := d.play.Err(); err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
-		case <-ld:
-			ld = nil
-			if err := d.loader.err; err != nil && !errors.Is(err, context.Canceled) {
-				return fmt.Errorf("demo: %w", err)
-			}
+			played = nil // the steps are done and the load was stopped: serve on
 		case <-ctx.Done():
 			return nil
 		}
@@ -199,22 +157,10 @@ func (d *Demo) Wait(ctx context.Context) error {
 // uploads the last profile, leaving tailscope serving what was sent: tests
 // query it afterwards. It returns the load generator's result.
 func (d *Demo) Drain() (*load.Result, error) {
-	d.drainOnce.Do(func() {
-		if d.cancel != nil {
-			d.cancel()
-			<-d.scenario.done
-			<-d.loader.done
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if d.Cluster != nil {
-			d.drainErr = d.Cluster.Close(ctx)
-		}
-		if d.stopProf != nil {
-			d.stopProf()
-		}
-	})
-	return d.load, d.drainErr
+	if d.play == nil {
+		return nil, nil
+	}
+	return d.play.Stop()
 }
 
 // Close drains and stops tailscope.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tailscope/tailscope/app"
+	"github.com/tailscope/tailscope/feedsvc"
 	"github.com/tailscope/tailscope/feedsvc/scenario"
 )
 
@@ -78,7 +79,18 @@ func TestDemoSmoke(t *testing.T) {
 	if !strings.Contains(banner.String(), "tailscope is running: open "+d.App.URL()) {
 		t.Errorf("banner does not give the URL:\n%s", banner.String())
 	}
-	time.Sleep(8 * time.Second)
+	// Poll, rather than sleep, until the five services and a CPU profile
+	// of the demo are in the store; the deadline only bounds a broken run.
+	want := []string{"feed-api", "candidate-svc", "feature-svc", "profile-svc", "ranker"}
+	var services map[string]bool
+	cpu := false
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		services = serviceNames(t, d.App.URL())
+		cpu = hasCPUProfile(t, d)
+		if cpu && hasAll(services, want) {
+			break
+		}
+	}
 	res, err := d.Drain()
 	if err != nil {
 		t.Fatal(err)
@@ -86,32 +98,52 @@ func TestDemoSmoke(t *testing.T) {
 	if res == nil || res.OK == 0 {
 		t.Fatalf("the load generator got no answers: %+v", res)
 	}
+	for _, w := range want {
+		if !services[w] {
+			t.Errorf("services %v lack %s", services, w)
+		}
+	}
+	if !cpu {
+		t.Error("no CPU profile of the demo arrived")
+	}
+}
+
+func serviceNames(t *testing.T, base string) map[string]bool {
+	t.Helper()
 	var rep struct {
 		Services []struct {
 			Name string `json:"name"`
 		} `json:"services"`
 	}
-	getJSON(t, d.App.URL()+"/api/v1/services?from=now-5m", &rep)
+	getJSON(t, base+"/api/v1/services?from=now-5m", &rep)
 	names := map[string]bool{}
 	for _, s := range rep.Services {
 		names[s.Name] = true
 	}
-	for _, want := range []string{"feed-api", "candidate-svc", "feature-svc", "profile-svc", "ranker"} {
-		if !names[want] {
-			t.Errorf("services %v lack %s", names, want)
+	return names
+}
+
+func hasAll(have map[string]bool, want []string) bool {
+	for _, w := range want {
+		if !have[w] {
+			return false
 		}
 	}
-	series, err := d.App.Store().ProfileSeries(ctx, time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
+	return true
+}
+
+func hasCPUProfile(t *testing.T, d *Demo) bool {
+	t.Helper()
+	series, err := d.App.Store().ProfileSeries(context.Background(), time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cpu := false
 	for _, s := range series {
-		cpu = cpu || (s.Service == "feedsvc" && s.Type == "cpu")
+		if s.Service == "feedsvc" && s.Type == "cpu" {
+			return true
+		}
 	}
-	if !cpu {
-		t.Errorf("no CPU profile of the demo arrived: %+v", series)
-	}
+	return false
 }
 
 // TestDemoStopsInEveryPhase: Ctrl-C (the context ending) stops the demo
@@ -124,7 +156,16 @@ func TestDemoStopsInEveryPhase(t *testing.T) {
 		ready func(d *Demo) <-chan struct{}
 	}{
 		{"before the deploy", func(d *Demo) <-chan struct{} { return nil }},
-		{"after the deploy", func(d *Demo) <-chan struct{} { return d.scenario.done }},
+		{"after the deploy", func(d *Demo) <-chan struct{} {
+			deployed := make(chan struct{})
+			go func() {
+				defer close(deployed)
+				for d.Cluster.Version() != feedsvc.V2 {
+					time.Sleep(50 * time.Millisecond)
+				}
+			}()
+			return deployed
+		}},
 	}
 	for _, ph := range phases {
 		t.Run(ph.name, func(t *testing.T) {
@@ -144,9 +185,8 @@ func TestDemoStopsInEveryPhase(t *testing.T) {
 					d.Close()
 					t.Fatal("the scenario did not play its last step within a minute")
 				}
-				if d.scenario.err != nil {
-					t.Fatalf("scenario: %v", d.scenario.err)
-				}
+				// Let the scenario's goroutine return after its last step.
+				time.Sleep(200 * time.Millisecond)
 			}
 			served := make(chan error, 1)
 			go func() { served <- d.serve(ctx) }()

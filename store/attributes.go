@@ -51,17 +51,6 @@ func (a Attributes) Decode() (map[string]any, error) {
 	return m, nil
 }
 
-// Lookup decodes a and returns one value. It decodes the whole object: use
-// Decode when reading several keys.
-func (a Attributes) Lookup(key string) (any, bool) {
-	m, err := a.Decode()
-	if err != nil {
-		return nil, false
-	}
-	v, ok := m[key]
-	return v, ok
-}
-
 // AttributesOf encodes m with encoding/json. It is for tests and cold paths;
 // ingest encodes OTLP attributes directly.
 func AttributesOf(m map[string]any) Attributes {

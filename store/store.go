@@ -372,6 +372,63 @@ type IncidentStore interface {
 	Incidents(ctx context.Context) ([]Incident, error)
 }
 
+// AlertFiring is one firing of a budget's burn-rate alert: it starts when
+// both of a rule's windows burn at or above the rule's factor and resolves
+// when they no longer do. Cause is the top outlier group at firing time.
+type AlertFiring struct {
+	ID       int64
+	BudgetID int64
+	// Rule names the rule ("14.4× over 1h and 5m"); Severity is "page" or
+	// "ticket"; Factor, Long and Short are the rule's figures.
+	Rule        string
+	Severity    string
+	Factor      float64
+	Long, Short time.Duration
+	StartedAt   time.Time
+	// ResolvedAt is zero while the alert fires.
+	ResolvedAt          time.Time
+	LongBurn, ShortBurn float64
+	Cause               string
+	CauseShare          float64
+	FixedP99Ms          float64
+	// FireSentAt and ResolveSentAt are when every notification target
+	// accepted the firing and the resolve (zero until then).
+	FireSentAt, ResolveSentAt time.Time
+}
+
+// AlertEvent names what a notification says of a firing.
+type AlertEvent string
+
+// Alert events.
+const (
+	AlertFired    AlertEvent = "firing"
+	AlertResolved AlertEvent = "resolved"
+)
+
+// AlertQuery selects firings: of one budget (0 = every budget), open only,
+// newest first, at most Limit (0 = 100).
+type AlertQuery struct {
+	BudgetID int64
+	OpenOnly bool
+	Limit    int
+}
+
+// AlertStore keeps the history of burn-rate alerts.
+type AlertStore interface {
+	// CreateFiring stores f (ID assigned) and reports true. A budget has
+	// at most one open firing per rule: when one is open (another process
+	// may have just created it) it returns that one and false.
+	CreateFiring(ctx context.Context, f AlertFiring) (AlertFiring, bool, error)
+	// ResolveFiring closes an open firing with the burn rates at that time,
+	// or returns ErrNotFound.
+	ResolveFiring(ctx context.Context, id int64, at time.Time, longBurn, shortBurn float64) error
+	// MarkAlertSent records that every target accepted an event's
+	// notification.
+	MarkAlertSent(ctx context.Context, id int64, event AlertEvent, at time.Time) error
+	// Firings lists firings, newest first.
+	Firings(ctx context.Context, q AlertQuery) ([]AlertFiring, error)
+}
+
 // Store is everything a backend provides.
 type Store interface {
 	Writer
@@ -380,6 +437,7 @@ type Store interface {
 	BudgetStore
 	IncidentStore
 	ProfileStore
+	AlertStore
 	// DeleteBefore removes spans that started before t. Backends may keep
 	// some older spans (Postgres drops whole day partitions) but never
 	// remove a span that started at or after t.

@@ -18,19 +18,9 @@ import (
 // comparisons); longer latency windows use sketches day by day.
 const maxAnalysisRange = 7 * 24 * time.Hour
 
-// analysisRange parses from/to against the quantised clock.
-func (s *Server) analysisRange(r *http.Request) (TimeRange, error) {
-	q := r.URL.Query()
-	tr, err := parseTimeRange(q.Get("from"), q.Get("to"), s.analysisNow())
-	if err != nil {
-		return tr, badRequest("%v", err)
-	}
-	return tr, nil
-}
-
 func (s *Server) services(ctx context.Context, tr TimeRange) (analysis.ServicesReport, error) {
 	q := analysis.ServicesQuery{From: tr.From, To: tr.To, Now: s.dataNow(tr.To)}
-	key := cacheKey("services", q.From.UnixNano(), q.To.UnixNano(), q.Now.UnixNano())
+	key := queryKey("services", q)
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.ServicesReport, error) {
 		return analysis.ServiceStats(ctx, s.store, q)
 	})
@@ -48,7 +38,7 @@ func (s *Server) dataNow(to time.Time) time.Time {
 }
 
 func (s *Server) handleAPIServices(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.analysisRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		s.apiError(w, r, err)
 		return
@@ -75,7 +65,7 @@ func (s *Server) parseEndpointQuery(r *http.Request, needEndpoint bool) (endpoin
 		Endpoint: strings.TrimSpace(q.Get("endpoint")),
 		Version:  strings.TrimSpace(q.Get("version")),
 	}
-	tr, err := s.analysisRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		return eq, err
 	}
@@ -102,7 +92,7 @@ func (s *Server) busiestEndpoint(ctx context.Context, service string, tr TimeRan
 	}
 	var best store.Endpoint
 	for _, e := range eps {
-		if e.Service == service && busier(e, best) {
+		if e.Service == service && analysis.Busier(e, best) {
 			best = e
 		}
 	}
@@ -112,8 +102,12 @@ func (s *Server) busiestEndpoint(ctx context.Context, service string, tr TimeRan
 	return best.Name, nil
 }
 
+// endpointsQuery is the input of the endpoint list, as a struct so its
+// cache key comes from queryKey like every other computation's.
+type endpointsQuery struct{ From, To time.Time }
+
 func (s *Server) endpoints(ctx context.Context, tr TimeRange) ([]store.Endpoint, error) {
-	key := cacheKey("endpoints", tr.From.UnixNano(), tr.To.UnixNano())
+	key := queryKey("endpoints", endpointsQuery{From: tr.From, To: tr.To})
 	return cached(ctx, s, key, func(ctx context.Context) ([]store.Endpoint, error) {
 		return s.store.Endpoints(ctx, tr.From, tr.To)
 	})
@@ -121,7 +115,7 @@ func (s *Server) endpoints(ctx context.Context, tr TimeRange) ([]store.Endpoint,
 
 func (s *Server) latency(ctx context.Context, q analysis.LatencyQuery) (analysis.LatencyReport, error) {
 	q.Now = s.dataNow(q.To)
-	key := cacheKey("latency", q.Service, q.Endpoint, q.Version, q.From.UnixNano(), q.To.UnixNano(), int64(q.Step), q.Method, q.Now.UnixNano())
+	key := queryKey("latency", q)
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.LatencyReport, error) {
 		return analysis.Latency(ctx, s.store, q)
 	})
@@ -165,7 +159,7 @@ func (s *Server) handleAPILatency(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) outliers(ctx context.Context, q analysis.OutlierQuery) (analysis.OutlierReport, error) {
-	key := cacheKey("outliers", q.Service, q.Endpoint, q.From.UnixNano(), q.To.UnixNano(), q.Percentile, q.ThresholdMs, q.Attributes)
+	key := queryKey("outliers", q)
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.OutlierReport, error) {
 		return analysis.Outliers(ctx, s.store, q)
 	})
@@ -340,9 +334,7 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 func (s *Server) compare(ctx context.Context, q analysis.CompareQuery) (analysis.Comparison, error) {
-	key := cacheKey("compare", q.Service, q.Endpoint, q.DeployAt.UnixNano(), int64(q.Window), q.EqualCounts, q.Now.UnixNano(),
-		q.BeforeFrom.UnixNano(), q.BeforeTo.UnixNano(), q.AfterFrom.UnixNano(), q.AfterTo.UnixNano(),
-		q.VersionA, q.VersionB, q.From.UnixNano(), q.To.UnixNano())
+	key := queryKey("compare", q)
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.Comparison, error) {
 		return analysis.Compare(ctx, s.store, q)
 	})

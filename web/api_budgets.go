@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/wire"
 	"net/http"
 	"time"
 
@@ -17,9 +18,9 @@ func (s *Server) handleAPIBudgets(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, fmt.Errorf("list budgets: %w", err))
 		return
 	}
-	out := make([]BudgetJSON, len(bs))
+	out := make([]wire.Budget, len(bs))
 	for i, b := range bs {
-		out[i] = budgetToJSON(b)
+		out[i] = wire.FromBudget(b)
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"budgets": out})
 }
@@ -36,7 +37,7 @@ func (s *Server) handleAPIBudgetCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/budgets/%d", b.ID))
-	s.writeJSON(w, http.StatusCreated, budgetToJSON(b))
+	s.writeJSON(w, http.StatusCreated, wire.FromBudget(b))
 }
 
 func (s *Server) handleAPIBudget(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +51,7 @@ func (s *Server) handleAPIBudget(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, fmt.Errorf("budget %d: %w", id, err))
 		return
 	}
-	s.writeJSON(w, http.StatusOK, budgetToJSON(b))
+	s.writeJSON(w, http.StatusOK, wire.FromBudget(b))
 }
 
 func (s *Server) handleAPIBudgetUpdate(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +71,7 @@ func (s *Server) handleAPIBudgetUpdate(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, fmt.Errorf("budget %d: %w", id, err))
 		return
 	}
-	s.writeJSON(w, http.StatusOK, budgetToJSON(b))
+	s.writeJSON(w, http.StatusOK, wire.FromBudget(b))
 }
 
 func (s *Server) handleAPIBudgetDelete(w http.ResponseWriter, r *http.Request) {
@@ -86,19 +87,27 @@ func (s *Server) handleAPIBudgetDelete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// complianceQuery is the input of a compliance computation, keyed by
+// queryKey.
+type complianceQuery struct {
+	Budget   store.Budget
+	From, To time.Time
+	Now      time.Time
+}
+
 // compliance computes a budget's compliance over [from, to). The budget
 // list, the budget's page, the API and incident reports all come here, so
 // for one window they show one computation: the same sample, the same
 // hop ranking, the same worst hop.
-func (s *Server) compliance(ctx context.Context, b store.Budget, tr TimeRange, now time.Time) (BudgetCompliance, error) {
+func (s *Server) compliance(ctx context.Context, b store.Budget, tr TimeRange, now time.Time) (wire.Compliance, error) {
 	// The key names the budget's content, not only its id, so an edit
 	// (or a store whose timestamps do not move) never serves the old
 	// table.
-	key := cacheKey("budget-compliance", budgetToJSON(b), tr.From.UnixNano(), tr.To.UnixNano(), now.UnixNano())
+	key := queryKey("budget-compliance", complianceQuery{Budget: b, From: tr.From, To: tr.To, Now: now})
 	rep, err := cached(ctx, s, key, func(ctx context.Context) (analysis.ComplianceReport, error) {
 		return analysis.Compliance(ctx, s.store, b, tr.From, tr.To, now)
 	})
-	return BudgetCompliance{Budget: budgetToJSON(b), ComplianceReport: rep}, err
+	return wire.Compliance{Budget: wire.FromBudget(b), ComplianceReport: rep}, err
 }
 
 // budgetPeriodRange is a budget's own period ending now: the window its

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/wire"
 	"math"
 	"net/http"
 	"time"
@@ -12,59 +13,6 @@ import (
 	"github.com/tailscope/tailscope/internal/validate"
 	"github.com/tailscope/tailscope/store"
 )
-
-// BudgetJSON is a budget as the JSON API reads and writes it: durations in
-// milliseconds, the period as text ("30d", "12h", "1d12h").
-type BudgetJSON struct {
-	ID          int64   `json:"id,omitempty"`
-	Name        string  `json:"name"`
-	Service     string  `json:"service"`
-	Endpoint    string  `json:"endpoint"`
-	ThresholdMs float64 `json:"threshold_ms"`
-	Target      float64 `json:"target"`
-	Period      string  `json:"period"`
-	// HopMeasure is "whole_call" (the default when a request leaves it
-	// out) or "own_time": what a call hop's time is (store.HopMeasure).
-	HopMeasure store.HopMeasure `json:"hop_measure"`
-	Hops       []HopBudgetJSON  `json:"hops"`
-	CreatedAt  *time.Time       `json:"created_at,omitempty"`
-	UpdatedAt  *time.Time       `json:"updated_at,omitempty"`
-}
-
-// HopBudgetJSON is one row of a budget's hop table.
-type HopBudgetJSON struct {
-	Service      string  `json:"service"`
-	Dependency   string  `json:"dependency,omitempty"`
-	AllocationMs float64 `json:"allocation_ms"`
-}
-
-// BudgetCompliance is the body of GET /api/v1/budgets/{id}/compliance: the
-// budget and its compliance over the window, side by side.
-type BudgetCompliance struct {
-	Budget BudgetJSON `json:"budget"`
-	analysis.ComplianceReport
-}
-
-// budgetToJSON converts a stored budget to its API form.
-func budgetToJSON(b store.Budget) BudgetJSON {
-	j := BudgetJSON{
-		ID: b.ID, Name: b.Name, Service: b.Service, Endpoint: b.Endpoint,
-		ThresholdMs: reportRound(float64(b.Threshold)/1e6, 3), Target: b.Target, Period: duration.Format(b.Period),
-		HopMeasure: analysis.HopMeasureOf(b), Hops: make([]HopBudgetJSON, len(b.Hops)),
-	}
-	for i, h := range b.Hops {
-		j.Hops[i] = HopBudgetJSON{Service: h.Service, Dependency: h.Dependency, AllocationMs: reportRound(float64(h.Allocation)/1e6, 3)}
-	}
-	if !b.CreatedAt.IsZero() {
-		t := b.CreatedAt.UTC()
-		j.CreatedAt = &t
-	}
-	if !b.UpdatedAt.IsZero() {
-		t := b.UpdatedAt.UTC()
-		j.UpdatedAt = &t
-	}
-	return j
-}
 
 // budgetJSONFields names ValidateBudget's fields as the JSON API spells
 // them.
@@ -79,7 +27,7 @@ var budgetJSONFields = map[string]string{
 // problem comes back at once, as a validate.ValidationError with the
 // API's field names.
 func decodeBudget(w http.ResponseWriter, r *http.Request) (store.Budget, error) {
-	var j BudgetJSON
+	var j wire.Budget
 	if err := decodeJSON(w, r, &j); err != nil {
 		return store.Budget{}, err
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"github.com/tailscope/tailscope/internal/wire"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -85,7 +86,7 @@ func TestBudgetJSONRoundTrip(t *testing.T) {
 		Period: 36 * time.Hour, HopMeasure: store.HopOwnTime, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		Hops: []store.HopBudget{{Service: "feed-api", Dependency: "profile-svc", Allocation: 30 * time.Millisecond}},
 	}
-	j, err := json.Marshal(budgetToJSON(b))
+	j, err := json.Marshal(wire.FromBudget(b))
 	if err != nil {
 		t.Fatal(err)
 	}

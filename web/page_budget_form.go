@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 	"slices"
@@ -94,7 +95,7 @@ func budgetFormOf(b store.Budget) components.BudgetFormView {
 	f := components.BudgetFormView{
 		Heading: "Edit budget", Action: fmt.Sprintf("/budgets/%d", b.ID), Submit: "Save budget", CancelHref: fmt.Sprintf("/budgets/%d", b.ID),
 		Name: b.Name, Service: b.Service, Endpoint: b.Endpoint,
-		ThresholdMs: formNumber(float64(b.Threshold) / 1e6), TargetPct: formNumber(reportRound(b.Target*100, 7)),
+		ThresholdMs: formNumber(float64(b.Threshold) / 1e6), TargetPct: formNumber(units.Round(b.Target*100, 7)),
 		Period: duration.Format(b.Period), HopMeasure: string(analysis.HopMeasureOf(b)), Errors: components.FormErrors{},
 	}
 	for _, h := range b.Hops {

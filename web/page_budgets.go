@@ -3,6 +3,9 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
+	"github.com/tailscope/tailscope/internal/wire"
 	"math"
 	"net/http"
 
@@ -40,7 +43,7 @@ func (s *Server) handleBudgetsPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, s.page(r, "Budgets", "budgets", nil), components.BudgetsPage(v))
 }
 
-func budgetRow(b store.Budget, rep BudgetCompliance) components.BudgetRow {
+func budgetRow(b store.Budget, rep wire.Compliance) components.BudgetRow {
 	row := components.BudgetRow{
 		ID: b.ID, Name: budgetName(b), Service: b.Service, Endpoint: b.Endpoint, Objective: objectiveText(b),
 		Href: fmt.Sprintf("/budgets/%d", b.ID), EditHref: fmt.Sprintf("/budgets/%d/edit", b.ID), DeleteHref: fmt.Sprintf("/budgets/%d/delete", b.ID),
@@ -48,7 +51,7 @@ func budgetRow(b store.Budget, rep BudgetCompliance) components.BudgetRow {
 		WorstHop: rep.WorstHop, WorstHopText: worstHopText(rep.ComplianceReport),
 	}
 	if rep.Total > 0 {
-		row.Attainment = sloPercent(rep.Attainment)
+		row.Attainment = units.SLOPercent(rep.Attainment)
 		row.BudgetLeft = chart.FormatPercent(rep.ErrorBudgetRemaining)
 		row.BudgetLeftBad = rep.ErrorBudgetRemaining < 0
 	}
@@ -84,7 +87,7 @@ func budgetStatusClass(status analysis.BudgetStatus) string {
 
 // objectiveText writes "99% under 500 ms over 30d".
 func objectiveText(b store.Budget) string {
-	return fmt.Sprintf("%s under %s over %s", sloPercent(b.Target), chart.FormatDuration(b.Threshold), duration.Format(b.Period))
+	return fmt.Sprintf("%s under %s over %s", units.SLOPercent(b.Target), units.Duration(b.Threshold), duration.Format(b.Period))
 }
 
 // budgetParam loads the budget named by the {id} URL parameter.
@@ -179,16 +182,16 @@ func budgetView(b store.Budget, rep analysis.ComplianceReport, tr TimeRange, dep
 	outFrom, outTo := tr.FromText, tr.ToText
 	if tr.To.Sub(tr.From) > maxAnalysisRange {
 		// Outlier analysis reads whole windows and stops at a week.
-		outFrom, outTo = timeText(tr.To.Add(-maxAnalysisRange)), timeText(tr.To)
+		outFrom, outTo = href.Time(tr.To.Add(-maxAnalysisRange)), href.Time(tr.To)
 	}
 	v := components.BudgetView{
 		ID: b.ID, Name: budgetName(b), Service: b.Service, Endpoint: b.Endpoint, Objective: objectiveText(b),
 		Window: windowText(tr), Status: budgetStatusClass(rep.Status), StatusText: rep.StatusText, StatusExplain: rep.Status.Explain(),
 		EditHref: fmt.Sprintf("/budgets/%d/edit", b.ID), DeleteHref: fmt.Sprintf("/budgets/%d/delete", b.ID),
 		APIHref:        fmt.Sprintf("/api/v1/budgets/%d/compliance", b.ID),
-		LatencyHref:    link("/latency", win...),
-		OutliersHref:   link("/outliers", "service", b.Service, "endpoint", b.Endpoint, "from", outFrom, "to", outTo, "threshold_ms", thr),
-		SlowTracesHref: link("/search", append(win, "min_ms", thr, "sort", "slowest")...),
+		LatencyHref:    href.With("/latency", win...),
+		OutliersHref:   href.With("/outliers", "service", b.Service, "endpoint", b.Endpoint, "from", outFrom, "to", outTo, "threshold_ms", thr),
+		SlowTracesHref: href.With("/search", append(win, "min_ms", thr, "sort", "slowest")...),
 		IncidentHref:   IncidentFromWindowLink(tr.FromText, tr.ToText, b.Service),
 		BurnRates:      burnRows(rep.BurnRates),
 		BurnNote:       budgetBurnNote,
@@ -196,15 +199,15 @@ func budgetView(b store.Budget, rep analysis.ComplianceReport, tr TimeRange, dep
 		WorstHop:       rep.WorstHop,
 	}
 	if explicitRange {
-		v.APIHref = link(v.APIHref, "from", tr.FromText, "to", tr.ToText)
+		v.APIHref = href.With(v.APIHref, "from", tr.FromText, "to", tr.ToText)
 	}
 	if rep.Total == 0 {
 		v.Note = "No requests to this endpoint in the window: attainment and burn need traffic. Widen the time range."
 	}
 	v.Facts = []components.Fact{
-		{Label: "attainment", Value: sloPercent(rep.Attainment), Bad: rep.Total > 0 && !rep.Met},
+		{Label: "attainment", Value: units.SLOPercent(rep.Attainment), Bad: rep.Total > 0 && !rep.Met},
 		{Label: "requests", Value: chart.FormatCount(float64(rep.Total))},
-		{Label: "over " + chart.FormatDuration(b.Threshold), Value: chart.FormatCount(float64(rep.Bad))},
+		{Label: "over " + units.Duration(b.Threshold), Value: chart.FormatCount(float64(rep.Bad))},
 		{Label: "error budget", Value: chart.FormatCount(rep.ErrorBudget) + " slow requests"},
 		{Label: "budget left", Value: chart.FormatPercent(rep.ErrorBudgetRemaining), Bad: rep.ErrorBudgetRemaining < 0},
 	}

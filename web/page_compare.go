@@ -12,6 +12,8 @@ import (
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -98,7 +100,7 @@ func (s *Server) handleTraceComparePage(w http.ResponseWriter, r *http.Request) 
 	if _, _, hasB, _ := compareIDs(q); !hasB {
 		// A permalink names both traces: the typical one picked today
 		// may not be tomorrow's.
-		http.Redirect(w, r, link("/traces/compare", "a", d.A.TraceID.String(), "b", d.B.TraceID.String()), http.StatusSeeOther)
+		http.Redirect(w, r, href.With("/traces/compare", "a", d.A.TraceID.String(), "b", d.B.TraceID.String()), http.StatusSeeOther)
 		return
 	}
 	s.render(w, r, http.StatusOK, s.page(r, "Compare traces", "search", nil), components.TraceComparePage(traceCompareView(d)))
@@ -110,10 +112,10 @@ func traceCompareView(d analysis.TraceDiff) components.TraceCompareView {
 		A:        compareSide("A", d.A),
 		B:        compareSide("B", d.B),
 		Summary:  d.Summary,
-		SwapHref: link("/traces/compare", "a", b, "b", a),
-		APIHref:  link("/api/v1/traces/compare", "a", a, "b", b),
+		SwapHref: href.With("/traces/compare", "a", b, "b", a),
+		APIHref:  href.With("/api/v1/traces/compare", "a", a, "b", b),
 		Facts: []components.Fact{
-			{Label: "Δ duration", Value: signedMs(d.DeltaMs)},
+			{Label: "Δ duration", Value: units.SignedMs(d.DeltaMs)},
 			{Label: "Aligned spans", Value: strconv.Itoa(d.Matched)},
 			{Label: "Only in A", Value: strconv.Itoa(d.OnlyA)},
 			{Label: "Only in B", Value: strconv.Itoa(d.OnlyB)},
@@ -121,19 +123,19 @@ func traceCompareView(d analysis.TraceDiff) components.TraceCompareView {
 	}
 	if d.A.Service != "" && d.A.Service == d.B.Service && d.A.Name == d.B.Name {
 		at := time.Unix(0, int64(d.A.StartUnixNano))
-		v.ShapeHref = link("/shape", "service", d.A.Service, "endpoint", d.A.Name,
-			"from", timeText(at.Add(-typicalWindow)), "to", timeText(at.Add(typicalWindow)))
+		v.ShapeHref = href.With("/shape", "service", d.A.Service, "endpoint", d.A.Name,
+			"from", href.Time(at.Add(-typicalWindow)), "to", href.Time(at.Add(typicalWindow)))
 	}
 	for i, n := range d.Nodes {
 		row := components.CompareRow{Indent: min(n.Depth, maxIndent), Service: n.Service, Name: n.Name, Ordinal: n.Ordinal,
 			AMs: -1, BMs: -1, DeltaMs: n.DeltaMs, CritDeltaMs: n.CriticalDeltaMs, Culprit: i == d.Culprit}
 		if n.A != nil {
-			row.AMs, row.AHref, row.Async, row.Error = n.A.DurationMs, link("/traces/"+a, "span", n.A.SpanID.String()), n.A.Async, n.A.Error
+			row.AMs, row.AHref, row.Async, row.Error = n.A.DurationMs, href.With("/traces/"+a, "span", n.A.SpanID.String()), n.A.Async, n.A.Error
 		} else {
 			row.Only = "B"
 		}
 		if n.B != nil {
-			row.BMs, row.BHref = n.B.DurationMs, link("/traces/"+b, "span", n.B.SpanID.String())
+			row.BMs, row.BHref = n.B.DurationMs, href.With("/traces/"+b, "span", n.B.SpanID.String())
 			row.Async = row.Async || n.B.Async
 			row.Error = row.Error || n.B.Error
 		} else {
@@ -147,14 +149,6 @@ func traceCompareView(d analysis.TraceDiff) components.TraceCompareView {
 func compareSide(label string, t analysis.DiffTrace) components.CompareSide {
 	return components.CompareSide{Label: label, TraceID: t.TraceID.String(), Href: "/traces/" + t.TraceID.String(),
 		Root: t.Service + " " + t.Name, DurationMs: t.DurationMs, Spans: t.Spans}
-}
-
-// signedMs writes a difference with its sign, as the analysis does.
-func signedMs(v float64) string {
-	if v < 0 {
-		return "−" + analysis.FormatMs(-v)
-	}
-	return "+" + analysis.FormatMs(v)
 }
 
 // parseShapeQuery reads the parameters of /shape and /api/v1/shape.
@@ -174,7 +168,7 @@ func parseShapeQuery(q url.Values, tr TimeRange) (analysis.ShapeQuery, error) {
 }
 
 func (s *Server) handleAPIShape(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.pageRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		s.apiError(w, r, err)
 		return
@@ -193,7 +187,7 @@ func (s *Server) handleAPIShape(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleShapePage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.pageRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -231,16 +225,16 @@ func (s *Server) handleShapePage(w http.ResponseWriter, r *http.Request) {
 
 func shapeView(v components.ShapeView, rep analysis.ShapeReport, tr TimeRange) components.ShapeView {
 	v.Summary = rep.Summary
-	from, to := timeText(tr.From), timeText(tr.To)
-	v.APIHref = link("/api/v1/shape", "service", rep.Service, "endpoint", rep.Endpoint, "from", from, "to", to, "percentile", v.Percentile)
-	v.OutliersHref = link("/outliers", "service", rep.Service, "endpoint", rep.Endpoint, "from", from, "to", to)
+	from, to := href.Time(tr.From), href.Time(tr.To)
+	v.APIHref = href.With("/api/v1/shape", "service", rep.Service, "endpoint", rep.Endpoint, "from", from, "to", to, "percentile", v.Percentile)
+	v.OutliersHref = href.With("/outliers", "service", rep.Service, "endpoint", rep.Endpoint, "from", from, "to", to)
 	if len(rep.Nodes) == 0 {
 		v.Empty = true
 		return v
 	}
 	v.Facts = []components.Fact{
 		{Label: "Requests", Value: strconv.Itoa(rep.Requests)},
-		{Label: "Slow threshold", Value: "p" + strconv.FormatFloat(rep.Percentile, 'f', -1, 64) + " = " + analysis.FormatMs(rep.ThresholdMs)},
+		{Label: "Slow threshold", Value: "p" + strconv.FormatFloat(rep.Percentile, 'f', -1, 64) + " = " + units.Ms(rep.ThresholdMs)},
 		{Label: "Slow examined", Value: strconv.Itoa(rep.SlowCount)},
 		{Label: "Typical examined", Value: strconv.Itoa(rep.TypicalCount)},
 	}
@@ -258,7 +252,7 @@ func shapeView(v components.ShapeView, rep analysis.ShapeReport, tr TimeRange) c
 			SlowMs: n.Slow.MeanMs, TypMs: n.Typical.MeanMs, SlowCritMs: n.Slow.CriticalMs, TypCritMs: n.Typical.CriticalMs,
 			CritDeltaMs: n.CriticalDeltaMs,
 			// Slow traces of the endpoint that contain this span.
-			SearchHref: link("/search", "service", n.Service, "endpoint", n.Name, "from", from, "to", to,
+			SearchHref: href.With("/search", "service", n.Service, "endpoint", n.Name, "from", from, "to", to,
 				"min_ms", slowMsFor(i, slowMs)),
 		})
 	}

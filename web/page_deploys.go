@@ -1,9 +1,12 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 	"net/url"
@@ -120,7 +123,7 @@ func (s *Server) handleDeploysPage(w http.ResponseWriter, r *http.Request) {
 		v.Rows = append(v.Rows, components.DeployRow{
 			ID: d.ID, Service: d.Service, Version: d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05"), Ago: ago(d.At, now),
 			Source: d.Source, Note: d.Note, Href: fmt.Sprintf("/deploys/%d", d.ID), FirstSeen: kinds[d.ID] == analysis.KindFirstSeen,
-			LatencyHref: link("/latency", "service", d.Service, "from", timeText(d.At.Add(-time.Hour)), "to", timeText(minTime(d.At.Add(time.Hour), now))),
+			LatencyHref: href.With("/latency", "service", d.Service, "from", href.Time(d.At.Add(-time.Hour)), "to", href.Time(minTime(d.At.Add(time.Hour), now))),
 		})
 		if !slices.Contains(versions, d.Version) {
 			versions = append(versions, d.Version)
@@ -194,7 +197,7 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 	}
 	v := components.DeployCompareView{
 		Service: d.Service, Version: d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05 UTC"), Source: sourceWord(d.Source),
-		DeployNote: d.Note, Endpoint: q.Get("endpoint"), Window: cmpOr(q.Get("window"), "1h"),
+		DeployNote: d.Note, Endpoint: q.Get("endpoint"), Window: cmp.Or(q.Get("window"), "1h"),
 		EqualCounts: q.Get("equal_counts") == "1" || q.Get("equal_counts") == "true", Action: fmt.Sprintf("/deploys/%d", id),
 		FirstSeen: kinds[d.ID] == analysis.KindFirstSeen,
 	}
@@ -227,10 +230,10 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 		q.Set("endpoint", v.Endpoint)
 		cv := comparisonView(c, "before", "after")
 		cv.APIHref = "/api/v1/compare?" + q.Encode()
-		cv.LatencyHref = link("/latency", "service", c.Service, "endpoint", c.Endpoint, "from", timeText(c.Before.From), "to", timeText(c.After.To))
+		cv.LatencyHref = href.With("/latency", "service", c.Service, "endpoint", c.Endpoint, "from", href.Time(c.Before.From), "to", href.Time(c.After.To))
 		cv.BeforeTracesHref = sideTracesHref(c, c.Before)
 		cv.AfterTracesHref = sideTracesHref(c, c.After)
-		cv.IncidentHref = IncidentFromWindowLink(timeText(c.After.From), timeText(c.After.To), c.Service)
+		cv.IncidentHref = IncidentFromWindowLink(href.Time(c.After.From), href.Time(c.After.To), c.Service)
 		v.Comparison = &cv
 	}
 	if v.Endpoint != "" && !slices.Contains(v.Endpoints, v.Endpoint) {
@@ -240,17 +243,10 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 	s.render(w, r, http.StatusOK, s.page(r, d.Service+" "+d.Version+" before and after", "deploys", nil), components.DeployComparePage(v))
 }
 
-func cmpOr(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
-}
-
 // sideTracesHref lists the slowest traces of one side of a comparison.
 func sideTracesHref(c analysis.Comparison, side analysis.CompareSide) string {
-	return link("/search", "service", c.Service, "endpoint", c.Endpoint, "version", side.Version,
-		"from", timeText(side.From), "to", timeText(side.To), "sort", "slowest")
+	return href.With("/search", "service", c.Service, "endpoint", c.Endpoint, "version", side.Version,
+		"from", href.Time(side.From), "to", href.Time(side.To), "sort", "slowest")
 }
 
 func (s *Server) handleComparePage(w http.ResponseWriter, r *http.Request) {
@@ -258,7 +254,7 @@ func (s *Server) handleComparePage(w http.ResponseWriter, r *http.Request) {
 	v := components.CompareView{Form: components.CompareFormView{
 		Service: strings.TrimSpace(q.Get("service")), Endpoint: strings.TrimSpace(q.Get("endpoint")),
 		VersionA: strings.TrimSpace(q.Get("version_a")), VersionB: strings.TrimSpace(q.Get("version_b")),
-		From: cmpOr(q.Get("from"), "now-1h"), To: cmpOr(q.Get("to"), "now"),
+		From: cmp.Or(q.Get("from"), "now-1h"), To: cmp.Or(q.Get("to"), "now"),
 	}}
 	ctx := r.Context()
 	now := s.analysisNow()
@@ -299,10 +295,10 @@ func (s *Server) handleComparePage(w http.ResponseWriter, r *http.Request) {
 			params.Set("endpoint", c.Endpoint)
 			cv := comparisonView(c, c.Before.Label, c.After.Label)
 			cv.APIHref = "/api/v1/compare?" + params.Encode()
-			cv.LatencyHref = link("/latency", "service", c.Service, "endpoint", c.Endpoint, "from", timeText(minTime(c.Before.From, c.After.From)), "to", timeText(maxTime(c.Before.To, c.After.To)))
+			cv.LatencyHref = href.With("/latency", "service", c.Service, "endpoint", c.Endpoint, "from", href.Time(minTime(c.Before.From, c.After.From)), "to", href.Time(maxTime(c.Before.To, c.After.To)))
 			cv.BeforeTracesHref = sideTracesHref(c, c.Before)
 			cv.AfterTracesHref = sideTracesHref(c, c.After)
-			cv.IncidentHref = IncidentFromWindowLink(timeText(minTime(c.Before.From, c.After.From)), timeText(maxTime(c.Before.To, c.After.To)), c.Service)
+			cv.IncidentHref = IncidentFromWindowLink(href.Time(minTime(c.Before.From, c.After.From)), href.Time(maxTime(c.Before.To, c.After.To)), c.Service)
 			v.Form.Endpoint = c.Endpoint
 			v.Comparison = &cv
 		}
@@ -316,11 +312,11 @@ func comparisonView(c analysis.Comparison, before, after string) components.Comp
 	v := components.ComparisonView{
 		Service: c.Service, Endpoint: c.Endpoint, BeforeLabel: before, AfterLabel: after,
 		Verdict: c.Verdict, VerdictClass: verdictClass(c.Verdict), Summary: c.Summary, Reasons: c.Reasons,
-		Insufficient: c.Insufficient, CILevel: sloPercent(c.CILevel), NoBaseline: c.Baseline == analysis.BaselineNone,
+		Insufficient: c.Insufficient, CILevel: units.SLOPercent(c.CILevel), NoBaseline: c.Baseline == analysis.BaselineNone,
 		RateBefore: c.Throughput.BeforePerS, RateAfter: c.Throughput.AfterPerS,
 	}
 	if d := c.Throughput.DeltaPct; d != nil {
-		v.RateDelta = signedPctText(*d)
+		v.RateDelta = units.SignedPercent(*d)
 	}
 	if e := c.ErrorRate; e != nil {
 		v.ErrorBefore, v.ErrorAfter, v.ErrorP, v.ErrorSignificant = e.RateA, e.RateB, e.PValue, e.Significant
@@ -354,7 +350,7 @@ func comparisonView(c analysis.Comparison, before, after string) components.Comp
 			DeltaMs: p.DeltaMs, DeltaPct: p.DeltaPct, Tested: p.Tested, Significant: p.Significant, Slower: p.DeltaMs > 0, CI: "–",
 		}
 		if p.Tested {
-			row.CI = fmt.Sprintf("%s … %s (%s … %s)", signedMsText(p.CILowMs), signedMsText(p.CIHighMs), signedPctText(p.CILowPct), signedPctText(p.CIHighPct))
+			row.CI = fmt.Sprintf("%s … %s (%s … %s)", units.SignedMs(p.CILowMs), units.SignedMs(p.CIHighMs), units.SignedPercent(p.CILowPct), units.SignedPercent(p.CIHighPct))
 		}
 		v.Percentiles = append(v.Percentiles, row)
 	}
@@ -416,12 +412,4 @@ func verdictClass(v string) string {
 	default:
 		return "nochange"
 	}
-}
-
-// signedMsText writes a millisecond change with its sign.
-func signedMsText(v float64) string {
-	if v > 0 {
-		return "+" + chart.FormatMs(v)
-	}
-	return chart.FormatMs(v)
 }

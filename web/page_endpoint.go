@@ -2,6 +2,8 @@ package web
 
 import (
 	"fmt"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 	"sort"
@@ -29,7 +31,7 @@ func (s *Server) pickEndpoint(r *http.Request, tr TimeRange, action string) (com
 	if p.Service == "" {
 		var best store.Endpoint
 		for _, e := range eps {
-			if busier(e, best) {
+			if analysis.Busier(e, best) {
 				best = e
 			}
 		}
@@ -50,7 +52,7 @@ func (s *Server) pickEndpoint(r *http.Request, tr TimeRange, action string) (com
 		}
 		if e.Service == p.Service {
 			p.Endpoints = append(p.Endpoints, e.Name)
-			if busier(e, best) {
+			if analysis.Busier(e, best) {
 				best = e
 			}
 		}
@@ -71,15 +73,6 @@ func (s *Server) pickEndpoint(r *http.Request, tr TimeRange, action string) (com
 	return p, nil
 }
 
-// busier orders endpoints for defaults: where requests enter the system
-// (trace roots) first, then by request count.
-func busier(a, b store.Endpoint) bool {
-	if a.Roots != b.Roots {
-		return a.Roots > b.Roots
-	}
-	return a.Count > b.Count
-}
-
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -90,7 +83,7 @@ func contains(list []string, s string) bool {
 }
 
 func (s *Server) handleLatencyPage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.pageRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -143,17 +136,17 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 			{Label: "requests", Value: chart.FormatCount(float64(rep.Count))},
 			{Label: "rate", Value: fmt.Sprintf("%.2f/s", rep.RatePerS)},
 			{Label: "errors", Value: chart.FormatPercent(rep.ErrorRate), Bad: rep.ErrorRate > 0.01},
-			{Label: "p50", Value: chart.FormatMs(pc.P50Ms)},
-			{Label: "p90", Value: chart.FormatMs(pc.P90Ms)},
-			{Label: "p95", Value: chart.FormatMs(pc.P95Ms)},
-			{Label: "p99", Value: chart.FormatMs(pc.P99Ms)},
-			{Label: "p99.9", Value: chart.FormatMs(pc.P999Ms)},
-			{Label: "max", Value: chart.FormatMs(pc.MaxMs)},
+			{Label: "p50", Value: units.Ms(pc.P50Ms)},
+			{Label: "p90", Value: units.Ms(pc.P90Ms)},
+			{Label: "p95", Value: units.Ms(pc.P95Ms)},
+			{Label: "p99", Value: units.Ms(pc.P99Ms)},
+			{Label: "p99.9", Value: units.Ms(pc.P999Ms)},
+			{Label: "max", Value: units.Ms(pc.MaxMs)},
 		},
-		OutliersHref:   link("/outliers", base...),
-		TracesHref:     link("/search", base...),
-		SlowTracesHref: link("/search", append(base, "sort", "slowest")...),
-		HeatmapURL:     link("/search", "service", p.Service, "endpoint", p.Endpoint, "sort", "slowest"),
+		OutliersHref:   href.With("/outliers", base...),
+		TracesHref:     href.With("/search", base...),
+		SlowTracesHref: href.With("/search", append(base, "sort", "slowest")...),
+		HeatmapURL:     href.With("/search", "service", p.Service, "endpoint", p.Endpoint, "sort", "slowest"),
 	}
 	if rep.Method == "sketch" {
 		v.MethodNote = fmt.Sprintf("Percentiles from mergeable sketches, within %s relative error.", chart.FormatPercent(rep.RelativeError))
@@ -186,7 +179,7 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 	var bars []chart.Bar
 	for _, b := range rep.Histogram {
 		bar := chart.Bar{LoMs: b.LowerMs, HiMs: b.UpperMs, Count: int64(b.Count),
-			Href: link("/search", append(base, "min_ms", fmt.Sprintf("%g", b.LowerMs), "max_ms", fmt.Sprintf("%g", b.UpperMs), "sort", "slowest")...)}
+			Href: href.With("/search", append(base, "min_ms", fmt.Sprintf("%g", b.LowerMs), "max_ms", fmt.Sprintf("%g", b.UpperMs), "sort", "slowest")...)}
 		if b.LowerMs >= pc.P99Ms && pc.P99Ms > 0 {
 			bar.Class = "tail"
 		}
@@ -208,7 +201,7 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 			}
 			from, to := hm.Times[c], hm.Times[c].Add(step)
 			cells = append(cells, chart.Cell{From: from, To: to, LoMs: hm.BoundsMs[row], HiMs: hm.BoundsMs[row+1], Count: int64(n),
-				Href: link("/search", "service", p.Service, "endpoint", p.Endpoint, "from", timeText(from), "to", timeText(to),
+				Href: href.With("/search", "service", p.Service, "endpoint", p.Endpoint, "from", href.Time(from), "to", href.Time(to),
 					"min_ms", fmt.Sprintf("%g", hm.BoundsMs[row]), "max_ms", fmt.Sprintf("%g", hm.BoundsMs[row+1]), "sort", "slowest")})
 		}
 	}

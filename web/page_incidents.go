@@ -3,6 +3,8 @@ package web
 import (
 	"errors"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
 	"net/http"
 	"slices"
 	"strings"
@@ -283,7 +285,7 @@ func (s *Server) handleIncidentPinForm(w http.ResponseWriter, r *http.Request) {
 		}
 		pins = append(pins, id)
 	}
-	req := incidentRequest{Title: in.Title, From: timeText(in.From), To: timeText(in.To), Services: in.Services, Notes: in.Notes}
+	req := incidentRequest{Title: in.Title, From: href.Time(in.From), To: href.Time(in.To), Services: in.Services, Notes: in.Notes}
 	for _, p := range pins {
 		req.PinnedTraceIDs = append(req.PinnedTraceIDs, p.String())
 	}
@@ -416,9 +418,9 @@ func incidentEndpointView(e ReportEndpoint, base string, markers []chart.Marker,
 		{Label: "requests", Value: chart.FormatCount(float64(st.Requests))},
 		{Label: "rate", Value: fmt.Sprintf("%.2f/s", st.RatePerS)},
 		{Label: "errors", Value: chart.FormatPercent(st.ErrorRate), Bad: st.ErrorRate > 0.01},
-		{Label: "p50", Value: chart.FormatMs(st.Percentiles.P50Ms)},
-		{Label: "p95", Value: chart.FormatMs(st.Percentiles.P95Ms)},
-		{Label: "p99", Value: chart.FormatMs(st.Percentiles.P99Ms)},
+		{Label: "p50", Value: units.Ms(st.Percentiles.P50Ms)},
+		{Label: "p95", Value: units.Ms(st.Percentiles.P95Ms)},
+		{Label: "p99", Value: units.Ms(st.Percentiles.P99Ms)},
 	}
 	if e.Impact != nil {
 		cv := comparisonView(*e.Impact, "before", "during")
@@ -426,7 +428,7 @@ func incidentEndpointView(e ReportEndpoint, base string, markers []chart.Marker,
 		cv.LatencyHref = e.Links.Latency
 		ev.Impact = &cv
 		if e.Impact.Baseline != analysis.BaselineNone {
-			ev.Facts = append(ev.Facts, components.Fact{Label: "p99 before", Value: chart.FormatMs(e.Impact.Before.Percentiles.P99Ms)})
+			ev.Facts = append(ev.Facts, components.Fact{Label: "p99 before", Value: units.Ms(e.Impact.Before.Percentiles.P99Ms)})
 		}
 	}
 	switch o := e.Outliers; {
@@ -438,7 +440,7 @@ func incidentEndpointView(e ReportEndpoint, base string, markers []chart.Marker,
 		ev.OutliersNote = "No request reached the outlier threshold."
 	default:
 		ev.OutlierFacts = fmt.Sprintf("%d of %d requests at or above the p99 (%s); %d of their traces examined, with %d typical requests (p25–p75) setting each dependency's usual time.",
-			o.OutlierCount, o.RequestCount, chart.FormatMs(o.ThresholdMs), o.AnalyzedOutlierCount, o.BaselineCount)
+			o.OutlierCount, o.RequestCount, units.Ms(o.ThresholdMs), o.AnalyzedOutlierCount, o.BaselineCount)
 		if len(o.Groups) == 0 {
 			ev.OutliersNote = "No cause stands out: the slowest requests do not share a dependency, tenant, payload or version more than chance allows."
 		}
@@ -467,8 +469,8 @@ func incidentBudgetView(b ReportBudget) components.IncidentBudgetView {
 		bv.WorstHop = worstHopText(d.ComplianceReport)
 	}
 	bv.Facts = []components.Fact{
-		{Label: "attainment during", Value: sloPercent(d.Attainment), Bad: d.Total > 0 && !d.Met},
-		{Label: "over " + chart.FormatMs(d.Budget.ThresholdMs), Value: fmt.Sprintf("%s of %s", chart.FormatCount(float64(d.Bad)), chart.FormatCount(float64(d.Total)))},
+		{Label: "attainment during", Value: units.SLOPercent(d.Attainment), Bad: d.Total > 0 && !d.Met},
+		{Label: "over " + units.Ms(d.Budget.ThresholdMs), Value: fmt.Sprintf("%s of %s", chart.FormatCount(float64(d.Bad)), chart.FormatCount(float64(d.Total)))},
 		{Label: "burn rate during", Value: analysis.FormatBurn(b.BurnRateDuring), Bad: b.BurnRateDuring > 1},
 		{Label: d.Budget.Period + " budget used", Value: chart.FormatPercent(b.PeriodBudgetSpent), Bad: b.PeriodBudgetSpent >= 0.1},
 	}
@@ -497,5 +499,5 @@ func exemplarView(e ReportExemplar, pinAction string) components.ExemplarView {
 
 // findingText is a one-line anti-pattern callout.
 func findingText(f analysis.Finding) string {
-	return fmt.Sprintf("%s (%s at stake)", f.Title, chart.FormatMs(f.TimeMs))
+	return fmt.Sprintf("%s (%s at stake)", f.Title, units.Ms(f.TimeMs))
 }

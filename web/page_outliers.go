@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
 	"net/http"
 	"sort"
 	"strconv"
@@ -31,7 +33,7 @@ var dimensionTitles = map[string]string{
 const maxDimValues = 8
 
 func (s *Server) handleOutliersPage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.pageRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -65,7 +67,7 @@ func (s *Server) handleOutliersPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := outliersView(rep, p, tr, q.Get("percentile"), q.Get("threshold_ms"))
 	v.APIHref = "/api/v1/outliers?" + q.Encode()
-	v.ShapeHref = link("/shape", "service", p.Service, "endpoint", p.Endpoint, "from", timeText(tr.From), "to", timeText(tr.To), "percentile", q.Get("percentile"))
+	v.ShapeHref = href.With("/shape", "service", p.Service, "endpoint", p.Endpoint, "from", href.Time(tr.From), "to", href.Time(tr.To), "percentile", q.Get("percentile"))
 	if s.hasCPUProfiles(r.Context(), tr) {
 		for i := range v.Groups {
 			gq := cloneValues(q)
@@ -82,22 +84,22 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 	if rep.Percentile > 0 && rep.Percentile != 99 {
 		defn = fmt.Sprintf("≥ p%g", rep.Percentile)
 	} else if rep.Percentile == 0 {
-		defn = "≥ " + chart.FormatMs(rep.ThresholdMs)
+		defn = "≥ " + units.Ms(rep.ThresholdMs)
 	}
 	v := components.OutliersView{
 		Picker: p, Percentile: percentile, ThresholdMs: threshold,
 		Facts: []components.Fact{
 			{Label: "requests", Value: chart.FormatCount(float64(rep.RequestCount))},
-			{Label: "p50", Value: chart.FormatMs(rep.P50Ms)},
-			{Label: "p99", Value: chart.FormatMs(rep.P99Ms)},
-			{Label: "outliers " + defn, Value: fmt.Sprintf("%d (≥ %s)", rep.OutlierCount, chart.FormatMs(rep.ThresholdMs))},
+			{Label: "p50", Value: units.Ms(rep.P50Ms)},
+			{Label: "p99", Value: units.Ms(rep.P99Ms)},
+			{Label: "outliers " + defn, Value: fmt.Sprintf("%d (≥ %s)", rep.OutlierCount, units.Ms(rep.ThresholdMs))},
 			{Label: "traces examined", Value: fmt.Sprintf("%d + %d baseline", rep.AnalyzedOutlierCount, rep.BaselineCount)},
 		},
 		Ungrouped: rep.UngroupedCount,
 		Verdict:   rep.Verdict, NoDominantCause: rep.NoDominantCause,
 		P99Ms: rep.P99Ms, FixAllP99Ms: rep.FixAllP99Ms, FixAllPayoffMs: rep.FixAllPayoffMs,
-		LatencyHref: link("/latency", base...),
-		TracesHref:  link("/search", append(base, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...),
+		LatencyHref: href.With("/latency", base...),
+		TracesHref:  href.With("/search", append(base, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...),
 	}
 	switch {
 	case rep.RequestCount == 0:
@@ -133,7 +135,7 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 				search = append(search, "version", g.DimensionValues[k])
 			}
 		}
-		gv.TracesHref = link("/search", search...)
+		gv.TracesHref = href.With("/search", search...)
 		for _, id := range g.ExampleTraceIDs {
 			gv.Examples = append(gv.Examples, components.SpanLink{Label: id.String()[:12], Href: "/traces/" + id.String()})
 		}
@@ -173,9 +175,9 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 			}
 			switch n {
 			case "tenant":
-				item.Href = link("/search", append(base, "tenant", x.Value, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...)
+				item.Href = href.With("/search", append(base, "tenant", x.Value, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...)
 			case "version":
-				item.Href = link("/search", append(base, "version", x.Value, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...)
+				item.Href = href.With("/search", append(base, "version", x.Value, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...)
 			}
 			dv.Values = append(dv.Values, item)
 		}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"net/http"
 	"sort"
 	"strconv"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
-	"github.com/tailscope/tailscope/components/chart"
 	"github.com/tailscope/tailscope/profile"
 	"github.com/tailscope/tailscope/profile/flameview"
 	"github.com/tailscope/tailscope/store"
@@ -137,7 +137,7 @@ func (s *Server) handleSpanProfile(w http.ResponseWriter, r *http.Request) {
 	label := "CPU of " + target.Service + " " + target.Name + " and its children"
 	v := components.ProfileView{
 		Title:    "CPU of " + target.Service + " · " + target.Name,
-		Subtitle: fmt.Sprintf("samples taken while this span (%s) or one of its children was active", formatNs(target.DurationNano)),
+		Subtitle: fmt.Sprintf("samples taken while this span (%s) or one of its children was active", units.Duration(time.Duration(target.DurationNano))),
 		Links: []components.SpanLink{
 			{Label: "back to the waterfall", Href: "/traces/" + id.String() + "?span=" + target.SpanID.String()},
 		},
@@ -212,10 +212,10 @@ func (s *Server) handleOutlierGroupProfile(w http.ResponseWriter, r *http.Reques
 	back.Del("group")
 	v := components.ProfileView{
 		Title:    fmt.Sprintf("CPU of group %d: %s", n, g.Label),
-		Subtitle: fmt.Sprintf("outlier traces (≥ %s) of %s %s against traces around the median (%s)", formatMs(rep.ThresholdMs), q.Service, q.Endpoint, formatMs(rep.P50Ms)),
+		Subtitle: fmt.Sprintf("outlier traces (≥ %s) of %s %s against traces around the median (%s)", units.Ms(rep.ThresholdMs), q.Service, q.Endpoint, units.Ms(rep.P50Ms)),
 		Links:    []components.SpanLink{{Label: "back to the outliers", Href: "/outliers?" + back.Encode()}},
 		Note: fmt.Sprintf("%s of CPU samples in the outliers' spans, %s in the baseline's. Shares are normalised by each side's total, so more traffic on one side does not colour the graph.",
-			formatNs(outTree.Total), formatNs(baseTree.Total)),
+			units.Duration(time.Duration(outTree.Total)), units.Duration(time.Duration(baseTree.Total))),
 	}
 	v.Note += fewSamplesCaution(outTree.Total, baseTree.Total)
 	empty := ""
@@ -278,7 +278,7 @@ func (s *Server) groupSpanIDs(ctx context.Context, q store.TraceQuery) ([]store.
 // handleProfilesPage is the profile explorer: one application's profile of
 // one type over the window.
 func (s *Server) handleProfilesPage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.pageRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -348,7 +348,3 @@ func (s *Server) handleProfilesPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
-
-func formatMs(ms float64) string { return chart.FormatMs(ms) }
-
-func formatNs(ns int64) string { return chart.FormatMs(float64(ns) / 1e6) }

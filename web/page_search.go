@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"net/http"
 	"sort"
 	"strconv"
@@ -70,7 +71,7 @@ func (s *Server) handleSearchPage(w http.ResponseWriter, r *http.Request) {
 		})
 		dots = append(dots, chart.Dot{
 			T: start, Ms: nsToMs(t.DurationNano), Error: t.ErrorCount > 0, Href: href,
-			Title: fmt.Sprintf("%s %s · %s · %d spans · %s", t.RootService, t.RootName, chart.FormatMs(nsToMs(t.DurationNano)), t.SpanCount, start.Format("15:04:05")),
+			Title: fmt.Sprintf("%s %s · %s · %d spans · %s", t.RootService, t.RootName, units.Ms(nsToMs(t.DurationNano)), t.SpanCount, start.Format("15:04:05")),
 		})
 	}
 	v.Scatter = chart.BuildScatter(chart.ScatterInput{From: tr.From, To: tr.To, Dots: dots, Height: 220})

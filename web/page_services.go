@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 	"strings"
@@ -15,7 +17,7 @@ import (
 )
 
 func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.pageRange(r)
+	tr, err := s.parseRange(r.URL.Query())
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -52,14 +54,14 @@ func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
 			base := []string{"service", svc.Name, "endpoint", ep.Name, "from", tr.FromText, "to", tr.ToText}
 			row.Endpoints = append(row.Endpoints, components.EndpointRow{
 				Name:         ep.Name,
-				LatencyHref:  link("/latency", base...),
-				OutliersHref: link("/outliers", base...),
-				TracesHref:   link("/search", append(base, "sort", "slowest")...),
+				LatencyHref:  href.With("/latency", base...),
+				OutliersHref: href.With("/outliers", base...),
+				TracesHref:   href.With("/search", append(base, "sort", "slowest")...),
 				Stats:        statsView(ep.RequestStats, svc.Name+" "+ep.Name, rep.From),
 				Budget:       badges[svc.Name+"\x00"+ep.Name],
 			})
 		}
-		row.Href = link("/latency", "service", svc.Name, "endpoint", busiest, "from", tr.FromText, "to", tr.ToText)
+		row.Href = href.With("/latency", "service", svc.Name, "endpoint", busiest, "from", tr.FromText, "to", tr.ToText)
 		for _, d := range deploys {
 			if d.Service == svc.Name {
 				row.Deploys = append(row.Deploys, components.DeployPill{
@@ -94,7 +96,7 @@ func statsView(st analysis.RequestStats, label string, from time.Time) component
 		Count: st.Count, RatePerS: st.RatePerS, RateSince: since, ErrorRate: st.ErrorRate,
 		P50Ms: st.P50Ms, P95Ms: st.P95Ms, P99Ms: st.P99Ms,
 		Spark:      chart.BuildSparkline(vals, 120, 24),
-		SparkLabel: "p99 of " + label + " over the window, peak " + chart.FormatMs(maxFinite(vals)),
+		SparkLabel: "p99 of " + label + " over the window, peak " + units.Ms(maxFinite(vals)),
 	}
 }
 
@@ -141,7 +143,7 @@ func budgetBadge(b store.Budget, rep analysis.ComplianceReport) *components.Budg
 		badge.Text = "no data"
 		return badge
 	}
-	badge.Text = fmt.Sprintf("%s ≤ %s (target %s)", sloPercent(rep.Attainment), chart.FormatDuration(b.Threshold), sloPercent(b.Target))
+	badge.Text = fmt.Sprintf("%s ≤ %s (target %s)", units.SLOPercent(rep.Attainment), units.Duration(b.Threshold), units.SLOPercent(b.Target))
 	return badge
 }
 

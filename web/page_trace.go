@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 	"sort"
@@ -279,9 +281,9 @@ func (b *rowBuilder) row(n int32, depth int) components.WFRow {
 	if p := b.tree.Parent(n); p >= 0 {
 		row.ParentID = b.tree.Span(p).SpanID.String()
 	}
-	row.Label = chart.FormatMs(row.DurationMs)
+	row.Label = units.Ms(row.DurationMs)
 	if row.SelfMs > 0 && row.HasChildren {
-		row.Label += " (self " + chart.FormatMs(row.SelfMs) + ")"
+		row.Label += " (self " + units.Ms(row.SelfMs) + ")"
 	}
 	// Labels go right of the bar unless the bar ends near the edge.
 	if row.Bar.LeftPct+row.Bar.WidthPct < 78 {
@@ -362,12 +364,12 @@ func summarize(v *components.WaterfallView, tree *analysis.Tree, cp analysis.Cri
 	v.Detached = cp.DetachedSpans
 	v.Async = cp.AsyncSpans
 	if root.IsEntry() {
-		v.OutliersHref = link("/outliers", "service", root.Service, "endpoint", root.Name,
-			"from", timeText(time.Unix(0, lay.start).Add(-30*time.Minute)), "to", timeText(time.Unix(0, lay.start).Add(30*time.Minute)))
-		v.CompareHref = link("/traces/compare", "a", root.TraceID.String())
+		v.OutliersHref = href.With("/outliers", "service", root.Service, "endpoint", root.Name,
+			"from", href.Time(time.Unix(0, lay.start).Add(-30*time.Minute)), "to", href.Time(time.Unix(0, lay.start).Add(30*time.Minute)))
+		v.CompareHref = href.With("/traces/compare", "a", root.TraceID.String())
 	}
 	v.Facts = []components.Fact{
-		{Label: "Duration", Value: chart.FormatMs(lay.extent / 1e6)},
+		{Label: "Duration", Value: units.Ms(lay.extent / 1e6)},
 		{Label: "Spans", Value: chart.FormatCount(float64(tree.Len()))},
 		{Label: "Services", Value: fmt.Sprint(len(services))},
 		{Label: "Errors", Value: fmt.Sprint(errorsN), Bad: errorsN > 0},
@@ -394,7 +396,7 @@ func summarize(v *components.WaterfallView, tree *analysis.Tree, cp analysis.Cri
 		v.Services = append(v.Services, components.ServiceLegend{Name: n, Class: classes[n]})
 	}
 	for i := 0; i <= 4; i++ {
-		v.Ticks = append(v.Ticks, components.WFTick{LeftPct: float64(i) * 25, Label: chart.FormatMs(nsToMs(int64(float64(i) / 4 * lay.extent)))})
+		v.Ticks = append(v.Ticks, components.WFTick{LeftPct: float64(i) * 25, Label: units.Ms(nsToMs(int64(float64(i) / 4 * lay.extent)))})
 	}
 }
 

@@ -2,9 +2,10 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"net/http"
 	"net/url"
-	"time"
+	"slices"
 
 	"github.com/a-h/templ"
 
@@ -88,7 +89,9 @@ func (s *Server) rangePicker(r *http.Request, tr TimeRange) *components.RangePic
 			rp.Hidden = append(rp.Hidden, components.KV{Key: k, Value: v})
 		}
 	}
-	sortKV(rp.Hidden)
+	slices.SortFunc(rp.Hidden, func(a, b components.KV) int {
+		return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Value, b.Value))
+	})
 	for _, pr := range rangePresets {
 		u := cloneValues(q)
 		u.Set("from", pr.from)
@@ -108,14 +111,6 @@ func cloneValues(v url.Values) url.Values {
 		out[k] = append([]string(nil), vs...)
 	}
 	return out
-}
-
-func sortKV(kv []components.KV) {
-	for i := 1; i < len(kv); i++ {
-		for j := i; j > 0 && (kv[j].Key < kv[j-1].Key || (kv[j].Key == kv[j-1].Key && kv[j].Value < kv[j-1].Value)); j-- {
-			kv[j], kv[j-1] = kv[j-1], kv[j]
-		}
-	}
 }
 
 // render writes a full page. It renders into a buffer first so a template
@@ -160,32 +155,15 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	s.render(w, r, status, s.page(r, title, "", nil), components.ErrorPage(status, title, msg))
 }
 
-// pageRange parses the window of a page; pages default to the last hour.
-func (s *Server) pageRange(r *http.Request) (TimeRange, error) {
-	q := r.URL.Query()
+// parseRange parses the from/to window of a page or an API call against the
+// quantised clock; an absent window is the last hour.
+func (s *Server) parseRange(q url.Values) (TimeRange, error) {
 	tr, err := parseTimeRange(q.Get("from"), q.Get("to"), s.analysisNow())
 	if err != nil {
 		return tr, badRequest("%v", err)
 	}
 	return tr, nil
 }
-
-// link builds a URL with query parameters, skipping empty values.
-func link(path string, kv ...string) string {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
-			v.Set(kv[i], kv[i+1])
-		}
-	}
-	if len(v) == 0 {
-		return path
-	}
-	return path + "?" + v.Encode()
-}
-
-// timeText formats a time for range parameters in links.
-func timeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // timeOnly keeps only the window of a query.
 func timeOnly(v url.Values) string {

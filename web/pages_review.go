@@ -3,10 +3,8 @@ package web
 import (
 	"errors"
 	"fmt"
-	"math"
+	"github.com/tailscope/tailscope/internal/href"
 	"net/http"
-	"strconv"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -19,7 +17,7 @@ import (
 // window (relative times are fixed to absolute ones by the form) and
 // service.
 func IncidentFromWindowLink(from, to, service string) string {
-	return link("/incidents/new", "from", from, "to", to, "service", service)
+	return href.With("/incidents/new", "from", from, "to", to, "service", service)
 }
 
 // maxFormBody bounds form posts: notes may be 64 KiB, and a little more
@@ -77,25 +75,4 @@ func upperFirst(s string) string {
 		return s
 	}
 	return string(unicode.ToUpper(r)) + s[n:]
-}
-
-// sloPercent writes targets and attainments with the precision they
-// need: 99%, 99.9%, 98.62% (a rounded "99%" would hide a missed 99%
-// target).
-func sloPercent(f float64) string {
-	s := strconv.FormatFloat(f*100, 'f', 2, 64)
-	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	return s + "%"
-}
-
-// signedPctText writes a percent change with its sign: "+205%", "−43%".
-func signedPctText(v float64) string {
-	s := strconv.FormatFloat(math.Abs(v), 'f', 0, 64) + "%"
-	switch {
-	case math.Round(v) > 0:
-		return "+" + s
-	case math.Round(v) < 0:
-		return "−" + s
-	}
-	return s
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
+	"github.com/tailscope/tailscope/internal/wire"
 	"net/http"
 	"net/url"
 	"slices"
@@ -179,7 +181,7 @@ type ReportBudget struct {
 	Link string `json:"link"`
 	// During is the budget's compliance over the incident's range; its
 	// burn rates are over the windows ending when the incident ended.
-	During BudgetCompliance `json:"during"`
+	During wire.Compliance `json:"during"`
 	// BurnRateDuring is the incident's share of slow requests over the
 	// share the target allows (1 spends the budget exactly on time).
 	BurnRateDuring float64 `json:"burn_rate_during"`
@@ -325,7 +327,7 @@ func (s *Server) reviewEndpoints(ctx context.Context, in store.Incident, to time
 	if len(in.Services) == 0 {
 		var best store.Endpoint
 		for _, e := range eps {
-			if busier(e, best) {
+			if analysis.Busier(e, best) {
 				best = e
 			}
 		}
@@ -341,7 +343,7 @@ func (s *Server) reviewEndpoints(ctx context.Context, in store.Incident, to time
 		}
 		var best store.Endpoint
 		for _, e := range eps {
-			if e.Service == svc && busier(e, best) {
+			if e.Service == svc && analysis.Busier(e, best) {
 				best = e
 			}
 		}
@@ -382,11 +384,11 @@ func (s *Server) reportEndpoints(r *http.Request, in store.Incident, to time.Tim
 			From: during.From, To: during.To, Requests: during.Count, Errors: during.ErrorCount,
 			ErrorRate: during.ErrorRate, RatePerS: during.RatePerS, Method: during.Method, Percentiles: during.Percentiles,
 		}
-		inRange := []string{"service", ep.Service, "endpoint", ep.Name, "from", timeText(in.From), "to", timeText(to)}
+		inRange := []string{"service", ep.Service, "endpoint", ep.Name, "from", href.Time(in.From), "to", href.Time(to)}
 		e.Links = ReportEndpointLinks{
-			Latency:    base + link("/latency", "service", ep.Service, "endpoint", ep.Name, "from", timeText(tlFrom), "to", timeText(tlTo)),
-			Outliers:   base + link("/outliers", inRange...),
-			SlowTraces: base + link("/search", append(inRange, "sort", "slowest")...),
+			Latency:    base + href.With("/latency", "service", ep.Service, "endpoint", ep.Name, "from", href.Time(tlFrom), "to", href.Time(tlTo)),
+			Outliers:   base + href.With("/outliers", inRange...),
+			SlowTraces: base + href.With("/search", append(inRange, "sort", "slowest")...),
 		}
 		if d > maxAnalysisRange {
 			msg := fmt.Sprintf("The incident is longer than %d days: the before/after comparison and the outlier analysis cover at most that. Narrow the range to the worst part.", int(maxAnalysisRange.Hours()/24))
@@ -397,10 +399,10 @@ func (s *Server) reportEndpoints(r *http.Request, in store.Incident, to time.Tim
 		q := url.Values{}
 		q.Set("service", ep.Service)
 		q.Set("endpoint", ep.Name)
-		q.Set("before_from", timeText(in.From.Add(-d)))
-		q.Set("before_to", timeText(in.From))
-		q.Set("after_from", timeText(in.From))
-		q.Set("after_to", timeText(to))
+		q.Set("before_from", href.Time(in.From.Add(-d)))
+		q.Set("before_to", href.Time(in.From))
+		q.Set("after_from", href.Time(in.From))
+		q.Set("after_to", href.Time(to))
 		e.Links.Impact = base + "/api/v1/compare?" + q.Encode()
 		_, c, err := s.compareWith(r, q)
 		if msg, ok := reportUnavailable(err); ok {
@@ -523,10 +525,10 @@ func (s *Server) reportBudgets(ctx context.Context, in store.Incident, to time.T
 		rb := ReportBudget{ID: b.ID, Name: budgetName(b), Link: base + fmt.Sprintf("/budgets/%d", b.ID), During: during,
 			PeriodErrorBudget: period.ErrorBudget}
 		if during.Total > 0 {
-			rb.BurnRateDuring = reportRound(float64(during.Bad)/float64(during.Total)/(1-b.Target), 3)
+			rb.BurnRateDuring = units.Round(float64(during.Bad)/float64(during.Total)/(1-b.Target), 3)
 		}
 		if period.ErrorBudget > 0 {
-			rb.PeriodBudgetSpent = reportRound(float64(during.Bad)/period.ErrorBudget, 4)
+			rb.PeriodBudgetSpent = units.Round(float64(during.Bad)/period.ErrorBudget, 4)
 		}
 		rep.Budgets = append(rep.Budgets, rb)
 	}
@@ -645,18 +647,18 @@ func reportTimeline(rep IncidentReport, in store.Incident, to time.Time, base st
 			}
 		}
 		window := func(p *analysis.SeriesPoint, extra ...string) string {
-			kv := append([]string{"service", e.Service, "endpoint", e.Endpoint, "from", timeText(p.Start), "to", timeText(p.Start.Add(step))}, extra...)
-			return base + link("/search", kv...)
+			kv := append([]string{"service", e.Service, "endpoint", e.Endpoint, "from", href.Time(p.Start), "to", href.Time(p.Start.Add(step))}, extra...)
+			return base + href.With("/search", kv...)
 		}
 		if peak != nil {
 			ev = append(ev, TimelineEvent{Time: peak.Start, Kind: eventP99Peak, Link: window(peak, "sort", "slowest"),
 				Text: fmt.Sprintf("p99 of %s %s peaks at %s (%d requests in the %s from %s)", e.Service, e.Endpoint,
-					chart.FormatMs(*peak.P99Ms), peak.Count, chart.FormatDuration(step), peak.Start.UTC().Format("15:04:05"))})
+					units.Ms(*peak.P99Ms), peak.Count, units.Duration(step), peak.Start.UTC().Format("15:04:05"))})
 		}
 		if errPeak != nil {
 			ev = append(ev, TimelineEvent{Time: errPeak.Start, Kind: eventErrorPeak, Link: window(errPeak, "status", "error"),
 				Text: fmt.Sprintf("Error rate of %s %s peaks at %s (%d of %d requests in the %s from %s)", e.Service, e.Endpoint,
-					chart.FormatPercent(errShare(errPeak)), errPeak.Errors, errPeak.Count, chart.FormatDuration(step), errPeak.Start.UTC().Format("15:04:05"))})
+					chart.FormatPercent(errShare(errPeak)), errPeak.Errors, errPeak.Count, units.Duration(step), errPeak.Start.UTC().Format("15:04:05"))})
 		}
 	}
 	order := map[string]int{eventStart: 1, eventDeploy: 0, eventFirstSeen: 0, eventP99Peak: 2, eventErrorPeak: 3, eventEnd: 4}
@@ -682,14 +684,14 @@ func reportSummary(rep IncidentReport) string {
 		st := e.During
 		s := fmt.Sprintf("%s %s served %s requests during the incident (%s errors); p99 %s, p50 %s.",
 			e.Service, e.Endpoint, chart.FormatCount(float64(st.Requests)), chart.FormatPercent(st.ErrorRate),
-			chart.FormatMs(st.Percentiles.P99Ms), chart.FormatMs(st.Percentiles.P50Ms))
+			units.Ms(st.Percentiles.P99Ms), units.Ms(st.Percentiles.P50Ms))
 		if e.Impact != nil && e.Impact.Before.Count > 0 {
 			s += fmt.Sprintf(" Against the %s before: %s.", humanDuration(e.Impact.Before.To.Sub(e.Impact.Before.From)), e.Impact.Summary)
 		}
 		if e.Outliers != nil && len(e.Outliers.Groups) > 0 {
 			g := e.Outliers.Groups[0]
 			s += fmt.Sprintf(" The slowest requests were mostly %s (%s of the tail, %s excess each); fixing it would bring p99 from %s to %s.",
-				g.Label, chart.FormatPercent(g.Share), chart.FormatMs(g.ExcessMs), chart.FormatMs(e.Outliers.P99Ms), chart.FormatMs(g.CounterfactualP99Ms))
+				g.Label, chart.FormatPercent(g.Share), units.Ms(g.ExcessMs), units.Ms(e.Outliers.P99Ms), units.Ms(g.CounterfactualP99Ms))
 		}
 		parts = append(parts, s)
 	}
@@ -709,8 +711,8 @@ func reportSummary(rep IncidentReport) string {
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("Budget %s: %s of requests under %s during the incident (target %s); the incident used %s of the %s error budget.",
-			b.Name, sloPercent(b.During.Attainment), chart.FormatMs(b.During.Budget.ThresholdMs),
-			sloPercent(b.During.Budget.Target), chart.FormatPercent(b.PeriodBudgetSpent), b.During.Budget.Period))
+			b.Name, units.SLOPercent(b.During.Attainment), units.Ms(b.During.Budget.ThresholdMs),
+			units.SLOPercent(b.During.Budget.Target), chart.FormatPercent(b.PeriodBudgetSpent), b.During.Budget.Period))
 	}
 	return strings.Join(parts, " ")
 }
@@ -759,11 +761,4 @@ func budgetName(b store.Budget) string {
 		return b.Name
 	}
 	return b.Service + " " + b.Endpoint
-}
-
-// reportRound rounds to digits decimals, as the analysis package rounds
-// its shares and milliseconds.
-func reportRound(x float64, digits int) float64 {
-	p := math.Pow10(digits)
-	return math.Round(x*p) / p
 }

@@ -2,6 +2,8 @@ package web
 
 import (
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
+	"github.com/tailscope/tailscope/internal/wire"
 	"regexp"
 	"strconv"
 	"strings"
@@ -58,12 +60,12 @@ func reportMarkdown(rep IncidentReport) string {
 			case e.Impact != nil && e.Impact.Baseline == analysis.BaselineNone:
 				change = "new — no baseline"
 			case e.Impact != nil:
-				before = chart.FormatMs(e.Impact.Before.Percentiles.P99Ms)
+				before = units.Ms(e.Impact.Before.Percentiles.P99Ms)
 				change = mdCell(percentileChange(*e.Impact, 99))
 			}
 			line("| %s | %d | %s (%d) | %s | %s | %s | %s | %s |", mdLink(e.Service+" "+e.Endpoint, e.Links.Latency), st.Requests,
-				chart.FormatPercent(st.ErrorRate), st.Errors, chart.FormatMs(st.Percentiles.P50Ms), chart.FormatMs(st.Percentiles.P95Ms),
-				chart.FormatMs(st.Percentiles.P99Ms), before, change)
+				chart.FormatPercent(st.ErrorRate), st.Errors, units.Ms(st.Percentiles.P50Ms), units.Ms(st.Percentiles.P95Ms),
+				units.Ms(st.Percentiles.P99Ms), before, change)
 		}
 		line("")
 		for _, e := range rep.Endpoints {
@@ -79,7 +81,7 @@ func reportMarkdown(rep IncidentReport) string {
 		for _, bu := range rep.Budgets {
 			d := bu.During
 			line("- Budget %s (%s): %s of requests under %s during the incident, %d of %d over; burn rate %s; %s of the %s error budget used.",
-				mdLink(bu.Name, bu.Link), budgetObjectiveText(d.Budget), sloPercent(d.Attainment), chart.FormatMs(d.Budget.ThresholdMs),
+				mdLink(bu.Name, bu.Link), budgetObjectiveText(d.Budget), units.SLOPercent(d.Attainment), units.Ms(d.Budget.ThresholdMs),
 				d.Bad, d.Total, analysis.FormatBurn(bu.BurnRateDuring), chart.FormatPercent(bu.PeriodBudgetSpent), d.Budget.Period)
 		}
 		line("")
@@ -109,10 +111,10 @@ func reportMarkdown(rep IncidentReport) string {
 			line("No request reached the outlier threshold.")
 		case len(o.Groups) == 0:
 			line("%d of %d requests were at or above the p99 (%s); they do not share a dependency, tenant, payload or version more than chance allows.",
-				o.OutlierCount, o.RequestCount, chart.FormatMs(o.ThresholdMs))
+				o.OutlierCount, o.RequestCount, units.Ms(o.ThresholdMs))
 		default:
 			line("%d of %d requests were at or above the p99 (%s); %d of their traces were examined, with %d typical requests (p25–p75) setting each dependency's usual time.",
-				o.OutlierCount, o.RequestCount, chart.FormatMs(o.ThresholdMs), o.AnalyzedOutlierCount, o.BaselineCount)
+				o.OutlierCount, o.RequestCount, units.Ms(o.ThresholdMs), o.AnalyzedOutlierCount, o.BaselineCount)
 			line("")
 			for i, g := range o.Groups {
 				if i == maxReviewGroups {
@@ -123,8 +125,8 @@ func reportMarkdown(rep IncidentReport) string {
 					ex = append(ex, mdLink(id.String()[:12], traceLink(rep, id.String())))
 				}
 				line("%d. **%s**: %s of the tail (%d requests), %s mean excess each; p99 would be %s if fixed (saves %s). Examples: %s",
-					i+1, mdInline(g.Label), chart.FormatPercent(g.Share), g.Count, chart.FormatMs(g.ExcessMs),
-					chart.FormatMs(g.CounterfactualP99Ms), chart.FormatMs(g.PayoffMs), strings.Join(ex, ", "))
+					i+1, mdInline(g.Label), chart.FormatPercent(g.Share), g.Count, units.Ms(g.ExcessMs),
+					units.Ms(g.CounterfactualP99Ms), units.Ms(g.PayoffMs), strings.Join(ex, ", "))
 			}
 		}
 		line("")
@@ -189,7 +191,7 @@ func reportMarkdown(rep IncidentReport) string {
 				burns = append(burns, s)
 			}
 			line("| %s | %s | %s | %d of %d | %s | %s | %s | %s |", mdLink(bu.Name, bu.Link), budgetObjectiveText(d.Budget),
-				sloPercent(d.Attainment), d.Bad, d.Total, analysis.FormatBurn(bu.BurnRateDuring), chart.FormatPercent(bu.PeriodBudgetSpent),
+				units.SLOPercent(d.Attainment), d.Bad, d.Total, analysis.FormatBurn(bu.BurnRateDuring), chart.FormatPercent(bu.PeriodBudgetSpent),
 				strings.Join(burns, " / "), mdCell(worstHopText(d.ComplianceReport)))
 		}
 		line("")
@@ -210,10 +212,10 @@ func reportMarkdown(rep IncidentReport) string {
 			}
 			var hops []string
 			for _, h := range e.CriticalPath {
-				hops = append(hops, fmt.Sprintf("%s %s (%s)", h.Label, chart.FormatMs(h.CriticalMs), chart.FormatPercent(h.Share)))
+				hops = append(hops, fmt.Sprintf("%s %s (%s)", h.Label, units.Ms(h.CriticalMs), chart.FormatPercent(h.Share)))
 			}
 			line("| %s | %s | %s | %s | %s |", mdLink(e.TraceID[:12], e.Link), mdCell(e.Reason), mdCell(e.RootService+" "+e.RootName),
-				chart.FormatMs(e.DurationMs), mdCell(strings.Join(hops, "; ")))
+				units.Ms(e.DurationMs), mdCell(strings.Join(hops, "; ")))
 		}
 		line("")
 	}
@@ -257,19 +259,19 @@ func writeComparisonMarkdown(b *strings.Builder, c analysis.Comparison, before, 
 		line("")
 		return
 	}
-	ci := sloPercent(c.CILevel) + " CI of the change"
+	ci := units.SLOPercent(c.CILevel) + " CI of the change"
 	line("| Percentile | %s | %s | Change | %s |", before, after, ci)
 	line("| --- | ---: | ---: | ---: | --- |")
 	for _, p := range c.Percentiles {
 		interval := "not tested (too few requests in the tail)"
 		if p.Tested {
-			interval = fmt.Sprintf("%s … %s (%s … %s)", signedMsText(p.CILowMs), signedMsText(p.CIHighMs), signedPctText(p.CILowPct), signedPctText(p.CIHighPct))
+			interval = fmt.Sprintf("%s … %s (%s … %s)", units.SignedMs(p.CILowMs), units.SignedMs(p.CIHighMs), units.SignedPercent(p.CILowPct), units.SignedPercent(p.CIHighPct))
 			if p.Significant {
 				interval += ", significant"
 			}
 		}
-		line("| p%s | %s | %s | %s (%s) | %s |", strconv.FormatFloat(p.Percentile, 'f', -1, 64), chart.FormatMs(p.BeforeMs),
-			chart.FormatMs(p.AfterMs), signedMsText(p.DeltaMs), signedPctText(p.DeltaPct), interval)
+		line("| p%s | %s | %s | %s (%s) | %s |", strconv.FormatFloat(p.Percentile, 'f', -1, 64), units.Ms(p.BeforeMs),
+			units.Ms(p.AfterMs), units.SignedMs(p.DeltaMs), units.SignedPercent(p.DeltaPct), interval)
 	}
 	line("")
 	sigWord := "not significant"
@@ -287,8 +289,8 @@ func writeComparisonMarkdown(b *strings.Builder, c analysis.Comparison, before, 
 			if i == 5 {
 				break
 			}
-			line("| %s | %s | %s | %s | %s |", mdCell(d.Label), chart.FormatMs(d.BeforeTailMs), chart.FormatMs(d.AfterTailMs),
-				signedMsText(d.TailDeltaMs), signedMsText(d.DeltaMs))
+			line("| %s | %s | %s | %s | %s |", mdCell(d.Label), units.Ms(d.BeforeTailMs), units.Ms(d.AfterTailMs),
+				units.SignedMs(d.TailDeltaMs), units.SignedMs(d.DeltaMs))
 		}
 		line("")
 	}
@@ -303,9 +305,9 @@ func percentileChange(c analysis.Comparison, pct float64) string {
 		if p.Percentile != pct {
 			continue
 		}
-		s := signedPctText(p.DeltaPct)
+		s := units.SignedPercent(p.DeltaPct)
 		if p.Tested {
-			s += fmt.Sprintf(" [CI %s … %s]", signedPctText(p.CILowPct), signedPctText(p.CIHighPct))
+			s += fmt.Sprintf(" [CI %s … %s]", units.SignedPercent(p.CILowPct), units.SignedPercent(p.CIHighPct))
 		}
 		switch {
 		case !p.Tested:
@@ -322,8 +324,8 @@ func percentileChange(c analysis.Comparison, pct float64) string {
 	return "–"
 }
 
-func budgetObjectiveText(b BudgetJSON) string {
-	return fmt.Sprintf("%s under %s over %s", sloPercent(b.Target), chart.FormatMs(b.ThresholdMs), b.Period)
+func budgetObjectiveText(b wire.Budget) string {
+	return fmt.Sprintf("%s under %s over %s", units.SLOPercent(b.Target), units.Ms(b.ThresholdMs), b.Period)
 }
 
 // verdictWord heads a verdict line.

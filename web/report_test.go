@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
+	"github.com/tailscope/tailscope/internal/wire"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -149,7 +151,7 @@ func checkReportJSON(t *testing.T, f *rvFixture, e rvExports) {
 func isReportType(t reflect.Type) bool {
 	// A budget's compliance is the JSON API's body (docs/API.md), nested
 	// as it is and not repeated in docs/REPORTS.md.
-	return t.PkgPath() == reflect.TypeFor[IncidentReport]().PkgPath() && t.Kind() == reflect.Struct && t != reflect.TypeFor[BudgetCompliance]()
+	return t.PkgPath() == reflect.TypeFor[IncidentReport]().PkgPath() && t.Kind() == reflect.Struct && t != reflect.TypeFor[wire.Compliance]()
 }
 
 // missingFields lists the JSON fields of t absent from m, recursing into
@@ -369,12 +371,12 @@ func checkReportNumbers(t *testing.T, e rvExports) {
 		rep.Summary,
 		ep.Impact.Summary,
 		rep.Deploys[0].Comparison.Summary,
-		chart.FormatMs(ep.During.Percentiles.P99Ms),
-		chart.FormatMs(ep.Impact.Before.Percentiles.P99Ms),
-		sloPercent(rep.Budgets[0].During.Attainment),
+		units.Ms(ep.During.Percentiles.P99Ms),
+		units.Ms(ep.Impact.Before.Percentiles.P99Ms),
+		units.SLOPercent(rep.Budgets[0].During.Attainment),
 		chart.FormatPercent(rep.Budgets[0].PeriodBudgetSpent),
 		ep.Outliers.Groups[0].Label,
-		chart.FormatMs(ep.Outliers.Groups[0].CounterfactualP99Ms),
+		units.Ms(ep.Outliers.Groups[0].CounterfactualP99Ms),
 		rep.Exemplars[0].TraceID[:12],
 	}
 	for _, n := range numbers {

@@ -3,12 +3,12 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"sort"
 	"time"
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
-	"github.com/tailscope/tailscope/components/chart"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -27,9 +27,9 @@ func spanDetailView(sp *store.Span, st analysis.SpanTime) *components.SpanDetail
 		{Key: "span_id", Value: sp.SpanID.String()},
 		{Key: "parent", Value: parent},
 		{Key: "kind", Value: sp.Kind.String()},
-		{Key: "duration", Value: chart.FormatMs(nsToMs(sp.DurationNano))},
-		{Key: "self time", Value: chart.FormatMs(st.SelfMs)},
-		{Key: "on critical path", Value: chart.FormatMs(st.CriticalMs)},
+		{Key: "duration", Value: units.Ms(nsToMs(sp.DurationNano))},
+		{Key: "self time", Value: units.Ms(st.SelfMs)},
+		{Key: "on critical path", Value: units.Ms(st.CriticalMs)},
 		{Key: "status", Value: status},
 		{Key: "dependency", Value: orDash(sp.Dependency)},
 		{Key: "tenant", Value: orDash(sp.Tenant)},
@@ -37,7 +37,7 @@ func spanDetailView(sp *store.Span, st analysis.SpanTime) *components.SpanDetail
 		{Key: "host", Value: orDash(sp.Host)},
 	}
 	if sp.PayloadBytes > 0 {
-		d.Facts = append(d.Facts, components.KV{Key: "payload", Value: chart.FormatBytes(float64(sp.PayloadBytes))})
+		d.Facts = append(d.Facts, components.KV{Key: "payload", Value: units.Bytes(float64(sp.PayloadBytes))})
 	}
 	d.Attributes = attrKV(sp.Attributes)
 	d.Resource = attrKV(sp.Resource)
@@ -47,7 +47,7 @@ func spanDetailView(sp *store.Span, st analysis.SpanTime) *components.SpanDetail
 			val = string(e.Attributes)
 		}
 		d.Events = append(d.Events, components.KV{
-			Key:   "+" + chart.FormatDuration(time.Duration(e.TimeUnixNano-sp.StartUnixNano)) + " " + e.Name,
+			Key:   "+" + units.Duration(time.Duration(e.TimeUnixNano-sp.StartUnixNano)) + " " + e.Name,
 			Value: val,
 		})
 	}

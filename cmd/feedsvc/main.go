@@ -23,8 +23,8 @@ import (
 
 	"github.com/tailscope/tailscope/feedsvc"
 	"github.com/tailscope/tailscope/feedsvc/load"
+	"github.com/tailscope/tailscope/feedsvc/play"
 	"github.com/tailscope/tailscope/feedsvc/scenario"
-	"github.com/tailscope/tailscope/profile"
 )
 
 func main() {
@@ -112,76 +112,53 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg := feedsvc.Config{
-		OTLPEndpoint: *otlp, PostgresURL: *pg, RedisURL: *rd, Version: *version, FeedAddr: *listen,
-		Seed: *seed, CatalogItems: *items, Schema: *schema, Environment: *envName, Logger: log,
+	pc := play.Config{
+		Feed: feedsvc.Config{
+			OTLPEndpoint: *otlp, PostgresURL: *pg, RedisURL: *rd, Version: *version, FeedAddr: *listen,
+			Seed: *seed, CatalogItems: *items, Schema: *schema, Environment: *envName, Logger: log,
+		},
+		Rate:     *rate,
+		Duration: play.UntilStopped,
 	}
-	var sc *scenario.Scenario
 	if *scen != "" {
-		s, err := scenario.Lookup(*scen)
+		sc, err := scenario.Lookup(*scen)
 		if err != nil {
 			fmt.Fprintln(stderr, "feedsvc:", err)
 			return 2
 		}
-		sc = &s
-		cfg = s.Configure(cfg)
-		if *rate == 0 {
-			*rate = s.Rate
-		}
+		pc.Scenario = &sc
 	}
 	if *pyro != "" {
-		stop, err := profile.StartSelfProfiling(ctx, *pyro, "feedsvc", map[string]string{"environment": *envName}, profile.WithSelfLogger(log))
-		if err != nil {
-			fmt.Fprintln(stderr, "feedsvc:", err)
-			return 1
-		}
-		defer stop()
-		// CPU samples name the span they were spent in.
-		cfg.WrapTracerProvider = profile.WrapTracerProvider
+		pc.Profile = &play.Profile{URL: *pyro, Environment: *envName}
 	}
-	c, err := feedsvc.Start(ctx, cfg)
+	run, err := play.Start(ctx, pc)
 	if err != nil {
 		fmt.Fprintln(stderr, "feedsvc:", err)
 		return 1
 	}
+	c := run.Cluster
 	fmt.Fprintf(stdout, "feedsvc %s (%s mode): feed %s\n", c.Version(), c.Mode(), c.FeedURL())
 	fmt.Fprintf(stdout, "  try: curl '%s?tenant=acme&user_id=1'\n", c.FeedURL())
 	fmt.Fprintf(stdout, "  faults: curl -d '{\"slow_profile\":{\"tenant\":\"acme\"}}' %s/admin/faults\n", c.AdminURL())
 
-	errc := make(chan error, 2)
-	pending := 0
-	if sc != nil {
-		pending++
-		go func() { errc <- sc.Run(ctx, c, nil) }()
-	}
-	var res *load.Result
-	if *rate > 0 {
-		pending++
-		lc := load.Config{Target: c.FeedURL(), Rate: *rate, Duration: 365 * 24 * time.Hour, Seed: *seed}
-		for _, t := range c.Tenants() {
-			lc.Tenants = append(lc.Tenants, load.Weighted{Name: t.Name, Weight: t.TrafficWeight})
-		}
-		go func() {
-			var err error
-			res, err = load.Run(ctx, lc)
-			errc <- err
-		}()
-	}
 	code := 0
-	for pending > 0 {
-		if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+	select {
+	case <-ctx.Done():
+	case <-run.Done():
+		// Without load, or when the steps or load failed; otherwise the
+		// cluster keeps serving until Ctrl-C.
+		if err := run.Err(); err != nil {
 			fmt.Fprintln(stderr, "feedsvc:", err)
 			code = 1
+		} else {
+			<-ctx.Done()
 		}
-		pending--
 	}
-	<-ctx.Done()
+	res, err := run.Stop()
 	if res != nil {
 		fmt.Fprint(stdout, res.Summary())
 	}
-	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := c.Close(cctx); err != nil {
+	if err != nil {
 		fmt.Fprintln(stderr, "feedsvc:", err)
 		code = 1
 	}

@@ -1,41 +1,15 @@
 package chart
 
 import (
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestFormatMs(t *testing.T) {
-	tests := []struct {
-		ms   float64
-		want string
-	}{
-		{0, "0 ms"},
-		{0.85, "850 µs"},
-		{0.0123, "12.3 µs"},
-		{42, "42 ms"},
-		{42.37, "42.4 ms"},
-		{420, "420 ms"},
-		{1800, "1.8 s"},
-		{12_345, "12.3 s"},
-		{150_000, "2.5 min"},
-		{-5, "−5 ms"},
-		{math.NaN(), "–"},
-	}
-	for _, tt := range tests {
-		if got := FormatMs(tt.ms); got != tt.want {
-			t.Errorf("FormatMs(%v) = %q, want %q", tt.ms, got, tt.want)
-		}
-	}
-}
-
 func TestFormatOthers(t *testing.T) {
 	tests := []struct{ got, want string }{
-		{FormatBytes(512), "512 B"},
-		{FormatBytes(1536), "1.5 KiB"},
-		{FormatBytes(3 << 20), "3 MiB"},
 		{FormatCount(950), "950"},
 		{FormatCount(12_300), "12.3k"},
 		{FormatCount(4_100_000), "4.1M"},
@@ -63,7 +37,7 @@ func TestNiceMax(t *testing.T) {
 
 func TestLinearTicksAreRoundAndInside(t *testing.T) {
 	s := Linear{Min: 0, Max: 500, Size: 200, Invert: true}
-	ticks := LinearTicks(s, 4, FormatMs)
+	ticks := LinearTicks(s, 4, units.Ms)
 	want := []string{"0 ms", "100 ms", "200 ms", "300 ms", "400 ms", "500 ms"}
 	if len(ticks) != len(want) {
 		t.Fatalf("got %d ticks %v, want %v", len(ticks), ticks, want)
@@ -84,7 +58,7 @@ func TestLinearTicksAreRoundAndInside(t *testing.T) {
 func TestLogTicks(t *testing.T) {
 	s := Log{Min: 1, Max: 1000, Size: 300}
 	var labels []string
-	for _, tk := range LogTicks(s, FormatMs) {
+	for _, tk := range LogTicks(s, units.Ms) {
 		labels = append(labels, tk.Label)
 	}
 	got := strings.Join(labels, ",")

@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"strings"
 	"time"
@@ -65,7 +66,7 @@ type TimeChartInput struct {
 	Markers       []Marker
 	Bands         []Band
 	YLabel        string
-	YFormat       func(float64) string // default FormatMs
+	YFormat       func(float64) string // default units.Ms
 	LogY          bool
 	Width, Height float64
 	Loc           *time.Location // tick labels; default UTC
@@ -124,7 +125,7 @@ func BuildTimeChart(in TimeChartInput) TimeChart {
 	}
 	yf := in.YFormat
 	if yf == nil {
-		yf = FormatMs
+		yf = units.Ms
 	}
 	c := TimeChart{Frame: f, YLabel: in.YLabel, Empty: true}
 	span := float64(in.To.Sub(in.From))
@@ -271,7 +272,7 @@ func BuildHistogram(in HistogramInput) Histogram {
 		xs.Max = xs.Min * 10
 	}
 	ys := Linear{Min: 0, Max: NiceMax(float64(maxC)), Size: f.PlotH(), Invert: true}
-	h.XTicks = LogTicks(xs, FormatMs)
+	h.XTicks = LogTicks(xs, units.Ms)
 	h.YTicks = LinearTicks(ys, 4, FormatCount)
 	for _, b := range in.Bars {
 		if b.Count == 0 {
@@ -283,7 +284,7 @@ func BuildHistogram(in HistogramInput) Histogram {
 		w := math.Max(1, x1-x0-1)
 		h.Bars = append(h.Bars, BarGeom{
 			X: x0, Y: y, W: w, H: f.PlotH() - y, Bar: b,
-			Title: FormatCount(float64(b.Count)) + " requests between " + FormatMs(b.LoMs) + " and " + FormatMs(b.HiMs),
+			Title: FormatCount(float64(b.Count)) + " requests between " + units.Ms(b.LoMs) + " and " + units.Ms(b.HiMs),
 		})
 	}
 	for _, l := range in.Lines {
@@ -359,7 +360,7 @@ func BuildHeatmap(in HeatmapInput) Heatmap {
 		ys.Max = ys.Min * 10
 	}
 	hm.XTicks = TimeTicks(in.From, in.To, f.PlotW(), int(math.Max(2, f.PlotW()/110)), loc)
-	hm.YTicks = LogTicks(ys, FormatMs)
+	hm.YTicks = LogTicks(ys, units.Ms)
 	logMax := math.Log1p(float64(hm.MaxCount))
 	for _, c := range in.Cells {
 		if c.Count == 0 {
@@ -375,7 +376,7 @@ func BuildHeatmap(in HeatmapInput) Heatmap {
 		}
 		hm.Cells = append(hm.Cells, CellGeom{
 			X: x0, Y: y0, W: math.Max(1, x1-x0), H: math.Max(1, y1-y0), Level: level, Cell: c,
-			Title: FormatCount(float64(c.Count)) + " requests, " + FormatMs(c.LoMs) + "–" + FormatMs(c.HiMs) + ", " +
+			Title: FormatCount(float64(c.Count)) + " requests, " + units.Ms(c.LoMs) + "–" + units.Ms(c.HiMs) + ", " +
 				c.From.In(loc).Format("15:04:05") + "–" + c.To.In(loc).Format("15:04:05"),
 		})
 	}
@@ -440,7 +441,7 @@ func BuildScatter(in ScatterInput) Scatter {
 	}
 	xs := Linear{Min: 0, Max: float64(in.To.Sub(in.From)), Size: f.PlotW()}
 	sc.XTicks = TimeTicks(in.From, in.To, f.PlotW(), int(math.Max(2, f.PlotW()/110)), loc)
-	sc.YTicks = LogTicks(ys, FormatMs)
+	sc.YTicks = LogTicks(ys, units.Ms)
 	for _, d := range in.Dots {
 		sc.Dots = append(sc.Dots, DotGeom{X: xs.Pos(float64(d.T.Sub(in.From))), Y: ys.Pos(math.Max(d.Ms, ys.Min)), Dot: d})
 	}
@@ -539,7 +540,7 @@ func BuildCDF(in CDFInput) CDF {
 		xs.Max = xs.Min * 10
 	}
 	ys := Linear{Min: 0, Max: 1, Size: f.PlotH(), Invert: true}
-	c.XTicks = LogTicks(xs, FormatMs)
+	c.XTicks = LogTicks(xs, units.Ms)
 	c.YTicks = LinearTicks(ys, 4, FormatPercent)
 	for _, s := range in.Series {
 		var b strings.Builder

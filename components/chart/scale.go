@@ -6,9 +6,9 @@ package chart
 
 import (
 	"fmt"
+	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -179,53 +179,18 @@ func timeLabel(t time.Time, step time.Duration, first bool) string {
 	}
 }
 
-// FormatMs formats a duration given in milliseconds with a unit a person
-// reads at a glance: "850 µs", "42 ms", "1.8 s", "2.5 min".
-func FormatMs(ms float64) string {
-	switch {
-	case math.IsNaN(ms) || math.IsInf(ms, 0):
-		return "–"
-	case ms == 0:
-		return "0 ms"
-	case ms < 0:
-		return "−" + FormatMs(-ms)
-	case ms < 1:
-		return trimFloat(ms*1000, 3) + " µs"
-	case ms < 1000:
-		return trimFloat(ms, 3) + " ms"
-	case ms < 60_000:
-		return trimFloat(ms/1000, 3) + " s"
-	default:
-		return trimFloat(ms/60_000, 3) + " min"
-	}
-}
-
-// FormatDuration formats d like FormatMs.
-func FormatDuration(d time.Duration) string { return FormatMs(float64(d) / 1e6) }
-
 // FormatCount formats a count compactly: 950, 12.3k, 4.1M.
 func FormatCount(v float64) string {
 	switch {
 	case math.Abs(v) >= 1e9:
-		return trimFloat(v/1e9, 3) + "G"
+		return units.Significant(v/1e9, 3) + "G"
 	case math.Abs(v) >= 1e6:
-		return trimFloat(v/1e6, 3) + "M"
+		return units.Significant(v/1e6, 3) + "M"
 	case math.Abs(v) >= 1e4:
-		return trimFloat(v/1e3, 3) + "k"
+		return units.Significant(v/1e3, 3) + "k"
 	default:
-		return trimFloat(v, 3)
+		return units.Significant(v, 3)
 	}
-}
-
-// FormatBytes formats a byte count with binary units: 512 B, 4 KiB, 1.5 MiB.
-func FormatBytes(b float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	i := 0
-	for math.Abs(b) >= 1024 && i < len(units)-1 {
-		b /= 1024
-		i++
-	}
-	return trimFloat(b, 3) + " " + units[i]
 }
 
 // FormatPercent formats a fraction as a percentage: 0.123 → "12.3%".
@@ -244,23 +209,6 @@ func FormatPercent(f float64) string {
 	default:
 		return strconv.FormatFloat(p, 'f', 0, 64) + "%"
 	}
-}
-
-// trimFloat formats v with about sig significant digits and no trailing
-// zeros.
-func trimFloat(v float64, sig int) string {
-	if v == 0 {
-		return "0"
-	}
-	digits := sig - 1 - int(math.Floor(math.Log10(math.Abs(v))))
-	if digits < 0 {
-		digits = 0
-	}
-	s := strconv.FormatFloat(v, 'f', digits, 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	return s
 }
 
 // F formats a pixel coordinate for SVG attributes with one decimal.

@@ -1,6 +1,7 @@
 package otlpconv
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -210,7 +211,7 @@ func (c *Converter) Convert(td ptrace.Traces) ([]store.Span, Result) {
 			attrs:   res,
 			service: st.text(ro.service),
 			version: st.text(ro.version),
-			host:    st.text(firstNonEmpty(ro.host, ro.instance)),
+			host:    st.text(cmp.Or(ro.host, ro.instance)),
 			tenant:  ro.tenant,
 		}
 		if rd.service == "" {
@@ -325,7 +326,7 @@ func (st *state) appendSpan(dst []store.Span, sp ptrace.Span, rd *resourceData) 
 	so.reset(len(st.c.tenantKeys))
 	s.Attributes = st.encodeMap(sp.Attributes(), &so, nil)
 
-	s.Tenant = st.text(firstNonEmpty(so.tenant, rd.tenant))
+	s.Tenant = st.text(cmp.Or(so.tenant, rd.tenant))
 	s.Version = rd.version
 	s.Host = rd.host
 	s.Dependency = st.text(so.dependency(s.Kind))
@@ -398,13 +399,6 @@ func (st *state) text(s string) string {
 }
 
 func lenBit(k string) uint64 { return 1 << min(len(k), 63) }
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
 
 // eventSlots returns n zeroed event slots carved from a shared chunk.
 func (st *state) eventSlots(n int) []store.Event {

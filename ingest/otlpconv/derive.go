@@ -1,6 +1,7 @@
 package otlpconv
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -173,7 +174,7 @@ func (c *Converter) observeTenant(tenant *string, rank *int, k string, v pcommon
 // dependency names what a span talks to (DESIGN.md "Span row"): only
 // client and producer spans and spans carrying a database system have one.
 func (o *spanObs) dependency(kind store.SpanKind) string {
-	dbSystem := firstNonEmpty(o.dbSystemName, o.dbSystem)
+	dbSystem := cmp.Or(o.dbSystemName, o.dbSystem)
 	if kind != store.KindClient && kind != store.KindProducer && dbSystem == "" {
 		return ""
 	}
@@ -181,7 +182,7 @@ func (o *spanObs) dependency(kind store.SpanKind) string {
 	case o.peerService != "":
 		return o.peerService
 	case dbSystem != "":
-		if ns := firstNonEmpty(o.dbNamespace, o.dbName); ns != "" {
+		if ns := cmp.Or(o.dbNamespace, o.dbName); ns != "" {
 			return dbSystem + "/" + ns
 		}
 		return dbSystem

@@ -12,8 +12,8 @@ import (
 
 	"github.com/tailscope/tailscope/feedsvc"
 	"github.com/tailscope/tailscope/feedsvc/load"
+	"github.com/tailscope/tailscope/feedsvc/play"
 	"github.com/tailscope/tailscope/feedsvc/scenario"
-	"github.com/tailscope/tailscope/profile"
 )
 
 // Config says what to play.
@@ -49,52 +49,37 @@ type Result struct {
 // Fill plays cfg and returns when every span has been exported.
 func Fill(ctx context.Context, cfg Config) (Result, error) {
 	sc := cfg.Scenario
-	fc := sc.Configure(feedsvc.Config{
-		OTLPEndpoint: cfg.OTLPEndpoint,
-		PostgresURL:  cfg.PostgresURL,
-		RedisURL:     cfg.RedisURL,
-		Schema:       cfg.Schema,
-		Seed:         cfg.Seed,
-		ExportDelay:  200 * time.Millisecond,
-	})
-	res := Result{From: time.Now()}
+	pc := play.Config{
+		Feed: feedsvc.Config{
+			OTLPEndpoint: cfg.OTLPEndpoint,
+			PostgresURL:  cfg.PostgresURL,
+			RedisURL:     cfg.RedisURL,
+			Schema:       cfg.Schema,
+			Seed:         cfg.Seed,
+			ExportDelay:  200 * time.Millisecond,
+		},
+		Scenario: &sc,
+		Rate:     cfg.Rate,
+		Duration: cfg.Duration,
+	}
 	if cfg.Profile {
-		stop, err := profile.StartSelfProfiling(ctx, cfg.OTLPEndpoint, "feedsvc", map[string]string{"environment": "test"},
-			profile.WithUploadRate(5*time.Second))
-		if err != nil {
-			return res, fmt.Errorf("demodata: profiling: %w", err)
-		}
-		// Deferred before the cluster's close below, so it runs after it:
-		// the last profile is uploaded once every span is flushed.
-		defer stop()
-		fc.WrapTracerProvider = profile.WrapTracerProvider
+		pc.Profile = &play.Profile{URL: cfg.OTLPEndpoint, Environment: "test", Every: 5 * time.Second}
 	}
-	cluster, err := feedsvc.Start(ctx, fc)
+	res := Result{From: time.Now()}
+	run, err := play.Start(ctx, pc)
 	if err != nil {
-		return res, fmt.Errorf("demodata: start feedsvc: %w", err)
+		return res, fmt.Errorf("demodata: %w", err)
 	}
-	res.Tenants = cluster.Tenants()
-	runCtx, cancel := context.WithCancel(ctx)
-	steps := make(chan error, 1)
-	go func() { steps <- sc.Run(runCtx, cluster, nil) }()
-	lc := sc.LoadConfig(cluster.FeedURL(), cluster.Tenants())
-	if cfg.Rate > 0 {
-		lc.Rate = cfg.Rate
+	res.Tenants = run.Cluster.Tenants()
+	select {
+	case <-run.Done():
+	case <-ctx.Done():
 	}
-	if cfg.Duration > 0 {
-		lc.Duration = cfg.Duration
-	}
-	lc.Seed = cfg.Seed
-	res.Load, err = load.Run(runCtx, lc)
-	cancel()
-	if serr := <-steps; serr != nil && !errors.Is(serr, context.Canceled) && err == nil {
-		err = serr
-	}
-	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer ccancel()
-	if cerr := cluster.Close(cctx); cerr != nil && err == nil {
-		err = fmt.Errorf("demodata: flush feedsvc: %w", cerr)
-	}
+	var serr error
+	res.Load, serr = run.Stop()
 	res.To = time.Now()
-	return res, err
+	if err := errors.Join(run.Err(), serr); err != nil {
+		return res, fmt.Errorf("demodata: %w", err)
+	}
+	return res, ctx.Err()
 }

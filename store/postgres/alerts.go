@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/internal/sqlcommon"
+)
+
+// conn adapts the pool to sqlcommon.Conn, for record code shared with
+// SQLite.
+type conn struct{ db *DB }
+
+func (c conn) Dialect() sqlcommon.Dialect { return sqlcommon.Postgres }
+
+func (c conn) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := c.db.pool.Exec(ctx, sql, args...)
+	if err != nil {
+		return 0, mapErr(ctx, "exec", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+func (c conn) QueryRow(ctx context.Context, sql string, args ...any) sqlcommon.Scanner {
+	return row{ctx, c.db.pool.QueryRow(ctx, sql, args...)}
+}
+
+func (c conn) Query(ctx context.Context, sql string, each func(sqlcommon.Scanner) error, args ...any) error {
+	rows, err := c.db.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return mapErr(ctx, "query", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return mapErr(ctx, "scan", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return mapErr(ctx, "query", err)
+	}
+	return nil
+}
+
+// row maps "no row" to store.ErrNotFound.
+type row struct {
+	ctx context.Context
+	r   pgx.Row
+}
+
+func (r row) Scan(dest ...any) error {
+	err := r.r.Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return mapErr(r.ctx, "query", err)
+	}
+	return nil
+}
+
+// CreateFiring stores a burn-rate alert firing (see store.AlertStore).
+func (db *DB) CreateFiring(ctx context.Context, f store.AlertFiring) (store.AlertFiring, bool, error) {
+	f, created, err := sqlcommon.CreateFiring(ctx, conn{db}, f)
+	if err != nil {
+		return f, false, fmt.Errorf("postgres: %w", err)
+	}
+	return f, created, nil
+}
+
+// ResolveFiring closes an open firing.
+func (db *DB) ResolveFiring(ctx context.Context, id int64, at time.Time, longBurn, shortBurn float64) error {
+	if err := sqlcommon.ResolveFiring(ctx, conn{db}, id, at, longBurn, shortBurn); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}
+
+// MarkAlertSent records a delivered notification.
+func (db *DB) MarkAlertSent(ctx context.Context, id int64, event store.AlertEvent, at time.Time) error {
+	if err := sqlcommon.MarkAlertSent(ctx, conn{db}, id, event, at); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}
+
+// Firings lists firings newest first.
+func (db *DB) Firings(ctx context.Context, q store.AlertQuery) ([]store.AlertFiring, error) {
+	out, err := sqlcommon.Firings(ctx, conn{db}, q)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return out, nil
+}
