@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -125,7 +126,7 @@ func TestAuthMatrix(t *testing.T) {
 	}
 	for _, c := range callers {
 		for _, rt := range routes {
-			host := cmpOr(c.host, "tailscope.test")
+			host := cmp.Or(c.host, "tailscope.test")
 			target := "http://" + host + routeTarget(rt.Pattern)
 			r := httptest.NewRequest(rt.Method, target, strings.NewReader("{}"))
 			for i := 0; i+1 < len(c.header); i += 2 {
