@@ -127,7 +127,7 @@ func TestAuthMatrix(t *testing.T) {
 	for _, c := range callers {
 		for _, rt := range routes {
 			host := cmp.Or(c.host, "tailscope.test")
-			target := "http://" + host + routeTarget(rt.Pattern)
+			target := "http://" + host + routeRequest(rt.Pattern)
 			r := httptest.NewRequest(rt.Method, target, strings.NewReader("{}"))
 			for i := 0; i+1 < len(c.header); i += 2 {
 				r.Header.Set(c.header[i], c.header[i+1])

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/tailscope/tailscope/internal/auth"
@@ -73,7 +74,18 @@ func (s *Server) healthRoutes() []route {
 	if s.metrics != nil {
 		rs = append(rs, route{Method: http.MethodGet, Pattern: "/metrics", Surface: surfaceHealth, Access: auth.AccessReader, Handler: s.metrics})
 	}
-	return rs
+	// Go's profiler, for the operator: editors only, as a profile shows
+	// internals and a CPU profile costs CPU for its whole duration.
+	pprofRoute := func(pattern string, h http.HandlerFunc) route {
+		return route{Method: http.MethodGet, Pattern: pattern, Surface: surfaceHealth, Access: auth.AccessEditor, Handler: h}
+	}
+	return append(rs,
+		pprofRoute("/debug/pprof/*", pprof.Index), // named profiles: heap, goroutine, allocs, …
+		pprofRoute("/debug/pprof/cmdline", pprof.Cmdline),
+		pprofRoute("/debug/pprof/profile", pprof.Profile),
+		pprofRoute("/debug/pprof/symbol", pprof.Symbol),
+		pprofRoute("/debug/pprof/trace", pprof.Trace),
+	)
 }
 
 func (s *Server) assetRoutes() []route {
