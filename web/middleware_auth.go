@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -116,7 +117,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, next := r.PostForm.Get("name"), safeNext(r.PostForm.Get("next"))
-	c, err := s.auth.Login(name, r.PostForm.Get("password"))
+	c, err := s.auth.Login(r.Context(), name, r.PostForm.Get("password"))
+	if errors.Is(err, auth.ErrLoginBusy) {
+		s.pageError(w, r, &Error{Status: http.StatusServiceUnavailable, Message: err.Error()})
+		return
+	}
 	if err != nil {
 		s.log.Info("login refused", "account", truncateText(name, 60), "remote", r.RemoteAddr)
 		s.render(w, r, http.StatusUnauthorized, s.page(r, "Log in", "", nil), components.LoginPage(components.LoginView{Name: name, Next: next, Error: err.Error()}))

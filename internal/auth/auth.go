@@ -139,6 +139,9 @@ type Authenticator struct {
 	file     File
 	sessions *sessions
 	editors  map[string]bool
+	// hashing bounds concurrent password checks: each takes argon2id's
+	// 64 MiB, so a flood of login posts must queue, not multiply memory.
+	hashing chan struct{}
 }
 
 // New returns an Authenticator; the file is read when cfg.File is set.
@@ -149,7 +152,7 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
-	a := &Authenticator{cfg: cfg, sessions: newSessions(cfg.SessionTTL), editors: map[string]bool{}}
+	a := &Authenticator{cfg: cfg, sessions: newSessions(cfg.SessionTTL), editors: map[string]bool{}, hashing: make(chan struct{}, 2)}
 	if cfg.File != "" {
 		f, err := LoadFile(cfg.File)
 		if err != nil {
@@ -194,7 +197,10 @@ func (a *Authenticator) LoginEnabled() bool { return a.cfg.Mode == ModeAccounts 
 // that matches nothing is an error, so a CI job with a wrong token hears
 // so rather than "log in".
 func (a *Authenticator) Identify(r *http.Request) (p Principal, ok bool, err error) {
-	if tok, found := BearerToken(r.Header.Get("Authorization")); found {
+	// With authentication off and no API tokens, an Authorization header
+	// means nothing here (a client configured for another server).
+	tokens := a.cfg.Mode != ModeNone || len(a.file.APITokens) > 0
+	if tok, found := BearerToken(r.Header.Get("Authorization")); found && tokens {
 		t, match := a.file.apiToken(tok)
 		if !match {
 			return Principal{}, false, errors.New("the bearer token matches no API token")

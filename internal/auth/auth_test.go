@@ -88,3 +88,17 @@ func TestRoleAllows(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenModeIgnoresBearer: with authentication off and no API tokens, a
+// client that sends a token (configured for another server) is not refused.
+func TestOpenModeIgnoresBearer(t *testing.T) {
+	a, err := New(Config{Mode: ModeNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer something")
+	if p, ok, err := a.Identify(r); err != nil || !ok || p.Role != RoleEditor {
+		t.Fatalf("%v %v %v, want the open editor", p, ok, err)
+	}
+}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -67,8 +68,24 @@ func (s *sessions) remove(id string) {
 	s.mu.Unlock()
 }
 
+// ErrLoginBusy: password checks are all in use for longer than loginWait.
+var ErrLoginBusy = errors.New("too many logins at once; try again in a moment")
+
+// loginWait bounds how long a login waits for a password check.
+const loginWait = 5 * time.Second
+
 // Login checks an account's password and returns the session cookie to set.
-func (a *Authenticator) Login(name, password string) (*http.Cookie, error) {
+func (a *Authenticator) Login(ctx context.Context, name, password string) (*http.Cookie, error) {
+	wait := time.NewTimer(loginWait)
+	defer wait.Stop()
+	select {
+	case a.hashing <- struct{}{}:
+		defer func() { <-a.hashing }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-wait.C:
+		return nil, ErrLoginBusy
+	}
 	acc, ok := a.file.account(name)
 	if !ok {
 		// Hash anyway, so timing does not tell which names exist.
