@@ -80,14 +80,18 @@ type BudgetPoint struct {
 
 // Compliance computes how an endpoint meets its budget over [from, to)
 // (zero values: the budget's period ending at now): attainment, error
-// budget left, burn rates over the hour, 6 hours and day before now, a
+// budget left, the burn rates of rules (DefaultBurnRules when none are
+// given) over windows ending at now, a
 // chart series, and the hop table: per hop how often it overran its
 // allocation (with a confidence interval) and how much of the time over
 // the threshold it is responsible for, over a sample of the window's
 // requests that follows its traffic. Samples are read a day at a time, so
 // a 30-day window never holds more than a day of them in memory; the hop
 // sample is kept as it streams by (bottomK).
-func Compliance(ctx context.Context, src SpanSource, b store.Budget, from, to, now time.Time) (ComplianceReport, error) {
+func Compliance(ctx context.Context, src SpanSource, b store.Budget, from, to, now time.Time, rules ...BurnRule) (ComplianceReport, error) {
+	if len(rules) == 0 {
+		rules = DefaultBurnRules()
+	}
 	if err := ValidateBudget(b); err != nil {
 		return ComplianceReport{}, fmt.Errorf("analysis: compliance: %w", err)
 	}
@@ -107,7 +111,7 @@ func Compliance(ctx context.Context, src SpanSource, b store.Budget, from, to, n
 		BurnRates: []BurnRate{}, Hops: []HopCompliance{}}
 	grid := newTimeGrid(from, to, chooseStep(to.Sub(from), budgetSeriesPoints))
 	p := windowPass{grid: grid, totals: make([]int, grid.n), bads: make([]int, grid.n),
-		all: newBottomK(hopSampleSize), slow: newBottomK(slowSampleSize), burn: newBurnCounter(b, now)}
+		all: newBottomK(hopSampleSize), slow: newBottomK(slowSampleSize), burn: newBurnCounter(b, now, rules)}
 	// The burn windows end at now. When the window covers them (its own
 	// period ending now, the usual view) they are counted in the same
 	// pass instead of reading their day again.

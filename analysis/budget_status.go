@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tailscope/tailscope/internal/duration"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -92,35 +93,126 @@ const (
 	BurnNoRequests BurnState = "no_requests"
 )
 
-// Burn-rate windows and the share of the period's error budget that,
-// spent within the window, should alert (the multiwindow policy of the
-// Google SRE workbook: 2% in 1 h or 5% in 6 h is a fast burn that pages,
-// 10% in 24 h a slow burn that opens a ticket; for a 30-day period that is
-// a burn rate of 14.4, 6 and 3).
-var burnWindows = []struct {
-	name   string
-	window time.Duration
-	spend  float64
-	kind   string
-}{
-	{"1h", time.Hour, 0.02, "fast"},
-	{"6h", 6 * time.Hour, 0.05, "fast"},
-	{"24h", 24 * time.Hour, 0.10, "slow"},
+// BurnRule is one multiwindow, multi-burn-rate alert (the Google SRE
+// workbook, "Alerting on SLOs"): it fires when the error budget burns at
+// or above Factor over both the Long window (which makes the alert
+// significant) and the Short one (which makes it stop soon after the burn
+// does). The budget page's burn table, its status and the background
+// alert evaluator (package alert) all judge a budget by these rules.
+type BurnRule struct {
+	Factor      float64
+	Long, Short time.Duration
+	// Severity is "page" or "ticket".
+	Severity string
 }
 
-// BurnRate is how fast the error budget burns in a window: the bad share
-// over the allowed share (1 = exactly on budget).
+// Name is how pages and notifications name a rule: "14.4× over 1h and 5m".
+func (r BurnRule) Name() string {
+	return fmt.Sprintf("%s over %s and %s", FormatBurn(r.Factor), WindowText(r.Long), WindowText(r.Short))
+}
+
+// WindowText writes a burn window as the burn tables do: whole hours in
+// hours ("24h", not "1d"), anything else as internal/duration does.
+func WindowText(d time.Duration) string {
+	if d >= time.Hour && d%time.Hour == 0 {
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	}
+	return duration.Format(d)
+}
+
+// kind is the burn's speed in the words of the burn table: a paging rule
+// is a fast burn, a ticket a slow one.
+func (r BurnRule) kind() string {
+	if r.Severity == "ticket" {
+		return "slow"
+	}
+	return "fast"
+}
+
+// DefaultBurnRules are the workbook's policy for a 30-day budget: 2% of
+// the budget spent in an hour (14.4×) or 5% in 6 hours (6×) pages, 10% in
+// a day (3×) opens a ticket; each confirmed over a window a twelfth as
+// long. The factors are burn rates, so they hold for any period.
+func DefaultBurnRules() []BurnRule {
+	return []BurnRule{
+		{Factor: 14.4, Long: time.Hour, Short: 5 * time.Minute, Severity: "page"},
+		{Factor: 6, Long: 6 * time.Hour, Short: 30 * time.Minute, Severity: "page"},
+		{Factor: 3, Long: 24 * time.Hour, Short: 2 * time.Hour, Severity: "ticket"},
+	}
+}
+
+// MinBurnRequests is the fewest requests each window of a rule needs
+// before it can alert: one slow request of two is not a burn.
+const MinBurnRequests = 10
+
+// BurnAlerting reports whether a rule fires on these counts.
+func BurnAlerting(r BurnRule, longRate, shortRate float64, longTotal, shortTotal int) bool {
+	return longTotal >= MinBurnRequests && shortTotal >= MinBurnRequests && longRate >= r.Factor && shortRate >= r.Factor
+}
+
+// ParseBurnRules reads rules written "factor:long:short[:severity]",
+// comma separated: "14.4:1h:5m,6:6h:30m,3:1d:2h:ticket".
+func ParseBurnRules(s string) ([]BurnRule, error) {
+	var out []BurnRule
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		f := strings.Split(part, ":")
+		if len(f) != 3 && len(f) != 4 {
+			return nil, fmt.Errorf("burn rule %q: want factor:long:short[:severity], e.g. 14.4:1h:5m", part)
+		}
+		var r BurnRule
+		var err error
+		if r.Factor, err = strconv.ParseFloat(f[0], 64); err != nil || !(r.Factor > 0) || r.Factor > 1e6 {
+			return nil, fmt.Errorf("burn rule %q: factor %q: want a number above 0", part, f[0])
+		}
+		if r.Long, err = duration.Parse(f[1]); err != nil || r.Long <= 0 || r.Long > 30*24*time.Hour {
+			return nil, fmt.Errorf("burn rule %q: long window %q: want a duration up to 30d, like 1h", part, f[1])
+		}
+		if r.Short, err = duration.Parse(f[2]); err != nil || r.Short <= 0 || r.Short >= r.Long {
+			return nil, fmt.Errorf("burn rule %q: short window %q: want a duration shorter than the long one, like 5m", part, f[2])
+		}
+		r.Severity = "page"
+		if len(f) == 4 {
+			switch r.Severity = strings.TrimSpace(f[3]); r.Severity {
+			case "page", "ticket":
+			default:
+				return nil, fmt.Errorf("burn rule %q: severity %q: want page or ticket", part, f[3])
+			}
+		}
+		if seen[r.Name()] {
+			return nil, fmt.Errorf("burn rule %q given twice", part)
+		}
+		seen[r.Name()] = true
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// BurnRate is how fast the error budget burns under one rule: the bad
+// share over the allowed share (1 = exactly on budget) in its long window
+// (Window, Total, Bad, BurnRate) and its short one (Short…).
 type BurnRate struct {
 	Window string `json:"window"`
-	// Kind is "fast" (pages) or "slow" (opens a ticket).
-	Kind           string    `json:"kind"`
-	Total          int       `json:"total"`
-	Bad            int       `json:"bad"`
-	BurnRate       float64   `json:"burn_rate"`
+	// Kind is "fast" (pages) or "slow" (opens a ticket); Rule and
+	// Severity name the rule.
+	Kind          string  `json:"kind"`
+	Rule          string  `json:"rule"`
+	Severity      string  `json:"severity"`
+	Total         int     `json:"total"`
+	Bad           int     `json:"bad"`
+	BurnRate      float64 `json:"burn_rate"`
+	ShortWindow   string  `json:"short_window"`
+	ShortTotal    int     `json:"short_total"`
+	ShortBad      int     `json:"short_bad"`
+	ShortBurnRate float64 `json:"short_burn_rate"`
+	// AlertThreshold is the rule's factor; Alerting is true when both
+	// windows are at or above it (with MinBurnRequests each).
 	AlertThreshold float64   `json:"alert_threshold"`
 	Alerting       bool      `json:"alerting"`
 	State          BurnState `json:"state"`
-	// Text is the rate with its alert level: "1.16× (alert at 14.4×)".
+	// Text is the rates with the alert level: "1.16×, 0.8× over 5m
+	// (alert at 14.4×)".
 	Text string `json:"text"`
 	// StateText says what the state means: "fast burn alert", "slow burn
 	// alert", "over pace, no alert", "within pace", "no requests".
@@ -137,10 +229,10 @@ func FormatBurn(rate float64) string {
 	return s + "×"
 }
 
-// finish fills the derived fields of a window's burn rate.
-func (br *BurnRate) finish() {
-	br.Alerting = br.Total > 0 && br.BurnRate >= br.AlertThreshold
-	br.Text = fmt.Sprintf("%s (alert at %s)", FormatBurn(br.BurnRate), FormatBurn(br.AlertThreshold))
+// finish fills the derived fields of a rule's burn rate.
+func (br *BurnRate) finish(r BurnRule) {
+	br.Alerting = BurnAlerting(r, br.BurnRate, br.ShortBurnRate, br.Total, br.ShortTotal)
+	br.Text = fmt.Sprintf("%s, %s over %s (alert at %s)", FormatBurn(br.BurnRate), FormatBurn(br.ShortBurnRate), br.ShortWindow, FormatBurn(br.AlertThreshold))
 	switch {
 	case br.Total == 0:
 		br.State, br.StateText = BurnNoRequests, "no requests"
@@ -154,47 +246,61 @@ func (br *BurnRate) finish() {
 	}
 }
 
-// burnCounter counts requests and slow requests in each burn window
-// ending at now.
+// burnCounter counts requests and slow requests in each rule's windows
+// ending at now: index 2i is rule i's long window, 2i+1 its short one.
 type burnCounter struct {
 	b          store.Budget
+	rules      []BurnRule
 	now        int64
 	total, bad []int
 }
 
-func newBurnCounter(b store.Budget, now time.Time) *burnCounter {
-	return &burnCounter{b: b, now: now.UnixNano(), total: make([]int, len(burnWindows)), bad: make([]int, len(burnWindows))}
+func newBurnCounter(b store.Budget, now time.Time, rules []BurnRule) *burnCounter {
+	return &burnCounter{b: b, rules: rules, now: now.UnixNano(), total: make([]int, 2*len(rules)), bad: make([]int, 2*len(rules))}
 }
 
 // span is the time the windows cover: the longest one.
-func (c *burnCounter) span() time.Duration { return burnWindows[len(burnWindows)-1].window }
+func (c *burnCounter) span() time.Duration {
+	var span time.Duration
+	for _, r := range c.rules {
+		span = max(span, r.Long)
+	}
+	return span
+}
 
 // add counts one request.
 func (c *burnCounter) add(s *store.Sample) {
 	if s.StartUnixNano >= c.now {
 		return
 	}
-	for i, w := range burnWindows {
-		if s.StartUnixNano >= c.now-int64(w.window) {
-			c.total[i]++
-			if s.DurationNano > int64(c.b.Threshold) {
-				c.bad[i]++
+	for i, r := range c.rules {
+		for j, w := range []time.Duration{r.Long, r.Short} {
+			if s.StartUnixNano >= c.now-int64(w) {
+				c.total[2*i+j]++
+				if s.DurationNano > int64(c.b.Threshold) {
+					c.bad[2*i+j]++
+				}
 			}
 		}
 	}
 }
 
-// rates computes each window's burn rate.
+// rates computes each rule's burn rates.
 func (c *burnCounter) rates() []BurnRate {
 	allowed := 1 - c.b.Target
-	out := make([]BurnRate, 0, len(burnWindows))
-	for i, w := range burnWindows {
-		br := BurnRate{Window: w.name, Kind: w.kind, Total: c.total[i], Bad: c.bad[i],
-			AlertThreshold: round3(w.spend * float64(c.b.Period) / float64(w.window))}
-		if br.Total > 0 {
-			br.BurnRate = round3(float64(br.Bad) / float64(br.Total) / allowed)
+	rate := func(k int) float64 {
+		if c.total[k] == 0 || allowed <= 0 {
+			return 0
 		}
-		br.finish()
+		return round3(float64(c.bad[k]) / float64(c.total[k]) / allowed)
+	}
+	out := make([]BurnRate, 0, len(c.rules))
+	for i, r := range c.rules {
+		br := BurnRate{Window: WindowText(r.Long), Kind: r.kind(), Rule: r.Name(), Severity: r.Severity,
+			Total: c.total[2*i], Bad: c.bad[2*i], BurnRate: rate(2 * i),
+			ShortWindow: WindowText(r.Short), ShortTotal: c.total[2*i+1], ShortBad: c.bad[2*i+1], ShortBurnRate: rate(2*i + 1),
+			AlertThreshold: r.Factor}
+		br.finish(r)
 		out = append(out, br)
 	}
 	return out

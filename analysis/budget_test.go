@@ -280,3 +280,18 @@ func TestComplianceNoDataAndInvalid(t *testing.T) {
 		t.Errorf("no now: %v", err)
 	}
 }
+
+func TestParseBurnRules(t *testing.T) {
+	rules, err := ParseBurnRules("14.4:1h:5m, 6:6h:30m, 3:1d:2h:ticket")
+	if err != nil || len(rules) != 3 || rules[2].Severity != "ticket" || rules[2].Long != 24*time.Hour || rules[0].Name() != "14.4× over 1h and 5m" {
+		t.Fatalf("rules %+v, %v", rules, err)
+	}
+	if !slices.Equal(rules, DefaultBurnRules()) {
+		t.Errorf("%+v, want the defaults %+v", rules, DefaultBurnRules())
+	}
+	for _, bad := range []string{"", "14.4", "x:1h:5m", "0:1h:5m", "14.4:5m:1h", "14.4:1h:5m:pager", "14.4:1h:5m,14.4:1h:5m", "14.4:1h:-5m", "NaN:1h:5m", "14.4:60d:1h"} {
+		if _, err := ParseBurnRules(bad); err == nil {
+			t.Errorf("ParseBurnRules(%q) accepted", bad)
+		}
+	}
+}

@@ -2,8 +2,9 @@ package analysis
 
 import (
 	"fmt"
-	"github.com/tailscope/tailscope/internal/units"
 	"time"
+
+	"github.com/tailscope/tailscope/internal/units"
 )
 
 // noBaseline finishes a comparison whose before side has no request: a

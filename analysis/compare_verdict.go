@@ -2,9 +2,10 @@ package analysis
 
 import (
 	"fmt"
-	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"strings"
+
+	"github.com/tailscope/tailscope/internal/units"
 )
 
 // verdict decides regressed / improved / no significant change and

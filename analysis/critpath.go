@@ -202,6 +202,16 @@ func (e *cpEngine) result() CriticalPathResult {
 			})
 		}
 	}
+	res.Spans = e.spanTimes(critical, rstart)
+	res.Hops = hopTimes(hops, res.DurationNs)
+	return res
+}
+
+// spanTimes lists the analysed spans (the root's synchronous subtree and its
+// async branches) with their self and critical-path time; rstart is the
+// root's start.
+func (e *cpEngine) spanTimes(critical []int64, rstart int64) []SpanTime {
+	t := &e.tree
 	// Spans in start order, ties by span id. The order is the largest
 	// cost of a 10,000-span result: two stable radix sorts, by id (read
 	// as a big-endian number, which orders as its bytes do) and then by
@@ -220,7 +230,7 @@ func (e *cpEngine) result() CriticalPathResult {
 		keys[j].d = e.start[k.i] - first
 	}
 	radixSort(keys)
-	res.Spans = make([]SpanTime, 0, len(keys))
+	out := make([]SpanTime, 0, len(keys))
 	for _, k := range keys {
 		i := k.i
 		sp := t.Span(i)
@@ -234,23 +244,29 @@ func (e *cpEngine) result() CriticalPathResult {
 		if st.Async && t.Tie(i).Async() {
 			st.AsyncTie = t.Tie(i).String()
 		}
-		res.Spans = append(res.Spans, st)
+		out = append(out, st)
 	}
+	return out
+}
+
+// hopTimes is critical-path time per hop, largest first.
+func hopTimes(hops map[hopKey]int64, total int64) []HopTime {
+	out := make([]HopTime, 0, len(hops))
 	for k, ns := range hops {
 		h := HopTime{Service: k.service, Dependency: k.dependency, Label: HopLabel(k.service, k.dependency),
 			CriticalNs: ns, CriticalMs: round3(nsToMs(ns))}
-		if res.DurationNs > 0 {
-			h.Share = round4(float64(ns) / float64(res.DurationNs))
+		if total > 0 {
+			h.Share = round4(float64(ns) / float64(total))
 		}
-		res.Hops = append(res.Hops, h)
+		out = append(out, h)
 	}
-	slices.SortFunc(res.Hops, func(a, b HopTime) int {
+	slices.SortFunc(out, func(a, b HopTime) int {
 		if c := cmp.Compare(b.CriticalNs, a.CriticalNs); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Label, b.Label)
 	})
-	return res
+	return out
 }
 
 // hopKey identifies a hop: a service's own time (dependency "") or its
@@ -312,8 +328,17 @@ func (e *cpEngine) compute(spans []store.Span, rootID store.SpanID) bool {
 	clear(e.next)
 	clear(e.isAsync)
 
-	// Top down from the root: clip synchronous children to their parent
-	// and collect the walkable ones; async children start branches.
+	e.clip(root)
+	e.walkBack(root)
+	e.joinSegments()
+	return true
+}
+
+// clip goes top down from the root: it clips synchronous children to their
+// parent and collects the walkable ones, sorted by end; async children
+// start branches.
+func (e *cpEngine) clip(root int32) {
+	t := &e.tree
 	rs := t.Span(root)
 	e.start[root], e.end[root] = rs.StartUnixNano, satAdd(rs.StartUnixNano, max(rs.DurationNano, 0))
 	e.queue = append(e.queue[:0], root)
@@ -346,11 +371,15 @@ func (e *cpEngine) compute(spans []store.Span, rootID store.SpanID) bool {
 			slices.SortFunc(ks, e.byEndDesc)
 		}
 	}
+}
 
-	// The walk. Each node's cursor only moves forward: the point we return
-	// to a parent at only moves back in time, so a child skipped because
-	// it ended after that point can never qualify later. That makes the
-	// walk linear in the number of spans.
+// walkBack walks the critical path from the root's end backwards in time,
+// appending a segment per stretch of a span on the path. Each node's cursor
+// only moves forward: the point we return to a parent at only moves back in
+// time, so a child skipped because it ended after that point can never
+// qualify later. That makes the walk linear in the number of spans.
+func (e *cpEngine) walkBack(root int32) {
+	t := &e.tree
 	cur := root
 	bound := e.end[root]
 	for {
@@ -377,8 +406,11 @@ func (e *cpEngine) compute(spans []store.Span, rootID store.SpanID) bool {
 		bound = e.start[cur]
 		cur = t.Parent(cur)
 	}
-	// The walk goes backwards in time; put the segments in time order and
-	// join stretches of one span that only a zero-length child split.
+}
+
+// joinSegments puts the walk's segments in time order and joins stretches
+// of one span that only a zero-length child split.
+func (e *cpEngine) joinSegments() {
 	slices.Reverse(e.segs)
 	out := e.segs[:0]
 	for _, s := range e.segs {
@@ -389,7 +421,6 @@ func (e *cpEngine) compute(spans []store.Span, rootID store.SpanID) bool {
 		out = append(out, s)
 	}
 	e.segs = out
-	return true
 }
 
 // walkKids returns node p's walkable children.

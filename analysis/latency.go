@@ -115,22 +115,29 @@ func viewsIn(samples []store.Sample, from, to time.Time) []sampleView {
 	return out
 }
 
-// Latency computes percentiles, a log-bucket histogram, a time series and a
-// heatmap of an endpoint's latency over a window.
-func Latency(ctx context.Context, src SampleSource, q LatencyQuery) (LatencyReport, error) {
+// latencyPlan is how a latency query is computed: its time grid, the
+// method (exact or sketch) and the histogram resolution.
+type latencyPlan struct {
+	method    string
+	perOctave int
+	grid      timeGrid
+}
+
+// planLatency checks q and picks its step and method.
+func planLatency(q LatencyQuery) (latencyPlan, error) {
 	if err := checkWindow(q.Service, q.From, q.To); err != nil {
-		return LatencyReport{}, err
+		return latencyPlan{}, err
 	}
 	if q.Step < 0 {
-		return LatencyReport{}, invalidf("step must not be negative")
+		return latencyPlan{}, invalidf("step must not be negative")
 	}
 	if q.MaxPoints < 0 {
-		return LatencyReport{}, invalidf("max points must not be negative")
+		return latencyPlan{}, invalidf("max points must not be negative")
 	}
 	switch q.Method {
 	case "", MethodAuto, MethodExact, MethodSketch:
 	default:
-		return LatencyReport{}, invalidf("method %q: want auto, exact or sketch", q.Method)
+		return latencyPlan{}, invalidf("method %q: want auto, exact or sketch", q.Method)
 	}
 	window := q.To.Sub(q.From)
 	maxPoints := q.MaxPoints
@@ -142,7 +149,7 @@ func Latency(ctx context.Context, src SampleSource, q LatencyQuery) (LatencyRepo
 		step = chooseStep(window, maxPoints)
 	}
 	if int64(window/step) >= maxSeriesPoints {
-		return LatencyReport{}, invalidf("step %s gives more than %d points over %s; use a larger step",
+		return latencyPlan{}, invalidf("step %s gives more than %d points over %s; use a larger step",
 			step, maxSeriesPoints, window)
 	}
 	method := q.Method
@@ -152,8 +159,17 @@ func Latency(ctx context.Context, src SampleSource, q LatencyQuery) (LatencyRepo
 			method = MethodSketch
 		}
 	}
-	perOctave := clampPerOctave(q.BucketsPerOctave)
-	grid := newTimeGrid(q.From, q.To, step)
+	return latencyPlan{method: method, perOctave: clampPerOctave(q.BucketsPerOctave), grid: newTimeGrid(q.From, q.To, step)}, nil
+}
+
+// Latency computes percentiles, a log-bucket histogram, a time series and a
+// heatmap of an endpoint's latency over a window.
+func Latency(ctx context.Context, src SampleSource, q LatencyQuery) (LatencyReport, error) {
+	pl, err := planLatency(q)
+	if err != nil {
+		return LatencyReport{}, err
+	}
+	method, perOctave, grid := pl.method, pl.perOctave, pl.grid
 	rep := LatencyReport{
 		Service:  q.Service,
 		Endpoint: q.Endpoint,
@@ -219,18 +235,27 @@ func Latency(ctx context.Context, src SampleSource, q LatencyQuery) (LatencyRepo
 	if rep.Count > 0 {
 		rep.ErrorRate = round4(float64(rep.ErrorCount) / float64(rep.Count))
 	}
-	starts := make(map[string]int64, len(first))
-	for name, at := range first {
-		st, err := seriesStart(ctx, src, seriesKey{q.Service, name, q.Version}, q.From.UnixNano(), at, window)
-		if err != nil {
-			return LatencyReport{}, fmt.Errorf("analysis: latency: %w", err)
-		}
-		starts[name] = st
+	start, err := latencyDataStart(ctx, src, q, first)
+	if err != nil {
+		return LatencyReport{}, err
 	}
-	start := earliest(starts, q.From.UnixNano())
 	rep.RatePerS = ratePerS(rep.Count, start, end)
 	rep.DataSpan = dataSpan(rep.Count, start, end)
 	return rep, nil
+}
+
+// latencyDataStart is when the window's data starts: the earliest series
+// start of the endpoints seen (first is each one's first request).
+func latencyDataStart(ctx context.Context, src SampleSource, q LatencyQuery, first map[string]int64) (int64, error) {
+	starts := make(map[string]int64, len(first))
+	for name, at := range first {
+		st, err := seriesStart(ctx, src, seriesKey{q.Service, name, q.Version}, q.From.UnixNano(), at, q.To.Sub(q.From))
+		if err != nil {
+			return 0, fmt.Errorf("analysis: latency: %w", err)
+		}
+		starts[name] = st
+	}
+	return earliest(starts, q.From.UnixNano()), nil
 }
 
 // latencyChunk is how much of a long window the sketch path reads at once.

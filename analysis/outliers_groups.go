@@ -3,10 +3,11 @@ package analysis
 import (
 	"cmp"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/tailscope/tailscope/internal/units"
 )
 
 // Grouping. Outliers are clustered by their dominant dependency d; a

@@ -3,12 +3,12 @@ package analysis
 import (
 	"cmp"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"math/bits"
 	"slices"
 	"strings"
 
+	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/store"
 )
 

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tailscope/tailscope/alert"
 	"github.com/tailscope/tailscope/cache"
 	"github.com/tailscope/tailscope/ingest"
 	"github.com/tailscope/tailscope/internal/admission"
@@ -52,6 +53,10 @@ type Config struct {
 	// Profiles holds the limits of the Pyroscope-compatible profile
 	// receiver (POST /ingest on the OTLP/HTTP listener).
 	Profiles profile.Config
+	// WALDir places the ingest write-ahead log (ingest.Config.WALDir):
+	// WALAuto puts it beside an SQLite database and uses none with
+	// PostgreSQL; WALOff uses none; anything else is the directory.
+	WALDir string
 	// Retention removes spans older than this (0 keeps everything). The
 	// receiver refuses older spans (Ingest.MaxSpanAge is set to it), so a
 	// span is never acknowledged and then deleted.
@@ -63,8 +68,16 @@ type Config struct {
 	// "" (off), "self" (to its own profile receiver) or a Pyroscope URL.
 	// With SelfTraces, CPU samples carry the span they were spent in.
 	SelfProfile string
-	Version     string
-	Log         *slog.Logger
+	// Pprof serves net/http/pprof at /debug/pprof/ on the UI listener:
+	// PprofLoopback (default) to loopback clients, PprofAll, or PprofOff.
+	Pprof string
+	// Alerts configures burn-rate alerting: the rules (which the budget
+	// pages show too), how often they are evaluated and the webhooks that
+	// get each firing. Alerts.BaseURL is the start of the links they
+	// carry.
+	Alerts  alert.Config
+	Version string
+	Log     *slog.Logger
 }
 
 // uiWriteTimeout bounds writing one answer of the UI and API listener.
@@ -86,6 +99,8 @@ func DefaultConfig() Config {
 		Ingest:    ingest.DefaultConfig(),
 		Profiles:  profile.DefaultConfig(),
 		Retention: 7 * 24 * time.Hour,
+		WALDir:    WALAuto,
+		Pprof:     PprofLoopback,
 		Version:   "dev",
 	}
 }
@@ -162,6 +177,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 		a.cfg.Ingest.Writers = 1
 	}
 
+	if a.cfg.Ingest.WALDir, err = walDir(a.cfg.WALDir, a.cfg.DatabaseURL); err != nil {
+		return err
+	}
+
 	// One accepted range for every span: what retention would delete is
 	// refused at the door (and, in PostgreSQL, costs no partition).
 	a.cfg.Ingest.MaxSpanAge = a.cfg.Retention
@@ -172,6 +191,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.receiver, err = ingest.New(a.cfg.Ingest, a.store, a.store, reg, a.log)
 	if err != nil {
 		return fmt.Errorf("receiver: %w", err)
+	}
+	if a.cfg.Ingest.WALDir != "" {
+		// What the last process acknowledged but did not load goes into
+		// the store before anything else is served.
+		a.log.Info("ingest write-ahead log", "dir", a.cfg.Ingest.WALDir)
+		if err := a.receiver.Replay(ctx); err != nil {
+			return fmt.Errorf("receiver: %w", err)
+		}
 	}
 	profiles, err := profile.NewHandler(a.cfg.Profiles, a.store, reg, a.log)
 	if err != nil {
@@ -233,20 +260,30 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.otlpHTTPLis = tlsListener(a.otlpHTTPLis, cert, "http/1.1")
 	a.otlpGRPCLis = tlsListener(a.otlpGRPCLis, cert, "h2")
 
+	// Profiles go through the route table, so the access rules apply to
+	// them as to /metrics; withPprof keeps its loopback rule inside.
+	var pprofHandler http.Handler
+	if a.cfg.Pprof != PprofOff {
+		if pprofHandler, err = withPprof(http.NotFoundHandler(), a.cfg.Pprof); err != nil {
+			return err
+		}
+	}
 	var handler http.Handler = web.New(web.Config{
-		Store:   a.store,
-		Cache:   cache.NewAside(a.cache, a.cfg.CacheTTL, 0.2, a.log),
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		Ready:   a.Ready,
-		Log:     a.log,
-		Version: a.cfg.Version,
-		Assets:  assets,
+		Store:     a.store,
+		Cache:     cache.NewAside(a.cache, a.cfg.CacheTTL, 0.2, a.log),
+		Metrics:   promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Ready:     a.Ready,
+		Log:       a.log,
+		Version:   a.cfg.Version,
+		Assets:    assets,
+		BurnRules: a.cfg.Alerts.Rules,
 		// Past this a page is answered with "too long: narrow the range"
 		// before the write timeout cuts it off with an empty reply.
 		RequestTimeout: uiWriteTimeout - 10*time.Second,
 		Analysis:       admission.New(a.cfg.Analysis),
 		Auth:           authn,
 		AllowedHosts:   hosts,
+		Pprof:          pprofHandler,
 	}).Handler()
 	if a.cfg.SelfTraces != "" {
 		endpoint := a.cfg.SelfTraces
@@ -304,6 +341,15 @@ func (a *App) Start(ctx context.Context) (err error) {
 			a.report(fmt.Errorf("serve http: %w", err))
 		}
 	}()
+	// Burn-rate alerts run beside ingest, reading samples on their own
+	// schedule; notifications are sent from their own goroutines.
+	alerts := a.cfg.Alerts
+	alerts.Log = a.log.With("component", "alerts")
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		alert.New(a.store, alerts).Run(runCtx)
+	}()
 	if a.cfg.Retention > 0 {
 		a.wg.Add(1)
 		go func() {
@@ -352,16 +398,36 @@ type writeHealthChecker interface {
 	WriteHealth(ctx context.Context) error
 }
 
+// MaxLoaderLag is how far behind the write-ahead log's loader may fall
+// before /readyz fails: a load balancer then sends new exports elsewhere
+// while this server catches up (or its store comes back).
+const MaxLoaderLag = 30 * time.Second
+
 // Ready reports whether the server can do its work (GET /readyz): the
-// store answers and, when the store can tell, its writes commit.
+// store answers, the write-ahead log's loader is less than MaxLoaderLag
+// behind and, when the store can tell, its writes commit.
 func (a *App) Ready(ctx context.Context) error {
 	if err := a.store.Ping(ctx); err != nil {
 		return err
+	}
+	if err := a.receiver.WriteHealth(); err != nil {
+		return err
+	}
+	if bytes, age, ok := a.receiver.LoaderLag(); ok && age > MaxLoaderLag {
+		return fmt.Errorf("ingest: write-ahead log loader is %s behind (%d bytes not yet in the store)", age.Round(time.Second), bytes)
 	}
 	if wh, ok := a.store.(writeHealthChecker); ok {
 		return wh.WriteHealth(ctx)
 	}
 	return nil
+}
+
+// WaitLoaded waits until every span acknowledged so far is in the store:
+// with the ingest write-ahead log, acknowledged means durable in the log,
+// and reads see spans once its loader applied them (normally within a
+// commit). Tests and tools that read right after sending call it.
+func (a *App) WaitLoaded(ctx context.Context) error {
+	return a.receiver.Replay(ctx)
 }
 
 // URL is the UI's base URL.

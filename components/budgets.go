@@ -105,6 +105,20 @@ type BudgetView struct {
 	// Note explains an empty window.
 	Note                                                                                   string
 	EditHref, DeleteHref, APIHref, LatencyHref, OutliersHref, SlowTracesHref, IncidentHref string
+	// AlertRules are the burn-rate rules in force; Alerts the budget's
+	// latest firings, newest first.
+	AlertRules    []string
+	Alerts        []AlertRow
+	AlertsAPIHref string
+}
+
+// AlertRow is one firing of a burn-rate alert.
+type AlertRow struct {
+	Rule, Severity             string
+	Started, Resolved          string
+	Open                       bool
+	Burn, Cause                string
+	OutliersHref, IncidentHref string
 }
 
 // BurnRow is one burn-rate window: Text is the rate with its alert level

@@ -1,7 +1,6 @@
 package components
 
 import (
-	"github.com/tailscope/tailscope/internal/units"
 	"hash/fnv"
 	"math"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/internal/units"
 )
 
 // FlameGraph is the view model of a server-rendered flame graph (an icicle:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,14 +59,13 @@ type endpointQuery struct {
 	Range                      TimeRange
 }
 
-func (s *Server) parseEndpointQuery(r *http.Request, needEndpoint bool) (endpointQuery, error) {
-	q := r.URL.Query()
+func (s *Server) parseEndpointQuery(ctx context.Context, q url.Values, needEndpoint bool) (endpointQuery, error) {
 	eq := endpointQuery{
 		Service:  strings.TrimSpace(q.Get("service")),
 		Endpoint: strings.TrimSpace(q.Get("endpoint")),
 		Version:  strings.TrimSpace(q.Get("version")),
 	}
-	tr, err := s.parseRange(r.URL.Query())
+	tr, err := s.parseRange(q)
 	if err != nil {
 		return eq, err
 	}
@@ -74,7 +74,7 @@ func (s *Server) parseEndpointQuery(r *http.Request, needEndpoint bool) (endpoin
 		return eq, badRequest("service is required")
 	}
 	if needEndpoint && eq.Endpoint == "" {
-		ep, err := s.busiestEndpoint(r.Context(), eq.Service, tr)
+		ep, err := s.busiestEndpoint(ctx, eq.Service, tr)
 		if err != nil {
 			return eq, err
 		}
@@ -121,20 +121,20 @@ func (s *Server) latency(ctx context.Context, q analysis.LatencyQuery) (analysis
 	})
 }
 
-func (s *Server) parseLatencyQuery(r *http.Request) (analysis.LatencyQuery, endpointQuery, error) {
-	eq, err := s.parseEndpointQuery(r, true)
+func (s *Server) parseLatencyQuery(ctx context.Context, v url.Values) (analysis.LatencyQuery, endpointQuery, error) {
+	eq, err := s.parseEndpointQuery(ctx, v, true)
 	if err != nil {
 		return analysis.LatencyQuery{}, eq, err
 	}
 	q := analysis.LatencyQuery{Service: eq.Service, Endpoint: eq.Endpoint, Version: eq.Version, From: eq.Range.From, To: eq.Range.To}
-	if st := r.URL.Query().Get("step"); st != "" {
+	if st := v.Get("step"); st != "" {
 		d, err := time.ParseDuration(st)
 		if err != nil || d < time.Second {
 			return q, eq, badRequest("step %q: want a duration of at least 1s, like 30s or 5m", truncateText(st, 30))
 		}
 		q.Step = d
 	}
-	switch m := r.URL.Query().Get("method"); m {
+	switch m := v.Get("method"); m {
 	case "", "auto":
 	case "exact", "sketch":
 		q.Method = m
@@ -145,7 +145,7 @@ func (s *Server) parseLatencyQuery(r *http.Request) (analysis.LatencyQuery, endp
 }
 
 func (s *Server) handleAPILatency(w http.ResponseWriter, r *http.Request) {
-	q, _, err := s.parseLatencyQuery(r)
+	q, _, err := s.parseLatencyQuery(r.Context(), r.URL.Query())
 	if err != nil {
 		s.apiError(w, r, err)
 		return
@@ -165,8 +165,8 @@ func (s *Server) outliers(ctx context.Context, q analysis.OutlierQuery) (analysi
 	})
 }
 
-func (s *Server) parseOutlierQuery(r *http.Request) (analysis.OutlierQuery, endpointQuery, error) {
-	eq, err := s.parseEndpointQuery(r, true)
+func (s *Server) parseOutlierQuery(ctx context.Context, v url.Values) (analysis.OutlierQuery, endpointQuery, error) {
+	eq, err := s.parseEndpointQuery(ctx, v, true)
 	if err != nil {
 		return analysis.OutlierQuery{}, eq, err
 	}
@@ -174,7 +174,6 @@ func (s *Server) parseOutlierQuery(r *http.Request) (analysis.OutlierQuery, endp
 		return analysis.OutlierQuery{}, eq, badRequest("outlier analysis covers at most %d days; narrow the time range", int(maxAnalysisRange.Hours()/24))
 	}
 	q := analysis.OutlierQuery{Service: eq.Service, Endpoint: eq.Endpoint, From: eq.Range.From, To: eq.Range.To}
-	v := r.URL.Query()
 	if p := v.Get("percentile"); p != "" {
 		f, err := strconv.ParseFloat(p, 64)
 		if err != nil || !(f > 0 && f < 100) { // NaN fails both
@@ -208,7 +207,7 @@ func (s *Server) parseOutlierQuery(r *http.Request) (analysis.OutlierQuery, endp
 }
 
 func (s *Server) handleAPIOutliers(w http.ResponseWriter, r *http.Request) {
-	q, _, err := s.parseOutlierQuery(r)
+	q, _, err := s.parseOutlierQuery(r.Context(), r.URL.Query())
 	if err != nil {
 		s.apiError(w, r, err)
 		return
@@ -231,8 +230,7 @@ type compareRequest struct {
 // parseCompareQuery reads one of three modes: deploy=ID (before/after a
 // marker, window= its length, equal_counts=1), explicit before_*/after_*
 // ranges, or version_a/version_b over from/to (a canary).
-func (s *Server) parseCompareQuery(r *http.Request) (compareRequest, error) {
-	v := r.URL.Query()
+func (s *Server) parseCompareQuery(ctx context.Context, v url.Values) (compareRequest, error) {
 	now := s.analysisNow()
 	cr := compareRequest{}
 	q := &cr.Query
@@ -254,30 +252,11 @@ func (s *Server) parseCompareQuery(r *http.Request) (compareRequest, error) {
 	var window TimeRange // where to look for the busiest endpoint
 	switch {
 	case v.Get("deploy") != "":
-		id, err := strconv.ParseInt(v.Get("deploy"), 10, 64)
-		if err != nil || id < 1 {
-			return cr, badRequest("deploy %q: want a deploy marker id", truncateText(v.Get("deploy"), 20))
-		}
-		d, err := s.store.DeployByID(r.Context(), id)
+		w, err := s.parseDeployCompare(ctx, v, &cr, now)
 		if err != nil {
-			return cr, fmt.Errorf("deploy %d: %w", id, err)
+			return cr, err
 		}
-		cr.Deploy = &d
-		if q.Service == "" {
-			q.Service = d.Service
-		}
-		q.DeployAt = d.At
-		q.Window = time.Hour
-		if ws := v.Get("window"); ws != "" {
-			wd, err := duration.Parse(ws)
-			if err != nil || wd < time.Minute || wd > maxAnalysisRange {
-				return cr, badRequest("window %q: want a duration from 1m to 7d, like 30m or 2h", truncateText(ws, 20))
-			}
-			q.Window = wd
-		}
-		q.EqualCounts = v.Get("equal_counts") == "1" || v.Get("equal_counts") == "true"
-		q.Now = now
-		window = TimeRange{From: d.At.Add(-q.Window), To: minTime(d.At.Add(q.Window), now)}
+		window = w
 	case v.Get("version_a") != "":
 		q.VersionA, q.VersionB = strings.TrimSpace(v.Get("version_a")), strings.TrimSpace(v.Get("version_b"))
 		if q.VersionA == "" || q.VersionB == "" {
@@ -310,13 +289,44 @@ func (s *Server) parseCompareQuery(r *http.Request) (compareRequest, error) {
 		return cr, badRequest("the compared windows span more than %d days; narrow them", 2*int(maxAnalysisRange.Hours()/24))
 	}
 	if q.Endpoint == "" && window.To.After(window.From) {
-		ep, err := s.busiestEndpoint(r.Context(), q.Service, window)
+		ep, err := s.busiestEndpoint(ctx, q.Service, window)
 		if err != nil {
 			return cr, err
 		}
 		q.Endpoint = ep
 	}
 	return cr, nil
+}
+
+// parseDeployCompare reads the deploy mode of a comparison (deploy=ID,
+// window=, equal_counts=) into cr and returns where to look for the
+// busiest endpoint.
+func (s *Server) parseDeployCompare(ctx context.Context, v url.Values, cr *compareRequest, now time.Time) (TimeRange, error) {
+	q := &cr.Query
+	id, err := strconv.ParseInt(v.Get("deploy"), 10, 64)
+	if err != nil || id < 1 {
+		return TimeRange{}, badRequest("deploy %q: want a deploy marker id", truncateText(v.Get("deploy"), 20))
+	}
+	d, err := s.store.DeployByID(ctx, id)
+	if err != nil {
+		return TimeRange{}, fmt.Errorf("deploy %d: %w", id, err)
+	}
+	cr.Deploy = &d
+	if q.Service == "" {
+		q.Service = d.Service
+	}
+	q.DeployAt = d.At
+	q.Window = time.Hour
+	if ws := v.Get("window"); ws != "" {
+		wd, err := duration.Parse(ws)
+		if err != nil || wd < time.Minute || wd > maxAnalysisRange {
+			return TimeRange{}, badRequest("window %q: want a duration from 1m to 7d, like 30m or 2h", truncateText(ws, 20))
+		}
+		q.Window = wd
+	}
+	q.EqualCounts = v.Get("equal_counts") == "1" || v.Get("equal_counts") == "true"
+	q.Now = now
+	return TimeRange{From: d.At.Add(-q.Window), To: minTime(d.At.Add(q.Window), now)}, nil
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -333,6 +343,20 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
+// compareWith runs a comparison for query parameters exactly as the
+// compare API and the deploy page read them, so the numbers match theirs.
+func (s *Server) compareWith(ctx context.Context, q url.Values) (compareRequest, analysis.Comparison, error) {
+	cr, err := s.parseCompareQuery(ctx, q)
+	if err != nil {
+		return cr, analysis.Comparison{}, err
+	}
+	c, err := s.compare(ctx, cr.Query)
+	if err != nil {
+		return cr, c, fmt.Errorf("compare: %w", err)
+	}
+	return cr, c, nil
+}
+
 func (s *Server) compare(ctx context.Context, q analysis.CompareQuery) (analysis.Comparison, error) {
 	key := queryKey("compare", q)
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.Comparison, error) {
@@ -341,7 +365,7 @@ func (s *Server) compare(ctx context.Context, q analysis.CompareQuery) (analysis
 }
 
 func (s *Server) handleAPICompare(w http.ResponseWriter, r *http.Request) {
-	cr, err := s.parseCompareQuery(r)
+	cr, err := s.parseCompareQuery(r.Context(), r.URL.Query())
 	if err != nil {
 		s.apiError(w, r, err)
 		return

@@ -3,12 +3,12 @@ package web
 import (
 	"context"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/wire"
 	"net/http"
 	"time"
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/internal/duration"
+	"github.com/tailscope/tailscope/internal/wire"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -93,6 +93,7 @@ type complianceQuery struct {
 	Budget   store.Budget
 	From, To time.Time
 	Now      time.Time
+	Rules    []analysis.BurnRule
 }
 
 // compliance computes a budget's compliance over [from, to). The budget
@@ -103,9 +104,9 @@ func (s *Server) compliance(ctx context.Context, b store.Budget, tr TimeRange, n
 	// The key names the budget's content, not only its id, so an edit
 	// (or a store whose timestamps do not move) never serves the old
 	// table.
-	key := queryKey("budget-compliance", complianceQuery{Budget: b, From: tr.From, To: tr.To, Now: now})
+	key := queryKey("budget-compliance", complianceQuery{Budget: b, From: tr.From, To: tr.To, Now: now, Rules: s.burnRules})
 	rep, err := cached(ctx, s, key, func(ctx context.Context) (analysis.ComplianceReport, error) {
-		return analysis.Compliance(ctx, s.store, b, tr.From, tr.To, now)
+		return analysis.Compliance(ctx, s.store, b, tr.From, tr.To, now, s.burnRules...)
 	})
 	return wire.Compliance{Budget: wire.FromBudget(b), ComplianceReport: rep}, err
 }

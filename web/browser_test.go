@@ -67,6 +67,9 @@ func startWithFeedData(t *testing.T) (*app.App, demodata.Played) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := a.WaitLoaded(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return a, res
 }
 
@@ -147,6 +150,7 @@ func TestBrowser(t *testing.T) {
 		b.Screenshot("waterfall")
 	})
 
+	var compareURL, shapeURL string
 	t.Run("compare", func(t *testing.T) {
 		if example == "" {
 			t.Skip("no example trace from the outliers page")
@@ -164,6 +168,7 @@ func TestBrowser(t *testing.T) {
 		if !strings.Contains(loc, "b=") {
 			t.Errorf("the comparison's address %q does not name both traces", loc)
 		}
+		compareURL = browsertest.Get(b, chromedp.Evaluate[string](`location.href`))
 		b.Screenshot("compare")
 		b.Do(chromedp.Click(chromedp.CSS(`[data-testid="compare-shape"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="shape-table"]`)))
@@ -171,6 +176,7 @@ func TestBrowser(t *testing.T) {
 		if !strings.Contains(shape, "profile") {
 			t.Errorf("shape summary %q does not name the slow profile call", shape)
 		}
+		shapeURL = browsertest.Get(b, chromedp.Evaluate[string](`location.href`))
 		b.Screenshot("shape")
 	})
 
@@ -281,6 +287,14 @@ func TestBrowser(t *testing.T) {
 		if example != "" {
 			b.Do(chromedp.Navigate(example), chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"]`)))
 			b.Screenshot("waterfall-dark")
+		}
+		if compareURL != "" {
+			b.Do(chromedp.Navigate(compareURL), chromedp.WaitVisible(chromedp.CSS(`[data-testid="compare-table"]`)))
+			b.Screenshot("compare-dark")
+		}
+		if shapeURL != "" {
+			b.Do(chromedp.Navigate(shapeURL), chromedp.WaitVisible(chromedp.CSS(`[data-testid="shape-table"]`)))
+			b.Screenshot("shape-dark")
 		}
 		b.Do(browsertest.ColorScheme("light"))
 	})

@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/wire"
 	"math"
 	"net/http"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/internal/duration"
 	"github.com/tailscope/tailscope/internal/validate"
+	"github.com/tailscope/tailscope/internal/wire"
 	"github.com/tailscope/tailscope/store"
 )
 

@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"github.com/tailscope/tailscope/internal/wire"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tailscope/tailscope/internal/validate"
+	"github.com/tailscope/tailscope/internal/wire"
 	"github.com/tailscope/tailscope/store"
 )
 

@@ -105,6 +105,14 @@ func buildFixture(path string) (*fixture, error) {
 // newWritableServer returns a handler over a fresh, empty SQLite store.
 func newWritableServer(t *testing.T) (http.Handler, *sqlite.DB) {
 	t.Helper()
+	s, db := newEmptyServer(t, Config{})
+	return s.Handler(), db
+}
+
+// newEmptyServer returns a Server over a fresh, empty SQLite store with
+// the embedded assets; cfg sets anything else (Metrics, ...).
+func newEmptyServer(t *testing.T, cfg Config) (*Server, *sqlite.DB) {
+	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "w.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +122,8 @@ func newWritableServer(t *testing.T) (http.Handler, *sqlite.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(Config{Store: db, Now: fixtureNow, Assets: assets, Version: "test"}).Handler(), db
+	cfg.Store, cfg.Now, cfg.Assets, cfg.Version = db, fixtureNow, assets, "test"
+	return New(cfg), db
 }
 
 // get serves one request and returns the recorder.

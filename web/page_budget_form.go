@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 	"slices"
@@ -15,7 +14,9 @@ import (
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/internal/duration"
+	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/internal/validate"
+	"github.com/tailscope/tailscope/report"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -119,7 +120,7 @@ func (s *Server) handleBudgetEditPage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, s.page(r, "Edit "+budgetName(b), "budgets", nil), components.BudgetFormPage(f))
+	s.render(w, r, http.StatusOK, s.page(r, "Edit "+report.BudgetName(b), "budgets", nil), components.BudgetFormPage(f))
 }
 
 // postedBudget is a posted budget form being read: the form as sent (to

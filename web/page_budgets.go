@@ -3,9 +3,6 @@ package web
 import (
 	"context"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/href"
-	"github.com/tailscope/tailscope/internal/units"
-	"github.com/tailscope/tailscope/internal/wire"
 	"math"
 	"net/http"
 
@@ -13,6 +10,10 @@ import (
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
 	"github.com/tailscope/tailscope/internal/duration"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
+	"github.com/tailscope/tailscope/internal/wire"
+	"github.com/tailscope/tailscope/report"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -45,10 +46,10 @@ func (s *Server) handleBudgetsPage(w http.ResponseWriter, r *http.Request) {
 
 func budgetRow(b store.Budget, rep wire.Compliance) components.BudgetRow {
 	row := components.BudgetRow{
-		ID: b.ID, Name: budgetName(b), Service: b.Service, Endpoint: b.Endpoint, Objective: objectiveText(b),
+		ID: b.ID, Name: report.BudgetName(b), Service: b.Service, Endpoint: b.Endpoint, Objective: objectiveText(b),
 		Href: fmt.Sprintf("/budgets/%d", b.ID), EditHref: fmt.Sprintf("/budgets/%d/edit", b.ID), DeleteHref: fmt.Sprintf("/budgets/%d/delete", b.ID),
 		Status: budgetStatusClass(rep.Status), StatusText: rep.StatusText, Attainment: "–", BudgetLeft: "–",
-		WorstHop: rep.WorstHop, WorstHopText: worstHopText(rep.ComplianceReport),
+		WorstHop: rep.WorstHop, WorstHopText: report.WorstHopText(rep.ComplianceReport),
 	}
 	if rep.Total > 0 {
 		row.Attainment = units.SLOPercent(rep.Attainment)
@@ -56,18 +57,6 @@ func budgetRow(b store.Budget, rep wire.Compliance) components.BudgetRow {
 		row.BudgetLeftBad = rep.ErrorBudgetRemaining < 0
 	}
 	return row
-}
-
-// worstHopText names the hop that costs the budget most with its share
-// of the time over the threshold: "feed-api → profile-svc (99%)".
-func worstHopText(rep analysis.ComplianceReport) string {
-	switch rep.WorstHop {
-	case "":
-		return "–"
-	case rep.Unbudgeted.Label:
-		return fmt.Sprintf("hops without an allocation (%s)", chart.FormatPercent(rep.WorstHopContribution))
-	}
-	return fmt.Sprintf("%s (%s)", rep.WorstHop, chart.FormatPercent(rep.WorstHopContribution))
 }
 
 // budgetStatusClass is a status's status-dot class; its words are the
@@ -110,13 +99,13 @@ func (s *Server) handleBudgetDeletePage(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	v := components.ConfirmDeleteView{
-		Heading:    "Delete budget " + budgetName(b) + "?",
+		Heading:    "Delete budget " + report.BudgetName(b) + "?",
 		Message:    fmt.Sprintf("The objective (%s for %s %s) and its hop table are removed. No spans are deleted.", objectiveText(b), b.Service, b.Endpoint),
 		Action:     fmt.Sprintf("/budgets/%d/delete", b.ID),
 		Button:     "Delete budget",
 		CancelHref: fmt.Sprintf("/budgets/%d", b.ID),
 	}
-	s.render(w, r, http.StatusOK, s.page(r, "Delete "+budgetName(b), "budgets", nil), components.ConfirmDeletePage(v))
+	s.render(w, r, http.StatusOK, s.page(r, "Delete "+report.BudgetName(b), "budgets", nil), components.ConfirmDeletePage(v))
 }
 
 // deleteForm handles the POST of a confirmed deletion: delete the record
@@ -159,7 +148,14 @@ func (s *Server) handleBudgetPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := budgetView(b, rep.ComplianceReport, tr, deploys, r.URL.Query().Get("from") != "" || r.URL.Query().Get("to") != "")
-	s.render(w, r, http.StatusOK, s.page(r, budgetName(b)+" budget", "budgets", &tr), components.BudgetPage(v))
+	firings, err := s.budgetFirings(ctx, b)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	v.Alerts, v.AlertRules = alertRows(b, firings), ruleTexts(s.rules())
+	v.AlertsAPIHref = fmt.Sprintf("/api/v1/budgets/%d/alerts", b.ID)
+	s.render(w, r, http.StatusOK, s.page(r, report.BudgetName(b)+" budget", "budgets", &tr), components.BudgetPage(v))
 }
 
 func burnRows(brs []analysis.BurnRate) []components.BurnRow {
@@ -173,8 +169,8 @@ func burnRows(brs []analysis.BurnRate) []components.BurnRow {
 
 // budgetBurnNote explains the burn-rate table.
 const budgetBurnNote = "The share of requests over the threshold divided by the share the target allows: 1× spends the error budget exactly over the period; above 1× (over pace) it runs out before the period ends. " +
-	"Measured over the hour, 6 hours and day before now, whatever the window. Alerts follow the multiwindow policy of the SRE workbook: " +
-	"2% of the period's budget spent in an hour or 5% in 6 hours is a fast burn (page); 10% in a day is a slow burn (ticket)."
+	"Measured over each rule's long window and its short one, ending now, whatever the window shown. A rule alerts when both burn at or above its factor (the multiwindow policy of the SRE workbook): " +
+	"by default 14.4× over an hour and 5 minutes or 6× over 6 hours and 30 minutes pages (fast burn), 3× over a day and 2 hours opens a ticket (slow burn)."
 
 func budgetView(b store.Budget, rep analysis.ComplianceReport, tr TimeRange, deploys []store.Deploy, explicitRange bool) components.BudgetView {
 	win := []string{"service", b.Service, "endpoint", b.Endpoint, "from", tr.FromText, "to", tr.ToText}
@@ -185,7 +181,7 @@ func budgetView(b store.Budget, rep analysis.ComplianceReport, tr TimeRange, dep
 		outFrom, outTo = href.Time(tr.To.Add(-maxAnalysisRange)), href.Time(tr.To)
 	}
 	v := components.BudgetView{
-		ID: b.ID, Name: budgetName(b), Service: b.Service, Endpoint: b.Endpoint, Objective: objectiveText(b),
+		ID: b.ID, Name: report.BudgetName(b), Service: b.Service, Endpoint: b.Endpoint, Objective: objectiveText(b),
 		Window: windowText(tr), Status: budgetStatusClass(rep.Status), StatusText: rep.StatusText, StatusExplain: rep.Status.Explain(),
 		EditHref: fmt.Sprintf("/budgets/%d/edit", b.ID), DeleteHref: fmt.Sprintf("/budgets/%d/delete", b.ID),
 		APIHref:        fmt.Sprintf("/api/v1/budgets/%d/compliance", b.ID),

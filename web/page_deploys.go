@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/href"
-	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 	"net/url"
@@ -20,6 +18,9 @@ import (
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
 	"github.com/tailscope/tailscope/internal/duration"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
+	"github.com/tailscope/tailscope/report"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -168,7 +169,7 @@ func pageCompareError(err error) (note string, status int, isNote bool) {
 	if errors.As(err, &e) && e.Status == http.StatusBadRequest {
 		return e.Message, e.Status, false
 	}
-	if msg, ok := reportUnavailable(err); ok {
+	if msg, ok := report.UnavailableReason(asUnavailable(err)); ok {
 		st, _ := errorStatus(err)
 		return upperFirst(msg), st, true
 	}
@@ -196,7 +197,7 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	v := components.DeployCompareView{
-		Service: d.Service, Version: d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05 UTC"), Source: sourceWord(d.Source),
+		Service: d.Service, Version: d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05 UTC"), Source: report.SourceWord(d.Source),
 		DeployNote: d.Note, Endpoint: q.Get("endpoint"), Window: cmp.Or(q.Get("window"), "1h"),
 		EqualCounts: q.Get("equal_counts") == "1" || q.Get("equal_counts") == "true", Action: fmt.Sprintf("/deploys/%d", id),
 		FirstSeen: kinds[d.ID] == analysis.KindFirstSeen,
@@ -215,7 +216,7 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 			v.Endpoints = append(v.Endpoints, e.Name)
 		}
 	}
-	cr, c, err := s.compareWith(r, q)
+	cr, c, err := s.compareWith(r.Context(), q)
 	if err != nil {
 		// A marker without traffic after it (yet) is a state of the
 		// data, not a bad request: the page explains it.
@@ -283,7 +284,7 @@ func (s *Server) handleComparePage(w http.ResponseWriter, r *http.Request) {
 	} else {
 		params := compareParams(q, "service", "endpoint", "version_a", "version_b", "from", "to", "deploy", "window", "equal_counts",
 			"before_from", "before_to", "after_from", "after_to")
-		_, c, err := s.compareWith(r, params)
+		_, c, err := s.compareWith(r.Context(), params)
 		if err != nil {
 			note, st, ok := pageCompareError(err)
 			if !ok {
@@ -335,7 +336,7 @@ func comparisonView(c analysis.Comparison, before, after string) components.Comp
 	for i, side := range []analysis.CompareSide{c.Before, c.After} {
 		label := []string{before, after}[i]
 		sv := components.CompareSideView{
-			Label: label, Window: humanRange(side.From, side.To), Count: side.Count, Errors: side.Errors,
+			Label: label, Window: report.HumanRange(side.From, side.To), Count: side.Count, Errors: side.Errors,
 			ErrorRate: side.ErrorRate, RatePerS: side.RatePerS,
 			P50Ms: side.Percentiles.P50Ms, P95Ms: side.Percentiles.P95Ms, P99Ms: side.Percentiles.P99Ms,
 		}

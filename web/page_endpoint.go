@@ -2,8 +2,6 @@ package web
 
 import (
 	"fmt"
-	"github.com/tailscope/tailscope/internal/href"
-	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 	"sort"
@@ -13,6 +11,8 @@ import (
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -127,22 +127,27 @@ func kindMarkers(deploys []store.Deploy, kinds map[int64]string) []chart.Marker 
 	return ms
 }
 
+// latencyFacts are the latency page's headline numbers.
+func latencyFacts(rep analysis.LatencyReport) []components.Fact {
+	pc := rep.Percentiles
+	return []components.Fact{
+		{Label: "requests", Value: chart.FormatCount(float64(rep.Count))},
+		{Label: "rate", Value: fmt.Sprintf("%.2f/s", rep.RatePerS)},
+		{Label: "errors", Value: chart.FormatPercent(rep.ErrorRate), Bad: rep.ErrorRate > 0.01},
+		{Label: "p50", Value: units.Ms(pc.P50Ms)},
+		{Label: "p90", Value: units.Ms(pc.P90Ms)},
+		{Label: "p95", Value: units.Ms(pc.P95Ms)},
+		{Label: "p99", Value: units.Ms(pc.P99Ms)},
+		{Label: "p99.9", Value: units.Ms(pc.P999Ms)},
+		{Label: "max", Value: units.Ms(pc.MaxMs)},
+	}
+}
+
 func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr TimeRange, markers []chart.Marker) components.LatencyView {
 	base := []string{"service", p.Service, "endpoint", p.Endpoint, "from", tr.FromText, "to", tr.ToText}
-	pc := rep.Percentiles
 	v := components.LatencyView{
-		Picker: p,
-		Facts: []components.Fact{
-			{Label: "requests", Value: chart.FormatCount(float64(rep.Count))},
-			{Label: "rate", Value: fmt.Sprintf("%.2f/s", rep.RatePerS)},
-			{Label: "errors", Value: chart.FormatPercent(rep.ErrorRate), Bad: rep.ErrorRate > 0.01},
-			{Label: "p50", Value: units.Ms(pc.P50Ms)},
-			{Label: "p90", Value: units.Ms(pc.P90Ms)},
-			{Label: "p95", Value: units.Ms(pc.P95Ms)},
-			{Label: "p99", Value: units.Ms(pc.P99Ms)},
-			{Label: "p99.9", Value: units.Ms(pc.P999Ms)},
-			{Label: "max", Value: units.Ms(pc.MaxMs)},
-		},
+		Picker:         p,
+		Facts:          latencyFacts(rep),
 		OutliersHref:   href.With("/outliers", base...),
 		TracesHref:     href.With("/search", base...),
 		SlowTracesHref: href.With("/search", append(base, "sort", "slowest")...),
@@ -180,13 +185,13 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 	for _, b := range rep.Histogram {
 		bar := chart.Bar{LoMs: b.LowerMs, HiMs: b.UpperMs, Count: int64(b.Count),
 			Href: href.With("/search", append(base, "min_ms", fmt.Sprintf("%g", b.LowerMs), "max_ms", fmt.Sprintf("%g", b.UpperMs), "sort", "slowest")...)}
-		if b.LowerMs >= pc.P99Ms && pc.P99Ms > 0 {
+		if b.LowerMs >= rep.Percentiles.P99Ms && rep.Percentiles.P99Ms > 0 {
 			bar.Class = "tail"
 		}
 		bars = append(bars, bar)
 	}
 	v.Histogram = chart.BuildHistogram(chart.HistogramInput{Bars: bars, Width: 560, Height: 260, Lines: []chart.VLine{
-		{Ms: pc.P50Ms, Label: "p50", Class: "s-p50"}, {Ms: pc.P99Ms, Label: "p99", Class: "s-p99"},
+		{Ms: rep.Percentiles.P50Ms, Label: "p50", Class: "s-p50"}, {Ms: rep.Percentiles.P99Ms, Label: "p99", Class: "s-p99"},
 	}})
 	hm := rep.Heatmap
 	var cells []chart.Cell
@@ -214,4 +219,21 @@ func ptr(p *float64) float64 {
 		return math.NaN()
 	}
 	return *p
+}
+
+// endpointPage reads the window and the endpoint of a page about one
+// endpoint (outliers, shape): on failure it has answered with the error
+// page and reports false.
+func (s *Server) endpointPage(w http.ResponseWriter, r *http.Request, action string) (TimeRange, components.EndpointPicker, bool) {
+	tr, err := s.parseRange(r.URL.Query())
+	if err != nil {
+		s.pageError(w, r, err)
+		return tr, components.EndpointPicker{}, false
+	}
+	p, err := s.pickEndpoint(r, tr, action)
+	if err != nil {
+		s.pageError(w, r, err)
+		return tr, p, false
+	}
+	return tr, p, true
 }

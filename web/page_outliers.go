@@ -3,8 +3,6 @@ package web
 import (
 	"context"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/href"
-	"github.com/tailscope/tailscope/internal/units"
 	"net/http"
 	"sort"
 	"strconv"
@@ -13,6 +11,8 @@ import (
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -33,23 +33,15 @@ var dimensionTitles = map[string]string{
 const maxDimValues = 8
 
 func (s *Server) handleOutliersPage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.parseRange(r.URL.Query())
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	p, err := s.pickEndpoint(r, tr, "/outliers")
-	if err != nil {
-		s.pageError(w, r, err)
+	tr, p, ok := s.endpointPage(w, r, "/outliers")
+	if !ok {
 		return
 	}
 	// parseOutlierQuery reads the same parameters as the API.
 	q := r.URL.Query()
 	q.Set("service", p.Service)
 	q.Set("endpoint", p.Endpoint)
-	r2 := r.Clone(r.Context())
-	r2.URL.RawQuery = q.Encode()
-	oq, _, err := s.parseOutlierQuery(r2)
+	oq, _, err := s.parseOutlierQuery(r.Context(), q)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -112,38 +104,51 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 		v.Note = fmt.Sprintf("Only %d requests in this window: with so few, p99 is a handful of requests and the groups below are weak evidence. Widen the time range.", rep.RequestCount)
 	}
 	for i, g := range rep.Groups {
-		gv := components.GroupView{
-			Rank: i + 1, Label: g.Label, Count: g.Count, Share: g.Share, ExcessMs: g.ExcessMs,
-			CounterfactualP99Ms: g.CounterfactualP99Ms, PayoffMs: g.PayoffMs, P99Ms: rep.P99Ms,
-			Evidence: g.Evidence,
-		}
-		keys := make([]string, 0, len(g.DimensionValues))
-		for k := range g.DimensionValues {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(a, b int) bool {
-			return dimRank(keys[a]) < dimRank(keys[b]) || (dimRank(keys[a]) == dimRank(keys[b]) && keys[a] < keys[b])
-		})
-		search := append([]string{}, base...)
-		search = append(search, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")
-		for _, k := range keys {
-			gv.Values = append(gv.Values, components.KV{Key: k, Value: g.DimensionValues[k]})
-			switch k {
-			case "tenant":
-				search = append(search, "tenant", g.DimensionValues[k])
-			case "version":
-				search = append(search, "version", g.DimensionValues[k])
-			}
-		}
-		gv.TracesHref = href.With("/search", search...)
-		for _, id := range g.ExampleTraceIDs {
-			gv.Examples = append(gv.Examples, components.SpanLink{Label: id.String()[:12], Href: "/traces/" + id.String()})
-		}
-		v.Groups = append(v.Groups, gv)
+		v.Groups = append(v.Groups, outlierGroupView(rep, i, g, base))
 	}
 	for _, d := range rep.DependencyExcess {
 		v.DependencyExcess = append(v.DependencyExcess, components.HopView{Label: d.Dependency, CriticalMs: d.MeanExcessMs, Share: d.Share})
 	}
+	v.Dimensions = dimensionViews(rep, base)
+	return v
+}
+
+// outlierGroupView lays out group i of rep; base is the page's window.
+func outlierGroupView(rep analysis.OutlierReport, i int, g analysis.OutlierGroup, base []string) components.GroupView {
+	gv := components.GroupView{
+		Rank: i + 1, Label: g.Label, Count: g.Count, Share: g.Share, ExcessMs: g.ExcessMs,
+		CounterfactualP99Ms: g.CounterfactualP99Ms, PayoffMs: g.PayoffMs, P99Ms: rep.P99Ms,
+		Evidence: g.Evidence,
+	}
+	keys := make([]string, 0, len(g.DimensionValues))
+	for k := range g.DimensionValues {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool {
+		return dimRank(keys[a]) < dimRank(keys[b]) || (dimRank(keys[a]) == dimRank(keys[b]) && keys[a] < keys[b])
+	})
+	search := append([]string{}, base...)
+	search = append(search, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")
+	for _, k := range keys {
+		gv.Values = append(gv.Values, components.KV{Key: k, Value: g.DimensionValues[k]})
+		switch k {
+		case "tenant":
+			search = append(search, "tenant", g.DimensionValues[k])
+		case "version":
+			search = append(search, "version", g.DimensionValues[k])
+		}
+	}
+	gv.TracesHref = href.With("/search", search...)
+	for _, id := range g.ExampleTraceIDs {
+		gv.Examples = append(gv.Examples, components.SpanLink{Label: id.String()[:12], Href: "/traces/" + id.String()})
+	}
+	return gv
+}
+
+// dimensionViews lays out the dimension tables, in dimRank order, at most
+// maxDimValues values each.
+func dimensionViews(rep analysis.OutlierReport, base []string) []components.DimensionView {
+	var out []components.DimensionView
 	names := make([]string, 0, len(rep.Dimensions))
 	for n := range rep.Dimensions {
 		names = append(names, n)
@@ -181,9 +186,9 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 			}
 			dv.Values = append(dv.Values, item)
 		}
-		v.Dimensions = append(v.Dimensions, dv)
+		out = append(out, dv)
 	}
-	return v
+	return out
 }
 
 // hasCPUProfiles reports whether any CPU profile overlaps the window, so

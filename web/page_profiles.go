@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/units"
 	"net/http"
 	"sort"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
+	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/profile"
 	"github.com/tailscope/tailscope/profile/flameview"
 	"github.com/tailscope/tailscope/store"
@@ -165,7 +165,7 @@ func (s *Server) handleSpanProfile(w http.ResponseWriter, r *http.Request) {
 // against baseline traces around the median: the function that got hot in
 // the tail stands out in red.
 func (s *Server) handleOutlierGroupProfile(w http.ResponseWriter, r *http.Request) {
-	q, _, err := s.parseOutlierQuery(r)
+	q, _, err := s.parseOutlierQuery(r.Context(), r.URL.Query())
 	if err != nil {
 		s.pageError(w, r, err)
 		return

@@ -2,7 +2,6 @@ package web
 
 import (
 	"fmt"
-	"github.com/tailscope/tailscope/internal/units"
 	"net/http"
 	"sort"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/internal/units"
 )
 
 // searchPageLimit is the page's default result count: enough dots for the

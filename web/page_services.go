@@ -3,8 +3,6 @@ package web
 import (
 	"context"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/href"
-	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"net/http"
 	"strings"
@@ -13,6 +11,8 @@ import (
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
+	"github.com/tailscope/tailscope/internal/href"
+	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/store"
 )
 

@@ -3,12 +3,12 @@ package web
 import (
 	"errors"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/href"
 	"net/http"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/tailscope/tailscope/components"
+	"github.com/tailscope/tailscope/internal/href"
 	"github.com/tailscope/tailscope/internal/validate"
 )
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tailscope/tailscope/analysis/analysistest"
+	"github.com/tailscope/tailscope/report"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -207,7 +208,7 @@ func checkReportFirstSeen(t *testing.T, d newServiceData) {
 	}
 	decode(t, w.Code, http.StatusCreated, w.Body.Bytes(), &in)
 	w = serve(t, d.h, "GET", fmt.Sprintf("/incidents/%d/report.json", in.ID), "")
-	var rep IncidentReport
+	var rep report.Report
 	decode(t, w.Code, 200, w.Body.Bytes(), &rep)
 	if len(rep.Deploys) != 2 {
 		t.Fatalf("report deploys %+v, want v1 and v2", rep.Deploys)

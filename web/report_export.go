@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/tailscope/tailscope/components"
+	"github.com/tailscope/tailscope/report"
 )
 
 // reportCSP forbids every request from an exported report opened in a
@@ -16,12 +17,12 @@ const reportCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:;
 
 // exportReport loads the incident of the {id} URL parameter and builds
 // its report with absolute links, so they work outside tailscope.
-func (s *Server) exportReport(r *http.Request) (IncidentReport, error) {
+func (s *Server) exportReport(r *http.Request) (report.Report, error) {
 	in, err := s.incidentParam(r)
 	if err != nil {
-		return IncidentReport{}, err
+		return report.Report{}, err
 	}
-	rep, err := s.incidentReport(r, in, requestBase(r))
+	rep, err := s.incidentReport(r.Context(), in, requestBase(r))
 	if err != nil {
 		return rep, fmt.Errorf("incident %d report: %w", in.ID, err)
 	}
@@ -60,7 +61,7 @@ func (s *Server) handleReportMarkdown(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	s.writeExport(w, "text/markdown; charset=utf-8", fmt.Sprintf("incident-%d-report.md", rep.Incident.ID), []byte(reportMarkdown(rep)))
+	s.writeExport(w, "text/markdown; charset=utf-8", fmt.Sprintf("incident-%d-report.md", rep.Incident.ID), []byte(report.Markdown(rep)))
 }
 
 func (s *Server) handleReportHTML(w http.ResponseWriter, r *http.Request) {
@@ -81,7 +82,7 @@ func (s *Server) handleReportHTML(w http.ResponseWriter, r *http.Request) {
 // reportHTML renders report.html: the incident page's body with the
 // stylesheet inlined and no script, one file that opens anywhere and
 // prints to PDF.
-func (s *Server) reportHTML(r *http.Request, rep IncidentReport) ([]byte, error) {
+func (s *Server) reportHTML(r *http.Request, rep report.Report) ([]byte, error) {
 	v, err := incidentView(rep, true)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/tailscope/tailscope/report"
 )
 
 // BenchmarkIncidentReport builds the fixture incident's report with no
@@ -21,7 +23,7 @@ func BenchmarkIncidentReport(b *testing.B) {
 	}
 	r := httptest.NewRequest("GET", "/incidents/1", nil)
 	for b.Loop() {
-		if _, err := s.incidentReport(r, in, rvBase); err != nil {
+		if _, err := s.incidentReport(r.Context(), in, rvBase); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -37,13 +39,13 @@ func BenchmarkReportRender(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := httptest.NewRequest("GET", "/incidents/1", nil)
-	rep, err := s.incidentReport(r, in, rvBase)
+	rep, err := s.incidentReport(r.Context(), in, rvBase)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Run("md", func(b *testing.B) {
 		for b.Loop() {
-			_ = reportMarkdown(rep)
+			_ = report.Markdown(rep)
 		}
 	})
 	b.Run("html", func(b *testing.B) {
@@ -67,7 +69,7 @@ func BenchmarkReportRender(b *testing.B) {
 // bluemonday's UGC policy, both built per call.
 func BenchmarkRenderNotes(b *testing.B) {
 	for b.Loop() {
-		if _, err := renderNotes(rvNotes); err != nil {
+		if _, err := report.RenderNotes(rvNotes); err != nil {
 			b.Fatal(err)
 		}
 	}

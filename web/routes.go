@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"net/http/pprof"
 	"strings"
 
 	"github.com/tailscope/tailscope/internal/auth"
@@ -74,18 +73,13 @@ func (s *Server) healthRoutes() []route {
 	if s.metrics != nil {
 		rs = append(rs, route{Method: http.MethodGet, Pattern: "/metrics", Surface: surfaceHealth, Access: auth.AccessReader, Handler: s.metrics})
 	}
-	// Go's profiler, for the operator: editors only, as a profile shows
-	// internals and a CPU profile costs CPU for its whole duration.
-	pprofRoute := func(pattern string, h http.HandlerFunc) route {
-		return route{Method: http.MethodGet, Pattern: pattern, Surface: surfaceHealth, Access: auth.AccessEditor, Handler: h}
+	// Go's profiler, for the operator: editors only (on top of its own
+	// loopback rule), as a profile shows internals and a CPU profile costs
+	// CPU for its whole duration.
+	if s.pprof != nil {
+		rs = append(rs, route{Method: http.MethodGet, Pattern: "/debug/pprof/*", Surface: surfaceHealth, Access: auth.AccessEditor, Handler: s.pprof})
 	}
-	return append(rs,
-		pprofRoute("/debug/pprof/*", pprof.Index), // named profiles: heap, goroutine, allocs, …
-		pprofRoute("/debug/pprof/cmdline", pprof.Cmdline),
-		pprofRoute("/debug/pprof/profile", pprof.Profile),
-		pprofRoute("/debug/pprof/symbol", pprof.Symbol),
-		pprofRoute("/debug/pprof/trace", pprof.Trace),
-	)
+	return rs
 }
 
 func (s *Server) assetRoutes() []route {
@@ -180,6 +174,7 @@ func (s *Server) apiRoutes() []route {
 		api(put, "/budgets/{id}", s.handleAPIBudgetUpdate),
 		api(del, "/budgets/{id}", s.handleAPIBudgetDelete),
 		api(get, "/budgets/{id}/compliance", s.handleAPIBudgetCompliance),
+		api(get, "/budgets/{id}/alerts", s.handleAPIBudgetAlerts),
 
 		api(get, "/incidents", s.handleAPIIncidents),
 		api(post, "/incidents", s.handleAPIIncidentCreate),

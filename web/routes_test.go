@@ -1,16 +1,13 @@
 package web
 
 import (
-	"context"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tailscope/tailscope/static"
-	"github.com/tailscope/tailscope/store/sqlite"
 )
 
 // TestRouteTableIsWhatChiServes checks the table is the single source of the
@@ -18,16 +15,7 @@ import (
 // the table, and the Mutates and Surface columns agree with method and path
 // (another check, such as an access matrix, can then trust them).
 func TestRouteTableIsWhatChiServes(t *testing.T) {
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "r.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	assets, err := static.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(Config{Store: db, Now: fixtureNow, Assets: assets, Version: "test", Metrics: http.NotFoundHandler()})
+	s, _ := newEmptyServer(t, Config{Metrics: http.NotFoundHandler()})
 
 	table := map[string]route{}
 	for _, rt := range s.routes() {
@@ -53,7 +41,7 @@ func TestRouteTableIsWhatChiServes(t *testing.T) {
 	}
 
 	served := map[string]bool{}
-	err = chi.Walk(s.Handler().(chi.Routes), func(method, pattern string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+	err := chi.Walk(s.Handler().(chi.Routes), func(method, pattern string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		served[method+" "+pattern] = true
 		return nil
 	})

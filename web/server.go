@@ -26,6 +26,8 @@ type Store interface {
 	store.BudgetStore
 	store.IncidentStore
 	store.ProfileStore
+	// Firings lists burn-rate alert firings (store.AlertStore).
+	Firings(ctx context.Context, q store.AlertQuery) ([]store.AlertFiring, error)
 	Ping(ctx context.Context) error
 }
 
@@ -48,6 +50,8 @@ type Config struct {
 	// Auth identifies requests and holds the login sessions; nil means
 	// authentication off (everyone an editor), as on loopback.
 	Auth *auth.Authenticator
+	// Pprof serves /debug/pprof/ (app's loopback rule inside); nil: none.
+	Pprof http.Handler
 	// AllowedHosts are the Host values requests may name (host:port, or a
 	// host for any port); empty accepts any (tests, loopback defaults
 	// are set by app).
@@ -58,6 +62,9 @@ type Config struct {
 	// Analysis bounds the analyses (concurrency, memory, time); nil
 	// means admission.New with default limits.
 	Analysis *admission.Pool
+	// BurnRules are the budgets' burn-rate alert rules, the ones the
+	// background evaluator fires on (analysis.DefaultBurnRules when nil).
+	BurnRules []analysis.BurnRule
 }
 
 // Server holds the handlers' dependencies.
@@ -76,26 +83,31 @@ type Server struct {
 	pool    *admission.Pool
 	auth    *auth.Authenticator
 	hosts   map[string]bool
+	pprof   http.Handler
 	timeout time.Duration
 	// flights coalesces identical analyses when there is no cache.
 	flights flight.Group[any]
+	// burnRules judge every budget's burn rates (Config.BurnRules).
+	burnRules []analysis.BurnRule
 }
 
 // New returns a Server; Handler gives its routes.
 func New(cfg Config) *Server {
 	s := &Server{
-		store:   cfg.Store,
-		cache:   cfg.Cache,
-		metrics: cfg.Metrics,
-		ready:   cfg.Ready,
-		log:     cfg.Log,
-		now:     cfg.Now,
-		version: cfg.Version,
-		assets:  cfg.Assets,
-		pool:    cfg.Analysis,
-		timeout: cfg.RequestTimeout,
-		auth:    cfg.Auth,
-		hosts:   hostSet(cfg.AllowedHosts),
+		store:     cfg.Store,
+		burnRules: cfg.BurnRules,
+		cache:     cfg.Cache,
+		metrics:   cfg.Metrics,
+		ready:     cfg.Ready,
+		log:       cfg.Log,
+		now:       cfg.Now,
+		version:   cfg.Version,
+		assets:    cfg.Assets,
+		pool:      cfg.Analysis,
+		timeout:   cfg.RequestTimeout,
+		auth:      cfg.Auth,
+		hosts:     hostSet(cfg.AllowedHosts),
+		pprof:     cfg.Pprof,
 	}
 	if s.auth == nil {
 		s.auth, _ = auth.New(auth.Config{Mode: auth.ModeNone}) // cannot fail

@@ -3,12 +3,12 @@ package web
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/tailscope/tailscope/internal/units"
 	"sort"
 	"time"
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
+	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/store"
 )
 

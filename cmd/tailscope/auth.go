@@ -31,7 +31,6 @@ func registerExposureFlags(fs *flag.FlagSet, cfg *app.Config) *exposureFlags {
 	fs.StringVar(&e.Auth.ProxyUserHeader, "auth-proxy-header", "X-Forwarded-User", "proxy mode: the header naming the user (oauth2-proxy: X-Forwarded-User or X-Forwarded-Email)")
 	f.proxyTrusted = fs.String("auth-proxy-trusted", "127.0.0.1/32,::1/128", "proxy mode: addresses (CIDR) the proxy connects from; the header is believed from them only")
 	f.proxyEditors = fs.String("auth-proxy-editors", "", "proxy mode: users or emails who may edit (\"*\": everyone); others read")
-	fs.StringVar(&e.PublicURL, "public-url", "", "the URL people open (https://tailscope.example): its host is allowed, https makes cookies Secure")
 	f.allowedHosts = fs.String("allowed-hosts", "", "more Host names the UI answers to (comma-separated host or host:port); others get 421")
 	fs.BoolVar(&e.InsecureNoAuth, "insecure-no-auth", false, "allow a non-loopback address without authentication or ingest tokens")
 	fs.StringVar(&e.TLSCert, "tls-cert", "", "PEM certificate: serve the UI and both OTLP listeners over TLS")
@@ -42,6 +41,9 @@ func registerExposureFlags(fs *flag.FlagSet, cfg *app.Config) *exposureFlags {
 // finish moves the parsed list flags into cfg.
 func (f *exposureFlags) finish(cfg *app.Config) error {
 	e := &cfg.Exposure
+	// One --public-url (registered with the alert flags) for both: the
+	// base of alert links, and a name the UI answers to.
+	e.PublicURL = cfg.Alerts.BaseURL
 	e.Auth.Mode = auth.Mode(*f.mode)
 	e.Auth.ProxyTrusted = nil
 	for _, s := range splitList(*f.proxyTrusted) {

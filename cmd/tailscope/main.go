@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tailscope/tailscope/alert"
+	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/app"
 	"github.com/tailscope/tailscope/demo"
 	"github.com/tailscope/tailscope/feedsvc/load"
@@ -146,6 +148,7 @@ type listFlags struct {
 	tenantKeys, redactKeys, redactPatterns *string
 	redactRegexps                          []string
 	exposure                               *exposureFlags
+	alertRules                             *string
 }
 
 // serverFlags registers the flags shared by serve and demo.
@@ -183,7 +186,10 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 	fs.IntVar(&cfg.Ingest.MaxValueBytes, "max-attribute-bytes", cfg.Ingest.MaxValueBytes, "attribute values are truncated to this length (and marked)")
 	fs.IntVar(&cfg.Ingest.QueueSpans, "queue-spans", cfg.Ingest.QueueSpans, "spans waiting for commit before exports get 429")
 	fs.IntVar(&cfg.Ingest.BatchSpans, "batch-spans", cfg.Ingest.BatchSpans, "most spans in one store commit")
-	fs.IntVar(&cfg.Ingest.Writers, "writers", cfg.Ingest.Writers, "concurrent store writers (SQLite always uses 1)")
+	fs.IntVar(&cfg.Ingest.Writers, "writers", cfg.Ingest.Writers, "concurrent store writers without a write-ahead log (SQLite always uses 1)")
+	fs.StringVar(&cfg.WALDir, "wal-dir", cfg.WALDir, `ingest write-ahead log directory: exports are answered once fsynced there and loaded into the store in batches; "auto" puts it beside an SQLite database and uses none with PostgreSQL, "off" uses none`)
+	fs.Int64Var(&cfg.Ingest.WALMaxBytes, "wal-max-bytes", cfg.Ingest.WALMaxBytes, "write-ahead log size before exports get 429 (the store's backlog)")
+	fs.DurationVar(&cfg.Ingest.WALLoadDelay, "wal-load-delay", cfg.Ingest.WALLoadDelay, "how long the write-ahead log's loader lets a small batch gather more spans before committing it (reads lag by up to this)")
 	lists.tenantKeys = fs.String("tenant-keys", strings.Join(cfg.Ingest.TenantKeys, ","), "attribute keys holding the tenant, first present wins")
 	lists.redactKeys = fs.String("redact-keys", strings.Join(otlpconv.DefaultRedactKeys, ","),
 		"attribute keys, or last key segments, whose values are stored as REDACTED (empty: none)")
@@ -200,7 +206,26 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 		})
 	fs.BoolVar(&cfg.Ingest.Redaction.SQL, "redact-sql", cfg.Ingest.Redaction.SQL, "store db.statement and db.query.text with their literals replaced by ?")
 	fs.BoolVar(&cfg.Ingest.Redaction.URLQuery, "redact-url-query", cfg.Ingest.Redaction.URLQuery, "store URLs with query values and user:password replaced by REDACTED")
+	lists.alertRules = fs.String("alert-rules", "14.4:1h:5m,6:6h:30m,3:1d:2h:ticket",
+		"budgets' burn-rate alert rules, factor:long:short[:severity] comma separated: both windows at or above the factor fire")
+	fs.DurationVar(&cfg.Alerts.Interval, "alert-interval", time.Minute, "how often budgets' burn-rate alerts are evaluated")
+	fs.Func("alert-webhook", "a URL that gets every alert firing and resolve as JSON, or slack=URL for a Slack-compatible payload; repeatable (the environment variable holds one per line)",
+		func(v string) error {
+			for _, u := range strings.Split(v, "\n") {
+				if u = strings.TrimSpace(u); u == "" {
+					continue
+				}
+				t, err := alert.ParseTarget(u)
+				if err != nil {
+					return err
+				}
+				cfg.Alerts.Targets = append(cfg.Alerts.Targets, t)
+			}
+			return nil
+		})
+	fs.StringVar(&cfg.Alerts.BaseURL, "public-url", "", "the URL people reach tailscope at (https://tailscope.example.com): the base of links in alert notifications, a Host name the UI answers to, and with https Secure session cookies")
 	fs.StringVar(&cfg.SelfTraces, "self-traces", "", `send tailscope's own traces: "self" or an OTLP/HTTP URL`)
+	fs.StringVar(&cfg.Pprof, "pprof", cfg.Pprof, `serve Go profiles at /debug/pprof/ on the --http listener: "loopback" (loopback clients only), "all" or "off"`)
 	fs.StringVar(&cfg.SelfProfile, "self-profile", "", `profile tailscope continuously: "self" or a Pyroscope URL`)
 	lists.exposure = registerExposureFlags(fs, &cfg)
 	return &cfg, lists
@@ -219,6 +244,12 @@ func splitList(s string) []string {
 
 func finishServerFlags(cfg *app.Config, lists *listFlags, stderr io.Writer, verbose bool) error {
 	cfg.Ingest.TenantKeys = splitList(*lists.tenantKeys)
+	rules, err := analysis.ParseBurnRules(*lists.alertRules)
+	if err != nil {
+		return fmt.Errorf("--alert-rules: %w", err)
+	}
+	cfg.Alerts.Rules = rules
+	cfg.Alerts.BaseURL = strings.TrimRight(cfg.Alerts.BaseURL, "/")
 	cfg.Ingest.Redaction.Keys = splitList(*lists.redactKeys)
 	cfg.Ingest.Redaction.Patterns = nil
 	for _, name := range splitList(*lists.redactPatterns) {

@@ -1,11 +1,12 @@
 package chart
 
 import (
-	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tailscope/tailscope/internal/units"
 )
 
 func TestFormatOthers(t *testing.T) {

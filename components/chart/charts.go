@@ -1,10 +1,11 @@
 package chart
 
 import (
-	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"strings"
 	"time"
+
+	"github.com/tailscope/tailscope/internal/units"
 )
 
 // Frame is a chart's size and the margins around its plot area.

@@ -6,10 +6,11 @@ package chart
 
 import (
 	"fmt"
-	"github.com/tailscope/tailscope/internal/units"
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/tailscope/tailscope/internal/units"
 )
 
 // Tick is one labelled axis position, in pixels from the axis origin.

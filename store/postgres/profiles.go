@@ -143,24 +143,13 @@ func (db *DB) ProfiledSpans(ctx context.Context, ids []store.SpanID) ([]store.Sp
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := db.pool.Query(ctx, `SELECT s.span_id, p.type, p.unit, sum(s.value)::bigint
+	out, err := sqlcommon.Collect(ctx, conn{db}, `SELECT s.span_id, p.type, p.unit, sum(s.value)::bigint
 FROM profile_samples s JOIN profiles p ON p.id = s.profile_id
 WHERE s.span_id = ANY($1::bytea[])
 GROUP BY s.span_id, p.type, p.unit
-ORDER BY s.span_id, p.type, p.unit`, spanIDBytes(ids))
+ORDER BY s.span_id, p.type, p.unit`, sqlcommon.ScanSpanProfile, spanIDBytes(ids))
 	if err != nil {
-		return nil, mapErr(ctx, "profiled spans", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		sp, err := sqlcommon.ScanSpanProfile(rows)
-		if err != nil {
-			return nil, mapErr(ctx, "profiled spans", err)
-		}
-		out = append(out, sp)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapErr(ctx, "profiled spans", err)
+		return nil, fmt.Errorf("postgres: profiled spans: %w", err)
 	}
 	return out, nil
 }
@@ -175,21 +164,9 @@ func (db *DB) ProfileSeries(ctx context.Context, from, to time.Time) ([]store.Pr
 	if cond := windowCond(a, from, to); len(cond) > 0 {
 		where = "WHERE " + strings.Join(cond, " AND ")
 	}
-	rows, err := db.pool.Query(ctx, sqlcommon.ProfileSeriesSQL(sqlcommon.Postgres, where), a.Vals...)
+	out, err := sqlcommon.Collect(ctx, conn{db}, sqlcommon.ProfileSeriesSQL(sqlcommon.Postgres, where), sqlcommon.ScanProfileSeries, a.Vals...)
 	if err != nil {
-		return nil, mapErr(ctx, "profile series", err)
-	}
-	defer rows.Close()
-	out := []store.ProfileSeries{}
-	for rows.Next() {
-		s, err := sqlcommon.ScanProfileSeries(rows)
-		if err != nil {
-			return nil, mapErr(ctx, "profile series", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapErr(ctx, "profile series", err)
+		return nil, fmt.Errorf("postgres: profile series: %w", err)
 	}
 	return out, nil
 }

@@ -163,24 +163,13 @@ func (db *DB) ProfiledSpans(ctx context.Context, ids []store.SpanID) ([]store.Sp
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT s.span_id, p.type, p.unit, sum(s.value)
+	out, err := sqlcommon.Collect(ctx, conn{db}, `SELECT s.span_id, p.type, p.unit, sum(s.value)
 FROM profile_samples s JOIN profiles p ON p.id = s.profile_id
 WHERE s.span_id IN (SELECT unhex(value) FROM json_each(?))
 GROUP BY s.span_id, p.type, p.unit
-ORDER BY s.span_id, p.type, p.unit`, spanIDsJSON(ids))
+ORDER BY s.span_id, p.type, p.unit`, sqlcommon.ScanSpanProfile, spanIDsJSON(ids))
 	if err != nil {
-		return nil, mapErr(ctx, "profiled spans", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		sp, err := sqlcommon.ScanSpanProfile(rows)
-		if err != nil {
-			return nil, mapErr(ctx, "profiled spans", err)
-		}
-		out = append(out, sp)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapErr(ctx, "profiled spans", err)
+		return nil, fmt.Errorf("sqlite: profiled spans: %w", err)
 	}
 	return out, nil
 }
@@ -195,21 +184,9 @@ func (db *DB) ProfileSeries(ctx context.Context, from, to time.Time) ([]store.Pr
 	if len(cond) > 0 {
 		where = "WHERE " + strings.Join(cond, " AND ")
 	}
-	rows, err := db.r.QueryContext(ctx, sqlcommon.ProfileSeriesSQL(sqlcommon.SQLite, where), args...)
+	out, err := sqlcommon.Collect(ctx, conn{db}, sqlcommon.ProfileSeriesSQL(sqlcommon.SQLite, where), sqlcommon.ScanProfileSeries, args...)
 	if err != nil {
-		return nil, mapErr(ctx, "profile series", err)
-	}
-	defer rows.Close()
-	out := []store.ProfileSeries{}
-	for rows.Next() {
-		s, err := sqlcommon.ScanProfileSeries(rows)
-		if err != nil {
-			return nil, mapErr(ctx, "profile series", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapErr(ctx, "profile series", err)
+		return nil, fmt.Errorf("sqlite: profile series: %w", err)
 	}
 	return out, nil
 }

@@ -1,4 +1,4 @@
-package web
+package report
 
 import (
 	"bytes"
@@ -14,13 +14,13 @@ import (
 	"github.com/yuin/goldmark/util"
 )
 
-// renderNotes turns the reviewer's Markdown notes into HTML for the
+// RenderNotes turns the reviewer's Markdown notes into HTML for the
 // incident page and report.html. goldmark is used without its unsafe
 // option, so raw HTML in the notes is dropped rather than passed through;
 // bluemonday's UGC policy then sanitises the result as a second line of
 // defence (links get rel="nofollow", scripts, styles and event handlers
 // never survive). The page writes this output unescaped, and nothing else.
-func renderNotes(md string) (string, error) {
+func RenderNotes(md string) (string, error) {
 	if strings.TrimSpace(md) == "" {
 		return "", nil
 	}
