@@ -252,7 +252,7 @@ var errTooManySpans = errors.New("too many spans")
 // export converts td (a decode slot held; export releases it once the
 // spans are converted, before waiting for the commit) and submits the
 // valid spans. The error is errTooManySpans, or a Pipeline error.
-func (r *Receiver) export(ctx context.Context, protocol string, td ptrace.Traces, release func()) (otlpconv.Result, error) {
+func (r *Receiver) export(ctx context.Context, protocol string, td ptrace.Traces, tenant string, release func()) (otlpconv.Result, error) {
 	n := td.SpanCount()
 	r.m.spansReceived.WithLabelValues(protocol).Add(float64(n))
 	if n > r.cfg.MaxSpansPerRequest {
@@ -262,6 +262,7 @@ func (r *Receiver) export(ctx context.Context, protocol string, td ptrace.Traces
 	}
 	spans, res := r.conv.Convert(td)
 	release()
+	spans = keepTenant(spans, tenant, &res)
 	for _, reason := range otlpconv.Reasons() {
 		if c := res.RejectedFor(reason); c > 0 {
 			r.m.spansRejected.WithLabelValues(reason.String()).Add(float64(c))

@@ -127,7 +127,7 @@ var (
 )
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", store.ErrInvalid, fmt.Sprintf(format, args...))
+	return store.Invalid(format, args...)
 }
 
 // CheckRange validates a [from, to) window where zero means unbounded.
