@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/tailscope/tailscope/alert"
 	"github.com/tailscope/tailscope/cache"
 	"github.com/tailscope/tailscope/ingest"
+	"github.com/tailscope/tailscope/internal/admission"
 	"github.com/tailscope/tailscope/profile"
 	"github.com/tailscope/tailscope/static"
 	"github.com/tailscope/tailscope/store"
@@ -41,6 +43,11 @@ type Config struct {
 	RedisURL string
 	// CacheTTL bounds how long a cached analysis can hide new spans.
 	CacheTTL time.Duration
+	// Exposure: authentication, allowed host names, TLS.
+	Exposure Exposure
+	// Analysis bounds the analyses: concurrent runs, queue wait, time per
+	// run (under the UI's write timeout) and a heap budget.
+	Analysis admission.Limits
 	// Ingest holds the OTLP listeners and every receiver limit.
 	Ingest ingest.Config
 	// Profiles holds the limits of the Pyroscope-compatible profile
@@ -73,6 +80,9 @@ type Config struct {
 	Log     *slog.Logger
 }
 
+// uiWriteTimeout bounds writing one answer of the UI and API listener.
+const uiWriteTimeout = 2 * time.Minute
+
 // DefaultConfig returns the defaults of `tailscope serve`.
 func DefaultConfig() Config {
 	return Config{
@@ -80,12 +90,18 @@ func DefaultConfig() Config {
 		DatabaseURL:  DefaultDatabaseURL,
 		DatabaseWait: time.Minute,
 		CacheTTL:     15 * time.Second,
-		Ingest:       ingest.DefaultConfig(),
-		Profiles:     profile.DefaultConfig(),
-		Retention:    7 * 24 * time.Hour,
-		WALDir:       WALAuto,
-		Pprof:        PprofLoopback,
-		Version:      "dev",
+		Analysis: admission.Limits{
+			Concurrency: admission.DefaultConcurrency(),
+			QueueWait:   admission.DefaultQueueWait,
+			Timeout:     admission.DefaultTimeout,
+			MemoryBytes: 1 << 30,
+		},
+		Ingest:    ingest.DefaultConfig(),
+		Profiles:  profile.DefaultConfig(),
+		Retention: 7 * 24 * time.Hour,
+		WALDir:    WALAuto,
+		Pprof:     PprofLoopback,
+		Version:   "dev",
 	}
 }
 
@@ -105,6 +121,7 @@ type App struct {
 	profStop   func()
 
 	httpLis, otlpHTTPLis, otlpGRPCLis net.Listener
+	scheme                            string // of URL: http or https
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -133,6 +150,23 @@ func (a *App) Start(ctx context.Context) (err error) {
 			a.Close()
 		}
 	}()
+	authn, err := newAuthenticator(a.cfg)
+	if err != nil {
+		return err
+	}
+	if err := checkExposure(a.cfg, authn); err != nil {
+		return err
+	}
+	var cert *tls.Certificate
+	a.scheme = "http"
+	if a.cfg.Exposure.TLSCert != "" || a.cfg.Exposure.TLSKey != "" {
+		c, err := tls.LoadX509KeyPair(a.cfg.Exposure.TLSCert, a.cfg.Exposure.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		cert, a.scheme = &c, "https"
+	}
+	a.cfg.Ingest.Auth = authn
 	a.store, a.backend, err = OpenStoreWait(ctx, a.cfg.DatabaseURL, a.cfg.DatabaseWait, a.log)
 	if err != nil {
 		return err
@@ -174,7 +208,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	// so an application points both of its agents at the same address.
 	ingestMux := http.NewServeMux()
 	ingestMux.Handle(ingest.TracesPath, a.receiver.Handler())
-	ingestMux.Handle(profile.IngestPath, profiles)
+	ingestMux.Handle(profile.IngestPath, requireIngestToken(authn, profiles))
 	ingestMux.Handle("/", a.receiver.Handler()) // the receiver's own 404s for other paths
 	a.ingestHTTP = &http.Server{
 		Handler:           ingestMux,
@@ -216,7 +250,24 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if a.otlpGRPCLis, err = lc.Listen(ctx, "tcp", a.cfg.Ingest.GRPCAddr); err != nil {
 		return fmt.Errorf("listen otlp grpc %s: %w", a.cfg.Ingest.GRPCAddr, err)
 	}
+	hosts, err := allowedHosts(a.cfg, a.httpLis.Addr())
+	if err != nil {
+		return err
+	}
+	// HTTP/1.1 on the HTTP listeners (net/http serves TLS connections it
+	// is handed), h2 for gRPC, which requires it.
+	a.httpLis = tlsListener(a.httpLis, cert, "http/1.1")
+	a.otlpHTTPLis = tlsListener(a.otlpHTTPLis, cert, "http/1.1")
+	a.otlpGRPCLis = tlsListener(a.otlpGRPCLis, cert, "h2")
 
+	// Profiles go through the route table, so the access rules apply to
+	// them as to /metrics; withPprof keeps its loopback rule inside.
+	var pprofHandler http.Handler
+	if a.cfg.Pprof != PprofOff {
+		if pprofHandler, err = withPprof(http.NotFoundHandler(), a.cfg.Pprof); err != nil {
+			return err
+		}
+	}
 	var handler http.Handler = web.New(web.Config{
 		Store:     a.store,
 		Cache:     cache.NewAside(a.cache, a.cfg.CacheTTL, 0.2, a.log),
@@ -226,14 +277,18 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Version:   a.cfg.Version,
 		Assets:    assets,
 		BurnRules: a.cfg.Alerts.Rules,
+		// Past this a page is answered with "too long: narrow the range"
+		// before the write timeout cuts it off with an empty reply.
+		RequestTimeout: uiWriteTimeout - 10*time.Second,
+		Analysis:       admission.New(a.cfg.Analysis),
+		Auth:           authn,
+		AllowedHosts:   hosts,
+		Pprof:          pprofHandler,
 	}).Handler()
-	if handler, err = withPprof(handler, a.cfg.Pprof); err != nil {
-		return err
-	}
 	if a.cfg.SelfTraces != "" {
 		endpoint := a.cfg.SelfTraces
 		if endpoint == "self" {
-			endpoint = "http://" + a.otlpHTTPLis.Addr().String()
+			endpoint = a.scheme + "://" + a.otlpHTTPLis.Addr().String()
 		}
 		h, stop, err := selfTracing(ctx, endpoint, a.cfg.Version, handler, a.cfg.SelfProfile != "")
 		if err != nil {
@@ -245,7 +300,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if a.cfg.SelfProfile != "" {
 		addr := a.cfg.SelfProfile
 		if addr == "self" {
-			addr = "http://" + a.otlpHTTPLis.Addr().String()
+			addr = a.scheme + "://" + a.otlpHTTPLis.Addr().String()
 		}
 		stop, err := profile.StartSelfProfiling(context.WithoutCancel(ctx), addr, "tailscope",
 			map[string]string{"version": a.cfg.Version}, profile.WithSelfLogger(a.log))
@@ -259,7 +314,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      2 * time.Minute,
+		WriteTimeout:      uiWriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
@@ -376,7 +431,7 @@ func (a *App) WaitLoaded(ctx context.Context) error {
 }
 
 // URL is the UI's base URL.
-func (a *App) URL() string { return "http://" + a.httpLis.Addr().String() }
+func (a *App) URL() string { return a.scheme + "://" + a.httpLis.Addr().String() }
 
 // OTLPHTTPAddr is the bound OTLP/HTTP address (host:port).
 func (a *App) OTLPHTTPAddr() string { return a.otlpHTTPLis.Addr().String() }

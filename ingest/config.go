@@ -32,6 +32,9 @@ import (
 // These are live bytes; the heap can reach twice that before a collection
 // (GOGC=100), so set GOMEMLIMIT to keep the process near the bound.
 type Config struct {
+	// Auth, when set and requiring tokens, refuses exports without a
+	// valid ingest token and keeps a tenant-bound token to its tenant.
+	Auth Authenticator
 	// HTTPAddr and GRPCAddr are where ListenAndServe listens. A port of 0
 	// picks a free one; the chosen address is logged.
 	HTTPAddr string

@@ -61,6 +61,12 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		r.fail(w, format, http.StatusMethodNotAllowed, codes.Unimplemented, outcomeBadMethod, "method "+req.Method+" not allowed: use POST")
 		return
 	}
+	tenant, authOK := r.caller(req.Header.Get("Authorization"))
+	if !authOK {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tailscope ingest"`)
+		r.fail(w, format, http.StatusUnauthorized, codes.Unauthenticated, outcomeUnauthenticated, unauthenticatedMessage)
+		return
+	}
 	if !typeOK {
 		r.fail(w, formatJSON, http.StatusUnsupportedMediaType, codes.InvalidArgument, outcomeUnsupported,
 			fmt.Sprintf("unsupported content type %q: use %s or %s", req.Header.Get("Content-Type"), contentTypeProtobuf, contentTypeJSON))
@@ -125,10 +131,10 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		decoded()
 		res = dec.res
 		if err = r.admitCount(protoHTTP, res.Spans); err == nil {
-			res, err = r.submit(req.Context(), protoHTTP, dec.rows, res)
+			res, err = r.submit(req.Context(), protoHTTP, dec.rows, tenant, res)
 		}
 	} else {
-		res, err = r.export(req.Context(), protoHTTP, dec.td, decoded)
+		res, err = r.export(req.Context(), protoHTTP, dec.td, tenant, decoded)
 	}
 	switch {
 	case errors.Is(err, errTooManySpans):

@@ -252,7 +252,7 @@ var errTooManySpans = errors.New("too many spans")
 // export converts td (a decode slot held; export releases it once the
 // spans are converted, before waiting for the commit) and submits the
 // valid spans. The error is errTooManySpans, or a Pipeline error.
-func (r *Receiver) export(ctx context.Context, protocol string, td ptrace.Traces, release func()) (otlpconv.Result, error) {
+func (r *Receiver) export(ctx context.Context, protocol string, td ptrace.Traces, tenant string, release func()) (otlpconv.Result, error) {
 	n := td.SpanCount()
 	if err := r.admitCount(protocol, n); err != nil {
 		release()
@@ -260,7 +260,7 @@ func (r *Receiver) export(ctx context.Context, protocol string, td ptrace.Traces
 	}
 	spans, res := r.conv.Convert(td)
 	release()
-	return r.submit(ctx, protocol, spans, res)
+	return r.submit(ctx, protocol, spans, tenant, res)
 }
 
 // admitCount counts the n spans of a request as received and refuses a
@@ -274,8 +274,10 @@ func (r *Receiver) admitCount(protocol string, n int) error {
 	return nil
 }
 
-// submit counts what conversion did and hands the rows to the pipeline.
-func (r *Receiver) submit(ctx context.Context, protocol string, spans []store.Span, res otlpconv.Result) (otlpconv.Result, error) {
+// submit keeps the spans of the request's tenant (keepTenant), counts
+// what conversion did and hands the rows to the pipeline.
+func (r *Receiver) submit(ctx context.Context, protocol string, spans []store.Span, tenant string, res otlpconv.Result) (otlpconv.Result, error) {
+	spans = keepTenant(spans, tenant, &res)
 	for _, reason := range otlpconv.Reasons() {
 		if c := res.RejectedFor(reason); c > 0 {
 			r.m.spansRejected.WithLabelValues(reason.String()).Add(float64(c))

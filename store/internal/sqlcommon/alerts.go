@@ -113,7 +113,7 @@ WHERE id = ? AND resolved_ns IS NULL`), NS(at), longBurn, shortBurn, id)
 		return r.errorf(fmt.Sprintf("resolve firing %d", id), err)
 	}
 	if n == 0 {
-		return fmt.Errorf("open firing %d: %w", id, store.ErrNotFound)
+		return fmt.Errorf("open: %w", store.NotFound("firing", id))
 	}
 	return nil
 }
@@ -134,7 +134,7 @@ func (r Records) MarkAlertSent(ctx context.Context, id int64, event store.AlertE
 		return r.errorf(fmt.Sprintf("mark firing %d sent", id), err)
 	}
 	if n == 0 {
-		return fmt.Errorf("firing %d: %w", id, store.ErrNotFound)
+		return store.NotFound("firing", id)
 	}
 	return nil
 }
