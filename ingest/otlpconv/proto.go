@@ -32,7 +32,9 @@ func (c *Converter) ConvertProto(b []byte) ([]store.Span, Result, error) {
 	if len(src) > 0 {
 		st.wire.base = uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	}
-	spans := make([]store.Span, 0, n)
+	// A span message can be two bytes long; do not size the rows by the
+	// count of a body full of empty spans (all rejected) up front.
+	spans := make([]store.Span, 0, min(n, maxPrealloc))
 	var f field
 	for pos := 0; pos < len(src); {
 		pos, _ = f.next(src, pos, specRequest)
@@ -42,6 +44,9 @@ func (c *Converter) ConvertProto(b []byte) ([]store.Span, Result, error) {
 	}
 	return spans, st.res, nil
 }
+
+// maxPrealloc caps the rows allocated before any span is read.
+const maxPrealloc = 4096
 
 // wireScratch holds the lists of field values of the message being
 // decoded, reused from span to span. They hold places in the body rather
