@@ -110,6 +110,9 @@ type IncidentDeployView struct {
 	Verdict, VerdictClass   string
 	Summary                 string
 	Unavailable             string
+	// Ranges states the compared before/after ranges; CompareHref is the
+	// comparison's API link.
+	Ranges, CompareHref string
 	// FirstSeen: the service's first sighting, shown without a
 	// comparison (nothing ran before it).
 	FirstSeen bool

@@ -64,10 +64,10 @@ func (b *builder) endpoints(ctx context.Context, rep *Report) error {
 	rep.Warnings = append(rep.Warnings, warnings...)
 	d := to.Sub(in.From)
 	pad := timelinePad(d)
-	tlFrom, tlTo := in.From.Add(-pad), to.Add(pad)
-	if b.opt.Now.Before(tlTo) {
-		tlTo = b.opt.Now
-	}
+	// The charts show the time before the incident for context, and stop
+	// where the analysis stops: traffic after the window must not change
+	// the report.
+	tlFrom, tlTo := in.From.Add(-pad), to
 	for _, ep := range eps {
 		e := Endpoint{Service: ep.Service, Endpoint: ep.Name}
 		lat, err := b.an.Latency(ctx, analysis.LatencyQuery{Service: ep.Service, Endpoint: ep.Name, From: tlFrom, To: tlTo})

@@ -192,12 +192,14 @@ func mdDeploys(w *mdWriter, rep Report) {
 			w.line("")
 			continue
 		}
+		w.line("Compared: %s.", CompareRangesText(d))
+		w.line("")
 		if d.Comparison == nil {
 			w.line("No comparison: %s", mdInline(d.Unavailable))
 			w.line("")
 			continue
 		}
-		mdComparison(w, *d.Comparison, "Before", "After", d.Link)
+		mdComparison(w, *d.Comparison, "Before", "After", d.ComparisonLink)
 	}
 }
 
@@ -353,6 +355,12 @@ func percentileChange(c analysis.Comparison, pct float64) string {
 		return s
 	}
 	return "–"
+}
+
+// CompareRangesText states a deploy comparison's ranges:
+// "before 14:10:00 – 14:30:00 UTC vs after 14:30:00 – 14:50:00 UTC".
+func CompareRangesText(d Deploy) string {
+	return "before " + HumanRange(d.Before.From, d.Before.To) + " vs after " + HumanRange(d.After.From, d.After.To)
 }
 
 // MaxGroups is how many outlier groups per endpoint a review lists.

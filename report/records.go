@@ -9,12 +9,17 @@ import (
 	"time"
 
 	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/internal/href"
 	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/store"
 )
 
 // deploys lists the deploys of the incident's services in or just
 // before the range, nearest to its start first when there are too many.
+// Each is compared over stated ranges that end where the analysis ends:
+// after is from the marker to an hour later or the window's end, whichever
+// is first, and before is as long, just before the marker. Traffic after
+// the window (a later deploy, a recovery) never moves the verdict.
 func (b *builder) deploys(ctx context.Context, rep *Report) error {
 	in, to, base := b.in, b.to, b.opt.Base
 	ds, err := b.rec.Deploys(ctx, store.DeployQuery{From: in.From.Add(-deployLookback), To: to, Limit: 200})
@@ -54,7 +59,21 @@ func (b *builder) deploys(ctx context.Context, rep *Report) error {
 			rep.Deploys = append(rep.Deploys, rd)
 			continue
 		}
-		c, err := b.an.Compare(ctx, url.Values{"deploy": {fmt.Sprint(d.ID)}})
+		rd.After = Range{From: d.At.UTC(), To: minTime(d.At.Add(deployWindow), to).UTC()}
+		rd.Before = Range{From: d.At.Add(-rd.After.To.Sub(rd.After.From)).UTC(), To: d.At.UTC()}
+		if !rd.After.To.After(rd.After.From) {
+			rd.Unavailable = "The deploy is at the end of the incident: there is no time after it inside the window to compare."
+			rep.Deploys = append(rep.Deploys, rd)
+			continue
+		}
+		q := url.Values{}
+		q.Set("service", d.Service)
+		q.Set("before_from", href.Time(rd.Before.From))
+		q.Set("before_to", href.Time(rd.Before.To))
+		q.Set("after_from", href.Time(rd.After.From))
+		q.Set("after_to", href.Time(rd.After.To))
+		rd.ComparisonLink = base + "/api/v1/compare?" + q.Encode()
+		c, err := b.an.Compare(ctx, q)
 		if err := answer(c, err, &rd.Comparison, &rd.Unavailable); err != nil {
 			return fmt.Errorf("deploy %d comparison: %w", d.ID, err)
 		}
@@ -103,4 +122,11 @@ func (b *builder) budgets(ctx context.Context, rep *Report) error {
 		rep.Budgets = append(rep.Budgets, rb)
 	}
 	return nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -123,7 +123,8 @@ type WindowStats struct {
 }
 
 // EndpointSeries is an endpoint's latency, traffic and errors over
-// the incident with some time either side, as the timeline charts draw it.
+// the time before the incident and the incident itself, as the timeline
+// charts draw it.
 type EndpointSeries struct {
 	From        time.Time              `json:"from"`
 	To          time.Time              `json:"to"`
@@ -164,11 +165,23 @@ type Deploy struct {
 	// InRange is false for a deploy in the two hours before the range.
 	InRange bool   `json:"in_range"`
 	Link    string `json:"link"`
-	// Comparison is the deploy page's default comparison (one hour each
-	// side of the marker, the service's busiest endpoint); null with
-	// Unavailable saying why when there is none.
-	Comparison  *analysis.Comparison `json:"comparison"`
-	Unavailable string               `json:"unavailable"`
+	// Before and After are the compared ranges: After runs from the
+	// marker to an hour later or the analysis end (AnalyzedTo), whichever
+	// is first; Before is as long, ending at the marker.
+	Before Range `json:"before"`
+	After  Range `json:"after"`
+	// Comparison compares the service's busiest endpoint over Before and
+	// After (the body of ComparisonLink); null with Unavailable saying why
+	// when there is none.
+	Comparison     *analysis.Comparison `json:"comparison"`
+	ComparisonLink string               `json:"comparison_api"`
+	Unavailable    string               `json:"unavailable"`
+}
+
+// Range is a half-open time range [From, To).
+type Range struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
 }
 
 // Budget is a budget's burn during the incident.
@@ -223,9 +236,11 @@ const (
 	// deployLookback is how long before the range a deploy is still a
 	// suspect.
 	deployLookback = 2 * time.Hour
+	// deployWindow is the longest side of a deploy's comparison.
+	deployWindow = time.Hour
 )
 
-// timelinePad is how much time the timeline charts show either side of
+// timelinePad is how much time the timeline charts show before
 // the incident: half its length, at least 15 minutes, at most 6 hours.
 func timelinePad(d time.Duration) time.Duration {
 	return min(max(d/2, 15*time.Minute), 6*time.Hour)

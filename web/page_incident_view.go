@@ -47,6 +47,9 @@ func incidentView(rep report.Report, export bool) (components.IncidentView, erro
 			Label: d.Service + " " + d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05 UTC"), Source: report.SourceWord(d.Source),
 			Note: d.Note, Href: d.Link, InRange: d.InRange, Unavailable: d.Unavailable, FirstSeen: d.Kind == analysis.KindFirstSeen,
 		}
+		if d.Kind != analysis.KindFirstSeen {
+			dv.Ranges, dv.CompareHref = report.CompareRangesText(d), d.ComparisonLink
+		}
 		if d.Comparison != nil {
 			dv.Verdict, dv.VerdictClass, dv.Summary = d.Comparison.Verdict, verdictClass(d.Comparison.Verdict), d.Comparison.Summary
 		}
