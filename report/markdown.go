@@ -55,8 +55,9 @@ func mdHeader(w *mdWriter, rep Report) {
 	} else {
 		w.line("- **Services:** not named (the system's busiest entry point is examined)")
 	}
-	w.line("- **Report:** generated %s from %s · %s · %s", rep.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
+	w.line("- **Report:** %s · %s · %s · %s", RevisionText(rep),
 		mdLink("incident page", rep.Links.Incident), mdLink("HTML report", rep.Links.ReportHTML), mdLink("JSON", rep.Links.ReportJSON))
+	w.line("- **Generated:** %s", rep.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
 	w.line("")
 }
 
@@ -234,6 +235,9 @@ func mdExemplars(w *mdWriter, rep Report) {
 	if len(rep.Exemplars) == 0 {
 		w.paragraph("None: nothing is pinned and no outlier group formed.")
 	} else {
+		if rep.Revision > 0 {
+			w.paragraph(fmt.Sprintf("Summaries taken when revision %d was finalized; a trace link opens only while retention keeps the trace.", rep.Revision))
+		}
 		w.table("| Trace | Why | Root | Duration | Critical path |", "| --- | --- | --- | ---: | --- |")
 		for _, e := range rep.Exemplars {
 			if !e.Stored {
@@ -355,6 +359,19 @@ func percentileChange(c analysis.Comparison, pct float64) string {
 		return s
 	}
 	return "–"
+}
+
+// RevisionText says what a report's numbers are: a finalized revision,
+// or computed from the spans stored when it was generated.
+func RevisionText(rep Report) string {
+	if rep.Revision == 0 || rep.FinalizedAt == nil {
+		return "not finalized: numbers computed from the spans stored when generated"
+	}
+	v := ""
+	if rep.TailscopeVersion != "" {
+		v = " by tailscope " + mdInline(rep.TailscopeVersion)
+	}
+	return fmt.Sprintf("revision %d, finalized %s%s", rep.Revision, rep.FinalizedAt.UTC().Format("2006-01-02 15:04:05 UTC"), v)
 }
 
 // CompareRangesText states a deploy comparison's ranges:

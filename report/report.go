@@ -33,8 +33,16 @@ type Report struct {
 	// ReportVersion changes when a field is renamed or removed.
 	ReportVersion int       `json:"report_version"`
 	GeneratedAt   time.Time `json:"generated_at"`
-	Incident      Incident  `json:"incident"`
-	Links         Links     `json:"links"`
+	// Revision is the snapshot this report was rendered from (1, 2, …)
+	// and FinalizedAt when it was stored; 0 and null for a report
+	// computed at GeneratedAt from the spans stored then.
+	Revision    int        `json:"revision"`
+	FinalizedAt *time.Time `json:"finalized_at"`
+	// TailscopeVersion computed the numbers, with Parameters.
+	TailscopeVersion string     `json:"tailscope_version"`
+	Parameters       Parameters `json:"parameters"`
+	Incident         Incident   `json:"incident"`
+	Links            Links      `json:"links"`
 	// Summary is the report's opening paragraph in plain words.
 	Summary string `json:"summary"`
 	// Endpoints are the endpoints examined: each listed service's
@@ -52,6 +60,19 @@ type Report struct {
 	Exemplars []Exemplar `json:"exemplars"`
 	// Warnings say what could not be analysed and why.
 	Warnings []string `json:"warnings"`
+}
+
+// Parameters are the analysis settings a report was computed with, kept
+// in a snapshot so a reader can tell why a later revision differs.
+type Parameters struct {
+	MaxEndpoints      int    `json:"max_endpoints"`
+	MaxDeploys        int    `json:"max_deploys"`
+	MaxBudgets        int    `json:"max_budgets"`
+	MaxGroupExemplars int    `json:"max_group_exemplars"`
+	DeployLookback    string `json:"deploy_lookback"`
+	DeployWindow      string `json:"deploy_window"`
+	TimelineBefore    string `json:"timeline_before"`
+	MaxRange          string `json:"max_range"`
 }
 
 // Version is Report.ReportVersion.

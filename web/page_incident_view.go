@@ -25,7 +25,12 @@ func incidentView(rep report.Report, export bool) (components.IncidentView, erro
 		Links: components.IncidentLinks{
 			Page: rep.Links.Incident, Edit: p + "/edit", Delete: p + "/delete",
 			ReportMD: rep.Links.ReportMarkdown, ReportHTML: rep.Links.ReportHTML, ReportJSON: rep.Links.ReportJSON, API: rep.Links.API,
+			Finalize: p + "/finalize", Recompute: p + "/recompute",
 		},
+		Revision: rep.Revision, ReportVersion: rep.TailscopeVersion,
+	}
+	if rep.FinalizedAt != nil {
+		v.FinalizedAt = rep.FinalizedAt.UTC().Format("2006-01-02 15:04:05 UTC")
 	}
 	timeLayout := "15:04:05"
 	if in.From.Format("2006-01-02") != in.To.Format("2006-01-02") || len(rep.Timeline) > 0 && rep.Timeline[0].Time.Format("2006-01-02") != in.To.Format("2006-01-02") {

@@ -23,7 +23,7 @@ func BenchmarkIncidentReport(b *testing.B) {
 	}
 	r := httptest.NewRequest("GET", "/incidents/1", nil)
 	for b.Loop() {
-		if _, err := s.incidentReport(r.Context(), in, rvBase); err != nil {
+		if _, err := s.incidentReport(r.Context(), in, 0, rvBase); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -39,7 +39,7 @@ func BenchmarkReportRender(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := httptest.NewRequest("GET", "/incidents/1", nil)
-	rep, err := s.incidentReport(r.Context(), in, rvBase)
+	rep, err := s.incidentReport(r.Context(), in, 0, rvBase)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tailscope/tailscope/analysis"
@@ -47,6 +48,10 @@ type Config struct {
 	// BurnRules are the budgets' burn-rate alert rules, the ones the
 	// background evaluator fires on (analysis.DefaultBurnRules when nil).
 	BurnRules []analysis.BurnRule
+	// PublicURL ("https://tailscope.example.com", no trailing slash) is
+	// the base of every absolute link in exports; empty uses the URL each
+	// request reached.
+	PublicURL string
 }
 
 // Server holds the handlers' dependencies.
@@ -64,6 +69,7 @@ type Server struct {
 	markers *analysis.DeployClassifier
 	// burnRules judge every budget's burn rates (Config.BurnRules).
 	burnRules []analysis.BurnRule
+	publicURL string
 }
 
 // New returns a Server; Handler gives its routes.
@@ -78,6 +84,7 @@ func New(cfg Config) *Server {
 		now:       cfg.Now,
 		version:   cfg.Version,
 		assets:    cfg.Assets,
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
 	}
 	if s.log == nil {
 		s.log = discardLogger()
