@@ -111,7 +111,8 @@ func (b *builder) budgets(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return fmt.Errorf("budget %d over its period: %w", bu.ID, err)
 		}
-		rb := Budget{ID: bu.ID, Name: BudgetName(bu), Link: base + fmt.Sprintf("/budgets/%d", bu.ID), During: during,
+		rb := Budget{ID: bu.ID, Name: BudgetName(bu), During: during,
+			Link:              base + href.With(fmt.Sprintf("/budgets/%d", bu.ID), "from", href.Time(in.From), "to", href.Time(to)),
 			PeriodErrorBudget: period.ErrorBudget}
 		if during.Total > 0 {
 			rb.BurnRateDuring = units.Round(float64(during.Bad)/float64(during.Total)/(1-bu.Target), 3)

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -201,7 +202,7 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 			}
 			return nil
 		})
-	fs.StringVar(&cfg.Alerts.BaseURL, "public-url", "", "the URL people reach tailscope at (https://tailscope.example.com): the base of links in alert notifications")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "the URL people reach tailscope at (https://tailscope.example.com): the base of links in report exports and alert notifications")
 	fs.StringVar(&cfg.SelfTraces, "self-traces", "", `send tailscope's own traces: "self" or an OTLP/HTTP URL`)
 	fs.StringVar(&cfg.SelfProfile, "self-profile", "", `profile tailscope continuously: "self" or a Pyroscope URL`)
 	return &cfg, lists
@@ -225,7 +226,12 @@ func finishServerFlags(cfg *app.Config, lists *listFlags, stderr io.Writer, verb
 		return fmt.Errorf("--alert-rules: %w", err)
 	}
 	cfg.Alerts.Rules = rules
-	cfg.Alerts.BaseURL = strings.TrimRight(cfg.Alerts.BaseURL, "/")
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if cfg.PublicURL != "" {
+		if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("--public-url %q: want the URL people reach tailscope at, like https://tailscope.example.com", cfg.PublicURL)
+		}
+	}
 	cfg.Ingest.Redaction.Keys = splitList(*lists.redactKeys)
 	cfg.Ingest.Redaction.Patterns = nil
 	for _, name := range splitList(*lists.redactPatterns) {
