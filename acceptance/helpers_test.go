@@ -113,8 +113,8 @@ type realData struct {
 }
 
 // play runs sc in a feedplay process exporting to ts and returns when
-// every span has been exported (an acknowledged export is committed, so
-// the analysis sees them all). real selects feedsvc's real mode. The run
+// every span has been exported and loaded into the store, so the
+// analysis sees them all. real selects feedsvc's real mode. The run
 // must have kept up with its schedule: a load generator that dropped
 // requests, or saw many fail, measured an overloaded machine rather than
 // the scenario. A few failures are tolerated: v2's 500 ms budget turns a
@@ -139,6 +139,10 @@ func (ts *tailscope) play(t *testing.T, sc scenario.Scenario, seed uint64, real 
 	start := time.Now()
 	p, err := demodata.PlayProcess(ctx, feedplayBinary(t), cfg)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Acknowledged means durable; the analysis reads what is loaded.
+	if err := ts.app.WaitLoaded(ctx); err != nil {
 		t.Fatal(err)
 	}
 	mode := feedsvc.ModeSimulated

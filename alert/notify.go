@@ -49,7 +49,7 @@ type Notification struct {
 	FiringID   int64             `json:"firing_id"`
 	Summary    string            `json:"summary"`
 	Budget     budgetJSON        `json:"budget"`
-	Rule       ruleJSON          `json:"rule"`
+	Rule       RuleJSON          `json:"rule"`
 	Burn       burnJSON          `json:"burn"`
 	StartedAt  time.Time         `json:"started_at"`
 	ResolvedAt *time.Time        `json:"resolved_at"`
@@ -66,12 +66,18 @@ type budgetJSON struct {
 	Target      float64 `json:"target"`
 }
 
-type ruleJSON struct {
+// RuleJSON is a burn rule as notifications and the API write it.
+type RuleJSON struct {
 	Name     string  `json:"name"`
 	Severity string  `json:"severity"`
 	Factor   float64 `json:"factor"`
 	Long     string  `json:"long"`
 	Short    string  `json:"short"`
+}
+
+// RuleOf writes a rule as JSON.
+func RuleOf(r analysis.BurnRule) RuleJSON {
+	return RuleJSON{Name: r.Name(), Severity: r.Severity, Factor: r.Factor, Long: analysis.WindowText(r.Long), Short: analysis.WindowText(r.Short)}
 }
 
 type burnJSON struct {
@@ -145,7 +151,7 @@ func notification(base string, b store.Budget, f store.AlertFiring, ev store.Ale
 	n := Notification{
 		ID: notificationID(f, ev), Event: string(ev), FiringID: f.ID, Summary: summary(b, f, ev),
 		Budget: budgetJSON{ID: b.ID, Name: b.Name, Service: b.Service, Endpoint: b.Endpoint, ThresholdMs: float64(b.Threshold) / 1e6, Target: b.Target},
-		Rule:   ruleJSON{Name: f.Rule, Severity: f.Severity, Factor: f.Factor, Long: analysis.WindowText(f.Long), Short: analysis.WindowText(f.Short)},
+		Rule:   RuleOf(analysis.BurnRule{Factor: f.Factor, Long: f.Long, Short: f.Short, Severity: f.Severity}),
 		Burn:   burnJSON{Long: f.LongBurn, Short: f.ShortBurn}, StartedAt: f.StartedAt.UTC(),
 		Links: Links(base, b, f),
 	}

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"encoding/json"
+	"math"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -69,6 +70,49 @@ func PayloadBucket(b int64) string {
 		return bucketBytes(lo) + "+"
 	}
 	return bucketBytes(lo) + "-" + bucketBytes(lo<<1)
+}
+
+// PayloadBucketRange is the byte range [lo, hi) of a PayloadBucket label
+// ("1MiB-2MiB"; hi 0 for the open last bucket); false for "none" or a
+// label PayloadBucket does not write.
+func PayloadBucketRange(label string) (lo, hi int64, ok bool) {
+	a, b, two := strings.Cut(label, "-")
+	open := strings.HasSuffix(label, "+")
+	if open {
+		a = strings.TrimSuffix(label, "+")
+	} else if !two {
+		return 0, 0, false
+	}
+	parse := func(s string) (int64, bool) {
+		for u, name := range []string{"EiB", "PiB", "TiB", "GiB", "MiB", "KiB", "B"} {
+			if n, found := strings.CutSuffix(s, name); found {
+				v, err := strconv.ParseUint(n, 10, 64)
+				if err != nil || v == 0 {
+					return 0, false
+				}
+				shift := 10 * uint(6-u)
+				if v > math.MaxInt64>>shift {
+					return 0, false
+				}
+				return int64(v << shift), true
+			}
+		}
+		return 0, false
+	}
+	lo, ok = parse(a)
+	if !ok {
+		return 0, 0, false
+	}
+	if open {
+		return lo, 0, PayloadBucket(lo) == label
+	}
+	if b == "8EiB" {
+		return lo, 0, PayloadBucket(lo) == label // past int64: unbounded
+	}
+	if hi, ok = parse(b); !ok {
+		return 0, 0, false
+	}
+	return lo, hi, PayloadBucket(lo) == label
 }
 
 // bucketBytes writes a power of two with a binary unit and no space

@@ -372,17 +372,30 @@ func diffSummary(d TraceDiff) string {
 
 func shortID(id store.TraceID) string { return id.String()[:12] }
 
+// typicalMinSameVersion is how many requests of the trace's own version
+// make its median worth preferring to the window's.
+const typicalMinSameVersion = 20
+
 // TypicalTrace picks the request of an endpoint closest to the endpoint's
 // median duration within window either side of at, other than not: what
-// "compare with a typical trace" compares a trace with. It returns an error
+// "compare with a typical trace" compares a trace with. Requests of the
+// given version (the trace's own, so a deploy in the window does not make
+// the shapes differ) are preferred when there are typicalMinSameVersion
+// of them. It returns an error
 // wrapping store.ErrNotFound when the endpoint has no other request in
 // that window.
-func TypicalTrace(ctx context.Context, src SampleSource, service, endpoint string, at time.Time, window time.Duration, not store.TraceID) (store.TraceID, error) {
+func TypicalTrace(ctx context.Context, src SampleSource, service, endpoint, version string, at time.Time, window time.Duration, not store.TraceID) (store.TraceID, error) {
 	samples, err := src.Samples(ctx, store.SampleQuery{Service: service, Endpoint: endpoint, From: at.Add(-window), To: at.Add(window)})
 	if err != nil {
 		return store.TraceID{}, fmt.Errorf("typical trace: %w", err)
 	}
 	samples = slices.DeleteFunc(samples, func(s store.Sample) bool { return s.TraceID == not })
+	if version != "" {
+		same := slices.DeleteFunc(slices.Clone(samples), func(s store.Sample) bool { return s.Version != version })
+		if len(same) >= typicalMinSameVersion {
+			samples = same
+		}
+	}
 	if len(samples) == 0 {
 		return store.TraceID{}, fmt.Errorf("no other request of %s %s within %s of it to compare with: %w", service, endpoint, window, store.ErrNotFound)
 	}

@@ -172,7 +172,7 @@ func TestTypicalTrace(t *testing.T) {
 		t.Fatalf("%d samples, %v", len(samples), err)
 	}
 	mid := start.Add(window / 2)
-	id, err := TypicalTrace(ctx, src, analysistest.FeedAPI, analysistest.Endpoint, mid, window, samples[0].TraceID)
+	id, err := TypicalTrace(ctx, src, analysistest.FeedAPI, analysistest.Endpoint, "", mid, window, samples[0].TraceID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,28 @@ func TestTypicalTrace(t *testing.T) {
 	if diff := faster - slower; diff < -2 || diff > 2 {
 		t.Errorf("typical trace: %d requests faster, %d slower", faster, slower)
 	}
-	if _, err := TypicalTrace(ctx, src, analysistest.FeedAPI, "GET /nothing", mid, time.Minute, store.TraceID{}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := TypicalTrace(ctx, src, analysistest.FeedAPI, "GET /nothing", "", mid, time.Minute, store.TraceID{}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("no requests: %v", err)
+	}
+}
+
+// TestTypicalTraceSameVersion: with a deploy inside the window, the typical
+// trace is of the compared trace's version, so the comparison shows the
+// request's difference, not the deploy's.
+func TestTypicalTraceSameVersion(t *testing.T) {
+	start := testEpoch
+	v1 := analysistest.Generate(analysistest.Scenario{Seed: 5, Traces: 500, Start: start, Window: 30 * time.Minute, Version: "v1"})
+	v2 := analysistest.Generate(analysistest.Scenario{Seed: 6, Traces: 1500, Start: start.Add(30 * time.Minute), Window: 30 * time.Minute, Version: "v2", Parallel: true})
+	src := analysistest.NewSource(append(v1.Spans, v2.Spans...))
+	ctx := context.Background()
+	for _, version := range []string{"v1", "v2"} {
+		id, err := TypicalTrace(ctx, src, analysistest.FeedAPI, analysistest.Endpoint, version, start.Add(30*time.Minute), time.Hour, store.TraceID{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spans, _ := src.Traces(ctx, []store.TraceID{id})
+		if got := spans[id][0].Version; got != version {
+			t.Errorf("typical trace for %s is of %s", version, got)
+		}
 	}
 }

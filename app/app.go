@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/tailscope/tailscope/alert"
 	"github.com/tailscope/tailscope/cache"
 	"github.com/tailscope/tailscope/ingest"
+	"github.com/tailscope/tailscope/internal/admission"
 	"github.com/tailscope/tailscope/profile"
 	"github.com/tailscope/tailscope/static"
 	"github.com/tailscope/tailscope/store"
@@ -41,11 +43,20 @@ type Config struct {
 	RedisURL string
 	// CacheTTL bounds how long a cached analysis can hide new spans.
 	CacheTTL time.Duration
+	// Exposure: authentication, allowed host names, TLS.
+	Exposure Exposure
+	// Analysis bounds the analyses: concurrent runs, queue wait, time per
+	// run (under the UI's write timeout) and a heap budget.
+	Analysis admission.Limits
 	// Ingest holds the OTLP listeners and every receiver limit.
 	Ingest ingest.Config
 	// Profiles holds the limits of the Pyroscope-compatible profile
 	// receiver (POST /ingest on the OTLP/HTTP listener).
 	Profiles profile.Config
+	// WALDir places the ingest write-ahead log (ingest.Config.WALDir):
+	// WALAuto puts it beside an SQLite database and uses none with
+	// PostgreSQL; WALOff uses none; anything else is the directory.
+	WALDir string
 	// Retention removes spans older than this (0 keeps everything). The
 	// receiver refuses older spans (Ingest.MaxSpanAge is set to it), so a
 	// span is never acknowledged and then deleted.
@@ -57,6 +68,9 @@ type Config struct {
 	// "" (off), "self" (to its own profile receiver) or a Pyroscope URL.
 	// With SelfTraces, CPU samples carry the span they were spent in.
 	SelfProfile string
+	// Pprof serves net/http/pprof at /debug/pprof/ on the UI listener:
+	// PprofLoopback (default) to loopback clients, PprofAll, or PprofOff.
+	Pprof string
 	// Alerts configures burn-rate alerting: the rules (which the budget
 	// pages show too), how often they are evaluated and the webhooks that
 	// get each firing.
@@ -71,6 +85,9 @@ type Config struct {
 	Log       *slog.Logger
 }
 
+// uiWriteTimeout bounds writing one answer of the UI and API listener.
+const uiWriteTimeout = 2 * time.Minute
+
 // DefaultConfig returns the defaults of `tailscope serve`.
 func DefaultConfig() Config {
 	return Config{
@@ -78,10 +95,18 @@ func DefaultConfig() Config {
 		DatabaseURL:  DefaultDatabaseURL,
 		DatabaseWait: time.Minute,
 		CacheTTL:     15 * time.Second,
-		Ingest:       ingest.DefaultConfig(),
-		Profiles:     profile.DefaultConfig(),
-		Retention:    7 * 24 * time.Hour,
-		Version:      "dev",
+		Analysis: admission.Limits{
+			Concurrency: admission.DefaultConcurrency(),
+			QueueWait:   admission.DefaultQueueWait,
+			Timeout:     admission.DefaultTimeout,
+			MemoryBytes: 1 << 30,
+		},
+		Ingest:    ingest.DefaultConfig(),
+		Profiles:  profile.DefaultConfig(),
+		Retention: 7 * 24 * time.Hour,
+		WALDir:    WALAuto,
+		Pprof:     PprofLoopback,
+		Version:   "dev",
 	}
 }
 
@@ -101,6 +126,7 @@ type App struct {
 	profStop   func()
 
 	httpLis, otlpHTTPLis, otlpGRPCLis net.Listener
+	scheme                            string // of URL: http or https
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -129,6 +155,23 @@ func (a *App) Start(ctx context.Context) (err error) {
 			a.Close()
 		}
 	}()
+	authn, err := newAuthenticator(a.cfg)
+	if err != nil {
+		return err
+	}
+	if err := checkExposure(a.cfg, authn); err != nil {
+		return err
+	}
+	var cert *tls.Certificate
+	a.scheme = "http"
+	if a.cfg.Exposure.TLSCert != "" || a.cfg.Exposure.TLSKey != "" {
+		c, err := tls.LoadX509KeyPair(a.cfg.Exposure.TLSCert, a.cfg.Exposure.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		cert, a.scheme = &c, "https"
+	}
+	a.cfg.Ingest.Auth = authn
 	a.store, a.backend, err = OpenStoreWait(ctx, a.cfg.DatabaseURL, a.cfg.DatabaseWait, a.log)
 	if err != nil {
 		return err
@@ -137,6 +180,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if a.backend == BackendSQLite && a.cfg.Ingest.Writers > 1 {
 		// SQLite has one writer; more goroutines only contend for it.
 		a.cfg.Ingest.Writers = 1
+	}
+
+	if a.cfg.Ingest.WALDir, err = walDir(a.cfg.WALDir, a.cfg.DatabaseURL); err != nil {
+		return err
 	}
 
 	// One accepted range for every span: what retention would delete is
@@ -150,6 +197,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("receiver: %w", err)
 	}
+	if a.cfg.Ingest.WALDir != "" {
+		// What the last process acknowledged but did not load goes into
+		// the store before anything else is served.
+		a.log.Info("ingest write-ahead log", "dir", a.cfg.Ingest.WALDir)
+		if err := a.receiver.Replay(ctx); err != nil {
+			return fmt.Errorf("receiver: %w", err)
+		}
+	}
 	profiles, err := profile.NewHandler(a.cfg.Profiles, a.store, reg, a.log)
 	if err != nil {
 		return fmt.Errorf("profile receiver: %w", err)
@@ -158,7 +213,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	// so an application points both of its agents at the same address.
 	ingestMux := http.NewServeMux()
 	ingestMux.Handle(ingest.TracesPath, a.receiver.Handler())
-	ingestMux.Handle(profile.IngestPath, profiles)
+	ingestMux.Handle(profile.IngestPath, requireIngestToken(authn, profiles))
 	ingestMux.Handle("/", a.receiver.Handler()) // the receiver's own 404s for other paths
 	a.ingestHTTP = &http.Server{
 		Handler:           ingestMux,
@@ -200,7 +255,24 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if a.otlpGRPCLis, err = lc.Listen(ctx, "tcp", a.cfg.Ingest.GRPCAddr); err != nil {
 		return fmt.Errorf("listen otlp grpc %s: %w", a.cfg.Ingest.GRPCAddr, err)
 	}
+	hosts, err := allowedHosts(a.cfg, a.httpLis.Addr())
+	if err != nil {
+		return err
+	}
+	// HTTP/1.1 on the HTTP listeners (net/http serves TLS connections it
+	// is handed), h2 for gRPC, which requires it.
+	a.httpLis = tlsListener(a.httpLis, cert, "http/1.1")
+	a.otlpHTTPLis = tlsListener(a.otlpHTTPLis, cert, "http/1.1")
+	a.otlpGRPCLis = tlsListener(a.otlpGRPCLis, cert, "h2")
 
+	// Profiles go through the route table, so the access rules apply to
+	// them as to /metrics; withPprof keeps its loopback rule inside.
+	var pprofHandler http.Handler
+	if a.cfg.Pprof != PprofOff {
+		if pprofHandler, err = withPprof(http.NotFoundHandler(), a.cfg.Pprof); err != nil {
+			return err
+		}
+	}
 	var handler http.Handler = web.New(web.Config{
 		Store:     a.store,
 		Cache:     cache.NewAside(a.cache, a.cfg.CacheTTL, 0.2, a.log),
@@ -211,11 +283,18 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Assets:    assets,
 		BurnRules: a.cfg.Alerts.Rules,
 		PublicURL: a.cfg.PublicURL,
+		// Past this a page is answered with "too long: narrow the range"
+		// before the write timeout cuts it off with an empty reply.
+		RequestTimeout: uiWriteTimeout - 10*time.Second,
+		Analysis:       admission.New(a.cfg.Analysis),
+		Auth:           authn,
+		AllowedHosts:   hosts,
+		Pprof:          pprofHandler,
 	}).Handler()
 	if a.cfg.SelfTraces != "" {
 		endpoint := a.cfg.SelfTraces
 		if endpoint == "self" {
-			endpoint = "http://" + a.otlpHTTPLis.Addr().String()
+			endpoint = a.scheme + "://" + a.otlpHTTPLis.Addr().String()
 		}
 		h, stop, err := selfTracing(ctx, endpoint, a.cfg.Version, handler, a.cfg.SelfProfile != "")
 		if err != nil {
@@ -227,7 +306,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if a.cfg.SelfProfile != "" {
 		addr := a.cfg.SelfProfile
 		if addr == "self" {
-			addr = "http://" + a.otlpHTTPLis.Addr().String()
+			addr = a.scheme + "://" + a.otlpHTTPLis.Addr().String()
 		}
 		stop, err := profile.StartSelfProfiling(context.WithoutCancel(ctx), addr, "tailscope",
 			map[string]string{"version": a.cfg.Version}, profile.WithSelfLogger(a.log))
@@ -241,7 +320,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      2 * time.Minute,
+		WriteTimeout:      uiWriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
@@ -328,11 +407,23 @@ type writeHealthChecker interface {
 	WriteHealth(ctx context.Context) error
 }
 
+// MaxLoaderLag is how far behind the write-ahead log's loader may fall
+// before /readyz fails: a load balancer then sends new exports elsewhere
+// while this server catches up (or its store comes back).
+const MaxLoaderLag = 30 * time.Second
+
 // Ready reports whether the server can do its work (GET /readyz): the
-// store answers and, when the store can tell, its writes commit.
+// store answers, the write-ahead log's loader is less than MaxLoaderLag
+// behind and, when the store can tell, its writes commit.
 func (a *App) Ready(ctx context.Context) error {
 	if err := a.store.Ping(ctx); err != nil {
 		return err
+	}
+	if err := a.receiver.WriteHealth(); err != nil {
+		return err
+	}
+	if bytes, age, ok := a.receiver.LoaderLag(); ok && age > MaxLoaderLag {
+		return fmt.Errorf("ingest: write-ahead log loader is %s behind (%d bytes not yet in the store)", age.Round(time.Second), bytes)
 	}
 	if wh, ok := a.store.(writeHealthChecker); ok {
 		return wh.WriteHealth(ctx)
@@ -340,8 +431,16 @@ func (a *App) Ready(ctx context.Context) error {
 	return nil
 }
 
+// WaitLoaded waits until every span acknowledged so far is in the store:
+// with the ingest write-ahead log, acknowledged means durable in the log,
+// and reads see spans once its loader applied them (normally within a
+// commit). Tests and tools that read right after sending call it.
+func (a *App) WaitLoaded(ctx context.Context) error {
+	return a.receiver.Replay(ctx)
+}
+
 // URL is the UI's base URL.
-func (a *App) URL() string { return "http://" + a.httpLis.Addr().String() }
+func (a *App) URL() string { return a.scheme + "://" + a.httpLis.Addr().String() }
 
 // OTLPHTTPAddr is the bound OTLP/HTTP address (host:port).
 func (a *App) OTLPHTTPAddr() string { return a.otlpHTTPLis.Addr().String() }

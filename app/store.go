@@ -127,3 +127,36 @@ func Migrate(ctx context.Context, url string) error {
 	}
 	return sqlite.Migrate(ctx, target)
 }
+
+// Values of Config.WALDir besides a directory.
+const (
+	WALAuto = "auto"
+	WALOff  = "off"
+)
+
+// walDir resolves Config.WALDir for a database URL. With SQLite the data
+// already lives in a directory, and the log goes beside the database
+// ("data/tailscope.db" → "data/tailscope.db.ingest-wal"). PostgreSQL gets
+// no log unless one is named: a tailscope process in front of PostgreSQL
+// is stateless (run many behind a load balancer, replace them at will),
+// and a log makes it hold acknowledged spans on its own disk; a default
+// under the temp directory would lose them at a reboot, and one under a
+// per-user state directory would be shared by every process of that user.
+func walDir(setting, databaseURL string) (string, error) {
+	switch setting {
+	case WALOff:
+		return "", nil
+	case "", WALAuto:
+	default:
+		return setting, nil
+	}
+	backend, target, err := ParseDatabaseURL(databaseURL)
+	if err != nil {
+		return "", err
+	}
+	if backend != BackendSQLite || strings.Contains(target, ":memory:") || strings.Contains(target, "mode=memory") {
+		return "", nil
+	}
+	path, _, _ := strings.Cut(target, "?")
+	return path + ".ingest-wal", nil
+}

@@ -2,7 +2,8 @@
 // stampede of identical dashboard loads computes once. Two backends share
 // one interface: Redis (shared by every tailscope process) and an in-process
 // LRU (the default when no Redis URL is given). Aside adds cache-aside
-// reads with TTL jitter and singleflight on top of either.
+// reads with TTL jitter and coalesced computations (internal/flight) on top
+// of either.
 package cache
 
 import (
@@ -13,7 +14,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"golang.org/x/sync/singleflight"
+	"github.com/tailscope/tailscope/internal/flight"
 )
 
 // Cache is a byte-value cache with per-entry expiry.
@@ -28,7 +29,7 @@ type Cache interface {
 }
 
 // Aside reads through a Cache: on a miss it computes the value once for
-// all concurrent callers of the same key (singleflight), stores it with a
+// all concurrent callers of the same key (internal/flight), stores it with a
 // jittered TTL (so entries computed together do not expire together), and
 // returns it. A failing backend degrades to computing every time; it never
 // fails the request.
@@ -36,7 +37,7 @@ type Aside struct {
 	c      Cache
 	ttl    time.Duration
 	jitter float64 // fraction of ttl, e.g. 0.2 for ±20%
-	group  singleflight.Group
+	group  flight.Group[result]
 	log    *slog.Logger
 }
 
@@ -57,39 +58,37 @@ func (a *Aside) Get(ctx context.Context, key string, compute func(ctx context.Co
 	} else if ok {
 		return v, true, nil
 	}
-	// The computation runs detached from any one caller's cancellation: it
-	// is shared, and one impatient client must not fail the others.
-	ch := a.group.DoChan(key, func() (any, error) {
-		cctx := context.WithoutCancel(ctx)
+	// The computation is shared: it runs until its value is stored, or
+	// until every caller waiting for it has gone (then nobody would read
+	// it, and its store reads are cancelled with it). One impatient client
+	// does not fail the others.
+	f, err := a.group.Do(ctx, key, func(cctx context.Context) (result, error) {
 		// A caller that missed just before another flight stored the value
 		// starts its own flight once that one has ended: look again before
 		// computing, so concurrent callers compute a value once.
 		if v, ok, err := a.c.Get(cctx, key); err == nil && ok {
-			return flight{v, true}, nil
+			return result{v, true}, nil
 		}
 		v, err := compute(cctx)
 		if err != nil {
-			return nil, err
+			return result{}, err
 		}
-		if err := a.c.Set(cctx, key, v, a.jittered()); err != nil {
+		if err := a.c.Set(context.WithoutCancel(cctx), key, v, a.jittered()); err != nil {
 			a.log.Warn("cache set failed", "key", key, "err", err)
 		}
-		return flight{v, false}, nil
+		return result{v, false}, nil
 	})
-	select {
-	case <-ctx.Done():
-		return nil, false, fmt.Errorf("cache: %w", ctx.Err())
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, false, r.Err
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false, fmt.Errorf("cache: %w", err)
 		}
-		f := r.Val.(flight)
-		return f.value, f.hit, nil
+		return nil, false, err
 	}
+	return f.value, f.hit, nil
 }
 
-// flight is what one shared computation hands its callers.
-type flight struct {
+// result is what one shared computation hands its callers.
+type result struct {
 	value []byte
 	hit   bool // found in the cache after all
 }

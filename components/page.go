@@ -14,6 +14,9 @@ type Page struct {
 	Range   *RangePicker
 	CSS, JS string // hashed asset URLs
 	Version string
+	// User is who is logged in, shown with a log-out button; "" when
+	// authentication is off or by a proxy (which logs out itself).
+	User string
 }
 
 // NavItem is one navigation link; its Href carries the current time range

@@ -18,6 +18,14 @@ type SearchForm struct {
 	Service, Endpoint, MinMs, MaxMs, Tenant, Version, Status, Attr, Sort, Limit string
 	From, To                                                                    string
 	Services, Endpoints                                                         []string
+	// Has are the further span conditions (the "has" parameter), kept by
+	// the form; each links to the search without it.
+	Has []HasCondition
+}
+
+// HasCondition is one "the trace also has a span with…" condition.
+type HasCondition struct {
+	Text, Value, RemoveHref string
 }
 
 // TraceRow is one search result.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,11 +63,31 @@ func benchClients(tb testing.TB) int {
 // batch. In process, -cpuprofile covers everything but the PostgreSQL
 // server.
 func BenchmarkIngestE2E(b *testing.B) {
+	// Each store with and without the ingest write-ahead log (its default:
+	// on beside SQLite, off with PostgreSQL).
+	type variant struct {
+		name string
+		be   backend
+		wal  func(tb testing.TB) string
+	}
+	var variants []variant
 	for _, be := range backends() {
-		b.Run(be.name, func(b *testing.B) {
+		tmpWAL := func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "wal") }
+		off := func(testing.TB) string { return app.WALOff }
+		if be.name == "sqlite" {
+			variants = append(variants, variant{be.name + "/wal", be, tmpWAL}, variant{be.name + "/direct", be, off})
+		} else {
+			variants = append(variants, variant{be.name + "/direct", be, off}, variant{be.name + "/wal", be, tmpWAL})
+		}
+	}
+	for _, v := range variants {
+		be := v.be
+		b.Run(v.name, func(b *testing.B) {
 			dbURL := be.url(b)
+			walDir := v.wal(b)
 			a := startApp(b, dbURL, func(cfg *app.Config) {
 				cfg.Log = slog.New(slog.DiscardHandler)
+				cfg.WALDir = walDir
 			})
 			ft := newFeedTemplate(b, feedShape{Service: "feed-api", Traces: 10, SpansPerTrace: 10, Start: time.Now()})
 			clients := benchClients(b)
@@ -85,9 +106,13 @@ func BenchmarkIngestE2E(b *testing.B) {
 				pgCPU = func() time.Duration { return postgresCPU(b, dbURL) }
 			}
 			batches0, pg0, cpu0 := batchStats(b, c, a.URL()), pgCPU(), processCPU()
+			syncs0 := histogramStats(b, c, a.URL(), "tailscope_ingest_wal_fsync_seconds")
 
 			b.ResetTimer()
 			lat, retries, err := exportLoad(c, a.OTLPHTTPAddr(), ft, clients, first, b.N)
+			// With a write-ahead log, the run ends when the spans are
+			// loaded: spans/s and the CPU are those of storing them.
+			waitLoaded(b, c, a.URL())
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)
@@ -103,11 +128,17 @@ func BenchmarkIngestE2E(b *testing.B) {
 			if pg0 >= 0 && pg >= 0 {
 				b.ReportMetric(float64((pg-pg0).Microseconds())/spans, "pg-us/span")
 			}
+			if syncs := histogramStats(b, c, a.URL(), "tailscope_ingest_wal_fsync_seconds"); syncs.count > syncs0.count {
+				n := syncs.count - syncs0.count
+				b.ReportMetric((syncs.sum-syncs0.sum)/n*1e3, "fsync_ms")
+				b.ReportMetric(float64(b.N)/n, "req/fsync")
+			}
 			if n := batches.count - batches0.count; n > 0 {
 				b.ReportMetric((batches.sum-batches0.sum)/n, "spans/commit")
 			}
 
-			// Acknowledged means committed: the last request is stored.
+			// Acknowledged means durable: once loaded, the last request is
+			// stored.
 			last := first + uint32(b.N) - 1
 			got, err := a.Store().Traces(context.Background(), ft.traceIDs(last))
 			if err != nil {
@@ -129,6 +160,12 @@ type histogramTotals struct{ sum, count float64 }
 
 // batchStats reads the group-commit batch size histogram from /metrics.
 func batchStats(tb testing.TB, c *http.Client, apiBase string) histogramTotals {
+	return histogramStats(tb, c, apiBase, "tailscope_ingest_batch_spans")
+}
+
+// histogramStats reads a histogram's totals from /metrics (zero when the
+// server has no such histogram).
+func histogramStats(tb testing.TB, c *http.Client, apiBase, metric string) histogramTotals {
 	tb.Helper()
 	resp, err := c.Get(apiBase + "/metrics")
 	if err != nil {
@@ -144,9 +181,9 @@ func batchStats(tb testing.TB, c *http.Client, apiBase string) histogramTotals {
 		}
 		var dst *float64
 		switch name {
-		case "tailscope_ingest_batch_spans_sum":
+		case metric + "_sum":
 			dst = &h.sum
-		case "tailscope_ingest_batch_spans_count":
+		case metric + "_count":
 			dst = &h.count
 		default:
 			continue

@@ -7,12 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // tally records the answers to many concurrent exports: which requests
@@ -96,6 +98,7 @@ func (ta *tally) String() string {
 // request must be stored.
 func checkStored(t *testing.T, c *http.Client, apiBase string, ft *feedTemplate, reqs []uint32) {
 	t.Helper()
+	waitLoaded(t, c, apiBase)
 	missing := 0
 	for _, req := range reqs {
 		for tr, tid := range ft.traceIDs(req) {
@@ -134,6 +137,7 @@ func checkStored(t *testing.T, c *http.Client, apiBase string, ft *feedTemplate,
 // have been committed.
 func storedRequests(t *testing.T, c *http.Client, apiBase string, ft *feedTemplate, reqs []uint32) int {
 	t.Helper()
+	waitLoaded(t, c, apiBase)
 	n := 0
 	for _, req := range reqs {
 		if fetchTrace(t, c, apiBase, ft.traceIDs(req)[0].String()) != nil {
@@ -181,4 +185,34 @@ func metricLines(t *testing.T, c *http.Client, apiBase string, contains ...strin
 		t.Fatalf("read metrics: %v", err)
 	}
 	return strings.Join(out, "\n")
+}
+
+// waitLoaded waits until the server's write-ahead log loader has applied
+// everything acknowledged so far (at once without a log): an
+// acknowledgement means durable, and reads see the spans once loaded.
+// There is no deadline of its own: the test binary's timeout catches a
+// loader that never catches up.
+func waitLoaded(tb testing.TB, c *http.Client, apiBase string) {
+	tb.Helper()
+	const metric = "tailscope_ingest_wal_unapplied_bytes "
+	for {
+		resp, err := c.Get(apiBase + "/metrics")
+		if err != nil {
+			tb.Fatalf("get metrics: %v", err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			tb.Fatalf("read metrics: %v", err)
+		}
+		i := strings.Index(string(b), "\n"+metric)
+		if i < 0 {
+			return // no log
+		}
+		v, _, _ := strings.Cut(string(b[i+1+len(metric):]), "\n")
+		if v == "0" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -32,6 +32,9 @@ import (
 // These are live bytes; the heap can reach twice that before a collection
 // (GOGC=100), so set GOMEMLIMIT to keep the process near the bound.
 type Config struct {
+	// Auth, when set and requiring tokens, refuses exports without a
+	// valid ingest token and keeps a tenant-bound token to its tenant.
+	Auth Authenticator
 	// HTTPAddr and GRPCAddr are where ListenAndServe listens. A port of 0
 	// picks a free one; the chosen address is logged.
 	HTTPAddr string
@@ -99,8 +102,9 @@ type Config struct {
 	// instead of the semantic-convention body-size keys.
 	PayloadKeys []string
 
-	// QueueSpans and QueueBytes bound the spans waiting for or in a commit.
-	// A request that does not fit answers 429 / ResourceExhausted at once.
+	// QueueSpans and QueueBytes bound the spans waiting for or in a commit
+	// (with a write-ahead log: waiting for their fsync). A request that
+	// does not fit answers 429 / ResourceExhausted at once.
 	// MaxSpansPerRequest must not exceed QueueSpans.
 	QueueSpans int
 	QueueBytes int64
@@ -115,6 +119,24 @@ type Config struct {
 	WriteTimeout time.Duration
 	// RetryAfter is what 429/503 answers tell clients to wait.
 	RetryAfter time.Duration
+	// WALDir, when set, puts a write-ahead log in front of the store (see
+	// Journal): a request is answered once its rows are fsynced to the log,
+	// one fsync per group of requests, and a loader applies the log to the
+	// store in batches of up to BatchSpans. Empty: each request waits for
+	// its own store commit (Pipeline). Writers then does not apply (one
+	// loader writes); WALMaxBytes bounds the backlog.
+	WALDir string
+	// WALMaxBytes bounds the log on disk; past it requests are refused
+	// with 429 / ResourceExhausted, as a full queue is.
+	WALMaxBytes int64
+	// WALSegmentBytes is the log's file size: applied segments are deleted
+	// whole.
+	WALSegmentBytes int64
+	// WALLoadDelay is how long the loader lets a batch gather records when
+	// the log has fewer than BatchSpans spans: the longest a span takes to
+	// become readable beyond the commit itself, traded for commits of
+	// hundreds of spans instead of one request's.
+	WALLoadDelay time.Duration
 	// DeployCacheSize bounds the (service, version) pairs remembered for
 	// automatic deploy markers; past it the set is forgotten and markers
 	// are re-sent (the store keeps one per pair).
@@ -155,6 +177,9 @@ func DefaultConfig() Config {
 		WriteTimeout:          10 * time.Second,
 		RetryAfter:            2 * time.Second,
 		DeployCacheSize:       10_000,
+		WALMaxBytes:           1 << 30,
+		WALSegmentBytes:       64 << 20,
+		WALLoadDelay:          50 * time.Millisecond,
 	}
 }
 
@@ -193,6 +218,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: config: write timeout %v: want > 0", c.WriteTimeout)
 	case c.RetryAfter < time.Second:
 		return fmt.Errorf("ingest: config: retry after %v: want at least 1s (Retry-After has whole seconds)", c.RetryAfter)
+	case c.WALDir != "" && (c.WALMaxBytes <= 0 || c.WALSegmentBytes <= 0):
+		return fmt.Errorf("ingest: config: write-ahead log max bytes %d, segment bytes %d: want > 0", c.WALMaxBytes, c.WALSegmentBytes)
+	case c.WALLoadDelay < 0:
+		return fmt.Errorf("ingest: config: write-ahead log load delay %v: want ≥ 0", c.WALLoadDelay)
 	case c.DeployCacheSize <= 0:
 		return fmt.Errorf("ingest: config: deploy cache size %d: want > 0", c.DeployCacheSize)
 	}

@@ -136,6 +136,11 @@ type grpcServer struct {
 // convert, commit, answer.
 func (g *grpcServer) export(ctx context.Context, in *rawMessage) (*rawMessage, error) {
 	r := g.r
+	tenant, authOK := r.caller(grpcAuthorization(ctx))
+	if !authOK {
+		r.m.requests.WithLabelValues(protoGRPC, outcomeUnauthenticated).Inc()
+		return nil, status.Error(codes.Unauthenticated, unauthenticatedMessage)
+	}
 	if !r.acquire(ctx) {
 		r.m.requests.WithLabelValues(protoGRPC, outcomeOverloaded).Inc()
 		return nil, r.retryStatus(codes.ResourceExhausted, "too many requests being decoded")
@@ -156,7 +161,7 @@ func (g *grpcServer) export(ctx context.Context, in *rawMessage) (*rawMessage, e
 		r.m.requests.WithLabelValues(protoGRPC, outcomeBadRequest).Inc()
 		return nil, status.Error(codes.InvalidArgument, statusMessage(err.Error()))
 	}
-	res, err := r.export(ctx, protoGRPC, td, release)
+	res, err := r.export(ctx, protoGRPC, td, tenant, release)
 	switch {
 	case errors.Is(err, errTooManySpans):
 		r.m.requests.WithLabelValues(protoGRPC, outcomeTooLarge).Inc()

@@ -60,6 +60,12 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		r.fail(w, format, http.StatusMethodNotAllowed, codes.Unimplemented, outcomeBadMethod, "method "+req.Method+" not allowed: use POST")
 		return
 	}
+	tenant, authOK := r.caller(req.Header.Get("Authorization"))
+	if !authOK {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tailscope ingest"`)
+		r.fail(w, format, http.StatusUnauthorized, codes.Unauthenticated, outcomeUnauthenticated, unauthenticatedMessage)
+		return
+	}
 	if !typeOK {
 		r.fail(w, formatJSON, http.StatusUnsupportedMediaType, codes.InvalidArgument, outcomeUnsupported,
 			fmt.Sprintf("unsupported content type %q: use %s or %s", req.Header.Get("Content-Type"), contentTypeProtobuf, contentTypeJSON))
@@ -111,7 +117,7 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	if format == formatProtobuf {
 		encLabel = encodingProtobuf
 	}
-	res, err := r.export(req.Context(), protoHTTP, td, func() {
+	res, err := r.export(req.Context(), protoHTTP, td, tenant, func() {
 		r.m.decodeSeconds.WithLabelValues(encLabel).Observe(time.Since(start).Seconds())
 		release()
 	})

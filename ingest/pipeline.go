@@ -359,17 +359,23 @@ func (p *Pipeline) sleep(d time.Duration) {
 }
 
 func (p *Pipeline) recordDeploys(batch []store.Span) {
-	for _, d := range p.deploys.observe(batch) {
-		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.WriteTimeout)
-		err := p.deploys.record(ctx, d)
+	recordDeploys(p.ctx, p.deploys, p.cfg.WriteTimeout, p.m, p.log, batch)
+}
+
+// recordDeploys records a marker for each (service, version) pair of a
+// committed batch that t has not seen yet.
+func recordDeploys(ctx context.Context, t *deployTracker, timeout time.Duration, m *pipelineMetrics, log *slog.Logger, batch []store.Span) {
+	for _, d := range t.observe(batch) {
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		err := t.record(rctx, d)
 		cancel()
 		if err != nil {
-			p.m.deploys.WithLabelValues(resultError).Inc()
-			p.log.Warn("ingest: record deploy marker", "service", d.Service, "version", d.Version, "err", err)
+			m.deploys.WithLabelValues(resultError).Inc()
+			log.Warn("ingest: record deploy marker", "service", d.Service, "version", d.Version, "err", err)
 			continue
 		}
-		p.m.deploys.WithLabelValues(resultOK).Inc()
-		p.log.Info("ingest: new version seen", "service", d.Service, "version", d.Version, "at", d.At)
+		m.deploys.WithLabelValues(resultOK).Inc()
+		log.Info("ingest: new version seen", "service", d.Service, "version", d.Version, "at", d.At)
 	}
 }
 

@@ -1,11 +1,13 @@
 // Package ingest is tailscope's OTLP trace receiver: OTLP/HTTP (protobuf and
 // JSON, optionally gzip) and OTLP/gRPC, validation, the accepted time range,
 // redaction and derivation through ingest/otlpconv (one place, on decoded
-// rows, whatever the protocol), and a group-commit Pipeline in front of
-// store.Writer.
+// rows, whatever the protocol), and in front of store.Writer either a
+// group-commit Pipeline or a Journal: a write-ahead log (ingest/wal) with
+// group fsync, loaded into the store in batches.
 //
-// A success answer means the spans are committed: handlers wait for the
-// commit of the batch holding their spans. Bad input is answered 400 or with
+// A success answer means the spans are durable: handlers wait for the
+// commit of the batch holding their spans, or for the fsync of the log
+// group holding them. Bad input is answered 400 or with
 // a partial_success naming the rejected spans, never 500; overload and
 // store outages are answered 429/503 with Retry-After (ResourceExhausted /
 // Unavailable with RetryInfo on gRPC), so OTLP exporters retry.
@@ -35,7 +37,7 @@ import (
 type Receiver struct {
 	cfg  Config
 	conv *otlpconv.Converter
-	pipe *Pipeline
+	pipe committer // *Pipeline, or *Journal when cfg.WALDir is set
 	m    *receiverMetrics
 	log  *slog.Logger
 
@@ -69,7 +71,12 @@ func New(cfg Config, w store.Writer, deploys DeployRecorder, reg prometheus.Regi
 	if err != nil {
 		return nil, err
 	}
-	pipe, err := NewPipeline(cfg, w, deploys, reg, log)
+	var pipe committer
+	if cfg.WALDir != "" {
+		pipe, err = NewJournal(cfg, w, deploys, reg, log)
+	} else {
+		pipe, err = NewPipeline(cfg, w, deploys, reg, log)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +96,36 @@ func New(cfg Config, w store.Writer, deploys DeployRecorder, reg prometheus.Regi
 // Stop the HTTP and gRPC servers first so nothing new arrives (Serve does).
 func (r *Receiver) Close(ctx context.Context) error {
 	return r.pipe.Close(ctx)
+}
+
+// Replay waits until the write-ahead log left by a previous process is
+// applied to the store (at once without a log). Call it before serving, so
+// that reads reflect every span acknowledged before a restart.
+func (r *Receiver) Replay(ctx context.Context) error {
+	if j, ok := r.pipe.(*Journal); ok {
+		return j.Replay(ctx)
+	}
+	return nil
+}
+
+// LoaderLag reports what the write-ahead log's loader has yet to apply
+// (bytes) and the age of the oldest of it; ok is false without a log.
+func (r *Receiver) LoaderLag() (bytes int64, age time.Duration, ok bool) {
+	if j, isJournal := r.pipe.(*Journal); isJournal {
+		bytes, age = j.Lag()
+		return bytes, age, true
+	}
+	return 0, 0, false
+}
+
+// WriteHealth reports whether acknowledged spans can be made durable: an
+// error while the write-ahead log cannot write (a full disk); nil without
+// a log.
+func (r *Receiver) WriteHealth() error {
+	if j, ok := r.pipe.(*Journal); ok {
+		return j.WriteHealth()
+	}
+	return nil
 }
 
 // ListenAndServe listens on cfg.HTTPAddr and cfg.GRPCAddr and serves until
@@ -215,7 +252,7 @@ var errTooManySpans = errors.New("too many spans")
 // export converts td (a decode slot held; export releases it once the
 // spans are converted, before waiting for the commit) and submits the
 // valid spans. The error is errTooManySpans, or a Pipeline error.
-func (r *Receiver) export(ctx context.Context, protocol string, td ptrace.Traces, release func()) (otlpconv.Result, error) {
+func (r *Receiver) export(ctx context.Context, protocol string, td ptrace.Traces, tenant string, release func()) (otlpconv.Result, error) {
 	n := td.SpanCount()
 	r.m.spansReceived.WithLabelValues(protocol).Add(float64(n))
 	if n > r.cfg.MaxSpansPerRequest {
@@ -225,6 +262,7 @@ func (r *Receiver) export(ctx context.Context, protocol string, td ptrace.Traces
 	}
 	spans, res := r.conv.Convert(td)
 	release()
+	spans = keepTenant(spans, tenant, &res)
 	for _, reason := range otlpconv.Reasons() {
 		if c := res.RejectedFor(reason); c > 0 {
 			r.m.spansRejected.WithLabelValues(reason.String()).Add(float64(c))

@@ -255,14 +255,15 @@ func mdExemplars(w *mdWriter, rep Report) {
 	}
 }
 
-// mdNotes writes the Notes section: the reviewer's notes, pasted as written (they are Markdown already).
+// mdNotes writes the Notes section: the reviewer's notes, pasted as
+// Markdown with raw HTML and script links defused (sanitizeNotesMarkdown).
 func mdNotes(w *mdWriter, rep Report) {
 	in := rep.Incident
 	w.heading("Notes")
 	if strings.TrimSpace(in.Notes) == "" {
 		w.line("_No notes._")
 	} else {
-		w.line("%s", strings.TrimRight(in.Notes, "\n"))
+		w.line("%s", strings.TrimRight(sanitizeNotesMarkdown(in.Notes), "\n"))
 	}
 	w.line("")
 }

@@ -303,10 +303,18 @@ func (u *Unavailable) Error() string { return u.Reason }
 // UnavailableReason reports whether err means "no answer for this input" (too
 // little data, no traffic), which a report states instead of failing.
 func UnavailableReason(err error) (string, bool) {
-	var u *Unavailable
+	var (
+		u   *Unavailable
+		inv *store.InvalidError
+		nf  *store.NotFoundError
+	)
 	switch {
 	case errors.As(err, &u):
 		return u.Reason, true
+	case errors.As(err, &inv):
+		return inv.Msg, true // the store's words, without the backend's wrapping
+	case errors.As(err, &nf):
+		return nf.Error(), true
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrNotFound):
 		return strings.TrimPrefix(err.Error(), "analysis: "), true
 	}

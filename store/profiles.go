@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"slices"
 	"time"
 
@@ -208,10 +207,10 @@ func (b *ProfileBatch) Validate() error {
 	known := make(map[int64]struct{}, len(b.Stacks))
 	for i, s := range b.Stacks {
 		if len(s.Frames) == 0 {
-			return fmt.Errorf("%w: stack %d has no frames", ErrInvalid, i)
+			return Invalid("stack %d has no frames", i)
 		}
 		if s.ID != StackID(s.Frames) {
-			return fmt.Errorf("%w: stack %d: id %d is not StackID(frames)", ErrInvalid, i, s.ID)
+			return Invalid("stack %d: id %d is not StackID(frames)", i, s.ID)
 		}
 		known[s.ID] = struct{}{}
 	}
@@ -219,24 +218,24 @@ func (b *ProfileBatch) Validate() error {
 		p := &b.Profiles[i]
 		switch {
 		case p.Service == "":
-			return fmt.Errorf("%w: profile %d: empty service", ErrInvalid, i)
+			return Invalid("profile %d: empty service", i)
 		case !p.Type.Valid():
-			return fmt.Errorf("%w: profile %d: unknown type %q", ErrInvalid, i, p.Type)
+			return Invalid("profile %d: unknown type %q", i, p.Type)
 		case !p.Type.HasUnit(p.Unit):
-			return fmt.Errorf("%w: profile %d: unit %q is not a unit of %s", ErrInvalid, i, p.Unit, p.Type)
+			return Invalid("profile %d: unit %q is not a unit of %s", i, p.Unit, p.Type)
 		case p.Start.IsZero() || p.End.IsZero():
-			return fmt.Errorf("%w: profile %d: start and end are required", ErrInvalid, i)
+			return Invalid("profile %d: start and end are required", i)
 		case p.End.Before(p.Start):
-			return fmt.Errorf("%w: profile %d: ends before it starts", ErrInvalid, i)
+			return Invalid("profile %d: ends before it starts", i)
 		case p.End.Sub(p.Start) > MaxProfileWindow:
-			return fmt.Errorf("%w: profile %d: window %v exceeds %v", ErrInvalid, i, p.End.Sub(p.Start), MaxProfileWindow)
+			return Invalid("profile %d: window %v exceeds %v", i, p.End.Sub(p.Start), MaxProfileWindow)
 		}
 		for j, s := range p.Samples {
 			if s.Value <= 0 {
-				return fmt.Errorf("%w: profile %d sample %d: value %d: want > 0", ErrInvalid, i, j, s.Value)
+				return Invalid("profile %d sample %d: value %d: want > 0", i, j, s.Value)
 			}
 			if _, ok := known[s.StackID]; !ok {
-				return fmt.Errorf("%w: profile %d sample %d: stack %d is not in the batch", ErrInvalid, i, j, s.StackID)
+				return Invalid("profile %d sample %d: stack %d is not in the batch", i, j, s.StackID)
 			}
 		}
 	}
@@ -270,17 +269,17 @@ func (q StackQuery) Validate() (StackQuery, error) {
 	}
 	switch {
 	case !q.Type.Valid():
-		return q, fmt.Errorf("%w: unknown profile type %q", ErrInvalid, q.Type)
+		return q, Invalid("unknown profile type %q", q.Type)
 	case !q.Type.HasUnit(q.Unit):
-		return q, fmt.Errorf("%w: unit %q is not a unit of %s", ErrInvalid, q.Unit, q.Type)
+		return q, Invalid("unit %q is not a unit of %s", q.Unit, q.Type)
 	case q.Service == "" && q.SpanIDs == nil:
-		return q, fmt.Errorf("%w: a service or span ids are required", ErrInvalid)
+		return q, Invalid("a service or span ids are required")
 	case len(q.SpanIDs) > MaxProfileSpanIDs:
-		return q, fmt.Errorf("%w: %d span ids: at most %d", ErrInvalid, len(q.SpanIDs), MaxProfileSpanIDs)
+		return q, Invalid("%d span ids: at most %d", len(q.SpanIDs), MaxProfileSpanIDs)
 	case q.MaxStacks < 0:
-		return q, fmt.Errorf("%w: negative max stacks %d", ErrInvalid, q.MaxStacks)
+		return q, Invalid("negative max stacks %d", q.MaxStacks)
 	case !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From):
-		return q, fmt.Errorf("%w: time range ends before it starts", ErrInvalid)
+		return q, Invalid("time range ends before it starts")
 	}
 	return q, nil
 }

@@ -202,7 +202,25 @@ type TraceQuery struct {
 	From, To   time.Time // span start in [From, To); zero means unbounded
 	Limit      int       // 0 means the store's default (20); capped at 1000
 	Order      TraceOrder
+	// Has are further conditions on the trace: for each, the trace also
+	// holds a span (any span, not necessarily the one matching the fields
+	// above) that satisfies it. The outliers page drills down with them:
+	// "the endpoint's requests over the threshold that called
+	// candidate-svc at version v1".
+	Has []SpanMatch
 }
+
+// SpanMatch is a condition one span of a trace satisfies; zero fields do
+// not constrain, and at least one must be set.
+type SpanMatch struct {
+	Service, Version, Host, Dependency string
+	// MinPayloadBytes and MaxPayloadBytes bound the span's payload:
+	// [min, max), max 0 meaning unbounded.
+	MinPayloadBytes, MaxPayloadBytes int64
+}
+
+// IsZero reports whether the match sets no condition.
+func (m SpanMatch) IsZero() bool { return m == SpanMatch{} }
 
 // TraceSummary is one row of a trace search result. The root fields describe
 // the trace's root span (or its earliest span when the root has not arrived).
@@ -465,6 +483,7 @@ type Store interface {
 	BudgetStore
 	IncidentStore
 	ProfileStore
+	OperationReader
 	AlertStore
 	// DeleteBefore removes spans that started before t. Backends may keep
 	// some older spans (Postgres drops whole day partitions) but never

@@ -176,14 +176,14 @@ func (s *Server) parseOutlierQuery(ctx context.Context, v url.Values) (analysis.
 	q := analysis.OutlierQuery{Service: eq.Service, Endpoint: eq.Endpoint, From: eq.Range.From, To: eq.Range.To}
 	if p := v.Get("percentile"); p != "" {
 		f, err := strconv.ParseFloat(p, 64)
-		if err != nil || f <= 0 || f >= 100 {
+		if err != nil || !(f > 0 && f < 100) { // NaN fails both
 			return q, eq, badRequest("percentile %q: want a number between 0 and 100, like 99 or 99.9", truncateText(p, 20))
 		}
 		q.Percentile = f
 	}
 	if t := v.Get("threshold_ms"); t != "" {
 		f, err := strconv.ParseFloat(t, 64)
-		if err != nil || f <= 0 {
+		if err != nil || !(f > 0 && f <= 1e9) { // NaN, Inf fail
 			return q, eq, badRequest("threshold_ms %q: want a positive number of milliseconds", truncateText(t, 20))
 		}
 		q.ThresholdMs = f

@@ -158,6 +158,9 @@ func (s *Server) parseTraceQuery(r *http.Request) (store.TraceQuery, TimeRange, 
 		}
 		tq.Limit = n
 	}
+	if tq.Has, err = parseHas(q); err != nil {
+		return tq, tr, err
+	}
 	switch o := q.Get("sort"); o {
 	case "", "newest":
 		tq.Order = store.OrderNewest
@@ -179,7 +182,7 @@ func parseMs(v, name string) (time.Duration, error) {
 		return 0, nil
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 1e9 {
+	if err != nil || !(f >= 0 && f <= 1e9) { // NaN fails both
 		return 0, badRequest("%s %q: want milliseconds, a number ≥ 0", name, truncateText(v, 40))
 	}
 	return time.Duration(f * float64(time.Millisecond)), nil

@@ -42,14 +42,6 @@ type firingJSON struct {
 	Links      map[string]string `json:"links"`
 }
 
-type ruleJSON struct {
-	Name     string  `json:"name"`
-	Severity string  `json:"severity"`
-	Factor   float64 `json:"factor"`
-	Long     string  `json:"long"`
-	Short    string  `json:"short"`
-}
-
 func (s *Server) budgetFirings(ctx context.Context, b store.Budget) ([]store.AlertFiring, error) {
 	fs, err := s.store.Firings(ctx, store.AlertQuery{BudgetID: b.ID, Limit: alertHistory})
 	if err != nil {
@@ -70,11 +62,11 @@ func (s *Server) handleAPIBudgetAlerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Rules   []ruleJSON   `json:"rules"`
-		Firings []firingJSON `json:"firings"`
-	}{Rules: []ruleJSON{}, Firings: []firingJSON{}}
+		Rules   []alert.RuleJSON `json:"rules"`
+		Firings []firingJSON     `json:"firings"`
+	}{Rules: []alert.RuleJSON{}, Firings: []firingJSON{}}
 	for _, rl := range s.rules() {
-		out.Rules = append(out.Rules, ruleJSON{Name: rl.Name(), Severity: rl.Severity, Factor: rl.Factor, Long: analysis.WindowText(rl.Long), Short: analysis.WindowText(rl.Short)})
+		out.Rules = append(out.Rules, alert.RuleOf(rl))
 	}
 	for _, f := range fs {
 		fj := firingJSON{ID: f.ID, Rule: f.Rule, Severity: f.Severity, Factor: f.Factor, Long: analysis.WindowText(f.Long), Short: analysis.WindowText(f.Short),

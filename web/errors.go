@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/tailscope/tailscope/internal/admission"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -31,17 +32,31 @@ func notFound(format string, args ...any) error {
 // message users see. Server errors get a generic message: their detail goes
 // to the log, not to the client.
 func errorStatus(err error) (status int, message string) {
-	var e *Error
+	var (
+		e   *Error
+		inv *store.InvalidError
+		nf  *store.NotFoundError
+	)
 	switch {
 	case errors.As(err, &e):
 		return e.Status, e.Message
+	case errors.As(err, &inv):
+		// The store rejected a query the handlers let through; its message
+		// names the argument. The wrapping (which names the backend) is
+		// for the log, not the user.
+		return http.StatusBadRequest, inv.Msg
 	case errors.Is(err, store.ErrInvalid):
-		// The store rejected a query the handlers let through; its text
-		// names the argument.
+		// Validation errors (typed, field by field) name their fields.
 		return http.StatusBadRequest, err.Error()
+	case errors.As(err, &nf):
+		return http.StatusNotFound, nf.Error() // "budget 17 not found"
 	case errors.Is(err, store.ErrNotFound):
-		// Wrapped not-found errors name what is missing ("deploy 7: not found").
-		return http.StatusNotFound, err.Error()
+		return http.StatusNotFound, "not found"
+	case errors.Is(err, admission.ErrBusy):
+		return http.StatusServiceUnavailable, "tailscope is busy with other analyses; try again in a few seconds"
+	case errors.Is(err, admission.ErrTooLong):
+		// Retrying the same request would take as long again.
+		return http.StatusUnprocessableEntity, "this analysis is too large: it took too long to compute. Narrow the time range or pick one service or endpoint"
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads the answer.
 		return 499, "request cancelled"
@@ -51,5 +66,15 @@ func errorStatus(err error) (status int, message string) {
 		return http.StatusServiceUnavailable, "the store is unavailable; try again shortly"
 	default:
 		return http.StatusInternalServerError, "internal error"
+	}
+}
+
+// busyRetryAfter is the Retry-After of a busy answer: about one analysis.
+const busyRetryAfter = "5"
+
+// setRetryAfter tells clients of a busy analysis pool when to come back.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	if errors.Is(err, admission.ErrBusy) {
+		w.Header().Set("Retry-After", busyRetryAfter)
 	}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,7 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == 499 {
 		return
 	}
+	setRetryAfter(w, err)
 	body := map[string]any{"error": msg}
 	if verr := (validate.ValidationError{}); status == http.StatusBadRequest && errors.As(err, &verr) {
 		body["fields"] = verr
@@ -54,7 +56,16 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
 	d := json.NewDecoder(r.Body)
 	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
+	var raw json.RawMessage
+	err := d.Decode(&raw)
+	if err == nil {
+		err = decodeObject(raw, v)
+	}
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return e
+		}
 		var maxErr *http.MaxBytesError
 		var syn *json.SyntaxError
 		var typ *json.UnmarshalTypeError
@@ -78,6 +89,21 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return badRequest("request body has data after the JSON object")
 	}
 	return nil
+}
+
+// decodeObject decodes one JSON value that must be an object: `null` or
+// `[]` would leave v at its zero value and pass as an empty request. A
+// string may not hold NUL (escaped as \u0000), which no store keeps.
+func decodeObject(raw json.RawMessage, v any) error {
+	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return badRequest("request body is %s; want a JSON object", truncateText(string(raw), 20))
+	}
+	if bytes.Contains(raw, []byte(`\u0000`)) {
+		return badRequest("request body holds a NUL character (\\u0000), which no field may contain")
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
 }
 
 // discardLogger is used when no logger is configured.

@@ -45,7 +45,7 @@ func (s *Server) typicalFor(ctx context.Context, a store.TraceID, spans []store.
 		return store.TraceID{}, notFound("trace %s has no spans", a)
 	}
 	root := tree.Span(tree.Root())
-	id, err := analysis.TypicalTrace(ctx, s.store, root.Service, root.Name, time.Unix(0, root.StartUnixNano), typicalWindow, a)
+	id, err := analysis.TypicalTrace(ctx, s.store, root.Service, root.Name, root.Version, time.Unix(0, root.StartUnixNano), typicalWindow, a)
 	if errors.Is(err, store.ErrNotFound) {
 		return id, notFound("no other request of %s %s within %s of trace %s to compare it with", root.Service, root.Name, typicalWindow, a)
 	}
@@ -187,14 +187,8 @@ func (s *Server) handleAPIShape(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleShapePage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.parseRange(r.URL.Query())
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	p, err := s.pickEndpoint(r, tr, "/shape")
-	if err != nil {
-		s.pageError(w, r, err)
+	tr, p, ok := s.endpointPage(w, r, "/shape")
+	if !ok {
 		return
 	}
 	q := r.URL.Query()

@@ -220,3 +220,20 @@ func ptr(p *float64) float64 {
 	}
 	return *p
 }
+
+// endpointPage reads the window and the endpoint of a page about one
+// endpoint (outliers, shape): on failure it has answered with the error
+// page and reports false.
+func (s *Server) endpointPage(w http.ResponseWriter, r *http.Request, action string) (TimeRange, components.EndpointPicker, bool) {
+	tr, err := s.parseRange(r.URL.Query())
+	if err != nil {
+		s.pageError(w, r, err)
+		return tr, components.EndpointPicker{}, false
+	}
+	p, err := s.pickEndpoint(r, tr, action)
+	if err != nil {
+		s.pageError(w, r, err)
+		return tr, p, false
+	}
+	return tr, p, true
+}

@@ -33,14 +33,8 @@ var dimensionTitles = map[string]string{
 const maxDimValues = 8
 
 func (s *Server) handleOutliersPage(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.parseRange(r.URL.Query())
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	p, err := s.pickEndpoint(r, tr, "/outliers")
-	if err != nil {
-		s.pageError(w, r, err)
+	tr, p, ok := s.endpointPage(w, r, "/outliers")
+	if !ok {
 		return
 	}
 	// parseOutlierQuery reads the same parameters as the API.
@@ -133,18 +127,12 @@ func outlierGroupView(rep analysis.OutlierReport, i int, g analysis.OutlierGroup
 	sort.Slice(keys, func(a, b int) bool {
 		return dimRank(keys[a]) < dimRank(keys[b]) || (dimRank(keys[a]) == dimRank(keys[b]) && keys[a] < keys[b])
 	})
-	search := append([]string{}, base...)
-	search = append(search, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")
+	var dims []string
 	for _, k := range keys {
 		gv.Values = append(gv.Values, components.KV{Key: k, Value: g.DimensionValues[k]})
-		switch k {
-		case "tenant":
-			search = append(search, "tenant", g.DimensionValues[k])
-		case "version":
-			search = append(search, "version", g.DimensionValues[k])
-		}
+		dims = append(dims, k, g.DimensionValues[k])
 	}
-	gv.TracesHref = href.With("/search", search...)
+	gv.TracesHref = slowSearch(base, rep.ThresholdMs, dims...)
 	for _, id := range g.ExampleTraceIDs {
 		gv.Examples = append(gv.Examples, components.SpanLink{Label: id.String()[:12], Href: "/traces/" + id.String()})
 	}
@@ -184,11 +172,9 @@ func dimensionViews(rep analysis.OutlierReport, base []string) []components.Dime
 				OutlierCount: x.OutlierCount, BaselineCount: x.BaselineCount,
 				Lift: x.Lift, QValue: x.QValue, Significant: x.Significant,
 			}
-			switch n {
-			case "tenant":
-				item.Href = href.With("/search", append(base, "tenant", x.Value, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...)
-			case "version":
-				item.Href = href.With("/search", append(base, "version", x.Value, "min_ms", fmt.Sprintf("%g", rep.ThresholdMs), "sort", "slowest")...)
+			// A value no outlier has would list nothing.
+			if _, _, ok := dimensionParam(n, x.Value); ok && x.OutlierCount > 0 {
+				item.Href = slowSearch(base, rep.ThresholdMs, n, x.Value)
 			}
 			dv.Values = append(dv.Values, item)
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tailscope/tailscope/components"
@@ -42,6 +43,14 @@ func (s *Server) handleSearchPage(w http.ResponseWriter, r *http.Request) {
 		Service: q.Service, Endpoint: q.Endpoint, MinMs: qv.Get("min_ms"), MaxMs: qv.Get("max_ms"),
 		Tenant: q.Tenant, Version: q.Version, Status: qv.Get("status"), Attr: qv.Get("attr"),
 		Sort: qv.Get("sort"), Limit: strconv.Itoa(q.Limit), From: tr.FromText, To: tr.ToText,
+	}
+	for i, h := range qv["has"] {
+		if h == "" {
+			continue
+		}
+		rest := cloneValues(qv)
+		rest["has"] = append(append([]string{}, qv["has"][:i]...), qv["has"][i+1:]...)
+		v.Form.Has = append(v.Form.Has, components.HasCondition{Text: strings.ReplaceAll(h, ";", ", "), Value: h, RemoveHref: "/search?" + rest.Encode()})
 	}
 	seenSvc, seenEp := map[string]bool{}, map[string]bool{}
 	for _, e := range eps {

@@ -16,6 +16,8 @@ import (
 // navSections are the main navigation entries, in order.
 var navSections = []struct{ section, label, path string }{
 	{"services", "Services", "/"},
+	{"servicemap", "Map", "/servicemap"},
+	{"operations", "Operations", "/operations"},
 	{"search", "Traces", "/search"},
 	{"latency", "Latency", "/latency"},
 	{"outliers", "Outliers", "/outliers"},
@@ -40,6 +42,9 @@ func (s *Server) page(r *http.Request, title, section string, tr *TimeRange) com
 		CSS:     s.assets.Path("app.css"),
 		JS:      s.assets.Path("app.js"),
 		Version: s.version,
+	}
+	if pr := principal(r); pr.Via == "session" {
+		p.User = pr.Name
 	}
 	keep := url.Values{}
 	q := r.URL.Query()
@@ -130,8 +135,6 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, p co
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Referrer-Policy", "same-origin")
 	w.WriteHeader(status)
 	if _, err := buf.WriteTo(w); err != nil {
 		s.log.Debug("write page", "err", err)
@@ -148,8 +151,13 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == 499 {
 		return
 	}
+	setRetryAfter(w, err)
 	title := http.StatusText(status)
 	switch status {
+	case http.StatusServiceUnavailable:
+		title = "Busy: try again shortly"
+	case http.StatusUnprocessableEntity:
+		title = "This analysis is too large"
 	case http.StatusNotFound:
 		title = "Not found"
 	case http.StatusBadRequest:

@@ -34,7 +34,7 @@ func parsePostForm(w http.ResponseWriter, r *http.Request) error {
 		}
 		return badRequest("the form could not be read: %v", err)
 	}
-	return nil
+	return formError(r.PostForm)
 }
 
 // seeOther finishes a successful post (post/redirect/get).

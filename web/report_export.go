@@ -13,7 +13,7 @@ import (
 // reportCSP forbids every request from an exported report opened in a
 // browser: it is self-contained (inline styles and SVG only), and a
 // report must never phone home or run script.
-const reportCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+const reportCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // exportReport loads the incident of the {id} URL parameter and its
 // report (?revision=N of its snapshot, the latest, or computed now when it

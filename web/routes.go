@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tailscope/tailscope/internal/auth"
 	"github.com/tailscope/tailscope/static"
 
 	"github.com/go-chi/chi/v5"
@@ -48,6 +49,7 @@ type route struct {
 	Pattern string       // chi pattern, full path (API routes start with apiPrefix)
 	Surface surface      // health, asset, page or api
 	Mutates bool         // true when the route changes stored state
+	Access  auth.Access  // who may call it (middleware_auth.go); every row names one
 	Handler http.Handler // the handler chi calls
 }
 
@@ -59,16 +61,23 @@ func (s *Server) routes() []route {
 	all = append(all, s.assetRoutes()...)
 	all = append(all, s.pageRoutes()...)
 	all = append(all, s.apiRoutes()...)
+	all = append(all, s.loginRoutes()...)
 	return all
 }
 
 func (s *Server) healthRoutes() []route {
 	rs := []route{
-		{Method: http.MethodGet, Pattern: "/healthz", Surface: surfaceHealth, Handler: http.HandlerFunc(s.handleHealthz)},
-		{Method: http.MethodGet, Pattern: "/readyz", Surface: surfaceHealth, Handler: http.HandlerFunc(s.handleReadyz)},
+		{Method: http.MethodGet, Pattern: "/healthz", Surface: surfaceHealth, Access: auth.AccessPublic, Handler: http.HandlerFunc(s.handleHealthz)},
+		{Method: http.MethodGet, Pattern: "/readyz", Surface: surfaceHealth, Access: auth.AccessPublic, Handler: http.HandlerFunc(s.handleReadyz)},
 	}
 	if s.metrics != nil {
-		rs = append(rs, route{Method: http.MethodGet, Pattern: "/metrics", Surface: surfaceHealth, Handler: s.metrics})
+		rs = append(rs, route{Method: http.MethodGet, Pattern: "/metrics", Surface: surfaceHealth, Access: auth.AccessReader, Handler: s.metrics})
+	}
+	// Go's profiler, for the operator: editors only (on top of its own
+	// loopback rule), as a profile shows internals and a CPU profile costs
+	// CPU for its whole duration.
+	if s.pprof != nil {
+		rs = append(rs, route{Method: http.MethodGet, Pattern: "/debug/pprof/*", Surface: surfaceHealth, Access: auth.AccessEditor, Handler: s.pprof})
 	}
 	return rs
 }
@@ -77,7 +86,7 @@ func (s *Server) assetRoutes() []route {
 	if s.assets == nil {
 		return nil
 	}
-	return []route{{Method: http.MethodGet, Pattern: static.Prefix + "*", Surface: surfaceAsset, Handler: s.assets.Handler()}}
+	return []route{{Method: http.MethodGet, Pattern: static.Prefix + "*", Surface: surfaceAsset, Access: auth.AccessPublic, Handler: s.assets.Handler()}}
 }
 
 // pageRoutes is the table of HTML pages. Forms post
@@ -86,10 +95,10 @@ func (s *Server) assetRoutes() []route {
 // to the object's page, so a reload never posts twice.
 func (s *Server) pageRoutes() []route {
 	get := func(pattern string, h http.HandlerFunc) route {
-		return route{Method: http.MethodGet, Pattern: pattern, Surface: surfacePage, Handler: h}
+		return route{Method: http.MethodGet, Pattern: pattern, Surface: surfacePage, Access: auth.AccessReader, Handler: h}
 	}
 	post := func(pattern string, h http.HandlerFunc) route {
-		return route{Method: http.MethodPost, Pattern: pattern, Surface: surfacePage, Mutates: true, Handler: h}
+		return route{Method: http.MethodPost, Pattern: pattern, Surface: surfacePage, Mutates: true, Access: auth.AccessEditor, Handler: h}
 	}
 	return []route{
 		get("/", s.handleServicesPage),
@@ -102,6 +111,8 @@ func (s *Server) pageRoutes() []route {
 		get("/profiles", s.handleProfilesPage),
 		get("/latency", s.handleLatencyPage),
 		get("/outliers", s.handleOutliersPage),
+		get("/servicemap", s.handleServiceMapPage),
+		get("/operations", s.handleOperationsPage),
 		get("/shape", s.handleShapePage),
 
 		get("/budgets", s.handleBudgetsPage),
@@ -137,8 +148,14 @@ func (s *Server) pageRoutes() []route {
 // apiRoutes is the table of the JSON API (docs/API.md documents each row).
 func (s *Server) apiRoutes() []route {
 	api := func(method, pattern string, h http.HandlerFunc) route {
-		return route{Method: method, Pattern: apiPrefix + pattern, Surface: surfaceAPI, Mutates: method != http.MethodGet, Handler: h}
+		access := auth.AccessReader
+		if method != http.MethodGet {
+			access = auth.AccessEditor
+		}
+		return route{Method: method, Pattern: apiPrefix + pattern, Surface: surfaceAPI, Mutates: method != http.MethodGet, Access: access, Handler: h}
 	}
+	// CI pipelines record deploy markers with a deploy-role API token.
+	deploy := func(rt route) route { rt.Access = auth.AccessDeploy; return rt }
 	const get, post, put, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete
 	return []route{
 		api(get, "/traces", s.handleAPITraceSearch),
@@ -150,9 +167,11 @@ func (s *Server) apiRoutes() []route {
 		api(get, "/outliers", s.handleAPIOutliers),
 		api(get, "/shape", s.handleAPIShape),
 		api(get, "/compare", s.handleAPICompare),
+		api(get, "/servicemap", s.handleAPIServiceMap),
+		api(get, "/operations", s.handleAPIOperations),
 
 		api(get, "/deploys", s.handleAPIDeploys),
-		api(post, "/deploys", s.handleAPIDeployCreate),
+		deploy(api(post, "/deploys", s.handleAPIDeployCreate)),
 		api(get, "/deploys/{id}", s.handleAPIDeploy),
 
 		api(get, "/budgets", s.handleAPIBudgets),
@@ -177,7 +196,9 @@ func (s *Server) apiRoutes() []route {
 // Handler returns every route of the API and the pages.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
+	r.Use(securityHeaders(contentSecurityPolicy()))
 	r.Use(middleware.Recoverer)
+	r.Use(s.requestDeadline)
 	r.Use(middleware.GetHead)
 	// Forms and the JSON API change state with POST/PUT/DELETE: refuse
 	// cross-origin browser requests to them (CSRF). Requests without
@@ -187,6 +208,8 @@ func (s *Server) Handler() http.Handler {
 		s.apiError(w, r, &Error{Status: http.StatusForbidden, Message: "cross-origin request refused: submit the form from tailscope's own pages"})
 	}))
 	r.Use(csrf.Handler)
+	r.Use(s.validQuery)
+	r.Use(s.allowedHost)
 
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, notFound("there is no page at %s", truncateText(r.URL.Path, 120)))
@@ -200,10 +223,10 @@ func (s *Server) Handler() http.Handler {
 	})
 	for _, rt := range s.routes() {
 		if rt.Surface == surfaceAPI {
-			api.Method(rt.Method, strings.TrimPrefix(rt.Pattern, apiPrefix), rt.Handler)
+			api.Method(rt.Method, strings.TrimPrefix(rt.Pattern, apiPrefix), s.guard(rt))
 			continue
 		}
-		r.Method(rt.Method, rt.Pattern, rt.Handler)
+		r.Method(rt.Method, rt.Pattern, s.guard(rt))
 	}
 	r.Mount(apiPrefix, api)
 	return r

@@ -13,6 +13,9 @@ import (
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/cache"
+	"github.com/tailscope/tailscope/internal/admission"
+	"github.com/tailscope/tailscope/internal/auth"
+	"github.com/tailscope/tailscope/internal/flight"
 	"github.com/tailscope/tailscope/static"
 	"github.com/tailscope/tailscope/store"
 )
@@ -24,6 +27,7 @@ type Store interface {
 	store.BudgetStore
 	store.IncidentStore
 	store.ProfileStore
+	store.OperationReader
 	// Firings lists burn-rate alert firings (store.AlertStore).
 	Firings(ctx context.Context, q store.AlertQuery) ([]store.AlertFiring, error)
 	Ping(ctx context.Context) error
@@ -45,6 +49,21 @@ type Config struct {
 	Version string
 	// Assets are the embedded CSS and JavaScript.
 	Assets *static.Assets
+	// Auth identifies requests and holds the login sessions; nil means
+	// authentication off (everyone an editor), as on loopback.
+	Auth *auth.Authenticator
+	// Pprof serves /debug/pprof/ (app's loopback rule inside); nil: none.
+	Pprof http.Handler
+	// AllowedHosts are the Host values requests may name (host:port, or a
+	// host for any port); empty accepts any (tests, loopback defaults
+	// are set by app).
+	AllowedHosts []string
+	// RequestTimeout bounds a request's context (0: none), so a page that
+	// runs several analyses answers before the server's write timeout.
+	RequestTimeout time.Duration
+	// Analysis bounds the analyses (concurrency, memory, time); nil
+	// means admission.New with default limits.
+	Analysis *admission.Pool
 	// BurnRules are the budgets' burn-rate alert rules, the ones the
 	// background evaluator fires on (analysis.DefaultBurnRules when nil).
 	BurnRules []analysis.BurnRule
@@ -67,6 +86,13 @@ type Server struct {
 	// markers classifies deploy markers (first seen or deploy) and
 	// remembers the settled ones.
 	markers *analysis.DeployClassifier
+	pool    *admission.Pool
+	auth    *auth.Authenticator
+	hosts   map[string]bool
+	pprof   http.Handler
+	timeout time.Duration
+	// flights coalesces identical analyses when there is no cache.
+	flights flight.Group[any]
 	// burnRules judge every budget's burn rates (Config.BurnRules).
 	burnRules []analysis.BurnRule
 	publicURL string
@@ -85,6 +111,19 @@ func New(cfg Config) *Server {
 		version:   cfg.Version,
 		assets:    cfg.Assets,
 		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
+		pool:      cfg.Analysis,
+		timeout:   cfg.RequestTimeout,
+		auth:      cfg.Auth,
+		hosts:     hostSet(cfg.AllowedHosts),
+		pprof:     cfg.Pprof,
+	}
+	if s.auth == nil {
+		s.auth, _ = auth.New(auth.Config{Mode: auth.ModeNone}) // cannot fail
+	}
+	if s.pool == nil {
+		// Unbounded but for coalescing: the bounds are the app's
+		// configuration (app.Config.Analysis), not a library default.
+		s.pool = admission.New(admission.Limits{Concurrency: 1 << 12, QueueWait: time.Hour, Timeout: time.Hour})
 	}
 	if s.log == nil {
 		s.log = discardLogger()

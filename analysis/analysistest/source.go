@@ -22,12 +22,15 @@ type Source struct {
 	// byService holds each service's entry-span samples sorted by start.
 	byService map[string][]store.Sample
 	traces    map[store.TraceID][]store.Span
+	// roots holds the span ids of the entry spans that are trace roots
+	// (Endpoint.Roots counts them).
+	roots map[store.SpanID]bool
 }
 
 // NewSource indexes a copy of spans (attribute bytes are shared: do not
 // modify them later).
 func NewSource(spans []store.Span) *Source {
-	s := &Source{byService: map[string][]store.Sample{}, traces: map[store.TraceID][]store.Span{}}
+	s := &Source{byService: map[string][]store.Sample{}, traces: map[store.TraceID][]store.Span{}, roots: map[store.SpanID]bool{}}
 	// One copy grouped by trace (a counting sort on first appearance),
 	// each trace then sorted by start and span id; each trace is a run of
 	// the copy. This stays linear for the million-span benchmark.
@@ -71,6 +74,9 @@ func NewSource(spans []store.Span) *Source {
 	keys := map[string][]key{}
 	for i := range all {
 		if sp := &all[i]; sp.IsEntry() {
+			if sp.IsRoot() {
+				s.roots[sp.SpanID] = true
+			}
 			keys[sp.Service] = append(keys[sp.Service], key{sp.StartUnixNano, sp.SpanID, int32(i)})
 		}
 	}
@@ -166,16 +172,20 @@ func (s *Source) Endpoints(ctx context.Context, from, to time.Time) ([]store.End
 	}
 	f, t := from.UnixNano(), to.UnixNano()
 	counts := map[[2]string]int64{}
+	roots := map[[2]string]int64{}
 	for svc, ss := range s.byService {
 		for _, x := range ss {
 			if x.StartUnixNano >= f && x.StartUnixNano < t {
 				counts[[2]string{svc, x.Name}]++
+				if s.roots[x.SpanID] {
+					roots[[2]string{svc, x.Name}]++
+				}
 			}
 		}
 	}
 	out := make([]store.Endpoint, 0, len(counts))
 	for k, n := range counts {
-		out = append(out, store.Endpoint{Service: k[0], Name: k[1], Count: n})
+		out = append(out, store.Endpoint{Service: k[0], Name: k[1], Count: n, Roots: roots[k]})
 	}
 	slices.SortFunc(out, func(a, b store.Endpoint) int {
 		if c := cmp.Compare(a.Service, b.Service); c != 0 {

@@ -17,9 +17,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -43,6 +43,8 @@ Usage:
   tailscope demo    [flags]   serve plus the feedsvc demo app and its load
   tailscope migrate [flags]   apply database migrations and exit
   tailscope load    [flags]   open-loop load against a feed URL
+  tailscope hash-password     read a password on stdin, print its argon2id hash
+  tailscope new-token         print a random API or ingest token and its sha256
   tailscope version           print the version
 
 Run 'tailscope <command> --help' for a command's flags.
@@ -74,6 +76,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, args[1:], stdout, stderr)
 	case "load":
 		return runLoad(ctx, args[1:], stdout, stderr)
+	case "hash-password":
+		return hashPassword(os.Stdin, stdout, stderr)
+	case "new-token":
+		return newToken(stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "tailscope", version)
 		return nil
@@ -141,6 +147,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 type listFlags struct {
 	tenantKeys, redactKeys, redactPatterns *string
 	redactRegexps                          []string
+	exposure                               *exposureFlags
 	alertRules                             *string
 }
 
@@ -156,6 +163,17 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 	fs.DurationVar(&cfg.DatabaseWait, "database-wait", cfg.DatabaseWait, "how long start-up retries a database it cannot reach (PostgreSQL starting) before giving up; 0 tries once")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for the shared analysis cache (default: in-process cache)")
 	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", cfg.CacheTTL, "how long analysis results are cached")
+	fs.IntVar(&cfg.Analysis.Concurrency, "analysis-concurrency", cfg.Analysis.Concurrency, "analyses computed at once (default GOMAXPROCS/4: ingest keeps priority)")
+	fs.DurationVar(&cfg.Analysis.QueueWait, "analysis-queue-wait", cfg.Analysis.QueueWait, "how long an analysis waits for a slot before the answer is 503 busy, Retry-After")
+	fs.DurationVar(&cfg.Analysis.Timeout, "analysis-timeout", cfg.Analysis.Timeout, "longest one analysis may run before the answer is 422 too large: narrow the range")
+	fs.Func("analysis-memory", fmt.Sprintf("heap size (MiB) above which a new analysis waits for a running one to end (0: no budget; default %d)", cfg.Analysis.MemoryBytes>>20), func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want a whole number of MiB: %w", err)
+		}
+		cfg.Analysis.MemoryBytes = n << 20
+		return nil
+	})
 	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "delete spans older than this, and refuse older spans at ingest (0 keeps everything)")
 	fs.DurationVar(&cfg.Ingest.MaxClockSkew, "max-clock-skew", cfg.Ingest.MaxClockSkew, "refuse spans that start further than this ahead of the receiver's clock")
 	fs.Int64Var(&cfg.Ingest.MaxRequestBytes, "max-request-bytes", cfg.Ingest.MaxRequestBytes, "largest OTLP body as sent (413 above)")
@@ -168,7 +186,10 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 	fs.IntVar(&cfg.Ingest.MaxValueBytes, "max-attribute-bytes", cfg.Ingest.MaxValueBytes, "attribute values are truncated to this length (and marked)")
 	fs.IntVar(&cfg.Ingest.QueueSpans, "queue-spans", cfg.Ingest.QueueSpans, "spans waiting for commit before exports get 429")
 	fs.IntVar(&cfg.Ingest.BatchSpans, "batch-spans", cfg.Ingest.BatchSpans, "most spans in one store commit")
-	fs.IntVar(&cfg.Ingest.Writers, "writers", cfg.Ingest.Writers, "concurrent store writers (SQLite always uses 1)")
+	fs.IntVar(&cfg.Ingest.Writers, "writers", cfg.Ingest.Writers, "concurrent store writers without a write-ahead log (SQLite always uses 1)")
+	fs.StringVar(&cfg.WALDir, "wal-dir", cfg.WALDir, `ingest write-ahead log directory: exports are answered once fsynced there and loaded into the store in batches; "auto" puts it beside an SQLite database and uses none with PostgreSQL, "off" uses none`)
+	fs.Int64Var(&cfg.Ingest.WALMaxBytes, "wal-max-bytes", cfg.Ingest.WALMaxBytes, "write-ahead log size before exports get 429 (the store's backlog)")
+	fs.DurationVar(&cfg.Ingest.WALLoadDelay, "wal-load-delay", cfg.Ingest.WALLoadDelay, "how long the write-ahead log's loader lets a small batch gather more spans before committing it (reads lag by up to this)")
 	lists.tenantKeys = fs.String("tenant-keys", strings.Join(cfg.Ingest.TenantKeys, ","), "attribute keys holding the tenant, first present wins")
 	lists.redactKeys = fs.String("redact-keys", strings.Join(otlpconv.DefaultRedactKeys, ","),
 		"attribute keys, or last key segments, whose values are stored as REDACTED (empty: none)")
@@ -202,9 +223,11 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 			}
 			return nil
 		})
-	fs.StringVar(&cfg.PublicURL, "public-url", "", "the URL people reach tailscope at (https://tailscope.example.com): the base of links in report exports and alert notifications")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "the URL people reach tailscope at (https://tailscope.example.com): the base of links in report exports and alert notifications, a Host name the UI answers to, and with https Secure session cookies")
 	fs.StringVar(&cfg.SelfTraces, "self-traces", "", `send tailscope's own traces: "self" or an OTLP/HTTP URL`)
+	fs.StringVar(&cfg.Pprof, "pprof", cfg.Pprof, `serve Go profiles at /debug/pprof/ on the --http listener: "loopback" (loopback clients only), "all" or "off"`)
 	fs.StringVar(&cfg.SelfProfile, "self-profile", "", `profile tailscope continuously: "self" or a Pyroscope URL`)
+	lists.exposure = registerExposureFlags(fs, &cfg)
 	return &cfg, lists
 }
 
@@ -227,11 +250,6 @@ func finishServerFlags(cfg *app.Config, lists *listFlags, stderr io.Writer, verb
 	}
 	cfg.Alerts.Rules = rules
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	if cfg.PublicURL != "" {
-		if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			return fmt.Errorf("--public-url %q: want the URL people reach tailscope at, like https://tailscope.example.com", cfg.PublicURL)
-		}
-	}
 	cfg.Ingest.Redaction.Keys = splitList(*lists.redactKeys)
 	cfg.Ingest.Redaction.Patterns = nil
 	for _, name := range splitList(*lists.redactPatterns) {
@@ -242,6 +260,9 @@ func finishServerFlags(cfg *app.Config, lists *listFlags, stderr io.Writer, verb
 		cfg.Ingest.Redaction.Patterns = append(cfg.Ingest.Redaction.Patterns, re)
 	}
 	cfg.Ingest.Redaction.Patterns = append(cfg.Ingest.Redaction.Patterns, lists.redactRegexps...)
+	if err := lists.exposure.finish(cfg); err != nil {
+		return err
+	}
 	level := slog.LevelInfo
 	if verbose {
 		level = slog.LevelDebug

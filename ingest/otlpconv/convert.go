@@ -38,10 +38,13 @@ const (
 	// ReasonTooNew: the span starts after the accepted range (more than
 	// Options.MaxClockSkew ahead of now).
 	ReasonTooNew
+	// ReasonWrongTenant: the span names a tenant the request's ingest
+	// token may not write (the receiver checks this, not Convert).
+	ReasonWrongTenant
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"invalid_trace_id", "invalid_span_id", "invalid_time", "end_before_start", "too_old", "too_new"}
+var reasonNames = [numReasons]string{"invalid_trace_id", "invalid_span_id", "invalid_time", "end_before_start", "too_old", "too_new", "wrong_tenant"}
 
 var reasonText = [numReasons]string{
 	"invalid trace id (all-zero)",
@@ -50,6 +53,7 @@ var reasonText = [numReasons]string{
 	"end time before start time",
 	"start time before the accepted range",
 	"start time after the accepted range",
+	"tenant not allowed for this ingest token",
 }
 
 // String returns the metric label form ("invalid_trace_id", ...).
@@ -90,6 +94,14 @@ func (r *Result) Rejected() int {
 		n += c
 	}
 	return n
+}
+
+// Reject counts n more spans rejected for reason, by a check made after
+// Convert.
+func (r *Result) Reject(reason Reason, n int) {
+	if reason < numReasons {
+		r.rejected[reason] += n
+	}
 }
 
 // RejectedFor returns the number of spans rejected for reason.

@@ -8,11 +8,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/tailscope/tailscope/internal/testenv"
@@ -25,7 +29,20 @@ const EnvScreenshots = "TAILSCOPE_SCREENSHOTS"
 type Browser struct {
 	t   testing.TB
 	ctx context.Context
+
+	mu       sync.Mutex
+	problems []string // CSP violations and uncaught exceptions, in order
 }
+
+// cspReporter runs in every document before its own scripts and reports
+// each Content-Security-Policy violation to the console, where the test
+// hears it: a blocked script or stylesheet fails the test that loaded it
+// instead of leaving a page that silently lost its behaviour.
+const cspReporter = `document.addEventListener("securitypolicyviolation", e =>
+  console.error("` + cspPrefix + `" + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+    " at " + e.sourceFile + ":" + e.lineNumber));`
+
+const cspPrefix = "CSP violation: "
 
 // New starts Chromium for the test (skipping or failing per testenv when
 // there is none) and closes it at the end of the test.
@@ -55,7 +72,63 @@ func New(t testing.TB) *Browser {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("browsertest: start chromium %s: %v", path, err)
 	}
-	return &Browser{t: t, ctx: ctx}
+	b := &Browser{t: t, ctx: ctx}
+	if err := chromedp.Listen(ctx, b.hear); err != nil {
+		t.Fatalf("browsertest: listen: %v", err)
+	}
+	report := func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspReporter})
+		return chromedp.Void{}, err
+	}
+	if err := chromedp.Do(ctx, report); err != nil {
+		t.Fatalf("browsertest: install the CSP reporter: %v", err)
+	}
+	// Registered after the browser's own clean-up, so it runs first,
+	// while the events are all in.
+	t.Cleanup(func() {
+		for _, p := range b.Problems() {
+			t.Errorf("browser: %s", p)
+		}
+	})
+	return b
+}
+
+// hear records CSP violations and uncaught exceptions. It runs on
+// chromedp's event loop, so it only appends under a lock.
+func (b *Browser) hear(ev any) {
+	var msg string
+	switch e := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		if len(e.Args) == 0 || e.Type != runtime.ConsoleAPICalledTypeError {
+			return
+		}
+		text := strings.Trim(string(e.Args[0].Value), `"`)
+		if !strings.HasPrefix(text, cspPrefix) {
+			return
+		}
+		msg = text
+	case *runtime.EventExceptionThrown:
+		d := e.ExceptionDetails
+		msg = "uncaught exception: " + d.Text
+		if d.Exception != nil && d.Exception.Description != "" {
+			msg += " " + d.Exception.Description
+		}
+		msg += " at " + d.URL
+	default:
+		return
+	}
+	b.mu.Lock()
+	b.problems = append(b.problems, msg)
+	b.mu.Unlock()
+}
+
+// Problems returns the CSP violations and uncaught exceptions seen so far.
+// The test fails on any at its end; a test checking a page on purpose can
+// read them earlier.
+func (b *Browser) Problems() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.problems...)
 }
 
 // Context is the tab's context, for chromedp calls a test makes itself.

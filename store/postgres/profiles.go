@@ -137,7 +137,7 @@ ORDER BY agg.total DESC, agg.stack_id`
 // ProfiledSpans reports which of ids have samples, per type and unit.
 func (db *DB) ProfiledSpans(ctx context.Context, ids []store.SpanID) ([]store.SpanProfile, error) {
 	if len(ids) > store.MaxProfileSpanIDs {
-		return nil, fmt.Errorf("postgres: profiled spans: %w: %d span ids: at most %d", store.ErrInvalid, len(ids), store.MaxProfileSpanIDs)
+		return nil, fmt.Errorf("postgres: profiled spans: %w", store.Invalid("%d span ids: at most %d", len(ids), store.MaxProfileSpanIDs))
 	}
 	out := []store.SpanProfile{}
 	if len(ids) == 0 {

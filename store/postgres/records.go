@@ -2,13 +2,14 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/tailscope/tailscope/store"
 	"github.com/tailscope/tailscope/store/internal/sqlcommon"
 )
 
 // records are the deploy, budget and incident methods, written once in
-// sqlcommon over conn (alerts.go).
+// sqlcommon over conn (conn.go).
 func (db *DB) records() sqlcommon.Records {
 	return sqlcommon.Records{Conn: conn{db}, Name: "postgres", Now: db.now}
 }
@@ -76,6 +77,26 @@ func (db *DB) IncidentByID(ctx context.Context, id int64) (store.Incident, error
 // Incidents lists incidents, newest range first.
 func (db *DB) Incidents(ctx context.Context) ([]store.Incident, error) {
 	return db.records().Incidents(ctx)
+}
+
+// CreateFiring stores a burn-rate alert firing (see store.AlertStore).
+func (db *DB) CreateFiring(ctx context.Context, f store.AlertFiring) (store.AlertFiring, bool, error) {
+	return db.records().CreateFiring(ctx, f)
+}
+
+// ResolveFiring closes an open firing.
+func (db *DB) ResolveFiring(ctx context.Context, id int64, at time.Time, longBurn, shortBurn float64) error {
+	return db.records().ResolveFiring(ctx, id, at, longBurn, shortBurn)
+}
+
+// MarkAlertSent records a delivered notification.
+func (db *DB) MarkAlertSent(ctx context.Context, id int64, event store.AlertEvent, at time.Time) error {
+	return db.records().MarkAlertSent(ctx, id, event, at)
+}
+
+// Firings lists firings newest first.
+func (db *DB) Firings(ctx context.Context, q store.AlertQuery) ([]store.AlertFiring, error) {
+	return db.records().Firings(ctx, q)
 }
 
 // CreateSnapshot stores s as its incident's next revision.

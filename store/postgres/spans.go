@@ -174,7 +174,7 @@ func (db *DB) Trace(ctx context.Context, id store.TraceID) ([]store.Span, error)
 		return nil, mapErr(ctx, "trace", err)
 	}
 	if len(spans) == 0 {
-		return nil, fmt.Errorf("postgres: trace %s: %w", id, store.ErrNotFound)
+		return nil, fmt.Errorf("postgres: %w", store.NotFound("trace", id))
 	}
 	return spans, nil
 }

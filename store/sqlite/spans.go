@@ -32,7 +32,7 @@ func (db *DB) Trace(ctx context.Context, id store.TraceID) ([]store.Span, error)
 		return nil, mapErr(ctx, "trace", err)
 	}
 	if len(spans) == 0 {
-		return nil, fmt.Errorf("sqlite: trace %s: %w", id, store.ErrNotFound)
+		return nil, fmt.Errorf("sqlite: %w", store.NotFound("trace", id))
 	}
 	return spans, nil
 }

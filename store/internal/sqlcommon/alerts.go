@@ -76,12 +76,13 @@ func optTime(ns *int64) time.Time {
 // the rule, which it returns instead with created false. Two processes
 // evaluating the same budget race here: the unique index on open firings
 // lets one insert, and the other finds its row.
-func CreateFiring(ctx context.Context, c Conn, f store.AlertFiring) (_ store.AlertFiring, created bool, _ error) {
+func (r Records) CreateFiring(ctx context.Context, f store.AlertFiring) (_ store.AlertFiring, created bool, _ error) {
+	c := r.Conn
 	f.Rule, f.Severity, f.Cause = Clean(f.Rule), Clean(f.Severity), Clean(f.Cause)
 	if open, err := openFiring(ctx, c, f.BudgetID, f.Rule); err == nil {
 		return open, false, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return f, false, fmt.Errorf("create firing: %w", err)
+		return f, false, r.errorf("create firing", err)
 	}
 	err := c.QueryRow(ctx, Rebind(c.Dialect(), `INSERT INTO alert_firings
 (budget_id, rule, severity, factor, long_ns, short_ns, started_ns, long_burn, short_burn, cause, cause_share, fixed_p99_ms)
@@ -92,32 +93,34 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		if open, oerr := openFiring(ctx, c, f.BudgetID, f.Rule); oerr == nil {
 			return open, false, nil // another process inserted it first
 		}
-		return f, false, fmt.Errorf("create firing: %w", err)
+		return f, false, r.errorf("create firing", err)
 	}
 	f.ResolvedAt, f.FireSentAt, f.ResolveSentAt = time.Time{}, time.Time{}, time.Time{}
 	return f, true, nil
 }
 
 func openFiring(ctx context.Context, c Conn, budgetID int64, rule string) (store.AlertFiring, error) {
-	return scanFiring(c.QueryRow(ctx, Rebind(c.Dialect(), `SELECT `+alertColumns+` FROM alert_firings
-WHERE budget_id = ? AND rule = ? AND resolved_ns IS NULL`), budgetID, rule))
+	return one(ctx, c, `SELECT `+alertColumns+` FROM alert_firings
+WHERE budget_id = ? AND rule = ? AND resolved_ns IS NULL`, scanFiring, budgetID, rule)
 }
 
 // ResolveFiring closes an open firing.
-func ResolveFiring(ctx context.Context, c Conn, id int64, at time.Time, longBurn, shortBurn float64) error {
+func (r Records) ResolveFiring(ctx context.Context, id int64, at time.Time, longBurn, shortBurn float64) error {
+	c := r.Conn
 	n, err := c.Exec(ctx, Rebind(c.Dialect(), `UPDATE alert_firings SET resolved_ns = ?, long_burn = ?, short_burn = ?
 WHERE id = ? AND resolved_ns IS NULL`), NS(at), longBurn, shortBurn, id)
 	if err != nil {
-		return fmt.Errorf("resolve firing %d: %w", id, err)
+		return r.errorf(fmt.Sprintf("resolve firing %d", id), err)
 	}
 	if n == 0 {
-		return fmt.Errorf("open firing %d: %w", id, store.ErrNotFound)
+		return fmt.Errorf("open: %w", store.NotFound("firing", id))
 	}
 	return nil
 }
 
 // MarkAlertSent records a delivered notification.
-func MarkAlertSent(ctx context.Context, c Conn, id int64, event store.AlertEvent, at time.Time) error {
+func (r Records) MarkAlertSent(ctx context.Context, id int64, event store.AlertEvent, at time.Time) error {
+	c := r.Conn
 	col := "fire_sent_ns"
 	switch event {
 	case store.AlertFired:
@@ -128,16 +131,17 @@ func MarkAlertSent(ctx context.Context, c Conn, id int64, event store.AlertEvent
 	}
 	n, err := c.Exec(ctx, Rebind(c.Dialect(), `UPDATE alert_firings SET `+col+` = ? WHERE id = ?`), NS(at), id)
 	if err != nil {
-		return fmt.Errorf("mark firing %d sent: %w", id, err)
+		return r.errorf(fmt.Sprintf("mark firing %d sent", id), err)
 	}
 	if n == 0 {
-		return fmt.Errorf("firing %d: %w", id, store.ErrNotFound)
+		return store.NotFound("firing", id)
 	}
 	return nil
 }
 
 // Firings lists firings newest first.
-func Firings(ctx context.Context, c Conn, q store.AlertQuery) ([]store.AlertFiring, error) {
+func (r Records) Firings(ctx context.Context, q store.AlertQuery) ([]store.AlertFiring, error) {
+	c := r.Conn
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
@@ -155,14 +159,9 @@ func Firings(ctx context.Context, c Conn, q store.AlertQuery) ([]store.AlertFiri
 	}
 	sql += " ORDER BY started_ns DESC, id DESC LIMIT ?"
 	args = append(args, q.Limit)
-	out := []store.AlertFiring{}
-	err := c.Query(ctx, Rebind(c.Dialect(), sql), func(sc Scanner) error {
-		f, err := scanFiring(sc)
-		out = append(out, f)
-		return err
-	}, args...)
+	out, err := Collect(ctx, c, sql, scanFiring, args...)
 	if err != nil {
-		return nil, fmt.Errorf("firings: %w", err)
+		return nil, r.errorf("firings", err)
 	}
 	return out, nil
 }

@@ -127,7 +127,7 @@ var (
 )
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", store.ErrInvalid, fmt.Sprintf(format, args...))
+	return store.Invalid(format, args...)
 }
 
 // CheckRange validates a [from, to) window where zero means unbounded.
@@ -168,6 +168,9 @@ func BuildTraceSearch(d Dialect, q store.TraceQuery) (TraceSearch, error) {
 	}
 	if err := CheckRange(q.From, q.To); err != nil {
 		return TraceSearch{}, err
+	}
+	if len(q.Has) > maxHas {
+		return TraceSearch{}, invalid("at most %d further span conditions, not %d", maxHas, len(q.Has))
 	}
 	var order string
 	switch q.Order {
@@ -221,6 +224,13 @@ func BuildTraceSearch(d Dialect, q store.TraceQuery) (TraceSearch, error) {
 		}
 		conds = append(conds, a.attrMatch(k, q.Attributes[k]))
 	}
+	for _, m := range q.Has {
+		c, err := a.hasSpan(d, m)
+		if err != nil {
+			return TraceSearch{}, err
+		}
+		conds = append(conds, c)
+	}
 	where := ""
 	if len(conds) > 0 {
 		where = "WHERE " + strings.Join(conds, " AND ")
@@ -231,6 +241,48 @@ GROUP BY trace_id
 ORDER BY ` + order + `
 LIMIT ` + a.Add(int64(limit))
 	return TraceSearch{SQL: sql, Args: a.Vals}, nil
+}
+
+// maxHas bounds the further span conditions of one search: each is a
+// lookup per candidate trace.
+const maxHas = 4
+
+// hasSpan is the condition "the trace of this row also holds a span
+// matching m". PostgreSQL finds the trace's spans by its trace_id index;
+// SQLite, whose spans are keyed by time, through trace_buckets as Trace
+// does.
+func (a *Args) hasSpan(d Dialect, m store.SpanMatch) (string, error) {
+	if m.IsZero() {
+		return "", invalid("a further span condition sets nothing")
+	}
+	if m.MinPayloadBytes < 0 || m.MaxPayloadBytes < 0 || (m.MaxPayloadBytes > 0 && m.MaxPayloadBytes <= m.MinPayloadBytes) {
+		return "", invalid("payload range [%d, %d) is empty or negative", m.MinPayloadBytes, m.MaxPayloadBytes)
+	}
+	if len(a.Vals) > 1000 {
+		return "", invalid("too many search conditions")
+	}
+	var conds []string
+	eq := func(col, v string) {
+		if v != "" {
+			conds = append(conds, "s2."+col+" = "+a.Add(v))
+		}
+	}
+	eq("service", m.Service)
+	eq("version", m.Version)
+	eq("host", m.Host)
+	eq("dependency", m.Dependency)
+	if m.MinPayloadBytes > 0 {
+		conds = append(conds, "s2.payload_bytes >= "+a.Add(m.MinPayloadBytes))
+	}
+	if m.MaxPayloadBytes > 0 {
+		conds = append(conds, "s2.payload_bytes < "+a.Add(m.MaxPayloadBytes))
+	}
+	if d == SQLite {
+		return `EXISTS (SELECT 1 FROM trace_buckets tb2 CROSS JOIN spans s2 INDEXED BY spans_start_trace
+    ON s2.start_ns BETWEEN tb2.min_ns AND tb2.max_ns AND s2.trace_id = tb2.trace_id
+  WHERE tb2.trace_id = spans.trace_id AND ` + strings.Join(conds, " AND ") + `)`, nil
+	}
+	return `EXISTS (SELECT 1 FROM spans s2 WHERE s2.trace_id = spans.trace_id AND ` + strings.Join(conds, " AND ") + `)`, nil
 }
 
 // SummarySQL builds the query summarising the given traces. Each row is

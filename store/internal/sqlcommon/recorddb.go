@@ -112,6 +112,7 @@ func (r Records) Deploys(ctx context.Context, q store.DeployQuery) ([]store.Depl
 // DeployByID returns one marker or store.ErrNotFound.
 func (r Records) DeployByID(ctx context.Context, id int64) (store.Deploy, error) {
 	d, err := one(ctx, r.Conn, `SELECT `+DeployColumns+` FROM deploys WHERE id = ?`, ScanDeploy, id)
+	err = named(err, "deploy", id)
 	if err != nil {
 		return d, r.errorf(fmt.Sprintf("deploy %d", id), err)
 	}
@@ -149,6 +150,7 @@ func (r Records) UpdateBudget(ctx context.Context, b store.Budget) (store.Budget
 	err = r.write(ctx, `UPDATE budgets SET name = ?, service = ?, endpoint = ?, threshold_ns = ?,
 target = ?, period_ns = ?, hop_measure = ?, hops = ?, updated_ns = ? WHERE id = ? RETURNING created_ns`,
 		b.Name, b.Service, b.Endpoint, int64(b.Threshold), b.Target, int64(b.Period), string(b.HopMeasure), r.json(hops), now, b.ID).Scan(&created)
+	err = named(err, "budget", b.ID)
 	if err != nil {
 		return b, r.errorf(fmt.Sprintf("update budget %d", b.ID), err)
 	}
@@ -164,6 +166,7 @@ func (r Records) DeleteBudget(ctx context.Context, id int64) error {
 // BudgetByID returns one budget or store.ErrNotFound.
 func (r Records) BudgetByID(ctx context.Context, id int64) (store.Budget, error) {
 	b, err := one(ctx, r.Conn, `SELECT `+BudgetColumns+` FROM budgets WHERE id = ?`, ScanBudget, id)
+	err = named(err, "budget", id)
 	if err != nil {
 		return b, r.errorf(fmt.Sprintf("budget %d", id), err)
 	}
@@ -210,6 +213,7 @@ func (r Records) UpdateIncident(ctx context.Context, in store.Incident) (store.I
 	err = r.write(ctx, `UPDATE incidents SET title = ?, from_ns = ?, to_ns = ?, services = ?,
 notes = ?, pinned_traces = ?, updated_ns = ? WHERE id = ? RETURNING created_ns`,
 		in.Title, NS(in.From), NS(in.To), r.json(services), in.Notes, r.json(pinned), now, in.ID).Scan(&created)
+	err = named(err, "incident", in.ID)
 	if err != nil {
 		return in, r.errorf(fmt.Sprintf("update incident %d", in.ID), err)
 	}
@@ -231,6 +235,7 @@ func (r Records) DeleteIncident(ctx context.Context, id int64) error {
 // IncidentByID returns one incident or store.ErrNotFound.
 func (r Records) IncidentByID(ctx context.Context, id int64) (store.Incident, error) {
 	in, err := one(ctx, r.Conn, `SELECT `+IncidentColumns+` FROM incidents WHERE id = ?`, ScanIncident, id)
+	err = named(err, "incident", id)
 	if err != nil {
 		return in, r.errorf(fmt.Sprintf("incident %d", id), err)
 	}
@@ -250,10 +255,20 @@ ORDER BY from_ns DESC, to_ns DESC, id DESC`, ScanIncident)
 func (r Records) deleteByID(ctx context.Context, what, query string, id int64) error {
 	n, err := r.Conn.Exec(ctx, Rebind(r.Conn.Dialect(), query), id)
 	if err == nil && n == 0 {
-		err = store.ErrNotFound
+		err = store.NotFound(what, id)
 	}
 	if err != nil {
 		return r.errorf(fmt.Sprintf("delete %s %d", what, id), err)
 	}
 	return nil
+}
+
+// named turns a bare store.ErrNotFound into a store.NotFoundError naming
+// the record, whose message users may read ("budget 17 not found").
+func named(err error, what string, id int64) error {
+	var nf *store.NotFoundError
+	if errors.Is(err, store.ErrNotFound) && !errors.As(err, &nf) {
+		return store.NotFound(what, id)
+	}
+	return err
 }

@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -62,38 +60,4 @@ func (r row) Scan(dest ...any) error {
 		return mapErr(r.ctx, "query", err)
 	}
 	return nil
-}
-
-// CreateFiring stores a burn-rate alert firing (see store.AlertStore).
-func (db *DB) CreateFiring(ctx context.Context, f store.AlertFiring) (store.AlertFiring, bool, error) {
-	f, created, err := sqlcommon.CreateFiring(ctx, conn{db}, f)
-	if err != nil {
-		return f, false, fmt.Errorf("postgres: %w", err)
-	}
-	return f, created, nil
-}
-
-// ResolveFiring closes an open firing.
-func (db *DB) ResolveFiring(ctx context.Context, id int64, at time.Time, longBurn, shortBurn float64) error {
-	if err := sqlcommon.ResolveFiring(ctx, conn{db}, id, at, longBurn, shortBurn); err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	return nil
-}
-
-// MarkAlertSent records a delivered notification.
-func (db *DB) MarkAlertSent(ctx context.Context, id int64, event store.AlertEvent, at time.Time) error {
-	if err := sqlcommon.MarkAlertSent(ctx, conn{db}, id, event, at); err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	return nil
-}
-
-// Firings lists firings newest first.
-func (db *DB) Firings(ctx context.Context, q store.AlertQuery) ([]store.AlertFiring, error) {
-	out, err := sqlcommon.Firings(ctx, conn{db}, q)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	return out, nil
 }

@@ -1,0 +1,182 @@
+package analysis
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/mapping"
+	"github.com/DataDog/sketches-go/ddsketch/stat"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// RED for every operation (rate, errors, duration), not only entry spans:
+// each (service, span name, kind), optionally split by an attribute. The
+// store counts spans into the logarithmic bins of the Sketch's own DDSketch
+// mapping in one scan (store.OperationQuery.BinScale), so a quantile here
+// is exactly what a Sketch fed every duration would report, within
+// SketchRelativeAccuracy of the exact one, and a long window costs one
+// aggregate read, not its spans.
+
+// OperationSource aggregates spans per operation; store.Store implements it.
+type OperationSource interface {
+	Operations(ctx context.Context, q store.OperationQuery) ([]store.OperationStats, error)
+}
+
+// REDQuery selects the operations of a window.
+type REDQuery struct {
+	From, To time.Time
+	Service  string // optional
+	GroupBy  string // optional attribute key
+	Limit    int    // 0: store.DefaultOperationLimit
+}
+
+// OperationRED is one operation's rate, errors and durations.
+type OperationRED struct {
+	Service   string  `json:"service"`
+	Name      string  `json:"name"`
+	Kind      string  `json:"kind"`
+	Group     string  `json:"group,omitempty"`
+	Count     int64   `json:"count"`
+	Errors    int64   `json:"errors"`
+	RatePerS  float64 `json:"rate_per_s"`
+	ErrorRate float64 `json:"error_rate"`
+	MeanMs    float64 `json:"mean_ms"`
+	P50Ms     float64 `json:"p50_ms"`
+	P95Ms     float64 `json:"p95_ms"`
+	P99Ms     float64 `json:"p99_ms"`
+	MaxMs     float64 `json:"max_ms"`
+}
+
+// REDReport lists the operations of a window.
+type REDReport struct {
+	From    UnixNano `json:"from_unix_nano"`
+	To      UnixNano `json:"to_unix_nano"`
+	GroupBy string   `json:"group_by,omitempty"`
+	// Limited is true when more operations than Limit exist: the busiest
+	// are listed.
+	Limited          bool           `json:"limited"`
+	Limit            int            `json:"limit"`
+	RelativeAccuracy float64        `json:"relative_accuracy"`
+	Operations       []OperationRED `json:"operations"`
+}
+
+// sketchBinScale is the multiplier of the Sketch's logarithmic mapping:
+// a value v lands in bin floor(ln(v) × sketchBinScale).
+var sketchBinScale = 1 / math.Log((1+SketchRelativeAccuracy)/(1-SketchRelativeAccuracy))
+
+// OperationsRED reads q's operations and computes their RED numbers,
+// busiest first.
+func OperationsRED(ctx context.Context, src OperationSource, q REDQuery) (REDReport, error) {
+	limit := q.Limit
+	if limit == 0 {
+		limit = store.DefaultOperationLimit
+	}
+	limit = min(limit, store.MaxOperationLimit)
+	// One more than asked says whether the list was cut.
+	ops, err := src.Operations(ctx, store.OperationQuery{From: q.From, To: q.To, Service: q.Service, GroupBy: q.GroupBy,
+		BinScale: sketchBinScale, Limit: min(limit+1, store.MaxOperationLimit)})
+	if err != nil {
+		return REDReport{}, fmt.Errorf("analysis: operations: %w", err)
+	}
+	rep := REDReport{From: UnixNano(q.From.UnixNano()), To: UnixNano(q.To.UnixNano()), GroupBy: q.GroupBy,
+		Limit: limit, RelativeAccuracy: SketchRelativeAccuracy, Operations: []OperationRED{}}
+	if len(ops) > limit {
+		ops, rep.Limited = ops[:limit], true
+	}
+	secs := q.To.Sub(q.From).Seconds()
+	for _, o := range ops {
+		sk, err := sketchFromBins(o)
+		if err != nil {
+			return REDReport{}, fmt.Errorf("analysis: operations: %s %s: %w", o.Service, o.Name, err)
+		}
+		r := OperationRED{Service: o.Service, Name: o.Name, Kind: o.Kind.String(), Group: o.Group,
+			Count: o.Count, Errors: o.Errors, RatePerS: round4(float64(o.Count) / secs)}
+		if o.Count > 0 {
+			r.ErrorRate = round4(float64(o.Errors) / float64(o.Count))
+			r.MeanMs = round3(nsToMs(o.SumNs) / float64(o.Count))
+			r.P50Ms = round3(sk.QuantileMs(0.50))
+			r.P95Ms = round3(sk.QuantileMs(0.95))
+			r.P99Ms = round3(sk.QuantileMs(0.99))
+			r.MaxMs = round3(nsToMs(o.MaxNs))
+		}
+		rep.Operations = append(rep.Operations, r)
+	}
+	return rep, nil
+}
+
+// sketchFromBins rebuilds the Sketch the operation's durations would have
+// filled: the store's bins are the mapping's indexes, and count, sum, min
+// and max are exact.
+func sketchFromBins(o store.OperationStats) (*Sketch, error) {
+	m, err := mapping.NewLogarithmicMapping(SketchRelativeAccuracy)
+	if err != nil {
+		return nil, fmt.Errorf("sketch mapping: %w", err)
+	}
+	pos := sketchStore()
+	for _, b := range o.Bins {
+		pos.AddWithCount(int(b.Index), float64(b.Count))
+	}
+	dd := ddsketch.NewDDSketch(m, pos, sketchStore())
+	if o.ZeroCount > 0 {
+		if err := dd.AddWithCount(0, float64(o.ZeroCount)); err != nil {
+			return nil, fmt.Errorf("sketch zero count: %w", err)
+		}
+	}
+	sum, err := stat.NewSummaryStatisticsFromData(float64(o.Count), nsToMs(o.SumNs), math.Max(nsToMs(o.MinNs), 0), math.Max(nsToMs(o.MaxNs), 0))
+	if err != nil {
+		return nil, fmt.Errorf("sketch summary: %w", err)
+	}
+	s, err := ddsketch.NewDDSketchWithExactSummaryStatisticsFromData(dd, sum)
+	if err != nil {
+		return nil, fmt.Errorf("sketch: %w", err)
+	}
+	return &Sketch{s: s}, nil
+}
+
+// RED sort keys (the table's columns).
+var redSortKeys = map[string]func(a, b OperationRED) int{
+	"service": func(a, b OperationRED) int { return cmp.Compare(a.Service, b.Service) },
+	"name":    func(a, b OperationRED) int { return cmp.Compare(a.Name, b.Name) },
+	"kind":    func(a, b OperationRED) int { return cmp.Compare(a.Kind, b.Kind) },
+	"group":   func(a, b OperationRED) int { return cmp.Compare(a.Group, b.Group) },
+	"rate":    func(a, b OperationRED) int { return cmp.Compare(a.Count, b.Count) },
+	"errors":  func(a, b OperationRED) int { return cmp.Compare(a.ErrorRate, b.ErrorRate) },
+	"p50":     func(a, b OperationRED) int { return cmp.Compare(a.P50Ms, b.P50Ms) },
+	"p95":     func(a, b OperationRED) int { return cmp.Compare(a.P95Ms, b.P95Ms) },
+	"p99":     func(a, b OperationRED) int { return cmp.Compare(a.P99Ms, b.P99Ms) },
+}
+
+// REDSortKeys lists the keys SortRED accepts.
+func REDSortKeys() []string {
+	keys := make([]string, 0, len(redSortKeys))
+	for k := range redSortKeys {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// SortRED orders ops by key, descending when desc; ties by service, name,
+// kind and group. It reports false for an unknown key.
+func SortRED(ops []OperationRED, key string, desc bool) bool {
+	by, ok := redSortKeys[strings.ToLower(key)]
+	if !ok {
+		return false
+	}
+	slices.SortStableFunc(ops, func(a, b OperationRED) int {
+		c := by(a, b)
+		if desc {
+			c = -c
+		}
+		return cmp.Or(c, cmp.Compare(a.Service, b.Service), cmp.Compare(a.Name, b.Name),
+			cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Group, b.Group))
+	})
+	return true
+}

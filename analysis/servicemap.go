@@ -1,0 +1,785 @@
+package analysis
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// Service map (Jaeger's System Architecture, Tempo's service graph): which
+// service calls which, and which databases, caches, queues and external
+// hosts they depend on, with rate, error rate and p99 per edge.
+//
+// Cost is bounded by sampling, not by traffic. The map reads the entry
+// samples of the endpoints where requests enter the system (trace roots):
+// at most mapSampleLimit per endpoint, the newest of each of mapSlices
+// slices of the window (index range scans that stop at their limit), and
+// then whole traces only for a sample of them: a typical sample spread
+// over each root endpoint's slices in proportion to their traffic and
+// evenly within each (q.Traces in all, shared in proportion to the
+// endpoints' traffic), and the slowest 1% of the samples read (at least
+// mapMinTail per endpoint, q.Traces/2 in all beyond that minimum). Each typical trace
+// stands for its slice's share of the endpoint's Roots over the slice's
+// sampled traces, so the rates estimate the whole range and are exact when
+// every trace is sampled.
+//
+// Edges come from span pairs and the Dependency column:
+//   - a CLIENT span whose child is a SERVER (or CONSUMER) span of another
+//     service: caller → callee;
+//   - a CLIENT span without such a child, or any span with a Dependency
+//     that is not an entry span: caller → dependency (database, cache or
+//     external host);
+//   - a PRODUCER span with a Dependency: producer → queue, and each CONSUMER
+//     span under it: queue → consumer; without a Dependency the producer
+//     points at the consumer's service directly. A consumer that starts a
+//     trace of its own and links to the producer (how messaging
+//     instrumentations usually record it) is paired through the link: the
+//     producer's trace is read for that span (queue → consumer when the
+//     producer names a queue).
+//
+// An edge's duration is the calling span's (what the caller waits for; for
+// queue → consumer, the consumer's processing), its error is the calling
+// span's error status or, for a call, the callee's.
+//
+// Critical path: for each sampled trace, the critical time inside an edge's
+// calling span and everything under it (the whole call, HopWholeCall) over
+// the trace's duration. An edge is hot when its share of the tail sample's
+// critical time exceeds its share of the typical sample's by at least
+// MapHotMargin: it is on the tail's critical path more than its share.
+
+// Service map bounds and rules.
+const (
+	DefaultMapTraces = 400
+	MaxMapTraces     = 5000
+	// mapSampleLimit caps the entry samples read per root endpoint, in
+	// mapSlices slices of the window.
+	mapSampleLimit = 20000
+	mapSlices      = 16
+	// MapHotMargin is how much larger (absolute share of critical time)
+	// an edge's tail share must be than its typical share to be hot.
+	MapHotMargin = 0.10
+	// mapTailFraction: the tail sample is the slowest 1% of requests,
+	// at least mapMinTail of them.
+	mapTailFraction = 0.01
+	mapMinTail      = 10
+)
+
+// MapNodeKind says what a node of the map is.
+type MapNodeKind string
+
+// Node kinds.
+const (
+	NodeService  MapNodeKind = "service"
+	NodeDatabase MapNodeKind = "database"
+	NodeCache    MapNodeKind = "cache"
+	NodeQueue    MapNodeKind = "queue"
+	NodeExternal MapNodeKind = "external"
+)
+
+// MapEdgeKind says how an edge was derived.
+type MapEdgeKind string
+
+// Edge kinds.
+const (
+	EdgeCall    MapEdgeKind = "call" // client → server span pair
+	EdgeDep     MapEdgeKind = "dependency"
+	EdgeProduce MapEdgeKind = "produce" // producer → queue (or consumer service)
+	EdgeConsume MapEdgeKind = "consume" // queue → consumer service
+)
+
+// ServiceMapQuery selects the window of a service map.
+type ServiceMapQuery struct {
+	From, To time.Time
+	// Traces caps the typical sample (0: DefaultMapTraces; at most
+	// MaxMapTraces). The tail sample is at most half of it.
+	Traces int
+}
+
+// MapNode is a service or a dependency.
+type MapNode struct {
+	ID   string      `json:"id"` // "service:<name>" or "dependency:<name>"
+	Name string      `json:"name"`
+	Kind MapNodeKind `json:"kind"`
+	// Entry is true for services where requests enter the system.
+	Entry bool `json:"entry"`
+	// Layer and Row place the node: layers left to right, rows top down.
+	Layer int `json:"layer"`
+	Row   int `json:"row"`
+	// Requests is the estimated number of requests the node served in the
+	// range (entry spans for a service, calls received for a dependency).
+	Requests  float64 `json:"requests"`
+	RatePerS  float64 `json:"rate_per_s"`
+	ErrorRate float64 `json:"error_rate"`
+	P99Ms     float64 `json:"p99_ms"`
+	// Endpoint is a service's busiest entry endpoint in the sample (what its
+	// latency page opens on).
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// MapEdge is a dependency between two nodes with its numbers.
+type MapEdge struct {
+	From string      `json:"from"`
+	To   string      `json:"to"`
+	Kind MapEdgeKind `json:"kind"`
+	// Calls is the estimated number of calls in the range; Sampled the
+	// calls seen in the typical sample.
+	Calls     float64 `json:"calls"`
+	Sampled   int     `json:"sampled"`
+	RatePerS  float64 `json:"rate_per_s"`
+	ErrorRate float64 `json:"error_rate"`
+	P50Ms     float64 `json:"p50_ms"`
+	P99Ms     float64 `json:"p99_ms"`
+	// TailShare and TypicalShare are the edge's share of the critical
+	// time of the tail and of the typical sample.
+	TailShare    float64 `json:"tail_share"`
+	TypicalShare float64 `json:"typical_share"`
+	Hot          bool    `json:"hot"`
+	// CallerService and CallerEndpoint name the caller's entry endpoint
+	// that made most of the calls (its outliers show this edge as a
+	// dependency); CalleeEndpoint the callee's endpoint for calls between
+	// services.
+	CallerService  string `json:"caller_service"`
+	CallerEndpoint string `json:"caller_endpoint,omitempty"`
+	CalleeEndpoint string `json:"callee_endpoint,omitempty"`
+}
+
+// ServiceMap is the map of a window.
+type ServiceMap struct {
+	From  UnixNano  `json:"from_unix_nano"`
+	To    UnixNano  `json:"to_unix_nano"`
+	Nodes []MapNode `json:"nodes"`
+	Edges []MapEdge `json:"edges"`
+	// Layers is the number of columns of the layout.
+	Layers int `json:"layers"`
+	// TypicalTraces and TailTraces are the traces read for the map.
+	TypicalTraces int     `json:"typical_traces"`
+	TailTraces    int     `json:"tail_traces"`
+	HotMargin     float64 `json:"hot_margin"`
+}
+
+// MapSource is what the map reads: endpoints, their samples and traces.
+// store.Reader implements it.
+type MapSource interface {
+	EndpointSource
+	Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error)
+}
+
+// BuildServiceMap computes the service map of q's window.
+func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (ServiceMap, error) {
+	if !q.To.After(q.From) {
+		return ServiceMap{}, fmt.Errorf("analysis: service map: %w", store.ErrInvalid)
+	}
+	budget := q.Traces
+	if budget <= 0 {
+		budget = DefaultMapTraces
+	}
+	budget = min(budget, MaxMapTraces)
+	eps, err := src.Endpoints(ctx, q.From, q.To)
+	if err != nil {
+		return ServiceMap{}, fmt.Errorf("analysis: service map: %w", err)
+	}
+	var roots []store.Endpoint
+	var totalRoots int64
+	for _, e := range eps {
+		if e.Roots > 0 {
+			roots = append(roots, e)
+			totalRoots += e.Roots
+		}
+	}
+	b := newMapBuilder(q)
+	var typical, tail []mapPick
+	var shares []float64 // per stratum: the requests it stands for
+	for _, e := range roots {
+		strata, err := readStrata(ctx, src, e, q)
+		if err != nil {
+			return ServiceMap{}, err
+		}
+		var est float64
+		var all []store.Sample
+		for _, st := range strata {
+			est += st.est
+			all = append(all, st.samples...)
+		}
+		if len(all) == 0 {
+			continue
+		}
+		share := float64(e.Roots) / float64(totalRoots)
+		n := min(len(all), max(1, int(math.Round(float64(budget)*share))))
+		// The endpoint's typical sample is spread over its strata in
+		// proportion to their traffic, evenly within each.
+		quota := apportion(n, strata, est)
+		for j, st := range strata {
+			k := quota[j]
+			if k == 0 {
+				continue
+			}
+			g := len(shares)
+			shares = append(shares, float64(e.Roots)*st.est/est)
+			for i := range k {
+				typical = append(typical, mapPick{ep: e, id: st.samples[i*len(st.samples)/k].TraceID, stratum: g})
+			}
+		}
+		// The slowest 1%, but never fewer than mapMinTail requests: a
+		// share of one or two traces' critical time is noise, not a tail.
+		k := max(int(math.Ceil(float64(len(all))*mapTailFraction)), min(mapMinTail, len(all)))
+		k = min(k, max(mapMinTail, int(math.Round(float64(budget/2)*share))))
+		slices.SortFunc(all, func(a, b store.Sample) int {
+			if c := cmp.Compare(b.DurationNano, a.DurationNano); c != 0 {
+				return c
+			}
+			return bytes.Compare(a.TraceID[:], b.TraceID[:])
+		})
+		for _, s := range all[:k] {
+			tail = append(tail, mapPick{ep: e, id: s.TraceID})
+		}
+	}
+	ids := make([]store.TraceID, 0, len(typical)+len(tail))
+	for _, p := range slices.Concat(typical, tail) {
+		ids = append(ids, p.id)
+	}
+	traces, err := readTraces(ctx, src, ids)
+	if err != nil {
+		return ServiceMap{}, fmt.Errorf("analysis: service map: %w", err)
+	}
+	if b.linked, err = readLinkedProducers(ctx, src, traces); err != nil {
+		return ServiceMap{}, err
+	}
+	// Weights: each typical trace whose root is its endpoint's entry span
+	// stands for its stratum's requests over the stratum's valid traces.
+	valid := make([][]*Tree, len(shares))
+	for _, p := range typical {
+		if t := rootedTree(traces[p.id], p.ep); t != nil {
+			valid[p.stratum] = append(valid[p.stratum], t)
+		}
+	}
+	for g, ts := range valid {
+		for _, t := range ts {
+			b.addTrace(t, shares[g]/float64(len(ts)), &b.typical)
+			b.typicalTraces++
+		}
+	}
+	for _, p := range tail {
+		if t := rootedTree(traces[p.id], p.ep); t != nil {
+			b.addTail(t)
+			b.tailTraces++
+		}
+	}
+	return b.result(), nil
+}
+
+// apportion splits n picks over the strata in proportion to their
+// estimated traffic (largest remainders, ties to the earlier slice), none
+// beyond a stratum's samples, so the typical sample has n traces when the
+// samples allow.
+func apportion(n int, strata []mapStratum, est float64) []int {
+	q := make([]int, len(strata))
+	rem := make([]float64, len(strata))
+	left := n
+	for j, st := range strata {
+		exact := float64(n) * st.est / est
+		q[j] = min(len(st.samples), int(exact))
+		rem[j] = exact - float64(q[j])
+		left -= q[j]
+	}
+	for left > 0 {
+		best := -1
+		for j, st := range strata {
+			if q[j] < len(st.samples) && (best < 0 || rem[j] > rem[best]) {
+				best = j
+			}
+		}
+		if best < 0 {
+			break
+		}
+		q[best]++
+		rem[best] = -1
+		left--
+	}
+	return q
+}
+
+// readLinkedProducers reads the producer spans that the root consumer spans
+// of the sampled traces link to in other traces: at most one trace read per
+// sampled trace, so the map's reads stay bounded by its sample.
+func readLinkedProducers(ctx context.Context, src MapSource, traces map[store.TraceID][]store.Span) (map[linkRef]*store.Span, error) {
+	want := map[linkRef]bool{}
+	var ids []store.TraceID
+	for _, spans := range traces {
+		for i := range spans {
+			sp := &spans[i]
+			if sp.Kind != store.KindConsumer || !sp.IsRoot() {
+				continue
+			}
+			for _, l := range sp.Links {
+				if l.TraceID == sp.TraceID || l.TraceID.IsZero() {
+					continue
+				}
+				if !want[linkRef{l.TraceID, l.SpanID}] {
+					want[linkRef{l.TraceID, l.SpanID}] = true
+					ids = append(ids, l.TraceID)
+				}
+			}
+		}
+	}
+	out := map[linkRef]*store.Span{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	slices.SortFunc(ids, func(a, b store.TraceID) int { return bytes.Compare(a[:], b[:]) })
+	ids = slices.Compact(ids)
+	got, err := readTraces(ctx, src, ids)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: service map: linked producers: %w", err)
+	}
+	for _, spans := range got {
+		for i := range spans {
+			sp := &spans[i]
+			if sp.Kind == store.KindProducer && want[linkRef{sp.TraceID, sp.SpanID}] {
+				out[linkRef{sp.TraceID, sp.SpanID}] = sp
+			}
+		}
+	}
+	return out, nil
+}
+
+// mapStratum is the entry samples read from one slice of the window and
+// an estimate of how many requests the slice holds.
+type mapStratum struct {
+	samples []store.Sample
+	est     float64
+}
+
+// readStrata reads an endpoint's entry samples in mapSlices slices of the
+// window, at most mapSampleLimit/mapSlices each (the newest of a slice: an
+// index range scan that stops at the limit), so a busy hour is sampled over
+// the hour and not only in its last seconds. A slice that hit the limit is
+// estimated from the time its samples cover.
+func readStrata(ctx context.Context, src MapSource, e store.Endpoint, q ServiceMapQuery) ([]mapStratum, error) {
+	per := mapSampleLimit / mapSlices
+	step := q.To.Sub(q.From) / mapSlices
+	out := make([]mapStratum, 0, mapSlices)
+	for k := range mapSlices {
+		from, to := q.From.Add(time.Duration(k)*step), q.From.Add(time.Duration(k+1)*step)
+		if k == mapSlices-1 {
+			to = q.To
+		}
+		ss, err := src.Samples(ctx, store.SampleQuery{Service: e.Service, Endpoint: e.Name, From: from, To: to, Limit: per})
+		if err != nil {
+			return nil, fmt.Errorf("analysis: service map: samples: %w", err)
+		}
+		st := mapStratum{samples: ss, est: float64(len(ss))}
+		if len(ss) == per {
+			if covered := to.UnixNano() - ss[0].StartUnixNano; covered > 0 {
+				st.est = float64(len(ss)) * float64(to.Sub(from)) / float64(covered)
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+type mapPick struct {
+	ep      store.Endpoint
+	id      store.TraceID
+	stratum int // typical picks: index into the strata's shares
+}
+
+// rootedTree builds the trace's tree when its root is the endpoint's entry
+// span (an endpoint can also be a downstream hop of other traces), else nil.
+func rootedTree(spans []store.Span, ep store.Endpoint) *Tree {
+	if len(spans) == 0 {
+		return nil
+	}
+	t := NewTree(spans)
+	r := t.Root()
+	if r < 0 {
+		return nil
+	}
+	if sp := t.Span(r); sp.Service != ep.Service || sp.Name != ep.Name || !sp.IsRoot() {
+		return nil
+	}
+	return t
+}
+
+type edgeKey struct {
+	from, to string
+	kind     MapEdgeKind
+}
+
+type mapStat struct {
+	n, errs  float64
+	sampled  int
+	sketch   *Sketch
+	callers  map[[2]string]float64 // caller (service, endpoint) → calls
+	callees  map[string]float64    // callee endpoint → calls
+	critNs   int64                 // typical sample
+	tailCrit int64
+}
+
+func newMapStat() *mapStat {
+	return &mapStat{sketch: NewSketch(), callers: map[[2]string]float64{}, callees: map[string]float64{}}
+}
+
+type mapBuilder struct {
+	q             ServiceMapQuery
+	nodes         map[string]*MapNode
+	nodeStat      map[string]*mapStat
+	edges         map[edgeKey]*mapStat
+	typical       cpTotals
+	tail          cpTotals
+	typicalTraces int
+	tailTraces    int
+	// linked holds the producer spans of other traces that sampled
+	// consumer roots link to (messaging instrumentations start a trace per
+	// message and link it to the producer).
+	linked map[linkRef]*store.Span
+}
+
+// linkRef names a span of any trace (a link target).
+type linkRef struct {
+	trace store.TraceID
+	span  store.SpanID
+}
+
+// cpTotals sums the sampled traces' durations (the denominators of shares).
+type cpTotals struct{ durNs int64 }
+
+func newMapBuilder(q ServiceMapQuery) *mapBuilder {
+	return &mapBuilder{q: q, nodes: map[string]*MapNode{}, nodeStat: map[string]*mapStat{}, edges: map[edgeKey]*mapStat{}}
+}
+
+func serviceID(name string) string { return "service:" + name }
+func depID(name string) string     { return "dependency:" + name }
+
+func (b *mapBuilder) node(id, name string, kind MapNodeKind) *MapNode {
+	n, ok := b.nodes[id]
+	if !ok {
+		n = &MapNode{ID: id, Name: name, Kind: kind}
+		b.nodes[id] = n
+		b.nodeStat[id] = newMapStat()
+	}
+	// A more specific kind wins: a dependency first seen through a plain
+	// client call is a database once a span says so.
+	if kindRank(kind) > kindRank(n.Kind) {
+		n.Kind = kind
+	}
+	return n
+}
+
+func kindRank(k MapNodeKind) int {
+	switch k {
+	case NodeService:
+		return 4
+	case NodeQueue:
+		return 3
+	case NodeDatabase, NodeCache:
+		return 2
+	}
+	return 1
+}
+
+// edgeInstance is one call of an edge in one trace: the calling span's
+// node and the edge it is a call of.
+type edgeInstance struct {
+	node int32
+	key  edgeKey
+	// producer is the linked producer of a consumer in a trace of its own.
+	producer *store.Span
+}
+
+// instances lists the trace's edge calls and marks its services' nodes.
+func (b *mapBuilder) instances(t *Tree) []edgeInstance {
+	var out []edgeInstance
+	t.Walk(func(n int32, _ int) bool {
+		sp := t.Span(n)
+		switch {
+		case sp.Kind == store.KindConsumer && t.Parent(n) < 0:
+			for _, l := range sp.Links {
+				if p := b.linked[linkRef{l.TraceID, l.SpanID}]; p != nil && p.Dependency != "" {
+					b.node(depID(p.Dependency), p.Dependency, NodeQueue)
+					out = append(out, edgeInstance{node: n, key: edgeKey{depID(p.Dependency), serviceID(sp.Service), EdgeConsume}, producer: p})
+					break
+				}
+			}
+		case sp.Kind == store.KindProducer:
+			if sp.Dependency != "" {
+				out = append(out, edgeInstance{node: n, key: edgeKey{serviceID(sp.Service), depID(sp.Dependency), EdgeProduce}})
+				b.node(depID(sp.Dependency), sp.Dependency, NodeQueue)
+				for _, c := range t.Children(n) {
+					if cs := t.Span(c); cs.Kind == store.KindConsumer {
+						out = append(out, edgeInstance{node: c, key: edgeKey{depID(sp.Dependency), serviceID(cs.Service), EdgeConsume}})
+					}
+				}
+				return true
+			}
+			for _, c := range t.Children(n) {
+				if cs := t.Span(c); cs.Kind == store.KindConsumer && cs.Service != sp.Service {
+					out = append(out, edgeInstance{node: n, key: edgeKey{serviceID(sp.Service), serviceID(cs.Service), EdgeProduce}})
+				}
+			}
+		case sp.Kind == store.KindClient || (sp.Dependency != "" && !sp.IsEntry()):
+			for _, c := range t.Children(n) {
+				if cs := t.Span(c); cs.IsEntry() && cs.Service != sp.Service {
+					out = append(out, edgeInstance{node: n, key: edgeKey{serviceID(sp.Service), serviceID(cs.Service), EdgeCall}})
+					return true
+				}
+			}
+			if sp.Dependency != "" {
+				out = append(out, edgeInstance{node: n, key: edgeKey{serviceID(sp.Service), depID(sp.Dependency), EdgeDep}})
+				b.node(depID(sp.Dependency), sp.Dependency, depKind(sp))
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// depKind classifies an uninstrumented dependency from its calling span.
+// Attributes are decoded only for spans that name a database or messaging
+// system (the map's sample is bounded, and most calls name neither).
+func depKind(sp *store.Span) MapNodeKind {
+	if !bytes.Contains(sp.Attributes, []byte(`"db.system`)) && !bytes.Contains(sp.Attributes, []byte(`"messaging.system"`)) {
+		return NodeExternal
+	}
+	attrs, err := sp.Attributes.Decode()
+	if err != nil {
+		return NodeExternal
+	}
+	sys, _ := attrs["db.system.name"].(string)
+	if sys == "" {
+		sys, _ = attrs["db.system"].(string)
+	}
+	switch sys {
+	case "":
+		if _, ok := attrs["messaging.system"]; ok {
+			return NodeQueue
+		}
+		return NodeExternal
+	case "redis", "memcached", "valkey", "hazelcast", "geode", "coherence":
+		return NodeCache
+	}
+	return NodeDatabase
+}
+
+// entryOf returns the nearest entry span at or above n in n's service.
+func entryOf(t *Tree, n int32) *store.Span {
+	svc := t.Span(n).Service
+	for x := n; x >= 0; x = t.Parent(x) {
+		sp := t.Span(x)
+		if sp.Service != svc {
+			return nil
+		}
+		if sp.IsEntry() {
+			return sp
+		}
+	}
+	return nil
+}
+
+// critSums returns each node's critical time including its subtree.
+func critSums(t *Tree) []int64 {
+	cp := CriticalPath(t.spans)
+	sums := make([]int64, t.Len())
+	for _, st := range cp.Spans {
+		if n, ok := t.Node(st.SpanID); ok {
+			sums[n] = st.CriticalNs
+		}
+	}
+	var order []int32
+	t.Walk(func(n int32, _ int) bool {
+		order = append(order, n)
+		return true
+	})
+	for k := len(order) - 1; k >= 0; k-- {
+		if p := t.Parent(order[k]); p >= 0 {
+			sums[p] += sums[order[k]]
+		}
+	}
+	return sums
+}
+
+// addTrace adds a typical trace with weight w.
+func (b *mapBuilder) addTrace(t *Tree, w float64, tot *cpTotals) {
+	root := t.Span(t.Root())
+	tot.durNs += root.DurationNano
+	b.node(serviceID(root.Service), root.Service, NodeService).Entry = true
+	t.Walk(func(n int32, _ int) bool {
+		sp := t.Span(n)
+		id := serviceID(sp.Service)
+		b.node(id, sp.Service, NodeService)
+		if sp.IsEntry() {
+			st := b.nodeStat[id]
+			st.add(sp.DurationNano, sp.StatusCode == store.StatusError, w)
+			st.callees[sp.Name] += w
+		}
+		return true
+	})
+	sums := critSums(t)
+	for _, in := range b.instances(t) {
+		sp := t.Span(in.node)
+		st := b.edges[in.key]
+		if st == nil {
+			st = newMapStat()
+			b.edges[in.key] = st
+		}
+		isErr := sp.StatusCode == store.StatusError
+		if in.key.kind == EdgeCall {
+			for _, c := range t.Children(in.node) {
+				if cs := t.Span(c); cs.IsEntry() && cs.Service != sp.Service {
+					isErr = isErr || cs.StatusCode == store.StatusError
+					st.callees[cs.Name] += w
+					break
+				}
+			}
+		}
+		if in.key.kind == EdgeConsume {
+			st.callees[sp.Name] += w
+		}
+		st.add(sp.DurationNano, isErr, w)
+		st.critNs += sums[in.node]
+		caller := entryOf(t, in.node)
+		if in.key.kind == EdgeConsume {
+			caller = nil
+			if p := t.Parent(in.node); p >= 0 {
+				caller = entryOf(t, p)
+			}
+		}
+		switch {
+		case caller != nil:
+			st.callers[[2]string{caller.Service, caller.Name}] += w
+		case in.producer != nil:
+			// The producer's trace was read only for its span: its
+			// service is known, not the endpoint that sent the message.
+			st.callers[[2]string{in.producer.Service, ""}] += w
+		}
+		if in.key.kind != EdgeCall && in.key.kind != EdgeConsume {
+			ds := b.nodeStat[in.key.to]
+			if ds != nil && b.nodes[in.key.to].Kind != NodeService {
+				ds.add(sp.DurationNano, isErr, w)
+			}
+		}
+	}
+}
+
+// addTail adds a trace of the tail sample: only its critical time counts.
+func (b *mapBuilder) addTail(t *Tree) {
+	b.tail.durNs += t.Span(t.Root()).DurationNano
+	sums := critSums(t)
+	for _, in := range b.instances(t) {
+		st := b.edges[in.key]
+		if st == nil {
+			// An edge only slow requests take still belongs on the map.
+			st = newMapStat()
+			b.edges[in.key] = st
+			b.ensure(in.key.from)
+			b.ensure(in.key.to)
+		}
+		st.tailCrit += sums[in.node]
+	}
+}
+
+// ensure adds a service node named by id unless the node exists
+// (dependency nodes are added with their kind by instances).
+func (b *mapBuilder) ensure(id string) {
+	if _, ok := b.nodes[id]; !ok {
+		b.node(id, nameOf(id), NodeService)
+	}
+}
+
+func nameOf(id string) string {
+	for _, p := range []string{"service:", "dependency:"} {
+		if len(id) > len(p) && id[:len(p)] == p {
+			return id[len(p):]
+		}
+	}
+	return id
+}
+
+func (s *mapStat) add(durNs int64, isErr bool, w float64) {
+	s.n += w
+	s.sampled++
+	if isErr {
+		s.errs += w
+	}
+	s.sketch.addWeighted(durNs, w)
+}
+
+// addWeighted records a duration standing for w requests.
+func (s *Sketch) addWeighted(ns int64, w float64) {
+	// As in Add: only negative counts and NaN fail.
+	_ = s.s.AddWithCount(math.Max(nsToMs(ns), 0), w)
+}
+
+func (s *mapStat) top() (caller [2]string, callee string) {
+	best := -1.0
+	for k, v := range s.callers {
+		if v > best || (v == best && (k[0] < caller[0] || (k[0] == caller[0] && k[1] < caller[1]))) {
+			best, caller = v, k
+		}
+	}
+	best = -1
+	for k, v := range s.callees {
+		if v > best || (v == best && k < callee) {
+			best, callee = v, k
+		}
+	}
+	return caller, callee
+}
+
+func (b *mapBuilder) result() ServiceMap {
+	secs := b.q.To.Sub(b.q.From).Seconds()
+	m := ServiceMap{
+		From: UnixNano(b.q.From.UnixNano()), To: UnixNano(b.q.To.UnixNano()),
+		Nodes: []MapNode{}, Edges: []MapEdge{},
+		TypicalTraces: b.typicalTraces, TailTraces: b.tailTraces, HotMargin: MapHotMargin,
+	}
+	for id, n := range b.nodes {
+		st := b.nodeStat[id]
+		n.Requests = round3(st.n)
+		n.RatePerS = round4(st.n / secs)
+		if st.n > 0 {
+			n.ErrorRate = round4(st.errs / st.n)
+			n.P99Ms = round3(st.sketch.QuantileMs(0.99))
+		}
+		if n.Kind == NodeService {
+			_, n.Endpoint = st.top()
+		}
+		m.Nodes = append(m.Nodes, *n)
+	}
+	for k, st := range b.edges {
+		e := MapEdge{From: k.from, To: k.to, Kind: k.kind, Calls: round3(st.n), Sampled: st.sampled,
+			RatePerS: round4(st.n / secs)}
+		if st.n > 0 {
+			e.ErrorRate = round4(st.errs / st.n)
+			e.P50Ms = round3(st.sketch.QuantileMs(0.50))
+			e.P99Ms = round3(st.sketch.QuantileMs(0.99))
+		}
+		if b.typical.durNs > 0 {
+			e.TypicalShare = round4(float64(st.critNs) / float64(b.typical.durNs))
+		}
+		if b.tail.durNs > 0 {
+			e.TailShare = round4(float64(st.tailCrit) / float64(b.tail.durNs))
+		}
+		e.Hot = b.tail.durNs > 0 && e.TailShare-e.TypicalShare >= MapHotMargin
+		caller, callee := st.top()
+		e.CallerService, e.CallerEndpoint = caller[0], caller[1]
+		if e.CallerService == "" {
+			e.CallerService = nameOf(k.from)
+		}
+		if k.kind == EdgeCall || k.kind == EdgeConsume {
+			e.CalleeEndpoint = callee
+		}
+		m.Edges = append(m.Edges, e)
+	}
+	slices.SortFunc(m.Edges, func(a, b MapEdge) int {
+		return cmp.Or(cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To), cmp.Compare(a.Kind, b.Kind))
+	})
+	m.Layers = LayoutMap(m.Nodes, m.Edges)
+	return m
+}

@@ -1,0 +1,135 @@
+package analysis_test
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/analysis/analysistest"
+	"github.com/tailscope/tailscope/internal/testenv"
+	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/postgres"
+	"github.com/tailscope/tailscope/store/sqlite"
+)
+
+// mapBenchData is an hour of 100,000 requests (about 1,000,000 spans).
+func mapBenchData() (analysistest.Dataset, time.Time) {
+	start := time.Now().Add(-2 * time.Hour).Truncate(time.Hour)
+	return analysistest.Generate(analysistest.Scenario{Seed: 99, Traces: 100_000, ErrorRate: 0.01, Start: start, Window: time.Hour,
+		Causes: []analysistest.Cause{{Name: "acme-profile", Dependency: analysistest.ProfileSvc, Tenant: "acme", Probability: 0.1, Extra: 500 * time.Millisecond}}}), start
+}
+
+// BenchmarkServiceMap1M is the map's own CPU over an hour of ~1M spans
+// held in memory, at the default sample and at four times it:
+//
+//	go test ./analysis -run '^$' -bench 'ServiceMap1M' -benchtime 5x
+func BenchmarkServiceMap1M(b *testing.B) {
+	ds, start := mapBenchData()
+	src := analysistest.NewSource(ds.Spans)
+	for _, traces := range []int{analysis.DefaultMapTraces, 4 * analysis.DefaultMapTraces} {
+		b.Run("traces="+strconv.Itoa(traces), func(b *testing.B) {
+			b.ReportMetric(float64(len(ds.Spans)), "spans")
+			for b.Loop() {
+				m, err := analysis.BuildServiceMap(context.Background(), src, analysis.ServiceMapQuery{From: start, To: start.Add(time.Hour), Traces: traces})
+				if err != nil || len(m.Edges) == 0 {
+					b.Fatalf("map: %v, %d edges", err, len(m.Edges))
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkServiceMapStore1M is the service map and the operations table
+// over the same hour read from each store (loading is not timed):
+//
+//	go test ./analysis -run '^$' -bench 'ServiceMapStore1M' -benchtime 3x
+func BenchmarkServiceMapStore1M(b *testing.B) {
+	ds, start := mapBenchData()
+	q := analysis.ServiceMapQuery{From: start, To: start.Add(time.Hour)}
+	var pgURL string
+	stores := []struct {
+		name string
+		open func(b *testing.B) store.Store
+		// vacuum leaves PostgreSQL as autovacuum does within a minute
+		// (index-only scans need all-visible pages).
+		vacuum func(b *testing.B)
+	}{
+		{"postgres", func(b *testing.B) store.Store {
+			pgURL = testenv.FreshPostgres(b)
+			db, err := postgres.Open(context.Background(), pgURL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return db
+		}, func(b *testing.B) {
+			conn, err := pgx.Connect(context.Background(), pgURL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			if _, err := conn.Exec(context.Background(), "VACUUM (ANALYZE) spans"); err != nil {
+				b.Fatal(err)
+			}
+		}},
+		{"sqlite", func(b *testing.B) store.Store {
+			db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return db
+		}, nil},
+	}
+	for _, s := range stores {
+		b.Run(s.name, func(b *testing.B) {
+			db := s.open(b)
+			defer db.Close()
+			ctx := context.Background()
+			const batch = 10_000
+			for i := 0; i < len(ds.Spans); i += batch {
+				if err := db.WriteSpans(ctx, ds.Spans[i:min(i+batch, len(ds.Spans))]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if s.vacuum != nil {
+				s.vacuum(b)
+			}
+			// The endpoint listing the map starts from (every page reads
+			// it, cached): a scan of the window's entry spans.
+			b.Run("endpoints", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := db.Endpoints(ctx, q.From, q.To); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("map", func(b *testing.B) {
+				for b.Loop() {
+					m, err := analysis.BuildServiceMap(ctx, db, q)
+					if err != nil || len(m.Edges) == 0 {
+						b.Fatalf("map: %v, %d edges", err, len(m.Edges))
+					}
+				}
+			})
+			b.Run("operations", func(b *testing.B) {
+				for b.Loop() {
+					rep, err := analysis.OperationsRED(ctx, db, analysis.REDQuery{From: q.From, To: q.To})
+					if err != nil || len(rep.Operations) == 0 {
+						b.Fatalf("operations: %v", err)
+					}
+				}
+			})
+			b.Run("operations-by-attribute", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := analysis.OperationsRED(ctx, db, analysis.REDQuery{From: q.From, To: q.To, GroupBy: "tenant.id"}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,476 @@
+// Package wal is the receiver's write-ahead log: an append-only sequence of
+// segment files holding checksummed records, made durable by group fsync.
+//
+// Append blocks until its record is on stable storage, but appenders do not
+// each pay an fsync: one flusher goroutine writes every record appended
+// since its last pass with one write and one fsync, and answers all of
+// them. While it syncs, new records gather for the next pass, so the number
+// of fsyncs per second stays near 1/fsync-latency whatever the request
+// rate, and a lone client waits one fsync, not a database commit.
+//
+// A Reader (one per Log: the loader) reads durable records in order;
+// Release tells the Log which prefix is applied, and whole segments before
+// it are deleted. Nothing is read back that was not synced, so a record is
+// seen by the reader only once its Append could have returned nil.
+//
+// Record format, little-endian:
+//
+//	u32 n | u32 crc32c(body) | body (n bytes) = i64 append time (Unix ns) | payload
+//
+// On Open, every segment is scanned; the first record whose header or
+// checksum is wrong (a torn write at a crash, a flipped bit) ends its
+// segment: the file is truncated there and the rest of the segment is
+// dropped, never a fatal error. Later segments are still read.
+package wal
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrFull is returned by Append when the log holds MaxBytes: the loader is
+// behind (or the store down) and the client should retry later.
+var ErrFull = errors.New("wal: full")
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("wal: closed")
+
+const (
+	headerBytes = 8 // u32 length, u32 crc32c
+	timeBytes   = 8
+	segSuffix   = ".seg"
+	lockName    = "LOCK"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Options configures a Log.
+type Options struct {
+	// MaxBytes bounds the log on disk plus records waiting for their
+	// fsync: past it Append returns ErrFull.
+	MaxBytes int64
+	// SegmentBytes is the size at which the active segment is closed and a
+	// new one started; applied segments are deleted whole.
+	SegmentBytes int64
+	// MaxRecordBytes bounds one record's payload; a larger header read on
+	// Open is corruption.
+	MaxRecordBytes int64
+	// Log reports truncations and sync failures; nil is silent.
+	Log *slog.Logger
+	// Observe, when set, is told of every fsync pass: records, bytes and
+	// how long the write and fsync took.
+	Observe func(records int, bytes int64, d time.Duration, err error)
+}
+
+// DefaultOptions returns a 1 GiB log in 64 MiB segments, records up to
+// 256 MiB.
+func DefaultOptions() Options {
+	return Options{MaxBytes: 1 << 30, SegmentBytes: 64 << 20, MaxRecordBytes: 256 << 20}
+}
+
+// segment is one file: [0, size) holds whole, synced records.
+type segment struct {
+	id     uint64
+	size   int64
+	sealed bool  // no more appends; size is final
+	oldest int64 // append time of its first record (Unix ns), 0 if none
+}
+
+// group is the records of one flush pass; done is closed once they are
+// synced (err nil) or failed.
+type group struct {
+	done    chan struct{}
+	err     error
+	records int
+}
+
+// Log is an open write-ahead log directory.
+type Log struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+	lock *os.File
+
+	mu       sync.Mutex
+	readable *sync.Cond // broadcast when synced records or segments change, and on Close
+	segs     []*segment // oldest first; the last is the active one
+	file     *os.File   // the active segment, opened for appending
+	pending  []byte     // records appended, not yet written
+	spare    []byte     // the other buffer of the pair
+	cur      *group     // group collecting pending records
+	bytes    int64      // segments on disk plus pending
+	closed   bool
+	// broken is set when a write or fsync failed and no new segment could
+	// be started: appends fail until a flush pass manages to start one.
+	broken error
+	// failed is the last write or fsync error, cleared by a pass or a
+	// probe that succeeds (Health).
+	failed error
+	probed time.Time
+
+	kick    chan struct{} // wakes the flusher; capacity 1
+	stopped chan struct{} // closed when the flusher exits
+}
+
+// Open opens (creating if needed) the log in dir: it takes the directory's
+// lock (one process per log), scans and repairs existing segments — which
+// the Reader will return first — and starts a new active segment.
+func Open(dir string, opts Options) (*Log, error) {
+	if opts.MaxBytes <= 0 || opts.SegmentBytes <= 0 || opts.MaxRecordBytes <= 0 {
+		return nil, fmt.Errorf("wal: open %s: max bytes, segment bytes and max record bytes must be > 0", dir)
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("wal: open: %w", err)
+	}
+	lock, err := lockDir(filepath.Join(dir, lockName))
+	if err != nil {
+		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
+	}
+	l := &Log{dir: dir, opts: opts, log: opts.Log, lock: lock, kick: make(chan struct{}, 1), stopped: make(chan struct{})}
+	l.readable = sync.NewCond(&l.mu)
+	if err := l.recover(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if err := l.startSegment(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	go l.flusher()
+	return l, nil
+}
+
+func segName(id uint64) string { return fmt.Sprintf("%016x%s", id, segSuffix) }
+
+// recover scans the segments left by a previous process, truncating each
+// at its last good record and deleting the empty ones.
+func (l *Log) recover() error {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("wal: open: %w", err)
+	}
+	var ids []uint64
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), segSuffix)
+		if !ok || e.IsDir() {
+			continue
+		}
+		id, err := strconv.ParseUint(name, 16, 64)
+		if err != nil {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		path := filepath.Join(l.dir, segName(id))
+		good, oldest, total, err := scanSegment(path, l.opts.MaxRecordBytes)
+		if err != nil {
+			return err
+		}
+		if good < total {
+			l.log.Warn("wal: segment ends in a torn or corrupt record; truncated at the last good record",
+				"segment", path, "kept_bytes", good, "dropped_bytes", total-good)
+			if err := truncateSync(path, good); err != nil {
+				return err
+			}
+		}
+		if good == 0 {
+			if err := os.Remove(path); err != nil {
+				return fmt.Errorf("wal: remove empty segment: %w", err)
+			}
+			continue
+		}
+		l.segs = append(l.segs, &segment{id: id, size: good, sealed: true, oldest: oldest})
+		l.bytes += good
+	}
+	return syncDir(l.dir)
+}
+
+// scanSegment returns the length of the valid prefix of a segment, the
+// append time of its first record and its total size.
+func scanSegment(path string, maxRecord int64) (good, oldest, total int64, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("wal: read segment: %w", err)
+	}
+	total = int64(len(b))
+	for {
+		body, n := parseRecord(b[good:], maxRecord)
+		if n == 0 {
+			return good, oldest, total, nil
+		}
+		if good == 0 {
+			oldest = int64(binary.LittleEndian.Uint64(body))
+		}
+		good += int64(n)
+	}
+}
+
+// parseRecord returns the body of the record at the start of b and the
+// record's length, or n = 0 when b does not start with a whole, valid
+// record.
+func parseRecord(b []byte, maxRecord int64) (body []byte, n int) {
+	if len(b) < headerBytes {
+		return nil, 0
+	}
+	size := int64(binary.LittleEndian.Uint32(b))
+	if size < timeBytes || size > maxRecord+timeBytes || size > int64(len(b)-headerBytes) {
+		return nil, 0
+	}
+	body = b[headerBytes : headerBytes+size]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+		return nil, 0
+	}
+	return body, headerBytes + int(size)
+}
+
+func truncateSync(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("wal: truncate segment: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("wal: truncate segment: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("wal: truncate segment: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("wal: sync directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("wal: sync directory: %w", err)
+	}
+	return nil
+}
+
+// startSegment seals the active segment, if any, and creates the next one.
+// The directory is synced so the new file survives a crash before any
+// record in it is acknowledged. l.mu must be held, or the Log not yet
+// shared.
+func (l *Log) startSegment() error {
+	id := uint64(1)
+	if n := len(l.segs); n > 0 {
+		id = l.segs[n-1].id + 1
+	}
+	f, err := os.OpenFile(filepath.Join(l.dir, segName(id)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return fmt.Errorf("wal: new segment: %w", err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if l.file != nil {
+		l.file.Close()
+	}
+	if n := len(l.segs); n > 0 {
+		l.segs[n-1].sealed = true
+	}
+	l.file = f
+	l.segs = append(l.segs, &segment{id: id})
+	l.readable.Broadcast()
+	return nil
+}
+
+// Append writes payload as one record and returns once it is synced to
+// disk (nil), or the error that kept it from being: ErrFull and ErrClosed
+// at once, a write or fsync error for the whole group it was in. When ctx
+// ends first Append returns ctx's error, and the record may or may not
+// become durable. payload is copied before Append returns.
+func (l *Log) Append(ctx context.Context, payload []byte) error {
+	if int64(len(payload)) > l.opts.MaxRecordBytes {
+		return fmt.Errorf("wal: append: record of %d bytes over the limit of %d", len(payload), l.opts.MaxRecordBytes)
+	}
+	size := int64(headerBytes + timeBytes + len(payload))
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		return ErrClosed
+	case l.broken != nil:
+		err := l.broken
+		l.mu.Unlock()
+		return err
+	// An empty log admits any record so a big one is not refused forever.
+	case l.bytes > 0 && l.bytes+size > l.opts.MaxBytes:
+		l.mu.Unlock()
+		return ErrFull
+	}
+	start := len(l.pending)
+	l.pending = binary.LittleEndian.AppendUint32(l.pending, uint32(timeBytes+len(payload)))
+	l.pending = binary.LittleEndian.AppendUint32(l.pending, 0)
+	l.pending = binary.LittleEndian.AppendUint64(l.pending, uint64(time.Now().UnixNano()))
+	l.pending = append(l.pending, payload...)
+	binary.LittleEndian.PutUint32(l.pending[start+4:], crc32.Checksum(l.pending[start+headerBytes:], castagnoli))
+	l.bytes += size
+	if l.cur == nil {
+		l.cur = &group{done: make(chan struct{})}
+	}
+	g := l.cur
+	g.records++
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case <-g.done:
+		return g.err
+	case <-ctx.Done():
+		return fmt.Errorf("wal: waiting for fsync: %w", ctx.Err())
+	}
+}
+
+// flusher writes and syncs pending records, one group per pass, until
+// Close.
+func (l *Log) flusher() {
+	defer close(l.stopped)
+	for {
+		<-l.kick
+		l.mu.Lock()
+		if l.cur == nil {
+			closed := l.closed
+			l.mu.Unlock()
+			if closed {
+				return
+			}
+			continue
+		}
+		if l.broken != nil {
+			if err := l.startSegment(); err == nil {
+				l.broken = nil
+			}
+		}
+		buf, g, f := l.pending, l.cur, l.file
+		l.pending, l.spare, l.cur = l.spare[:0], nil, nil
+		if l.broken != nil {
+			// No segment to write to: the group fails as the write would.
+			l.bytes -= int64(len(buf))
+			g.err = l.broken
+			l.spare = buf[:0]
+			l.mu.Unlock()
+			close(g.done)
+			continue
+		}
+		l.mu.Unlock()
+
+		start := time.Now()
+		_, err := f.Write(buf)
+		if err == nil {
+			err = f.Sync()
+		}
+		if l.opts.Observe != nil {
+			l.opts.Observe(g.records, int64(len(buf)), time.Since(start), err)
+		}
+
+		l.mu.Lock()
+		seg := l.segs[len(l.segs)-1]
+		if err != nil {
+			// After a failed write or fsync the file's state is unknown (and
+			// Linux may have dropped the dirty pages): never sync it again
+			// and pretend. Its synced prefix stays readable; the group is
+			// answered with the error and new records go to a new segment.
+			l.bytes -= int64(len(buf))
+			l.log.Warn("wal: write or fsync failed; the group's requests get a retryable error", "records", g.records, "err", err)
+			g.err = fmt.Errorf("wal: sync %d records: %w", g.records, err)
+			l.failed = err
+			if serr := l.startSegment(); serr != nil {
+				l.broken = serr
+			}
+		} else {
+			l.failed = nil
+			if seg.size == 0 {
+				seg.oldest = int64(binary.LittleEndian.Uint64(buf[headerBytes:]))
+			}
+			seg.size += int64(len(buf))
+			l.readable.Broadcast()
+			if seg.size >= l.opts.SegmentBytes {
+				if serr := l.startSegment(); serr != nil {
+					// Keep appending to the current one; try again next pass.
+					l.log.Warn("wal: start a new segment", "err", serr)
+				}
+			}
+		}
+		l.spare = buf[:0]
+		l.mu.Unlock()
+		close(g.done)
+	}
+}
+
+// Bytes returns the log's size: segments on disk plus records waiting for
+// their fsync.
+func (l *Log) Bytes() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.broken != nil {
+		// Appends fail until a segment can be started; this call is as good
+		// a moment as any to try again.
+		if err := l.startSegment(); err == nil {
+			l.broken = nil
+		}
+	}
+	return l.bytes
+}
+
+// MaxBytes is Options.MaxBytes.
+func (l *Log) MaxBytes() int64 { return l.opts.MaxBytes }
+
+// Close stops the log: appends then fail with ErrClosed, records already
+// appended are synced first, and readers blocked in Next return ErrClosed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.readable.Broadcast()
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	// The flusher drains what is pending, then sees closed with nothing
+	// left; one more kick may be needed if it consumed ours mid-pass.
+	for {
+		select {
+		case <-l.stopped:
+			l.mu.Lock()
+			err := l.file.Close()
+			l.mu.Unlock()
+			if lerr := l.lock.Close(); err == nil {
+				err = lerr
+			}
+			if err != nil {
+				return fmt.Errorf("wal: close: %w", err)
+			}
+			return nil
+		case l.kick <- struct{}{}:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package sqlcommon
+
+import (
+	"cmp"
+	"database/sql"
+	"slices"
+	"strings"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// OperationsSQL validates q and builds the Operations query. Each row is
+// (service, name, kind, grp, bin, n, errors, min_ns, max_ns, sum_ns) for
+// one duration bin of one operation; bin is NULL for durations ≤ 0.
+//
+// One scan of the window: spans are aggregated per (operation, bin) first,
+// and the limit ranks the operations by their total over those few rows
+// (window functions), so a high-cardinality GroupBy costs the grouping,
+// not a second pass over the spans.
+func OperationsSQL(d Dialect, q store.OperationQuery) (string, []any, error) {
+	if q.From.IsZero() || q.To.IsZero() || !q.To.After(q.From) {
+		return "", nil, invalid("operations: a time range [from, to) is required")
+	}
+	if q.To.Sub(q.From) > store.MaxOperationRange {
+		return "", nil, invalid("operations: the range is longer than %s", store.MaxOperationRange)
+	}
+	if !(q.BinScale > 0) {
+		return "", nil, invalid("operations: bin scale must be positive")
+	}
+	limit := q.Limit
+	switch {
+	case limit < 0:
+		return "", nil, invalid("limit %d is negative", limit)
+	case limit == 0:
+		limit = store.DefaultOperationLimit
+	case limit > store.MaxOperationLimit:
+		limit = store.MaxOperationLimit
+	}
+	a := NewArgs(d)
+	grp := "''"
+	if q.GroupBy != "" {
+		grp = a.attrText(q.GroupBy)
+	}
+	bin := "CASE WHEN duration_ns <= 0 THEN NULL ELSE CAST(floor(ln(CAST(duration_ns AS DOUBLE PRECISION) / 1e6) * " +
+		a.Add(q.BinScale) + ") AS INTEGER) END"
+	conds := []string{"start_ns >= " + a.Add(NS(q.From)), "start_ns < " + a.Add(NS(q.To))}
+	if q.Service != "" {
+		conds = append(conds, "service = "+a.Add(q.Service))
+	}
+	sql := `SELECT service, name, kind, grp, bin, n, errs, min_ns, max_ns, sum_ns FROM (
+  SELECT b.*, dense_rank() OVER (ORDER BY total DESC, service, name, kind, grp) AS rk FROM (
+    SELECT b.*, sum(n) OVER (PARTITION BY service, name, kind, grp) AS total FROM (
+      SELECT service, name, kind, ` + grp + ` AS grp, ` + bin + ` AS bin, count(*) AS n,
+        sum(CASE WHEN status_code = 2 THEN 1 ELSE 0 END) AS errs,
+        min(duration_ns) AS min_ns, max(duration_ns) AS max_ns, CAST(sum(duration_ns) AS BIGINT) AS sum_ns
+      FROM spans WHERE ` + strings.Join(conds, " AND ") + `
+      GROUP BY 1, 2, 3, 4, 5
+    ) b
+  ) b
+) x WHERE rk <= ` + a.Add(int64(limit))
+	return sql, a.Vals, nil
+}
+
+// attrText returns the text form of attribute key of the span row (span
+// attributes, then the inline resource, then the resources table), ”
+// when absent: the values attrMatch compares.
+func (a *Args) attrText(key string) string {
+	if a.d == Postgres {
+		k := a.Add(key)
+		return "coalesce(spans.attributes ->> " + k + ", spans.resource ->> " + k +
+			", (SELECT body ->> " + k + " FROM resources WHERE id = spans.resource_id), '')"
+	}
+	one := func(col, from string) string {
+		return `(SELECT CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'text' THEN j.atom
+			 WHEN 'integer' THEN coalesce(` + col + ` -> j.fullkey, CAST(j.atom AS TEXT))
+			 WHEN 'real' THEN coalesce(` + col + ` -> j.fullkey, CAST(j.atom AS TEXT)) ELSE NULL END
+			FROM ` + from + ` j.key = ` + a.Add(key) + ` LIMIT 1)`
+	}
+	return "coalesce(" + one("spans.attributes", "json_each(spans.attributes) j WHERE") + ", " +
+		one("spans.resource", "json_each(spans.resource) j WHERE") + ", " +
+		one("r.body", "resources r, json_each(r.body) j WHERE r.id = spans.resource_id AND") + ", '')"
+}
+
+// OperationBuilder assembles Operations rows into OperationStats.
+type OperationBuilder struct {
+	m map[[4]string]*store.OperationStats
+}
+
+// Add adds one row of OperationsSQL.
+func (b *OperationBuilder) Add(service, name string, kind int64, grp string, bin sql.NullInt64, n, errs, minNs, maxNs, sumNs int64) {
+	if b.m == nil {
+		b.m = map[[4]string]*store.OperationStats{}
+	}
+	k := [4]string{service, name, string(rune(kind)), grp}
+	o := b.m[k]
+	if o == nil {
+		o = &store.OperationStats{Service: service, Name: name, Kind: store.SpanKind(kind), Group: grp, MinNs: minNs, MaxNs: maxNs}
+		b.m[k] = o
+	}
+	o.Count += n
+	o.Errors += errs
+	o.SumNs += sumNs
+	o.MinNs, o.MaxNs = min(o.MinNs, minNs), max(o.MaxNs, maxNs)
+	if !bin.Valid {
+		o.ZeroCount += n
+		return
+	}
+	o.Bins = append(o.Bins, store.DurationBin{Index: int32(bin.Int64), Count: n})
+}
+
+// Result returns the operations, busiest first.
+func (b *OperationBuilder) Result() []store.OperationStats {
+	out := make([]store.OperationStats, 0, len(b.m))
+	for _, o := range b.m {
+		slices.SortFunc(o.Bins, func(x, y store.DurationBin) int { return cmp.Compare(x.Index, y.Index) })
+		out = append(out, *o)
+	}
+	slices.SortFunc(out, func(x, y store.OperationStats) int {
+		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Service, y.Service), cmp.Compare(x.Name, y.Name),
+			cmp.Compare(x.Kind, y.Kind), cmp.Compare(x.Group, y.Group))
+	})
+	return out
+}
