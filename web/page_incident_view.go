@@ -48,6 +48,9 @@ func incidentView(rep report.Report, export bool) (components.IncidentView, erro
 		v.Endpoints = append(v.Endpoints, incidentEndpointView(e, base, markers, band))
 	}
 	for _, d := range rep.Deploys {
+		if d.Kind == analysis.KindFirstSeen {
+			continue // a first sighting has nothing to compare: the timeline and charts mark it
+		}
 		dv := components.IncidentDeployView{
 			Label: d.Service + " " + d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05 UTC"), Source: report.SourceWord(d.Source),
 			Note: d.Note, Href: d.Link, InRange: d.InRange, Unavailable: d.Unavailable, FirstSeen: d.Kind == analysis.KindFirstSeen,
@@ -109,7 +112,9 @@ func incidentEndpointView(e report.Endpoint, base string, markers []chart.Marker
 		{Label: "p95", Value: units.Ms(st.Percentiles.P95Ms)},
 		{Label: "p99", Value: units.Ms(st.Percentiles.P99Ms)},
 	}
-	if e.Impact != nil {
+	if e.Impact != nil && e.Impact.Baseline == analysis.BaselineNone {
+		ev.ImpactNote = "No requests in the window before the incident: nothing to compare with."
+	} else if e.Impact != nil {
 		cv := comparisonView(*e.Impact, "before", "during")
 		cv.APIHref = e.Links.Impact
 		cv.LatencyHref = e.Links.Latency
