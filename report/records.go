@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/internal/href"
 	"github.com/tailscope/tailscope/internal/units"
@@ -50,20 +52,23 @@ func (b *builder) deploys(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range picked {
-		rd := Deploy{
+	// The comparisons read the store independently: run them side by
+	// side, each into its own deploy.
+	out := make([]Deploy, len(picked))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, d := range picked {
+		out[i] = Deploy{
 			ID: d.ID, Service: d.Service, Version: d.Version, At: d.At.UTC(), Source: d.Source, Note: d.Note, Kind: kinds[d.ID],
 			InRange: !d.At.Before(in.From), Link: base + fmt.Sprintf("/deploys/%d", d.ID),
 		}
+		rd := &out[i]
 		if rd.Kind == analysis.KindFirstSeen {
-			rep.Deploys = append(rep.Deploys, rd)
 			continue
 		}
 		rd.After = Range{From: d.At.UTC(), To: minTime(d.At.Add(deployWindow), to).UTC()}
 		rd.Before = Range{From: d.At.Add(-rd.After.To.Sub(rd.After.From)).UTC(), To: d.At.UTC()}
 		if !rd.After.To.After(rd.After.From) {
 			rd.Unavailable = "The deploy is at the end of the incident: there is no time after it inside the window to compare."
-			rep.Deploys = append(rep.Deploys, rd)
 			continue
 		}
 		q := url.Values{}
@@ -73,12 +78,18 @@ func (b *builder) deploys(ctx context.Context, rep *Report) error {
 		q.Set("after_from", href.Time(rd.After.From))
 		q.Set("after_to", href.Time(rd.After.To))
 		rd.ComparisonLink = base + "/api/v1/compare?" + q.Encode()
-		c, err := b.an.Compare(ctx, q)
-		if err := answer(c, err, &rd.Comparison, &rd.Unavailable); err != nil {
-			return fmt.Errorf("deploy %d comparison: %w", d.ID, err)
-		}
-		rep.Deploys = append(rep.Deploys, rd)
+		g.Go(func() error {
+			c, err := b.an.Compare(gctx, q)
+			if err := answer(c, err, &rd.Comparison, &rd.Unavailable); err != nil {
+				return fmt.Errorf("deploy %d comparison: %w", d.ID, err)
+			}
+			return nil
+		})
 	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	rep.Deploys = append(rep.Deploys, out...)
 	return nil
 }
 
