@@ -12,8 +12,9 @@ import (
 
 // Options are what a report depends on besides the incident.
 type Options struct {
-	// Base prefixes every link: "" on the page, the server's URL in the
-	// exports, so their links work outside tailscope.
+	// Base prefixes every link. web builds with "" (site-relative links,
+	// as a snapshot stores them) and adds the public URL for exports with
+	// Report.WithBase, so one stored report serves every base.
 	Base string
 	// Now is the analysis clock: an incident reaching past it is analysed
 	// up to it, and the timeline charts stop there.

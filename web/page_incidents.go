@@ -230,7 +230,7 @@ func (s *Server) handleIncidentDeletePage(w http.ResponseWriter, r *http.Request
 	p := report.IncidentPath(in.ID)
 	v := components.ConfirmDeleteView{
 		Heading:    "Delete incident " + in.Title + "?",
-		Message:    fmt.Sprintf("The incident (%s), its notes and its %d pinned traces are removed. Export the report first if you need it; no spans are deleted.", report.HumanRange(in.From, in.To), len(in.PinnedTraces)),
+		Message:    fmt.Sprintf("The incident (%s), its notes, its %d pinned traces and its finalized report revisions are removed. Export the report first if you need it; no spans are deleted.", report.HumanRange(in.From, in.To), len(in.PinnedTraces)),
 		Action:     p + "/delete",
 		Button:     "Delete incident",
 		CancelHref: p,
