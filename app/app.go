@@ -73,11 +73,16 @@ type Config struct {
 	Pprof string
 	// Alerts configures burn-rate alerting: the rules (which the budget
 	// pages show too), how often they are evaluated and the webhooks that
-	// get each firing. Alerts.BaseURL is the start of the links they
-	// carry.
-	Alerts  alert.Config
-	Version string
-	Log     *slog.Logger
+	// get each firing.
+	Alerts alert.Config
+	// PublicURL is the URL people reach tailscope at
+	// ("https://tailscope.example.com", no trailing slash): the base of
+	// every absolute link in report exports and alert notifications
+	// (Alerts.BaseURL, when that is not set itself). Empty uses the URL
+	// each request reached, and relative links in notifications.
+	PublicURL string
+	Version   string
+	Log       *slog.Logger
 }
 
 // uiWriteTimeout bounds writing one answer of the UI and API listener.
@@ -277,6 +282,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Version:   a.cfg.Version,
 		Assets:    assets,
 		BurnRules: a.cfg.Alerts.Rules,
+		PublicURL: a.cfg.PublicURL,
 		// Past this a page is answered with "too long: narrow the range"
 		// before the write timeout cuts it off with an empty reply.
 		RequestTimeout: uiWriteTimeout - 10*time.Second,
@@ -344,6 +350,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 	// Burn-rate alerts run beside ingest, reading samples on their own
 	// schedule; notifications are sent from their own goroutines.
 	alerts := a.cfg.Alerts
+	if alerts.BaseURL == "" {
+		alerts.BaseURL = a.cfg.PublicURL
+	}
 	alerts.Log = a.log.With("component", "alerts")
 	a.wg.Add(1)
 	go func() {

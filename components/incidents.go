@@ -71,11 +71,30 @@ type IncidentView struct {
 	PinValue, PinError string
 	PinAction          string
 	Links              IncidentLinks
+	// Revision is the snapshot shown (0: computed now), FinalizedAt its
+	// time and ReportVersion the tailscope that computed it; Stale says
+	// the incident was edited after it. Revisions lists every snapshot.
+	Revision      int
+	FinalizedAt   string
+	ReportVersion string
+	Stale         bool
+	Revisions     []RevisionRow
+}
+
+// RevisionRow is one finalized revision of an incident's report.
+type RevisionRow struct {
+	Revision int
+	At       string
+	Version  string
+	Href     string
+	Current  bool
 }
 
 // IncidentLinks are the incident's own pages and exports.
 type IncidentLinks struct {
 	Page, Edit, Delete, ReportMD, ReportHTML, ReportJSON, API string
+	// Finalize and Recompute are the forms storing a snapshot revision.
+	Finalize, Recompute string
 }
 
 // TimelineRow is one event of the incident timeline.
@@ -110,6 +129,9 @@ type IncidentDeployView struct {
 	Verdict, VerdictClass   string
 	Summary                 string
 	Unavailable             string
+	// Ranges states the compared before/after ranges; CompareHref is the
+	// comparison's API link.
+	Ranges, CompareHref string
 	// FirstSeen: the service's first sighting, shown without a
 	// comparison (nothing ran before it).
 	FirstSeen bool

@@ -38,6 +38,10 @@ type RangePicker struct {
 	Resolved string
 	// IncidentHref opens the incident form prefilled with this window.
 	IncidentHref string
+	// FreezeHref is this page at the absolute times a relative range
+	// resolved to ("" when the range is absolute already): a link that
+	// shows the same data tomorrow.
+	FreezeHref string
 }
 
 // Preset is a quick range like "Last 1h".

@@ -12,14 +12,17 @@ import (
 
 // Options are what a report depends on besides the incident.
 type Options struct {
-	// Base prefixes every link: "" on the page, the server's URL in the
-	// exports, so their links work outside tailscope.
+	// Base prefixes every link. web builds with "" (site-relative links,
+	// as a snapshot stores them) and adds the public URL for exports with
+	// Report.WithBase, so one stored report serves every base.
 	Base string
 	// Now is the analysis clock: an incident reaching past it is analysed
 	// up to it, and the timeline charts stop there.
 	Now time.Time
 	// GeneratedAt is the report's time stamp.
 	GeneratedAt time.Time
+	// Version is tailscope's version, recorded in the report.
+	Version string
 	// MaxRange is the longest window the outlier analysis and comparisons
 	// read; a longer incident gets the timeline and stats only.
 	MaxRange time.Duration
@@ -60,8 +63,14 @@ func Build(ctx context.Context, an Analyses, rec Records, in store.Incident, opt
 func (b *builder) skeleton() Report {
 	in, base := b.in, b.opt.Base
 	rep := Report{
-		ReportVersion: Version,
-		GeneratedAt:   b.opt.GeneratedAt.UTC(),
+		ReportVersion:    Version,
+		GeneratedAt:      b.opt.GeneratedAt.UTC(),
+		TailscopeVersion: b.opt.Version,
+		Parameters: Parameters{
+			MaxEndpoints: maxEndpoints, MaxDeploys: maxDeploys, MaxBudgets: maxBudgets, MaxGroupExemplars: maxGroupExemplars,
+			DeployLookback: deployLookback.String(), DeployWindow: deployWindow.String(),
+			TimelineBefore: timelinePad(in.To.Sub(in.From)).String(), MaxRange: b.opt.MaxRange.String(),
+		},
 		Incident: Incident{
 			ID: in.ID, Title: in.Title, From: in.From.UTC(), To: in.To.UTC(), AnalyzedTo: b.to.UTC(),
 			DurationS: in.To.Sub(in.From).Seconds(), Services: nonNilStrings(in.Services), Notes: in.Notes,

@@ -22,7 +22,7 @@ import (
 func Markdown(rep Report) string {
 	w := &mdWriter{}
 	for _, section := range []func(*mdWriter, Report){
-		mdHeader, mdSummary, mdImpact, mdTimeline, mdFactors, mdDeploys, mdBudgets, mdExemplars, mdNotes, mdLinks,
+		mdHeader, mdSummary, mdFactors, mdTimeline, mdEvidence, mdExemplars, mdNotes, mdLinks,
 	} {
 		section(w, rep)
 	}
@@ -55,8 +55,9 @@ func mdHeader(w *mdWriter, rep Report) {
 	} else {
 		w.line("- **Services:** not named (the system's busiest entry point is examined)")
 	}
-	w.line("- **Report:** generated %s from %s · %s · %s", rep.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
+	w.line("- **Report:** %s · %s · %s · %s", RevisionText(rep),
 		mdLink("incident page", rep.Links.Incident), mdLink("HTML report", rep.Links.ReportHTML), mdLink("JSON", rep.Links.ReportJSON))
+	w.line("- **Generated:** %s", rep.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
 	w.line("")
 }
 
@@ -73,7 +74,8 @@ func mdSummary(w *mdWriter, rep Report) {
 
 // mdImpact writes the Impact section: each endpoint's numbers during the incident against the window before, and the budgets' burn.
 func mdImpact(w *mdWriter, rep Report) {
-	w.heading("Impact")
+	w.line("### Impact")
+	w.line("")
 	if len(rep.Endpoints) == 0 {
 		w.paragraph("No endpoint had requests during the incident.")
 	} else {
@@ -94,22 +96,13 @@ func mdImpact(w *mdWriter, rep Report) {
 		}
 		w.line("")
 		for _, e := range rep.Endpoints {
-			if e.Impact == nil {
-				continue
+			if e.Impact == nil || e.Impact.Baseline == analysis.BaselineNone {
+				continue // no baseline: the table says so, and there is nothing to tabulate
 			}
-			w.line("### %s %s: the %s before vs the incident", mdInline(e.Service), mdInline(e.Endpoint), HumanDuration(e.Impact.Before.To.Sub(e.Impact.Before.From)))
+			w.line("#### %s %s: the %s before vs the incident", mdInline(e.Service), mdInline(e.Endpoint), HumanDuration(e.Impact.Before.To.Sub(e.Impact.Before.From)))
 			w.line("")
 			mdComparison(w, *e.Impact, "Before", "During", e.Links.Impact)
 		}
-	}
-	if len(rep.Budgets) > 0 {
-		for _, bu := range rep.Budgets {
-			d := bu.During
-			w.line("- Budget %s (%s): %s of requests under %s during the incident, %d of %d over; burn rate %s; %s of the %s error budget used.",
-				mdLink(bu.Name, bu.Link), ObjectiveText(d.Budget), units.SLOPercent(d.Attainment), units.Ms(d.Budget.ThresholdMs),
-				d.Bad, d.Total, analysis.FormatBurn(bu.BurnRateDuring), chart.FormatPercent(bu.PeriodBudgetSpent), d.Budget.Period)
-		}
-		w.line("")
 	}
 }
 
@@ -168,42 +161,60 @@ func mdFactors(w *mdWriter, rep Report) {
 // mdDeploys writes the Deploy comparison section: each deploy's before/after comparison.
 func mdDeploys(w *mdWriter, rep Report) {
 	in := rep.Incident
-	w.heading("Deploy comparison")
-	if len(rep.Deploys) == 0 {
-		w.paragraph("No deploy markers for these services from two hours before the range to its end.")
+	w.line("### Deploys")
+	w.line("")
+	n := 0
+	for _, d := range rep.Deploys {
+		if d.Kind != analysis.KindFirstSeen {
+			n++
+		}
+	}
+	if n == 0 {
+		w.paragraph("No deploys of these services from two hours before the range to its end.")
 	}
 	for _, d := range rep.Deploys {
+		if d.Kind == analysis.KindFirstSeen {
+			continue // a first sighting is not a deploy: the timeline lists it
+		}
 		when := "during the incident"
 		if !d.InRange {
 			when = HumanDuration(in.From.Sub(d.At)) + " before the incident"
 		}
-		kind := ""
-		if d.Kind == analysis.KindFirstSeen {
-			kind = "first seen, "
-		}
-		w.line("### %s %s at %s (%s%s, %s)", mdInline(d.Service), mdInline(d.Version), d.At.UTC().Format("2006-01-02 15:04:05 UTC"), kind, SourceWord(d.Source), when)
+		w.line("#### %s %s at %s (%s, %s)", mdInline(d.Service), mdInline(d.Version), d.At.UTC().Format("2006-01-02 15:04:05 UTC"), SourceWord(d.Source), when)
 		w.line("")
 		if d.Note != "" {
 			w.line("%s", mdText(d.Note))
 			w.line("")
 		}
-		if d.Kind == analysis.KindFirstSeen {
-			w.line("The first version of %s tailscope saw: it had no requests before, so this is not a deploy to compare.", mdInline(d.Service))
-			w.line("")
-			continue
-		}
+		w.line("Compared: %s.", CompareRangesText(d))
+		w.line("")
 		if d.Comparison == nil {
 			w.line("No comparison: %s", mdInline(d.Unavailable))
 			w.line("")
 			continue
 		}
-		mdComparison(w, *d.Comparison, "Before", "After", d.Link)
+		if d.Comparison.Baseline == analysis.BaselineNone {
+			w.line("No comparison: no requests before the deploy to compare with.")
+			w.line("")
+			continue
+		}
+		mdComparison(w, *d.Comparison, "Before", "After", d.ComparisonLink)
 	}
+}
+
+// mdEvidence writes the Evidence section: the impact in numbers, the
+// deploys and the budgets' burn.
+func mdEvidence(w *mdWriter, rep Report) {
+	w.heading("Evidence")
+	mdImpact(w, rep)
+	mdDeploys(w, rep)
+	mdBudgets(w, rep)
 }
 
 // mdBudgets writes the Budget impact section: each budget's attainment, burn and costliest hop.
 func mdBudgets(w *mdWriter, rep Report) {
-	w.heading("Budget impact")
+	w.line("### Budgets")
+	w.line("")
 	if len(rep.Budgets) == 0 {
 		w.paragraph("No latency budget covers these services.")
 	} else {
@@ -232,6 +243,9 @@ func mdExemplars(w *mdWriter, rep Report) {
 	if len(rep.Exemplars) == 0 {
 		w.paragraph("None: nothing is pinned and no outlier group formed.")
 	} else {
+		if rep.Revision > 0 {
+			w.paragraph(fmt.Sprintf("Summaries taken when revision %d was finalized; a trace link opens only while retention keeps the trace.", rep.Revision))
+		}
 		w.table("| Trace | Why | Root | Duration | Critical path |", "| --- | --- | --- | ---: | --- |")
 		for _, e := range rep.Exemplars {
 			if !e.Stored {
@@ -250,14 +264,15 @@ func mdExemplars(w *mdWriter, rep Report) {
 }
 
 // mdNotes writes the Notes section: the reviewer's notes, pasted as
-// Markdown with raw HTML and script links defused (sanitizeNotesMarkdown).
+// Markdown with their headings under the section's (NotesMarkdown) and raw
+// HTML and script links defused (sanitizeNotesMarkdown).
 func mdNotes(w *mdWriter, rep Report) {
 	in := rep.Incident
 	w.heading("Notes")
 	if strings.TrimSpace(in.Notes) == "" {
 		w.line("_No notes._")
 	} else {
-		w.line("%s", strings.TrimRight(sanitizeNotesMarkdown(in.Notes), "\n"))
+		w.line("%s", strings.TrimRight(sanitizeNotesMarkdown(NotesMarkdown(in.Notes)), "\n"))
 	}
 	w.line("")
 }
@@ -271,7 +286,9 @@ func mdLinks(w *mdWriter, rep Report) {
 			mdLink("outliers", e.Links.Outliers), mdLink("slowest traces", e.Links.SlowTraces))
 	}
 	for _, d := range rep.Deploys {
-		w.line("- %s", mdLink("Deploy "+d.Service+" "+d.Version+": before and after", d.Link))
+		if d.Kind != analysis.KindFirstSeen {
+			w.line("- %s", mdLink("Deploy "+d.Service+" "+d.Version+": before and after", d.Link))
+		}
 	}
 	for _, bu := range rep.Budgets {
 		w.line("- %s", mdLink("Budget "+bu.Name, bu.Link))
@@ -354,6 +371,25 @@ func percentileChange(c analysis.Comparison, pct float64) string {
 		return s
 	}
 	return "–"
+}
+
+// RevisionText says what a report's numbers are: a finalized revision,
+// or computed from the spans stored when it was generated.
+func RevisionText(rep Report) string {
+	if rep.Revision == 0 || rep.FinalizedAt == nil {
+		return "not finalized: numbers computed from the spans stored when generated"
+	}
+	v := ""
+	if rep.TailscopeVersion != "" {
+		v = " by tailscope " + mdInline(rep.TailscopeVersion)
+	}
+	return fmt.Sprintf("revision %d, finalized %s%s", rep.Revision, rep.FinalizedAt.UTC().Format("2006-01-02 15:04:05 UTC"), v)
+}
+
+// CompareRangesText states a deploy comparison's ranges:
+// "before 14:10:00 – 14:30:00 UTC vs after 14:30:00 – 14:50:00 UTC".
+func CompareRangesText(d Deploy) string {
+	return "before " + HumanRange(d.Before.From, d.Before.To) + " vs after " + HumanRange(d.After.From, d.After.To)
 }
 
 // MaxGroups is how many outlier groups per endpoint a review lists.

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/microcosm-cc/bluemonday"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
@@ -15,20 +14,22 @@ import (
 )
 
 // RenderNotes turns the reviewer's Markdown notes into HTML for the
-// incident page and report.html. goldmark is used without its unsafe
-// option, so raw HTML in the notes is dropped rather than passed through;
-// bluemonday's UGC policy then sanitises the result as a second line of
-// defence (links get rel="nofollow", scripts, styles and event handlers
-// never survive). The page writes this output unescaped, and nothing else.
+// incident page and report.html, headings placed as in report.md
+// (NotesMarkdown). goldmark is used without its unsafe option, so raw
+// HTML in the notes is dropped rather than passed through; bluemonday's
+// UGC policy then sanitises the result as a second line of defence (links
+// get rel="nofollow", scripts, styles and event handlers never survive;
+// task-list checkboxes do). The page writes this output unescaped, and
+// nothing else.
 func RenderNotes(md string) (string, error) {
 	if strings.TrimSpace(md) == "" {
 		return "", nil
 	}
 	var buf bytes.Buffer
-	if err := goldmark.New(goldmark.WithExtensions(extension.GFM)).Convert([]byte(md), &buf); err != nil {
+	if err := goldmark.New(goldmark.WithExtensions(extension.GFM)).Convert([]byte(NotesMarkdown(md)), &buf); err != nil {
 		return "", fmt.Errorf("render notes: %w", err)
 	}
-	return bluemonday.UGCPolicy().Sanitize(buf.String()), nil
+	return notesPolicy().Sanitize(buf.String()), nil
 }
 
 // sanitizeNotesMarkdown returns the notes as Markdown that renders nothing

@@ -8,13 +8,20 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/internal/href"
 	"github.com/tailscope/tailscope/internal/units"
 	"github.com/tailscope/tailscope/store"
 )
 
 // deploys lists the deploys of the incident's services in or just
 // before the range, nearest to its start first when there are too many.
+// Each is compared over stated ranges that end where the analysis ends:
+// after is from the marker to an hour later or the window's end, whichever
+// is first, and before is as long, just before the marker. Traffic after
+// the window (a later deploy, a recovery) never moves the verdict.
 func (b *builder) deploys(ctx context.Context, rep *Report) error {
 	in, to, base := b.in, b.to, b.opt.Base
 	ds, err := b.rec.Deploys(ctx, store.DeployQuery{From: in.From.Add(-deployLookback), To: to, Limit: 200})
@@ -45,21 +52,44 @@ func (b *builder) deploys(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range picked {
-		rd := Deploy{
+	// The comparisons read the store independently: run them side by
+	// side, each into its own deploy.
+	out := make([]Deploy, len(picked))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, d := range picked {
+		out[i] = Deploy{
 			ID: d.ID, Service: d.Service, Version: d.Version, At: d.At.UTC(), Source: d.Source, Note: d.Note, Kind: kinds[d.ID],
 			InRange: !d.At.Before(in.From), Link: base + fmt.Sprintf("/deploys/%d", d.ID),
 		}
+		rd := &out[i]
 		if rd.Kind == analysis.KindFirstSeen {
-			rep.Deploys = append(rep.Deploys, rd)
 			continue
 		}
-		c, err := b.an.Compare(ctx, url.Values{"deploy": {fmt.Sprint(d.ID)}})
-		if err := answer(c, err, &rd.Comparison, &rd.Unavailable); err != nil {
-			return fmt.Errorf("deploy %d comparison: %w", d.ID, err)
+		rd.After = Range{From: d.At.UTC(), To: minTime(d.At.Add(deployWindow), to).UTC()}
+		rd.Before = Range{From: d.At.Add(-rd.After.To.Sub(rd.After.From)).UTC(), To: d.At.UTC()}
+		if !rd.After.To.After(rd.After.From) {
+			rd.Unavailable = "The deploy is at the end of the incident: there is no time after it inside the window to compare."
+			continue
 		}
-		rep.Deploys = append(rep.Deploys, rd)
+		q := url.Values{}
+		q.Set("service", d.Service)
+		q.Set("before_from", href.Time(rd.Before.From))
+		q.Set("before_to", href.Time(rd.Before.To))
+		q.Set("after_from", href.Time(rd.After.From))
+		q.Set("after_to", href.Time(rd.After.To))
+		rd.ComparisonLink = base + "/api/v1/compare?" + q.Encode()
+		g.Go(func() error {
+			c, err := b.an.Compare(gctx, q)
+			if err := answer(c, err, &rd.Comparison, &rd.Unavailable); err != nil {
+				return fmt.Errorf("deploy %d comparison: %w", d.ID, err)
+			}
+			return nil
+		})
 	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	rep.Deploys = append(rep.Deploys, out...)
 	return nil
 }
 
@@ -92,7 +122,8 @@ func (b *builder) budgets(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return fmt.Errorf("budget %d over its period: %w", bu.ID, err)
 		}
-		rb := Budget{ID: bu.ID, Name: BudgetName(bu), Link: base + fmt.Sprintf("/budgets/%d", bu.ID), During: during,
+		rb := Budget{ID: bu.ID, Name: BudgetName(bu), During: during,
+			Link:              base + href.With(fmt.Sprintf("/budgets/%d", bu.ID), "from", href.Time(in.From), "to", href.Time(to)),
 			PeriodErrorBudget: period.ErrorBudget}
 		if during.Total > 0 {
 			rb.BurnRateDuring = units.Round(float64(during.Bad)/float64(during.Total)/(1-bu.Target), 3)
@@ -103,4 +134,11 @@ func (b *builder) budgets(ctx context.Context, rep *Report) error {
 		rep.Budgets = append(rep.Budgets, rb)
 	}
 	return nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

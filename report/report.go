@@ -33,8 +33,16 @@ type Report struct {
 	// ReportVersion changes when a field is renamed or removed.
 	ReportVersion int       `json:"report_version"`
 	GeneratedAt   time.Time `json:"generated_at"`
-	Incident      Incident  `json:"incident"`
-	Links         Links     `json:"links"`
+	// Revision is the snapshot this report was rendered from (1, 2, …)
+	// and FinalizedAt when it was stored; 0 and null for a report
+	// computed at GeneratedAt from the spans stored then.
+	Revision    int        `json:"revision"`
+	FinalizedAt *time.Time `json:"finalized_at"`
+	// TailscopeVersion computed the numbers, with Parameters.
+	TailscopeVersion string     `json:"tailscope_version"`
+	Parameters       Parameters `json:"parameters"`
+	Incident         Incident   `json:"incident"`
+	Links            Links      `json:"links"`
 	// Summary is the report's opening paragraph in plain words.
 	Summary string `json:"summary"`
 	// Endpoints are the endpoints examined: each listed service's
@@ -52,6 +60,19 @@ type Report struct {
 	Exemplars []Exemplar `json:"exemplars"`
 	// Warnings say what could not be analysed and why.
 	Warnings []string `json:"warnings"`
+}
+
+// Parameters are the analysis settings a report was computed with, kept
+// in a snapshot so a reader can tell why a later revision differs.
+type Parameters struct {
+	MaxEndpoints      int    `json:"max_endpoints"`
+	MaxDeploys        int    `json:"max_deploys"`
+	MaxBudgets        int    `json:"max_budgets"`
+	MaxGroupExemplars int    `json:"max_group_exemplars"`
+	DeployLookback    string `json:"deploy_lookback"`
+	DeployWindow      string `json:"deploy_window"`
+	TimelineBefore    string `json:"timeline_before"`
+	MaxRange          string `json:"max_range"`
 }
 
 // Version is Report.ReportVersion.
@@ -123,7 +144,8 @@ type WindowStats struct {
 }
 
 // EndpointSeries is an endpoint's latency, traffic and errors over
-// the incident with some time either side, as the timeline charts draw it.
+// the time before the incident and the incident itself, as the timeline
+// charts draw it.
 type EndpointSeries struct {
 	From        time.Time              `json:"from"`
 	To          time.Time              `json:"to"`
@@ -164,11 +186,23 @@ type Deploy struct {
 	// InRange is false for a deploy in the two hours before the range.
 	InRange bool   `json:"in_range"`
 	Link    string `json:"link"`
-	// Comparison is the deploy page's default comparison (one hour each
-	// side of the marker, the service's busiest endpoint); null with
-	// Unavailable saying why when there is none.
-	Comparison  *analysis.Comparison `json:"comparison"`
-	Unavailable string               `json:"unavailable"`
+	// Before and After are the compared ranges: After runs from the
+	// marker to an hour later or the analysis end (AnalyzedTo), whichever
+	// is first; Before is as long, ending at the marker.
+	Before Range `json:"before"`
+	After  Range `json:"after"`
+	// Comparison compares the service's busiest endpoint over Before and
+	// After (the body of ComparisonLink); null with Unavailable saying why
+	// when there is none.
+	Comparison     *analysis.Comparison `json:"comparison"`
+	ComparisonLink string               `json:"comparison_api"`
+	Unavailable    string               `json:"unavailable"`
+}
+
+// Range is a half-open time range [From, To).
+type Range struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
 }
 
 // Budget is a budget's burn during the incident.
@@ -223,9 +257,11 @@ const (
 	// deployLookback is how long before the range a deploy is still a
 	// suspect.
 	deployLookback = 2 * time.Hour
+	// deployWindow is the longest side of a deploy's comparison.
+	deployWindow = time.Hour
 )
 
-// timelinePad is how much time the timeline charts show either side of
+// timelinePad is how much time the timeline charts show before
 // the incident: half its length, at least 15 minutes, at most 6 hours.
 func timelinePad(d time.Duration) time.Duration {
 	return min(max(d/2, 15*time.Minute), 6*time.Hour)

@@ -75,12 +75,21 @@ func errShare(p *analysis.SeriesPoint) float64 {
 	return float64(p.Errors) / float64(p.Count)
 }
 
+// summaryItems is how many endpoints, deploys and budgets the summary names.
+const summaryItems = 2
+
 // summary writes the report's opening paragraph from its numbers.
 func summary(rep Report) string {
 	var parts []string
 	in := rep.Incident
 	parts = append(parts, fmt.Sprintf("%s, %s (%s).", in.Title, HumanRange(in.From, in.To), HumanDuration(in.To.Sub(in.From))))
-	for _, e := range rep.Endpoints {
+	// The summary must fit one screen: at most two endpoints, two
+	// deploys and two budgets; the sections below carry the rest.
+	for i, e := range rep.Endpoints {
+		if i == summaryItems {
+			parts = append(parts, fmt.Sprintf("%d more endpoints are examined below.", len(rep.Endpoints)-i))
+			break
+		}
 		st := e.During
 		s := fmt.Sprintf("%s %s served %s requests during the incident (%s errors); p99 %s, p50 %s.",
 			e.Service, e.Endpoint, chart.FormatCount(float64(st.Requests)), chart.FormatPercent(st.ErrorRate),
@@ -95,10 +104,12 @@ func summary(rep Report) string {
 		}
 		parts = append(parts, s)
 	}
+	deploys := 0
 	for _, d := range rep.Deploys {
-		if d.Comparison == nil || d.Comparison.Verdict == analysis.VerdictNoChange {
+		if d.Comparison == nil || d.Comparison.Verdict == analysis.VerdictNoChange || d.Comparison.Baseline == analysis.BaselineNone || deploys == summaryItems {
 			continue
 		}
+		deploys++
 		when := "during"
 		if !d.InRange {
 			when = HumanDuration(in.From.Sub(d.At)) + " before"
@@ -106,10 +117,12 @@ func summary(rep Report) string {
 		parts = append(parts, fmt.Sprintf("Deploy %s %s at %s UTC, %s the incident: %s.", d.Service, d.Version,
 			d.At.UTC().Format("15:04"), when, d.Comparison.Summary))
 	}
+	budgets := 0
 	for _, b := range rep.Budgets {
-		if b.During.Total == 0 {
+		if b.During.Total == 0 || budgets == summaryItems {
 			continue
 		}
+		budgets++
 		parts = append(parts, fmt.Sprintf("Budget %s: %s of requests under %s during the incident (target %s); the incident used %s of the %s error budget.",
 			b.Name, units.SLOPercent(b.During.Attainment), units.Ms(b.During.Budget.ThresholdMs),
 			units.SLOPercent(b.During.Budget.Target), chart.FormatPercent(b.PeriodBudgetSpent), b.During.Budget.Period))

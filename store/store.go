@@ -388,6 +388,34 @@ type IncidentStore interface {
 	IncidentByID(ctx context.Context, id int64) (Incident, error)
 	// Incidents lists incidents, newest range first.
 	Incidents(ctx context.Context) ([]Incident, error)
+	// DeleteIncident (above) removes the incident's snapshots with it;
+	// nothing else does: retention (DeleteBefore) never touches them.
+
+	// CreateSnapshot stores s as its incident's next revision (1 for the
+	// first), assigning Revision and CreatedAt; Body is kept byte for
+	// byte. It returns ErrNotFound when the incident does not exist.
+	CreateSnapshot(ctx context.Context, s IncidentSnapshot) (IncidentSnapshot, error)
+	// Snapshot returns one revision of an incident's snapshot (0: the
+	// latest) or ErrNotFound.
+	Snapshot(ctx context.Context, incidentID int64, revision int) (IncidentSnapshot, error)
+	// Snapshots lists an incident's revisions newest first, without their
+	// bodies; none is an empty list.
+	Snapshots(ctx context.Context, incidentID int64) ([]IncidentSnapshot, error)
+}
+
+// IncidentSnapshot is one revision of an incident's finalized report: the
+// JSON its page and exports render from once the incident is finalized,
+// so a postmortem says the same thing tomorrow whatever arrives, expires
+// or changes in tailscope meanwhile.
+type IncidentSnapshot struct {
+	IncidentID int64
+	// Revision numbers an incident's snapshots from 1.
+	Revision  int
+	CreatedAt time.Time
+	// Version is the tailscope version that computed Body.
+	Version string
+	// Body is the report's JSON (report.Report).
+	Body []byte
 }
 
 // AlertFiring is one firing of a budget's burn-rate alert: it starts when

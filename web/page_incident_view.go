@@ -25,7 +25,12 @@ func incidentView(rep report.Report, export bool) (components.IncidentView, erro
 		Links: components.IncidentLinks{
 			Page: rep.Links.Incident, Edit: p + "/edit", Delete: p + "/delete",
 			ReportMD: rep.Links.ReportMarkdown, ReportHTML: rep.Links.ReportHTML, ReportJSON: rep.Links.ReportJSON, API: rep.Links.API,
+			Finalize: p + "/finalize", Recompute: p + "/recompute",
 		},
+		Revision: rep.Revision, ReportVersion: rep.TailscopeVersion,
+	}
+	if rep.FinalizedAt != nil {
+		v.FinalizedAt = rep.FinalizedAt.UTC().Format("2006-01-02 15:04:05 UTC")
 	}
 	timeLayout := "15:04:05"
 	if in.From.Format("2006-01-02") != in.To.Format("2006-01-02") || len(rep.Timeline) > 0 && rep.Timeline[0].Time.Format("2006-01-02") != in.To.Format("2006-01-02") {
@@ -43,9 +48,15 @@ func incidentView(rep report.Report, export bool) (components.IncidentView, erro
 		v.Endpoints = append(v.Endpoints, incidentEndpointView(e, base, markers, band))
 	}
 	for _, d := range rep.Deploys {
+		if d.Kind == analysis.KindFirstSeen {
+			continue // a first sighting has nothing to compare: the timeline and charts mark it
+		}
 		dv := components.IncidentDeployView{
 			Label: d.Service + " " + d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05 UTC"), Source: report.SourceWord(d.Source),
 			Note: d.Note, Href: d.Link, InRange: d.InRange, Unavailable: d.Unavailable, FirstSeen: d.Kind == analysis.KindFirstSeen,
+		}
+		if d.Kind != analysis.KindFirstSeen {
+			dv.Ranges, dv.CompareHref = report.CompareRangesText(d), d.ComparisonLink
 		}
 		if d.Comparison != nil {
 			dv.Verdict, dv.VerdictClass, dv.Summary = d.Comparison.Verdict, verdictClass(d.Comparison.Verdict), d.Comparison.Summary
@@ -101,7 +112,9 @@ func incidentEndpointView(e report.Endpoint, base string, markers []chart.Marker
 		{Label: "p95", Value: units.Ms(st.Percentiles.P95Ms)},
 		{Label: "p99", Value: units.Ms(st.Percentiles.P99Ms)},
 	}
-	if e.Impact != nil {
+	if e.Impact != nil && e.Impact.Baseline == analysis.BaselineNone {
+		ev.ImpactNote = "No requests in the window before the incident: nothing to compare with."
+	} else if e.Impact != nil {
 		cv := comparisonView(*e.Impact, "before", "during")
 		cv.APIHref = e.Links.Impact
 		cv.LatencyHref = e.Links.Latency

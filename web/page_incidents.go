@@ -230,7 +230,7 @@ func (s *Server) handleIncidentDeletePage(w http.ResponseWriter, r *http.Request
 	p := report.IncidentPath(in.ID)
 	v := components.ConfirmDeleteView{
 		Heading:    "Delete incident " + in.Title + "?",
-		Message:    fmt.Sprintf("The incident (%s), its notes and its %d pinned traces are removed. Export the report first if you need it; no spans are deleted.", report.HumanRange(in.From, in.To), len(in.PinnedTraces)),
+		Message:    fmt.Sprintf("The incident (%s), its notes, its %d pinned traces and its finalized report revisions are removed. Export the report first if you need it; no spans are deleted.", report.HumanRange(in.From, in.To), len(in.PinnedTraces)),
 		Action:     p + "/delete",
 		Button:     "Delete incident",
 		CancelHref: p,
@@ -313,7 +313,12 @@ func (s *Server) handleIncidentPage(w http.ResponseWriter, r *http.Request) {
 // renderIncident renders the review page; pinValue and pinError echo a
 // rejected pin request next to its field.
 func (s *Server) renderIncident(w http.ResponseWriter, r *http.Request, in store.Incident, status int, pinValue, pinError string) {
-	rep, err := s.incidentReport(r.Context(), in, "")
+	rev, err := parseRevision(r.URL.Query())
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	rep, err := s.incidentReport(r.Context(), in, rev, "")
 	if err != nil {
 		s.pageError(w, r, fmt.Errorf("incident %d: %w", in.ID, err))
 		return
@@ -324,5 +329,17 @@ func (s *Server) renderIncident(w http.ResponseWriter, r *http.Request, in store
 		return
 	}
 	v.PinValue, v.PinError = pinValue, pinError
+	revs, err := s.store.Snapshots(r.Context(), in.ID)
+	if err != nil {
+		s.pageError(w, r, fmt.Errorf("incident %d: %w", in.ID, err))
+		return
+	}
+	for _, sn := range revs {
+		v.Revisions = append(v.Revisions, components.RevisionRow{
+			Revision: sn.Revision, At: sn.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"), Version: sn.Version,
+			Href: fmt.Sprintf("%s?revision=%d", report.IncidentPath(in.ID), sn.Revision), Current: sn.Revision == rep.Revision,
+		})
+	}
+	v.Stale = rep.FinalizedAt != nil && in.UpdatedAt.After(*rep.FinalizedAt)
 	s.render(w, r, status, s.page(r, in.Title, "incidents", nil), components.IncidentPage(v))
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/tailscope/tailscope/components"
+	"github.com/tailscope/tailscope/internal/href"
 )
 
 // navSections are the main navigation entries, in order.
@@ -94,6 +95,14 @@ func (s *Server) rangePicker(r *http.Request, tr TimeRange) *components.RangePic
 	slices.SortFunc(rp.Hidden, func(a, b components.KV) int {
 		return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Value, b.Value))
 	})
+	if tr.Relative() {
+		// A relative range ("now-1h") shows other data tomorrow: freezing
+		// it links the same page at the absolute times it resolved to.
+		u := cloneValues(q)
+		u.Set("from", href.Time(tr.From))
+		u.Set("to", href.Time(tr.To))
+		rp.FreezeHref = r.URL.Path + "?" + u.Encode()
+	}
 	for _, pr := range rangePresets {
 		u := cloneValues(q)
 		u.Set("from", pr.from)

@@ -225,16 +225,19 @@ func checkReportFirstSeen(t *testing.T, d newServiceData) {
 		t.Errorf("impact against the window before a new service: %+v; summary %q", rep.Endpoints, rep.Summary)
 	}
 	md := serve(t, d.h, "GET", fmt.Sprintf("/incidents/%d/report.md", in.ID), "").Body.String()
-	if impact := md[:strings.Index(md, "## Timeline")]; !strings.Contains(impact, "| new — no baseline |") || strings.Contains(impact, "| 0 ms |") {
-		t.Errorf("markdown impact table should say new — no baseline:\n%s", impact)
+	if impact := md[strings.Index(md, "### Impact"):strings.Index(md, "### Deploys")]; !strings.Contains(impact, "| new — no baseline |") || strings.Contains(impact, "| 0 ms |") || strings.Contains(impact, "before vs the incident") {
+		t.Errorf("markdown impact should say new — no baseline, with no comparison section:\n%s", impact)
 	}
-	section := md[strings.Index(md, "## Deploy comparison"):strings.Index(md, "## Budget impact")]
-	v1 := section[:strings.Index(section, "### feed-api v2")]
-	if !strings.Contains(v1, "first seen") || strings.Contains(v1, "| p99 |") || strings.Contains(v1, "Percentile") {
-		t.Errorf("markdown deploy section for v1 should say first seen without a comparison:\n%s", v1)
+	// A first sighting is a timeline event, not a deploy section.
+	section := md[strings.Index(md, "### Deploys"):strings.Index(md, "### Budgets")]
+	if strings.Contains(section, "feed-api v1") || !strings.Contains(section, "#### feed-api v2") {
+		t.Errorf("markdown deploy section should hold v2 only:\n%s", section)
+	}
+	if timeline := md[strings.Index(md, "## Timeline"):strings.Index(md, "## Evidence")]; !strings.Contains(timeline, "feed-api first seen, version v1") {
+		t.Errorf("markdown timeline should list v1 as first seen:\n%s", timeline)
 	}
 	page := serve(t, d.h, "GET", fmt.Sprintf("/incidents/%d", in.ID), "").Body.String()
-	if !strings.Contains(page, `data-testid="incident-deploy" data-kind="first_seen"`) || !strings.Contains(page, `class="marker first-seen"`) {
-		t.Error("incident page does not show v1 as first seen")
+	if strings.Contains(page, `data-testid="incident-deploy" data-kind="first_seen"`) || !strings.Contains(page, `class="marker first-seen"`) {
+		t.Error("incident page should mark v1 as first seen on its charts, without a deploy card")
 	}
 }

@@ -15,14 +15,19 @@ import (
 // report must never phone home or run script.
 const reportCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// exportReport loads the incident of the {id} URL parameter and builds
-// its report with absolute links, so they work outside tailscope.
+// exportReport loads the incident of the {id} URL parameter and its
+// report (?revision=N of its snapshot, the latest, or computed now when it
+// is not finalized) with absolute links, so they work outside tailscope.
 func (s *Server) exportReport(r *http.Request) (report.Report, error) {
 	in, err := s.incidentParam(r)
 	if err != nil {
 		return report.Report{}, err
 	}
-	rep, err := s.incidentReport(r.Context(), in, requestBase(r))
+	rev, err := parseRevision(r.URL.Query())
+	if err != nil {
+		return report.Report{}, err
+	}
+	rep, err := s.incidentReport(r.Context(), in, rev, s.linkBase(r))
 	if err != nil {
 		return rep, fmt.Errorf("incident %d report: %w", in.ID, err)
 	}
@@ -96,4 +101,13 @@ func (s *Server) reportHTML(r *http.Request, rep report.Report) ([]byte, error) 
 		return nil, fmt.Errorf("render report.html: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// linkBase is the base of the absolute links in exports: the configured
+// public URL, or the URL this request reached.
+func (s *Server) linkBase(r *http.Request) string {
+	if s.publicURL != "" {
+		return s.publicURL
+	}
+	return requestBase(r)
 }

@@ -2,8 +2,11 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/tailscope/tailscope/analysis"
@@ -12,13 +15,76 @@ import (
 	"github.com/tailscope/tailscope/store"
 )
 
-// incidentReport builds an incident's report from the computations the
-// pages and the API use (cached alike). base prefixes every link ("" on
-// the page, the server's URL in exports).
-func (s *Server) incidentReport(ctx context.Context, in store.Incident, base string) (report.Report, error) {
+// computeReport builds an incident's report from the computations the
+// pages and the API use (cached alike), with site-relative links
+// (report.Report.WithBase adds the public URL for exports).
+func (s *Server) computeReport(ctx context.Context, in store.Incident) (report.Report, error) {
 	return report.Build(ctx, reportAnalyses{s}, s.store, in, report.Options{
-		Base: base, Now: s.analysisNow(), GeneratedAt: s.now(), MaxRange: maxAnalysisRange,
+		Now: s.analysisNow(), GeneratedAt: s.now(), MaxRange: maxAnalysisRange, Version: s.version,
 	})
+}
+
+// parseRevision reads ?revision=N: 0 (absent) is the latest snapshot.
+func parseRevision(q url.Values) (int, error) {
+	raw := q.Get("revision")
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 {
+		return 0, badRequest("revision %q: want a snapshot revision, 1 or more", truncateText(raw, 20))
+	}
+	return n, nil
+}
+
+// incidentReport is what an incident's page and exports show: revision
+// rev of its snapshot (0: the latest) once it is finalized, or the
+// report computed now when it has none. base prefixes every link.
+func (s *Server) incidentReport(ctx context.Context, in store.Incident, rev int, base string) (report.Report, error) {
+	sn, err := s.store.Snapshot(ctx, in.ID, rev)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && rev == 0:
+		rep, err := s.computeReport(ctx, in)
+		return rep.WithBase(base), err
+	case errors.Is(err, store.ErrNotFound):
+		return report.Report{}, fmt.Errorf("incident %d has no revision %d: %w", in.ID, rev, store.ErrNotFound)
+	case err != nil:
+		return report.Report{}, fmt.Errorf("incident %d snapshot: %w", in.ID, err)
+	}
+	rep, err := decodeSnapshot(sn)
+	if err != nil {
+		return rep, err
+	}
+	rep.GeneratedAt = s.now().UTC()
+	return rep.WithBase(base), nil
+}
+
+// decodeSnapshot reads a stored report; the revision and its time come
+// from the row, which the store numbered after the body was computed.
+func decodeSnapshot(sn store.IncidentSnapshot) (report.Report, error) {
+	var rep report.Report
+	if err := json.Unmarshal(sn.Body, &rep); err != nil {
+		return rep, fmt.Errorf("incident %d snapshot %d: decode: %w", sn.IncidentID, sn.Revision, err)
+	}
+	return rep.AsRevision(sn.Revision, sn.CreatedAt), nil
+}
+
+// finalize computes an incident's report and stores it as its next
+// snapshot revision.
+func (s *Server) finalize(ctx context.Context, in store.Incident) (store.IncidentSnapshot, error) {
+	rep, err := s.computeReport(ctx, in)
+	if err != nil {
+		return store.IncidentSnapshot{}, fmt.Errorf("incident %d report: %w", in.ID, err)
+	}
+	body, err := json.Marshal(rep)
+	if err != nil {
+		return store.IncidentSnapshot{}, fmt.Errorf("encode incident %d report: %w", in.ID, err)
+	}
+	sn, err := s.store.CreateSnapshot(ctx, store.IncidentSnapshot{IncidentID: in.ID, Version: s.version, Body: body})
+	if err != nil {
+		return sn, fmt.Errorf("incident %d: %w", in.ID, err)
+	}
+	return sn, nil
 }
 
 // reportAnalyses is report.Analyses over the server's cached

@@ -3,10 +3,13 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/tailscope/tailscope/report"
+	"github.com/tailscope/tailscope/static"
 )
 
 // BenchmarkIncidentReport builds the fixture incident's report with no
@@ -23,7 +26,7 @@ func BenchmarkIncidentReport(b *testing.B) {
 	}
 	r := httptest.NewRequest("GET", "/incidents/1", nil)
 	for b.Loop() {
-		if _, err := s.incidentReport(r.Context(), in, rvBase); err != nil {
+		if _, err := s.incidentReport(r.Context(), in, 0, rvBase); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -39,7 +42,7 @@ func BenchmarkReportRender(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := httptest.NewRequest("GET", "/incidents/1", nil)
-	rep, err := s.incidentReport(r.Context(), in, rvBase)
+	rep, err := s.incidentReport(r.Context(), in, 0, rvBase)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,4 +76,33 @@ func BenchmarkRenderNotes(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkIncidentExports serves the incident page and report.md of the
+// fixture incident (3,000 requests, 33k spans in SQLite) with no analysis
+// cache, as the first viewer after a restart sees them: cold (computed
+// from the spans) and from a finalized snapshot.
+func BenchmarkIncidentExports(b *testing.B) {
+	f := newRVFixture(b)
+	assets, err := static.Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := New(Config{Store: f.db, Now: rvNow, Version: "bench", Assets: assets}).Handler()
+	p := fmt.Sprintf("/incidents/%d", f.incident.ID)
+	run := func(b *testing.B, target string) {
+		for b.Loop() {
+			if w := rvGet(b, h, target); w.Code != http.StatusOK {
+				b.Fatalf("%s: status %d", target, w.Code)
+			}
+		}
+	}
+	b.Run("cold/page", func(b *testing.B) { run(b, p) })
+	b.Run("cold/report.md", func(b *testing.B) { run(b, p+"/report.md") })
+	if w := rvDo(b, h, http.MethodPost, "/api/v1"+p+"/finalize", ""); w.Code != http.StatusCreated {
+		b.Fatalf("finalize: status %d", w.Code)
+	}
+	b.Run("snapshot/page", func(b *testing.B) { run(b, p) })
+	b.Run("snapshot/report.md", func(b *testing.B) { run(b, p+"/report.md") })
+	b.Run("snapshot/report.html", func(b *testing.B) { run(b, p+"/report.html") })
 }

@@ -137,6 +137,8 @@ func (s *Server) pageRoutes() []route {
 		get("/incidents/{id}/delete", s.handleIncidentDeletePage),
 		post("/incidents/{id}/delete", s.deleteForm("incident", s.store.DeleteIncident, "/incidents")),
 		post("/incidents/{id}/pins", s.handleIncidentPinForm),
+		post("/incidents/{id}/finalize", s.snapshotForm(false)),
+		post("/incidents/{id}/recompute", s.snapshotForm(true)),
 		get("/incidents/{id}/report.md", s.handleReportMarkdown),
 		get("/incidents/{id}/report.html", s.handleReportHTML),
 		get("/incidents/{id}/report.json", s.handleReportJSON),
@@ -185,6 +187,9 @@ func (s *Server) apiRoutes() []route {
 		api(get, "/incidents/{id}", s.handleAPIIncident),
 		api(put, "/incidents/{id}", s.handleAPIIncidentUpdate),
 		api(del, "/incidents/{id}", s.handleAPIIncidentDelete),
+		api(post, "/incidents/{id}/finalize", s.snapshotAPI(false)),
+		api(post, "/incidents/{id}/recompute", s.snapshotAPI(true)),
+		api(get, "/incidents/{id}/revisions", s.handleAPIIncidentRevisions),
 	}
 }
 

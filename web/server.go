@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tailscope/tailscope/analysis"
@@ -66,6 +67,10 @@ type Config struct {
 	// BurnRules are the budgets' burn-rate alert rules, the ones the
 	// background evaluator fires on (analysis.DefaultBurnRules when nil).
 	BurnRules []analysis.BurnRule
+	// PublicURL ("https://tailscope.example.com", no trailing slash) is
+	// the base of every absolute link in exports; empty uses the URL each
+	// request reached.
+	PublicURL string
 }
 
 // Server holds the handlers' dependencies.
@@ -90,6 +95,7 @@ type Server struct {
 	flights flight.Group[any]
 	// burnRules judge every budget's burn rates (Config.BurnRules).
 	burnRules []analysis.BurnRule
+	publicURL string
 }
 
 // New returns a Server; Handler gives its routes.
@@ -104,6 +110,7 @@ func New(cfg Config) *Server {
 		now:       cfg.Now,
 		version:   cfg.Version,
 		assets:    cfg.Assets,
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		pool:      cfg.Analysis,
 		timeout:   cfg.RequestTimeout,
 		auth:      cfg.Auth,

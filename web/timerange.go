@@ -50,6 +50,13 @@ func parseTimeRange(fromText, toText string, now time.Time) (TimeRange, error) {
 	return TimeRange{From: from, To: to, FromText: fromText, ToText: toText}, nil
 }
 
+// Relative reports whether either end of the range was given relative
+// to now ("now", "now-1h"): the same link shows other data later.
+func (tr TimeRange) Relative() bool {
+	rel := func(s string) bool { return strings.HasPrefix(strings.TrimSpace(s), "now") }
+	return rel(tr.FromText) || rel(tr.ToText)
+}
+
 // parseTime parses one end of a range.
 func parseTime(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)

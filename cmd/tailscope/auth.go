@@ -41,9 +41,9 @@ func registerExposureFlags(fs *flag.FlagSet, cfg *app.Config) *exposureFlags {
 // finish moves the parsed list flags into cfg.
 func (f *exposureFlags) finish(cfg *app.Config) error {
 	e := &cfg.Exposure
-	// One --public-url (registered with the alert flags) for both: the
-	// base of alert links, and a name the UI answers to.
-	e.PublicURL = cfg.Alerts.BaseURL
+	// One --public-url (app.Config.PublicURL) for all: the base of
+	// export and alert links, and a name the UI answers to.
+	e.PublicURL = cfg.PublicURL
 	e.Auth.Mode = auth.Mode(*f.mode)
 	e.Auth.ProxyTrusted = nil
 	for _, s := range splitList(*f.proxyTrusted) {

@@ -223,7 +223,7 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 			}
 			return nil
 		})
-	fs.StringVar(&cfg.Alerts.BaseURL, "public-url", "", "the URL people reach tailscope at (https://tailscope.example.com): the base of links in alert notifications, a Host name the UI answers to, and with https Secure session cookies")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "the URL people reach tailscope at (https://tailscope.example.com): the base of links in report exports and alert notifications, a Host name the UI answers to, and with https Secure session cookies")
 	fs.StringVar(&cfg.SelfTraces, "self-traces", "", `send tailscope's own traces: "self" or an OTLP/HTTP URL`)
 	fs.StringVar(&cfg.Pprof, "pprof", cfg.Pprof, `serve Go profiles at /debug/pprof/ on the --http listener: "loopback" (loopback clients only), "all" or "off"`)
 	fs.StringVar(&cfg.SelfProfile, "self-profile", "", `profile tailscope continuously: "self" or a Pyroscope URL`)
@@ -249,7 +249,7 @@ func finishServerFlags(cfg *app.Config, lists *listFlags, stderr io.Writer, verb
 		return fmt.Errorf("--alert-rules: %w", err)
 	}
 	cfg.Alerts.Rules = rules
-	cfg.Alerts.BaseURL = strings.TrimRight(cfg.Alerts.BaseURL, "/")
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	cfg.Ingest.Redaction.Keys = splitList(*lists.redactKeys)
 	cfg.Ingest.Redaction.Patterns = nil
 	for _, name := range splitList(*lists.redactPatterns) {

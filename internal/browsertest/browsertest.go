@@ -199,3 +199,15 @@ func ColorScheme(scheme string) chromedp.Action[chromedp.Void] {
 		return chromedp.Void{}, err
 	}
 }
+
+// PrintPage emulates print media at about the width of an A4 page's
+// text (760 CSS pixels), so layout checks see what a PDF would.
+func PrintPage() chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		if _, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
+			return chromedp.Void{}, err
+		}
+		_, err := cdp.Call(ctx, t, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 760, Height: 1100, DeviceScaleFactor: 1})
+		return chromedp.Void{}, err
+	}
+}

@@ -98,3 +98,18 @@ func (db *DB) MarkAlertSent(ctx context.Context, id int64, event store.AlertEven
 func (db *DB) Firings(ctx context.Context, q store.AlertQuery) ([]store.AlertFiring, error) {
 	return db.records().Firings(ctx, q)
 }
+
+// CreateSnapshot stores s as its incident's next revision.
+func (db *DB) CreateSnapshot(ctx context.Context, s store.IncidentSnapshot) (store.IncidentSnapshot, error) {
+	return db.records().CreateSnapshot(ctx, s)
+}
+
+// Snapshot returns one revision of an incident's snapshot (0: the latest).
+func (db *DB) Snapshot(ctx context.Context, incidentID int64, revision int) (store.IncidentSnapshot, error) {
+	return db.records().Snapshot(ctx, incidentID, revision)
+}
+
+// Snapshots lists an incident's revisions newest first, without bodies.
+func (db *DB) Snapshots(ctx context.Context, incidentID int64) ([]store.IncidentSnapshot, error) {
+	return db.records().Snapshots(ctx, incidentID)
+}

@@ -70,6 +70,7 @@ func RunAll(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Deploys", testDeploys},
 		{"Budgets", testBudgets},
 		{"Incidents", testIncidents},
+		{"IncidentSnapshots", testIncidentSnapshots},
 		{"Alerts", testAlerts},
 		{"ContextCancelled", testContextCancelled},
 	}

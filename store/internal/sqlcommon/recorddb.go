@@ -222,8 +222,13 @@ notes = ?, pinned_traces = ?, updated_ns = ? WHERE id = ? RETURNING created_ns`,
 	return in, nil
 }
 
-// DeleteIncident removes an incident or returns store.ErrNotFound.
+// DeleteIncident removes an incident and its snapshots, or returns
+// store.ErrNotFound. The snapshots go first: a failure in between leaves
+// the incident, which can be deleted again.
 func (r Records) DeleteIncident(ctx context.Context, id int64) error {
+	if _, err := r.Conn.Exec(ctx, Rebind(r.Conn.Dialect(), `DELETE FROM incident_snapshots WHERE incident_id = ?`), id); err != nil {
+		return r.errorf(fmt.Sprintf("delete incident %d snapshots", id), err)
+	}
 	return r.deleteByID(ctx, "incident", `DELETE FROM incidents WHERE id = ?`, id)
 }
 
