@@ -2,6 +2,7 @@ package sqlcommon
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -271,4 +272,31 @@ func named(err error, what string, id int64) error {
 		return store.NotFound(what, id)
 	}
 	return err
+}
+
+// Operations aggregates spans per operation (store.OperationReader), over
+// the backend's read connection.
+func (r Records) Operations(ctx context.Context, q store.OperationQuery) ([]store.OperationStats, error) {
+	query, args, err := OperationsSQL(r.Conn.Dialect(), q)
+	if err != nil {
+		return nil, r.errorf("operations", err)
+	}
+	var b OperationBuilder
+	err = r.Conn.Query(ctx, query, func(sc Scanner) error {
+		var (
+			service, name, grp           string
+			kind                         int64
+			bin                          sql.NullInt64
+			n, errs, minNs, maxNs, sumNs int64
+		)
+		if err := sc.Scan(&service, &name, &kind, &grp, &bin, &n, &errs, &minNs, &maxNs, &sumNs); err != nil {
+			return err
+		}
+		b.Add(service, name, kind, grp, bin, n, errs, minNs, maxNs, sumNs)
+		return nil
+	}, args...)
+	if err != nil {
+		return nil, r.errorf("operations", err)
+	}
+	return b.Result(), nil
 }
