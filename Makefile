@@ -35,10 +35,10 @@ run: build ## start the demo (tailscope + feedsvc + load) on the embedded store 
 UNIT_PKGS = $(shell $(GO) list $(PKGS) | grep -v '/acceptance$$')
 
 test: ## run every test with the race detector (acceptance scenarios last, alone)
-	$(GO) test -race -count=1 -timeout 20m $(UNIT_PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(UNIT_PKGS)
 	@if $(GO) list $(PKGS) | grep -q '/acceptance$$'; then \
-	  echo "$(GO) test -race -count=1 -timeout 20m ./acceptance"; \
-	  $(GO) test -race -count=1 -timeout 20m ./acceptance; \
+	  echo "$(GO) test -race -count=1 -timeout 30m ./acceptance"; \
+	  $(GO) test -race -count=1 -timeout 30m ./acceptance; \
 	fi
 
 test-short: ## fast unit tests only
