@@ -58,6 +58,9 @@ type groupDef struct {
 	// excluded are the qualifiers of earlier groups of the same
 	// dependency: a residual group is "d, but not the causes named".
 	excluded [][]dimVal
+	// aliases are fixed values that name the same requests as the
+	// qualifiers (see aliasesOf): shown, never tested or used to match.
+	aliases  []dimVal
 	members  []int // examined outliers, indexes into outlierRun.trace
 	p        float64
 	evidence string
@@ -241,7 +244,64 @@ func (r *outlierRun) qualify(d int32, cluster []int, excluded [][]dimVal) *group
 	in, out := tab.rates()
 	g.evidence = fmt.Sprintf("%s of requests with %s lost %s or more on %s, against %s of the other requests (one-sided Fisher p = %s).",
 		pctText(in), r.qualText(g.quals), units.Ms(nsToMs(r.cut[d])), r.deps.names[d], pctText(out), pText(g.p))
+	if g.aliases = r.aliasesOf(d, cluster, pop, g.quals); len(g.aliases) > 0 {
+		g.evidence += fmt.Sprintf(" Nearly every request with %s has %s and nearly every request with %s has %s: the data cannot tell them apart.",
+			r.qualText(g.quals), r.qualText(g.aliases), r.qualText(g.aliases), r.qualText(g.quals))
+	}
 	return g
+}
+
+// aliasShare is how completely a value and a group's qualifiers must name
+// the same requests to be shown as one: 95% of the requests with the
+// qualifiers have the value, and 95% of those with the value have the
+// qualifiers.
+const aliasShare = 0.95
+
+// aliasesOf returns the fixed values (tenant, payload, version, host) that
+// name the same requests as quals among pop. Such a value cannot qualify
+// (nothing without it is left to compare with: a heavy tenant that always
+// sends the large payloads), yet leaving it out hides who is affected. A
+// value the qualified requests share with everyone else (the only host, a
+// version every request runs) is no alias, nor is one a tenant sends only
+// most of (the rest of its large payloads come from others): the
+// qualifier test already judged those. Attributes are left out: they name
+// a tenant's requests in words an engineer searches by less.
+func (r *outlierRun) aliasesOf(d int32, cluster []int, pop []*exTrace, quals []dimVal) []dimVal {
+	share := map[dimVal]int{}
+	members := 0
+	for _, ti := range cluster {
+		t := &r.trace[ti]
+		if !t.matchesAll(quals) {
+			continue
+		}
+		members++
+		for _, v := range t.vals {
+			if v.dim <= dimHostIdx {
+				share[v]++
+			}
+		}
+	}
+	var cands []dimVal
+	for v, n := range share {
+		if float64(n) >= aliasShare*float64(members) && !slices.ContainsFunc(quals, func(q dimVal) bool { return q.dim == v.dim }) && r.ownedBy(v, d) {
+			cands = append(cands, v)
+		}
+	}
+	slices.SortFunc(cands, func(a, b dimVal) int { return cmp.Or(cmp.Compare(a.dim, b.dim), cmp.Compare(a.val, b.val)) })
+	var out []dimVal
+	for _, v := range cands {
+		tab := r.newTable()
+		for _, t := range pop {
+			tab.add(t.matchesAll(quals), t.has(v), t.stratum)
+		}
+		inShare, inSize, _ := tab.row(0)   // requests with the qualifiers: the share with v
+		outShare, outSize, _ := tab.row(1) // the others: the share with v
+		both, onlyV := inShare*inSize, outShare*outSize
+		if inShare >= aliasShare && onlyV <= (1-aliasShare)*(both+onlyV) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // bestQualifier tests every value most of the cluster shares, among the

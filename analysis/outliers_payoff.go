@@ -185,6 +185,12 @@ func (r *outlierRun) groupReport(g *groupDef) OutlierGroup {
 			parts = append(parts, r.valueText(v))
 		}
 		og.Label += " for " + strings.Join(parts, ", ")
+		if len(g.aliases) > 0 {
+			for _, v := range g.aliases {
+				og.DimensionValues[r.dims[v.dim].name] = r.dims[v.dim].names[v.val]
+			}
+			og.Label += " (all " + r.qualText(g.aliases) + ")"
+		}
 	} else if len(g.excluded) > 0 {
 		og.Label += " (other requests)"
 	}

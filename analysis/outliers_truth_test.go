@@ -174,6 +174,31 @@ func TestTruthCorrelatedTenant(t *testing.T) {
 	checkExclusive(t, rep)
 }
 
+// TestTruthAliasTenant: one tenant sends every large payload and sends
+// nothing else, so tenant and payload name the same requests. Neither can
+// be tested given the other, but the group must still say who: the tenant
+// is shown as an alias of the payload qualifier, not dropped.
+func TestTruthAliasTenant(t *testing.T) {
+	tenants := analysistest.DefaultTenants()
+	probs := map[string]float64{}
+	for _, tn := range tenants {
+		probs[tn] = 0
+	}
+	probs["umbrella"] = 1
+	ds := analysistest.Generate(analysistest.Scenario{Seed: 23, Traces: 20000,
+		LargePayload: &analysistest.LargePayload{Probability: 0, TenantProbability: probs, Bytes: 3 << 20}})
+	rep := runOutliers(t, ds, feedQuery())
+	if len(rep.Groups) == 0 {
+		t.Fatalf("no groups; verdict %q", rep.Verdict)
+	}
+	top := rep.Groups[0]
+	want := map[string]string{DimDependency: analysistest.Ranker, DimPayload: "2MiB-4MiB", DimTenant: "umbrella"}
+	if !maps(top.DimensionValues, want) || !strings.Contains(top.Label, "(all tenant=umbrella)") || !strings.Contains(top.Evidence, "cannot tell them apart") {
+		t.Errorf("top group %s %v (%s), want ranker for payload=2MiB-4MiB (all tenant=umbrella)", top.Label, top.DimensionValues, top.Evidence)
+	}
+	checkExclusive(t, rep)
+}
+
 func maps(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false
