@@ -9,6 +9,9 @@ import (
 	"github.com/tailscope/tailscope/store"
 )
 
+// readChunk is how much of the window one read of samples covers.
+const readChunk = time.Hour
+
 // bucket is the resolution of the burn windows: a 5-minute window is
 // exact to 10 s.
 const bucket = 10 * time.Second
@@ -44,21 +47,30 @@ func (c *counter) update(ctx context.Context, src analysis.SampleSource, now tim
 		from = c.lastRead.Add(-lateness)
 	}
 	from = time.Unix(0, bucketOf(from.UnixNano()))
-	samples, err := src.Samples(ctx, store.SampleQuery{Service: c.b.Service, Endpoint: c.b.Endpoint, From: from, To: now})
-	if err != nil {
-		return fmt.Errorf("read samples: %w", err)
-	}
 	for k := range c.total {
 		if k >= from.UnixNano() || k < now.Add(-longest).UnixNano()-int64(bucket) {
 			delete(c.total, k)
 			delete(c.bad, k)
 		}
 	}
-	for _, s := range samples {
-		k := bucketOf(s.StartUnixNano)
-		c.total[k]++
-		if s.DurationNano > int64(c.b.Threshold) {
-			c.bad[k]++
+	// An hour at a time: the first evaluation reads the longest window (a
+	// day by default), which on a busy endpoint is millions of requests;
+	// only their counts are kept.
+	for lo := from; lo.Before(now); lo = lo.Add(readChunk) {
+		hi := lo.Add(readChunk)
+		if hi.After(now) {
+			hi = now
+		}
+		samples, err := src.Samples(ctx, store.SampleQuery{Service: c.b.Service, Endpoint: c.b.Endpoint, From: lo, To: hi})
+		if err != nil {
+			return fmt.Errorf("read samples: %w", err)
+		}
+		for _, s := range samples {
+			k := bucketOf(s.StartUnixNano)
+			c.total[k]++
+			if s.DurationNano > int64(c.b.Threshold) {
+				c.bad[k]++
+			}
 		}
 	}
 	c.lastRead = now
