@@ -213,7 +213,12 @@ type TraceQuery struct {
 // SpanMatch is a condition one span of a trace satisfies; zero fields do
 // not constrain, and at least one must be set.
 type SpanMatch struct {
-	Service, Version, Host, Dependency string
+	Service, Version, Host string
+	// Dependency is the outlier analysis's dependency key: a span that
+	// calls the dependency, or a span of a service by that name that calls
+	// none (time in the service's own code), so every dependency the
+	// outliers page names can be searched.
+	Dependency string
 	// MinPayloadBytes and MaxPayloadBytes bound the span's payload:
 	// [min, max), max 0 meaning unbounded.
 	MinPayloadBytes, MaxPayloadBytes int64

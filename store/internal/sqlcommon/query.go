@@ -270,7 +270,10 @@ func (a *Args) hasSpan(d Dialect, m store.SpanMatch) (string, error) {
 	eq("service", m.Service)
 	eq("version", m.Version)
 	eq("host", m.Host)
-	eq("dependency", m.Dependency)
+	if m.Dependency != "" {
+		// The analysis's dependency key (see store.SpanMatch).
+		conds = append(conds, "(s2.dependency = "+a.Add(m.Dependency)+" OR (s2.dependency = '' AND s2.service = "+a.Add(m.Dependency)+"))")
+	}
 	if m.MinPayloadBytes > 0 {
 		conds = append(conds, "s2.payload_bytes >= "+a.Add(m.MinPayloadBytes))
 	}
