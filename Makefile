@@ -15,7 +15,7 @@ BENCHTIME ?= 1s
 BENCHCOUNT ?= 1
 BENCHPKGS ?= ./...
 
-.PHONY: all build run test test-short generate check-generated lint fmt vet fuzz fuzz-short bench bench-smoke screenshots clean help
+.PHONY: scaleout all build run test test-short generate check-generated lint fmt vet fuzz fuzz-short bench bench-smoke screenshots clean help
 
 all: build
 
@@ -60,6 +60,9 @@ lint: vet ## gofmt check and go vet
 
 vet:
 	$(GO) vet $(PKGS)
+
+scaleout: ## a PostgreSQL primary + streaming replica, Redis and two tailscope processes; kill one (docs/SCALING.md)
+	TAILSCOPE_REQUIRE_SERVICES=1 $(GO) test -count=1 -run 'TestScaleOut$$' -v ./e2e
 
 fuzz-short: ## run each fuzz target briefly (FUZZTIME, default 10s)
 	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \

@@ -35,6 +35,10 @@ type Config struct {
 	HTTPAddr string
 	// DatabaseURL selects the store: postgres://… or sqlite:PATH.
 	DatabaseURL string
+	// DatabaseReadURL, when set, is a PostgreSQL streaming replica of
+	// DatabaseURL that pages and the API read spans from (readsplit.go);
+	// writes and records stay on the primary.
+	DatabaseReadURL string
 	// DatabaseWait is how long Start retries a store it cannot reach
 	// (PostgreSQL starting up) before giving up; 0 tries once.
 	DatabaseWait time.Duration
@@ -115,8 +119,12 @@ type App struct {
 	cfg Config
 	log *slog.Logger
 
-	store    store.Store
-	backend  Backend
+	store   store.Store
+	backend Backend
+	// reads is what the pages read: the store, or a readSplit over it
+	// and the replica (replica non-nil).
+	reads    web.Store
+	replica  *replicaStatus
 	cache    cache.Cache
 	receiver *ingest.Receiver
 	web      *http.Server
@@ -177,6 +185,19 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.log.Info("store open", "backend", a.backend)
+	a.reads = a.store
+	if a.cfg.DatabaseReadURL != "" {
+		if a.backend != BackendPostgres {
+			return fmt.Errorf("database read url: a read replica needs a PostgreSQL primary, not %s", a.backend)
+		}
+		rdb, err := openReplica(ctx, a.cfg.DatabaseReadURL, a.cfg.DatabaseWait, a.log)
+		if err != nil {
+			return err
+		}
+		a.reads = readSplit{Store: a.store, replica: rdb}
+		a.replica = &replicaStatus{db: rdb, now: time.Now}
+		a.log.Info("span reads from a replica")
+	}
 	if a.backend == BackendSQLite && a.cfg.Ingest.Writers > 1 {
 		// SQLite has one writer; more goroutines only contend for it.
 		a.cfg.Ingest.Writers = 1
@@ -274,7 +295,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 	}
 	var handler http.Handler = web.New(web.Config{
-		Store:     a.store,
+		Store:     a.reads,
+		Replica:   a.replicaState(),
 		Cache:     cache.NewAside(a.cache, a.cfg.CacheTTL, 0.2, a.log),
 		Metrics:   promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Ready:     a.Ready,
@@ -416,7 +438,7 @@ const MaxLoaderLag = 30 * time.Second
 // store answers, the write-ahead log's loader is less than MaxLoaderLag
 // behind and, when the store can tell, its writes commit.
 func (a *App) Ready(ctx context.Context) error {
-	if err := a.store.Ping(ctx); err != nil {
+	if err := a.reads.Ping(ctx); err != nil {
 		return err
 	}
 	if err := a.receiver.WriteHealth(); err != nil {
@@ -497,6 +519,11 @@ func (a *App) Close() error {
 		}
 		if a.cache != nil {
 			a.cache.Close()
+		}
+		if a.replica != nil {
+			if err := a.replica.db.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close read replica: %w", err))
+			}
 		}
 		if a.store != nil {
 			if err := a.store.Close(); err != nil {

@@ -17,6 +17,9 @@ type Page struct {
 	// User is who is logged in, shown with a log-out button; "" when
 	// authentication is off or by a proxy (which logs out itself).
 	User string
+	// Notice is a warning about the data of every page (a lagging read
+	// replica), shown in the footer; "" shows none.
+	Notice string
 }
 
 // NavItem is one navigation link; its Href carries the current time range

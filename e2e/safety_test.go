@@ -314,7 +314,7 @@ func (l *logTap) WithAttrs([]slog.Attr) slog.Handler { return l }
 func (l *logTap) WithGroup(string) slog.Handler      { return l }
 
 // freePort returns a loopback address nothing listens on.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

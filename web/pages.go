@@ -42,6 +42,7 @@ func (s *Server) page(r *http.Request, title, section string, tr *TimeRange) com
 		CSS:     s.assets.Path("app.css"),
 		JS:      s.assets.Path("app.js"),
 		Version: s.version,
+		Notice:  s.replicaNotice(r.Context()),
 	}
 	if pr := principal(r); pr.Via == "session" {
 		p.User = pr.Name

@@ -237,10 +237,16 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	type answer struct {
+		Status      string         `json:"status"`
+		Error       string         `json:"error,omitempty"`
+		ReadReplica *readyzReplica `json:"read_replica,omitempty"`
+	}
 	if err := s.ready(r.Context()); err != nil {
 		s.log.Warn("readiness: store not ready", "err", err)
-		s.writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store not ready: unreachable, or its writes fail"})
+		s.writeJSON(w, http.StatusServiceUnavailable, answer{Status: "unavailable", Error: "store not ready: unreachable, or its writes fail",
+			ReadReplica: s.readyzReplica(r)})
 		return
 	}
-	s.writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	s.writeJSON(w, http.StatusOK, answer{Status: "ready", ReadReplica: s.readyzReplica(r)})
 }

@@ -42,7 +42,12 @@ type Config struct {
 	Metrics http.Handler
 	// Ready answers /readyz (nil error: ready); nil means Store.Ping.
 	Ready func(ctx context.Context) error
-	Log   *slog.Logger
+	// Replica tells how far the read replica the store reads spans from
+	// trails the primary (Config.DatabaseReadURL in app); nil when reads
+	// go to the primary. /readyz reports it, and page footers when it
+	// matters.
+	Replica func(ctx context.Context) (ReplicaState, error)
+	Log     *slog.Logger
 	// Now is the clock used to resolve relative time ranges.
 	Now func() time.Time
 	// Version is reported by /healthz and in page footers.
@@ -79,6 +84,7 @@ type Server struct {
 	cache   *cache.Aside
 	metrics http.Handler
 	ready   func(ctx context.Context) error
+	replica func(ctx context.Context) (ReplicaState, error)
 	log     *slog.Logger
 	now     func() time.Time
 	version string
@@ -106,6 +112,7 @@ func New(cfg Config) *Server {
 		cache:     cfg.Cache,
 		metrics:   cfg.Metrics,
 		ready:     cfg.Ready,
+		replica:   cfg.Replica,
 		log:       cfg.Log,
 		now:       cfg.Now,
 		version:   cfg.Version,

@@ -160,6 +160,7 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 	fs.StringVar(&cfg.Ingest.HTTPAddr, "otlp-http", cfg.Ingest.HTTPAddr, "OTLP/HTTP receiver listen address")
 	fs.StringVar(&cfg.Ingest.GRPCAddr, "otlp-grpc", cfg.Ingest.GRPCAddr, "OTLP/gRPC receiver listen address")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "store: postgres://user@host/db or sqlite:PATH")
+	fs.StringVar(&cfg.DatabaseReadURL, "database-read-url", "", "PostgreSQL streaming replica of --database-url that pages and the API read spans from (default: read the primary)")
 	fs.DurationVar(&cfg.DatabaseWait, "database-wait", cfg.DatabaseWait, "how long start-up retries a database it cannot reach (PostgreSQL starting) before giving up; 0 tries once")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for the shared analysis cache (default: in-process cache)")
 	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", cfg.CacheTTL, "how long analysis results are cached")

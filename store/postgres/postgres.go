@@ -41,6 +41,8 @@ type DB struct {
 	streams chan *copyStream
 	// resources caches the ids of stored resources (resources.go).
 	resources resourceCache
+	// readOnly marks a replica (OpenReplica): writes are refused.
+	readOnly bool
 
 	stop      chan struct{}
 	done      sync.WaitGroup

@@ -57,6 +57,9 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) error {
 	if len(spans) == 0 {
 		return nil
 	}
+	if db.readOnly {
+		return ErrReadOnly
+	}
 	rows := db.stream()
 	defer db.reuse(rows)
 	rows.resources = slices.Grow(rows.resources[:0], len(spans))[:len(spans)]
