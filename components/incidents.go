@@ -75,6 +75,7 @@ type IncidentView struct {
 	// time and ReportVersion the tailscope that computed it; Stale says
 	// the incident was edited after it. Revisions lists every snapshot.
 	Revision      int
+	TracesKept    bool
 	FinalizedAt   string
 	ReportVersion string
 	Stale         bool

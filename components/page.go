@@ -20,6 +20,14 @@ type Page struct {
 	// Notice is a warning about the data of every page (a lagging read
 	// replica), shown in the footer; "" shows none.
 	Notice string
+	// Banner is a note about this page's data shown above its content
+	// (a trace read from an incident's kept copy); nil shows none.
+	Banner *Banner
+}
+
+// Banner is a one-line note above a page's content, with an optional link.
+type Banner struct {
+	TestID, Text, LinkText, Href string
 }
 
 // NavItem is one navigation link; its Href carries the current time range

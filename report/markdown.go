@@ -244,7 +244,11 @@ func mdExemplars(w *mdWriter, rep Report) {
 		w.paragraph("None: nothing is pinned and no outlier group formed.")
 	} else {
 		if rep.Revision > 0 {
-			w.paragraph(fmt.Sprintf("Summaries taken when revision %d was finalized; a trace link opens only while retention keeps the trace.", rep.Revision))
+			if rep.TracesKept {
+				w.paragraph(fmt.Sprintf("Summaries taken when revision %d was finalized; the traces were kept with the incident, so their links open after retention too.", rep.Revision))
+			} else {
+				w.paragraph(fmt.Sprintf("Summaries taken when revision %d was finalized; a trace link opens only while retention keeps the trace.", rep.Revision))
+			}
 		}
 		w.table("| Trace | Why | Root | Duration | Critical path |", "| --- | --- | --- | ---: | --- |")
 		for _, e := range rep.Exemplars {

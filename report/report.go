@@ -38,6 +38,10 @@ type Report struct {
 	// computed at GeneratedAt from the spans stored then.
 	Revision    int        `json:"revision"`
 	FinalizedAt *time.Time `json:"finalized_at"`
+	// TracesKept says the exemplar traces were kept with the incident
+	// when this revision was finalized, so their links open after
+	// retention removes the spans.
+	TracesKept bool `json:"traces_kept"`
 	// TailscopeVersion computed the numbers, with Parameters.
 	TailscopeVersion string     `json:"tailscope_version"`
 	Parameters       Parameters `json:"parameters"`

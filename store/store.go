@@ -406,6 +406,24 @@ type IncidentStore interface {
 	// Snapshots lists an incident's revisions newest first, without their
 	// bodies; none is an empty list.
 	Snapshots(ctx context.Context, incidentID int64) ([]IncidentSnapshot, error)
+
+	// KeepTraces stores copies of traces an incident's report cites, so
+	// they outlive retention; a trace the incident already keeps is left
+	// as it is. It returns ErrNotFound when the incident does not exist.
+	// DeleteIncident removes the copies; nothing else does.
+	KeepTraces(ctx context.Context, incidentID int64, traces map[TraceID][]Span) error
+	// KeptTrace returns the copy of a trace kept by the incident that kept
+	// it first, or ErrNotFound.
+	KeptTrace(ctx context.Context, id TraceID) (KeptTrace, error)
+}
+
+// KeptTrace is a copy of a trace kept with an incident's report.
+type KeptTrace struct {
+	TraceID    TraceID
+	IncidentID int64
+	KeptAt     time.Time
+	// Spans are as Trace returned them when the copy was made.
+	Spans []Span
 }
 
 // IncidentSnapshot is one revision of an incident's finalized report: the

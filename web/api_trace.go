@@ -17,17 +17,21 @@ type traceDetail struct {
 	CriticalPath []store.SpanID              `json:"critical_path"`
 	Findings     []analysis.Finding          `json:"findings"`
 	Analysis     analysis.CriticalPathResult `json:"critical_path_detail"`
+	// Kept is set when retention removed the trace and this is the copy
+	// an incident's report kept.
+	Kept *keptInfo `json:"kept,omitempty"`
 
 	spans []store.Span
 }
 
 func (s *Server) traceDetail(ctx context.Context, id store.TraceID) (*traceDetail, error) {
-	spans, err := s.store.Trace(ctx, id)
+	spans, kept, err := s.trace(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("trace %s: %w", id, err)
 	}
 	cp := analysis.CriticalPath(spans)
 	d := &traceDetail{
+		Kept:         kept,
 		TraceID:      id.String(),
 		Spans:        make([]spanJSON, len(spans)),
 		CriticalPath: cp.SpanIDs,

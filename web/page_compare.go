@@ -58,7 +58,7 @@ func (s *Server) traceDiff(ctx context.Context, q url.Values) (analysis.TraceDif
 	if err != nil {
 		return analysis.TraceDiff{}, err
 	}
-	sa, err := s.store.Trace(ctx, a)
+	sa, _, err := s.trace(ctx, a)
 	if err != nil {
 		return analysis.TraceDiff{}, fmt.Errorf("trace %s: %w", a, err)
 	}
@@ -70,7 +70,7 @@ func (s *Server) traceDiff(ctx context.Context, q url.Values) (analysis.TraceDif
 	if a == b {
 		return analysis.TraceDiff{}, badRequest("a and b are the same trace: pick two different traces")
 	}
-	sb, err := s.store.Trace(ctx, b)
+	sb, _, err := s.trace(ctx, b)
 	if err != nil {
 		return analysis.TraceDiff{}, fmt.Errorf("trace %s: %w", b, err)
 	}

@@ -27,7 +27,7 @@ func incidentView(rep report.Report, export bool) (components.IncidentView, erro
 			ReportMD: rep.Links.ReportMarkdown, ReportHTML: rep.Links.ReportHTML, ReportJSON: rep.Links.ReportJSON, API: rep.Links.API,
 			Finalize: p + "/finalize", Recompute: p + "/recompute",
 		},
-		Revision: rep.Revision, ReportVersion: rep.TailscopeVersion,
+		Revision: rep.Revision, TracesKept: rep.TracesKept, ReportVersion: rep.TailscopeVersion,
 	}
 	if rep.FinalizedAt != nil {
 		v.FinalizedAt = rep.FinalizedAt.UTC().Format("2006-01-02 15:04:05 UTC")

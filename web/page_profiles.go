@@ -99,7 +99,7 @@ func (s *Server) handleSpanProfile(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	spans, err := s.store.Trace(r.Context(), id)
+	spans, _, err := s.trace(r.Context(), id)
 	if err != nil {
 		s.pageError(w, r, fmt.Errorf("trace %s: %w", id, err))
 		return

@@ -52,7 +52,9 @@ func (s *Server) handleTracePage(w http.ResponseWriter, r *http.Request) {
 		// the trace.
 		s.log.Warn("waterfall: profiled spans", "trace", id, "err", err)
 	}
-	s.render(w, r, http.StatusOK, s.page(r, "Trace "+v.RootName, "search", nil), components.WaterfallPage(v))
+	page := s.page(r, "Trace "+v.RootName, "search", nil)
+	page.Banner = keptBanner(d.Kept)
+	s.render(w, r, http.StatusOK, page, components.WaterfallPage(v))
 }
 
 // linkProfiles gives spans with CPU samples (in their subtree) a link to

@@ -76,6 +76,11 @@ func (s *Server) finalize(ctx context.Context, in store.Incident) (store.Inciden
 	if err != nil {
 		return store.IncidentSnapshot{}, fmt.Errorf("incident %d report: %w", in.ID, err)
 	}
+	// The traces first: a snapshot that says its traces are kept must
+	// never exist without them.
+	if rep.TracesKept, err = s.keepExemplars(ctx, in.ID, rep); err != nil {
+		return store.IncidentSnapshot{}, fmt.Errorf("incident %d: %w", in.ID, err)
+	}
 	body, err := json.Marshal(rep)
 	if err != nil {
 		return store.IncidentSnapshot{}, fmt.Errorf("encode incident %d report: %w", in.ID, err)

@@ -113,3 +113,13 @@ func (db *DB) Snapshot(ctx context.Context, incidentID int64, revision int) (sto
 func (db *DB) Snapshots(ctx context.Context, incidentID int64) ([]store.IncidentSnapshot, error) {
 	return db.records().Snapshots(ctx, incidentID)
 }
+
+// KeepTraces stores copies of traces an incident's report cites.
+func (db *DB) KeepTraces(ctx context.Context, incidentID int64, traces map[store.TraceID][]store.Span) error {
+	return db.records().KeepTraces(ctx, incidentID, traces)
+}
+
+// KeptTrace returns a kept copy of a trace or store.ErrNotFound.
+func (db *DB) KeptTrace(ctx context.Context, id store.TraceID) (store.KeptTrace, error) {
+	return db.records().KeptTrace(ctx, id)
+}

@@ -71,6 +71,7 @@ func RunAll(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Budgets", testBudgets},
 		{"Incidents", testIncidents},
 		{"IncidentSnapshots", testIncidentSnapshots},
+		{"KeptTraces", testKeptTraces},
 		{"Alerts", testAlerts},
 		{"ContextCancelled", testContextCancelled},
 	}

@@ -230,6 +230,9 @@ func (r Records) DeleteIncident(ctx context.Context, id int64) error {
 	if _, err := r.Conn.Exec(ctx, Rebind(r.Conn.Dialect(), `DELETE FROM incident_snapshots WHERE incident_id = ?`), id); err != nil {
 		return r.errorf(fmt.Sprintf("delete incident %d snapshots", id), err)
 	}
+	if _, err := r.Conn.Exec(ctx, Rebind(r.Conn.Dialect(), `DELETE FROM kept_traces WHERE incident_id = ?`), id); err != nil {
+		return r.errorf(fmt.Sprintf("delete incident %d kept traces", id), err)
+	}
 	return r.deleteByID(ctx, "incident", `DELETE FROM incidents WHERE id = ?`, id)
 }
 
