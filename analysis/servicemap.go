@@ -51,7 +51,11 @@ import (
 // calling span and everything under it (the whole call, HopWholeCall) over
 // the trace's duration. An edge is hot when its share of the tail sample's
 // critical time exceeds its share of the typical sample's by at least
-// MapHotMargin: it is on the tail's critical path more than its share.
+// MapHotMargin — it is on the tail's critical path more than its share —
+// and more tail traces than chance would give spend an unusually large
+// share on it (a binomial test against the typical sample's 90th
+// percentile, Benjamini–Hochberg over the edges past the margin), so one
+// very slow trace does not make an edge hot.
 
 // Service map bounds and rules.
 const (
@@ -139,7 +143,11 @@ type MapEdge struct {
 	// time of the tail and of the typical sample.
 	TailShare    float64 `json:"tail_share"`
 	TypicalShare float64 `json:"typical_share"`
-	Hot          bool    `json:"hot"`
+	// Hot: the tail share exceeds the typical share by MapHotMargin and
+	// significantly many tail traces spend an unusual share on the edge
+	// (HotPValue, adjusted over the map's candidate edges, below 0.05).
+	Hot       bool    `json:"hot"`
+	HotPValue float64 `json:"hot_p_value"`
 	// CallerService and CallerEndpoint name the caller's entry endpoint
 	// that made most of the calls (its outliers show this edge as a
 	// dependency); CalleeEndpoint the callee's endpoint for calls between

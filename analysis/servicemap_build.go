@@ -25,6 +25,10 @@ type mapStat struct {
 	callees  map[string]float64    // callee endpoint → calls
 	critNs   int64                 // typical sample
 	tailCrit int64
+	// typShares and tailShares are the per-trace shares of critical time
+	// (ppm of the trace's duration) of the sampled traces that took the
+	// edge; traces that did not are zeros, added when the edge is judged.
+	typShares, tailShares []int64
 }
 
 func newMapStat() *mapStat {
@@ -226,6 +230,8 @@ func (b *mapBuilder) addTrace(t *Tree, w float64, tot *cpTotals) {
 		return true
 	})
 	sums := critSums(t)
+	perTrace := map[*mapStat]int64{}
+	defer func() { appendShares(perTrace, root.DurationNano, false) }()
 	for _, in := range b.instances(t) {
 		sp := t.Span(in.node)
 		st := b.edges[in.key]
@@ -233,6 +239,7 @@ func (b *mapBuilder) addTrace(t *Tree, w float64, tot *cpTotals) {
 			st = newMapStat()
 			b.edges[in.key] = st
 		}
+		perTrace[st] += sums[in.node]
 		isErr := sp.StatusCode == store.StatusError
 		if in.key.kind == EdgeCall {
 			for _, c := range t.Children(in.node) {
@@ -274,8 +281,11 @@ func (b *mapBuilder) addTrace(t *Tree, w float64, tot *cpTotals) {
 
 // addTail adds a trace of the tail sample: only its critical time counts.
 func (b *mapBuilder) addTail(t *Tree) {
-	b.tail.durNs += t.Span(t.Root()).DurationNano
+	dur := t.Span(t.Root()).DurationNano
+	b.tail.durNs += dur
 	sums := critSums(t)
+	perTrace := map[*mapStat]int64{}
+	defer func() { appendShares(perTrace, dur, true) }()
 	for _, in := range b.instances(t) {
 		st := b.edges[in.key]
 		if st == nil {
@@ -286,6 +296,22 @@ func (b *mapBuilder) addTail(t *Tree) {
 			b.ensure(in.key.to)
 		}
 		st.tailCrit += sums[in.node]
+		perTrace[st] += sums[in.node]
+	}
+}
+
+// appendShares records one trace's share of critical time per edge.
+func appendShares(perTrace map[*mapStat]int64, durNs int64, tail bool) {
+	if durNs <= 0 {
+		return
+	}
+	for st, crit := range perTrace {
+		ppm := int64(math.Round(1e6 * math.Min(float64(crit)/float64(durNs), 1)))
+		if tail {
+			st.tailShares = append(st.tailShares, ppm)
+		} else {
+			st.typShares = append(st.typShares, ppm)
+		}
 	}
 }
 
@@ -357,6 +383,7 @@ func (b *mapBuilder) result() ServiceMap {
 		}
 		m.Nodes = append(m.Nodes, *n)
 	}
+	var hot []int // edges past the margin, judged together below
 	for k, st := range b.edges {
 		e := MapEdge{From: k.from, To: k.to, Kind: k.kind, Calls: round3(st.n), Sampled: st.sampled,
 			RatePerS: round4(st.n / secs)}
@@ -372,6 +399,11 @@ func (b *mapBuilder) result() ServiceMap {
 			e.TailShare = round4(float64(st.tailCrit) / float64(b.tail.durNs))
 		}
 		e.Hot = b.tail.durNs > 0 && e.TailShare-e.TypicalShare >= MapHotMargin
+		e.HotPValue = 1
+		if e.Hot {
+			e.HotPValue = st.hotTest(b.typicalTraces, b.tailTraces)
+			hot = append(hot, len(m.Edges))
+		}
 		caller, callee := st.top()
 		e.CallerService, e.CallerEndpoint = caller[0], caller[1]
 		if e.CallerService == "" {
@@ -382,9 +414,55 @@ func (b *mapBuilder) result() ServiceMap {
 		}
 		m.Edges = append(m.Edges, e)
 	}
+	// A margin crossed by a handful of tail traces can be chance: an edge
+	// is hot only when the tail's per-trace shares are also significantly
+	// larger than the typical ones, with the false discovery rate held
+	// over the map's candidate edges.
+	ps := make([]float64, len(hot))
+	for i, j := range hot {
+		ps[i] = m.Edges[j].HotPValue
+	}
+	for i, q := range benjaminiHochberg(ps) {
+		m.Edges[hot[i]].HotPValue = round4(q)
+		m.Edges[hot[i]].Hot = q < mapHotAlpha
+	}
 	slices.SortFunc(m.Edges, func(a, b MapEdge) int {
 		return cmp.Or(cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To), cmp.Compare(a.Kind, b.Kind))
 	})
 	m.Layers = LayoutMap(m.Nodes, m.Edges)
 	return m
+}
+
+// mapHotAlpha is the false discovery rate of hot edges.
+const mapHotAlpha = 0.05
+
+// hotTest is the p-value that more of the tail's traces spend an
+// unusually large share of their critical time on the edge than chance
+// would give: "unusually" is above the typical sample's 90th percentile
+// share, which a typical trace exceeds with probability p0 (counted, with
+// one pseudo-observation so p0 is never 0), and the count of tail traces
+// above it is tested against Binomial(tail, p0). One very slow trace
+// dominated by the edge moves the tail's share of the sums past the
+// margin but is one count, not a pattern.
+func (s *mapStat) hotTest(typical, tail int) float64 {
+	a := withZeros(s.typShares, typical)
+	b := withZeros(s.tailShares, tail)
+	if len(a) == 0 || len(b) == 0 {
+		return 1
+	}
+	cut := a[min(len(a)-1, int(math.Ceil(0.9*float64(len(a))))-1)]
+	over := func(xs []int64) int {
+		i, _ := slices.BinarySearch(xs, cut+1)
+		return len(xs) - i
+	}
+	p0 := float64(over(a)+1) / float64(len(a)+1)
+	return binomialAtLeast(over(b), len(b), p0)
+}
+
+// withZeros is xs padded with zeros to n values, sorted.
+func withZeros(xs []int64, n int) []int64 {
+	out := make([]int64, max(n, len(xs)))
+	copy(out[len(out)-len(xs):], xs)
+	slices.Sort(out)
+	return out
 }

@@ -334,3 +334,47 @@ func TestServiceMapLinkedConsumer(t *testing.T) {
 		t.Errorf("kafka → billing: kind %s, caller %q", e.Kind, e.CallerService)
 	}
 }
+
+// One very slow request dominated by the cache puts the cache edge past
+// the hot margin (its share of the tail's summed critical time is large)
+// but is one request, not a pattern of the tail: the edge is not hot,
+// while the database, slow in every 20th request, still is.
+func TestServiceMapOneSlowTraceIsNotHot(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	spans, _ := mapTopology(200, t0)
+	var fluke store.TraceID
+	binary.BigEndian.PutUint64(fluke[8:], 101) // trace i=100: not a slow-database one
+	for i := range spans {
+		sp := &spans[i]
+		if sp.TraceID != fluke {
+			continue
+		}
+		switch {
+		case sp.Dependency == "redis":
+			sp.DurationNano += int64(3 * time.Second)
+		case sp.IsRoot():
+			sp.DurationNano += int64(3 * time.Second)
+		}
+	}
+	m, err := analysis.BuildServiceMap(context.Background(), analysistest.NewSource(spans),
+		analysis.ServiceMapQuery{From: t0, To: t0.Add(100 * time.Second), Traces: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range m.Edges {
+		key := e.From + ">" + e.To
+		switch key {
+		case "service:gateway>dependency:redis":
+			if e.TailShare-e.TypicalShare < analysis.MapHotMargin {
+				t.Fatalf("cache edge tail share %v, typical %v: the fluke does not cross the margin, the test proves nothing", e.TailShare, e.TypicalShare)
+			}
+			if e.Hot {
+				t.Errorf("cache edge hot on one slow request (p %v)", e.HotPValue)
+			}
+		case "service:orders>dependency:postgresql/orders":
+			if !e.Hot {
+				t.Errorf("database edge not hot (tail %v, typical %v, p %v)", e.TailShare, e.TypicalShare, e.HotPValue)
+			}
+		}
+	}
+}
