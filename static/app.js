@@ -341,3 +341,79 @@ function bindFlameSearch(root) {
   });
 }
 bindFlameSearch(document);
+
+// ---- Time: local or UTC (browseux) ----
+// The server writes every <time datetime> in UTC so its HTML is the same for
+// everyone (and cacheable); this rewrites them in the reader's time zone
+// unless they chose UTC, remembered in localStorage like the theme. The
+// range form's date-time pickers read and write in the same zone.
+(function times() {
+  const key = "tailscope-tz";
+  const pad = (n, w) => String(n).padStart(w || 2, "0");
+  const zoneName = () => {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "local"; } catch (e) { return "local"; }
+  };
+  const utc = () => localStorage.getItem(key) === "utc";
+  // parts of d in the chosen zone
+  function parts(d) {
+    return utc()
+      ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds()]
+      : [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds(), d.getMilliseconds()];
+  }
+  function text(d, fmt) {
+    const [y, mo, da, h, mi, s, ms] = parts(d);
+    const clock = pad(h) + ":" + pad(mi) + ":" + pad(s);
+    let out = fmt === "time" ? clock : y + "-" + pad(mo) + "-" + pad(da) + " " + clock;
+    if (fmt === "datetime-ms") out += "." + pad(ms, 3);
+    return utc() ? out + " UTC" : out;
+  }
+  // "YYYY-MM-DDTHH:MM:SS" for <input type="datetime-local">
+  function pickerValue(d) {
+    const [y, mo, da, h, mi, s] = parts(d);
+    return y + "-" + pad(mo) + "-" + pad(da) + "T" + pad(h) + ":" + pad(mi) + ":" + pad(s);
+  }
+  function fromPicker(v) {
+    if (!v) return null;
+    if (v.length === 16) v += ":00";
+    const d = utc() ? new Date(v + "Z") : new Date(v);
+    return isNaN(d) ? null : d;
+  }
+  function render() {
+    for (const el of document.querySelectorAll("time[datetime]")) {
+      const d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d)) continue;
+      el.textContent = text(d, el.dataset.fmt || "datetime");
+      el.title = utc() ? "" : "your time zone (" + zoneName() + "); " + d.toISOString().replace("T", " ").replace(".000Z", "Z");
+    }
+    for (const b of document.querySelectorAll("[data-tz-toggle]")) {
+      b.setAttribute("aria-pressed", String(utc()));
+      b.textContent = utc() ? "UTC" : "Local time";
+      b.title = utc() ? "Times are in UTC; click for your time zone (" + zoneName() + ")" : "Times are in your time zone (" + zoneName() + "); click for UTC";
+    }
+    fillPickers();
+  }
+  function fillPickers() {
+    const resolved = document.querySelector("[data-testid=range-resolved]");
+    for (const p of document.querySelectorAll("[data-range-pick]")) {
+      p.hidden = false;
+      const iso = resolved && resolved.dataset[p.dataset.rangePick];
+      if (iso) p.value = pickerValue(new Date(iso));
+    }
+  }
+  document.addEventListener("change", (e) => {
+    const p = e.target.closest && e.target.closest("[data-range-pick]");
+    if (!p) return;
+    const d = fromPicker(p.value);
+    const input = p.form ? p.form.elements[p.dataset.rangePick] : p.parentElement.querySelector("input[name=" + p.dataset.rangePick + "]");
+    const target = input || document.querySelector("form[data-range-form] input[name=" + p.dataset.rangePick + "]");
+    if (d && target) target.value = d.toISOString().replace(".000Z", "Z");
+  });
+  document.addEventListener("click", (e) => {
+    if (!e.target.closest("[data-tz-toggle]")) return;
+    localStorage.setItem(key, utc() ? "local" : "utc");
+    render();
+  });
+  render();
+  // Components inserted later (fragments) carry <time> elements too.
+  window.tailscopeTimes = render;
+})();
