@@ -417,3 +417,65 @@ bindFlameSearch(document);
   // Components inserted later (fragments) carry <time> elements too.
   window.tailscopeTimes = render;
 })();
+
+// ---- Sortable tables (browseux) ----
+// A table[data-sortable] sorts by a heading's button without a reload. Rows
+// are grouped in <tbody class="sort-group">: groups sort by their first row
+// (a service), the other rows sort within their group (its endpoints).
+// Numbers sort largest first on the first press, text A to Z. The order is
+// kept in the URL (?order=p99-desc) so a copied link shows it.
+(function sortableTables() {
+  for (const table of document.querySelectorAll("table[data-sortable]")) {
+    const heads = Array.from(table.tHead.rows[0].cells);
+    const value = (row, col) => {
+      const cell = row.cells[col];
+      return cell ? cell.dataset.sort || "" : "";
+    };
+    function sort(col, dir) {
+      const th = heads[col];
+      const num = th.dataset.sortKind === "num";
+      const sign = dir === "ascending" ? 1 : -1;
+      const cmp = (a, b) => {
+        const va = value(a, col), vb = value(b, col);
+        const c = num ? Number(va) - Number(vb) : va.localeCompare(vb);
+        return sign * c;
+      };
+      const groups = Array.from(table.tBodies);
+      for (const g of groups) {
+        const rows = Array.from(g.rows);
+        const [head, ...rest] = g.classList.contains("sort-group") ? rows : [null, ...rows];
+        rest.sort(cmp);
+        g.append(...rest);
+        if (head) g.prepend(head);
+      }
+      if (groups.length > 1 && groups.every((g) => g.classList.contains("sort-group"))) {
+        groups.sort((a, b) => cmp(a.rows[0], b.rows[0]));
+        table.append(...groups);
+      }
+      for (const h of heads) {
+        if (h === th) h.setAttribute("aria-sort", dir); else h.removeAttribute("aria-sort");
+        const mark = h.querySelector(".sort-mark");
+        if (mark) mark.textContent = h === th ? (dir === "ascending" ? " ↑" : " ↓") : "";
+      }
+    }
+    table.tHead.addEventListener("click", (e) => {
+      const btn = e.target.closest("button[data-sort-key]");
+      if (!btn) return;
+      const th = btn.closest("th");
+      const col = heads.indexOf(th);
+      const first = th.dataset.sortKind === "num" ? "descending" : "ascending";
+      const cur = th.getAttribute("aria-sort");
+      const dir = cur ? (cur === "ascending" ? "descending" : "ascending") : first;
+      sort(col, dir);
+      const u = new URL(location.href);
+      u.searchParams.set("order", btn.dataset.sortKey + (dir === "ascending" ? "-asc" : "-desc"));
+      history.replaceState(null, "", u);
+    });
+    const order = new URL(location.href).searchParams.get("order");
+    if (order) {
+      const m = /^(.+)-(asc|desc)$/.exec(order);
+      const btn = m && table.tHead.querySelector('button[data-sort-key="' + CSS.escape(m[1]) + '"]');
+      if (btn) sort(heads.indexOf(btn.closest("th")), m[2] === "asc" ? "ascending" : "descending");
+    }
+  }
+})();
