@@ -275,55 +275,6 @@ document.addEventListener("submit", (e) => {
   if (sel && byId.has(sel)) { expandAncestors(byId.get(sel)); select(byId.get(sel), false); }
 })();
 
-// Heatmap: drag across cells to list the traces of a region.
-(function heatmap() {
-  for (const svg of document.querySelectorAll("svg.heatmap[data-select-url]")) {
-    const cells = Array.from(svg.querySelectorAll("rect.cell"));
-    if (!cells.length) continue;
-    let start = null, brush = null;
-    const pt = (e) => { const p = svg.createSVGPoint(); p.x = e.clientX; p.y = e.clientY; return p.matrixTransform(svg.getScreenCTM().inverse()); };
-    svg.addEventListener("mousedown", (e) => {
-      if (e.button !== 0) return;
-      e.preventDefault();
-      start = pt(e);
-      brush = document.createElementNS("http://www.w3.org/2000/svg", "rect");
-      brush.setAttribute("class", "brush");
-      svg.append(brush);
-    });
-    svg.addEventListener("mousemove", (e) => {
-      if (!start) return;
-      const p = pt(e);
-      brush.setAttribute("x", Math.min(start.x, p.x)); brush.setAttribute("y", Math.min(start.y, p.y));
-      brush.setAttribute("width", Math.abs(p.x - start.x)); brush.setAttribute("height", Math.abs(p.y - start.y));
-    });
-    svg.addEventListener("mouseup", (e) => {
-      if (!start) return;
-      const p = pt(e);
-      const box = { x0: Math.min(start.x, p.x), x1: Math.max(start.x, p.x), y0: Math.min(start.y, p.y), y1: Math.max(start.y, p.y) };
-      start = null;
-      brush.remove();
-      if (box.x1 - box.x0 < 4 && box.y1 - box.y0 < 4) return; // a click: the cell's own link handles it
-      const ctm = svg.getScreenCTM().inverse();
-      let from = null, to = null, lo = Infinity, hi = 0;
-      for (const c of cells) {
-        const r = c.getBoundingClientRect();
-        const a = svg.createSVGPoint(); a.x = r.left; a.y = r.top;
-        const b = svg.createSVGPoint(); b.x = r.right; b.y = r.bottom;
-        const pa = a.matrixTransform(ctm), pb = b.matrixTransform(ctm);
-        if (pb.x < box.x0 || pa.x > box.x1 || pb.y < box.y0 || pa.y > box.y1) continue;
-        if (from === null || c.dataset.from < from) from = c.dataset.from;
-        if (to === null || c.dataset.to > to) to = c.dataset.to;
-        lo = Math.min(lo, Number(c.dataset.lo)); hi = Math.max(hi, Number(c.dataset.hi));
-      }
-      if (from === null) return;
-      const u = new URL(svg.dataset.selectUrl, location.href);
-      u.searchParams.set("from", from); u.searchParams.set("to", to);
-      u.searchParams.set("min_ms", String(lo)); u.searchParams.set("max_ms", String(hi));
-      location.href = u.toString();
-    });
-  }
-})();
-
 // Flame graph: highlight frames whose function matches the search box.
 // A page has one box for all its graphs; a graph inserted later (the
 // waterfall's profile tab) brings its own, bound to its own frames.
@@ -477,5 +428,104 @@ bindFlameSearch(document);
       const btn = m && table.tHead.querySelector('button[data-sort-key="' + CSS.escape(m[1]) + '"]');
       if (btn) sort(heads.indexOf(btn.closest("th")), m[2] === "asc" ? "ascending" : "descending");
     }
+  }
+})();
+
+// ---- Chart selections: "what do these share?" (browseux) ----
+// Drag across the latency heatmap (a time × latency region) or the
+// histogram (a latency band) to get two links for the selection: its
+// traces, and the outliers view of it (requests at or above the band's
+// lower bound in its window), which ranks what they share. A plain click
+// is the cell's or bar's own link.
+(function chartSelections() {
+  const fmtMs = (v) => (v >= 1000 ? (v / 1000).toPrecision(3) + " s" : Number(v.toPrecision(3)) + " ms");
+  const fmtT = (iso) => {
+    const el = document.createElement("time");
+    el.setAttribute("datetime", iso);
+    el.dataset.fmt = "time";
+    el.textContent = iso;
+    return el;
+  };
+  for (const box of document.querySelectorAll("[data-chart-select]")) {
+    const svg = box.querySelector("svg");
+    const marks = Array.from(svg.querySelectorAll("rect[data-lo]"));
+    if (!marks.length) continue;
+    const xy = box.dataset.chartSelect === "xy";
+    let start = null, brush = null;
+    const pt = (e) => { const p = svg.createSVGPoint(); p.x = e.clientX; p.y = e.clientY; return p.matrixTransform(svg.getScreenCTM().inverse()); };
+    svg.addEventListener("mousedown", (e) => {
+      if (e.button !== 0) return;
+      e.preventDefault();
+      start = pt(e);
+      brush = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+      brush.setAttribute("class", "brush");
+      svg.append(brush);
+    });
+    svg.addEventListener("mousemove", (e) => {
+      if (!start) return;
+      const p = pt(e);
+      const h = svg.viewBox.baseVal.height;
+      brush.setAttribute("x", Math.min(start.x, p.x)); brush.setAttribute("width", Math.abs(p.x - start.x));
+      brush.setAttribute("y", xy ? Math.min(start.y, p.y) : 0); brush.setAttribute("height", xy ? Math.abs(p.y - start.y) : h);
+    });
+    // A drag that ends outside the chart still ends.
+    document.addEventListener("mouseup", (e) => {
+      if (!start) return;
+      const p = pt(e);
+      const sel = { x0: Math.min(start.x, p.x), x1: Math.max(start.x, p.x), y0: Math.min(start.y, p.y), y1: Math.max(start.y, p.y) };
+      start = null;
+      brush.remove();
+      if (sel.x1 - sel.x0 < 4 && (!xy || sel.y1 - sel.y0 < 4)) return; // a click
+      const ctm = svg.getScreenCTM().inverse();
+      let from = null, to = null, lo = Infinity, hi = 0;
+      for (const m of marks) {
+        const r = m.getBoundingClientRect();
+        const a = svg.createSVGPoint(); a.x = r.left; a.y = r.top;
+        const b = svg.createSVGPoint(); b.x = r.right; b.y = r.bottom;
+        const pa = a.matrixTransform(ctm), pb = b.matrixTransform(ctm);
+        if (pb.x < sel.x0 || pa.x > sel.x1) continue;
+        if (xy && (pb.y < sel.y0 || pa.y > sel.y1)) continue;
+        if (m.dataset.from && (from === null || m.dataset.from < from)) from = m.dataset.from;
+        if (m.dataset.to && (to === null || m.dataset.to > to)) to = m.dataset.to;
+        lo = Math.min(lo, Number(m.dataset.lo)); hi = Math.max(hi, Number(m.dataset.hi));
+      }
+      if (lo === Infinity) return;
+      show(box, { from: from || box.dataset.from, to: to || box.dataset.to, lo, hi, timed: from !== null });
+    });
+  }
+  function show(box, s) {
+    let panel = box.querySelector(".chart-selection");
+    if (!panel) {
+      panel = document.createElement("div");
+      panel.className = "chart-selection";
+      panel.setAttribute("role", "group");
+      panel.setAttribute("aria-label", "Selection");
+      panel.dataset.testid = "chart-selection";
+      panel.addEventListener("keydown", (e) => { if (e.key === "Escape") panel.remove(); });
+      box.append(panel);
+    }
+    const link = (base, params, text, testid) => {
+      const u = new URL(base, location.href);
+      for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+      const a = document.createElement("a");
+      a.href = u.pathname + u.search;
+      a.textContent = text;
+      a.dataset.testid = testid;
+      return a;
+    };
+    const what = document.createElement("span");
+    what.append(fmtMs(s.lo) + " – " + fmtMs(s.hi));
+    if (s.timed) what.append(", ", fmtT(s.from), " – ", fmtT(s.to));
+    const share = link(box.dataset.outliersUrl, { from: s.from, to: s.to, threshold_ms: String(s.lo) },
+      "What do requests ≥ " + fmtMs(s.lo) + (s.timed ? " in this time" : "") + " share? →", "selection-outliers");
+    const traces = link(box.dataset.tracesUrl, { from: s.from, to: s.to, min_ms: String(s.lo), max_ms: String(s.hi) }, "List these traces", "selection-traces");
+    const close = document.createElement("button");
+    close.type = "button";
+    close.textContent = "×";
+    close.setAttribute("aria-label", "Clear the selection");
+    close.addEventListener("click", () => panel.remove());
+    panel.replaceChildren("Selected ", what, " · ", share, " · ", traces, " ", close);
+    if (window.tailscopeTimes) window.tailscopeTimes();
+    share.focus();
   }
 })();

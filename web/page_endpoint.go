@@ -151,7 +151,11 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 		OutliersHref:   href.With("/outliers", base...),
 		TracesHref:     href.With("/search", base...),
 		SlowTracesHref: href.With("/search", append(base, "sort", "slowest")...),
-		HeatmapURL:     href.With("/search", "service", p.Service, "endpoint", p.Endpoint, "sort", "slowest"),
+		Selection: components.ChartSelection{
+			TracesURL:   href.With("/search", "service", p.Service, "endpoint", p.Endpoint, "sort", "slowest"),
+			OutliersURL: href.With("/outliers", "service", p.Service, "endpoint", p.Endpoint),
+			From:        tr.FromText, To: tr.ToText,
+		},
 	}
 	if rep.Method == "sketch" {
 		v.MethodNote = fmt.Sprintf("Percentiles from mergeable sketches, within %s relative error.", chart.FormatPercent(rep.RelativeError))
