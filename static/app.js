@@ -529,3 +529,56 @@ bindFlameSearch(document);
     share.focus();
   }
 })();
+
+// ---- Attribute autocomplete (browseux) ----
+// The search form's attribute box suggests keys, then, once "key=" is
+// typed, that key's most frequent values, from /api/v1/attributes (the
+// store's top keys and values of a bounded sample, for the form's service
+// and window), through the browser's own <datalist>.
+(function attributeSuggestions() {
+  const input = document.querySelector("input[data-attr-suggest]");
+  if (!input || !input.list) return;
+  const list = input.list, form = input.form, base = input.dataset.attrSuggest;
+  const cache = new Map();
+  let timer = null, seq = 0;
+  async function suggest() {
+    const text = input.value;
+    const eq = text.indexOf("=");
+    const params = new URLSearchParams();
+    for (const k of ["from", "to", "service"]) {
+      const el = form.elements[k];
+      if (el && el.value) params.set(k, el.value);
+    }
+    let path = "/keys", prefix = text, key = "";
+    if (eq >= 0) {
+      key = text.slice(0, eq).trim();
+      prefix = text.slice(eq + 1);
+      path = "/values";
+      params.set("key", key);
+    }
+    if (prefix) params.set("prefix", prefix);
+    params.set("limit", "20");
+    const url = base + path + "?" + params;
+    const mine = ++seq;
+    let body = cache.get(url);
+    if (!body) {
+      try {
+        const res = await fetch(url, { headers: { Accept: "application/json" } });
+        if (!res.ok) return;
+        body = await res.json();
+        cache.set(url, body);
+      } catch (e) { return; }
+    }
+    if (mine !== seq) return; // a later keystroke won
+    list.replaceChildren(...body.values.map((v) => {
+      const o = document.createElement("option");
+      o.value = key ? key + "=" + v.value : v.value + "=";
+      o.label = v.count + (v.count === 1 ? " span" : " spans");
+      return o;
+    }));
+  }
+  const later = () => { clearTimeout(timer); timer = setTimeout(suggest, 150); };
+  input.addEventListener("input", later);
+  input.addEventListener("focus", later);
+  if (form.elements.service) form.elements.service.addEventListener("change", () => { cache.clear(); });
+})();
