@@ -582,3 +582,35 @@ bindFlameSearch(document);
   input.addEventListener("focus", later);
   if (form.elements.service) form.elements.service.addEventListener("change", () => { cache.clear(); });
 })();
+
+// ---- Chart hover values (browseux) ----
+// Each bucket of a time chart is a column carrying its values; hovering it
+// shows them next to the pointer with the time in the zone the reader
+// chose. The column's <title> says the same without script.
+(function chartHover() {
+  const tip = document.createElement("div");
+  tip.className = "chart-tip";
+  tip.hidden = true;
+  tip.dataset.testid = "chart-tip";
+  tip.setAttribute("role", "status");
+  document.body.append(tip);
+  document.addEventListener("mouseover", (e) => {
+    const col = e.target.closest && e.target.closest("rect.hover-col");
+    if (!col) { tip.hidden = true; return; }
+    const t = document.createElement("time");
+    t.setAttribute("datetime", col.dataset.t);
+    t.dataset.fmt = "datetime";
+    const head = document.createElement("strong");
+    head.append(t);
+    if (col.hasAttribute("data-partial")) head.append(" (still filling)");
+    tip.replaceChildren(head, "\n" + col.dataset.lines);
+    if (window.tailscopeTimes) window.tailscopeTimes();
+    tip.hidden = false;
+  });
+  document.addEventListener("mousemove", (e) => {
+    if (tip.hidden) return;
+    const x = Math.min(e.clientX + 14, innerWidth - tip.offsetWidth - 8);
+    tip.style.left = x + "px";
+    tip.style.top = (e.clientY + 14) + "px";
+  });
+})();
