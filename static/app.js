@@ -614,3 +614,58 @@ bindFlameSearch(document);
     tip.style.top = (e.clientY + 14) + "px";
   });
 })();
+
+// ---- Flame graph zoom (browseux) ----
+// Clicking a frame (or Enter on it) zooms the graph into it: its subtree
+// fills the width, its ancestors span the top, other frames hide. The top
+// frame or Escape zooms out. Frames carry their own x, width and depth
+// (fractions of the whole graph), so graphs inserted later zoom too.
+(function flameZoom() {
+  function zoom(flame, target) {
+    const x = Number(target.dataset.x), w = Number(target.dataset.w), d = Number(target.dataset.depth);
+    const whole = d === 0;
+    for (const f of flame.querySelectorAll(".frame")) {
+      const fx = Number(f.dataset.x), fw = Number(f.dataset.w), fd = Number(f.dataset.depth);
+      const inside = fx >= x - 1e-9 && fx + fw <= x + w + 1e-9;
+      const above = fd < d && fx <= x + 1e-9 && fx + fw >= x + w - 1e-9;
+      if (whole) {
+        f.hidden = false;
+        f.style.left = fx * 100 + "%";
+        f.style.width = fw * 100 + "%";
+        f.classList.remove("zoom-parent");
+      } else if (above) {
+        f.hidden = false;
+        f.style.left = "0%";
+        f.style.width = "100%";
+        f.classList.add("zoom-parent");
+      } else if (fd >= d && inside) {
+        f.hidden = false;
+        f.style.left = (fx - x) / w * 100 + "%";
+        f.style.width = fw / w * 100 + "%";
+        f.classList.remove("zoom-parent");
+      } else {
+        f.hidden = true;
+      }
+    }
+    flame.dataset.zoomed = whole ? "" : target.dataset.name;
+  }
+  const rootOf = (flame) => flame.querySelector('.frame[data-depth="0"]');
+  document.addEventListener("click", (e) => {
+    const f = e.target.closest && e.target.closest(".flame .frame[data-x]");
+    if (!f) return;
+    const flame = f.closest(".flame");
+    // A parent strip zooms out to that parent; the top frame to the whole.
+    zoom(flame, f);
+    flame.querySelectorAll(".frame.zoomed").forEach((z) => z.classList.remove("zoomed"));
+    f.classList.add("zoomed");
+  });
+  document.addEventListener("keydown", (e) => {
+    const f = e.target.closest && e.target.closest(".flame .frame[data-x]");
+    if (f && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); f.click(); return; }
+    if (e.key === "Escape") {
+      for (const flame of document.querySelectorAll(".flame[data-zoomed]")) {
+        if (flame.dataset.zoomed) { const r = rootOf(flame); if (r) r.click(); }
+      }
+    }
+  });
+})();

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +45,24 @@ func TestLatencyLastBucketIsPartial(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSpanSamplesCaution(t *testing.T) {
+	ms := int64(time.Millisecond)
+	for _, tt := range []struct {
+		total int64
+		want  string
+	}{
+		{0, ""},
+		{10 * ms, "One CPU sample (10 ms)"},
+		{40 * ms, "Only 4 CPU samples (one every 10 ms): each moves a frame's share by about 25 points"},
+		{190 * ms, "Only 19 CPU samples"},
+		{200 * ms, ""},
+	} {
+		got := spanSamplesCaution(tt.total)
+		if (tt.want == "") != (got == "") || !strings.HasPrefix(got, tt.want) {
+			t.Errorf("spanSamplesCaution(%d ms) = %q, want %q…", tt.total/ms, got, tt.want)
+		}
 	}
 }
