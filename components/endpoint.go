@@ -15,14 +15,15 @@ type EndpointPicker struct {
 
 // LatencyView is the endpoint latency page.
 type LatencyView struct {
-	Picker                                   EndpointPicker
-	Facts                                    []Fact
-	MethodNote                               string
-	Series                                   chart.TimeChart
-	Traffic                                  chart.TimeChart
-	Histogram                                chart.Histogram
-	Heatmap                                  chart.Heatmap
-	HeatmapURL                               string
+	Picker     EndpointPicker
+	Facts      []Fact
+	MethodNote string
+	Series     chart.TimeChart
+	Traffic    chart.TimeChart
+	Histogram  chart.Histogram
+	Heatmap    chart.Heatmap
+	// Selection is where a drag across the histogram or heatmap leads.
+	Selection                                ChartSelection
 	OutliersHref, TracesHref, SlowTracesHref string
 }
 
@@ -86,4 +87,13 @@ type DimValueView struct {
 	Lift, QValue                float64
 	Significant                 bool
 	Href                        string
+}
+
+// ChartSelection holds the links a chart selection is added to: its traces
+// (with min_ms, max_ms and its window) and the outliers view (with
+// threshold_ms and its window). From and To are the page's window, for a
+// selection of latency only.
+type ChartSelection struct {
+	TracesURL, OutliersURL string
+	From, To               string
 }

@@ -34,6 +34,8 @@ type FlameGraph struct {
 	// Empty explains a graph without samples, e.g. "no CPU samples were
 	// taken during this span".
 	Empty string
+	// Caution warns that the graph stands on few samples.
+	Caution string
 }
 
 // FlameFrame is one positioned frame.

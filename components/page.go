@@ -4,6 +4,8 @@
 // HTTP, so pages and exported reports render the same markup.
 package components
 
+import "time"
+
 // Page is what the layout needs around every page's content.
 type Page struct {
 	Title string
@@ -45,8 +47,14 @@ type RangePicker struct {
 	From    string // as typed: RFC 3339 or relative
 	To      string
 	Presets []Preset
-	// Resolved is a human description of the absolute window.
-	Resolved string
+	// Resolved is the absolute window the range resolved to; zero when it
+	// did not parse.
+	Resolved TimeSpan
+	// Error says what is wrong with the range as typed, next to the input
+	// named by ErrorField ("from" or "to"); the page shows no data.
+	Error, ErrorField string
+	// Zoom and shift links, as Grafana has them; "" hides one.
+	ZoomOutHref, ZoomInHref, EarlierHref, LaterHref string
 	// IncidentHref opens the incident form prefilled with this window.
 	IncidentHref string
 	// FreezeHref is this page at the absolute times a relative range
@@ -65,3 +73,29 @@ type Preset struct {
 type KV struct {
 	Key, Value string
 }
+
+// TimeSpan is an absolute window, shown as two <time> elements.
+type TimeSpan struct{ From, To time.Time }
+
+// Time formats for Timestamp: the server writes UTC, and the page's script
+// rewrites the same format in the reader's zone unless they chose UTC.
+const (
+	TimeDateTime   = "datetime"    // 2026-11-23 14:02:05
+	TimeDateTimeMs = "datetime-ms" // 2026-11-23 14:02:05.123
+	TimeClock      = "time"        // 14:02:05
+)
+
+// utcText writes t in UTC in one of the Time formats, with the zone, so a
+// page read without script still says which zone it is in.
+func utcText(t time.Time, format string) string {
+	layout := "2006-01-02 15:04:05"
+	switch format {
+	case TimeDateTimeMs:
+		layout = "2006-01-02 15:04:05.000"
+	case TimeClock:
+		layout = "15:04:05"
+	}
+	return t.UTC().Format(layout) + " UTC"
+}
+
+func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

@@ -1,6 +1,10 @@
 package components
 
-import "github.com/tailscope/tailscope/components/chart"
+import (
+	"time"
+
+	"github.com/tailscope/tailscope/components/chart"
+)
 
 // SearchView is the trace search page.
 type SearchView struct {
@@ -11,13 +15,18 @@ type SearchView struct {
 	SortDurationHref, SortStartHref string
 	Sort                            string
 	Limit                           int
+	// ScatterFits says the scatter's time axis is the results' span, not
+	// the whole window.
+	ScatterFits bool
 }
 
 // SearchForm echoes the filters and offers the known services.
 type SearchForm struct {
 	Service, Endpoint, MinMs, MaxMs, Tenant, Version, Status, Attr, Sort, Limit string
-	From, To                                                                    string
-	Services, Endpoints                                                         []string
+	// Error is what is wrong with the filters as typed; no search ran.
+	Error               string
+	From, To            string
+	Services, Endpoints []string
 	// Has are the further span conditions (the "has" parameter), kept by
 	// the form; each links to the search without it.
 	Has []HasCondition
@@ -32,7 +41,7 @@ type HasCondition struct {
 type TraceRow struct {
 	TraceID, Href               string
 	RootService, RootName       string
-	Start                       string
+	Start                       time.Time
 	DurationMs, MatchDurationMs float64
 	Spans, Errors               int
 	Tenant, Version             string

@@ -63,3 +63,27 @@ func (d DeployPill) text() string {
 	}
 	return d.Version
 }
+
+// rank orders budget statuses for sorting: none, ok, warn, bad.
+func (b *BudgetBadge) rank() int {
+	if b == nil {
+		return -1
+	}
+	switch b.Status {
+	case "bad":
+		return 2
+	case "warn":
+		return 1
+	}
+	return 0
+}
+
+// worstBudget is the rank of the worst budget of the service's endpoints,
+// what sorting services by budget uses.
+func (s ServiceRow) worstBudget() int {
+	worst := -1
+	for _, ep := range s.Endpoints {
+		worst = max(worst, ep.Budget.rank())
+	}
+	return worst
+}

@@ -44,6 +44,9 @@ func sortMark(current, desc, asc string) string {
 	return ""
 }
 
+// num writes a number exactly, for data-sort attributes.
+func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
 func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 
 func boolText(b bool) string {

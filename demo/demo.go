@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/pprof"
 	"time"
 
 	"github.com/tailscope/tailscope/app"
@@ -94,7 +95,7 @@ func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 	}
 	d = &Demo{Scenario: sc, cfg: cfg}
 	d.App = app.New(cfg.App)
-	if err := d.App.Start(ctx); err != nil {
+	if err := startAs(ctx, "tailscope", d.App.Start); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -103,8 +104,9 @@ func Start(ctx context.Context, cfg Config) (d *Demo, err error) {
 		}
 	}()
 	// The demo profiles its own process (feedsvc's five services, and
-	// tailscope beside them) and uploads to its own profile receiver;
-	// feedsvc's spans label the CPU samples taken while they are active.
+	// tailscope beside them) and uploads to its own profile receiver as
+	// feedsvc; feedsvc's spans label the CPU samples taken while they are
+	// active, and tailscope's goroutines file theirs under tailscope.
 	otlp := "http://" + d.App.OTLPHTTPAddr()
 	d.play, err = play.Start(ctx, play.Config{
 		Feed: feedsvc.Config{
@@ -192,4 +194,16 @@ func (d *Demo) serve(ctx context.Context) error {
 		fmt.Fprintf(d.cfg.Out, "\nload generator (client side):\n%s\n", res.Summary())
 	}
 	return errors.Join(werr, d.Close())
+}
+
+// startAs runs start with the pprof label service_name=name on the calling
+// goroutine. Goroutines inherit their creator's labels, so every goroutine
+// start creates (servers, their connections, ingest, retention) carries
+// it, and the profile receiver files their CPU samples under that
+// application: the demo's one process profile then shows feedsvc's frames
+// as feedsvc and tailscope's as tailscope.
+func startAs(ctx context.Context, name string, start func(context.Context) error) error {
+	var err error
+	pprof.Do(ctx, pprof.Labels("service_name", name), func(ctx context.Context) { err = start(ctx) })
+	return err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/tailscope/tailscope/app"
 	"github.com/tailscope/tailscope/feedsvc"
 	"github.com/tailscope/tailscope/feedsvc/scenario"
+	"github.com/tailscope/tailscope/store"
 )
 
 func testConfig(t *testing.T, scenarioName string) Config {
@@ -86,9 +87,32 @@ func TestDemoSmoke(t *testing.T) {
 	cpu := false
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		services = serviceNames(t, d.App.URL())
-		cpu = hasCPUProfile(t, d)
+		cpu = hasCPUProfile(t, d, "feedsvc") && hasCPUProfile(t, d, "tailscope")
 		if cpu && hasAll(services, want) {
 			break
+		}
+	}
+	// One process runs both programs: tailscope's own code is filed under
+	// tailscope, not in feedsvc's flame graph.
+	for _, app := range []string{"feedsvc", "tailscope"} {
+		stacks, err := d.App.Store().Stacks(ctx, store.StackQuery{Service: app, Type: store.ProfileCPU})
+		if err != nil {
+			t.Fatal(err)
+		}
+		server := 0
+		for _, st := range stacks {
+			for _, f := range st.Frames {
+				if strings.HasPrefix(f, "github.com/tailscope/tailscope/web.") || strings.HasPrefix(f, "github.com/tailscope/tailscope/ingest.") {
+					server++
+					break
+				}
+			}
+		}
+		if app == "feedsvc" && server > 0 {
+			t.Errorf("%d of feedsvc's %d CPU stacks run tailscope's server code", server, len(stacks))
+		}
+		if app == "tailscope" && len(stacks) == 0 {
+			t.Error("no CPU stacks filed under tailscope")
 		}
 	}
 	res, err := d.Drain()
@@ -104,7 +128,7 @@ func TestDemoSmoke(t *testing.T) {
 		}
 	}
 	if !cpu {
-		t.Error("no CPU profile of the demo arrived")
+		t.Error("no CPU profile of feedsvc and of tailscope arrived")
 	}
 }
 
@@ -132,14 +156,14 @@ func hasAll(have map[string]bool, want []string) bool {
 	return true
 }
 
-func hasCPUProfile(t *testing.T, d *Demo) bool {
+func hasCPUProfile(t *testing.T, d *Demo, app string) bool {
 	t.Helper()
 	series, err := d.App.Store().ProfileSeries(context.Background(), time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range series {
-		if s.Service == "feedsvc" && s.Type == "cpu" {
+		if s.Service == app && s.Type == "cpu" {
 			return true
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/pprof/profile"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -20,6 +21,11 @@ import (
 const (
 	labelSpanID   = "span_id"
 	labelSpanName = "span_name"
+	// labelService is Pyroscope's label for the application: a sample that
+	// carries it belongs to that application rather than the uploader's,
+	// so one process running two programs (tailscope demo: feedsvc and
+	// tailscope itself) reports each under its own name.
+	labelService = "service_name"
 )
 
 // Reasons a sample type of an upload is not stored (the skipped metric).
@@ -198,9 +204,10 @@ func convert(p *profile.Profile, u *upload, cfg Config, now time.Time) (store.Pr
 	}
 
 	type key struct {
-		stack int64
-		span  store.SpanID
-		name  string
+		service string
+		stack   int64
+		span    store.SpanID
+		name    string
 	}
 	sums := make([]map[key]int64, len(tgts))
 	for i := range sums {
@@ -212,6 +219,12 @@ func convert(p *profile.Profile, u *upload, cfg Config, now time.Time) (store.Pr
 		var stackID int64
 		built := false
 		span, name := spanLabels(s)
+		service := u.service
+		// A name the upload's own would be refused for is ignored.
+		if v := s.Label[labelService]; len(v) > 0 && v[0] != "" && len(v[0]) <= maxServiceBytes &&
+			utf8.ValidString(v[0]) && !strings.ContainsRune(v[0], 0) {
+			service = v[0]
+		}
 		for i, t := range tgts {
 			v := s.Value[t.index]
 			if v < 0 {
@@ -225,7 +238,7 @@ func convert(p *profile.Profile, u *upload, cfg Config, now time.Time) (store.Pr
 				stackID, built = sb.stack(s), true
 			}
 			used[stackID] = true
-			k := key{stackID, span, name}
+			k := key{service, stackID, span, name}
 			sums[i][k] = satAdd(sums[i][k], satMul(v, t.scale))
 		}
 	}
@@ -236,25 +249,39 @@ func convert(p *profile.Profile, u *upload, cfg Config, now time.Time) (store.Pr
 	}
 	slices.SortFunc(b.Stacks, func(x, y store.Stack) int { return cmp.Compare(x.ID, y.ID) })
 	for i, t := range tgts {
-		pr := store.Profile{
-			Service: u.service, Type: t.typ, Unit: t.unit,
-			Start: start, End: end, Labels: u.labels,
-			Samples: make([]store.ProfileSample, 0, len(sums[i])),
-		}
+		// One profile per application the samples name, in name order.
+		byService := map[string][]store.ProfileSample{}
 		for k, v := range sums[i] {
-			pr.Samples = append(pr.Samples, store.ProfileSample{StackID: k.stack, SpanID: k.span, SpanName: k.name, Value: v})
+			byService[k.service] = append(byService[k.service], store.ProfileSample{StackID: k.stack, SpanID: k.span, SpanName: k.name, Value: v})
 		}
-		// A fixed order, so the same upload always converts the same way.
-		slices.SortFunc(pr.Samples, func(x, y store.ProfileSample) int {
-			if c := cmp.Compare(x.StackID, y.StackID); c != 0 {
-				return c
+		services := make([]string, 0, len(byService))
+		for svc := range byService {
+			services = append(services, svc)
+		}
+		if len(services) == 0 {
+			services = append(services, u.service)
+		}
+		slices.Sort(services)
+		for _, svc := range services {
+			samples := byService[svc]
+			if samples == nil {
+				samples = []store.ProfileSample{}
 			}
-			if c := bytes.Compare(x.SpanID[:], y.SpanID[:]); c != 0 {
-				return c
-			}
-			return cmp.Compare(x.SpanName, y.SpanName)
-		})
-		b.Profiles = append(b.Profiles, pr)
+			// A fixed order, so the same upload always converts the same way.
+			slices.SortFunc(samples, func(x, y store.ProfileSample) int {
+				if c := cmp.Compare(x.StackID, y.StackID); c != 0 {
+					return c
+				}
+				if c := bytes.Compare(x.SpanID[:], y.SpanID[:]); c != 0 {
+					return c
+				}
+				return cmp.Compare(x.SpanName, y.SpanName)
+			})
+			b.Profiles = append(b.Profiles, store.Profile{
+				Service: svc, Type: t.typ, Unit: t.unit,
+				Start: start, End: end, Labels: u.labels, Samples: samples,
+			})
+		}
 	}
 	return b, st, nil
 }

@@ -162,6 +162,9 @@ func convertUpload(t *testing.T, b *pprofBuilder, u upload, cfg Config) (convert
 	out := converted{profiles: map[string][]string{}, stacks: len(batch.Stacks)}
 	for _, p := range batch.Profiles {
 		key := string(p.Type) + "/" + p.Unit
+		if p.Service != u.service {
+			key = p.Service + ":" + key
+		}
 		var rows []string
 		for _, s := range p.Samples {
 			span := ""
@@ -331,6 +334,18 @@ func TestConvert(t *testing.T) {
 				return cpuPprof().sample("a", []int64{1, -5}).sample("b", []int64{1, 5})
 			},
 			want: map[string][]string{"cpu/nanoseconds": {"b||=5"}},
+		},
+		{
+			name: "a sample's service_name label moves it to that application",
+			build: func() *pprofBuilder {
+				return cpuPprof().sample("main.feed", []int64{1, 5}).
+					sample("main.serve", []int64{1, 7}, "service_name=tailscope").
+					sample("main.odd", []int64{1, 3}, "service_name=bad\x00name")
+			},
+			want: map[string][]string{
+				"cpu/nanoseconds":           {"main.feed||=5", "main.odd||=3"},
+				"tailscope:cpu/nanoseconds": {"main.serve||=7"},
+			},
 		},
 		{
 			name:  "a cpu profile without samples is still a profile",

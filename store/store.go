@@ -508,6 +508,7 @@ type Store interface {
 	ProfileStore
 	OperationReader
 	AlertStore
+	AttributeSuggester
 	// DeleteBefore removes spans that started before t. Backends may keep
 	// some older spans (Postgres drops whole day partitions) but never
 	// remove a span that started at or after t.

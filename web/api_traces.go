@@ -109,7 +109,7 @@ func (s *Server) parseTraceQuery(r *http.Request) (store.TraceQuery, TimeRange, 
 	q := r.URL.Query()
 	tr, err := parseTimeRange(q.Get("from"), q.Get("to"), s.now())
 	if err != nil {
-		return store.TraceQuery{}, tr, badRequest("%v", err)
+		return store.TraceQuery{}, tr, err
 	}
 	tq := store.TraceQuery{
 		Service:  strings.TrimSpace(q.Get("service")),

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/tailscope/tailscope/internal/admission"
+	"github.com/tailscope/tailscope/internal/validate"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -34,20 +35,29 @@ func notFound(format string, args ...any) error {
 func errorStatus(err error) (status int, message string) {
 	var (
 		e   *Error
+		re  *RangeError
 		inv *store.InvalidError
+		ve  validate.ValidationError
 		nf  *store.NotFoundError
 	)
 	switch {
 	case errors.As(err, &e):
 		return e.Status, e.Message
+	case errors.As(err, &re):
+		return http.StatusBadRequest, re.Error()
 	case errors.As(err, &inv):
 		// The store rejected a query the handlers let through; its message
 		// names the argument. The wrapping (which names the backend) is
 		// for the log, not the user.
 		return http.StatusBadRequest, inv.Msg
+	case errors.As(err, &ve):
+		// Validation errors (typed, field by field) name their fields; the
+		// wrapping around them names the backend.
+		return http.StatusBadRequest, ve.Error()
 	case errors.Is(err, store.ErrInvalid):
-		// Validation errors (typed, field by field) name their fields.
-		return http.StatusBadRequest, err.Error()
+		// An invalid error of no known type: its text is a chain of
+		// wrappings written for the log.
+		return http.StatusBadRequest, "the request is not valid"
 	case errors.As(err, &nf):
 		return http.StatusNotFound, nf.Error() // "budget 17 not found"
 	case errors.Is(err, store.ErrNotFound):

@@ -151,7 +151,11 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 		OutliersHref:   href.With("/outliers", base...),
 		TracesHref:     href.With("/search", base...),
 		SlowTracesHref: href.With("/search", append(base, "sort", "slowest")...),
-		HeatmapURL:     href.With("/search", "service", p.Service, "endpoint", p.Endpoint, "sort", "slowest"),
+		Selection: components.ChartSelection{
+			TracesURL:   href.With("/search", "service", p.Service, "endpoint", p.Endpoint, "sort", "slowest"),
+			OutliersURL: href.With("/outliers", "service", p.Service, "endpoint", p.Endpoint),
+			From:        tr.FromText, To: tr.ToText,
+		},
 	}
 	if rep.Method == "sketch" {
 		v.MethodNote = fmt.Sprintf("Percentiles from mergeable sketches, within %s relative error.", chart.FormatPercent(rep.RelativeError))
@@ -159,18 +163,22 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 		v.MethodNote = "Percentiles are exact."
 	}
 	var p50, p95, p99, rate, errs []chart.Point
+	step := time.Duration(rep.Series.StepSeconds * float64(time.Second))
 	for _, pt := range rep.Series.Points {
-		p50 = append(p50, chart.Point{T: pt.Start, V: ptr(pt.P50Ms)})
-		p95 = append(p95, chart.Point{T: pt.Start, V: ptr(pt.P95Ms)})
-		p99 = append(p99, chart.Point{T: pt.Start, V: ptr(pt.P99Ms)})
-		rate = append(rate, chart.Point{T: pt.Start, V: pt.RatePerS})
+		// The bucket that ends after the window (now, for a live range) is
+		// still filling: its spans are partly not written yet.
+		partial := pt.Start.Add(step).After(tr.To)
+		p50 = append(p50, chart.Point{T: pt.Start, V: ptr(pt.P50Ms), Partial: partial})
+		p95 = append(p95, chart.Point{T: pt.Start, V: ptr(pt.P95Ms), Partial: partial})
+		p99 = append(p99, chart.Point{T: pt.Start, V: ptr(pt.P99Ms), Partial: partial})
+		rate = append(rate, chart.Point{T: pt.Start, V: pt.RatePerS, Partial: partial})
 		// Errors per second over the same part of the bucket as the
 		// request rate.
 		e := 0.0
 		if pt.CoveredS > 0 {
 			e = float64(pt.Errors) / max(pt.CoveredS, 1)
 		}
-		errs = append(errs, chart.Point{T: pt.Start, V: e})
+		errs = append(errs, chart.Point{T: pt.Start, V: e, Partial: partial})
 	}
 	v.Series = chart.BuildTimeChart(chart.TimeChartInput{
 		From: tr.From, To: tr.To, Markers: markers, YLabel: "latency",
@@ -195,7 +203,7 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 	}})
 	hm := rep.Heatmap
 	var cells []chart.Cell
-	step := time.Duration(hm.StepSeconds * float64(time.Second))
+	step = time.Duration(hm.StepSeconds * float64(time.Second))
 	for c, col := range hm.Counts {
 		if c >= len(hm.Times) {
 			break

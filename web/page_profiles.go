@@ -144,6 +144,7 @@ func (s *Server) handleSpanProfile(w http.ResponseWriter, r *http.Request) {
 		Graph: flameview.Graph(tree, flameview.Options{Label: label, TestID: "span-flame", Unit: store.UnitNanoseconds,
 			Empty: "No CPU samples were taken while this span was active: it spent its time waiting (I/O, locks, other services), or the process is not profiled with span labels."}),
 	}
+	v.Graph.Caution = spanSamplesCaution(v.Graph.Total)
 	if r.URL.Query().Get("fragment") == "1" {
 		// The waterfall's "CPU profile" tab inserts the graph alone.
 		full := cloneValues(r.URL.Query())

@@ -2,15 +2,13 @@ package web
 
 import (
 	"bytes"
-	"cmp"
+	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 
 	"github.com/a-h/templ"
 
 	"github.com/tailscope/tailscope/components"
-	"github.com/tailscope/tailscope/internal/href"
 )
 
 // navSections are the main navigation entries, in order.
@@ -25,11 +23,6 @@ var navSections = []struct{ section, label, path string }{
 	{"deploys", "Deploys", "/deploys"},
 	{"incidents", "Incidents", "/incidents"},
 	{"profiles", "Profiles", "/profiles"},
-}
-
-// rangePresets are the quick ranges of the time-range picker.
-var rangePresets = []struct{ label, from string }{
-	{"15m", "now-15m"}, {"1h", "now-1h"}, {"6h", "now-6h"}, {"24h", "now-24h"}, {"7d", "now-7d"},
 }
 
 // page builds the layout model for a page. When tr is given the page shows
@@ -74,49 +67,6 @@ func (s *Server) page(r *http.Request, title, section string, tr *TimeRange) com
 	return p
 }
 
-// rangePicker keeps every other query parameter of the page so changing the
-// window changes nothing else.
-func (s *Server) rangePicker(r *http.Request, tr TimeRange) *components.RangePicker {
-	rp := &components.RangePicker{
-		Action:       r.URL.Path,
-		From:         tr.FromText,
-		To:           tr.ToText,
-		Resolved:     tr.From.UTC().Format("2006-01-02 15:04:05") + " → " + tr.To.UTC().Format("2006-01-02 15:04:05") + " UTC",
-		IncidentHref: IncidentFromWindowLink(tr.FromText, tr.ToText, r.URL.Query().Get("service")),
-	}
-	q := r.URL.Query()
-	for k, vs := range q {
-		if k == "from" || k == "to" {
-			continue
-		}
-		for _, v := range vs {
-			rp.Hidden = append(rp.Hidden, components.KV{Key: k, Value: v})
-		}
-	}
-	slices.SortFunc(rp.Hidden, func(a, b components.KV) int {
-		return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Value, b.Value))
-	})
-	if tr.Relative() {
-		// A relative range ("now-1h") shows other data tomorrow: freezing
-		// it links the same page at the absolute times it resolved to.
-		u := cloneValues(q)
-		u.Set("from", href.Time(tr.From))
-		u.Set("to", href.Time(tr.To))
-		rp.FreezeHref = r.URL.Path + "?" + u.Encode()
-	}
-	for _, pr := range rangePresets {
-		u := cloneValues(q)
-		u.Set("from", pr.from)
-		u.Set("to", "now")
-		rp.Presets = append(rp.Presets, components.Preset{
-			Label:  pr.label,
-			Href:   r.URL.Path + "?" + u.Encode(),
-			Active: tr.FromText == pr.from && tr.ToText == "now",
-		})
-	}
-	return rp
-}
-
 func cloneValues(v url.Values) url.Values {
 	out := url.Values{}
 	for k, vs := range v {
@@ -145,6 +95,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, p co
 // pageError renders err as an HTML error page with the status errorStatus
 // picks, logging only server errors.
 func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
+	var re *RangeError
+	if errors.As(err, &re) {
+		s.rangeErrorPage(w, r, re)
+		return
+	}
 	status, msg := errorStatus(err)
 	if status >= 500 {
 		s.log.Error("page request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
@@ -170,11 +125,8 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 // parseRange parses the from/to window of a page or an API call against the
 // quantised clock; an absent window is the last hour.
 func (s *Server) parseRange(q url.Values) (TimeRange, error) {
-	tr, err := parseTimeRange(q.Get("from"), q.Get("to"), s.analysisNow())
-	if err != nil {
-		return tr, badRequest("%v", err)
-	}
-	return tr, nil
+	// A *RangeError is a 400 that pages show next to the range form.
+	return parseTimeRange(q.Get("from"), q.Get("to"), s.analysisNow())
 }
 
 // timeOnly keeps only the window of a query.

@@ -161,6 +161,9 @@ func (s *Server) apiRoutes() []route {
 		api(get, "/traces", s.handleAPITraceSearch),
 		api(get, "/traces/compare", s.handleAPITraceCompare),
 		api(get, "/traces/{traceID}", s.handleAPITrace),
+		// Search's autocomplete (reader, like the traces it finds).
+		api(get, "/attributes/keys", s.handleAPIAttributeKeys),
+		api(get, "/attributes/values", s.handleAPIAttributeValues),
 
 		api(get, "/services", s.handleAPIServices),
 		api(get, "/latency", s.handleAPILatency),

@@ -24,6 +24,21 @@ const (
 	maxRange = 90 * 24 * time.Hour
 )
 
+// RangeError is a time range that does not work, with the input it is
+// about ("from", "to", or "" for the pair), so a page can show it next to
+// the form that holds what the user typed instead of on a page of its own.
+type RangeError struct {
+	Field string
+	Msg   string
+}
+
+func (e *RangeError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
+
 // parseTimeRange reads from/to query values (RFC 3339, or "now" optionally
 // minus a duration such as "now-15m", "now-6h", "now-7d") relative to now.
 func parseTimeRange(fromText, toText string, now time.Time) (TimeRange, error) {
@@ -35,17 +50,17 @@ func parseTimeRange(fromText, toText string, now time.Time) (TimeRange, error) {
 	}
 	from, err := parseTime(fromText, now)
 	if err != nil {
-		return TimeRange{}, fmt.Errorf("from: %w", err)
+		return TimeRange{}, &RangeError{Field: "from", Msg: err.Error()}
 	}
 	to, err := parseTime(toText, now)
 	if err != nil {
-		return TimeRange{}, fmt.Errorf("to: %w", err)
+		return TimeRange{}, &RangeError{Field: "to", Msg: err.Error()}
 	}
 	if !from.Before(to) {
-		return TimeRange{}, fmt.Errorf("from (%s) must be before to (%s)", fromText, toText)
+		return TimeRange{}, &RangeError{Msg: fmt.Sprintf("from (%s) must be before to (%s)", truncateText(fromText, 60), truncateText(toText, 60))}
 	}
 	if to.Sub(from) > maxRange {
-		return TimeRange{}, fmt.Errorf("time range %s is longer than the maximum of %d days", to.Sub(from).Round(time.Hour), int(maxRange.Hours()/24))
+		return TimeRange{}, &RangeError{Msg: fmt.Sprintf("time range %s is longer than the maximum of %d days", to.Sub(from).Round(time.Hour), int(maxRange.Hours()/24))}
 	}
 	return TimeRange{From: from, To: to, FromText: fromText, ToText: toText}, nil
 }

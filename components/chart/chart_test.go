@@ -94,10 +94,10 @@ func TestBuildTimeChartGapsAndMarkers(t *testing.T) {
 	from := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
 	to := from.Add(10 * time.Minute)
 	pts := []Point{
-		{from.Add(1 * time.Minute), 100},
-		{from.Add(2 * time.Minute), 200},
-		{from.Add(3 * time.Minute), math.NaN()},
-		{from.Add(4 * time.Minute), 150},
+		{T: from.Add(1 * time.Minute), V: 100},
+		{T: from.Add(2 * time.Minute), V: 200},
+		{T: from.Add(3 * time.Minute), V: math.NaN()},
+		{T: from.Add(4 * time.Minute), V: 150},
 	}
 	c := BuildTimeChart(TimeChartInput{
 		From: from, To: to,

@@ -32,9 +32,11 @@ func defaultFrame(w, h float64) Frame {
 }
 
 // Point is one value at a time; NaN values leave a gap in the line.
+// Partial marks a bucket still filling (it ends after now), drawn dashed.
 type Point struct {
-	T time.Time
-	V float64
+	T       time.Time
+	V       float64
+	Partial bool
 }
 
 // Series is one named line.
@@ -76,6 +78,8 @@ type TimeChartInput struct {
 // Path is an SVG path with its series name and class.
 type Path struct {
 	Name, Class, D string
+	// PartialD continues D through buckets still filling.
+	PartialD string
 	// Last is the final point, where a direct label is drawn.
 	LastX, LastY float64
 }
@@ -102,6 +106,18 @@ type TimeChart struct {
 	Markers        []MarkerGeom
 	Bands          []BandGeom
 	Empty          bool
+	// Hover holds the values shown when hovering each bucket.
+	Hover []HoverCol
+}
+
+// HasPartial reports whether a series has a bucket still filling.
+func (c TimeChart) HasPartial() bool {
+	for _, p := range c.Paths {
+		if p.PartialD != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // MarkerKinds reports whether the chart has deploy markers and first-seen
@@ -164,26 +180,10 @@ func BuildTimeChart(in TimeChartInput) TimeChart {
 	c.XTicks = TimeTicks(in.From, in.To, f.PlotW(), int(math.Max(2, f.PlotW()/110)), loc)
 
 	for _, s := range in.Series {
-		var b strings.Builder
-		pen := false
-		p := Path{Name: s.Name, Class: s.Class}
-		for _, pt := range s.Points {
-			if math.IsNaN(pt.V) || pt.T.Before(in.From) || pt.T.After(in.To) {
-				pen = false
-				continue
-			}
-			px, py := xpos(pt.T), ypos(pt.V)
-			if pen {
-				b.WriteString("L")
-			} else {
-				b.WriteString("M")
-			}
-			b.WriteString(F(px) + " " + F(py))
-			pen = true
-			p.LastX, p.LastY = px, py
-		}
-		p.D = b.String()
-		c.Paths = append(c.Paths, p)
+		c.Paths = append(c.Paths, linePaths(s, in.From, in.To, xpos, ypos))
+	}
+	if !c.Empty {
+		c.Hover = hoverColumns(in, xpos, yf, f.PlotW())
 	}
 	for _, m := range in.Markers {
 		if m.T.Before(in.From) || m.T.After(in.To) {

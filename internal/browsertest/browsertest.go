@@ -211,3 +211,13 @@ func PrintPage() chromedp.Action[chromedp.Void] {
 		return chromedp.Void{}, err
 	}
 }
+
+// TimeZone emulates the reader's time zone (an IANA name such as
+// "Asia/Kolkata") for the pages loaded after it, so tests of local times
+// do not depend on the machine's zone.
+func TimeZone(name string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: name})
+		return chromedp.Void{}, err
+	}
+}

@@ -58,6 +58,7 @@ func RunAll(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SearchInvalid", testSearchInvalid},
 		{"SearchAttributeForms", testSearchAttributeForms},
 		{"SearchHas", testSearchHas},
+		{"AttributeSuggestions", testAttributeSuggestions},
 		{"LargeTrace", testLargeTrace},
 		{"Duplicates", testDuplicates},
 		{"OutOfOrderBatches", testOutOfOrderBatches},
