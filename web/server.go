@@ -28,6 +28,7 @@ type Store interface {
 	store.IncidentStore
 	store.ProfileStore
 	store.OperationReader
+	store.RollupReader
 	// Firings lists burn-rate alert firings (store.AlertStore).
 	Firings(ctx context.Context, q store.AlertQuery) ([]store.AlertFiring, error)
 	Ping(ctx context.Context) error
