@@ -110,9 +110,9 @@ func DefaultConfig() Config {
 		Retention: 7 * 24 * time.Hour,
 
 		RollupRetention: 90 * 24 * time.Hour,
-		WALDir:    WALAuto,
-		Pprof:     PprofLoopback,
-		Version:   "dev",
+		WALDir:          WALAuto,
+		Pprof:           PprofLoopback,
+		Version:         "dev",
 	}
 }
 
