@@ -98,6 +98,30 @@ func seriesStart(ctx context.Context, src SampleSource, k seriesKey, from, first
 	return from, nil
 }
 
+// seriesStartRollups is seriesStart over rollups (rollups.go): whether the
+// series had a request before the window is one rollup look-up, kept
+// longer than spans, instead of a sample read.
+func seriesStartRollups(ctx context.Context, src RollupSource, k seriesKey, from, first int64, window time.Duration) (int64, error) {
+	if first-from <= int64(lateStart(window)) {
+		return from, nil
+	}
+	f := time.Unix(0, from)
+	had, err := src.RequestBefore(ctx, k.service, k.endpoint, "", time.Time{}, f)
+	if err != nil {
+		return 0, fmt.Errorf("analysis: requests of %s %s before %s: %w", k.service, k.endpoint, f.UTC().Format(time.RFC3339), err)
+	}
+	if had && k.version != "" {
+		had, err = src.RequestBefore(ctx, k.service, k.endpoint, k.version, f.Add(-window), f)
+		if err != nil {
+			return 0, fmt.Errorf("analysis: requests of %s %s %s before %s: %w", k.service, k.endpoint, k.version, f.UTC().Format(time.RFC3339), err)
+		}
+	}
+	if !had {
+		return first, nil
+	}
+	return from, nil
+}
+
 // endpointStarts returns the data start of each endpoint with samples in
 // [from, to) (samples ordered by start, as stores return them).
 func endpointStarts(ctx context.Context, src SampleSource, service, version string, samples []store.Sample, from, to time.Time) (map[string]int64, error) {

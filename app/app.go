@@ -65,6 +65,10 @@ type Config struct {
 	// receiver refuses older spans (Ingest.MaxSpanAge is set to it), so a
 	// span is never acknowledged and then deleted.
 	Retention time.Duration
+	// RollupRetention removes hour rollups (the services overview's
+	// counts and latency sketches) older than this (0 keeps them); they
+	// are kept longer than spans because they are small.
+	RollupRetention time.Duration
 	// SelfTraces sends tailscope's own HTTP traces: "" (off), "self" (to
 	// its own OTLP/HTTP receiver) or an OTLP/HTTP base URL.
 	SelfTraces string
@@ -108,9 +112,11 @@ func DefaultConfig() Config {
 		Ingest:    ingest.DefaultConfig(),
 		Profiles:  profile.DefaultConfig(),
 		Retention: 7 * 24 * time.Hour,
-		WALDir:    WALAuto,
-		Pprof:     PprofLoopback,
-		Version:   "dev",
+
+		RollupRetention: 90 * 24 * time.Hour,
+		WALDir:          WALAuto,
+		Pprof:           PprofLoopback,
+		Version:         "dev",
 	}
 }
 
@@ -380,6 +386,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 	go func() {
 		defer a.wg.Done()
 		alert.New(a.store, alerts).Run(runCtx)
+	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.rollupLoop(runCtx)
 	}()
 	if a.cfg.Retention > 0 {
 		a.wg.Add(1)

@@ -15,7 +15,8 @@ import (
 
 // readSplit is the store the pages and the API read through when
 // Config.DatabaseReadURL names a PostgreSQL replica: span reads — the
-// scans that grow with traffic — go to the replica, everything else
+// scans that grow with traffic, and the rollups and attribute samples
+// derived from spans — go to the replica, everything else
 // (budgets, incidents, deploys, alert firings, profiles, writes) to the
 // primary, so records a user just saved are read back at once.
 type readSplit struct {
@@ -52,6 +53,22 @@ func (s readSplit) Endpoints(ctx context.Context, from, to time.Time) ([]store.E
 
 func (s readSplit) Operations(ctx context.Context, q store.OperationQuery) ([]store.OperationStats, error) {
 	return s.replica.Operations(ctx, q)
+}
+
+func (s readSplit) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error) {
+	return s.replica.Rollups(ctx, q)
+}
+
+func (s readSplit) RequestBefore(ctx context.Context, service, endpoint, version string, since, before time.Time) (bool, error) {
+	return s.replica.RequestBefore(ctx, service, endpoint, version, since, before)
+}
+
+func (s readSplit) AttributeKeys(ctx context.Context, q store.AttributeQuery) ([]store.AttributeCount, error) {
+	return s.replica.AttributeKeys(ctx, q)
+}
+
+func (s readSplit) AttributeValues(ctx context.Context, q store.AttributeQuery) ([]store.AttributeCount, error) {
+	return s.replica.AttributeValues(ctx, q)
 }
 
 // Ping asks both databases: pages cannot be served without the replica.

@@ -116,16 +116,25 @@ func OpenStoreWait(ctx context.Context, url string, wait time.Duration, log *slo
 	}
 }
 
-// Migrate applies pending migrations without starting anything else.
+// Migrate applies pending migrations and builds the rollups of spans stored
+// before them, without starting anything else.
 func Migrate(ctx context.Context, url string) error {
 	backend, target, err := ParseDatabaseURL(url)
 	if err != nil {
 		return err
 	}
+	// Opening a store migrates it and builds the rollups of spans stored
+	// before the rollups migration (backfill), before anything writes.
+	var s interface{ Close() error }
 	if backend == BackendPostgres {
-		return postgres.Migrate(ctx, target)
+		s, err = postgres.Open(ctx, target)
+	} else {
+		s, err = sqlite.Open(ctx, target)
 	}
-	return sqlite.Migrate(ctx, target)
+	if err != nil {
+		return err
+	}
+	return s.Close()
 }
 
 // Values of Config.WALDir besides a directory.

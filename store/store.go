@@ -294,7 +294,10 @@ type Reader interface {
 	// Samples returns the entry spans selected by q, ordered by start.
 	Samples(ctx context.Context, q SampleQuery) ([]Sample, error)
 	// Endpoints lists the (service, entry span name) pairs with entry spans
-	// starting in [from, to), ordered by service then name.
+	// starting in [from, to), ordered by service then name. It reads
+	// rollups: the window is rounded outward to whole RollupStep(to −
+	// from) buckets (a zero bound is unbounded), and the counts are those
+	// of the rounded window.
 	Endpoints(ctx context.Context, from, to time.Time) ([]Endpoint, error)
 }
 
@@ -509,6 +512,7 @@ type Store interface {
 	OperationReader
 	AlertStore
 	AttributeSuggester
+	RollupStore
 	// DeleteBefore removes spans that started before t. Backends may keep
 	// some older spans (Postgres drops whole day partitions) but never
 	// remove a span that started at or after t.

@@ -67,16 +67,16 @@ func TestAnalysisBusy(t *testing.T) {
 	}
 }
 
-// blockingSamples is a store whose Samples waits for its context to end
-// and reports that it did: the proof that a client's disconnect reaches
-// the store read.
-type blockingSamples struct {
+// blockingReads is a store whose Rollups (what the services overview
+// reads) waits for its context to end and reports that it did: the proof
+// that a client's disconnect reaches the store read.
+type blockingReads struct {
 	Store
 	entered   chan struct{}
 	cancelled chan error
 }
 
-func (b *blockingSamples) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample, error) {
+func (b *blockingReads) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error) {
 	b.entered <- struct{}{}
 	<-ctx.Done()
 	b.cancelled <- ctx.Err()
@@ -93,7 +93,7 @@ func TestAnalysisCancelledWithClient(t *testing.T) {
 			name = "cache"
 		}
 		t.Run(name, func(t *testing.T) {
-			st := &blockingSamples{Store: sharedFixture(t).db, entered: make(chan struct{}, 64), cancelled: make(chan error, 64)}
+			st := &blockingReads{Store: sharedFixture(t).db, entered: make(chan struct{}, 64), cancelled: make(chan error, 64)}
 			h := poolServer(t, st, admission.New(admission.Limits{Concurrency: 4, Timeout: time.Hour}), withCache)
 			ctx, cancel := context.WithCancel(context.Background())
 			served := make(chan int)

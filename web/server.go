@@ -29,6 +29,7 @@ type Store interface {
 	store.ProfileStore
 	store.OperationReader
 	store.AttributeSuggester
+	store.RollupReader
 	// Firings lists burn-rate alert firings (store.AlertStore).
 	Firings(ctx context.Context, q store.AlertQuery) ([]store.AlertFiring, error)
 	Ping(ctx context.Context) error

@@ -165,12 +165,14 @@ func (s *Source) Trace(ctx context.Context, id store.TraceID) ([]store.Span, err
 }
 
 // Endpoints lists the (service, entry span name) pairs with entry spans
-// starting in [from, to), ordered by service then name.
+// starting in [from, to) rounded out to whole rollup buckets, as stores
+// do, ordered by service then name.
 func (s *Source) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoint, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, t := from.UnixNano(), to.UnixNano()
+	step := int64(store.RollupStep(to.Sub(from)))
+	f, t := floorTo(from.UnixNano(), step), floorTo(to.UnixNano()+step-1, step)
 	counts := map[[2]string]int64{}
 	roots := map[[2]string]int64{}
 	for svc, ss := range s.byService {

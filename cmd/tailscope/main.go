@@ -176,6 +176,7 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 		return nil
 	})
 	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "delete spans older than this, and refuse older spans at ingest (0 keeps everything)")
+	fs.DurationVar(&cfg.RollupRetention, "rollup-retention", cfg.RollupRetention, "delete hour rollups (the services overview's counts and latency sketches) older than this (0 keeps them)")
 	fs.DurationVar(&cfg.Ingest.MaxClockSkew, "max-clock-skew", cfg.Ingest.MaxClockSkew, "refuse spans that start further than this ahead of the receiver's clock")
 	fs.Int64Var(&cfg.Ingest.MaxRequestBytes, "max-request-bytes", cfg.Ingest.MaxRequestBytes, "largest OTLP body as sent (413 above)")
 	fs.Int64Var(&cfg.Ingest.MaxDecompressedBytes, "max-decompressed-bytes", cfg.Ingest.MaxDecompressedBytes, "largest OTLP body after gunzip (413 above)")
@@ -318,7 +319,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", "Apply pending database migrations and exit.", stderr)
+	fs := newFlagSet("migrate", "Apply pending database migrations, build the rollups of spans stored before them, and exit.", stderr)
 	url := fs.String("database-url", app.DefaultDatabaseURL, "store: postgres://user@host/db or sqlite:PATH")
 	if err := parse(fs, args); err != nil {
 		return err

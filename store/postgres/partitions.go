@@ -218,6 +218,11 @@ func (db *DB) DeleteBefore(ctx context.Context, t time.Time) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM resources WHERE last_ns < $1", floor-resourceTouchSlack); err != nil {
 			return mapErr(ctx, "delete before: resources", err)
 		}
+		// Minute rollups go with the spans they count (hours stay for
+		// the rollup retention, DeleteRollupsBefore).
+		if _, err := tx.Exec(ctx, "DELETE FROM rollups WHERE step_s = 60 AND bucket_ns < $1", floor); err != nil {
+			return mapErr(ctx, "delete before: rollups", err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return mapErr(ctx, "delete before", err)

@@ -109,6 +109,10 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
+	if err := db.backfillRollups(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	db.done.Add(1)
 	go db.maintenanceLoop(cfg.maintenance)
 	return db, nil

@@ -155,30 +155,10 @@ func (db *DB) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample,
 	return b.Samples(), nil
 }
 
-// Endpoints lists (service, entry span name, count) in [from, to).
+// Endpoints lists (service, entry span name, count) in [from, to) rounded
+// out to whole rollup buckets (sqlcommon.RollupDB.Endpoints).
 func (db *DB) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoint, error) {
-	query, args, err := sqlcommon.EndpointsSQL(sqlcommon.SQLite, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: endpoints: %w", err)
-	}
-	rows, err := db.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, mapErr(ctx, "endpoints", err)
-	}
-	defer rows.Close()
-	out := []store.Endpoint{}
-	for rows.Next() {
-		var e store.Endpoint
-		if err := rows.Scan(&e.Service, &e.Name, &e.Count, &e.Roots); err != nil {
-			return nil, mapErr(ctx, "endpoints", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapErr(ctx, "endpoints", err)
-	}
-	sqlcommon.SortEndpoints(out)
-	return out, nil
+	return db.rollups().Endpoints(ctx, from, to)
 }
 
 // deleteChunk bounds how long one retention transaction holds the write
@@ -196,6 +176,11 @@ func (db *DB) DeleteBefore(ctx context.Context, t time.Time) error {
 	// without spans left only costs a wasted index scan when read).
 	if err := db.deleteChunks(ctx, "delete before: trace buckets", `DELETE FROM trace_buckets WHERE (trace_id, bucket) IN
   (SELECT trace_id, bucket FROM trace_buckets WHERE bucket < ? LIMIT ?)`, cut>>sqlcommon.SQLiteTraceBucketShift); err != nil {
+		return err
+	}
+	// Minute rollups go with the spans they count (hours stay for the
+	// rollup retention, DeleteRollupsBefore).
+	if err := db.rollups().DeleteMinutesBefore(ctx, t); err != nil {
 		return err
 	}
 	return db.deleteResources(ctx, cut)

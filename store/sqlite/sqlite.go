@@ -118,6 +118,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	}
 	db := &DB{w: w, r: r, ckpt: ckpt, stmts: stmts, resources: map[string]resourceRef{},
 		now: time.Now, log: cfg.log, stop: make(chan struct{})}
+	if err := db.backfillRollups(ctx); err != nil {
+		errors.Join(stmts.close(), w.Close(), r.Close(), ckpt.Close())
+		return nil, err
+	}
 	db.done.Add(1)
 	go db.checkpointLoop(cfg.checkpointEvery)
 	return db, nil

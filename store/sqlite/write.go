@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -33,6 +34,12 @@ func insertSQL(rows int) string {
 	return `INSERT OR IGNORE INTO spans (` + spanInsertColumns + `) VALUES ` + row + strings.Repeat(", "+row, rows-1)
 }
 
+// insertReturningSQL is insertSQL reporting the keys of the rows it took
+// (a skipped row returns nothing).
+func insertReturningSQL(rows int) string {
+	return insertSQL(rows) + ` RETURNING trace_id, span_id, start_ns`
+}
+
 const (
 	// upsertResourceSQL returns the id of a resource body, adding it if new.
 	upsertResourceSQL = `INSERT INTO resources (body, last_ns) VALUES (?, ?)
@@ -59,6 +66,7 @@ type resourceRef struct{ id, lastNS int64 }
 // writeStmts are the prepared statements of the write path, on db.w.
 type writeStmts struct {
 	insert, insertMulti, upsertResource, touchResource, insertBucket *sql.Stmt
+	insertReturning, insertMultiReturning                            *sql.Stmt
 }
 
 func prepareWrites(ctx context.Context, w *sql.DB) (writeStmts, error) {
@@ -72,6 +80,8 @@ func prepareWrites(ctx context.Context, w *sql.DB) (writeStmts, error) {
 		{&s.upsertResource, upsertResourceSQL},
 		{&s.touchResource, touchResourceSQL},
 		{&s.insertBucket, insertBucketSQL},
+		{&s.insertReturning, insertReturningSQL(1)},
+		{&s.insertMultiReturning, insertReturningSQL(insertRows)},
 	} {
 		stmt, err := w.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -85,7 +95,8 @@ func prepareWrites(ctx context.Context, w *sql.DB) (writeStmts, error) {
 
 func (s writeStmts) close() error {
 	var first error
-	for _, st := range []*sql.Stmt{s.insert, s.insertMulti, s.upsertResource, s.touchResource, s.insertBucket} {
+	for _, st := range []*sql.Stmt{s.insert, s.insertMulti, s.upsertResource, s.touchResource, s.insertBucket,
+		s.insertReturning, s.insertMultiReturning} {
 		if st == nil {
 			continue
 		}
@@ -98,9 +109,10 @@ func (s writeStmts) close() error {
 
 // WriteSpans stores spans in one transaction: each span's resource once in
 // resources (migration 00004), the spans themselves insertRows to a
-// statement, and the trace buckets (migration 00003). Text is sanitised with
-// sqlcommon.Clean (NUL and invalid UTF-8 become U+FFFD) so both stores keep
-// the same bytes.
+// statement, the trace buckets (migration 00003) and the rollups of the
+// spans inserted (migration 00009). Text is sanitised with
+// sqlcommon.Clean (NUL and invalid UTF-8 become U+FFFD) so both stores
+// keep the same bytes.
 func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) (err error) {
 	if len(spans) == 0 {
 		return nil
@@ -110,6 +122,24 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) (err error) {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	defer func() { db.health.observe(err) }()
+	err = db.writeTx(ctx, spans, false)
+	if errors.Is(err, errSkipped) {
+		// Some span was already stored (a resend) or is in the batch
+		// twice: redo the batch asking which rows each INSERT took, so
+		// rollups count only those. Resends are rare; the common case
+		// pays no RETURNING.
+		err = db.writeTx(ctx, spans, true)
+	}
+	return err
+}
+
+// errSkipped rolls back a write whose INSERT OR IGNORE skipped a span.
+var errSkipped = errors.New("a span was already stored")
+
+// writeTx writes spans in one transaction. Without returning, it fails with
+// errSkipped when any span was skipped as already stored; with returning,
+// each INSERT reports the rows it took.
+func (db *DB) writeTx(ctx context.Context, spans []store.Span, returning bool) (err error) {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return mapErr(ctx, "write spans: begin", err)
@@ -125,6 +155,14 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) (err error) {
 	}
 	multi := tx.StmtContext(ctx, db.stmts.insertMulti)
 	one := tx.StmtContext(ctx, db.stmts.insert)
+	if returning {
+		multi = tx.StmtContext(ctx, db.stmts.insertMultiReturning)
+		one = tx.StmtContext(ctx, db.stmts.insertReturning)
+	}
+	var inserted map[spanKey]bool
+	if returning {
+		inserted = make(map[spanKey]bool, len(spans))
+	}
 	args := make([]any, insertRows*spanValues)
 	for i := 0; i < len(spans); {
 		n, stmt := insertRows, multi
@@ -141,8 +179,18 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) (err error) {
 				return fmt.Errorf("sqlite: write spans: span %s/%s: %w", s.TraceID, s.SpanID, err)
 			}
 		}
-		if _, err := stmt.ExecContext(ctx, args[:n*spanValues]...); err != nil {
-			return mapErr(ctx, "write spans", err)
+		if returning {
+			if err := insertReturning(ctx, stmt, args[:n*spanValues], inserted); err != nil {
+				return mapErr(ctx, "write spans", err)
+			}
+		} else {
+			res, err := stmt.ExecContext(ctx, args[:n*spanValues]...)
+			if err != nil {
+				return mapErr(ctx, "write spans", err)
+			}
+			if took, err := res.RowsAffected(); err != nil || took < int64(n) {
+				return errSkipped
+			}
 		}
 		i += n
 	}
@@ -157,6 +205,9 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) (err error) {
 		if _, err := bucket.ExecContext(ctx, k.trace[:], k.bucket, r.min, r.max); err != nil {
 			return mapErr(ctx, "write spans: trace buckets", err)
 		}
+	}
+	if err := writeRollups(ctx, tx, spans, inserted); err != nil {
+		return mapErr(ctx, "write spans: rollups", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return mapErr(ctx, "write spans: commit", err)

@@ -120,10 +120,15 @@ func testEndpoints(t *testing.T, s store.Store) {
 			{Service: "edge", Name: "GET /edge", Count: 1, Roots: 1},
 			{Service: "web", Name: "GET /a", Count: 1, Roots: 1},
 		}},
-		{"window", base.Add(time.Second), base.Add(2 * time.Second), []store.Endpoint{
+		// Rollups count whole minutes: a window inside one counts it all.
+		{"window rounds out to the minute", base.Add(time.Second), base.Add(2 * time.Second), []store.Endpoint{
+			{Service: "api", Name: "GET /a", Count: 3, Roots: 2},
 			{Service: "api", Name: "GET /b", Count: 1, Roots: 1},
+			{Service: "api", Name: "consume", Count: 1, Roots: 0},
+			{Service: "edge", Name: "GET /edge", Count: 1, Roots: 1},
 			{Service: "web", Name: "GET /a", Count: 1, Roots: 1},
 		}},
+		{"window of minutes", base.Add(time.Minute), base.Add(2 * time.Minute), []store.Endpoint{}},
 		{"empty window", base.Add(time.Hour), base.Add(2 * time.Hour), []store.Endpoint{}},
 	}
 	for _, tc := range tests {

@@ -353,23 +353,6 @@ func SampleSQL(d Dialect, q store.SampleQuery) (sql string, args []any, err erro
 // needs no heap access.
 const EntryCond = "(parent_span_id IS NULL OR kind IN (2, 5))"
 
-// EndpointsSQL builds the Endpoints query (service, name, count, roots).
-func EndpointsSQL(d Dialect, from, to time.Time) (string, []any, error) {
-	if err := CheckRange(from, to); err != nil {
-		return "", nil, err
-	}
-	a := NewArgs(d)
-	conds := []string{EntryCond}
-	if !from.IsZero() {
-		conds = append(conds, "start_ns >= "+a.Add(NS(from)))
-	}
-	if !to.IsZero() {
-		conds = append(conds, "start_ns < "+a.Add(NS(to)))
-	}
-	return `SELECT service, name, count(*), sum(CASE WHEN parent_span_id IS NULL THEN 1 ELSE 0 END) FROM spans WHERE ` + strings.Join(conds, " AND ") +
-		` GROUP BY service, name`, a.Vals, nil
-}
-
 // DeploysSQL validates q and builds the Deploys query (newest first).
 func DeploysSQL(d Dialect, q store.DeployQuery) (string, []any, error) {
 	if q.Limit < 0 {

@@ -1,0 +1,112 @@
+package analysistest
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// Rollups aggregates the entry spans as the stores' rollups do (store.Rollup:
+// per endpoint and bucket, the window rounded out to whole steps).
+func (s *Source) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if q.Step != store.RollupMinute && q.Step != store.RollupHour {
+		return nil, fmt.Errorf("analysistest: rollups: %w: step %s", store.ErrInvalid, q.Step)
+	}
+	if q.From.IsZero() || q.To.IsZero() || !q.To.After(q.From) {
+		return nil, fmt.Errorf("analysistest: rollups: %w: a time range is required", store.ErrInvalid)
+	}
+	step := int64(q.Step)
+	f, t := floorTo(q.From.UnixNano(), step), floorTo(q.To.UnixNano()+step-1, step)
+	type key struct {
+		service, endpoint, version string
+		bucket                     int64
+	}
+	aggs := map[key]*store.Rollup{}
+	bins := map[key]map[int32]int64{}
+	for svc, ss := range s.byService {
+		if q.Service != "" && svc != q.Service {
+			continue
+		}
+		for i := range ss {
+			x := &ss[i]
+			if x.StartUnixNano < f || x.StartUnixNano >= t || (q.Endpoint != "" && x.Name != q.Endpoint) ||
+				(q.Version != "" && x.Version != q.Version) {
+				continue
+			}
+			k := key{svc, x.Name, "", floorTo(x.StartUnixNano, step)}
+			if q.ByVersion {
+				k.version = x.Version
+			}
+			r := aggs[k]
+			if r == nil {
+				r = &store.Rollup{Service: k.service, Endpoint: k.endpoint, Version: k.version, BucketUnixNano: k.bucket,
+					FirstUnixNano: math.MaxInt64, MinNs: math.MaxInt64, MaxNs: math.MinInt64}
+				aggs[k], bins[k] = r, map[int32]int64{}
+			}
+			r.Count++
+			if x.Error {
+				r.Errors++
+			}
+			if s.roots[x.SpanID] {
+				r.Roots++
+			}
+			r.FirstUnixNano = min(r.FirstUnixNano, x.StartUnixNano)
+			r.MinNs, r.MaxNs = min(r.MinNs, x.DurationNano), max(r.MaxNs, x.DurationNano)
+			r.SumNs += x.DurationNano
+			if b, ok := store.RollupBin(x.DurationNano); ok {
+				bins[k][b]++
+			} else {
+				r.ZeroCount++
+			}
+		}
+	}
+	out := make([]store.Rollup, 0, len(aggs))
+	for k, r := range aggs {
+		r.Bins = []store.DurationBin{}
+		for i, n := range bins[k] {
+			r.Bins = append(r.Bins, store.DurationBin{Index: i, Count: n})
+		}
+		slices.SortFunc(r.Bins, func(a, b store.DurationBin) int { return cmp.Compare(a.Index, b.Index) })
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b store.Rollup) int {
+		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Endpoint, b.Endpoint),
+			cmp.Compare(a.Version, b.Version), cmp.Compare(a.BucketUnixNano, b.BucketUnixNano))
+	})
+	return out, nil
+}
+
+// RequestBefore reports whether the endpoint had an entry span starting in
+// [since, before) (a zero since: any time before).
+func (s *Source) RequestBefore(ctx context.Context, service, endpoint, version string, since, before time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	lo, hi := int64(math.MinInt64), before.UnixNano()
+	if !since.IsZero() {
+		lo = since.UnixNano()
+	}
+	for _, x := range s.byService[service] {
+		if x.Name == endpoint && (version == "" || x.Version == version) && x.StartUnixNano >= lo && x.StartUnixNano < hi {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// floorTo rounds t down to a multiple of step.
+func floorTo(t, step int64) int64 {
+	r := t % step
+	if r < 0 {
+		r += step
+	}
+	return t - r
+}

@@ -1,0 +1,199 @@
+package analysis_test
+
+import (
+	"context"
+	"database/sql"
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/analysis/analysistest"
+	"github.com/tailscope/tailscope/internal/testenv"
+	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/postgres"
+	"github.com/tailscope/tailscope/store/sqlite"
+)
+
+// TestRollupsMatchSpans is the rollups' contract: on generated traffic
+// (fixed seeds) stored in each backend — written in batches, one resent,
+// compacted half-way — the services overview read from rollups has the
+// exact counts, error rates and rates of the spans, and p50/p95/p99 and
+// every sparkline point within the sketch's relative error of the exact
+// nearest-rank percentiles; and rollups rebuilt by the backfill (spans
+// stored before the rollups migration) answer the same.
+func TestRollupsMatchSpans(t *testing.T) {
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	ds := analysistest.Generate(analysistest.Scenario{Seed: 11, Start: start, Window: 90 * time.Minute, Traces: 3000, ErrorRate: 0.03})
+	type backend struct {
+		open func(t *testing.T) store.Store
+		// wipe deletes the rollups and marks the backfill as not run, as
+		// a database migrated with spans already in it is.
+		wipe func(t *testing.T)
+	}
+	backends := map[string]func(t *testing.T) backend{
+		"sqlite": func(t *testing.T) backend {
+			path := filepath.Join(t.TempDir(), "rollups.db")
+			return backend{
+				open: func(t *testing.T) store.Store {
+					db, err := sqlite.Open(context.Background(), path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return db
+				},
+				wipe: func(t *testing.T) {
+					db, err := sql.Open("sqlite", path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer db.Close()
+					for _, q := range []string{"DELETE FROM rollups", "UPDATE rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0"} {
+						if _, err := db.Exec(q); err != nil {
+							t.Fatal(err)
+						}
+					}
+				},
+			}
+		},
+		"postgres": func(t *testing.T) backend {
+			url := testenv.FreshPostgres(t)
+			return backend{
+				open: func(t *testing.T) store.Store {
+					db, err := postgres.Open(context.Background(), url)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return db
+				},
+				wipe: func(t *testing.T) {
+					conn, err := pgx.Connect(context.Background(), url)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer conn.Close(context.Background())
+					for _, q := range []string{"DELETE FROM rollups", "UPDATE rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0"} {
+						if _, err := conn.Exec(context.Background(), q); err != nil {
+							t.Fatal(err)
+						}
+					}
+				},
+			}
+		},
+	}
+	windows := []struct {
+		name     string
+		from, to time.Time
+		points   int
+	}{
+		{"an hour of minutes", start.Add(15 * time.Minute), start.Add(75 * time.Minute), 30},
+		{"a day of hours", start.Add(-10 * time.Hour), start.Add(14 * time.Hour), 24},
+	}
+	for name, mk := range backends {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			be := mk(t)
+			db := be.open(t)
+			half := len(ds.Spans) / 2
+			for _, batch := range [][]store.Span{ds.Spans[:half], ds.Spans[half-100 : half+100], ds.Spans[half:]} {
+				if err := db.WriteSpans(ctx, batch); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.CompactRollups(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, w := range windows {
+				t.Run("ingest/"+w.name, func(t *testing.T) { checkServices(t, db, ds.Spans, w.from, w.to, w.points) })
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			be.wipe(t)
+			db = be.open(t) // backfills
+			defer db.Close()
+			for _, w := range windows {
+				t.Run("backfill/"+w.name, func(t *testing.T) { checkServices(t, db, ds.Spans, w.from, w.to, w.points) })
+			}
+		})
+	}
+}
+
+// checkServices compares the services overview of [from, to) (whole
+// buckets) with exact answers from spans.
+func checkServices(t *testing.T, src analysis.RollupSource, spans []store.Span, from, to time.Time, points int) {
+	t.Helper()
+	rep, err := analysis.ServiceStats(context.Background(), src, analysis.ServicesQuery{From: from, To: to, SparklinePoints: points})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.From.Equal(from) || !rep.To.Equal(to) {
+		t.Fatalf("window %s – %s, want %s – %s (whole buckets)", rep.From, rep.To, from, to)
+	}
+	type key struct{ service, endpoint string }
+	durs := map[key][]int64{}
+	errs := map[key]int{}
+	slice := to.Sub(from) / time.Duration(points)
+	sliceDurs := map[key][][]int64{}
+	for _, sp := range spans {
+		if !sp.IsEntry() || sp.StartUnixNano < from.UnixNano() || sp.StartUnixNano >= to.UnixNano() {
+			continue
+		}
+		for _, k := range []key{{sp.Service, sp.Name}, {sp.Service, ""}} {
+			durs[k] = append(durs[k], sp.DurationNano)
+			if sp.StatusCode == store.StatusError {
+				errs[k]++
+			}
+			if sliceDurs[k] == nil {
+				sliceDurs[k] = make([][]int64, points)
+			}
+			i := int(time.Duration(sp.StartUnixNano-from.UnixNano()) / slice)
+			sliceDurs[k][i] = append(sliceDurs[k][i], sp.DurationNano)
+		}
+	}
+	near := func(got, want float64) bool { return math.Abs(got-want) <= analysis.SketchRelativeAccuracy*want+0.001 }
+	check := func(k key, st analysis.RequestStats) {
+		t.Helper()
+		d := durs[k]
+		if st.Count != len(d) {
+			t.Errorf("%v: count %d, want %d", k, st.Count, len(d))
+			return
+		}
+		if want := math.Round(float64(errs[k])/float64(len(d))*1e4) / 1e4; st.ErrorRate != want {
+			t.Errorf("%v: error rate %v, want %v", k, st.ErrorRate, want)
+		}
+		ex := analysis.ExactPercentiles(d)
+		for _, c := range []struct {
+			name      string
+			got, want float64
+		}{{"p50", st.P50Ms, ex.P50Ms}, {"p95", st.P95Ms, ex.P95Ms}, {"p99", st.P99Ms, ex.P99Ms}} {
+			if !near(c.got, c.want) {
+				t.Errorf("%v: %s = %v ms, exact %v ms", k, c.name, c.got, c.want)
+			}
+		}
+		for i, sd := range sliceDurs[k] {
+			p := st.P99SparklineMs[i]
+			switch {
+			case len(sd) == 0 && p != nil:
+				t.Errorf("%v: sparkline point %d = %v, want none", k, i, *p)
+			case len(sd) > 0 && (p == nil || !near(*p, analysis.ExactPercentiles(sd).P99Ms)):
+				t.Errorf("%v: sparkline point %d = %v, exact %v", k, i, p, analysis.ExactPercentiles(sd).P99Ms)
+			}
+		}
+	}
+	seen := 0
+	for _, svc := range rep.Services {
+		check(key{svc.Name, ""}, svc.RequestStats)
+		seen++
+		for _, ep := range svc.Endpoints {
+			check(key{svc.Name, ep.Name}, ep.RequestStats)
+			seen++
+		}
+	}
+	if seen != len(durs) || seen == 0 {
+		t.Errorf("%d services and endpoints, want %d", seen, len(durs))
+	}
+}

@@ -1,0 +1,274 @@
+package sqlcommon
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// Rollups (migration postgres 00007, sqlite 00009; docs/DESIGN.md
+// "Rollups"): the write hook both stores call from their write
+// transaction, and the row encoding readers and the compactor share.
+
+const (
+	minuteNs = int64(store.RollupMinute)
+	hourNs   = int64(store.RollupHour)
+)
+
+// rollupKey names one rollup row: a (service, endpoint, version) in one
+// bucket of step_s seconds.
+type rollupKey struct {
+	stepS                      int32
+	bucket                     int64
+	service, endpoint, version string
+}
+
+// rollupAgg is what a row holds; bins maps a RollupBin index to its count.
+type rollupAgg struct {
+	count, errors, roots, first, min, max, sum, zero int64
+	bins                                             map[int32]int64
+}
+
+func newAgg() *rollupAgg {
+	return &rollupAgg{first: math.MaxInt64, min: math.MaxInt64, max: math.MinInt64, bins: map[int32]int64{}}
+}
+
+// addSpan counts one entry span.
+func (a *rollupAgg) addSpan(s *store.Span) {
+	a.count++
+	if s.StatusCode == store.StatusError {
+		a.errors++
+	}
+	if s.IsRoot() {
+		a.roots++
+	}
+	a.first = min(a.first, s.StartUnixNano)
+	a.min, a.max = min(a.min, s.DurationNano), max(a.max, s.DurationNano)
+	a.sum += s.DurationNano
+	if b, ok := store.RollupBin(s.DurationNano); ok {
+		a.bins[b]++
+	} else {
+		a.zero++
+	}
+}
+
+// merge adds o into a.
+func (a *rollupAgg) merge(o *rollupAgg) {
+	a.count += o.count
+	a.errors += o.errors
+	a.roots += o.roots
+	a.first = min(a.first, o.first)
+	a.min, a.max = min(a.min, o.min), max(a.max, o.max)
+	a.sum += o.sum
+	a.zero += o.zero
+	for b, n := range o.bins {
+		a.bins[b] += n
+	}
+}
+
+// RollupBuilder aggregates entry spans into minute rows and, when rows are
+// taken, the hour rows those minutes fall in.
+type RollupBuilder struct {
+	minutes map[rollupKey]*rollupAgg
+}
+
+// NewRollupBuilder returns an empty builder.
+func NewRollupBuilder() *RollupBuilder {
+	return &RollupBuilder{minutes: map[rollupKey]*rollupAgg{}}
+}
+
+// Add counts s when it is an entry span (store.Span.IsEntry); other spans
+// are not in rollups.
+func (b *RollupBuilder) Add(s *store.Span) {
+	if !s.IsEntry() {
+		return
+	}
+	k := rollupKey{stepS: 60, bucket: floorTo(s.StartUnixNano, minuteNs), service: s.Service, endpoint: s.Name, version: s.Version}
+	a := b.minutes[k]
+	if a == nil {
+		a = newAgg()
+		b.minutes[k] = a
+	}
+	a.addSpan(s)
+}
+
+// Len is the number of minute rows built so far.
+func (b *RollupBuilder) Len() int { return len(b.minutes) }
+
+// rows returns the minute rows and the hour rows merged from them, with
+// text cleaned as the span columns are (Clean), so readers filtering by a
+// stored span's service find its rollups.
+func (b *RollupBuilder) rows() map[rollupKey]*rollupAgg {
+	out := make(map[rollupKey]*rollupAgg, 2*len(b.minutes))
+	put := func(k rollupKey, a *rollupAgg) {
+		k.service, k.endpoint, k.version = Clean(k.service), Clean(k.endpoint), Clean(k.version)
+		if have := out[k]; have != nil {
+			have.merge(a)
+			return
+		}
+		c := newAgg()
+		c.merge(a)
+		out[k] = c
+	}
+	for k, a := range b.minutes {
+		put(k, a)
+		k.stepS, k.bucket = 3600, floorTo(k.bucket, hourNs)
+		put(k, a)
+	}
+	return out
+}
+
+// floorTo rounds t down to a multiple of step (also for t < 0).
+func floorTo(t, step int64) int64 {
+	r := t % step
+	if r < 0 {
+		r += step
+	}
+	return t - r
+}
+
+// ceilTo rounds t up to a multiple of step.
+func ceilTo(t, step int64) int64 {
+	f := floorTo(t, step)
+	if f == t {
+		return t
+	}
+	return f + step
+}
+
+// rollupColumns are the columns a writer sets (folded takes its default
+// 0) and readers scan, in this order.
+const rollupColumns = "step_s, bucket_ns, service, endpoint, version, count, errors, roots, first_ns, min_ns, max_ns, sum_ns, zero_count, bins"
+
+const rollupValues = 14
+
+// rollupInsertRows is how many rows one INSERT binds (14 values each, far
+// below either dialect's limit).
+const rollupInsertRows = 200
+
+// WriteRollups appends the rows of b to rollups through c, the caller's
+// write transaction, so they commit with the spans they count.
+func WriteRollups(ctx context.Context, c Conn, b *RollupBuilder) error {
+	return insertRollups(ctx, c, b.rows(), false)
+}
+
+// insertRollups inserts rows; folded marks rows a compactor wrote.
+func insertRollups(ctx context.Context, c Conn, rows map[rollupKey]*rollupAgg, folded bool) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	keys := make([]rollupKey, 0, len(rows))
+	for k := range rows {
+		keys = append(keys, k)
+	}
+	// A fixed order: two transactions never insert in opposite orders
+	// (no lock is taken on insert either way; this keeps plans and tests
+	// deterministic).
+	slices.SortFunc(keys, compareKeys)
+	cols := rollupColumns
+	row := "(?" + strings.Repeat(", ?", rollupValues-1) + ")"
+	if folded {
+		cols += ", folded"
+		row = "(?" + strings.Repeat(", ?", rollupValues-1) + ", 1)"
+	}
+	args := make([]any, 0, rollupInsertRows*rollupValues)
+	for len(keys) > 0 {
+		n := min(len(keys), rollupInsertRows)
+		args = args[:0]
+		for _, k := range keys[:n] {
+			a := rows[k]
+			args = append(args, k.stepS, k.bucket, k.service, k.endpoint, k.version, a.count, a.errors, a.roots,
+				a.first, a.min, a.max, a.sum, a.zero, EncodeBins(a.bins))
+		}
+		q := `INSERT INTO rollups (` + cols + `) VALUES ` + row + strings.Repeat(", "+row, n-1)
+		if _, err := c.Exec(ctx, Rebind(c.Dialect(), q), args...); err != nil {
+			return fmt.Errorf("insert rollups: %w", err)
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
+func compareKeys(a, b rollupKey) int {
+	return cmp.Or(cmp.Compare(a.stepS, b.stepS), cmp.Compare(a.bucket, b.bucket), cmp.Compare(a.service, b.service),
+		cmp.Compare(a.endpoint, b.endpoint), cmp.Compare(a.version, b.version))
+}
+
+// EncodeBins encodes bins as (index delta, count) varint pairs in index
+// order: ~2–3 bytes a bin, and a bucket of one endpoint holds tens of bins.
+func EncodeBins(bins map[int32]int64) []byte {
+	idx := make([]int32, 0, len(bins))
+	for i, n := range bins {
+		if n != 0 {
+			idx = append(idx, i)
+		}
+	}
+	slices.Sort(idx)
+	out := make([]byte, 0, 4*len(idx))
+	prev := int64(0)
+	for _, i := range idx {
+		out = binary.AppendVarint(out, int64(i)-prev)
+		out = binary.AppendUvarint(out, uint64(bins[i]))
+		prev = int64(i)
+	}
+	return out
+}
+
+// decodeBinsInto adds the bins encoded in b to bins.
+func decodeBinsInto(b []byte, bins map[int32]int64) error {
+	prev := int64(0)
+	for len(b) > 0 {
+		d, n := binary.Varint(b)
+		if n <= 0 {
+			return fmt.Errorf("decode rollup bins: bad index")
+		}
+		b = b[n:]
+		c, m := binary.Uvarint(b)
+		if m <= 0 {
+			return fmt.Errorf("decode rollup bins: bad count")
+		}
+		b = b[m:]
+		prev += d
+		if prev < math.MinInt32 || prev > math.MaxInt32 || c > math.MaxInt64 {
+			return fmt.Errorf("decode rollup bins: out of range")
+		}
+		bins[int32(prev)] += int64(c)
+	}
+	return nil
+}
+
+// scanRollupRow reads one row of rollupColumns.
+func scanRollupRow(sc Scanner) (rollupKey, *rollupAgg, error) {
+	var (
+		k   rollupKey
+		a   = &rollupAgg{bins: map[int32]int64{}}
+		raw []byte
+	)
+	if err := sc.Scan(&k.stepS, &k.bucket, &k.service, &k.endpoint, &k.version, &a.count, &a.errors, &a.roots,
+		&a.first, &a.min, &a.max, &a.sum, &a.zero, &raw); err != nil {
+		return k, nil, err
+	}
+	if err := decodeBinsInto(raw, a.bins); err != nil {
+		return k, nil, err
+	}
+	return k, a, nil
+}
+
+// toRollup converts a merged row.
+func toRollup(k rollupKey, a *rollupAgg) store.Rollup {
+	r := store.Rollup{Service: k.service, Endpoint: k.endpoint, Version: k.version, BucketUnixNano: k.bucket,
+		Count: a.count, Errors: a.errors, Roots: a.roots, FirstUnixNano: a.first,
+		MinNs: a.min, MaxNs: a.max, SumNs: a.sum, ZeroCount: a.zero,
+		Bins: make([]store.DurationBin, 0, len(a.bins))}
+	for i, n := range a.bins {
+		r.Bins = append(r.Bins, store.DurationBin{Index: i, Count: n})
+	}
+	slices.SortFunc(r.Bins, func(x, y store.DurationBin) int { return cmp.Compare(x.Index, y.Index) })
+	return r
+}

@@ -1,0 +1,345 @@
+package sqlcommon
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// MaxRollupBuckets bounds one Rollups read: a week of minutes, over a
+// year of hours.
+const MaxRollupBuckets = 7 * 24 * 60
+
+// RollupDB implements store.RollupStore once for both dialects.
+type RollupDB struct {
+	// Conn reads (SQLite: from its read pool).
+	Conn Conn
+	// InTx runs fn in one write transaction, given a Conn over it.
+	InTx func(ctx context.Context, fn func(Conn) error) error
+	// Name prefixes errors ("postgres", "sqlite").
+	Name string
+}
+
+func (r RollupDB) errorf(op string, err error) error {
+	return fmt.Errorf("%s: %s: %w", r.Name, op, err)
+}
+
+func stepSeconds(step time.Duration) (int32, error) {
+	switch step {
+	case store.RollupMinute:
+		return 60, nil
+	case store.RollupHour:
+		return 3600, nil
+	}
+	return 0, invalid("rollups: step %s: want 1m or 1h", step)
+}
+
+// Rollups reads q's rows and merges them per key and bucket.
+func (r RollupDB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error) {
+	stepS, err := stepSeconds(q.Step)
+	if err != nil {
+		return nil, r.errorf("rollups", err)
+	}
+	if q.From.IsZero() || q.To.IsZero() || !q.To.After(q.From) {
+		return nil, r.errorf("rollups", invalid("rollups: a time range [from, to) is required"))
+	}
+	step := int64(stepS) * int64(time.Second)
+	from, to := floorTo(NS(q.From), step), ceilTo(NS(q.To), step)
+	if (to-from)/step > MaxRollupBuckets {
+		return nil, r.errorf("rollups", invalid("rollups: %d buckets of %s: at most %d", (to-from)/step, q.Step, MaxRollupBuckets))
+	}
+	a := NewArgs(r.Conn.Dialect())
+	conds := []string{"step_s = " + a.Add(stepS), "bucket_ns >= " + a.Add(from), "bucket_ns < " + a.Add(to)}
+	for _, f := range []struct{ col, v string }{{"service", q.Service}, {"endpoint", q.Endpoint}, {"version", q.Version}} {
+		if f.v != "" {
+			conds = append(conds, f.col+" = "+a.Add(f.v))
+		}
+	}
+	merged := map[rollupKey]*rollupAgg{}
+	err = r.Conn.Query(ctx, `SELECT `+rollupColumns+` FROM rollups WHERE `+strings.Join(conds, " AND "), func(sc Scanner) error {
+		k, agg, err := scanRollupRow(sc)
+		if err != nil {
+			return err
+		}
+		if !q.ByVersion {
+			k.version = ""
+		}
+		if have := merged[k]; have != nil {
+			have.merge(agg)
+		} else {
+			merged[k] = agg
+		}
+		return nil
+	}, a.Vals...)
+	if err != nil {
+		return nil, r.errorf("rollups", err)
+	}
+	keys := make([]rollupKey, 0, len(merged))
+	for k := range merged {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y rollupKey) int {
+		return cmp.Or(cmp.Compare(x.service, y.service), cmp.Compare(x.endpoint, y.endpoint),
+			cmp.Compare(x.version, y.version), cmp.Compare(x.bucket, y.bucket))
+	})
+	out := make([]store.Rollup, len(keys))
+	for i, k := range keys {
+		out[i] = toRollup(k, merged[k])
+	}
+	return out, nil
+}
+
+// Endpoints lists the endpoints of the rollups of [from, to) rounded out to
+// whole store.RollupStep buckets, summed in the database (no bins read).
+func (r RollupDB) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoint, error) {
+	if err := CheckRange(from, to); err != nil {
+		return nil, r.errorf("endpoints", err)
+	}
+	step := store.RollupHour
+	if !from.IsZero() && !to.IsZero() {
+		step = store.RollupStep(to.Sub(from))
+	}
+	stepS, _ := stepSeconds(step)
+	a := NewArgs(r.Conn.Dialect())
+	conds := []string{"step_s = " + a.Add(stepS)}
+	if !from.IsZero() {
+		conds = append(conds, "bucket_ns >= "+a.Add(floorTo(NS(from), int64(step))))
+	}
+	if !to.IsZero() {
+		conds = append(conds, "bucket_ns < "+a.Add(ceilTo(NS(to), int64(step))))
+	}
+	out, err := Collect(ctx, r.Conn, `SELECT service, endpoint, CAST(sum(count) AS BIGINT), CAST(sum(roots) AS BIGINT) FROM rollups WHERE `+
+		strings.Join(conds, " AND ")+` GROUP BY service, endpoint`, func(sc Scanner) (store.Endpoint, error) {
+		var e store.Endpoint
+		err := sc.Scan(&e.Service, &e.Name, &e.Count, &e.Roots)
+		return e, err
+	}, a.Vals...)
+	if err != nil {
+		return nil, r.errorf("endpoints", err)
+	}
+	SortEndpoints(out)
+	return out, nil
+}
+
+// RequestBefore reports whether the endpoint had an entry span starting in
+// [since, before). Without since it asks the hour rows, kept longest, and
+// is exact through first_ns; with since, the minute rows from since's
+// minute on.
+func (r RollupDB) RequestBefore(ctx context.Context, service, endpoint, version string, since, before time.Time) (bool, error) {
+	b := NS(before)
+	a := NewArgs(r.Conn.Dialect())
+	conds := []string{"service = " + a.Add(service), "endpoint = " + a.Add(endpoint)}
+	if since.IsZero() {
+		conds = append(conds, "step_s = 3600", "bucket_ns < "+a.Add(b))
+	} else {
+		conds = append(conds, "step_s = 60", "bucket_ns >= "+a.Add(floorTo(NS(since), minuteNs)), "bucket_ns < "+a.Add(b))
+	}
+	conds = append(conds, "first_ns < "+a.Add(b))
+	if version != "" {
+		conds = append(conds, "version = "+a.Add(version))
+	}
+	found := false
+	err := r.Conn.Query(ctx, `SELECT 1 FROM rollups WHERE `+strings.Join(conds, " AND ")+` LIMIT 1`, func(Scanner) error {
+		found = true
+		return nil
+	}, a.Vals...)
+	if err != nil {
+		return false, r.errorf("rollups: request before", err)
+	}
+	return found, nil
+}
+
+// compactBuckets is how many buckets one compaction transaction folds.
+const compactBuckets = 256
+
+// CompactRollups folds every bucket with appended (unfolded) rows into one
+// row per key. DELETE ... RETURNING hands each row to exactly one
+// transaction, so two compactors (two tailscope processes) cannot both
+// count a row; rows a writer appends meanwhile stay for the next pass.
+func (r RollupDB) CompactRollups(ctx context.Context) error {
+	for _, stepS := range []int32{60, 3600} {
+		for {
+			n, err := r.compactOnce(ctx, stepS)
+			if err != nil {
+				return r.errorf("compact rollups", err)
+			}
+			if n < compactBuckets {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// compactOnce folds up to compactBuckets buckets of step and returns how
+// many it folded.
+func (r RollupDB) compactOnce(ctx context.Context, stepS int32) (int, error) {
+	buckets := 0
+	err := r.InTx(ctx, func(c Conn) error {
+		merged := map[rollupKey]*rollupAgg{}
+		seen := map[int64]bool{}
+		q := `DELETE FROM rollups WHERE step_s = ? AND bucket_ns IN (SELECT bucket_ns FROM rollups WHERE step_s = ? AND folded = 0
+ GROUP BY bucket_ns ORDER BY bucket_ns LIMIT ?) RETURNING ` + rollupColumns
+		err := c.Query(ctx, Rebind(c.Dialect(), q), func(sc Scanner) error {
+			k, agg, err := scanRollupRow(sc)
+			if err != nil {
+				return err
+			}
+			seen[k.bucket] = true
+			if have := merged[k]; have != nil {
+				have.merge(agg)
+			} else {
+				merged[k] = agg
+			}
+			return nil
+		}, stepS, stepS, compactBuckets)
+		if err != nil {
+			return err
+		}
+		buckets = len(seen)
+		return insertRollups(ctx, c, merged, true)
+	})
+	return buckets, err
+}
+
+// DeleteMinutesBefore removes minute rollups of minutes that ended by t
+// (span retention).
+func (r RollupDB) DeleteMinutesBefore(ctx context.Context, t time.Time) error {
+	_, err := r.Conn.Exec(ctx, Rebind(r.Conn.Dialect(), `DELETE FROM rollups WHERE step_s = 60 AND bucket_ns < ?`), floorTo(NS(t), minuteNs))
+	if err != nil {
+		return r.errorf("delete minute rollups", err)
+	}
+	return nil
+}
+
+// DeleteRollupsBefore removes hour rollups of hours that ended by t.
+func (r RollupDB) DeleteRollupsBefore(ctx context.Context, t time.Time) error {
+	_, err := r.Conn.Exec(ctx, Rebind(r.Conn.Dialect(), `DELETE FROM rollups WHERE step_s = 3600 AND bucket_ns < ?`), floorTo(NS(t), hourNs))
+	if err != nil {
+		return r.errorf("delete hour rollups", err)
+	}
+	return nil
+}
+
+// errBackfillDone ends the backfill loop.
+var errBackfillDone = errors.New("backfill done")
+
+// BackfillRollups builds the rollups of spans stored before the rollups
+// migration, an hour of span time per transaction with the progress
+// (rollup_backfill) committed in the same transaction, so a restart
+// resumes where it stopped and no hour is counted twice. It must run
+// before this database's first write with rollups after the migration
+// (the stores run it when they open, before any writer starts): a span
+// written by a rollup-writing process into an hour not yet backfilled
+// would be counted by both. It returns the hours built.
+func (r RollupDB) BackfillRollups(ctx context.Context) (int, error) {
+	hours := 0
+	for {
+		err := r.InTx(ctx, func(c Conn) error { return backfillHour(ctx, c) })
+		if errors.Is(err, errBackfillDone) {
+			return hours, nil
+		}
+		if err != nil {
+			return hours, r.errorf("backfill rollups", err)
+		}
+		hours++
+	}
+}
+
+// backfillHour builds one hour's rollups, or returns errBackfillDone (after
+// recording it) when none is left.
+func backfillHour(ctx context.Context, c Conn) error {
+	lock := ""
+	if c.Dialect() == Postgres {
+		lock = " FOR UPDATE" // two processes opening at once take turns
+	}
+	var (
+		cursor, high *int64
+		done         int64
+	)
+	if err := c.QueryRow(ctx, `SELECT cursor_ns, high_ns, done FROM rollup_backfill WHERE id = 1`+lock).Scan(&cursor, &high, &done); err != nil {
+		return fmt.Errorf("read progress: %w", err)
+	}
+	if done != 0 {
+		return errBackfillDone
+	}
+	if cursor == nil {
+		var lo, hi *int64
+		if err := c.QueryRow(ctx, `SELECT min(start_ns), max(start_ns) FROM spans`).Scan(&lo, &hi); err != nil {
+			return fmt.Errorf("span range: %w", err)
+		}
+		if lo == nil {
+			return finishBackfill(ctx, c)
+		}
+		start := floorTo(*lo, hourNs)
+		cursor, high = &start, hi
+	}
+	if high == nil || *cursor > *high {
+		return finishBackfill(ctx, c)
+	}
+	b := NewRollupBuilder()
+	if err := aggregateSpans(ctx, c, *cursor, *cursor+hourNs, b); err != nil {
+		return err
+	}
+	if err := insertRollups(ctx, c, b.rows(), true); err != nil {
+		return err
+	}
+	_, err := c.Exec(ctx, Rebind(c.Dialect(), `UPDATE rollup_backfill SET cursor_ns = ?, high_ns = ? WHERE id = 1`), *cursor+hourNs, *high)
+	if err != nil {
+		return fmt.Errorf("record progress: %w", err)
+	}
+	return nil
+}
+
+func finishBackfill(ctx context.Context, c Conn) error {
+	if _, err := c.Exec(ctx, `UPDATE rollup_backfill SET done = 1 WHERE id = 1`); err != nil {
+		return fmt.Errorf("record progress: %w", err)
+	}
+	return errBackfillDone
+}
+
+// aggregateSpans adds the entry spans starting in [from, to) to b, grouped
+// by the database per (service, name, version, minute, bin) so the rows
+// read are few: the same bins as store.RollupBin (OperationsSQL's bin
+// expression).
+func aggregateSpans(ctx context.Context, c Conn, from, to int64, b *RollupBuilder) error {
+	a := NewArgs(c.Dialect())
+	bin := "CASE WHEN duration_ns <= 0 THEN NULL ELSE CAST(floor(ln(CAST(duration_ns AS DOUBLE PRECISION) / 1e6) * " +
+		a.Add(store.RollupBinScale()) + ") AS INTEGER) END"
+	q := `SELECT service, name, version, start_ns / 60000000000 AS m, ` + bin + ` AS bin, count(*),
+  sum(CASE WHEN status_code = 2 THEN 1 ELSE 0 END), sum(CASE WHEN parent_span_id IS NULL THEN 1 ELSE 0 END),
+  min(start_ns), min(duration_ns), max(duration_ns), CAST(sum(duration_ns) AS BIGINT)
+FROM spans WHERE start_ns >= ` + a.Add(from) + ` AND start_ns < ` + a.Add(to) + ` AND ` + EntryCond + `
+GROUP BY 1, 2, 3, 4, 5`
+	return c.Query(ctx, q, func(sc Scanner) error {
+		var (
+			k   = rollupKey{stepS: 60}
+			p   = &rollupAgg{bins: map[int32]int64{}}
+			m   int64
+			bin *int64
+		)
+		if err := sc.Scan(&k.service, &k.endpoint, &k.version, &m, &bin, &p.count, &p.errors, &p.roots,
+			&p.first, &p.min, &p.max, &p.sum); err != nil {
+			return err
+		}
+		k.bucket = m * minuteNs
+		if bin == nil {
+			p.zero = p.count
+		} else if *bin >= math.MinInt32 && *bin <= math.MaxInt32 {
+			p.bins[int32(*bin)] = p.count
+		}
+		if have := b.minutes[k]; have != nil {
+			have.merge(p)
+		} else {
+			b.minutes[k] = p
+		}
+		return nil
+	}, a.Vals...)
+}

@@ -1,0 +1,149 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/internal/sqlcommon"
+)
+
+var _ store.RollupStore = (*DB)(nil)
+
+// Rollups: the write hook and store.RollupStore, written once in sqlcommon
+// (rollups.go, rollups_db.go).
+
+func (db *DB) rollups() sqlcommon.RollupDB {
+	return sqlcommon.RollupDB{Conn: conn{db}, Name: "postgres", InTx: func(ctx context.Context, fn func(sqlcommon.Conn) error) error {
+		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return fn(txConn{tx}) })
+	}}
+}
+
+// writeRollups appends the rollups of the spans a write transaction
+// inserted: all of spans, or, when inserted is not nil, those whose
+// (trace id, span id, start) it holds, each once (a batch may hold a span
+// twice).
+func writeRollups(ctx context.Context, tx pgx.Tx, spans []store.Span, inserted map[spanKey]bool) error {
+	b := sqlcommon.NewRollupBuilder()
+	for i := range spans {
+		s := &spans[i]
+		if inserted != nil {
+			k := spanKey{s.TraceID, s.SpanID, s.StartUnixNano}
+			if !inserted[k] {
+				continue
+			}
+			delete(inserted, k)
+		}
+		b.Add(s)
+	}
+	if err := sqlcommon.WriteRollups(ctx, txConn{tx}, b); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}
+
+// spanKey is a span's identity in spans (the primary key).
+type spanKey struct {
+	trace store.TraceID
+	span  store.SpanID
+	start int64
+}
+
+// insertedKeys reads the keys an INSERT ... RETURNING trace_id, span_id,
+// start_ns reported.
+func insertedKeys(rows pgx.Rows) (map[spanKey]bool, error) {
+	defer rows.Close()
+	out := map[spanKey]bool{}
+	var (
+		tid, sid []byte
+		k        spanKey
+	)
+	for rows.Next() {
+		if err := rows.Scan(&tid, &sid, &k.start); err != nil {
+			return nil, err
+		}
+		copy(k.trace[:], tid)
+		copy(k.span[:], sid)
+		out[k] = true
+	}
+	return out, rows.Err()
+}
+
+// Rollups reads merged rollups (sqlcommon.RollupDB.Rollups).
+func (db *DB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error) {
+	return db.rollups().Rollups(ctx, q)
+}
+
+// RequestBefore reports whether an endpoint had requests before a time.
+func (db *DB) RequestBefore(ctx context.Context, service, endpoint, version string, since, before time.Time) (bool, error) {
+	return db.rollups().RequestBefore(ctx, service, endpoint, version, since, before)
+}
+
+// CompactRollups folds appended rollup rows.
+func (db *DB) CompactRollups(ctx context.Context) error { return db.rollups().CompactRollups(ctx) }
+
+// DeleteRollupsBefore removes hour rollups older than t.
+func (db *DB) DeleteRollupsBefore(ctx context.Context, t time.Time) error {
+	return db.rollups().DeleteRollupsBefore(ctx, t)
+}
+
+// backfillRollups builds the rollups of spans stored before migration
+// 00007; Open runs it before returning, so before this process writes.
+func (db *DB) backfillRollups(ctx context.Context) error {
+	start := time.Now()
+	hours, err := db.rollups().BackfillRollups(ctx)
+	if err != nil {
+		return err
+	}
+	if hours > 0 {
+		db.log.Info("rollups built for stored spans", "hours", hours, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// txConn adapts a transaction to sqlcommon.Conn.
+type txConn struct{ tx pgx.Tx }
+
+func (c txConn) Dialect() sqlcommon.Dialect { return sqlcommon.Postgres }
+
+func (c txConn) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := c.tx.Exec(ctx, sql, args...)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+func (c txConn) QueryRow(ctx context.Context, sql string, args ...any) sqlcommon.Scanner {
+	return txRow{c.tx.QueryRow(ctx, sql, args...)}
+}
+
+func (c txConn) Query(ctx context.Context, sql string, each func(sqlcommon.Scanner) error, args ...any) error {
+	rows, err := c.tx.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// txRow maps "no row" to store.ErrNotFound; other errors are mapped once,
+// by the caller of the transaction.
+type txRow struct{ r pgx.Row }
+
+func (r txRow) Scan(dest ...any) error {
+	err := r.r.Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}

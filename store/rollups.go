@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"math"
+	"time"
+)
+
+// Rollups are the entry spans' counts, errors and latency sketches per
+// (service, endpoint, version) and minute or hour, written by WriteSpans in
+// the transaction that stores the spans (docs/DESIGN.md "Rollups"). Pages
+// that summarise many requests read them instead of the spans, so their
+// cost follows the number of endpoints and buckets, not the spans stored.
+
+// Rollup steps: every entry span is counted in its minute and its hour.
+const (
+	RollupMinute = time.Minute
+	RollupHour   = time.Hour
+)
+
+// RollupStep is the step a window of this length is read at: minutes up
+// to six hours (at most 360 buckets a key), hours beyond, so a read costs
+// at most a few hundred rows per endpoint whatever the window.
+func RollupStep(window time.Duration) time.Duration {
+	if window <= 6*time.Hour {
+		return RollupMinute
+	}
+	return RollupHour
+}
+
+// RollupRelativeAccuracy is the relative accuracy of the duration bins:
+// they are the indexes of a logarithmic DDSketch mapping with this
+// accuracy (analysis.SketchRelativeAccuracy, asserted by a test there).
+const RollupRelativeAccuracy = 0.01
+
+// rollupBinScale is that mapping's multiplier: 1 / ln(γ), γ = (1+α)/(1−α).
+var rollupBinScale = 1 / math.Log((1+RollupRelativeAccuracy)/(1-RollupRelativeAccuracy))
+
+// RollupBinScale returns the multiplier of the rollups' duration bins, the
+// BinScale an OperationQuery would use for the same bins.
+func RollupBinScale() float64 { return rollupBinScale }
+
+// RollupBin returns the duration bin of a span lasting ns nanoseconds:
+// floor(ln(ms) × RollupBinScale()), as OperationQuery bins in SQL. ok is
+// false for durations ≤ 0, which are counted apart (ZeroCount).
+func RollupBin(ns int64) (bin int32, ok bool) {
+	if ns <= 0 {
+		return 0, false
+	}
+	return int32(math.Floor(math.Log(float64(ns)/1e6) * rollupBinScale)), true
+}
+
+// RollupQuery selects rollups. Step is RollupMinute or RollupHour; the
+// window is rounded outward to whole steps (From down, To up), since a
+// bucket cannot be split. Service, Endpoint and Version filter when set.
+type RollupQuery struct {
+	Step              time.Duration
+	From, To          time.Time
+	Service, Endpoint string
+	Version           string
+	// ByVersion keeps versions apart; otherwise a bucket's versions are
+	// merged and Rollup.Version is empty.
+	ByVersion bool
+}
+
+// Rollup is the entry spans of one (service, endpoint[, version]) in one
+// bucket [BucketUnixNano, BucketUnixNano+Step).
+type Rollup struct {
+	Service, Endpoint, Version string
+	BucketUnixNano             int64
+	Count                      int64
+	Errors                     int64 // status error
+	Roots                      int64 // entry spans that are trace roots
+	// FirstUnixNano is the earliest start in the bucket.
+	FirstUnixNano int64
+	// MinNs, MaxNs and SumNs are exact over the bucket's durations.
+	MinNs, MaxNs, SumNs int64
+	// ZeroCount counts durations ≤ 0 (in no bin).
+	ZeroCount int64
+	// Bins are ordered by index (RollupBin); with ZeroCount they sum to
+	// Count.
+	Bins []DurationBin
+}
+
+// RollupReader reads rollups.
+type RollupReader interface {
+	// Rollups returns q's rollups ordered by service, endpoint, version
+	// and bucket, each (key, bucket) once, however many rows the store
+	// keeps for it.
+	Rollups(ctx context.Context, q RollupQuery) ([]Rollup, error)
+	// RequestBefore reports whether (service, endpoint[, version]) had an
+	// entry span starting in [since, before); a zero since looks as far
+	// back as rollups are kept.
+	RequestBefore(ctx context.Context, service, endpoint, version string, since, before time.Time) (bool, error)
+}
+
+// RollupStore reads and maintains rollups.
+type RollupStore interface {
+	RollupReader
+	// CompactRollups folds the rows that writers appended (one per key
+	// and bucket per commit) into one row per key and bucket. Readers
+	// merge rows either way; compaction keeps them few.
+	CompactRollups(ctx context.Context) error
+	// DeleteRollupsBefore removes hour rollups of hours that ended
+	// before t. Minute rollups go with the spans (DeleteBefore).
+	DeleteRollupsBefore(ctx context.Context, t time.Time) error
+}

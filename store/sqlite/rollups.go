@@ -1,0 +1,158 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/internal/sqlcommon"
+)
+
+var _ store.RollupStore = (*DB)(nil)
+
+// Rollups: the write hook and store.RollupStore, written once in sqlcommon
+// (rollups.go, rollups_db.go).
+
+func (db *DB) rollups() sqlcommon.RollupDB {
+	return sqlcommon.RollupDB{Conn: conn{db}, Name: "sqlite", InTx: func(ctx context.Context, fn func(sqlcommon.Conn) error) error {
+		tx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			return mapErr(ctx, "begin", err)
+		}
+		if err := fn(txConn{tx}); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return mapErr(ctx, "commit", err)
+		}
+		return nil
+	}}
+}
+
+// writeRollups appends the rollups of the spans a write transaction
+// inserted: all of spans, or, when inserted is not nil, those whose
+// (trace id, span id, start) it holds, each once (a batch may hold a span
+// twice).
+func writeRollups(ctx context.Context, tx *sql.Tx, spans []store.Span, inserted map[spanKey]bool) error {
+	b := sqlcommon.NewRollupBuilder()
+	for i := range spans {
+		s := &spans[i]
+		if inserted != nil {
+			k := spanKey{s.TraceID, s.SpanID, s.StartUnixNano}
+			if !inserted[k] {
+				continue
+			}
+			delete(inserted, k)
+		}
+		b.Add(s)
+	}
+	return sqlcommon.WriteRollups(ctx, txConn{tx}, b)
+}
+
+// spanKey is a span's identity in spans (its unique key).
+type spanKey struct {
+	trace store.TraceID
+	span  store.SpanID
+	start int64
+}
+
+// insertReturning runs an INSERT ... RETURNING trace_id, span_id, start_ns
+// and adds the keys of the rows it took to inserted.
+func insertReturning(ctx context.Context, stmt *sql.Stmt, args []any, inserted map[spanKey]bool) error {
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		tid, sid []byte
+		k        spanKey
+	)
+	for rows.Next() {
+		if err := rows.Scan(&tid, &sid, &k.start); err != nil {
+			return err
+		}
+		copy(k.trace[:], tid)
+		copy(k.span[:], sid)
+		inserted[k] = true
+	}
+	return rows.Err()
+}
+
+// Rollups reads merged rollups (sqlcommon.RollupDB.Rollups).
+func (db *DB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error) {
+	return db.rollups().Rollups(ctx, q)
+}
+
+// RequestBefore reports whether an endpoint had requests before a time.
+func (db *DB) RequestBefore(ctx context.Context, service, endpoint, version string, since, before time.Time) (bool, error) {
+	return db.rollups().RequestBefore(ctx, service, endpoint, version, since, before)
+}
+
+// CompactRollups folds appended rollup rows.
+func (db *DB) CompactRollups(ctx context.Context) error { return db.rollups().CompactRollups(ctx) }
+
+// DeleteRollupsBefore removes hour rollups older than t.
+func (db *DB) DeleteRollupsBefore(ctx context.Context, t time.Time) error {
+	return db.rollups().DeleteRollupsBefore(ctx, t)
+}
+
+// backfillRollups builds the rollups of spans stored before migration
+// 00009; Open runs it before returning, so before this process writes.
+func (db *DB) backfillRollups(ctx context.Context) error {
+	start := time.Now()
+	hours, err := db.rollups().BackfillRollups(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if hours > 0 {
+		db.log.Info("rollups built for stored spans", "hours", hours, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// txConn adapts a write transaction to sqlcommon.Conn.
+type txConn struct{ tx *sql.Tx }
+
+func (c txConn) Dialect() sqlcommon.Dialect { return sqlcommon.SQLite }
+
+func (c txConn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := c.tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (c txConn) QueryRow(ctx context.Context, q string, args ...any) sqlcommon.Scanner {
+	return txRow{c.tx.QueryRowContext(ctx, q, args...)}
+}
+
+func (c txConn) Query(ctx context.Context, q string, each func(sqlcommon.Scanner) error, args ...any) error {
+	rows, err := c.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// txRow maps "no row" to store.ErrNotFound.
+type txRow struct{ r *sql.Row }
+
+func (r txRow) Scan(dest ...any) error {
+	err := r.r.Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
