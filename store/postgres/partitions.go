@@ -218,6 +218,9 @@ func (db *DB) DeleteBefore(ctx context.Context, t time.Time) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM resources WHERE last_ns < $1", floor-resourceTouchSlack); err != nil {
 			return mapErr(ctx, "delete before: resources", err)
 		}
+		if err := pruneTraceIndex(ctx, tx, floor); err != nil {
+			return mapErr(ctx, "delete before", err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return mapErr(ctx, "delete before", err)

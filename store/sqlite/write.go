@@ -126,6 +126,7 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) (err error) {
 	multi := tx.StmtContext(ctx, db.stmts.insertMulti)
 	one := tx.StmtContext(ctx, db.stmts.insert)
 	args := make([]any, insertRows*spanValues)
+	var index indexBatch
 	for i := 0; i < len(spans); {
 		n, stmt := insertRows, multi
 		if len(spans)-i < insertRows {
@@ -141,7 +142,11 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) (err error) {
 				return fmt.Errorf("sqlite: write spans: span %s/%s: %w", s.TraceID, s.SpanID, err)
 			}
 		}
-		if _, err := stmt.ExecContext(ctx, args[:n*spanValues]...); err != nil {
+		res, err := stmt.ExecContext(ctx, args[:n*spanValues]...)
+		if err != nil {
+			return mapErr(ctx, "write spans", err)
+		}
+		if err := index.inserted(res, spans, i, n); err != nil {
 			return mapErr(ctx, "write spans", err)
 		}
 		i += n
@@ -157,6 +162,9 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) (err error) {
 		if _, err := bucket.ExecContext(ctx, k.trace[:], k.bucket, r.min, r.max); err != nil {
 			return mapErr(ctx, "write spans: trace buckets", err)
 		}
+	}
+	if err := index.write(ctx, tx, spans); err != nil {
+		return mapErr(ctx, "write spans", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return mapErr(ctx, "write spans: commit", err)
