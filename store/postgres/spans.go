@@ -82,6 +82,9 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) error {
 		}
 		err = db.writeRows(ctx, rows, spans)
 	}
+	if err == nil {
+		db.stats.wrote(days)
+	}
 	return mapErr(ctx, "write spans", err)
 }
 

@@ -48,20 +48,24 @@ func upsertIndexRows(ctx context.Context, tx pgx.Tx, sql string, rows []sqlcommo
 	if len(rows) == 0 {
 		return nil
 	}
-	cols := make([][]any, 16)
-	for i := range cols {
-		cols[i] = make([]any, len(rows))
-	}
+	// One typed array per column (IndexColumns order): pgx encodes them
+	// without a type lookup per value.
+	n := len(rows)
+	var (
+		ids, rootIDs                             = make([][]byte, n), make([][]byte, n)
+		first, last, end, maxDur, spans, errs    = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		rank, rootStart, rootDur                 = make([]int64, n), make([]int64, n), make([]int64, n)
+		service, name, tenant, version, services = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	)
 	for i := range rows {
-		for c, v := range rows[i].IndexArgs() {
-			cols[c][i] = v
-		}
+		r := &rows[i]
+		ids[i], rootIDs[i] = r.TraceID[:], r.RootSpanID[:]
+		first[i], last[i], end[i], maxDur[i], spans[i], errs[i] = r.FirstStart, r.LastStart, r.End, r.MaxDuration, r.Spans, r.Errors
+		rank[i], rootStart[i], rootDur[i] = r.RootRank, r.RootStart, r.RootDuration
+		service[i], name[i], tenant[i], version[i], services[i] = r.RootService, r.RootName, r.RootTenant, r.RootVersion, r.ServicesJSON()
 	}
-	args := make([]any, len(cols))
-	for i := range cols {
-		args[i] = cols[i]
-	}
-	if _, err := tx.Exec(ctx, sql, args...); err != nil {
+	if _, err := tx.Exec(ctx, sql, ids, first, last, end, maxDur, spans, errs, rank, rootStart, rootDur, rootIDs,
+		service, name, tenant, version, services); err != nil {
 		return fmt.Errorf("trace index: %w", err)
 	}
 	return nil

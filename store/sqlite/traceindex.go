@@ -15,12 +15,17 @@ import (
 // rows in the transaction that writes its spans; retention deletes and
 // recomputes rows (DeleteBefore); SearchTraces walks it.
 
-var (
-	indexInsertSQL = `INSERT INTO trace_index (` + sqlcommon.IndexColumns + `) VALUES (?` +
-		strings.Repeat(", ?", 15) + `) ON CONFLICT (trace_id) `
-	indexMergeSQL   = indexInsertSQL + sqlcommon.IndexMergeSet(sqlcommon.SQLite, false)
-	indexReplaceSQL = indexInsertSQL + sqlcommon.IndexMergeSet(sqlcommon.SQLite, true)
-)
+// indexRowsPerStatement is how many trace rows one upsert binds (as
+// insertRows for spans: per-statement work was a visible share).
+const indexRowsPerStatement = 32
+
+// indexUpsertSQL is the upsert of rows trace rows, merging (IndexMergeSet)
+// or replacing them.
+func indexUpsertSQL(rows int, replace bool) string {
+	row := "(?" + strings.Repeat(", ?", 15) + ")"
+	return `INSERT INTO trace_index (` + sqlcommon.IndexColumns + `) VALUES ` + row + strings.Repeat(", "+row, rows-1) +
+		` ON CONFLICT (trace_id) ` + sqlcommon.IndexMergeSet(sqlcommon.SQLite, replace)
+}
 
 // indexBatch tracks which spans of a batch WriteSpans inserted. INSERT OR
 // IGNORE says only how many rows a statement inserted; when that is fewer
@@ -53,7 +58,7 @@ func (b *indexBatch) inserted(res sql.Result, spans []store.Span, i, n int) erro
 // trace buckets are written, as recomputing reads spans through the buckets.
 func (b *indexBatch) write(ctx context.Context, tx *sql.Tx, spans []store.Span) error {
 	rows := sqlcommon.IndexRows(spans, func(i int) bool { return !b.resent[spans[i].TraceID] })
-	if err := upsertIndexRows(ctx, tx, indexMergeSQL, rows); err != nil {
+	if err := upsertIndexRows(ctx, tx, false, rows); err != nil {
 		return err
 	}
 	if len(b.resent) == 0 {
@@ -66,19 +71,35 @@ func (b *indexBatch) write(ctx context.Context, tx *sql.Tx, spans []store.Span) 
 	return recomputeIndexRows(ctx, tx, ids, nil)
 }
 
-func upsertIndexRows(ctx context.Context, tx *sql.Tx, query string, rows []sqlcommon.IndexRow) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, query)
-	if err != nil {
-		return fmt.Errorf("trace index: %w", err)
-	}
-	defer stmt.Close()
-	for i := range rows {
-		if _, err := stmt.ExecContext(ctx, rows[i].IndexArgs()...); err != nil {
+func upsertIndexRows(ctx context.Context, tx *sql.Tx, replace bool, rows []sqlcommon.IndexRow) error {
+	stmts := map[int]*sql.Stmt{} // by rows bound: indexRowsPerStatement, then 1 for the tail
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	args := make([]any, 0, 16*indexRowsPerStatement)
+	for len(rows) > 0 {
+		n := indexRowsPerStatement
+		if len(rows) < n {
+			n = 1
+		}
+		st, ok := stmts[n]
+		if !ok {
+			var err error
+			if st, err = tx.PrepareContext(ctx, indexUpsertSQL(n, replace)); err != nil {
+				return fmt.Errorf("trace index: %w", err)
+			}
+			stmts[n] = st
+		}
+		args = args[:0]
+		for i := range n {
+			args = append(args, rows[i].IndexArgs()...)
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("trace index: %w", err)
 		}
+		rows = rows[n:]
 	}
 	return nil
 }
@@ -114,7 +135,7 @@ func recomputeIndexRows(ctx context.Context, tx *sql.Tx, ids []store.TraceID, fr
 			return fmt.Errorf("trace index: read traces: %w", err)
 		}
 	}
-	return upsertIndexRows(ctx, tx, indexReplaceSQL, sqlcommon.IndexRows(spans, nil))
+	return upsertIndexRows(ctx, tx, true, sqlcommon.IndexRows(spans, nil))
 }
 
 // prefixed qualifies each column of a comma-separated list.
