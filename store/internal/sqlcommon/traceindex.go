@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tailscope/tailscope/store"
@@ -39,7 +40,15 @@ type IndexRow struct {
 	RootSpanID                 store.SpanID
 	RootService, RootName      string
 	RootTenant, RootVersion    string
-	Services                   map[string]int64
+	// Services holds each service of the trace once with its longest
+	// span: a trace has a handful, so a slice beats a map.
+	Services []ServiceMax
+}
+
+// ServiceMax is a service and its longest span in a trace.
+type ServiceMax struct {
+	Service  string
+	Duration int64
 }
 
 // IndexRows aggregates spans by trace, sorted by trace id (one lock order
@@ -58,7 +67,7 @@ func IndexRows(spans []store.Span, keep func(i int) bool) []IndexRow {
 		if !ok {
 			at[s.TraceID] = len(rows)
 			rows = append(rows, IndexRow{TraceID: s.TraceID, FirstStart: s.StartUnixNano, LastStart: s.StartUnixNano,
-				End: s.End(), MaxDuration: s.DurationNano, RootRank: 2, Services: map[string]int64{}})
+				End: s.End(), MaxDuration: s.DurationNano, RootRank: 2})
 			j = len(rows) - 1
 		}
 		r := &rows[j]
@@ -70,9 +79,7 @@ func IndexRows(spans []store.Span, keep func(i int) bool) []IndexRow {
 		if s.StatusCode == store.StatusError {
 			r.Errors++
 		}
-		if d, ok := r.Services[service]; !ok || s.DurationNano > d {
-			r.Services[service] = s.DurationNano
-		}
+		r.addService(service, s.DurationNano)
 		rank := int64(1)
 		if s.IsRoot() {
 			rank = 0
@@ -99,14 +106,48 @@ func rootBefore(rank, start int64, id store.SpanID, r *IndexRow) bool {
 	return bytes.Compare(id[:], r.RootSpanID[:]) < 0
 }
 
-// ServicesJSON encodes the services object (keys sorted).
-func (r *IndexRow) ServicesJSON() string {
-	b, err := json.Marshal(r.Services)
-	if err != nil {
-		// A map of strings to integers always encodes.
-		panic(err)
+func (r *IndexRow) addService(service string, d int64) {
+	for i := range r.Services {
+		if r.Services[i].Service == service {
+			r.Services[i].Duration = max(r.Services[i].Duration, d)
+			return
+		}
 	}
-	return string(b)
+	r.Services = append(r.Services, ServiceMax{service, d})
+}
+
+// ServicesJSON encodes the services object, keys sorted.
+func (r *IndexRow) ServicesJSON() string {
+	slices.SortFunc(r.Services, func(a, b ServiceMax) int { return strings.Compare(a.Service, b.Service) })
+	b := make([]byte, 0, 32*len(r.Services)+2)
+	b = append(b, '{')
+	for i, sm := range r.Services {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, sm.Service)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, sm.Duration, 10)
+	}
+	return string(append(b, '}'))
+}
+
+// appendJSONString appends s as a JSON string: as it is when it needs no
+// escape (service names nearly always), else through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			q, err := json.Marshal(s)
+			if err != nil {
+				// Clean made s valid UTF-8, which always encodes.
+				panic(err)
+			}
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // IndexColumns are trace_index's columns in the order IndexArgs binds them.
