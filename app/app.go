@@ -42,6 +42,11 @@ type Config struct {
 	// DatabaseWait is how long Start retries a store it cannot reach
 	// (PostgreSQL starting up) before giving up; 0 tries once.
 	DatabaseWait time.Duration
+	// StatsInterval is how often the store refreshes planner statistics
+	// (PostgreSQL: ANALYZE of the tables that changed by a tenth; SQLite:
+	// PRAGMA optimize); 0 leaves it to day changes (PostgreSQL) and to
+	// open and close (SQLite).
+	StatsInterval time.Duration
 	// RedisURL, when set, shares the analysis cache through Redis;
 	// otherwise each process keeps an in-process LRU.
 	RedisURL string
@@ -102,7 +107,9 @@ func DefaultConfig() Config {
 		HTTPAddr:     "127.0.0.1:8080",
 		DatabaseURL:  DefaultDatabaseURL,
 		DatabaseWait: time.Minute,
-		CacheTTL:     15 * time.Second,
+		// The stores' own default.
+		StatsInterval: 10 * time.Minute,
+		CacheTTL:      15 * time.Second,
 		Analysis: admission.Limits{
 			Concurrency: admission.DefaultConcurrency(),
 			QueueWait:   admission.DefaultQueueWait,
@@ -186,7 +193,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		cert, a.scheme = &c, "https"
 	}
 	a.cfg.Ingest.Auth = authn
-	a.store, a.backend, err = OpenStoreWait(ctx, a.cfg.DatabaseURL, a.cfg.DatabaseWait, a.log)
+	a.store, a.backend, err = OpenStoreWait(ctx, a.cfg.DatabaseURL, a.cfg.DatabaseWait, a.cfg.StatsInterval, a.log)
 	if err != nil {
 		return err
 	}

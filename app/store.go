@@ -52,21 +52,22 @@ func sqlitePath(p, url string) (Backend, string, error) {
 	return BackendSQLite, p, nil
 }
 
-// OpenStore opens (and migrates) the store a URL selects.
-func OpenStore(ctx context.Context, url string, log *slog.Logger) (store.Store, Backend, error) {
+// OpenStore opens (and migrates) the store a URL selects; statsEvery is
+// Config.StatsInterval.
+func OpenStore(ctx context.Context, url string, statsEvery time.Duration, log *slog.Logger) (store.Store, Backend, error) {
 	backend, target, err := ParseDatabaseURL(url)
 	if err != nil {
 		return nil, "", err
 	}
 	switch backend {
 	case BackendPostgres:
-		db, err := postgres.Open(ctx, target, postgres.WithLogger(log))
+		db, err := postgres.Open(ctx, target, postgres.WithLogger(log), postgres.WithStatsInterval(statsEvery))
 		if err != nil {
 			return nil, "", fmt.Errorf("open postgres: %w", err)
 		}
 		return db, backend, nil
 	default:
-		db, err := sqlite.Open(ctx, target, sqlite.WithLogger(log))
+		db, err := sqlite.Open(ctx, target, sqlite.WithLogger(log), sqlite.WithStatsInterval(statsEvery))
 		if err != nil {
 			return nil, "", fmt.Errorf("open sqlite %s: %w", target, err)
 		}
@@ -85,11 +86,11 @@ const (
 // tailscope start together) for up to wait, with exponential backoff and a
 // log line per failed attempt. Errors that retrying cannot fix (a bad URL,
 // a wrong password, a missing database) end it at once, as does wait 0.
-func OpenStoreWait(ctx context.Context, url string, wait time.Duration, log *slog.Logger) (store.Store, Backend, error) {
+func OpenStoreWait(ctx context.Context, url string, wait, statsEvery time.Duration, log *slog.Logger) (store.Store, Backend, error) {
 	giveUp := time.Now().Add(wait)
 	backoff := firstOpenBackoff
 	for attempt := 1; ; attempt++ {
-		s, backend, err := OpenStore(ctx, url, log)
+		s, backend, err := OpenStore(ctx, url, statsEvery, log)
 		if err == nil {
 			if attempt > 1 {
 				log.Info("store reachable", "backend", backend, "attempts", attempt)

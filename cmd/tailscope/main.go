@@ -162,6 +162,7 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "store: postgres://user@host/db or sqlite:PATH")
 	fs.StringVar(&cfg.DatabaseReadURL, "database-read-url", "", "PostgreSQL streaming replica of --database-url that pages and the API read spans from (default: read the primary)")
 	fs.DurationVar(&cfg.DatabaseWait, "database-wait", cfg.DatabaseWait, "how long start-up retries a database it cannot reach (PostgreSQL starting) before giving up; 0 tries once")
+	fs.DurationVar(&cfg.StatsInterval, "stats-interval", cfg.StatsInterval, "how often planner statistics are refreshed (PostgreSQL: ANALYZE of tables that changed by a tenth; SQLite: PRAGMA optimize); 0: on day changes and at open/close only")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for the shared analysis cache (default: in-process cache)")
 	fs.DurationVar(&cfg.CacheTTL, "cache-ttl", cfg.CacheTTL, "how long analysis results are cached")
 	fs.IntVar(&cfg.Analysis.Concurrency, "analysis-concurrency", cfg.Analysis.Concurrency, "analyses computed at once (default GOMAXPROCS/4: ingest keeps priority)")

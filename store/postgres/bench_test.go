@@ -38,6 +38,7 @@ func BenchmarkWriteSpans(b *testing.B) {
 				b.ReportMetric(float64(gen.AttributeBytes()), "json-bytes/span")
 				ctx := context.Background()
 				cpu0 := serverCPU(b, db)
+				client0 := storetest.ProcessCPU()
 				b.ResetTimer()
 				for b.Loop() {
 					if err := db.WriteSpans(ctx, gen.Next()); err != nil {
@@ -45,6 +46,7 @@ func BenchmarkWriteSpans(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "spans/s")
+				b.ReportMetric(float64((storetest.ProcessCPU()-client0).Microseconds())/float64(b.N*size), "client-us/span")
 				if cpu0 >= 0 {
 					b.ReportMetric((serverCPU(b, db)-cpu0)*1e6/float64(b.N*size), "server-us/span")
 				}

@@ -223,6 +223,9 @@ func (db *DB) DeleteBefore(ctx context.Context, t time.Time) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM rollups WHERE step_s = 60 AND bucket_ns < $1", floor); err != nil {
 			return mapErr(ctx, "delete before: rollups", err)
 		}
+		if err := pruneTraceIndex(ctx, tx, floor); err != nil {
+			return mapErr(ctx, "delete before", err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return mapErr(ctx, "delete before", err)

@@ -43,6 +43,8 @@ type DB struct {
 	resources resourceCache
 	// readOnly marks a replica (OpenReplica): writes are refused.
 	readOnly bool
+	// stats notices filled day partitions for ANALYZE (stats.go).
+	stats *dayStats
 
 	stop      chan struct{}
 	done      sync.WaitGroup
@@ -54,6 +56,7 @@ type config struct {
 	maxConns    int32
 	maintenance time.Duration
 	write       writeMethod
+	statsEvery  time.Duration
 }
 
 // Option configures Open.
@@ -72,11 +75,19 @@ func WithMaintenanceInterval(d time.Duration) Option {
 	return func(c *config) { c.maintenance = d }
 }
 
+// WithStatsInterval sets how often tables that changed by a tenth since
+// their last ANALYZE are analysed (default 10 min; 0: only a day partition
+// the writer has moved past). See stats.go.
+func WithStatsInterval(d time.Duration) Option {
+	return func(c *config) { c.statsEvery = d }
+}
+
 // Open connects to the database at url (a postgres:// URL or DSN), applies
 // pending migrations, creates the day partitions around today, and starts
 // the background job that keeps creating them ahead of time.
 func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
-	cfg := config{log: slog.New(slog.DiscardHandler), maintenance: time.Hour, write: writeCopyFirst}
+	cfg := config{log: slog.New(slog.DiscardHandler), maintenance: time.Hour, write: writeCopyFirst,
+		statsEvery: DefaultStatsInterval}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -104,6 +115,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		stop:  make(chan struct{}),
 
 		streams: make(chan *copyStream, maxIdleStreams),
+		stats:   newDayStats(),
 	}
 	if err := db.maintainPartitions(ctx); err != nil {
 		pool.Close()
@@ -113,8 +125,9 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	db.done.Add(1)
+	db.done.Add(2)
 	go db.maintenanceLoop(cfg.maintenance)
+	go db.statsLoop(cfg.statsEvery)
 	return db, nil
 }
 

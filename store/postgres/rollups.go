@@ -27,18 +27,12 @@ func (db *DB) rollups() sqlcommon.RollupDB {
 // inserted: all of spans, or, when inserted is not nil, those whose
 // (trace id, span id, start) it holds, each once (a batch may hold a span
 // twice).
-func writeRollups(ctx context.Context, tx pgx.Tx, spans []store.Span, inserted map[spanKey]bool) error {
+func writeRollups(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool) error {
 	b := sqlcommon.NewRollupBuilder()
 	for i := range spans {
-		s := &spans[i]
-		if inserted != nil {
-			k := spanKey{s.TraceID, s.SpanID, s.StartUnixNano}
-			if !inserted[k] {
-				continue
-			}
-			delete(inserted, k)
+		if keep == nil || keep(i) {
+			b.Add(&spans[i])
 		}
-		b.Add(s)
 	}
 	if err := sqlcommon.WriteRollups(ctx, txConn{tx}, b); err != nil {
 		return fmt.Errorf("postgres: %w", err)

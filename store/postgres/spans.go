@@ -85,6 +85,9 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) error {
 		}
 		err = db.writeRows(ctx, rows, spans)
 	}
+	if err == nil {
+		db.stats.wrote(days)
+	}
 	return mapErr(ctx, "write spans", err)
 }
 
@@ -124,8 +127,8 @@ var (
 	copyStageSQL = `COPY ` + stageTable + ` (` + spanWriteColumns + `) FROM STDIN (FORMAT binary)`
 )
 
-// writeRows commits rows (spans encoded) and the rollups of the spans
-// inserted, in one transaction.
+// writeRows commits rows (spans encoded) with the rollups and the trace
+// index rows of the spans inserted, in one transaction.
 func (db *DB) writeRows(ctx context.Context, rows *copyStream, spans []store.Span) error {
 	if db.write == writeStaging {
 		return db.writeStaged(ctx, rows, spans)
@@ -137,7 +140,7 @@ func (db *DB) writeRows(ctx context.Context, rows *copyStream, spans []store.Spa
 			return err
 		}
 		// The COPY inserted every span (a duplicate fails it).
-		return writeRollups(ctx, tx, spans, nil)
+		return writeDerived(ctx, tx, spans, nil)
 	})
 	if isDuplicate(err) {
 		return db.writeStaged(ctx, rows, spans)
@@ -151,7 +154,7 @@ func (db *DB) writeStaged(ctx context.Context, rows *copyStream, spans []store.S
 			return err
 		}
 		// RETURNING names the spans actually inserted: a resent span is
-		// skipped and must not be counted in rollups again.
+		// skipped and must not be counted in rollups or the index again.
 		ins, err := tx.Query(ctx, `INSERT INTO spans (`+spanWriteColumns+`) SELECT `+spanWriteColumns+
 			` FROM `+stageTable+` ON CONFLICT DO NOTHING RETURNING trace_id, span_id, start_ns`)
 		if err != nil {
@@ -161,7 +164,7 @@ func (db *DB) writeStaged(ctx context.Context, rows *copyStream, spans []store.S
 		if err != nil {
 			return err
 		}
-		return writeRollups(ctx, tx, spans, inserted)
+		return writeDerived(ctx, tx, spans, insertedOnce(spans, inserted))
 	})
 }
 
@@ -231,7 +234,8 @@ func (db *DB) Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceI
 	return out, nil
 }
 
-// SearchTraces finds traces with a span matching q and summarises them.
+// SearchTraces finds traces with a span matching q, through the trace
+// index when it can answer q (traceindex.go), and summarises them from it.
 func (db *DB) SearchTraces(ctx context.Context, q store.TraceQuery) ([]store.TraceSummary, error) {
 	ts, err := sqlcommon.BuildTraceSearch(sqlcommon.Postgres, q)
 	if err != nil {
@@ -240,28 +244,30 @@ func (db *DB) SearchTraces(ctx context.Context, q store.TraceQuery) ([]store.Tra
 	var out []store.TraceSummary
 	// REPEATABLE READ so both queries see one snapshot.
 	err = pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, ts.SQL, ts.Args...)
+		matches, indexed, err := searchIndexed(ctx, tx, q)
 		if err != nil {
 			return err
 		}
-		matches, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (sqlcommon.MatchRow, error) {
-			return sqlcommon.ScanMatch(r)
-		})
-		if err != nil || len(matches) == 0 {
-			return err
+		if !indexed {
+			rows, err := tx.Query(ctx, ts.SQL, ts.Args...)
+			if err != nil {
+				return err
+			}
+			matches, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (sqlcommon.MatchRow, error) {
+				return sqlcommon.ScanMatch(r)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if len(matches) == 0 {
+			return nil
 		}
 		ids := make([]store.TraceID, len(matches))
 		for i, m := range matches {
 			ids[i] = m.TraceID
 		}
-		q2, args := sqlcommon.SummarySQL(sqlcommon.Postgres, ids)
-		rows, err = tx.Query(ctx, q2, args...)
-		if err != nil {
-			return err
-		}
-		sums, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.TraceSummary, error) {
-			return sqlcommon.ScanSummary(r)
-		})
+		sums, err := summarise(ctx, tx, ids)
 		if err != nil {
 			return err
 		}
@@ -315,4 +321,28 @@ func (db *DB) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample,
 // out to whole rollup buckets (sqlcommon.RollupDB.Endpoints).
 func (db *DB) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoint, error) {
 	return db.rollups().Endpoints(ctx, from, to)
+}
+
+// writeDerived writes what is derived from the spans inserted (keep nil:
+// all of them) in their transaction: rollups and trace index rows.
+func writeDerived(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool) error {
+	if err := writeRollups(ctx, tx, spans, keep); err != nil {
+		return err
+	}
+	return writeTraceIndex(ctx, tx, spans, keep)
+}
+
+// insertedOnce is the keep function of a staged insert: a span counts when
+// the insert returned it, once however often the batch repeats it.
+func insertedOnce(spans []store.Span, inserted map[spanKey]bool) func(int) bool {
+	keep := make([]bool, len(spans))
+	for i := range spans {
+		s := &spans[i]
+		k := spanKey{s.TraceID, s.SpanID, s.StartUnixNano}
+		if inserted[k] {
+			keep[i] = true
+			delete(inserted, k)
+		}
+	}
+	return func(i int) bool { return keep[i] }
 }

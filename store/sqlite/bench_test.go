@@ -21,6 +21,7 @@ func BenchmarkWriteSpans(b *testing.B) {
 			db := openTemp(b)
 			gen := storetest.NewBatchGen(size, time.Now(), 0)
 			ctx := context.Background()
+			cpu0 := storetest.ProcessCPU()
 			b.ResetTimer()
 			for b.Loop() {
 				if err := db.WriteSpans(ctx, gen.Next()); err != nil {
@@ -28,6 +29,7 @@ func BenchmarkWriteSpans(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "spans/s")
+			b.ReportMetric(float64((storetest.ProcessCPU()-cpu0).Microseconds())/float64(b.N*size), "cpu-us/span")
 		})
 	}
 }

@@ -68,7 +68,8 @@ func (db *DB) Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceI
 	return out, nil
 }
 
-// SearchTraces finds traces with a span matching q and summarises them.
+// SearchTraces finds traces with a span matching q, through the trace
+// index when it can answer q (traceindex.go), and summarises them from it.
 func (db *DB) SearchTraces(ctx context.Context, q store.TraceQuery) ([]store.TraceSummary, error) {
 	ts, err := sqlcommon.BuildTraceSearch(sqlcommon.SQLite, q)
 	if err != nil {
@@ -80,22 +81,27 @@ func (db *DB) SearchTraces(ctx context.Context, q store.TraceQuery) ([]store.Tra
 		return nil, mapErr(ctx, "search traces", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, ts.SQL, ts.Args...)
+	matches, indexed, err := searchIndexed(ctx, tx, q)
 	if err != nil {
 		return nil, mapErr(ctx, "search traces", err)
 	}
-	var matches []sqlcommon.MatchRow
-	for rows.Next() {
-		m, err := sqlcommon.ScanMatch(rows)
+	if !indexed {
+		rows, err := tx.QueryContext(ctx, ts.SQL, ts.Args...)
 		if err != nil {
-			rows.Close()
 			return nil, mapErr(ctx, "search traces", err)
 		}
-		matches = append(matches, m)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, mapErr(ctx, "search traces", err)
+		for rows.Next() {
+			m, err := sqlcommon.ScanMatch(rows)
+			if err != nil {
+				rows.Close()
+				return nil, mapErr(ctx, "search traces", err)
+			}
+			matches = append(matches, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, mapErr(ctx, "search traces", err)
+		}
 	}
 	if len(matches) == 0 {
 		return []store.TraceSummary{}, nil
@@ -104,21 +110,8 @@ func (db *DB) SearchTraces(ctx context.Context, q store.TraceQuery) ([]store.Tra
 	for i, m := range matches {
 		ids[i] = m.TraceID
 	}
-	q2, args := sqlcommon.SummarySQL(sqlcommon.SQLite, ids)
-	rows, err = tx.QueryContext(ctx, q2, args...)
+	sums, err := summarise(ctx, tx, ids)
 	if err != nil {
-		return nil, mapErr(ctx, "summarise traces", err)
-	}
-	defer rows.Close()
-	sums := make([]store.TraceSummary, 0, len(ids))
-	for rows.Next() {
-		s, err := sqlcommon.ScanSummary(rows)
-		if err != nil {
-			return nil, mapErr(ctx, "summarise traces", err)
-		}
-		sums = append(sums, s)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, mapErr(ctx, "summarise traces", err)
 	}
 	return sqlcommon.OrderSummaries(matches, sums), nil
@@ -176,6 +169,9 @@ func (db *DB) DeleteBefore(ctx context.Context, t time.Time) error {
 	// without spans left only costs a wasted index scan when read).
 	if err := db.deleteChunks(ctx, "delete before: trace buckets", `DELETE FROM trace_buckets WHERE (trace_id, bucket) IN
   (SELECT trace_id, bucket FROM trace_buckets WHERE bucket < ? LIMIT ?)`, cut>>sqlcommon.SQLiteTraceBucketShift); err != nil {
+		return err
+	}
+	if err := db.pruneTraceIndex(ctx, cut); err != nil {
 		return err
 	}
 	// Minute rollups go with the spans they count (hours stay for the

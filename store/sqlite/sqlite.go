@@ -58,6 +58,7 @@ type DB struct {
 type config struct {
 	log             *slog.Logger
 	checkpointEvery time.Duration
+	statsEvery      time.Duration
 }
 
 // Option configures Open.
@@ -72,10 +73,16 @@ func WithCheckpointInterval(d time.Duration) Option {
 	return func(c *config) { c.checkpointEvery = d }
 }
 
+// WithStatsInterval sets how often PRAGMA optimize refreshes planner
+// statistics (default 10 min; 0: only at open and close). See stats.go.
+func WithStatsInterval(d time.Duration) Option {
+	return func(c *config) { c.statsEvery = d }
+}
+
 // Open opens (creating it and its parent directory if needed) the database
 // at path and applies pending migrations.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	cfg := config{log: slog.New(slog.DiscardHandler), checkpointEvery: time.Second}
+	cfg := config{log: slog.New(slog.DiscardHandler), checkpointEvery: time.Second, statsEvery: DefaultStatsInterval}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -122,8 +129,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		errors.Join(stmts.close(), w.Close(), r.Close(), ckpt.Close())
 		return nil, err
 	}
-	db.done.Add(1)
+	db.optimize(ctx, "PRAGMA optimize=0x10002")
+	db.done.Add(2)
 	go db.checkpointLoop(cfg.checkpointEvery)
+	go db.statsLoop(cfg.statsEvery)
 	return db, nil
 }
 
@@ -230,6 +239,9 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.stop)
 		db.done.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		db.optimize(ctx, "PRAGMA optimize")
+		cancel()
 		// Fold the WAL into the database file so a closed database is one
 		// file; failure (a reader elsewhere) only leaves the WAL behind.
 		_, ckptErr := db.ckpt.Exec("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -164,6 +164,7 @@ func (db *DB) writeTx(ctx context.Context, spans []store.Span, returning bool) (
 		inserted = make(map[spanKey]bool, len(spans))
 	}
 	args := make([]any, insertRows*spanValues)
+	var index indexBatch
 	for i := 0; i < len(spans); {
 		n, stmt := insertRows, multi
 		if len(spans)-i < insertRows {
@@ -183,6 +184,7 @@ func (db *DB) writeTx(ctx context.Context, spans []store.Span, returning bool) (
 			if err := insertReturning(ctx, stmt, args[:n*spanValues], inserted); err != nil {
 				return mapErr(ctx, "write spans", err)
 			}
+			index.returned(spans[i:i+n], inserted)
 		} else {
 			res, err := stmt.ExecContext(ctx, args[:n*spanValues]...)
 			if err != nil {
@@ -205,6 +207,9 @@ func (db *DB) writeTx(ctx context.Context, spans []store.Span, returning bool) (
 		if _, err := bucket.ExecContext(ctx, k.trace[:], k.bucket, r.min, r.max); err != nil {
 			return mapErr(ctx, "write spans: trace buckets", err)
 		}
+	}
+	if err := index.write(ctx, tx, spans); err != nil {
+		return mapErr(ctx, "write spans: trace index", err)
 	}
 	if err := writeRollups(ctx, tx, spans, inserted); err != nil {
 		return mapErr(ctx, "write spans: rollups", err)

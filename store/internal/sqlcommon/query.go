@@ -151,6 +151,15 @@ type TraceSearch struct {
 // oldest = earliest matching span start, slowest/fastest = longest
 // matching span duration; ties by trace id.
 func BuildTraceSearch(d Dialect, q store.TraceQuery) (TraceSearch, error) {
+	return buildTraceSearch(d, q, nil)
+}
+
+// searchScope restricts a trace search to some traces (IndexSearch's
+// candidates): it returns the FROM source, named spans, and further
+// conditions. It adds its arguments first, as its SQL comes first.
+type searchScope func(a *Args) (from string, conds []string)
+
+func buildTraceSearch(d Dialect, q store.TraceQuery, scope searchScope) (TraceSearch, error) {
 	limit := q.Limit
 	switch {
 	case limit < 0:
@@ -187,7 +196,11 @@ func BuildTraceSearch(d Dialect, q store.TraceQuery) (TraceSearch, error) {
 	}
 
 	a := NewArgs(d)
+	from := "spans"
 	var conds []string
+	if scope != nil {
+		from, conds = scope(a)
+	}
 	eq := func(col, v string) {
 		if v != "" {
 			conds = append(conds, col+" = "+a.Add(v))
@@ -236,7 +249,7 @@ func BuildTraceSearch(d Dialect, q store.TraceQuery) (TraceSearch, error) {
 		where = "WHERE " + strings.Join(conds, " AND ")
 	}
 	sql := `SELECT trace_id, min(start_ns) AS first_match, max(start_ns) AS last_match, max(duration_ns) AS match_dur
-FROM spans ` + where + `
+FROM ` + from + ` ` + where + `
 GROUP BY trace_id
 ORDER BY ` + order + `
 LIMIT ` + a.Add(int64(limit))

@@ -1,0 +1,244 @@
+package sqlcommon
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// The trace index (table trace_index, PostgreSQL migration 00008, SQLite
+// 00010) holds one row per trace, merged at ingest from every batch that
+// carries spans of the trace, in whatever order they arrive:
+//
+//   - first_start_ns, last_start_ns: the earliest and latest span start;
+//   - end_ns: the latest span end; max_duration_ns: the longest span;
+//   - span_count, error_count: spans stored (resends are not counted);
+//   - root_*: the span that names the trace, as SummarySQL picks it: the
+//     earliest root span (ties by span id), or the earliest span while no
+//     root has arrived; root_rank is 0 for a root, 1 otherwise, so the
+//     row value (root_rank, root_start_ns, root_span_id) is smallest for
+//     the span that names the trace;
+//   - services: a JSON object, service → its longest span in the trace.
+//
+// Every column merges with an associative, commutative operation (min, max,
+// sum, keep the smallest root key, per-key max), so the row is the same
+// whatever the arrival order of spans or batches, and concurrent writers
+// of one trace merge under the row lock of the upsert.
+
+// IndexRow is what a batch contributes to one trace's row.
+type IndexRow struct {
+	TraceID                    store.TraceID
+	FirstStart, LastStart, End int64
+	MaxDuration                int64
+	Spans, Errors              int64
+	RootRank                   int64
+	RootStart, RootDuration    int64
+	RootSpanID                 store.SpanID
+	RootService, RootName      string
+	RootTenant, RootVersion    string
+	// Services holds each service of the trace once with its longest
+	// span: a trace has a handful, so a slice beats a map.
+	Services []ServiceMax
+}
+
+// ServiceMax is a service and its longest span in a trace.
+type ServiceMax struct {
+	Service  string
+	Duration int64
+}
+
+// IndexRows aggregates spans by trace, sorted by trace id (one lock order
+// for concurrent writers). keep, when not nil, selects the spans to count:
+// those a write actually inserted.
+func IndexRows(spans []store.Span, keep func(i int) bool) []IndexRow {
+	at := make(map[store.TraceID]int, len(spans)/4+1)
+	var rows []IndexRow
+	for i := range spans {
+		if keep != nil && !keep(i) {
+			continue
+		}
+		s := &spans[i]
+		service := Clean(s.Service)
+		j, ok := at[s.TraceID]
+		if !ok {
+			at[s.TraceID] = len(rows)
+			rows = append(rows, IndexRow{TraceID: s.TraceID, FirstStart: s.StartUnixNano, LastStart: s.StartUnixNano,
+				End: s.End(), MaxDuration: s.DurationNano, RootRank: 2})
+			j = len(rows) - 1
+		}
+		r := &rows[j]
+		r.FirstStart = min(r.FirstStart, s.StartUnixNano)
+		r.LastStart = max(r.LastStart, s.StartUnixNano)
+		r.End = max(r.End, s.End())
+		r.MaxDuration = max(r.MaxDuration, s.DurationNano)
+		r.Spans++
+		if s.StatusCode == store.StatusError {
+			r.Errors++
+		}
+		r.addService(service, s.DurationNano)
+		rank := int64(1)
+		if s.IsRoot() {
+			rank = 0
+		}
+		if rootBefore(rank, s.StartUnixNano, s.SpanID, r) {
+			r.RootRank, r.RootStart, r.RootDuration, r.RootSpanID = rank, s.StartUnixNano, s.DurationNano, s.SpanID
+			r.RootService, r.RootName = service, Clean(s.Name)
+			r.RootTenant, r.RootVersion = Clean(s.Tenant), Clean(s.Version)
+		}
+	}
+	slices.SortFunc(rows, func(a, b IndexRow) int { return bytes.Compare(a.TraceID[:], b.TraceID[:]) })
+	return rows
+}
+
+// rootBefore reports whether (rank, start, id) names the trace before r's
+// root: the row-value order the upsert applies in SQL.
+func rootBefore(rank, start int64, id store.SpanID, r *IndexRow) bool {
+	if rank != r.RootRank {
+		return rank < r.RootRank
+	}
+	if start != r.RootStart {
+		return start < r.RootStart
+	}
+	return bytes.Compare(id[:], r.RootSpanID[:]) < 0
+}
+
+func (r *IndexRow) addService(service string, d int64) {
+	for i := range r.Services {
+		if r.Services[i].Service == service {
+			r.Services[i].Duration = max(r.Services[i].Duration, d)
+			return
+		}
+	}
+	r.Services = append(r.Services, ServiceMax{service, d})
+}
+
+// ServicesJSON encodes the services object, keys sorted.
+func (r *IndexRow) ServicesJSON() string {
+	slices.SortFunc(r.Services, func(a, b ServiceMax) int { return strings.Compare(a.Service, b.Service) })
+	b := make([]byte, 0, 32*len(r.Services)+2)
+	b = append(b, '{')
+	for i, sm := range r.Services {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, sm.Service)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, sm.Duration, 10)
+	}
+	return string(append(b, '}'))
+}
+
+// appendJSONString appends s as a JSON string: as it is when it needs no
+// escape (service names nearly always), else through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			q, err := json.Marshal(s)
+			if err != nil {
+				// Clean made s valid UTF-8, which always encodes.
+				panic(err)
+			}
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// IndexColumns are trace_index's columns in the order IndexArgs binds them.
+const IndexColumns = `trace_id, first_start_ns, last_start_ns, end_ns, max_duration_ns, span_count, error_count,
+root_rank, root_start_ns, root_duration_ns, root_span_id, root_service, root_name, root_tenant, root_version, services`
+
+// IndexArgs returns r's values in IndexColumns order (services as JSON text).
+func (r *IndexRow) IndexArgs() []any {
+	return []any{r.TraceID[:], r.FirstStart, r.LastStart, r.End, r.MaxDuration, r.Spans, r.Errors,
+		r.RootRank, r.RootStart, r.RootDuration, r.RootSpanID[:], r.RootService, r.RootName, r.RootTenant, r.RootVersion,
+		r.ServicesJSON()}
+}
+
+// IndexMergeSet is the ON CONFLICT (trace_id) DO UPDATE clause that merges
+// a batch's row (excluded) into the stored one; replace sets the row to
+// excluded instead (a row recomputed from every stored span).
+func IndexMergeSet(d Dialect, replace bool) string {
+	cols := strings.Split(strings.Join(strings.Fields(IndexColumns), ""), ",")[1:]
+	set := make([]string, 0, len(cols))
+	if replace {
+		for _, c := range cols {
+			set = append(set, c+" = excluded."+c)
+		}
+		return "DO UPDATE SET " + strings.Join(set, ", ")
+	}
+	least, greatest := "least", "greatest"
+	if d == SQLite {
+		least, greatest = "min", "max"
+	}
+	const t = "trace_index."
+	set = append(set,
+		"first_start_ns = "+least+"("+t+"first_start_ns, excluded.first_start_ns)",
+		"last_start_ns = "+greatest+"("+t+"last_start_ns, excluded.last_start_ns)",
+		"end_ns = "+greatest+"("+t+"end_ns, excluded.end_ns)",
+		"max_duration_ns = "+greatest+"("+t+"max_duration_ns, excluded.max_duration_ns)",
+		"span_count = "+t+"span_count + excluded.span_count",
+		"error_count = "+t+"error_count + excluded.error_count")
+	// All root columns switch together, to the smaller root key.
+	better := "(excluded.root_rank, excluded.root_start_ns, excluded.root_span_id) < (" +
+		t + "root_rank, " + t + "root_start_ns, " + t + "root_span_id)"
+	for _, c := range []string{"root_rank", "root_start_ns", "root_duration_ns", "root_span_id", "root_service",
+		"root_name", "root_tenant", "root_version"} {
+		set = append(set, c+" = CASE WHEN "+better+" THEN excluded."+c+" ELSE "+t+c+" END")
+	}
+	if d == Postgres {
+		set = append(set, `services = (SELECT jsonb_object_agg(key, m) FROM (SELECT key, max(value::bigint) AS m FROM (
+  SELECT * FROM jsonb_each_text(trace_index.services) UNION ALL SELECT * FROM jsonb_each_text(excluded.services)) u
+  GROUP BY key) g)`)
+	} else {
+		set = append(set, `services = (SELECT json_group_object(key, m) FROM (SELECT key, max(value) AS m FROM (
+  SELECT key, value FROM json_each(trace_index.services) UNION ALL SELECT key, value FROM json_each(excluded.services))
+  GROUP BY key))`)
+	}
+	return "DO UPDATE SET " + strings.Join(set, ",\n  ")
+}
+
+// IndexSummarySQL summarises the given traces from trace_index, in
+// SummarySQL's columns, so ScanSummary reads both.
+func IndexSummarySQL(d Dialect, ids []store.TraceID) (string, []any) {
+	a := NewArgs(d)
+	return `SELECT trace_id, root_service, root_name, root_start_ns, root_duration_ns, root_tenant, root_version,
+  root_rank = 0, span_count, error_count, first_start_ns, end_ns
+FROM trace_index WHERE ` + a.InTraceIDs("trace_id", ids), a.Vals
+}
+
+// IndexSpanColumns are the span columns IndexRows reads when a row is
+// recomputed from stored spans (ScanIndexSpan reads them).
+const IndexSpanColumns = `trace_id, span_id, parent_span_id, service, name, start_ns, duration_ns, status_code, tenant, version`
+
+// ScanIndexSpan reads one row selected with IndexSpanColumns.
+func ScanIndexSpan(sc Scanner) (store.Span, error) {
+	var (
+		s             store.Span
+		tid, sid, pid []byte
+		status        int64
+	)
+	if err := sc.Scan(&tid, &sid, &pid, &s.Service, &s.Name, &s.StartUnixNano, &s.DurationNano, &status,
+		&s.Tenant, &s.Version); err != nil {
+		return s, err
+	}
+	s.StatusCode = store.StatusCode(status)
+	if err := copyID(s.TraceID[:], tid, "trace id"); err != nil {
+		return s, err
+	}
+	if err := copyID(s.SpanID[:], sid, "span id"); err != nil {
+		return s, err
+	}
+	if pid != nil {
+		if err := copyID(s.ParentSpanID[:], pid, "parent span id"); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}

@@ -1,0 +1,159 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/internal/sqlcommon"
+)
+
+// The trace index (sqlcommon/traceindex.go): WriteSpans merges each batch's
+// rows in the transaction that writes its spans; retention deletes and
+// recomputes rows (DeleteBefore); SearchTraces walks it.
+
+// indexValues unnests one array per trace_index column.
+var indexValues = func() string {
+	cols := strings.Split(strings.Join(strings.Fields(sqlcommon.IndexColumns), ""), ",")
+	types := []string{"bytea", "bigint", "bigint", "bigint", "bigint", "bigint", "bigint",
+		"bigint", "bigint", "bigint", "bytea", "text", "text", "text", "text", "text"}
+	params := make([]string, len(cols))
+	sel := make([]string, len(cols))
+	for i := range cols {
+		params[i] = fmt.Sprintf("$%d::%s[]", i+1, types[i])
+		sel[i] = "u." + cols[i]
+	}
+	sel[len(sel)-1] += "::jsonb"
+	return `INSERT INTO trace_index (` + sqlcommon.IndexColumns + `)
+SELECT ` + strings.Join(sel, ", ") + ` FROM unnest(` + strings.Join(params, ", ") + `) AS u(` + strings.Join(cols, ", ") + `)
+ON CONFLICT (trace_id) `
+}()
+
+var (
+	indexMergeSQL   = indexValues + sqlcommon.IndexMergeSet(sqlcommon.Postgres, false)
+	indexReplaceSQL = indexValues + sqlcommon.IndexMergeSet(sqlcommon.Postgres, true)
+)
+
+// writeTraceIndex merges the rows of spans (those keep selects; nil: all)
+// into trace_index. Rows are sorted by trace id, so concurrent writers of
+// the same traces lock them in one order.
+func writeTraceIndex(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool) error {
+	return upsertIndexRows(ctx, tx, indexMergeSQL, sqlcommon.IndexRows(spans, keep))
+}
+
+func upsertIndexRows(ctx context.Context, tx pgx.Tx, sql string, rows []sqlcommon.IndexRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	// One typed array per column (IndexColumns order): pgx encodes them
+	// without a type lookup per value.
+	n := len(rows)
+	var (
+		ids, rootIDs                             = make([][]byte, n), make([][]byte, n)
+		first, last, end, maxDur, spans, errs    = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		rank, rootStart, rootDur                 = make([]int64, n), make([]int64, n), make([]int64, n)
+		service, name, tenant, version, services = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	)
+	for i := range rows {
+		r := &rows[i]
+		ids[i], rootIDs[i] = r.TraceID[:], r.RootSpanID[:]
+		first[i], last[i], end[i], maxDur[i], spans[i], errs[i] = r.FirstStart, r.LastStart, r.End, r.MaxDuration, r.Spans, r.Errors
+		rank[i], rootStart[i], rootDur[i] = r.RootRank, r.RootStart, r.RootDuration
+		service[i], name[i], tenant[i], version[i], services[i] = r.RootService, r.RootName, r.RootTenant, r.RootVersion, r.ServicesJSON()
+	}
+	if _, err := tx.Exec(ctx, sql, ids, first, last, end, maxDur, spans, errs, rank, rootStart, rootDur, rootIDs,
+		service, name, tenant, version, services); err != nil {
+		return fmt.Errorf("trace index: %w", err)
+	}
+	return nil
+}
+
+// pruneTraceIndex brings trace_index in line with retention: every span
+// that started before floor is gone. Rows of traces wholly before it are
+// deleted; rows of traces that straddle it are locked, then recomputed
+// from their remaining spans by a later statement (a new snapshot, so it
+// sees every committed span; a writer still adding spans to those traces
+// waits for the lock and merges its spans after).
+func pruneTraceIndex(ctx context.Context, tx pgx.Tx, floor int64) error {
+	rows, err := tx.Query(ctx, `SELECT trace_id FROM trace_index WHERE first_start_ns < $1 AND last_start_ns >= $1
+ORDER BY trace_id FOR UPDATE`, floor)
+	if err != nil {
+		return fmt.Errorf("trace index: lock straddling traces: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return fmt.Errorf("trace index: lock straddling traces: %w", err)
+	}
+	if len(ids) > 0 {
+		rows, err := tx.Query(ctx, `SELECT `+sqlcommon.IndexSpanColumns+` FROM spans WHERE trace_id = ANY($1) AND start_ns >= $2`, ids, floor)
+		if err != nil {
+			return fmt.Errorf("trace index: read straddling traces: %w", err)
+		}
+		spans, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Span, error) { return sqlcommon.ScanIndexSpan(r) })
+		if err != nil {
+			return fmt.Errorf("trace index: read straddling traces: %w", err)
+		}
+		if err := upsertIndexRows(ctx, tx, indexReplaceSQL, sqlcommon.IndexRows(spans, nil)); err != nil {
+			return err
+		}
+	}
+	// Straddling traces with no span left at or after floor cannot exist:
+	// last_start_ns >= floor is a stored span's start.
+	if _, err := tx.Exec(ctx, `DELETE FROM trace_index WHERE last_start_ns < $1`, floor); err != nil {
+		return fmt.Errorf("trace index: delete: %w", err)
+	}
+	return nil
+}
+
+// searchIndexed answers q through the trace index when it can (see
+// sqlcommon.IndexSearch), in tx.
+func searchIndexed(ctx context.Context, tx pgx.Tx, q store.TraceQuery) ([]sqlcommon.MatchRow, bool, error) {
+	return sqlcommon.IndexSearch(ctx, sqlcommon.Postgres, q, func(ctx context.Context, sql string, args []any, scan func(sqlcommon.Scanner) error) error {
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
+
+// summarise returns the summaries of ids from trace_index, and from their
+// spans for any trace the index lacks.
+func summarise(ctx context.Context, tx pgx.Tx, ids []store.TraceID) ([]store.TraceSummary, error) {
+	scan := func(r pgx.CollectableRow) (store.TraceSummary, error) { return sqlcommon.ScanSummary(r) }
+	q, args := sqlcommon.IndexSummarySQL(sqlcommon.Postgres, ids)
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	sums, err := pgx.CollectRows(rows, scan)
+	if err != nil || len(sums) == len(ids) {
+		return sums, err
+	}
+	have := make(map[store.TraceID]bool, len(sums))
+	for _, s := range sums {
+		have[s.TraceID] = true
+	}
+	var missing []store.TraceID
+	for _, id := range ids {
+		if !have[id] {
+			missing = append(missing, id)
+		}
+	}
+	q, args = sqlcommon.SummarySQL(sqlcommon.Postgres, missing)
+	rows, err = tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	more, err := pgx.CollectRows(rows, scan)
+	return append(sums, more...), err
+}

@@ -1,0 +1,140 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tailscope/tailscope/internal/testenv"
+	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/internal/sqlcommon"
+	"github.com/tailscope/tailscope/store/storetest"
+)
+
+// planNode is the part of EXPLAIN (FORMAT JSON) the plan tests read.
+type planNode struct {
+	NodeType  string     `json:"Node Type"`
+	Relation  string     `json:"Relation Name"`
+	IndexName string     `json:"Index Name"`
+	Plans     []planNode `json:"Plans"`
+}
+
+// scans lists the plan's scans as "relation using index" ("relation" for
+// a sequential scan); a bitmap heap scan names the index of its bitmap
+// index scan.
+func (n planNode) scans() []string {
+	var out []string
+	if n.Relation != "" {
+		s := n.Relation
+		if n.IndexName != "" {
+			s += " using " + n.IndexName
+		}
+		for _, c := range n.Plans {
+			if c.NodeType == "Bitmap Index Scan" {
+				s += " using " + c.IndexName
+			}
+		}
+		out = append(out, s)
+	}
+	for _, c := range n.Plans {
+		out = append(out, c.scans()...)
+	}
+	return out
+}
+
+// TestTraceIndexPlans: the trace search page's queries use the indexes
+// meant for them, on new partitions without statistics and after ANALYZE:
+// the walk its order's index of trace_index, the verification the day
+// partitions' primary keys (trace id first), the summaries trace_index's
+// primary key. Without the OFFSET 0 fence in the verification, the
+// planner without statistics scanned the service's covering index.
+func TestTraceIndexPlans(t *testing.T) {
+	ctx := t.Context()
+	db := open(t, testenv.FreshPostgres(t))
+	gen := storetest.NewBatchGen(5000, time.Now().Add(-time.Hour), 0)
+	for range 8 {
+		if err := db.WriteSpans(ctx, gen.Next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queries := []struct {
+		q    store.TraceQuery
+		walk string
+	}{
+		{store.TraceQuery{Service: "feed-api", MinDuration: 60 * time.Millisecond}, "trace_index_last_start"},
+		{store.TraceQuery{Service: "candidate-svc", Order: store.OrderOldest}, "trace_index_first_start"},
+		{store.TraceQuery{Service: "feed-api", Endpoint: "GET /v1/feed", Order: store.OrderSlowest}, "trace_index_max_duration"},
+	}
+	for _, stats := range []string{"none", "analyzed"} {
+		if stats == "analyzed" {
+			if _, err := db.pool.Exec(ctx, "ANALYZE"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range queries {
+			var plans [][]string
+			err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+				matches, ok, err := sqlcommon.IndexSearch(ctx, sqlcommon.Postgres, c.q, func(ctx context.Context, sql string, args []any, scan func(sqlcommon.Scanner) error) error {
+					plans = append(plans, explain(t, tx, sql, args))
+					rows, err := tx.Query(ctx, sql, args...)
+					if err != nil {
+						return err
+					}
+					defer rows.Close()
+					for rows.Next() {
+						if err := scan(rows); err != nil {
+							return err
+						}
+					}
+					return rows.Err()
+				})
+				if err != nil || !ok || len(matches) == 0 {
+					t.Fatalf("stats=%s %+v: %d matches, indexed %t, err %v", stats, c.q, len(matches), ok, err)
+				}
+				ids := make([]store.TraceID, len(matches))
+				for i, m := range matches {
+					ids[i] = m.TraceID
+				}
+				sql, args := sqlcommon.IndexSummarySQL(sqlcommon.Postgres, ids)
+				plans = append(plans, explain(t, tx, sql, args))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, scans := range plans {
+				ok := len(scans) > 0
+				for _, s := range scans {
+					switch {
+					case i == len(plans)-1:
+						ok = ok && s == "trace_index using trace_index_pkey"
+					case i%2 == 0:
+						ok = ok && s == "trace_index using "+c.walk
+					default:
+						ok = ok && strings.HasPrefix(s, "spans_p") && strings.HasSuffix(s, "_pkey")
+					}
+				}
+				if !ok {
+					t.Errorf("stats=%s %+v query %d: scans %q", stats, c.q, i, scans)
+				}
+			}
+		}
+	}
+}
+
+func explain(t *testing.T, tx pgx.Tx, sql string, args []any) []string {
+	t.Helper()
+	var raw []byte
+	if err := tx.QueryRow(t.Context(), "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	var plans []struct{ Plan planNode }
+	if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("explain output %s: %v", raw, err)
+	}
+	return plans[0].Plan.scans()
+}

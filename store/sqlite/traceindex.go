@@ -1,0 +1,265 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/internal/sqlcommon"
+)
+
+// The trace index (sqlcommon/traceindex.go): WriteSpans merges each batch's
+// rows in the transaction that writes its spans; retention deletes and
+// recomputes rows (DeleteBefore); SearchTraces walks it.
+
+// indexRowsPerStatement is how many trace rows one upsert binds (as
+// insertRows for spans: per-statement work was a visible share).
+const indexRowsPerStatement = 32
+
+// indexUpsertSQL is the upsert of rows trace rows, merging (IndexMergeSet)
+// or replacing them.
+func indexUpsertSQL(rows int, replace bool) string {
+	row := "(?" + strings.Repeat(", ?", 15) + ")"
+	return `INSERT INTO trace_index (` + sqlcommon.IndexColumns + `) VALUES ` + row + strings.Repeat(", "+row, rows-1) +
+		` ON CONFLICT (trace_id) ` + sqlcommon.IndexMergeSet(sqlcommon.SQLite, replace)
+}
+
+// indexBatch tracks which spans of a batch WriteSpans inserted. INSERT OR
+// IGNORE says only how many rows a statement inserted; when that is fewer
+// than it bound (a resend), the traces of that statement's spans are
+// recomputed from every stored span instead of merged, which is exact and
+// costs a read of those traces only when clients resend.
+type indexBatch struct {
+	resent map[store.TraceID]bool
+	seen   map[spanKey]bool // spans of the batch bound so far (RETURNING pass)
+}
+
+// returned records the outcome of a statement of the RETURNING pass
+// (WriteSpans redoes a batch with RETURNING when a row was skipped): a
+// trace with a span the statement did not insert — a resend, or a span
+// the batch holds twice — is recomputed from its stored spans instead of
+// merged, so nothing counts twice. inserted holds the keys every
+// statement so far returned.
+func (b *indexBatch) returned(spans []store.Span, inserted map[spanKey]bool) {
+	for j := range spans {
+		s := &spans[j]
+		k := spanKey{s.TraceID, s.SpanID, s.StartUnixNano}
+		if !inserted[k] || b.seen[k] {
+			if b.resent == nil {
+				b.resent = map[store.TraceID]bool{}
+			}
+			b.resent[s.TraceID] = true
+		}
+		if b.seen == nil {
+			b.seen = map[spanKey]bool{}
+		}
+		b.seen[k] = true
+	}
+}
+
+// write merges the batch into trace_index; it runs after the spans and
+// trace buckets are written, as recomputing reads spans through the buckets.
+func (b *indexBatch) write(ctx context.Context, tx *sql.Tx, spans []store.Span) error {
+	rows := sqlcommon.IndexRows(spans, func(i int) bool { return !b.resent[spans[i].TraceID] })
+	if err := upsertIndexRows(ctx, tx, false, rows); err != nil {
+		return err
+	}
+	if len(b.resent) == 0 {
+		return nil
+	}
+	ids := make([]store.TraceID, 0, len(b.resent))
+	for id := range b.resent {
+		ids = append(ids, id)
+	}
+	return recomputeIndexRows(ctx, tx, ids, nil)
+}
+
+func upsertIndexRows(ctx context.Context, tx *sql.Tx, replace bool, rows []sqlcommon.IndexRow) error {
+	stmts := map[int]*sql.Stmt{} // by rows bound: indexRowsPerStatement, then 1 for the tail
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	args := make([]any, 0, 16*indexRowsPerStatement)
+	for len(rows) > 0 {
+		n := indexRowsPerStatement
+		if len(rows) < n {
+			n = 1
+		}
+		st, ok := stmts[n]
+		if !ok {
+			var err error
+			if st, err = tx.PrepareContext(ctx, indexUpsertSQL(n, replace)); err != nil {
+				return fmt.Errorf("trace index: %w", err)
+			}
+			stmts[n] = st
+		}
+		args = args[:0]
+		for i := range n {
+			args = append(args, rows[i].IndexArgs()...)
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("trace index: %w", err)
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// recomputeIndexRows sets the rows of ids from their stored spans (those
+// starting at or after *from when from is set); a trace without spans left
+// keeps its row, which the caller deletes.
+func recomputeIndexRows(ctx context.Context, tx *sql.Tx, ids []store.TraceID, from *int64) error {
+	slices.SortFunc(ids, func(a, b store.TraceID) int { return slices.Compare(a[:], b[:]) })
+	var spans []store.Span
+	for chunk := range slices.Chunk(ids, idChunk) {
+		a := sqlcommon.NewArgs(sqlcommon.SQLite)
+		q := `SELECT ` + prefixed("s.", sqlcommon.IndexSpanColumns) + ` FROM trace_buckets tb CROSS JOIN spans s INDEXED BY spans_start_trace
+    ON s.start_ns BETWEEN tb.min_ns AND tb.max_ns AND s.trace_id = tb.trace_id WHERE ` + a.InTraceIDs("tb.trace_id", chunk)
+		if from != nil {
+			q += " AND s.start_ns >= " + a.Add(*from)
+		}
+		rows, err := tx.QueryContext(ctx, q, a.Vals...)
+		if err != nil {
+			return fmt.Errorf("trace index: read traces: %w", err)
+		}
+		for rows.Next() {
+			s, err := sqlcommon.ScanIndexSpan(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("trace index: read traces: %w", err)
+			}
+			spans = append(spans, s)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("trace index: read traces: %w", err)
+		}
+	}
+	return upsertIndexRows(ctx, tx, true, sqlcommon.IndexRows(spans, nil))
+}
+
+// prefixed qualifies each column of a comma-separated list.
+func prefixed(p, cols string) string {
+	names := strings.Split(strings.Join(strings.Fields(cols), ""), ",")
+	return p + strings.Join(names, ", "+p)
+}
+
+// pruneTraceIndex brings trace_index in line with retention once every span
+// before cut is deleted: traces that straddle the cut are recomputed from
+// their remaining spans, then rows wholly before it are deleted (in chunks,
+// like the spans).
+func (db *DB) pruneTraceIndex(ctx context.Context, cut int64) error {
+	if err := db.recomputeStraddling(ctx, cut); err != nil {
+		return mapErr(ctx, "delete before: trace index", err)
+	}
+	return db.deleteChunks(ctx, "delete before: trace index", `DELETE FROM trace_index WHERE trace_id IN
+  (SELECT trace_id FROM trace_index WHERE last_start_ns < ? LIMIT ?)`, cut)
+}
+
+func (db *DB) recomputeStraddling(ctx context.Context, cut int64) error {
+	// Under the write lock: no batch merges into these rows meanwhile.
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT trace_id FROM trace_index WHERE first_start_ns < ? AND last_start_ns >= ?`, cut, cut)
+	if err != nil {
+		return err
+	}
+	var ids []store.TraceID
+	for rows.Next() {
+		var (
+			raw []byte
+			id  store.TraceID
+		)
+		if err := rows.Scan(&raw); err != nil {
+			rows.Close()
+			return err
+		}
+		copy(id[:], raw)
+		ids = append(ids, id)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	if err := recomputeIndexRows(ctx, tx, ids, &cut); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// searchIndexed answers q through the trace index when it can (see
+// sqlcommon.IndexSearch), in tx.
+func searchIndexed(ctx context.Context, tx *sql.Tx, q store.TraceQuery) ([]sqlcommon.MatchRow, bool, error) {
+	return sqlcommon.IndexSearch(ctx, sqlcommon.SQLite, q, func(ctx context.Context, query string, args []any, scan func(sqlcommon.Scanner) error) error {
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
+
+// summarise returns the summaries of ids from trace_index, and from their
+// spans for any trace the index lacks.
+func summarise(ctx context.Context, tx *sql.Tx, ids []store.TraceID) ([]store.TraceSummary, error) {
+	var sums []store.TraceSummary
+	read := func(q string, args []any) error {
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			s, err := sqlcommon.ScanSummary(rows)
+			if err != nil {
+				return err
+			}
+			sums = append(sums, s)
+		}
+		return rows.Err()
+	}
+	for chunk := range slices.Chunk(ids, idChunk) {
+		q, args := sqlcommon.IndexSummarySQL(sqlcommon.SQLite, chunk)
+		if err := read(q, args); err != nil {
+			return nil, err
+		}
+	}
+	if len(sums) == len(ids) {
+		return sums, nil
+	}
+	have := make(map[store.TraceID]bool, len(sums))
+	for _, s := range sums {
+		have[s.TraceID] = true
+	}
+	var missing []store.TraceID
+	for _, id := range ids {
+		if !have[id] {
+			missing = append(missing, id)
+		}
+	}
+	for chunk := range slices.Chunk(missing, idChunk) {
+		q, args := sqlcommon.SummarySQL(sqlcommon.SQLite, chunk)
+		if err := read(q, args); err != nil {
+			return nil, err
+		}
+	}
+	return sums, nil
+}
