@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/store"
@@ -21,7 +22,16 @@ type traceDetail struct {
 	spans []store.Span
 }
 
+// traceDetail reads and analyses a trace, or takes it from s.traces when
+// a request for it came moments ago. Callers must not modify it.
 func (s *Server) traceDetail(ctx context.Context, id store.TraceID) (*traceDetail, error) {
+	now := time.Now()
+	if s.now != nil {
+		now = s.now()
+	}
+	if d, ok := s.traces.get(id, now); ok {
+		return d, nil
+	}
 	spans, err := s.store.Trace(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("trace %s: %w", id, err)
@@ -44,6 +54,7 @@ func (s *Server) traceDetail(ctx context.Context, id store.TraceID) (*traceDetai
 	for i := range spans {
 		d.Spans[i] = spanToJSON(&spans[i])
 	}
+	s.traces.put(id, d, now)
 	return d, nil
 }
 

@@ -105,7 +105,7 @@ func (s *Server) pageRoutes() []route {
 		get("/search", s.handleSearchPage),
 		get("/traces/compare", s.handleTraceComparePage),
 		get("/traces/{traceID}", s.handleTracePage),
-		get("/traces/{traceID}/subtree/{spanID}", s.handleTraceSubtree),
+		get("/traces/{traceID}/spans/{spanID}", s.handleSpanDetail),
 		get("/traces/{traceID}/profile", s.handleSpanProfile),
 		get("/outliers/profile", s.handleOutlierGroupProfile),
 		get("/profiles", s.handleProfilesPage),
@@ -161,6 +161,7 @@ func (s *Server) apiRoutes() []route {
 		api(get, "/traces", s.handleAPITraceSearch),
 		api(get, "/traces/compare", s.handleAPITraceCompare),
 		api(get, "/traces/{traceID}", s.handleAPITrace),
+		api(get, "/traces/{traceID}/waterfall", s.handleTraceRows),
 
 		api(get, "/services", s.handleAPIServices),
 		api(get, "/latency", s.handleAPILatency),
