@@ -22,15 +22,12 @@ type traceDetail struct {
 	spans []store.Span
 }
 
-// traceDetail reads and analyses a trace, or takes it from s.traces when
-// a request for it came moments ago. Callers must not modify it.
+// traceDetail reads and analyses a trace, and remembers it in s.traces
+// for the requests its page makes next (recentTraceDetail).
 func (s *Server) traceDetail(ctx context.Context, id store.TraceID) (*traceDetail, error) {
 	now := time.Now()
 	if s.now != nil {
 		now = s.now()
-	}
-	if d, ok := s.traces.get(id, now); ok {
-		return d, nil
 	}
 	spans, err := s.store.Trace(ctx, id)
 	if err != nil {
@@ -56,6 +53,20 @@ func (s *Server) traceDetail(ctx context.Context, id store.TraceID) (*traceDetai
 	}
 	s.traces.put(id, d, now)
 	return d, nil
+}
+
+// recentTraceDetail is traceDetail, taken from s.traces when the trace was
+// read moments ago: what the waterfall rows and span details use, right
+// after their page read the trace. Callers must not modify it.
+func (s *Server) recentTraceDetail(ctx context.Context, id store.TraceID) (*traceDetail, error) {
+	now := time.Now()
+	if s.now != nil {
+		now = s.now()
+	}
+	if d, ok := s.traces.get(id, now); ok {
+		return d, nil
+	}
+	return s.traceDetail(ctx, id)
 }
 
 func (s *Server) handleAPITrace(w http.ResponseWriter, r *http.Request) {

@@ -182,6 +182,8 @@ func TestBrowserWaterfall50k(t *testing.T) {
 			if shape.name == "wide" {
 				b.Do(chromedp.Navigate(page+"?span="+shape.spans[3].SpanID.String()), chromedp.WaitVisible(chromedp.CSS(`[data-waterfall][data-ready]`)))
 				b.ScreenshotViewport("waterfall-50k-minimap")
+				b.Do(browsertest.ColorScheme("dark"), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-waterfall][data-ready]`)))
+				b.ScreenshotViewport("waterfall-50k-dark")
 			}
 		})
 	}

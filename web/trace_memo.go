@@ -20,8 +20,9 @@ const (
 // page, the waterfall rows its script fetches a moment later and each
 // selected span's details need the same spans and analysis, which for a
 // 50,000-span trace take over a second to read and compute; without it
-// the rows would arrive a second after the page. A span arriving late
-// shows after at most traceMemoTTL. The zero value is ready to use.
+// the rows would arrive a second after the page. Pages and the JSON API
+// always read afresh (a reload shows late spans); only the rows and
+// details take from the memo. The zero value is ready to use.
 type traceMemo struct {
 	mu      sync.Mutex
 	entries []memoEntry

@@ -169,7 +169,7 @@ func (s *Server) handleTraceRows(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, err)
 		return
 	}
-	d, err := s.traceDetail(r.Context(), id)
+	d, err := s.recentTraceDetail(r.Context(), id)
 	if err != nil {
 		s.apiError(w, r, err)
 		return
@@ -218,7 +218,7 @@ func (s *Server) handleSpanDetail(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, badRequest("%v", err))
 		return
 	}
-	d, err := s.traceDetail(r.Context(), id)
+	d, err := s.recentTraceDetail(r.Context(), id)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
