@@ -21,8 +21,9 @@ type WaterfallView struct {
 	// script renders a screenful at a time; DetailHref is the URL prefix
 	// of a span's detail fragment (the script appends a span id).
 	RowsHref, DetailHref string
-	// Script is the hashed URL of static/waterfall.js.
-	Script string
+	// Scripts are the hashed URLs of static/waterfall_parts.js and
+	// static/waterfall.js, in load order.
+	Scripts []string
 	// Truncated says a large trace's page carries only its first rows.
 	Truncated bool
 	// ExpandAllHref reloads the page with every span rendered.

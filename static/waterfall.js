@@ -1,5 +1,6 @@
-// tailscope trace waterfall. The page carries the first rows (enough to
-// read a trace without JavaScript); this script fetches every row of the
+// tailscope trace waterfall (helpers and minimap: waterfall_parts.js). The
+// page carries the first rows (enough to read a trace without JavaScript);
+// this script fetches every row of the
 // trace as columns (GET /api/v1/traces/{id}/waterfall) and renders only
 // the rows on screen, so a 50,000-span trace costs a few hundred DOM nodes.
 // It adds collapse/expand, find with next/previous (opening collapsed
@@ -19,17 +20,17 @@
   const help = document.querySelector("[data-wf-help]");
   const ROW_H = 28, OVERSCAN = 8;
 
-  let T = null;             // the rows, as served
-  let N = 0;
+  let T = null, N = 0; // the rows, as served, and how many
   let open, size, vis, visN = 0; // expanded flags, subtree sizes, visible rows (ascending)
-  let idx = new Map();       // span id → row
+  const idx = new Map(); // span id → row
   let view = { from: 0, to: 1 }; // the time axis window, ms from the trace's start
-  let cursor = -1, selected = -1;
+  let cursor = -1, selected = -1, frame = 0, map = null;
   let matches = [], matchAt = -1, isMatch = new Uint8Array(0), lower = null, lastQ = "";
   let spacer = null, shown = new Map(); // row → element on screen
-  let frame = 0;
+  // The minimap's view of the waterfall's state.
+  const wv = { get T() { return T; }, get vis() { return vis; }, get visN() { return visN; }, get view() { return view; },
+    body, ROW_H, posOf: (i) => posOf(i), zoom: (a, b) => zoom(a, b), schedule: () => schedule() };
 
-  // ---- data ----------------------------------------------------------
   // The rows are fetched once the page has painted, so its first paint
   // never waits for (or shares the connection with) a few MiB of rows.
   const painted = new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
@@ -57,13 +58,13 @@
     spacer.className = "wf-spacer";
     body.replaceChildren(spacer);
     body.addEventListener("scroll", schedule, { passive: true });
-    addEventListener("resize", () => { drawMinimapBase(); schedule(); });
+    addEventListener("resize", () => { if (map) map.drawBase(); schedule(); });
     for (const b of document.querySelectorAll("[data-find-prev],[data-find-next],[data-zoom-reset],[data-help-open],[data-expand-all]")) b.hidden = false;
     for (const a of document.querySelectorAll("[data-expand-all-link]")) a.remove();
-    if (minimap) minimap.hidden = false;
+    if (minimap) { minimap.hidden = false; map = waterfallMinimap(minimap, wv); }
     const q = new URL(location.href).searchParams;
     layout();
-    drawMinimapBase();
+    if (map) map.drawBase();
     if (search && search.value.trim()) find(search.value, false);
     const sel = q.get("span");
     if (sel && idx.has(sel)) {
@@ -133,20 +134,13 @@
     }
     spacer.append(frag);
     if (hadFocus) focusCursor();
-    drawMinimapWindow();
-  }
-
-  function h(tag, cls, text) {
-    const el = document.createElement(tag);
-    if (cls) el.className = cls;
-    if (text !== undefined) el.textContent = text;
-    return el;
+    if (map) map.drawWindow();
   }
 
   function pct(ms) { return (100 * (ms - view.from)) / (view.to - view.from); }
 
   function seg(cls, start, dur) {
-    const el = h("div", cls);
+    const el = wfEl("div", cls);
     const l = pct(start), w = Math.max((100 * dur) / (view.to - view.from), 0.01);
     el.style.left = l.toFixed(3) + "%";
     el.style.width = w.toFixed(3) + "%";
@@ -156,7 +150,7 @@
   function rowEl(i) {
     const id = T.id[i], f = T.flags[i], svc = T.services[T.service[i]], name = T.names[T.name[i]];
     const cls = T.classes[T.service[i]];
-    const row = h("div", "wf-row");
+    const row = wfEl("div", "wf-row");
     row.setAttribute("role", "treeitem");
     row.setAttribute("aria-level", String(T.depth[i] + 1));
     row.dataset.id = id;
@@ -175,33 +169,33 @@
     const hasKids = size[i] > 1;
     if (hasKids) row.setAttribute("aria-expanded", open[i] ? "true" : "false");
 
-    const nm = h("div", "wf-name");
+    const nm = wfEl("div", "wf-name");
     nm.style.paddingLeft = (0.4 + 0.9 * Math.min(T.depth[i], T.max_indent)).toFixed(1) + "rem";
     if (hasKids) {
-      const t = h("button", "toggle");
+      const t = wfEl("button", "toggle");
       t.type = "button";
       t.tabIndex = -1;
       t.setAttribute("aria-expanded", open[i] ? "true" : "false");
       t.setAttribute("aria-label", (open[i] ? "collapse " : "expand ") + (size[i] - 1) + " spans");
       nm.append(t);
-    } else nm.append(h("span", "leaf"));
-    nm.append(h("span", "svc-chip " + cls));
-    const a = h("a", "span-link");
+    } else nm.append(wfEl("span", "leaf"));
+    nm.append(wfEl("span", "svc-chip " + cls));
+    const a = wfEl("a", "span-link");
     a.href = "?span=" + id;
     a.tabIndex = i === cursor ? 0 : -1;
-    a.append(h("span", "svc", svc), " ", h("span", "span-name", name));
+    a.append(wfEl("span", "svc", svc), " ", wfEl("span", "span-name", name));
     a.title = svc + " " + name;
     nm.append(a);
-    if (f & 2) nm.append(h("span", "badge", "error"));
+    if (f & 2) nm.append(wfEl("span", "badge", "error"));
     if (T.async_tie[i]) {
-      const b = h("span", "badge async", "async · " + T.async_tie[i]);
+      const b = wfEl("span", "badge async", "async · " + T.async_tie[i]);
       b.title = "The parent did not wait for this span: it is off the request's critical path.";
       nm.append(b);
     }
-    for (const k of T.findings[i] || []) nm.append(h("span", "badge finding", k));
-    if (hasKids && !open[i]) nm.append(h("span", "badge hidden-count", "+" + (size[i] - 1)));
+    for (const k of T.findings[i] || []) nm.append(wfEl("span", "badge finding", k));
+    if (hasKids && !open[i]) nm.append(wfEl("span", "badge hidden-count", "+" + (size[i] - 1)));
 
-    const tr = h("div", "wf-track");
+    const tr = wfEl("div", "wf-track");
     const gaps = T.gaps[i] || [];
     for (let k = 0; k < gaps.length; k += 2) tr.append(seg("wf-gap", gaps[k], gaps[k + 1]));
     const bar = seg("wf-bar " + cls, T.start[i], T.duration[i]);
@@ -211,9 +205,9 @@
     tr.append(bar);
     const crit = T.critical[i] || [];
     for (let k = 0; k < crit.length; k += 2) tr.append(seg("wf-crit", crit[k], crit[k + 1]));
-    let label = fmtMs(T.duration[i]);
-    if (hasKids && T.self[i] > 0) label += " (self " + fmtMs(T.self[i]) + ")";
-    const lb = h("div", "wf-label", label);
+    let label = wfMs(T.duration[i]);
+    if (hasKids && T.self[i] > 0) label += " (self " + wfMs(T.self[i]) + ")";
+    const lb = wfEl("div", "wf-label", label);
     const l = pct(T.start[i]), r = pct(T.start[i] + T.duration[i]);
     // Right of the bar, else left of it, else inside it: never over it.
     if (r < 78) lb.style.left = (Math.max(r, 0) + 0.5).toFixed(2) + "%";
@@ -224,22 +218,11 @@
     return row;
   }
 
-  // fmtMs writes a duration like the server's units.Ms: three significant
-  // digits in µs, ms, s or min.
-  function fmtMs(ms) {
-    if (ms === 0) return "0 ms";
-    const units = [[1e-3, "µs", 1e-3], [1, "ms", 1], [1e3, "s", 1e3], [6e4, "min", 6e4]];
-    let u = units[0];
-    for (const x of units) if (ms >= x[0]) u = x;
-    const v = ms / u[2];
-    return (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)).replace(/\.?0+$/, "") + " " + u[1];
-  }
-
   function drawAxis() {
     if (!axis) return;
     const spans = [];
     for (let k = 0; k <= 4; k++) {
-      const s = h("span", "", fmtMs(view.from + ((view.to - view.from) * k) / 4));
+      const s = wfEl("span", "", wfMs(view.from + ((view.to - view.from) * k) / 4));
       s.style.left = k * 25 + "%";
       spans.push(s);
     }
@@ -334,78 +317,15 @@
     panel.dataset.loaded = "";
     panel.hidden = false;
     panel.closest(".wf-layout").classList.add("with-detail");
-    if (T.flags[i] & 8) profileTabs("/traces/" + T.trace_id + "/profile?span=" + id);
-  }
-
-  // A span with CPU samples gets two tabs: its facts, and a flame graph of
-  // what it and its children burned, fetched when first shown. ?tab=profile
-  // keeps the choice in the URL, across spans.
-  function profileTabs(href) {
-    const details = h("div");
-    details.setAttribute("role", "tabpanel");
-    details.append(...[...panel.children].slice(1));
-    const flame = h("div");
-    flame.setAttribute("role", "tabpanel");
-    const tabs = h("div", "tabs");
-    tabs.setAttribute("role", "tablist");
-    const tab = (label, name) => {
-      const b = h("button", "", label);
-      b.type = "button";
-      b.setAttribute("role", "tab");
-      b.setAttribute("data-testid", name + "-tab");
-      b.addEventListener("click", () => show(name, true));
-      tabs.append(b);
-      return b;
-    };
-    const tDetails = tab("Details", "details"), tProfile = tab("CPU profile", "profile");
-    panel.append(tabs, details, flame);
-    async function show(name, push) {
-      tDetails.setAttribute("aria-selected", String(name === "details"));
-      tProfile.setAttribute("aria-selected", String(name === "profile"));
-      details.hidden = name !== "details";
-      flame.hidden = name !== "profile";
-      if (push) {
-        const u = new URL(location.href);
-        if (name === "profile") u.searchParams.set("tab", "profile"); else u.searchParams.delete("tab");
-        history.replaceState(null, "", u);
-      }
-      if (name !== "profile" || flame.dataset.loaded) return;
-      flame.dataset.loaded = "1";
-      flame.textContent = "Loading the CPU profile…";
-      try {
-        const res = await fetch(href + "&fragment=1");
-        if (!res.ok) throw new Error("HTTP " + res.status);
-        // Server-rendered by templ, which escaped every value in it.
-        flame.innerHTML = await res.text();
-        if (typeof bindFlameSearch === "function") bindFlameSearch(flame);
-      } catch (err) {
-        delete flame.dataset.loaded;
-        const a = h("a", "", "open it on its own page");
-        a.href = href;
-        flame.replaceChildren("Could not load the CPU profile (" + err.message + "): ", a);
-      }
-    }
-    show(new URL(location.href).searchParams.get("tab") === "profile" ? "profile" : "details", false);
+    if (T.flags[i] & 8) spanProfileTabs(panel, "/traces/" + T.trace_id + "/profile?span=" + id);
   }
 
   // ---- find ------------------------------------------------------------
-  // find matches "service name" of every row. Names repeat (50,000 spans
-  // have a few hundred), so each distinct service and name is tested once
-  // and rows look their results up; a query with a space, which may span
-  // both, tests the joined text of each row.
   function find(q, jump) {
     q = q.trim().toLowerCase();
     lastQ = q;
     if (!lower) lower = { svc: T.services.map((s) => s.toLowerCase()), name: T.names.map((s) => s.toLowerCase()) };
-    matches = [];
-    isMatch = new Uint8Array(N);
-    if (q && q.includes(" ")) {
-      for (let i = 0; i < N; i++) if ((lower.svc[T.service[i]] + " " + lower.name[T.name[i]]).includes(q)) { matches.push(i); isMatch[i] = 1; }
-    } else if (q) {
-      const sh = Uint8Array.from(lower.svc, (s) => s.includes(q)), nh = Uint8Array.from(lower.name, (s) => s.includes(q));
-      const svc = T.service, name = T.name;
-      for (let i = 0; i < N; i++) if (sh[svc[i]] || nh[name[i]]) { matches.push(i); isMatch[i] = 1; }
-    }
+    ({ matches, isMatch } = wfMatches(T, lower, q));
     matchAt = -1;
     if (matches.length && jump !== false) { step(1); return; }
     if (matches.length) {
@@ -524,137 +444,10 @@
     zoom(view.from + w * f, view.to + w * f);
   }
 
-  // brush lets the user drag across el; done(x0, x1) gets the fractions of
-  // el's width, a click gives x0 === x1.
-  function brush(el, done) {
-    el.addEventListener("mousedown", (e) => {
-      if (e.button !== 0 || !T) return;
-      e.preventDefault();
-      const r = el.getBoundingClientRect();
-      const x0 = (e.clientX - r.left) / r.width;
-      const box = h("div", "wf-brush");
-      el.append(box);
-      const moveH = (m) => {
-        const x = Math.max(0, Math.min(1, (m.clientX - r.left) / r.width));
-        box.style.left = Math.min(x0, x) * 100 + "%";
-        box.style.width = Math.abs(x - x0) * 100 + "%";
-      };
-      const up = (m) => {
-        removeEventListener("mousemove", moveH);
-        removeEventListener("mouseup", up);
-        box.remove();
-        const x = Math.max(0, Math.min(1, (m.clientX - r.left) / r.width));
-        done(Math.min(x0, x), Math.max(x0, x), (m.clientY - r.top) / r.height);
-      };
-      addEventListener("mousemove", moveH);
-      addEventListener("mouseup", up);
-    });
-  }
-
-  if (axis) brush(axis, (a, b) => {
+  if (axis) wfBrush(axis, (a, b) => {
     if (b - a < 0.005) return;
     const w = view.to - view.from;
     zoom(view.from + a * w, view.from + b * w);
-  });
-
-  // ---- minimap -------------------------------------------------------------
-  // The minimap draws every row of the trace (time across, rows down) once
-  // per size of the window; the window over it is what the waterfall shows: the zoomed
-  // time range and the rows scrolled into view.
-  let base = null;
-  function drawMinimapBase() {
-    if (!minimap || !T) return;
-    const W = Math.max(1, Math.round(minimap.clientWidth * devicePixelRatio));
-    const H = Math.round(64 * devicePixelRatio);
-    minimap.width = W;
-    minimap.height = H;
-    base = document.createElement("canvas");
-    base.width = W;
-    base.height = H;
-    const ctx = base.getContext("2d");
-    if (!colors) colors = T.classes.map(colorOf);
-    const rowH = Math.max(H / N, 0.5);
-    for (let i = 0; i < N; i++) {
-      ctx.fillStyle = T.flags[i] & 1 ? critColor : colors[T.service[i]];
-      const x = (T.start[i] / T.extent_ms) * W;
-      ctx.fillRect(x, (i / N) * H, Math.max((T.duration[i] / T.extent_ms) * W, 1), rowH);
-    }
-    drawMinimapWindow();
-  }
-
-  let critColor = "#d33", colors = null;
-  function colorOf(cls) {
-    const probe = h("span", cls);
-    probe.hidden = false;
-    document.body.append(probe);
-    const c = getComputedStyle(probe).backgroundColor;
-    probe.className = "swatch s-p99";
-    critColor = getComputedStyle(probe).backgroundColor || critColor;
-    probe.remove();
-    return c;
-  }
-
-  // windowRect is the minimap's window in canvas pixels.
-  function windowRect() {
-    const W = minimap.width, H = minimap.height;
-    const first = Math.floor(body.scrollTop / ROW_H);
-    const last = Math.min(visN - 1, Math.ceil((body.scrollTop + body.clientHeight) / ROW_H) - 1);
-    const y0 = (vis[Math.max(0, first)] / N) * H;
-    const y1 = ((vis[Math.max(0, last)] + 1) / N) * H;
-    const x0 = (view.from / T.extent_ms) * W, x1 = (view.to / T.extent_ms) * W;
-    return { x: x0, y: y0, w: Math.max(x1 - x0, 2), h: Math.max(y1 - y0, 3) };
-  }
-
-  function drawMinimapWindow() {
-    if (!minimap || !base) return;
-    const ctx = minimap.getContext("2d");
-    ctx.clearRect(0, 0, minimap.width, minimap.height);
-    ctx.drawImage(base, 0, 0);
-    const r = windowRect();
-    ctx.fillStyle = "rgba(128,128,128,.18)";
-    ctx.fillRect(0, 0, minimap.width, r.y);
-    ctx.fillRect(0, r.y + r.h, minimap.width, minimap.height);
-    ctx.fillRect(0, r.y, r.x, r.h);
-    ctx.fillRect(r.x + r.w, r.y, minimap.width, r.h);
-    ctx.strokeStyle = critColor;
-    ctx.lineWidth = Math.max(1, devicePixelRatio);
-    ctx.strokeRect(r.x, r.y, r.w, r.h);
-  }
-
-  if (minimap) minimap.addEventListener("mousedown", (e) => {
-    if (e.button !== 0 || !T) return;
-    e.preventDefault();
-    const b = minimap.getBoundingClientRect();
-    const sx = minimap.width / b.width, sy = minimap.height / b.height;
-    const px = (e.clientX - b.left) * sx, py = (e.clientY - b.top) * sy;
-    const r = windowRect();
-    const inside = px >= r.x && px <= r.x + r.w && py >= r.y && py <= r.y + r.h;
-    const start = { x: e.clientX, y: e.clientY, from: view.from, to: view.to, top: body.scrollTop, row: vis[Math.floor(body.scrollTop / ROW_H)] || 0 };
-    const moveH = (m) => {
-      if (!inside) return;
-      // Dragging the window moves it: time across, rows down.
-      const dt = (((m.clientX - start.x) * sx) / minimap.width) * T.extent_ms;
-      zoom(start.from + dt, start.to + dt);
-      const row = Math.max(0, Math.min(N - 1, start.row + Math.round((((m.clientY - start.y) * sy) / minimap.height) * N)));
-      body.scrollTop = posOf(row) * ROW_H;
-      schedule();
-    };
-    const up = (m) => {
-      removeEventListener("mousemove", moveH);
-      removeEventListener("mouseup", up);
-      if (inside) return;
-      const x0 = Math.min(px, (m.clientX - b.left) * sx), x1 = Math.max(px, (m.clientX - b.left) * sx);
-      if (x1 - x0 > 4) {
-        zoom((x0 / minimap.width) * T.extent_ms, (x1 / minimap.width) * T.extent_ms);
-      } else {
-        // A click jumps to that row, keeping the zoom.
-        const row = Math.max(0, Math.min(N - 1, Math.floor((py / minimap.height) * N)));
-        body.scrollTop = Math.max(0, posOf(row) * ROW_H - body.clientHeight / 2);
-        schedule();
-      }
-    };
-    addEventListener("mousemove", moveH);
-    addEventListener("mouseup", up);
   });
 
   // ---- keyboard (after Jaeger's shortcuts) ----------------------------------

@@ -52,7 +52,7 @@ func (s *Server) handleTracePage(w http.ResponseWriter, r *http.Request) {
 		ExpandAll: q.Get("expand") == "all",
 	})
 	if s.assets != nil {
-		v.Script = s.assets.Path("waterfall.js")
+		v.Scripts = []string{s.assets.Path("waterfall_parts.js"), s.assets.Path("waterfall.js")}
 	}
 	if err := s.linkProfiles(r.Context(), d, &v); err != nil {
 		// Profiles enrich the page; a failure to read them must not hide
