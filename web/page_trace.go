@@ -258,9 +258,13 @@ func (b *rowBuilder) row(n int32, depth int) components.WFRow {
 }
 
 // rowFindings returns the finding labels of each span for its row's badges.
+// An error finding adds none: the row's error badge already says it.
 func rowFindings(fs []analysis.Finding) map[store.SpanID][]string {
 	kinds := map[store.SpanID][]string{}
 	for _, f := range fs {
+		if f.Kind == analysis.FindingError {
+			continue
+		}
 		for _, id := range f.SpanIDs {
 			kinds[id] = appendUnique(kinds[id], findingLabel(f.Kind))
 		}
