@@ -27,8 +27,10 @@ var lonelyNumbers = regexp.MustCompile(`(^|[^+0-9A-Za-z_./-])[0-9]+(\.[0-9]+)?`)
 // instances of one pattern masked: "N+1: 100 × SELECT to db-shard-17" and
 // "N+1: 98 × SELECT to db-shard-3" are both "N+1: N × SELECT to db-shard-*".
 func findingPattern(title string) string {
-	p := identDigits.ReplaceAllString(title, "${1}*")
-	return lonelyNumbers.ReplaceAllString(p, "${1}N")
+	// Whole numbers first, so the decimals of "1.61 s" are not taken
+	// for an identifier's digits.
+	p := lonelyNumbers.ReplaceAllString(title, "${1}N")
+	return identDigits.ReplaceAllString(p, "${1}*")
 }
 
 // groupFindings folds findings of one kind and pattern into a group with a
