@@ -74,8 +74,8 @@ func (o *FindingOptions) defaults() {
 	}
 }
 
-// Findings returns the anti-patterns of one trace with default options,
-// the largest time at stake first.
+// Findings returns the anti-patterns of one trace with default options:
+// errors and timeouts first, then the largest time at stake first.
 func Findings(spans []store.Span) []Finding {
 	return FindingsWith(spans, FindingOptions{})
 }
@@ -139,7 +139,14 @@ func FindingsWith(spans []store.Span, o FindingOptions) []Finding {
 		}
 	}
 	out = append(out, gapFindings(spans, tree, o)...)
+	out = append(out, errorFindings(tree)...)
 	slices.SortStableFunc(out, func(a, b Finding) int {
+		if sa, sb := severe(a.Kind), severe(b.Kind); sa != sb {
+			if sa {
+				return -1
+			}
+			return 1
+		}
 		if c := cmp.Compare(b.TimeMs, a.TimeMs); c != 0 {
 			return c
 		}

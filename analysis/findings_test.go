@@ -20,6 +20,10 @@ func kinds(fs []Finding) map[string][]float64 {
 	return m
 }
 
+func severeIn(want map[string][]float64) bool {
+	return want[FindingError] != nil || want[FindingTimeout] != nil
+}
+
 func TestFindings(t *testing.T) {
 	db := map[string]any{"db.system": "postgresql", "db.query.text": "SELECT * FROM items WHERE id = $1"}
 	tests := []struct {
@@ -121,6 +125,30 @@ func TestFindings(t *testing.T) {
 			want: map[string][]float64{},
 		},
 		{
+			// The timeout that failed the request ranks before the bigger
+			// but optional saving of running the calls in parallel.
+			name: "a timeout that failed the request comes first",
+			spans: []sp{
+				{id: 1, start: 0, end: 200, status: store.StatusError},
+				{id: 2, parent: 1, dep: "a", start: 0, end: 60},
+				{id: 3, parent: 1, dep: "b", start: 60, end: 120},
+				{id: 4, parent: 1, name: "GET /c", dep: "c", start: 121, end: 199, status: store.StatusError,
+					attrs: map[string]any{"exception.message": "context deadline exceeded"}},
+			},
+			want: map[string][]float64{FindingTimeout: {78}, FindingSequentialFanOut: {120}},
+			ids:  map[string][]int{FindingTimeout: {4}},
+		},
+		{
+			name: "an error that failed the request names where it started",
+			spans: []sp{
+				{id: 1, start: 0, end: 50, status: store.StatusError},
+				{id: 2, parent: 1, name: "GET /b", dep: "b", start: 0, end: 48, status: store.StatusError},
+				{id: 3, parent: 2, service: "b", name: "query", start: 1, end: 47, status: store.StatusError},
+			},
+			want: map[string][]float64{FindingError: {46}},
+			ids:  map[string][]int{FindingError: {3}},
+		},
+		{
 			name: "large payload",
 			spans: []sp{
 				{id: 1, start: 0, end: 100},
@@ -167,6 +195,9 @@ func TestFindings(t *testing.T) {
 					}
 					break
 				}
+			}
+			if len(got) > 0 && severeIn(tt.want) && !severe(got[0].Kind) {
+				t.Errorf("first finding %s; want the failure first", got[0].Kind)
 			}
 			for _, f := range got {
 				if f.Title == "" || f.Detail == "" || len(f.SpanIDs) == 0 || f.Service == "" {

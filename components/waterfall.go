@@ -10,15 +10,22 @@ type WaterfallView struct {
 	Facts    []Fact
 	Ticks    []WFTick
 	Rows     []WFRow
-	Findings []FindingView
+	Findings []FindingGroup
 	Hops     []HopView
 	Services []ServiceLegend
 	// Collapsed says deep subtrees start collapsed (large traces) and are
 	// loaded on demand; Find is the span search that opened matches.
 	Collapsed bool
 	Find      string
-	// SubtreeHref is the URL prefix the script appends a span id to.
-	SubtreeHref string
+	// RowsHref is every row of the waterfall as JSON, which the page
+	// script renders a screenful at a time; DetailHref is the URL prefix
+	// of a span's detail fragment (the script appends a span id).
+	RowsHref, DetailHref string
+	// Scripts are the hashed URLs of static/waterfall_parts.js and
+	// static/waterfall.js, in load order.
+	Scripts []string
+	// Truncated says a large trace's page carries only its first rows.
+	Truncated bool
 	// ExpandAllHref reloads the page with every span rendered.
 	ExpandAllHref string
 	Matches       int
@@ -76,22 +83,25 @@ type WFRow struct {
 	Expanded          bool
 	Hidden            bool
 	HiddenDescendants int
-	// Lazy rows have their collapsed subtree left out of the page; the
-	// script fetches it when the row is expanded.
-	Lazy        bool
-	Match       bool
-	Findings    []string
-	Search      string
-	Href        string
-	ProfileHref string
-	Title       string
+	Match             bool
+	Findings          []string
+	Search            string
+	Href              string
+	ProfileHref       string
+	Title             string
 }
 
-// FindingView is an anti-pattern callout.
-type FindingView struct {
-	Kind, Title, Detail string
-	TimeMs              float64
-	Spans               []SpanLink
+// FindingGroup is the findings of one kind and pattern: one line with a
+// count and the largest time at stake among them, opening onto the first one's
+// detail and the spans involved.
+type FindingGroup struct {
+	Kind, Label, Title, Detail string
+	Count                      int
+	TimeMs                     float64
+	// Severe groups are errors and timeouts; Folded ones sit under "more
+	// findings" so the waterfall stays near the top of the page.
+	Severe, Folded bool
+	Spans          []SpanLink
 }
 
 // SpanLink links a span of the waterfall.
@@ -122,4 +132,15 @@ type SpanDetail struct {
 	Events      []KV
 	Links       []SpanLink
 	ProfileHref string
+}
+
+// foldedFindings counts the finding groups under "more findings".
+func foldedFindings(gs []FindingGroup) int {
+	n := 0
+	for _, g := range gs {
+		if g.Folded {
+			n++
+		}
+	}
+	return n
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/store"
@@ -24,7 +25,13 @@ type traceDetail struct {
 	spans []store.Span
 }
 
+// traceDetail reads and analyses a trace, and remembers it in s.traces
+// for the requests its page makes next (recentTraceDetail).
 func (s *Server) traceDetail(ctx context.Context, id store.TraceID) (*traceDetail, error) {
+	now := time.Now()
+	if s.now != nil {
+		now = s.now()
+	}
 	spans, kept, err := s.trace(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("trace %s: %w", id, err)
@@ -48,7 +55,22 @@ func (s *Server) traceDetail(ctx context.Context, id store.TraceID) (*traceDetai
 	for i := range spans {
 		d.Spans[i] = spanToJSON(&spans[i])
 	}
+	s.traces.put(id, d, now)
 	return d, nil
+}
+
+// recentTraceDetail is traceDetail, taken from s.traces when the trace was
+// read moments ago: what the waterfall rows and span details use, right
+// after their page read the trace. Callers must not modify it.
+func (s *Server) recentTraceDetail(ctx context.Context, id store.TraceID) (*traceDetail, error) {
+	now := time.Now()
+	if s.now != nil {
+		now = s.now()
+	}
+	if d, ok := s.traces.get(id, now); ok {
+		return d, nil
+	}
+	return s.traceDetail(ctx, id)
 }
 
 func (s *Server) handleAPITrace(w http.ResponseWriter, r *http.Request) {

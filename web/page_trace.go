@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
 	"github.com/tailscope/tailscope/components/chart"
@@ -26,6 +24,12 @@ const collapseThreshold = 500
 
 // collapseDepth is the depth whose subtrees start collapsed in large traces.
 const collapseDepth = 2
+
+// firstPaintRows bounds the rows a large trace's page carries: enough to
+// fill a screen (and to read the trace without JavaScript), few enough
+// that a 50,000-span trace paints from under 300 KB. The page script
+// renders every row from the trace's waterfall JSON.
+const firstPaintRows = 150
 
 // maxIndent caps indentation so very deep traces keep their names visible.
 const maxIndent = 24
@@ -47,6 +51,9 @@ func (s *Server) handleTracePage(w http.ResponseWriter, r *http.Request) {
 		Find:      strings.TrimSpace(q.Get("find")),
 		ExpandAll: q.Get("expand") == "all",
 	})
+	if s.assets != nil {
+		v.Scripts = []string{s.assets.Path("waterfall_parts.js"), s.assets.Path("waterfall.js")}
+	}
 	if err := s.linkProfiles(r.Context(), d, &v); err != nil {
 		// Profiles enrich the page; a failure to read them must not hide
 		// the trace.
@@ -81,36 +88,6 @@ func (s *Server) linkProfiles(ctx context.Context, d *traceDetail, v *components
 	return nil
 }
 
-// handleTraceSubtree returns the rows under one span of a large trace's
-// waterfall: what the page script inserts when a lazily collapsed row is
-// expanded.
-func (s *Server) handleTraceSubtree(w http.ResponseWriter, r *http.Request) {
-	id, err := parseTraceIDParam(r)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	under, err := store.ParseSpanID(strings.ToLower(chi.URLParam(r, "spanID")))
-	if err != nil {
-		s.pageError(w, r, badRequest("%v", err))
-		return
-	}
-	d, err := s.traceDetail(r.Context(), id)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	v := buildWaterfall(d, waterfallOptions{Under: under})
-	if v.Rows == nil {
-		s.pageError(w, r, notFound("span %s is not in trace %s", under, id))
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := components.WaterfallRows(v.Rows).Render(r.Context(), w); err != nil {
-		s.log.Error("render subtree", "err", err)
-	}
-}
-
 // paletteSize is the number of service colours in app.css (.svc-0 …).
 const paletteSize = 12
 
@@ -141,24 +118,22 @@ type waterfallOptions struct {
 	Find string
 	// ExpandAll renders every span even in a large trace.
 	ExpandAll bool
-	// Under, when set, builds only the rows below that span (the subtree
-	// fragment of a lazily collapsed row).
-	Under store.SpanID
 }
 
 // buildWaterfall turns a trace and its analysis into the waterfall view:
 // the trace Tree's spans in preorder (children by start time), positioned
 // in percent of the trace's extent. In a large trace, subtrees below
-// collapseDepth start collapsed and are left out of the page (fetched when
-// expanded), except along the critical path, the selected span and search
-// matches.
+// collapseDepth start collapsed, except along the critical path, the
+// selected span and search matches, and the page carries the first
+// firstPaintRows open rows (the script renders the rest from JSON).
 func buildWaterfall(d *traceDetail, opts waterfallOptions) components.WaterfallView {
 	spans := d.spans
 	cp := d.Analysis
 	v := components.WaterfallView{
 		TraceID:       d.TraceID,
 		APIHref:       "/api/v1/traces/" + d.TraceID,
-		SubtreeHref:   "/traces/" + d.TraceID + "/subtree/",
+		RowsHref:      "/api/v1/traces/" + d.TraceID + "/waterfall",
+		DetailHref:    "/traces/" + d.TraceID + "/spans/",
 		ExpandAllHref: "/traces/" + d.TraceID + "?expand=all",
 		Find:          opts.Find,
 	}
@@ -169,42 +144,30 @@ func buildWaterfall(d *traceDetail, opts waterfallOptions) components.WaterfallV
 	start, end := tree.Extent()
 	lay := wfLayout{start: start, extent: float64(max(end-start, 1))}
 	rows := newRowBuilder(tree, cp, lay)
-	findingKinds := addFindings(&v, d.Findings, tree)
+	v.Findings = groupFindings(d.Findings, tree)
+	findingKinds := rowFindings(d.Findings)
 
 	v.Collapsed = tree.Len() > collapseThreshold && !opts.ExpandAll
 	keepOpen, matches := openSpans(tree, cp, opts, v.Collapsed)
 	v.Matches = len(matches)
 	size := tree.SubtreeSizes()
 
-	visit := func(n int32, depth, base int) bool {
-		expanded := !v.Collapsed || depth-base < collapseDepth || keepOpen[n]
+	tree.Walk(func(n int32, depth int) bool {
+		if v.Collapsed && len(v.Rows) == firstPaintRows {
+			v.Truncated = true
+			return false
+		}
+		expanded := !v.Collapsed || depth < collapseDepth || keepOpen[n]
 		row := rows.row(n, depth)
 		row.Expanded = expanded
 		row.Findings = findingKinds[tree.Span(n).SpanID]
 		row.Match = matches[n]
 		if !expanded {
 			row.HiddenDescendants = size[n] - 1
-			if v.Collapsed && row.HasChildren {
-				// Leave the subtree out of the page; the script fetches it.
-				row.Lazy = true
-			}
 		}
 		v.Rows = append(v.Rows, row)
 		return expanded
-	}
-	if !opts.Under.IsZero() {
-		under, ok := tree.Node(opts.Under)
-		if !ok {
-			return v
-		}
-		v.Rows = []components.WFRow{}
-		base := tree.Depth(under) + 1
-		for _, c := range tree.Children(under) {
-			tree.WalkFrom(c, base, func(n int32, depth int) bool { return visit(n, depth, base) })
-		}
-		return v
-	}
-	tree.Walk(func(n int32, depth int) bool { return visit(n, depth, 0) })
+	})
 	summarize(&v, tree, cp, lay)
 	if sel, err := store.ParseSpanID(opts.Selected); err == nil {
 		if n, ok := tree.Node(sel); ok {
@@ -296,20 +259,17 @@ func (b *rowBuilder) row(n int32, depth int) components.WFRow {
 	return row
 }
 
-// addFindings fills the finding callouts and returns the finding kinds per
-// span for the rows' badges.
-func addFindings(v *components.WaterfallView, fs []analysis.Finding, tree *analysis.Tree) map[store.SpanID][]string {
+// rowFindings returns the finding labels of each span for its row's badges.
+// An error finding adds none: the row's error badge already says it.
+func rowFindings(fs []analysis.Finding) map[store.SpanID][]string {
 	kinds := map[store.SpanID][]string{}
 	for _, f := range fs {
-		fv := components.FindingView{Kind: f.Kind, Title: f.Title, Detail: f.Detail, TimeMs: f.TimeMs}
-		for _, id := range f.SpanIDs {
-			kinds[id] = appendUnique(kinds[id], strings.ReplaceAll(f.Kind, "_", " "))
-			if n, ok := tree.Node(id); ok && len(fv.Spans) < 12 {
-				sp := tree.Span(n)
-				fv.Spans = append(fv.Spans, components.SpanLink{Label: sp.Service + " " + sp.Name, Href: "?span=" + id.String()})
-			}
+		if f.Kind == analysis.FindingError {
+			continue
 		}
-		v.Findings = append(v.Findings, fv)
+		for _, id := range f.SpanIDs {
+			kinds[id] = appendUnique(kinds[id], findingLabel(f.Kind))
+		}
 	}
 	return kinds
 }

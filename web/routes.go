@@ -105,7 +105,7 @@ func (s *Server) pageRoutes() []route {
 		get("/search", s.handleSearchPage),
 		get("/traces/compare", s.handleTraceComparePage),
 		get("/traces/{traceID}", s.handleTracePage),
-		get("/traces/{traceID}/subtree/{spanID}", s.handleTraceSubtree),
+		get("/traces/{traceID}/spans/{spanID}", s.handleSpanDetail),
 		get("/traces/{traceID}/profile", s.handleSpanProfile),
 		get("/outliers/profile", s.handleOutlierGroupProfile),
 		get("/profiles", s.handleProfilesPage),
@@ -164,6 +164,7 @@ func (s *Server) apiRoutes() []route {
 		// Search's autocomplete (reader, like the traces it finds).
 		api(get, "/attributes/keys", s.handleAPIAttributeKeys),
 		api(get, "/attributes/values", s.handleAPIAttributeValues),
+		api(get, "/traces/{traceID}/waterfall", s.handleTraceRows),
 
 		api(get, "/services", s.handleAPIServices),
 		api(get, "/latency", s.handleAPILatency),

@@ -101,6 +101,8 @@ type Server struct {
 	timeout time.Duration
 	// flights coalesces identical analyses when there is no cache.
 	flights flight.Group[any]
+	// traces remembers the last traces' details for a few seconds.
+	traces traceMemo
 	// burnRules judge every budget's burn rates (Config.BurnRules).
 	burnRules []analysis.BurnRule
 	publicURL string
