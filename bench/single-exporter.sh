@@ -130,11 +130,14 @@ exporters:
 EOF
 }
 
-# start VARIANT RATE starts the server of one run and sets srv_pid, otlp
-# (host:port of its OTLP/HTTP receiver), metrics (URL), db and dbname.
+# start VARIANT RATE ROUND starts the server of one run and sets srv_pid, otlp
+# (host:port of its OTLP/HTTP receiver), metrics (URL), db and dbname. Every
+# run gets its own database and log directory (under $work/run, removed
+# after the run): a reused log would be replayed into the next run.
 start() {
-	local v=$1 rate=$2 args=()
+	local v=$1 rate=$2 round=$3 args=()
 	db= dbname=
+	rm -rf "$work/run" && mkdir "$work/run"
 	case $v in
 	jaeger)
 		jaeger_config
@@ -147,13 +150,13 @@ start() {
 		done
 		return
 		;;
-	sqlite) db="sqlite:$work/$v-$rate.db" ;;
-	sqlite-direct) db="sqlite:$work/$v-$rate.db" args=(--wal-dir off) ;;
+	sqlite) db="sqlite:$work/run/$v.db" ;;
+	sqlite-direct) db="sqlite:$work/run/$v.db" args=(--wal-dir off) ;;
 	postgres | postgres-wal)
-		dbname="bench_${v//-/_}_${rate}_$$"
+		dbname="bench_${v//-/_}_${rate}_${round}_$$"
 		psql -q "$POSTGRES_URL" -c "create database $dbname" >/dev/null
 		db=$(sed -E "s#/[^/?]*(\?|$)#/$dbname\1#" <<<"${POSTGRES_URL%/}")
-		[ "$v" = postgres-wal ] && args=(--wal-dir "$work/$v-$rate.wal")
+		[ "$v" = postgres-wal ] && args=(--wal-dir "$work/run/wal")
 		;;
 	*) echo "unknown variant $v" >&2; exit 2 ;;
 	esac
@@ -191,7 +194,7 @@ counts() {
 
 run() { # run ROUND VARIANT RATE → one row
 	local round=$1 v=$2 rate=$3 workers t0 elapsed sent acked stored
-	start "$v" "$rate"
+	start "$v" "$rate" "$round"
 	local -A pg0=()
 	local p srv0 srv1 db_ticks=0 prof=
 	if [ -n "$dbname" ]; then
@@ -234,6 +237,7 @@ run() { # run ROUND VARIANT RATE → one row
 	fi
 	kill "$srv_pid"; wait "$srv_pid" 2>/dev/null || true; srv_pid=
 	[ -z "$dbname" ] || psql -q "$POSTGRES_URL" -c "drop database $dbname" >/dev/null
+	rm -rf "$work/run"
 	local srv_us=$(((srv1 - srv0) * 1000000 / HZ)) db_us=$((db_ticks * 1000000 / HZ))
 	printf '%5d %-14s %9d %9d %9d %9d %8.2f %8.2f %9.0f %8.1f %8.1f %8.1f %8s\n' "$round" "$v" "$rate" "$sent" "$acked" "$stored" \
 		"$(echo "$stored / ($rate * $DURATION)" | bc -l)" "$(echo "$stored / ($sent + 1)" | bc -l)" \
