@@ -226,7 +226,10 @@ run() { # run ROUND VARIANT RATE → one row
 			db_ticks=$((db_ticks + $(ticks "$p") - ${pg0[$p]:-0}))
 		done
 	fi
-	sent=$(grep -o '"traces": [0-9]*' "$work/tg.log" | awk '{ s += $2 * 10 } END { print s + 0 }')
+	# A telemetrygen that logged no progress (it failed) counts 0, not an
+	# exit of the whole script under pipefail; its log is shown instead.
+	sent=$(awk '{ while (match($0, /"traces": [0-9]+/)) { s += substr($0, RSTART + 10, RLENGTH - 10) * 10; $0 = substr($0, RSTART + RLENGTH) } } END { print s + 0 }' "$work/tg.log")
+	[ "$sent" != 0 ] || tail -n 5 "$work/tg.log" >&2
 	read -r acked stored <<<"$(counts "$v")"
 	local fsync_ms=-
 	if [ "$v" != jaeger ]; then
