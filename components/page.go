@@ -61,6 +61,11 @@ type RangePicker struct {
 	// resolved to ("" when the range is absolute already): a link that
 	// shows the same data tomorrow.
 	FreezeHref string
+	// CopyHref is this view as an absolute URL at absolute times (under
+	// the public URL when one is set): what "Copy link" puts on the
+	// clipboard, so a link pasted into an incident channel shows the same
+	// data to whoever opens it, whenever.
+	CopyHref string
 }
 
 // Preset is a quick range like "Last 1h".

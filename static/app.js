@@ -415,3 +415,33 @@ bindFlameSearch(document);
     }
   });
 })();
+
+// "Copy link": the view at absolute times onto the clipboard. Without
+// script (or clipboard) the link still opens that view, to copy from the
+// address bar.
+document.addEventListener("click", async (e) => {
+  const a = e.target.closest && e.target.closest("a[data-copy-link]");
+  if (!a || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
+  e.preventDefault();
+  const text = a.href;
+  let ok = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    ok = true;
+  } catch (_) {
+    const t = document.createElement("textarea");
+    t.value = text;
+    t.setAttribute("readonly", "");
+    t.style.position = "fixed";
+    t.style.opacity = "0";
+    document.body.append(t);
+    t.select();
+    ok = document.execCommand("copy");
+    t.remove();
+  }
+  if (!ok) { location.href = text; return; }
+  const label = a.textContent;
+  a.textContent = "Copied";
+  a.setAttribute("aria-live", "polite");
+  setTimeout(() => { a.textContent = label; }, 2000);
+});

@@ -36,6 +36,10 @@ func (s *Server) rangePicker(r *http.Request, tr TimeRange) *components.RangePic
 		u.Set("to", href.Time(tr.To))
 		rp.FreezeHref = r.URL.Path + "?" + u.Encode()
 	}
+	abs := cloneValues(q)
+	abs.Set("from", href.Time(tr.From))
+	abs.Set("to", href.Time(tr.To))
+	rp.CopyHref = s.linkBase(r) + r.URL.Path + "?" + abs.Encode()
 	for i := range rp.Presets {
 		rp.Presets[i].Active = tr.FromText == rangePresets[i].from && tr.ToText == "now"
 	}

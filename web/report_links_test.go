@@ -87,3 +87,32 @@ func TestFreezeThisView(t *testing.T) {
 		t.Errorf("absolute range offers to freeze it")
 	}
 }
+
+// TestCopyLink: every ranged page offers its view as an absolute link at
+// absolute times, under the public URL when one is configured.
+func TestCopyLink(t *testing.T) {
+	f := newRVFixtureSmall(t)
+	for _, tc := range []struct {
+		name string
+		h    http.Handler
+		base string
+	}{
+		{"request's host", f.handler, "http://example.com"},
+		{"public URL", New(Config{Store: f.db, Now: rvNow, Assets: mustAssets(t), Version: "test", PublicURL: "https://tailscope.example.org/"}).Handler(), "https://tailscope.example.org"},
+	} {
+		w := rvGet(t, tc.h, "/latency?service=feed-api&from=now-30m&to=now")
+		want := `href="` + tc.base + `/latency?from=2026-11-23T14%3A30%3A00Z&amp;service=feed-api&amp;to=2026-11-23T15%3A00%3A00Z" data-copy-link data-testid="copy-link"`
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("%s: no copy link %s", tc.name, want)
+		}
+	}
+}
+
+func mustAssets(t *testing.T) *static.Assets {
+	t.Helper()
+	a, err := static.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
