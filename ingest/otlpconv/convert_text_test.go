@@ -4,10 +4,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tailscope/tailscope/ingest/otlpconv"
-	"github.com/tailscope/tailscope/store"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tailscope/tailscope/ingest/otlpconv"
+	"github.com/tailscope/tailscope/store"
 )
 
 func TestConvertSanitises(t *testing.T) {
