@@ -31,11 +31,13 @@ run: build ## start the demo (tailscope + feedsvc + load) on the embedded store 
 
 # The feedsvc ground-truth scenarios (acceptance/) measure latency: they run
 # after the other packages, alone, so a parallel test's CPU is not the tail
-# they find.
-UNIT_PKGS = $(shell $(GO) list $(PKGS) | grep -v '/acceptance$$')
+# they find. The web package's browser tests play feedsvc traffic and check
+# the injected cause on the pages, so they too run alone, before them.
+UNIT_PKGS = $(shell $(GO) list $(PKGS) | grep -v -e '/acceptance$$' -e '/web$$')
 
-test: ## run every test with the race detector (acceptance scenarios last, alone)
+test: ## run every test with the race detector (web's browser walk, then the acceptance scenarios, last and alone)
 	$(GO) test -race -count=1 -timeout 30m $(UNIT_PKGS)
+	$(GO) test -race -count=1 -timeout 30m ./web
 	@if $(GO) list $(PKGS) | grep -q '/acceptance$$'; then \
 	  echo "$(GO) test -race -count=1 -timeout 30m ./acceptance"; \
 	  $(GO) test -race -count=1 -timeout 30m ./acceptance; \
