@@ -82,6 +82,19 @@ bindFlameSearch(document);
       el.textContent = text(d, el.dataset.fmt || "datetime");
       el.title = utc() ? "" : "your time zone (" + zoneName() + "); " + d.toISOString().replace("T", " ").replace(".000Z", "Z");
     }
+    // Time-axis tick labels: the server drew them in UTC at round UTC
+    // times; in another zone a day tick that is not local midnight says
+    // its hour too.
+    const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    for (const el of document.querySelectorAll("svg text[data-t]")) {
+      const d = new Date(el.dataset.t);
+      if (isNaN(d)) continue;
+      const [, mo, da, h, mi, s] = parts(d);
+      const day = months[mo - 1] + " " + da, clock = pad(h) + ":" + pad(mi);
+      let fmt = el.dataset.tick;
+      if (fmt === "date" && (h !== 0 || mi !== 0)) fmt = "datetime";
+      el.textContent = fmt === "date" ? day : fmt === "datetime" ? day + " " + clock : fmt === "clock-s" ? clock + ":" + pad(s) : clock;
+    }
     for (const b of document.querySelectorAll("[data-tz-toggle]")) {
       b.setAttribute("aria-pressed", String(utc()));
       b.textContent = utc() ? "UTC" : "Local time";

@@ -44,6 +44,27 @@ func TestBrowserTime(t *testing.T) {
 		}
 	})
 
+	// Chart axes follow the same zone: every time tick's label is its
+	// instant in the zone shown, in the tick's form.
+	ticks := func(t *testing.T, loc *time.Location) {
+		t.Helper()
+		b.Do(chromedp.Navigate(srv.URL+"/search?from=now-1h"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="trace-scatter"] svg text[data-t]`)))
+		type tick struct{ T, Fmt, Text string }
+		got := browsertest.Get(b, chromedp.Evaluate[[]tick](`[...document.querySelectorAll('svg text[data-t]')].map(e => ({T: e.dataset.t, Fmt: e.dataset.tick, Text: e.textContent}))`))
+		if len(got) < 2 {
+			t.Fatalf("%d time ticks on the chart, want several", len(got))
+		}
+		layout := map[string]string{"date": "Jan 2", "datetime": "Jan 2 15:04", "clock": "15:04", "clock-s": "15:04:05"}
+		for _, tk := range got {
+			at, err := time.Parse(time.RFC3339Nano, tk.T)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := at.In(loc).Format(layout[tk.Fmt]); tk.Text != want {
+				t.Errorf("tick at %s (%s) reads %q, want %q", tk.T, tk.Fmt, tk.Text, want)
+			}
+		}
+	}
 	t.Run("the date-time picker writes UTC from local time", func(t *testing.T) {
 		v := browsertest.Get(b, chromedp.Evaluate[string](`document.querySelector('[data-range-pick="from"]').value`))
 		// Chromium drops zero seconds from the value it reports.
@@ -62,6 +83,8 @@ func TestBrowserTime(t *testing.T) {
 		}
 	})
 
+	t.Run("chart ticks in local time", func(t *testing.T) { ticks(t, ist) })
+
 	t.Run("UTC toggle is remembered", func(t *testing.T) {
 		b.Do(chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(`[data-testid="range-resolved"]`)),
 			chromedp.Click(chromedp.CSS(`[data-testid="tz-toggle"]`)))
@@ -75,6 +98,7 @@ func TestBrowserTime(t *testing.T) {
 		if p := browsertest.Get(b, chromedp.Evaluate[string](toggle+`.getAttribute("aria-pressed")`)); p != "true" {
 			t.Errorf("toggle aria-pressed %q in UTC", p)
 		}
+		ticks(t, time.UTC)
 		b.Do(chromedp.Click(chromedp.CSS(`[data-testid="tz-toggle"]`)))
 	})
 

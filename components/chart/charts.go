@@ -378,7 +378,7 @@ func BuildHeatmap(in HeatmapInput) Heatmap {
 		hm.Cells = append(hm.Cells, CellGeom{
 			X: x0, Y: y0, W: math.Max(1, x1-x0), H: math.Max(1, y1-y0), Level: level, Cell: c,
 			Title: FormatCount(float64(c.Count)) + " requests, " + units.Ms(c.LoMs) + "–" + units.Ms(c.HiMs) + ", " +
-				c.From.In(loc).Format("15:04:05") + "–" + c.To.In(loc).Format("15:04:05"),
+				c.From.In(loc).Format("15:04:05") + "–" + c.To.In(loc).Format("15:04:05 MST"),
 		})
 	}
 	return hm

@@ -17,7 +17,20 @@ import (
 type Tick struct {
 	Pos   float64
 	Label string
+	// At and Fmt are set on time ticks: the tick's instant and the form of
+	// its label (TimeFmt*), so a page can rewrite the label in the
+	// reader's time zone; Label is the server's, in the axis location.
+	At  time.Time
+	Fmt string
 }
+
+// Forms of a time tick's label.
+const (
+	TimeFmtDate     = "date"     // Jan 2
+	TimeFmtDateTime = "datetime" // Jan 2 15:04
+	TimeFmtClock    = "clock"    // 15:04
+	TimeFmtClockSec = "clock-s"  // 15:04:05
+)
 
 // Linear maps [Min, Max] onto [0, Size] pixels.
 type Linear struct {
@@ -162,21 +175,26 @@ func TimeTicks(from, to time.Time, size float64, n int, loc *time.Location) []Ti
 		if t.Before(from) {
 			continue
 		}
-		ticks = append(ticks, Tick{Pos: s.Pos(float64(t.Sub(from))), Label: timeLabel(t, step, len(ticks) == 0)})
+		f := timeFmt(t, step, len(ticks) == 0)
+		ticks = append(ticks, Tick{Pos: s.Pos(float64(t.Sub(from))), Label: t.Format(timeLayouts[f]), At: t.UTC(), Fmt: f})
 	}
 	return ticks
 }
 
-func timeLabel(t time.Time, step time.Duration, first bool) string {
+var timeLayouts = map[string]string{
+	TimeFmtDate: "Jan 2", TimeFmtDateTime: "Jan 2 15:04", TimeFmtClock: "15:04", TimeFmtClockSec: "15:04:05",
+}
+
+func timeFmt(t time.Time, step time.Duration, first bool) string {
 	switch {
 	case step >= 24*time.Hour:
-		return t.Format("Jan 2")
+		return TimeFmtDate
 	case t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && step >= time.Hour, first && step >= time.Hour:
-		return t.Format("Jan 2 15:04")
+		return TimeFmtDateTime
 	case step < time.Minute:
-		return t.Format("15:04:05")
+		return TimeFmtClockSec
 	default:
-		return t.Format("15:04")
+		return TimeFmtClock
 	}
 }
 
