@@ -57,10 +57,7 @@ func BenchmarkPagesStore(b *testing.B) {
 				vacuum(b)
 			}
 			ctx := context.Background()
-			pages := []struct {
-				name string
-				run  func() (int, error)
-			}{
+			pages := []benchPage{
 				{"services", func() (int, error) {
 					rep, err := analysis.ServiceStats(ctx, db, analysis.ServicesQuery{From: start, To: end, Now: now})
 					return len(rep.Services), err
@@ -78,6 +75,19 @@ func BenchmarkPagesStore(b *testing.B) {
 					return rep.Total, err
 				}},
 			}
+			if hours > 1 {
+				// The last hour alone, as at 1M spans: the same rollup rows
+				// to read, ten times the spans stored.
+				hour := lat
+				hour.From = end.Add(-time.Hour)
+				pages = append(pages, benchPage{"latency-rollups-last-hour", func() (int, error) {
+					rep, err := analysis.LatencyFromRollups(ctx, db, hour)
+					return rep.Count, err
+				}}, benchPage{"services-last-hour", func() (int, error) {
+					rep, err := analysis.ServiceStats(ctx, db, analysis.ServicesQuery{From: hour.From, To: end, Now: now})
+					return len(rep.Services), err
+				}})
+			}
 			// Two rounds, so the spans and rollups readings interleave.
 			for range 2 {
 				for _, p := range pages {
@@ -94,4 +104,11 @@ func BenchmarkPagesStore(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchPage is one page's computation; run returns how many requests or
+// services it found, which must not be 0.
+type benchPage struct {
+	name string
+	run  func() (int, error)
 }
