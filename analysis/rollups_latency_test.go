@@ -32,6 +32,7 @@ func checkLatency(t *testing.T, src latencySource, spans []store.Span, from, to 
 		{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint},
 		{Service: analysistest.FeedAPI},
 		{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint, Version: "v1"},
+		{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint, Version: "v2"},
 		{Service: analysistest.CandidateSvc, Step: time.Hour}, // hour rollups for a long window
 	}
 	ctx := context.Background()
