@@ -64,11 +64,7 @@ func BenchmarkCompliance(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer db.Close()
-		for i := 0; i < len(spans); i += 10_000 {
-			if err := db.WriteSpans(ctx, spans[i:min(i+10_000, len(spans))]); err != nil {
-				b.Fatal(err)
-			}
-		}
+		loadMore(b, db, spans)
 		b.ResetTimer()
 		run(b, db)
 	})

@@ -29,12 +29,18 @@ var _ RollupSource = (store.RollupReader)(nil)
 // split a bucket.
 func rollupWindow(from, to time.Time) (f, t time.Time, step time.Duration) {
 	step = store.RollupStep(to.Sub(from))
+	f, t = roundWindow(from, to, step)
+	return f, t, step
+}
+
+// roundWindow rounds [from, to) out to whole steps.
+func roundWindow(from, to time.Time, step time.Duration) (f, t time.Time) {
 	s := int64(step)
 	fn, tn := floorNs(from.UnixNano(), s), floorNs(to.UnixNano(), s)
 	if tn < to.UnixNano() {
 		tn += s
 	}
-	return time.Unix(0, fn).UTC(), time.Unix(0, tn).UTC(), step
+	return time.Unix(0, fn).UTC(), time.Unix(0, tn).UTC()
 }
 
 // floorNs rounds t down to a multiple of step.

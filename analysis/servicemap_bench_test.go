@@ -2,19 +2,12 @@ package analysis_test
 
 import (
 	"context"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/analysis/analysistest"
-	"github.com/tailscope/tailscope/internal/testenv"
-	"github.com/tailscope/tailscope/store"
-	"github.com/tailscope/tailscope/store/postgres"
-	"github.com/tailscope/tailscope/store/sqlite"
 )
 
 // mapBenchData is an hour of 100,000 requests (about 1,000,000 spans).
@@ -51,52 +44,12 @@ func BenchmarkServiceMap1M(b *testing.B) {
 func BenchmarkServiceMapStore1M(b *testing.B) {
 	ds, start := mapBenchData()
 	q := analysis.ServiceMapQuery{From: start, To: start.Add(time.Hour)}
-	var pgURL string
-	stores := []struct {
-		name string
-		open func(b *testing.B) store.Store
-		// vacuum leaves PostgreSQL as autovacuum does within a minute
-		// (index-only scans need all-visible pages).
-		vacuum func(b *testing.B)
-	}{
-		{"postgres", func(b *testing.B) store.Store {
-			pgURL = testenv.FreshPostgres(b)
-			db, err := postgres.Open(context.Background(), pgURL)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return db
-		}, func(b *testing.B) {
-			conn, err := pgx.Connect(context.Background(), pgURL)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close(context.Background())
-			if _, err := conn.Exec(context.Background(), "VACUUM (ANALYZE) spans"); err != nil {
-				b.Fatal(err)
-			}
-		}},
-		{"sqlite", func(b *testing.B) store.Store {
-			db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			return db
-		}, nil},
-	}
-	for _, s := range stores {
+	for _, s := range benchStores() {
 		b.Run(s.name, func(b *testing.B) {
-			db := s.open(b)
-			defer db.Close()
+			db, vacuum := s.load(b, ds.Spans)
 			ctx := context.Background()
-			const batch = 10_000
-			for i := 0; i < len(ds.Spans); i += batch {
-				if err := db.WriteSpans(ctx, ds.Spans[i:min(i+batch, len(ds.Spans))]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if s.vacuum != nil {
-				s.vacuum(b)
+			if vacuum != nil {
+				vacuum(b)
 			}
 			// The endpoint listing the map starts from (every page reads
 			// it, cached): a scan of the window's entry spans.

@@ -2,18 +2,11 @@ package analysis_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/analysis/analysistest"
-	"github.com/tailscope/tailscope/internal/testenv"
-	"github.com/tailscope/tailscope/store"
-	"github.com/tailscope/tailscope/store/postgres"
-	"github.com/tailscope/tailscope/store/sqlite"
 )
 
 // BenchmarkOutliersStore1M is the figure: outlier analysis of an
@@ -28,48 +21,10 @@ func BenchmarkOutliersStore1M(b *testing.B) {
 		Causes:       []analysistest.Cause{{Name: "acme-profile", Dependency: analysistest.ProfileSvc, Tenant: "acme", Probability: 0.1, Extra: 500 * time.Millisecond}},
 		LargePayload: &analysistest.LargePayload{Probability: 0.005}})
 	q := analysis.OutlierQuery{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint, From: start, To: start.Add(time.Hour)}
-	var pgURL string
-	stores := []struct {
-		name   string
-		open   func(b *testing.B) store.Store
-		vacuum func(b *testing.B)
-	}{
-		{"postgres", func(b *testing.B) store.Store {
-			pgURL = testenv.FreshPostgres(b)
-			db, err := postgres.Open(context.Background(), pgURL)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return db
-		}, func(b *testing.B) {
-			conn, err := pgx.Connect(context.Background(), pgURL)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close(context.Background())
-			if _, err := conn.Exec(context.Background(), "VACUUM (ANALYZE) spans"); err != nil {
-				b.Fatal(err)
-			}
-		}},
-		{"sqlite", func(b *testing.B) store.Store {
-			db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			return db
-		}, nil},
-	}
-	for _, s := range stores {
+	for _, s := range benchStores() {
 		b.Run(s.name, func(b *testing.B) {
-			db := s.open(b)
-			defer db.Close()
+			db, vacuum := s.load(b, ds.Spans)
 			ctx := context.Background()
-			const batch = 10_000
-			for i := 0; i < len(ds.Spans); i += batch {
-				if err := db.WriteSpans(ctx, ds.Spans[i:min(i+batch, len(ds.Spans))]); err != nil {
-					b.Fatal(err)
-				}
-			}
 			run := func(b *testing.B) {
 				b.ReportMetric(float64(len(ds.Spans)), "spans")
 				for b.Loop() {
@@ -82,7 +37,7 @@ func BenchmarkOutliersStore1M(b *testing.B) {
 					}
 				}
 			}
-			if s.vacuum == nil {
+			if vacuum == nil {
 				run(b)
 				return
 			}
@@ -92,7 +47,7 @@ func BenchmarkOutliersStore1M(b *testing.B) {
 			// up within a minute (the partitions' settings); both states
 			// are measured.
 			b.Run("just-written", run)
-			s.vacuum(b)
+			vacuum(b)
 			b.Run("vacuumed", run)
 		})
 	}

@@ -117,6 +117,13 @@ func (s *Server) latency(ctx context.Context, q analysis.LatencyQuery) (analysis
 	q.Now = s.dataNow(q.To)
 	key := queryKey("latency", q)
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.LatencyReport, error) {
+		// The page and the API read the rollups whenever they can answer
+		// (every automatic query with a step of whole minutes): their cost
+		// follows the minutes shown, not the requests in them. Exact or
+		// span-sketch percentiles are still there by asking for them.
+		if analysis.RollupsAnswer(q) {
+			return analysis.LatencyFromRollups(ctx, s.store, q)
+		}
 		return analysis.Latency(ctx, s.store, q)
 	})
 }
@@ -136,10 +143,10 @@ func (s *Server) parseLatencyQuery(ctx context.Context, v url.Values) (analysis.
 	}
 	switch m := v.Get("method"); m {
 	case "", "auto":
-	case "exact", "sketch":
+	case analysis.MethodExact, analysis.MethodSketch, analysis.MethodRollups:
 		q.Method = m
 	default:
-		return q, eq, badRequest("method %q: want auto, exact or sketch", truncateText(m, 20))
+		return q, eq, badRequest("method %q: want auto, exact, sketch or rollups", truncateText(m, 20))
 	}
 	return q, eq, nil
 }

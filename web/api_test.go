@@ -245,6 +245,21 @@ func TestAPILatency(t *testing.T) {
 	if total != rep.Count {
 		t.Errorf("histogram holds %d requests, want %d", total, rep.Count)
 	}
+	// Whole minutes are read from the rollups; exact percentiles, or a
+	// step rollups cannot answer, from the spans: the same requests.
+	for _, c := range []struct{ query, method string }{
+		{"step=1m", "rollups"}, {"step=1m&method=exact", "exact"}, {"step=30s", "exact"},
+	} {
+		w := serve(t, f.handler, "GET", "/api/v1/latency?service=feed-api&from=now-1h&"+c.query, "")
+		var r struct {
+			Method string `json:"method"`
+			Count  int    `json:"count"`
+		}
+		decode(t, w.Code, 200, w.Body.Bytes(), &r)
+		if r.Method != c.method || r.Count != rep.Count {
+			t.Errorf("%s: method %q, %d requests; want %q, %d", c.query, r.Method, r.Count, c.method, rep.Count)
+		}
+	}
 }
 
 func TestAPIDeploys(t *testing.T) {

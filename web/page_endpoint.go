@@ -157,9 +157,15 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 			From:        tr.FromText, To: tr.ToText,
 		},
 	}
-	if rep.Method == "sketch" {
+	switch rep.Method {
+	case analysis.MethodRollups:
+		v.MethodNote = fmt.Sprintf("Read from the rollups written at ingest: percentiles within %s relative error, "+
+			"counts exact over %s – %s UTC (the window rounded out to whole rollup buckets). "+
+			"Tenant and attribute filters are on the outliers and search pages, which read spans.",
+			chart.FormatPercent(rep.RelativeError), rep.From.Format("2006-01-02 15:04"), rep.To.Format("2006-01-02 15:04"))
+	case analysis.MethodSketch:
 		v.MethodNote = fmt.Sprintf("Percentiles from mergeable sketches, within %s relative error.", chart.FormatPercent(rep.RelativeError))
-	} else {
+	default:
 		v.MethodNote = "Percentiles are exact."
 	}
 	var p50, p95, p99, rate, errs []chart.Point

@@ -27,7 +27,7 @@ func TestPagesRender(t *testing.T) {
 	}{
 		{"services", "/?from=now-1h", []string{`data-testid="services-table"`, `data-service="feed-api"`, `data-service="candidate-svc"`, `data-endpoint="GET /v1/feed"`}},
 		{"search", "/search?service=feed-api&tenant=acme&min_ms=500&from=now-1h", []string{`data-testid="trace-scatter"`, `data-testid="trace-row"`, `<circle class="dot`}},
-		{"latency default endpoint", "/latency?from=now-1h", []string{`feed-api · GET /v1/feed`, `data-testid="latency-series"`, `data-testid="latency-heatmap"`, `class="cell l`}},
+		{"latency default endpoint", "/latency?from=now-1h", []string{`feed-api · GET /v1/feed`, `data-testid="latency-series"`, `data-testid="latency-heatmap"`, `class="cell l`, "Read from the rollups written at ingest"}},
 		{"outliers", "/outliers?service=feed-api&from=now-1h", []string{`data-testid="outlier-group"`, `data-dimension="tenant"`, `data-testid="example-trace"`}},
 		{"waterfall", "/traces/" + slow, []string{`data-testid="waterfall"`, `data-critical`, `data-testid="critical-hops"`, `profile-svc`}},
 		{"waterfall with span", "/traces/" + slow + "?span=" + firstSpan(t, f, slow), []string{`data-testid="span-detail"`, "tenant.id"}},

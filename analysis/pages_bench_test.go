@@ -1,0 +1,114 @@
+package analysis_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/analysis/analysistest"
+	"github.com/tailscope/tailscope/store"
+)
+
+// BenchmarkPagesStore is what the Services, Latency and Budgets pages
+// cost to compute (no analysis cache) over a window of
+// TAILSCOPE_BENCH_HOURS hours (default 1) of 100,000 requests an hour,
+// about a million spans an hour, read from each store. Every hour is
+// generated and loaded on its own, so ten hours (10M spans) never sit in
+// memory at once; loading is not timed. The latency page is measured as
+// main computes it (the spans, exact) and from rollups, interleaved:
+//
+//	go test ./analysis -run '^$' -bench 'PagesStore/postgres' -benchtime 5x
+//	TAILSCOPE_BENCH_HOURS=10 go test ./analysis -run '^$' -bench 'PagesStore/postgres' -benchtime 3x -timeout 2h
+func BenchmarkPagesStore(b *testing.B) {
+	hours := 1
+	if h := os.Getenv("TAILSCOPE_BENCH_HOURS"); h != "" {
+		var err error
+		if hours, err = strconv.Atoi(h); err != nil || hours < 1 || hours > 24 {
+			b.Fatalf("TAILSCOPE_BENCH_HOURS=%q: want 1 to 24", h)
+		}
+	}
+	end := time.Now().Add(-time.Hour).Truncate(time.Hour)
+	start := end.Add(-time.Duration(hours) * time.Hour)
+	now := end.Add(time.Hour)
+	lat := analysis.LatencyQuery{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint, From: start, To: end, Now: now}
+	spansLat := lat
+	spansLat.Method = analysis.MethodExact // what "auto" was for windows up to a day
+	bud := benchBudget()
+	bud.Period = end.Sub(start)
+	for _, s := range benchStores() {
+		b.Run(s.name, func(b *testing.B) {
+			var db store.Store
+			var vacuum func(*testing.B)
+			spans := 0
+			for h := range hours {
+				ds := analysistest.Generate(analysistest.Scenario{Seed: 180 + uint64(h), Traces: 100_000, ErrorRate: 0.01,
+					Start: start.Add(time.Duration(h) * time.Hour), Window: time.Hour})
+				spans += len(ds.Spans)
+				if db == nil {
+					db, vacuum = s.load(b, ds.Spans)
+				} else {
+					loadMore(b, db, ds.Spans)
+				}
+			}
+			if vacuum != nil {
+				vacuum(b)
+			}
+			ctx := context.Background()
+			pages := []benchPage{
+				{"services", func() (int, error) {
+					rep, err := analysis.ServiceStats(ctx, db, analysis.ServicesQuery{From: start, To: end, Now: now})
+					return len(rep.Services), err
+				}},
+				{"latency-spans", func() (int, error) {
+					rep, err := analysis.Latency(ctx, db, spansLat)
+					return rep.Count, err
+				}},
+				{"latency-rollups", func() (int, error) {
+					rep, err := analysis.LatencyFromRollups(ctx, db, lat)
+					return rep.Count, err
+				}},
+				{"budget-compliance", func() (int, error) {
+					rep, err := analysis.Compliance(ctx, db, bud, start, end, now)
+					return rep.Total, err
+				}},
+			}
+			if hours > 1 {
+				// The last hour alone, as at 1M spans: the same rollup rows
+				// to read, ten times the spans stored.
+				hour := lat
+				hour.From = end.Add(-time.Hour)
+				pages = append(pages, benchPage{"latency-rollups-last-hour", func() (int, error) {
+					rep, err := analysis.LatencyFromRollups(ctx, db, hour)
+					return rep.Count, err
+				}}, benchPage{"services-last-hour", func() (int, error) {
+					rep, err := analysis.ServiceStats(ctx, db, analysis.ServicesQuery{From: hour.From, To: end, Now: now})
+					return len(rep.Services), err
+				}})
+			}
+			// Two rounds, so the spans and rollups readings interleave.
+			for range 2 {
+				for _, p := range pages {
+					b.Run(p.name, func(b *testing.B) {
+						b.ReportMetric(float64(spans), "spans")
+						for b.Loop() {
+							n, err := p.run()
+							if err != nil || n == 0 {
+								b.Fatalf("%s: %v, %d", p.name, err, n)
+							}
+						}
+					})
+				}
+			}
+		})
+	}
+}
+
+// benchPage is one page's computation; run returns how many requests or
+// services it found, which must not be 0.
+type benchPage struct {
+	name string
+	run  func() (int, error)
+}
