@@ -331,4 +331,3 @@ func TestDiskFullWhilePreparing(t *testing.T) {
 		equalRecords(t, got, want(0, 10))
 	})
 }
-
