@@ -1,10 +1,11 @@
 package wal
 
 import (
-	"bytes"
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,36 +14,35 @@ import (
 	"time"
 )
 
-// logBuffer collects a Log's messages (the flusher and preparer log from
-// their own goroutines).
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// warnLog keeps what a Log logs at WARN or above (the flusher and the
+// preparer log from their own goroutines).
+type warnLog struct {
+	mu   sync.Mutex
+	msgs []string
 }
 
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+func (w *warnLog) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelWarn }
+
+func (w *warnLog) Handle(_ context.Context, r slog.Record) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, r.Message)
+	return nil
 }
 
-// warnings returns the lines logged at WARN or above.
-func (b *logBuffer) warnings() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var w []string
-	for line := range strings.Lines(b.buf.String()) {
-		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
-			w = append(w, line)
-		}
-	}
-	return w
+func (w *warnLog) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnLog) WithGroup(string) slog.Handler      { return w }
+
+func (w *warnLog) warnings() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.msgs)
 }
 
-func capture(o Options) (Options, *logBuffer) {
-	b := &logBuffer{}
-	o.Log = slog.New(slog.NewTextHandler(b, nil))
-	return o, b
+func capture(o Options) (Options, *warnLog) {
+	w := &warnLog{}
+	o.Log = slog.New(w)
+	return o, w
 }
 
 // waitPrepared waits until the preparer has prepared the next segment or
@@ -99,7 +99,7 @@ func fileSize(tb testing.TB, path string) int64 {
 	return fi.Size()
 }
 
-func noWarnings(tb testing.TB, b *logBuffer) {
+func noWarnings(tb testing.TB, b *warnLog) {
 	tb.Helper()
 	if w := b.warnings(); len(w) > 0 {
 		tb.Errorf("unexpected warnings: %q", w)
@@ -186,11 +186,7 @@ func TestTornRecordInPreparedSegment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			o := testOptions()
-			o.SegmentBytes = 64 << 10 // one segment
-			l := openLog(t, dir, o)
-			appendN(t, l, 0, 20)
+			dir, o, l := oneSegmentLog(t, 20)
 			path, size := activeSegment(l)
 			img := crashImage(t, dir)
 			l.Close()
