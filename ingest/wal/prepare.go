@@ -64,8 +64,9 @@ func (l *Log) prepareSegment(id uint64) (*os.File, error) {
 	return f, nil
 }
 
-// fillZeros writes size zero bytes to f, stopping early when the log
-// closes.
+// fillZeros writes size zero bytes to f a chunk at a time, each written
+// back to the disk before the next (writeback), stopping early when the
+// log closes.
 func (l *Log) fillZeros(f *os.File, size int64) error {
 	buf := make([]byte, min(size, zeroChunk))
 	for off := int64(0); off < size; {
@@ -75,6 +76,9 @@ func (l *Log) fillZeros(f *os.File, size int64) error {
 		default:
 		}
 		n, err := f.WriteAt(buf[:min(int64(len(buf)), size-off)], off)
+		if err == nil {
+			err = writeback(f, off, int64(n))
+		}
 		if err != nil {
 			return err
 		}
