@@ -13,11 +13,12 @@ import (
 // and their directory entry synced. Every group fsync after that overwrites
 // blocks that already exist in a file whose size does not change, so the
 // flusher's fdatasync (datasync) writes the data and flushes the disk's
-// cache without a filesystem journal commit: on the build machine's disk
-// 300 syncs of 30 KB writes took 312 µs each against 771–778 µs when the
-// file grows (docs/PERFORMANCE.md). fallocate(2) alone would not do: it
-// leaves unwritten extents, and the first write to each turns it into a
-// written one, which is a metadata change that a sync must commit.
+// cache with no metadata to write (no inode or extent update; on a
+// journalling filesystem, no journal commit): on the build machine's disk
+// a 30 KB write and sync took 312 µs against 771–778 µs when the file
+// grows (docs/PERFORMANCE.md). fallocate(2) alone would not do: it leaves
+// unwritten extents, and the first write to each turns it into a written
+// one, a metadata change that the sync must write too.
 //
 // One segment (the spare) is prepared ahead by the preparer goroutine, so
 // switching to the next segment costs the flusher nothing; if the spare is

@@ -13,7 +13,7 @@ import (
 // not wait for metadata that reading the data back does not need
 // (timestamps), so overwriting blocks of a prepared segment — allocated,
 // written and synced before use, the file size unchanged — costs a data
-// write and a cache flush, not a filesystem journal commit. A write that
+// write and a cache flush, no inode or journal write. A write that
 // grows the file is still made durable: fdatasync flushes the size too.
 func datasync(f *os.File) error {
 	for {

@@ -8,8 +8,7 @@
 // of fsyncs per second stays near 1/fsync-latency whatever the request
 // rate, and a lone client waits one fsync, not a database commit. The
 // sync is fdatasync into a segment prepared (written with zeros and
-// synced) ahead of use, which costs no filesystem journal commit: see
-// prepare.go.
+// synced) ahead of use, which writes no metadata: see prepare.go.
 //
 // A Reader (one per Log: the loader) reads durable records in order;
 // Release tells the Log which prefix is applied, and whole segments before
