@@ -180,7 +180,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		}
 	}
 	go l.preparer()
+	l.mu.Lock()
 	l.wantSpareLocked()
+	l.mu.Unlock()
 	go l.flusher()
 	return l, nil
 }
