@@ -42,7 +42,9 @@
 # applied; Jaeger — otelcol_exporter_sent_spans of its jaeger_storage_exporter,
 # spans the in-memory store accepted (its receiver's accepted count minus
 # what is still in the batch processor; the script waits until both agree).
-set -euo pipefail
+set -Eeuo pipefail
+# A failing command ends the script (set -e); say which, or a long run just stops.
+trap 'echo "single-exporter.sh: line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 
 cd "$(dirname "$0")/.."
 RATES=("${@:-20000 50000 100000}")

@@ -6,7 +6,9 @@
 // since its last pass with one write and one fsync, and answers all of
 // them. While it syncs, new records gather for the next pass, so the number
 // of fsyncs per second stays near 1/fsync-latency whatever the request
-// rate, and a lone client waits one fsync, not a database commit.
+// rate, and a lone client waits one fsync, not a database commit. The
+// sync is fdatasync into a segment prepared (written with zeros and
+// synced) ahead of use, which writes no metadata: see prepare.go.
 //
 // A Reader (one per Log: the loader) reads durable records in order;
 // Release tells the Log which prefix is applied, and whole segments before
@@ -20,7 +22,9 @@
 // On Open, every segment is scanned; the first record whose header or
 // checksum is wrong (a torn write at a crash, a flipped bit) ends its
 // segment: the file is truncated there and the rest of the segment is
-// dropped, never a fatal error. Later segments are still read.
+// dropped, never a fatal error; zeros after the last record are the
+// prepared segment's unwritten rest, dropped silently. Later segments are
+// still read (recover.go).
 package wal
 
 import (
@@ -32,9 +36,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -60,8 +61,11 @@ type Options struct {
 	// MaxBytes bounds the log on disk plus records waiting for their
 	// fsync: past it Append returns ErrFull.
 	MaxBytes int64
-	// SegmentBytes is the size at which the active segment is closed and a
-	// new one started; applied segments are deleted whole.
+	// SegmentBytes is the size segments are prepared at (written with
+	// zeros before use) and at which the active segment is closed and the
+	// next one started; applied segments are deleted whole. The log's
+	// directory holds up to two segments more than its records need: the
+	// active one's unwritten rest and the next one, prepared ahead.
 	SegmentBytes int64
 	// MaxRecordBytes bounds one record's payload; a larger header read on
 	// Open is corruption.
@@ -71,6 +75,10 @@ type Options struct {
 	// Observe, when set, is told of every fsync pass: records, bytes and
 	// how long the write and fsync took.
 	Observe func(records int, bytes int64, d time.Duration, err error)
+
+	// fill pre-sizes a new segment file; nil writes zeros. Tests set it to
+	// fail (a full disk) or stop (a crash) part way.
+	fill func(f *os.File, size int64) error
 }
 
 // DefaultOptions returns a 1 GiB log in 64 MiB segments, records up to
@@ -105,9 +113,9 @@ type Log struct {
 	mu       sync.Mutex
 	readable *sync.Cond // broadcast when synced records or segments change, and on Close
 	segs     []*segment // oldest first; the last is the active one
-	file     *os.File   // the active segment, opened for appending
+	file     *os.File   // the active segment, opened for writing
 	pending  []byte     // records appended, not yet written
-	spare    []byte     // the other buffer of the pair
+	spareBuf []byte     // the other buffer of the pair
 	cur      *group     // group collecting pending records
 	bytes    int64      // segments on disk plus pending
 	closed   bool
@@ -119,13 +127,22 @@ type Log struct {
 	failed error
 	probed time.Time
 
-	kick    chan struct{} // wakes the flusher; capacity 1
-	stopped chan struct{} // closed when the flusher exits
+	nextID     uint64    // the id the next new segment gets
+	spare      *spare    // the next segment, prepared; nil while none is ready
+	prepFailed time.Time // when the last preparation failed; zero after one succeeds
+
+	kick        chan struct{} // wakes the flusher; capacity 1
+	stopped     chan struct{} // closed when the flusher exits
+	prepKick    chan struct{} // wakes the preparer; capacity 1
+	quit        chan struct{} // closed by Close once the flusher is done: stops the preparer
+	prepStopped chan struct{} // closed when the preparer exits
 }
 
 // Open opens (creating if needed) the log in dir: it takes the directory's
 // lock (one process per log), scans and repairs existing segments — which
-// the Reader will return first — and starts a new active segment.
+// the Reader will return first — and starts a new active segment, prepared
+// (see prepare.go) unless preparing fails (a full disk: then it starts an
+// empty one, which grows).
 func Open(dir string, opts Options) (*Log, error) {
 	if opts.MaxBytes <= 0 || opts.SegmentBytes <= 0 || opts.MaxRecordBytes <= 0 {
 		return nil, fmt.Errorf("wal: open %s: max bytes, segment bytes and max record bytes must be > 0", dir)
@@ -140,161 +157,37 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
 	}
-	l := &Log{dir: dir, opts: opts, log: opts.Log, lock: lock, kick: make(chan struct{}, 1), stopped: make(chan struct{})}
+	l := &Log{
+		dir: dir, opts: opts, log: opts.Log, lock: lock,
+		kick: make(chan struct{}, 1), stopped: make(chan struct{}),
+		prepKick: make(chan struct{}, 1), quit: make(chan struct{}), prepStopped: make(chan struct{}),
+	}
 	l.readable = sync.NewCond(&l.mu)
 	if err := l.recover(); err != nil {
 		lock.Close()
 		return nil, err
 	}
-	if err := l.startSegment(); err != nil {
-		lock.Close()
-		return nil, err
+	id := l.nextID
+	l.nextID++
+	if f, err := l.prepareSegment(id); err == nil {
+		l.activateLocked(id, f)
+	} else {
+		l.prepFailed = time.Now()
+		l.log.Warn("wal: prepare the first segment; starting an empty one", "err", err)
+		if err := l.startSegment(); err != nil {
+			lock.Close()
+			return nil, err
+		}
 	}
+	go l.preparer()
+	l.mu.Lock()
+	l.wantSpareLocked()
+	l.mu.Unlock()
 	go l.flusher()
 	return l, nil
 }
 
 func segName(id uint64) string { return fmt.Sprintf("%016x%s", id, segSuffix) }
-
-// recover scans the segments left by a previous process, truncating each
-// at its last good record and deleting the empty ones.
-func (l *Log) recover() error {
-	entries, err := os.ReadDir(l.dir)
-	if err != nil {
-		return fmt.Errorf("wal: open: %w", err)
-	}
-	var ids []uint64
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), segSuffix)
-		if !ok || e.IsDir() {
-			continue
-		}
-		id, err := strconv.ParseUint(name, 16, 64)
-		if err != nil {
-			continue
-		}
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		path := filepath.Join(l.dir, segName(id))
-		good, oldest, total, err := scanSegment(path, l.opts.MaxRecordBytes)
-		if err != nil {
-			return err
-		}
-		if good < total {
-			l.log.Warn("wal: segment ends in a torn or corrupt record; truncated at the last good record",
-				"segment", path, "kept_bytes", good, "dropped_bytes", total-good)
-			if err := truncateSync(path, good); err != nil {
-				return err
-			}
-		}
-		if good == 0 {
-			if err := os.Remove(path); err != nil {
-				return fmt.Errorf("wal: remove empty segment: %w", err)
-			}
-			continue
-		}
-		l.segs = append(l.segs, &segment{id: id, size: good, sealed: true, oldest: oldest})
-		l.bytes += good
-	}
-	return syncDir(l.dir)
-}
-
-// scanSegment returns the length of the valid prefix of a segment, the
-// append time of its first record and its total size.
-func scanSegment(path string, maxRecord int64) (good, oldest, total int64, err error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("wal: read segment: %w", err)
-	}
-	total = int64(len(b))
-	for {
-		body, n := parseRecord(b[good:], maxRecord)
-		if n == 0 {
-			return good, oldest, total, nil
-		}
-		if good == 0 {
-			oldest = int64(binary.LittleEndian.Uint64(body))
-		}
-		good += int64(n)
-	}
-}
-
-// parseRecord returns the body of the record at the start of b and the
-// record's length, or n = 0 when b does not start with a whole, valid
-// record.
-func parseRecord(b []byte, maxRecord int64) (body []byte, n int) {
-	if len(b) < headerBytes {
-		return nil, 0
-	}
-	size := int64(binary.LittleEndian.Uint32(b))
-	if size < timeBytes || size > maxRecord+timeBytes || size > int64(len(b)-headerBytes) {
-		return nil, 0
-	}
-	body = b[headerBytes : headerBytes+size]
-	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
-		return nil, 0
-	}
-	return body, headerBytes + int(size)
-}
-
-func truncateSync(path string, size int64) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("wal: truncate segment: %w", err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		return fmt.Errorf("wal: truncate segment: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("wal: truncate segment: %w", err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("wal: sync directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("wal: sync directory: %w", err)
-	}
-	return nil
-}
-
-// startSegment seals the active segment, if any, and creates the next one.
-// The directory is synced so the new file survives a crash before any
-// record in it is acknowledged. l.mu must be held, or the Log not yet
-// shared.
-func (l *Log) startSegment() error {
-	id := uint64(1)
-	if n := len(l.segs); n > 0 {
-		id = l.segs[n-1].id + 1
-	}
-	f, err := os.OpenFile(filepath.Join(l.dir, segName(id)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
-	if err != nil {
-		return fmt.Errorf("wal: new segment: %w", err)
-	}
-	if err := syncDir(l.dir); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if l.file != nil {
-		l.file.Close()
-	}
-	if n := len(l.segs); n > 0 {
-		l.segs[n-1].sealed = true
-	}
-	l.file = f
-	l.segs = append(l.segs, &segment{id: id})
-	l.readable.Broadcast()
-	return nil
-}
 
 // Append writes payload as one record and returns once it is synced to
 // disk (nil), or the error that kept it from being: ErrFull and ErrClosed
@@ -320,12 +213,7 @@ func (l *Log) Append(ctx context.Context, payload []byte) error {
 		l.mu.Unlock()
 		return ErrFull
 	}
-	start := len(l.pending)
-	l.pending = binary.LittleEndian.AppendUint32(l.pending, uint32(timeBytes+len(payload)))
-	l.pending = binary.LittleEndian.AppendUint32(l.pending, 0)
-	l.pending = binary.LittleEndian.AppendUint64(l.pending, uint64(time.Now().UnixNano()))
-	l.pending = append(l.pending, payload...)
-	binary.LittleEndian.PutUint32(l.pending[start+4:], crc32.Checksum(l.pending[start+headerBytes:], castagnoli))
+	l.pending = appendRecord(l.pending, time.Now(), payload)
 	l.bytes += size
 	if l.cur == nil {
 		l.cur = &group{done: make(chan struct{})}
@@ -343,6 +231,17 @@ func (l *Log) Append(ctx context.Context, payload []byte) error {
 	case <-ctx.Done():
 		return fmt.Errorf("wal: waiting for fsync: %w", ctx.Err())
 	}
+}
+
+// appendRecord appends the record of payload, appended at t, to dst.
+func appendRecord(dst []byte, t time.Time, payload []byte) []byte {
+	start := len(dst)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(timeBytes+len(payload)))
+	dst = binary.LittleEndian.AppendUint32(dst, 0)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(t.UnixNano()))
+	dst = append(dst, payload...)
+	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[start+headerBytes:], castagnoli))
+	return dst
 }
 
 // flusher writes and syncs pending records, one group per pass, until
@@ -365,30 +264,34 @@ func (l *Log) flusher() {
 				l.broken = nil
 			}
 		}
-		buf, g, f := l.pending, l.cur, l.file
-		l.pending, l.spare, l.cur = l.spare[:0], nil, nil
+		buf, g := l.pending, l.cur
+		l.pending, l.spareBuf, l.cur = l.spareBuf[:0], nil, nil
 		if l.broken != nil {
 			// No segment to write to: the group fails as the write would.
 			l.bytes -= int64(len(buf))
 			g.err = l.broken
-			l.spare = buf[:0]
+			l.spareBuf = buf[:0]
 			l.mu.Unlock()
 			close(g.done)
 			continue
 		}
+		seg := l.segs[len(l.segs)-1]
+		if seg.size > 0 && seg.size+int64(len(buf)) > l.opts.SegmentBytes && l.rollLocked() {
+			seg = l.segs[len(l.segs)-1]
+		}
+		f, off := l.file, seg.size
 		l.mu.Unlock()
 
 		start := time.Now()
-		_, err := f.Write(buf)
+		_, err := f.WriteAt(buf, off)
 		if err == nil {
-			err = f.Sync()
+			err = datasync(f)
 		}
 		if l.opts.Observe != nil {
 			l.opts.Observe(g.records, int64(len(buf)), time.Since(start), err)
 		}
 
 		l.mu.Lock()
-		seg := l.segs[len(l.segs)-1]
 		if err != nil {
 			// After a failed write or fsync the file's state is unknown (and
 			// Linux may have dropped the dirty pages): never sync it again
@@ -408,14 +311,8 @@ func (l *Log) flusher() {
 			}
 			seg.size += int64(len(buf))
 			l.readable.Broadcast()
-			if seg.size >= l.opts.SegmentBytes {
-				if serr := l.startSegment(); serr != nil {
-					// Keep appending to the current one; try again next pass.
-					l.log.Warn("wal: start a new segment", "err", serr)
-				}
-			}
 		}
-		l.spare = buf[:0]
+		l.spareBuf = buf[:0]
 		l.mu.Unlock()
 		close(g.done)
 	}
@@ -441,6 +338,8 @@ func (l *Log) MaxBytes() int64 { return l.opts.MaxBytes }
 
 // Close stops the log: appends then fail with ErrClosed, records already
 // appended are synced first, and readers blocked in Next return ErrClosed.
+// The spare segment is deleted; the active one keeps its unwritten zero
+// tail, which the next Open cuts off.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -459,8 +358,16 @@ func (l *Log) Close() error {
 	for {
 		select {
 		case <-l.stopped:
+			close(l.quit)
+			<-l.prepStopped
 			l.mu.Lock()
 			err := l.file.Close()
+			if s := l.spare; s != nil {
+				// Prepared, never written: nothing to keep.
+				l.spare = nil
+				s.f.Close()
+				os.Remove(s.f.Name())
+			}
 			l.mu.Unlock()
 			if lerr := l.lock.Close(); err == nil {
 				err = lerr
