@@ -60,6 +60,16 @@ type OperationStats struct {
 // OperationReader aggregates spans per operation.
 type OperationReader interface {
 	// Operations returns the operations of q ordered by count (busiest
-	// first), then service, name, kind and group.
+	// first), then service, name, kind and group. It reads every span of
+	// the window.
 	Operations(ctx context.Context, q OperationQuery) ([]OperationStats, error)
+	// OperationRollups answers q as Operations does from the operation
+	// rollups written at ingest (per service, span name and kind, minute
+	// and hour; docs/DESIGN.md "Rollups"), so its cost follows the
+	// operations and buckets of the window, not its spans. The window is
+	// rounded out to whole RollupStep(q.To − q.From) buckets; q.GroupBy
+	// must be empty (attributes are not a rollup dimension) and
+	// q.BinScale must be RollupBinScale() (the bins are stored), else
+	// ErrInvalid.
+	OperationRollups(ctx context.Context, q OperationQuery) ([]OperationStats, error)
 }
