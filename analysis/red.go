@@ -68,11 +68,20 @@ type REDReport struct {
 	GroupBy string   `json:"group_by,omitempty"`
 	// Limited is true when more operations than Limit exist: the busiest
 	// are listed.
-	Limited          bool           `json:"limited"`
-	Limit            int            `json:"limit"`
-	RelativeAccuracy float64        `json:"relative_accuracy"`
-	Operations       []OperationRED `json:"operations"`
+	Limited          bool    `json:"limited"`
+	Limit            int     `json:"limit"`
+	RelativeAccuracy float64 `json:"relative_accuracy"`
+	// Source is what was read: REDFromRollups, or REDFromSpans when
+	// grouped by an attribute.
+	Source     string         `json:"source"`
+	Operations []OperationRED `json:"operations"`
 }
+
+// REDReport.Source values.
+const (
+	REDFromRollups = "rollups"
+	REDFromSpans   = "spans"
+)
 
 // sketchBinScale is the multiplier of the Sketch's logarithmic mapping:
 // a value v lands in bin floor(ln(v) × sketchBinScale).
@@ -90,19 +99,19 @@ func OperationsRED(ctx context.Context, src OperationSource, q REDQuery) (REDRep
 	sq := store.OperationQuery{From: q.From, To: q.To, Service: q.Service, GroupBy: q.GroupBy,
 		BinScale: sketchBinScale, Limit: min(limit+1, store.MaxOperationLimit)}
 	from, to := q.From, q.To
-	read := src.Operations
+	read, source := src.Operations, REDFromSpans
 	if q.GroupBy == "" {
 		// The store rounds the window as rollupWindow does (both from
 		// store.RollupStep of the window asked for).
 		from, to, _ = rollupWindow(q.From, q.To)
-		read = src.OperationRollups
+		read, source = src.OperationRollups, REDFromRollups
 	}
 	ops, err := read(ctx, sq)
 	if err != nil {
 		return REDReport{}, fmt.Errorf("analysis: operations: %w", err)
 	}
 	rep := REDReport{From: UnixNano(from.UnixNano()), To: UnixNano(to.UnixNano()), GroupBy: q.GroupBy,
-		Limit: limit, RelativeAccuracy: SketchRelativeAccuracy, Operations: []OperationRED{}}
+		Limit: limit, RelativeAccuracy: SketchRelativeAccuracy, Source: source, Operations: []OperationRED{}}
 	if len(ops) > limit {
 		ops, rep.Limited = ops[:limit], true
 	}

@@ -194,6 +194,9 @@ func TestOperationsPageAndAPI(t *testing.T) {
 	if pg == 0 || redis == 0 {
 		t.Errorf("grouped by db.system: postgresql %d, redis %d spans", pg, redis)
 	}
+	if rep.Source != analysis.REDFromSpans {
+		t.Errorf("grouped by an attribute: source %q, want %q", rep.Source, analysis.REDFromSpans)
+	}
 
 	w = serve(t, h, "GET", "/operations?from=now-1h&service=svc-03&sort=rate", "")
 	if w.Code != 200 {
@@ -205,6 +208,9 @@ func TestOperationsPageAndAPI(t *testing.T) {
 	}
 	if strings.Contains(body, `data-service="svc-04"`) {
 		t.Error("the service filter let svc-04 through")
+	}
+	if !strings.Contains(body, "Read from the per-operation rollups") {
+		t.Error("the page does not say it read rollups")
 	}
 	if !strings.Contains(body, `aria-sort="descending"`) || !strings.Contains(body, "sort=rate&amp;") && !strings.Contains(body, "dir=asc") {
 		t.Error("the current sort column does not link to the other direction")
