@@ -9,16 +9,21 @@ import (
 const (
 	DefaultOperationLimit = 500
 	MaxOperationLimit     = 5000
-	// MaxOperationRange is the longest window one read aggregates: every
-	// span in it is read once.
+	// MaxOperationRange is the longest window one read of spans
+	// aggregates: every span in it is read once.
 	MaxOperationRange = 7 * 24 * time.Hour
+	// MaxOperationRollupRange is the longest window OperationRollups
+	// reads: the hour rollups' default retention (--rollup-retention),
+	// at most 2,160 hour rows an operation.
+	MaxOperationRollupRange = 90 * 24 * time.Hour
 )
 
 // OperationQuery selects spans of every kind (server, client, internal,
 // producer, consumer) for per-operation rate, errors and durations.
 type OperationQuery struct {
 	// From and To bound span start in [From, To); both are required and
-	// the window is at most MaxOperationRange.
+	// the window is at most MaxOperationRange (MaxOperationRollupRange
+	// for OperationRollups).
 	From, To time.Time
 	// Service, when set, keeps only that service's spans.
 	Service string

@@ -86,7 +86,7 @@ func testOperationRollups(t *testing.T, s store.Store) {
 		"group by":        {From: from, To: to, BinScale: scale, GroupBy: "db.system"},
 		"other bin scale": {From: from, To: to, BinScale: 2 * scale},
 		"no range":        {BinScale: scale},
-		"too long":        {From: from, To: from.Add(store.MaxOperationRange + time.Second), BinScale: scale},
+		"too long":        {From: from, To: from.Add(store.MaxOperationRollupRange + time.Second), BinScale: scale},
 	} {
 		_, err := s.OperationRollups(ctxT(t), q)
 		wantErrIs(t, name, err, store.ErrInvalid)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tailscope/tailscope/store"
 )
@@ -18,7 +19,7 @@ import (
 // (window functions), so a high-cardinality GroupBy costs the grouping,
 // not a second pass over the spans.
 func OperationsSQL(d Dialect, q store.OperationQuery) (string, []any, error) {
-	limit, err := checkOperationQuery(q)
+	limit, err := checkOperationQuery(q, store.MaxOperationRange)
 	if err != nil {
 		return "", nil, err
 	}
@@ -47,14 +48,14 @@ func OperationsSQL(d Dialect, q store.OperationQuery) (string, []any, error) {
 	return sql, a.Vals, nil
 }
 
-// checkOperationQuery validates q (both reads: spans and rollups) and
-// returns its effective limit.
-func checkOperationQuery(q store.OperationQuery) (int, error) {
+// checkOperationQuery validates q (both reads: spans and rollups, whose
+// windows are at most maxRange) and returns its effective limit.
+func checkOperationQuery(q store.OperationQuery, maxRange time.Duration) (int, error) {
 	if q.From.IsZero() || q.To.IsZero() || !q.To.After(q.From) {
 		return 0, invalid("operations: a time range [from, to) is required")
 	}
-	if q.To.Sub(q.From) > store.MaxOperationRange {
-		return 0, invalid("operations: the range is longer than %s", store.MaxOperationRange)
+	if q.To.Sub(q.From) > maxRange {
+		return 0, invalid("operations: the range is longer than %s", maxRange)
 	}
 	if !(q.BinScale > 0) {
 		return 0, invalid("operations: bin scale must be positive")

@@ -10,9 +10,10 @@ import (
 // (kind ≥ 0): the rows of the window's buckets at store.RollupStep, merged
 // per (service, span name, kind) in Go — bins are an encoded blob — so a
 // read costs the operations × buckets of the window (≤ 360 buckets an
-// operation), whatever the spans in it.
+// operation at minutes, ≤ 2,160 at hours over 90 days), whatever the
+// spans in it.
 func (r RollupDB) OperationRollups(ctx context.Context, q store.OperationQuery) ([]store.OperationStats, error) {
-	limit, err := checkOperationQuery(q)
+	limit, err := checkOperationQuery(q, store.MaxOperationRollupRange)
 	if err != nil {
 		return nil, r.errorf("operation rollups", err)
 	}

@@ -71,7 +71,7 @@ func TestRollupBuilderHours(t *testing.T) {
 		{e, 3600, h}: 2, {e, 3600, h + int64(time.Hour)}: 1,
 		{server, 60, h}: 1, {server, 60, h + int64(30*time.Minute)}: 1, {client, 60, h + int64(59*time.Minute)}: 1,
 		{consumer, 60, h + int64(61*time.Minute)}: 1,
-		{server, 3600, h}: 2, {client, 3600, h}: 1, {consumer, 3600, h + int64(time.Hour)}: 1,
+		{server, 3600, h}:                         2, {client, 3600, h}: 1, {consumer, 3600, h + int64(time.Hour)}: 1,
 	}
 	if len(count) != len(want) {
 		t.Fatalf("rows %v, want %v", count, want)
