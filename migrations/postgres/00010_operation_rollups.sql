@@ -6,12 +6,16 @@
 -- of any kind), which every existing row is. An operation row's endpoint
 -- is the span name and its version is ''.
 --
+-- rollups_kind serves both families' window reads (kind = -1, and each
+-- span kind): neither reads the other's rows.
+--
 -- operation_rollup_backfill records how far the operation rollups of spans
 -- stored before this migration have been built, as rollup_backfill does
 -- for the entry rollups (sqlcommon.BackfillRollups).
 
 -- +goose Up
 ALTER TABLE rollups ADD COLUMN kind smallint NOT NULL DEFAULT -1;
+CREATE INDEX rollups_kind ON rollups (step_s, kind, bucket_ns);
 
 CREATE TABLE operation_rollup_backfill (
     id        integer PRIMARY KEY CHECK (id = 1),
@@ -23,5 +27,6 @@ INSERT INTO operation_rollup_backfill (id) VALUES (1);
 
 -- +goose Down
 DROP TABLE operation_rollup_backfill;
+DROP INDEX rollups_kind;
 DELETE FROM rollups WHERE kind >= 0;
 ALTER TABLE rollups DROP COLUMN kind;

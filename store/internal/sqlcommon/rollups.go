@@ -259,21 +259,30 @@ func decodeBinsInto(b []byte, bins map[int32]int64) error {
 	return nil
 }
 
-// scanRollupRow reads one row of rollupColumns.
-func scanRollupRow(sc Scanner) (rollupKey, *rollupAgg, error) {
+// scanRollupInto reads one row of rollupColumns and merges it into
+// merged under its key as norm leaves it (norm may blank fields to merge
+// more rows). The bins are decoded straight into the merged row: a read
+// of thousands of rows allocates per key, not per row.
+func scanRollupInto(sc Scanner, merged map[rollupKey]*rollupAgg, norm func(*rollupKey)) (rollupKey, error) {
 	var (
 		k   rollupKey
-		a   = &rollupAgg{bins: map[int32]int64{}}
+		o   rollupAgg
 		raw []byte
 	)
-	if err := sc.Scan(&k.stepS, &k.bucket, &k.service, &k.endpoint, &k.version, &k.kind, &a.count, &a.errors, &a.roots,
-		&a.first, &a.min, &a.max, &a.sum, &a.zero, &raw); err != nil {
-		return k, nil, err
+	if err := sc.Scan(&k.stepS, &k.bucket, &k.service, &k.endpoint, &k.version, &k.kind, &o.count, &o.errors, &o.roots,
+		&o.first, &o.min, &o.max, &o.sum, &o.zero, &raw); err != nil {
+		return k, err
 	}
-	if err := decodeBinsInto(raw, a.bins); err != nil {
-		return k, nil, err
+	if norm != nil {
+		norm(&k)
 	}
-	return k, a, nil
+	a := merged[k]
+	if a == nil {
+		a = newAgg()
+		merged[k] = a
+	}
+	a.merge(&o) // o has no bins: they are decoded next
+	return k, decodeBinsInto(raw, a.bins)
 }
 
 // toRollup converts a merged row.

@@ -90,17 +90,8 @@ func (r RollupDB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rol
 func readRollups(ctx context.Context, c Conn, conds []string, args []any, norm func(*rollupKey)) (map[rollupKey]*rollupAgg, error) {
 	merged := map[rollupKey]*rollupAgg{}
 	err := c.Query(ctx, `SELECT `+rollupColumns+` FROM rollups WHERE `+strings.Join(conds, " AND "), func(sc Scanner) error {
-		k, agg, err := scanRollupRow(sc)
-		if err != nil {
-			return err
-		}
-		norm(&k)
-		if have := merged[k]; have != nil {
-			have.merge(agg)
-		} else {
-			merged[k] = agg
-		}
-		return nil
+		_, err := scanRollupInto(sc, merged, norm)
+		return err
 	}, args...)
 	return merged, err
 }
@@ -197,17 +188,9 @@ func (r RollupDB) compactOnce(ctx context.Context, stepS int32) (int, error) {
 		q := `DELETE FROM rollups WHERE step_s = ? AND bucket_ns IN (SELECT bucket_ns FROM rollups WHERE step_s = ? AND folded = 0
  GROUP BY bucket_ns ORDER BY bucket_ns LIMIT ?) RETURNING ` + rollupColumns
 		err := c.Query(ctx, Rebind(c.Dialect(), q), func(sc Scanner) error {
-			k, agg, err := scanRollupRow(sc)
-			if err != nil {
-				return err
-			}
+			k, err := scanRollupInto(sc, merged, nil)
 			seen[k.bucket] = true
-			if have := merged[k]; have != nil {
-				have.merge(agg)
-			} else {
-				merged[k] = agg
-			}
-			return nil
+			return err
 		}, stepS, stepS, compactBuckets)
 		if err != nil {
 			return err

@@ -2,9 +2,26 @@ package sqlcommon
 
 import (
 	"context"
+	"strconv"
+	"strings"
 
 	"github.com/tailscope/tailscope/store"
 )
+
+// operationKinds selects the operation rollups as one index range per span
+// kind (rollups_kind: step_s, kind, bucket_ns); "kind >= 0" would scan
+// every operation row of the step, whatever the window.
+var operationKinds = func() string {
+	var b strings.Builder
+	b.WriteString("kind IN (")
+	for k := store.KindUnspecified; k <= store.KindConsumer; k++ {
+		if k > store.KindUnspecified {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(int(k)))
+	}
+	return b.String() + ")"
+}()
 
 // OperationRollups answers an operations query from the operation rollups
 // (kind ≥ 0): the rows of the window's buckets at store.RollupStep, merged
@@ -26,7 +43,7 @@ func (r RollupDB) OperationRollups(ctx context.Context, q store.OperationQuery) 
 	step := store.RollupStep(q.To.Sub(q.From))
 	stepS, _ := stepSeconds(step)
 	a := NewArgs(r.Conn.Dialect())
-	conds := []string{"step_s = " + a.Add(stepS), "kind >= 0",
+	conds := []string{"step_s = " + a.Add(stepS), operationKinds,
 		"bucket_ns >= " + a.Add(floorTo(NS(q.From), int64(step))), "bucket_ns < " + a.Add(ceilTo(NS(q.To), int64(step)))}
 	if q.Service != "" {
 		conds = append(conds, "service = "+a.Add(q.Service))
