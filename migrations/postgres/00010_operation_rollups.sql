@@ -6,8 +6,10 @@
 -- of any kind), which every existing row is. An operation row's endpoint
 -- is the span name and its version is ''.
 --
--- rollups_kind serves both families' window reads (kind = -1, and each
--- span kind): neither reads the other's rows.
+-- rollups_bucket gains kind, so a window read of one family (kind = -1,
+-- or the span kinds) skips the other's rows in the index, before reading
+-- them, whatever the planner's statistics; compaction and retention still
+-- use its (step_s, bucket_ns) prefix.
 --
 -- operation_rollup_backfill records how far the operation rollups of spans
 -- stored before this migration have been built, as rollup_backfill does
@@ -15,7 +17,8 @@
 
 -- +goose Up
 ALTER TABLE rollups ADD COLUMN kind smallint NOT NULL DEFAULT -1;
-CREATE INDEX rollups_kind ON rollups (step_s, kind, bucket_ns);
+DROP INDEX rollups_bucket;
+CREATE INDEX rollups_bucket ON rollups (step_s, bucket_ns, kind);
 
 CREATE TABLE operation_rollup_backfill (
     id        integer PRIMARY KEY CHECK (id = 1),
@@ -27,6 +30,7 @@ INSERT INTO operation_rollup_backfill (id) VALUES (1);
 
 -- +goose Down
 DROP TABLE operation_rollup_backfill;
-DROP INDEX rollups_kind;
+DROP INDEX rollups_bucket;
+CREATE INDEX rollups_bucket ON rollups (step_s, bucket_ns);
 DELETE FROM rollups WHERE kind >= 0;
 ALTER TABLE rollups DROP COLUMN kind;

@@ -8,9 +8,8 @@ import (
 	"github.com/tailscope/tailscope/store"
 )
 
-// operationKinds selects the operation rollups as one index range per span
-// kind (rollups_kind: step_s, kind, bucket_ns); "kind >= 0" would scan
-// every operation row of the step, whatever the window.
+// operationKinds selects the operation rollups by the span kinds a span can
+// have (ingest clamps to these).
 var operationKinds = func() string {
 	var b strings.Builder
 	b.WriteString("kind IN (")
