@@ -17,16 +17,21 @@ import (
 )
 
 // RED for every operation (rate, errors, duration), not only entry spans:
-// each (service, span name, kind), optionally split by an attribute. The
-// store counts spans into the logarithmic bins of the Sketch's own DDSketch
-// mapping in one scan (store.OperationQuery.BinScale), so a quantile here
-// is exactly what a Sketch fed every duration would report, within
-// SketchRelativeAccuracy of the exact one, and a long window costs one
-// aggregate read, not its spans.
+// each (service, span name, kind), optionally split by an attribute.
+// Without a split the store answers from the operation rollups it writes
+// at ingest (store.OperationReader.OperationRollups: per operation and
+// minute or hour), so a window's cost follows its operations and buckets,
+// not its spans, and the window is rounded out to whole buckets. Split by
+// an attribute — not a rollup dimension — it reads the window's spans, in
+// one scan. Either way the durations are counted in the logarithmic bins
+// of the Sketch's own DDSketch mapping (store.OperationQuery.BinScale), so
+// a quantile here is exactly what a Sketch fed every duration would
+// report, within SketchRelativeAccuracy of the exact one.
 
 // OperationSource aggregates spans per operation; store.Store implements it.
 type OperationSource interface {
 	Operations(ctx context.Context, q store.OperationQuery) ([]store.OperationStats, error)
+	OperationRollups(ctx context.Context, q store.OperationQuery) ([]store.OperationStats, error)
 }
 
 // REDQuery selects the operations of a window.
@@ -54,18 +59,29 @@ type OperationRED struct {
 	MaxMs     float64 `json:"max_ms"`
 }
 
-// REDReport lists the operations of a window.
+// REDReport lists the operations of a window: without GroupBy, the
+// window asked for rounded out to whole rollup buckets (minutes up to 6 h,
+// hours beyond), which From and To report.
 type REDReport struct {
 	From    UnixNano `json:"from_unix_nano"`
 	To      UnixNano `json:"to_unix_nano"`
 	GroupBy string   `json:"group_by,omitempty"`
 	// Limited is true when more operations than Limit exist: the busiest
 	// are listed.
-	Limited          bool           `json:"limited"`
-	Limit            int            `json:"limit"`
-	RelativeAccuracy float64        `json:"relative_accuracy"`
-	Operations       []OperationRED `json:"operations"`
+	Limited          bool    `json:"limited"`
+	Limit            int     `json:"limit"`
+	RelativeAccuracy float64 `json:"relative_accuracy"`
+	// Source is what was read: REDFromRollups, or REDFromSpans when
+	// grouped by an attribute.
+	Source     string         `json:"source"`
+	Operations []OperationRED `json:"operations"`
 }
+
+// REDReport.Source values.
+const (
+	REDFromRollups = "rollups"
+	REDFromSpans   = "spans"
+)
 
 // sketchBinScale is the multiplier of the Sketch's logarithmic mapping:
 // a value v lands in bin floor(ln(v) × sketchBinScale).
@@ -80,17 +96,26 @@ func OperationsRED(ctx context.Context, src OperationSource, q REDQuery) (REDRep
 	}
 	limit = min(limit, store.MaxOperationLimit)
 	// One more than asked says whether the list was cut.
-	ops, err := src.Operations(ctx, store.OperationQuery{From: q.From, To: q.To, Service: q.Service, GroupBy: q.GroupBy,
-		BinScale: sketchBinScale, Limit: min(limit+1, store.MaxOperationLimit)})
+	sq := store.OperationQuery{From: q.From, To: q.To, Service: q.Service, GroupBy: q.GroupBy,
+		BinScale: sketchBinScale, Limit: min(limit+1, store.MaxOperationLimit)}
+	from, to := q.From, q.To
+	read, source := src.Operations, REDFromSpans
+	if q.GroupBy == "" {
+		// The store rounds the window as rollupWindow does (both from
+		// store.RollupStep of the window asked for).
+		from, to, _ = rollupWindow(q.From, q.To)
+		read, source = src.OperationRollups, REDFromRollups
+	}
+	ops, err := read(ctx, sq)
 	if err != nil {
 		return REDReport{}, fmt.Errorf("analysis: operations: %w", err)
 	}
-	rep := REDReport{From: UnixNano(q.From.UnixNano()), To: UnixNano(q.To.UnixNano()), GroupBy: q.GroupBy,
-		Limit: limit, RelativeAccuracy: SketchRelativeAccuracy, Operations: []OperationRED{}}
+	rep := REDReport{From: UnixNano(from.UnixNano()), To: UnixNano(to.UnixNano()), GroupBy: q.GroupBy,
+		Limit: limit, RelativeAccuracy: SketchRelativeAccuracy, Source: source, Operations: []OperationRED{}}
 	if len(ops) > limit {
 		ops, rep.Limited = ops[:limit], true
 	}
-	secs := q.To.Sub(q.From).Seconds()
+	secs := to.Sub(from).Seconds()
 	for _, o := range ops {
 		sk, err := sketchFromBins(o)
 		if err != nil {

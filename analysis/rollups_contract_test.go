@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,13 +20,15 @@ import (
 )
 
 // TestRollupsMatchSpans is the rollups' contract: on generated traffic
-// (fixed seeds) stored in each backend — written in batches, one resent,
-// compacted half-way — the services overview read from rollups has the
-// exact counts, error rates and rates of the spans, and p50/p95/p99 and
-// every sparkline point within the sketch's relative error of the exact
-// nearest-rank percentiles, and so is the latency page read from them
-// (checkLatency); and rollups rebuilt by the backfill (spans
-// stored before the rollups migration) answer the same.
+// (fixed seeds) stored in each backend — written in batches, the later
+// half first (the earlier half arrives late, out of order), a batch
+// replayed whole, another resent in part, compacted between batches — the
+// services overview and every operation's RED read from rollups have the
+// exact counts, errors and rates of the spans, and p50/p95/p99 (and every
+// sparkline point) within the sketch's relative error of the exact
+// nearest-rank percentiles; and rollups rebuilt by the backfills (spans
+// stored before the rollups migrations) answer the same; so does the latency
+// page read from them (checkLatency).
 func TestRollupsMatchSpans(t *testing.T) {
 	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	ds := analysistest.Generate(analysistest.Scenario{Seed: 11, Start: start, Window: 90 * time.Minute, Traces: 3000, ErrorRate: 0.03})
@@ -59,7 +62,8 @@ func TestRollupsMatchSpans(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer db.Close()
-					for _, q := range []string{"DELETE FROM rollups", "UPDATE rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0"} {
+					for _, q := range []string{"DELETE FROM rollups", "UPDATE rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0",
+						"UPDATE operation_rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0"} {
 						if _, err := db.Exec(q); err != nil {
 							t.Fatal(err)
 						}
@@ -83,7 +87,8 @@ func TestRollupsMatchSpans(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer conn.Close(context.Background())
-					for _, q := range []string{"DELETE FROM rollups", "UPDATE rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0"} {
+					for _, q := range []string{"DELETE FROM rollups", "UPDATE rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0",
+						"UPDATE operation_rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0"} {
 						if _, err := conn.Exec(context.Background(), q); err != nil {
 							t.Fatal(err)
 						}
@@ -106,7 +111,7 @@ func TestRollupsMatchSpans(t *testing.T) {
 			be := mk(t)
 			db := be.open(t)
 			half := len(ds.Spans) / 2
-			for _, batch := range [][]store.Span{ds.Spans[:half], ds.Spans[half-100 : half+100], ds.Spans[half:]} {
+			for _, batch := range [][]store.Span{ds.Spans[half:], ds.Spans[:half], ds.Spans[half:], ds.Spans[half-100 : half+100]} {
 				if err := db.WriteSpans(ctx, batch); err != nil {
 					t.Fatal(err)
 				}
@@ -117,6 +122,7 @@ func TestRollupsMatchSpans(t *testing.T) {
 			for _, w := range windows {
 				t.Run("ingest/"+w.name, func(t *testing.T) { checkServices(t, db, ds.Spans, w.from, w.to, w.points) })
 				t.Run("ingest/latency/"+w.name, func(t *testing.T) { checkLatency(t, db, ds.Spans, w.from, w.to) })
+				t.Run("ingest/operations/"+w.name, func(t *testing.T) { checkOperations(t, db, ds.Spans, w.from, w.to) })
 			}
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
@@ -127,6 +133,7 @@ func TestRollupsMatchSpans(t *testing.T) {
 			for _, w := range windows {
 				t.Run("backfill/"+w.name, func(t *testing.T) { checkServices(t, db, ds.Spans, w.from, w.to, w.points) })
 				t.Run("backfill/latency/"+w.name, func(t *testing.T) { checkLatency(t, db, ds.Spans, w.from, w.to) })
+				t.Run("backfill/operations/"+w.name, func(t *testing.T) { checkOperations(t, db, ds.Spans, w.from, w.to) })
 			}
 		})
 	}
@@ -205,5 +212,55 @@ func checkServices(t *testing.T, src analysis.RollupSource, spans []store.Span, 
 	}
 	if seen != len(durs) || seen == 0 {
 		t.Errorf("%d services and endpoints, want %d", seen, len(durs))
+	}
+}
+
+// checkOperations compares every operation's RED over [from, to) (whole
+// buckets, read from the operation rollups) with exact answers from spans.
+func checkOperations(t *testing.T, src analysis.OperationSource, spans []store.Span, from, to time.Time) {
+	t.Helper()
+	rep, err := analysis.OperationsRED(context.Background(), src, analysis.REDQuery{From: from, To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(rep.From) != from.UnixNano() || int64(rep.To) != to.UnixNano() || rep.Limited {
+		t.Fatalf("window %d – %d (limited %v), want %s – %s (whole buckets), all operations", rep.From, rep.To, rep.Limited, from, to)
+	}
+	type key struct{ service, name, kind string }
+	durs := map[key][]int64{}
+	errs := map[key]int64{}
+	for _, sp := range spans {
+		if sp.StartUnixNano < from.UnixNano() || sp.StartUnixNano >= to.UnixNano() {
+			continue
+		}
+		k := key{sp.Service, sp.Name, sp.Kind.String()}
+		durs[k] = append(durs[k], sp.DurationNano)
+		if sp.StatusCode == store.StatusError {
+			errs[k]++
+		}
+	}
+	if len(rep.Operations) != len(durs) || len(durs) == 0 {
+		t.Errorf("%d operations, want %d", len(rep.Operations), len(durs))
+	}
+	near := func(got, want float64) bool { return math.Abs(got-want) <= analysis.SketchRelativeAccuracy*want+0.001 }
+	for _, o := range rep.Operations {
+		k := key{o.Service, o.Name, o.Kind}
+		d := durs[k]
+		if o.Count != int64(len(d)) || o.Errors != errs[k] {
+			t.Errorf("%v: %d spans, %d errors, want %d, %d", k, o.Count, o.Errors, len(d), errs[k])
+			continue
+		}
+		if want := math.Round(float64(len(d))/to.Sub(from).Seconds()*1e4) / 1e4; o.RatePerS != want {
+			t.Errorf("%v: rate %v/s, want %v/s", k, o.RatePerS, want)
+		}
+		ex := analysis.ExactPercentiles(d)
+		for _, c := range []struct {
+			name      string
+			got, want float64
+		}{{"p50", o.P50Ms, ex.P50Ms}, {"p95", o.P95Ms, ex.P95Ms}, {"p99", o.P99Ms, ex.P99Ms}, {"max", o.MaxMs, float64(slices.Max(d)) / 1e6}} {
+			if !near(c.got, c.want) {
+				t.Errorf("%v: %s = %v ms, exact %v ms", k, c.name, c.got, c.want)
+			}
+		}
 	}
 }

@@ -55,6 +55,10 @@ func (s readSplit) Operations(ctx context.Context, q store.OperationQuery) ([]st
 	return s.replica.Operations(ctx, q)
 }
 
+func (s readSplit) OperationRollups(ctx context.Context, q store.OperationQuery) ([]store.OperationStats, error) {
+	return s.replica.OperationRollups(ctx, q)
+}
+
 func (s readSplit) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error) {
 	return s.replica.Rollups(ctx, q)
 }

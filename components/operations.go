@@ -14,8 +14,11 @@ type OperationsView struct {
 	Limited   bool
 	Limit     int
 	Accuracy  string // "1%"
-	APIHref   string
-	From, To  string
+	// Source says what the numbers were read from: rollups, or every
+	// span of the window when grouped by an attribute.
+	Source   string
+	APIHref  string
+	From, To string
 }
 
 // SortColumn is a sortable column header: its link sorts by it (the

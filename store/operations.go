@@ -9,16 +9,21 @@ import (
 const (
 	DefaultOperationLimit = 500
 	MaxOperationLimit     = 5000
-	// MaxOperationRange is the longest window one read aggregates: every
-	// span in it is read once.
+	// MaxOperationRange is the longest window one read of spans
+	// aggregates: every span in it is read once.
 	MaxOperationRange = 7 * 24 * time.Hour
+	// MaxOperationRollupRange is the longest window OperationRollups
+	// reads: the hour rollups' default retention (--rollup-retention),
+	// at most 2,160 hour rows an operation.
+	MaxOperationRollupRange = 90 * 24 * time.Hour
 )
 
 // OperationQuery selects spans of every kind (server, client, internal,
 // producer, consumer) for per-operation rate, errors and durations.
 type OperationQuery struct {
 	// From and To bound span start in [From, To); both are required and
-	// the window is at most MaxOperationRange.
+	// the window is at most MaxOperationRange (MaxOperationRollupRange
+	// for OperationRollups).
 	From, To time.Time
 	// Service, when set, keeps only that service's spans.
 	Service string
@@ -60,6 +65,16 @@ type OperationStats struct {
 // OperationReader aggregates spans per operation.
 type OperationReader interface {
 	// Operations returns the operations of q ordered by count (busiest
-	// first), then service, name, kind and group.
+	// first), then service, name, kind and group. It reads every span of
+	// the window.
 	Operations(ctx context.Context, q OperationQuery) ([]OperationStats, error)
+	// OperationRollups answers q as Operations does from the operation
+	// rollups written at ingest (per service, span name and kind, minute
+	// and hour; docs/DESIGN.md "Rollups"), so its cost follows the
+	// operations and buckets of the window, not its spans. The window is
+	// rounded out to whole RollupStep(q.To − q.From) buckets; q.GroupBy
+	// must be empty (attributes are not a rollup dimension) and
+	// q.BinScale must be RollupBinScale() (the bins are stored), else
+	// ErrInvalid.
+	OperationRollups(ctx context.Context, q OperationQuery) ([]OperationStats, error)
 }

@@ -37,8 +37,14 @@ func (s *Server) parseREDRequest(r *http.Request) (redRequest, error) {
 	if !tr.To.After(tr.From) {
 		return req, badRequest("the time range is empty")
 	}
-	if d := tr.To.Sub(tr.From); d > store.MaxOperationRange {
-		return req, badRequest("the time range (%s) is longer than %s: pick a shorter one", d.Round(1e9), store.MaxOperationRange)
+	// Rollups answer long windows cheaply; grouped by an attribute,
+	// every span of the window is read.
+	maxRange, what := store.MaxOperationRollupRange, ""
+	if req.Query.GroupBy != "" {
+		maxRange, what = store.MaxOperationRange, " grouped by an attribute"
+	}
+	if d := tr.To.Sub(tr.From); d > maxRange {
+		return req, badRequest("the time range (%s) is longer than %s%s: pick a shorter one", d.Round(1e9), maxRange, what)
 	}
 	if len(req.Query.GroupBy) > maxGroupByLen {
 		return req, badRequest("group_by is longer than %d bytes", maxGroupByLen)

@@ -44,6 +44,12 @@ func operationsView(rep analysis.REDReport, req redRequest, eps []store.Endpoint
 		Window: windowText(tr), Service: req.Query.Service, GroupBy: req.Query.GroupBy,
 		GroupKeys: redGroupKeys, Limited: rep.Limited, Limit: rep.Limit,
 		Accuracy: fmt.Sprintf("%g%%", rep.RelativeAccuracy*100), From: tr.FromText, To: tr.ToText,
+		Source: "Read from the per-operation rollups written at ingest, so a long window costs no more than a short one; " +
+			"the window is rounded out to whole minutes (whole hours beyond 6 h).",
+	}
+	if rep.Source == analysis.REDFromSpans {
+		v.Source = fmt.Sprintf("Grouped by an attribute, which rollups do not keep: read from every span of the window "+
+			"(at most %d days), so a long window takes longer.", int(store.MaxOperationRange.Hours()/24))
 	}
 	entry := map[[2]string]bool{}
 	for _, e := range eps {

@@ -194,6 +194,9 @@ func TestOperationsPageAndAPI(t *testing.T) {
 	if pg == 0 || redis == 0 {
 		t.Errorf("grouped by db.system: postgresql %d, redis %d spans", pg, redis)
 	}
+	if rep.Source != analysis.REDFromSpans {
+		t.Errorf("grouped by an attribute: source %q, want %q", rep.Source, analysis.REDFromSpans)
+	}
 
 	w = serve(t, h, "GET", "/operations?from=now-1h&service=svc-03&sort=rate", "")
 	if w.Code != 200 {
@@ -206,14 +209,22 @@ func TestOperationsPageAndAPI(t *testing.T) {
 	if strings.Contains(body, `data-service="svc-04"`) {
 		t.Error("the service filter let svc-04 through")
 	}
+	if !strings.Contains(body, "Read from the per-operation rollups") {
+		t.Error("the page does not say it read rollups")
+	}
 	if !strings.Contains(body, `aria-sort="descending"`) || !strings.Contains(body, "sort=rate&amp;") && !strings.Contains(body, "dir=asc") {
 		t.Error("the current sort column does not link to the other direction")
 	}
 	for _, target := range []string{"/api/v1/operations?sort=nope", "/api/v1/operations?dir=up", "/api/v1/operations?limit=0",
-		"/api/v1/operations?from=now-30d", "/api/v1/operations?group_by=" + strings.Repeat("k", 300)} {
+		"/api/v1/operations?from=now-30d&group_by=db.system", "/api/v1/operations?from=now-91d",
+		"/api/v1/operations?group_by=" + strings.Repeat("k", 300)} {
 		if w := serve(t, h, "GET", target, ""); w.Code != 400 {
 			t.Errorf("%s: status %d, want 400", target, w.Code)
 		}
+	}
+	// Read from rollups, a month is allowed.
+	if w := serve(t, h, "GET", "/api/v1/operations?from=now-30d", ""); w.Code != 200 {
+		t.Errorf("a month from rollups: status %d, want 200: %s", w.Code, w.Body.String())
 	}
 	if w := serve(t, h, "GET", "/operations?sort=nope", ""); w.Code != 400 {
 		t.Errorf("page with a bad sort: status %d, want 400", w.Code)

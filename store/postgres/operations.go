@@ -10,3 +10,9 @@ import (
 func (db *DB) Operations(ctx context.Context, q store.OperationQuery) ([]store.OperationStats, error) {
 	return db.records().Operations(ctx, q)
 }
+
+// OperationRollups answers an operations query from the operation rollups
+// (sqlcommon.RollupDB.OperationRollups).
+func (db *DB) OperationRollups(ctx context.Context, q store.OperationQuery) ([]store.OperationStats, error) {
+	return db.rollups().OperationRollups(ctx, q)
+}

@@ -23,6 +23,7 @@ func rollupTests() []struct {
 		{"RollupsCompact", testRollupsCompact},
 		{"RollupsRequestBefore", testRollupsRequestBefore},
 		{"RollupsRetention", testRollupsRetention},
+		{"OperationRollups", testOperationRollups},
 	}
 }
 

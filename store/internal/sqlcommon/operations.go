@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tailscope/tailscope/store"
 )
@@ -18,23 +19,9 @@ import (
 // (window functions), so a high-cardinality GroupBy costs the grouping,
 // not a second pass over the spans.
 func OperationsSQL(d Dialect, q store.OperationQuery) (string, []any, error) {
-	if q.From.IsZero() || q.To.IsZero() || !q.To.After(q.From) {
-		return "", nil, invalid("operations: a time range [from, to) is required")
-	}
-	if q.To.Sub(q.From) > store.MaxOperationRange {
-		return "", nil, invalid("operations: the range is longer than %s", store.MaxOperationRange)
-	}
-	if !(q.BinScale > 0) {
-		return "", nil, invalid("operations: bin scale must be positive")
-	}
-	limit := q.Limit
-	switch {
-	case limit < 0:
-		return "", nil, invalid("limit %d is negative", limit)
-	case limit == 0:
-		limit = store.DefaultOperationLimit
-	case limit > store.MaxOperationLimit:
-		limit = store.MaxOperationLimit
+	limit, err := checkOperationQuery(q, store.MaxOperationRange)
+	if err != nil {
+		return "", nil, err
 	}
 	a := NewArgs(d)
 	grp := "''"
@@ -59,6 +46,27 @@ func OperationsSQL(d Dialect, q store.OperationQuery) (string, []any, error) {
   ) b
 ) x WHERE rk <= ` + a.Add(int64(limit))
 	return sql, a.Vals, nil
+}
+
+// checkOperationQuery validates q (both reads: spans and rollups, whose
+// windows are at most maxRange) and returns its effective limit.
+func checkOperationQuery(q store.OperationQuery, maxRange time.Duration) (int, error) {
+	if q.From.IsZero() || q.To.IsZero() || !q.To.After(q.From) {
+		return 0, invalid("operations: a time range [from, to) is required")
+	}
+	if q.To.Sub(q.From) > maxRange {
+		return 0, invalid("operations: the range is longer than %s", maxRange)
+	}
+	if !(q.BinScale > 0) {
+		return 0, invalid("operations: bin scale must be positive")
+	}
+	switch {
+	case q.Limit < 0:
+		return 0, invalid("limit %d is negative", q.Limit)
+	case q.Limit == 0:
+		return store.DefaultOperationLimit, nil
+	}
+	return min(q.Limit, store.MaxOperationLimit), nil
 }
 
 // attrText returns the text form of attribute key of the span row (span
@@ -115,9 +123,15 @@ func (b *OperationBuilder) Result() []store.OperationStats {
 		slices.SortFunc(o.Bins, func(x, y store.DurationBin) int { return cmp.Compare(x.Index, y.Index) })
 		out = append(out, *o)
 	}
-	slices.SortFunc(out, func(x, y store.OperationStats) int {
+	sortOperations(out)
+	return out
+}
+
+// sortOperations orders ops busiest first, then by service, name, kind and
+// group (store.OperationReader's order).
+func sortOperations(ops []store.OperationStats) {
+	slices.SortFunc(ops, func(x, y store.OperationStats) int {
 		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Service, y.Service), cmp.Compare(x.Name, y.Name),
 			cmp.Compare(x.Kind, y.Kind), cmp.Compare(x.Group, y.Group))
 	})
-	return out
 }

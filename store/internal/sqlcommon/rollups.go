@@ -21,13 +21,21 @@ const (
 	hourNs   = int64(store.RollupHour)
 )
 
-// rollupKey names one rollup row: a (service, endpoint, version) in one
+// rollupKey names one rollup row: an entry rollup's (service, endpoint,
+// version) or an operation rollup's (service, span name, kind), in one
 // bucket of step_s seconds.
 type rollupKey struct {
 	stepS                      int32
 	bucket                     int64
 	service, endpoint, version string
+	// kind is the span kind of an operation rollup, entryKind for an
+	// entry rollup (migration postgres 00010, sqlite 00012).
+	kind int32
 }
+
+// entryKind is the kind column of entry rollups, which count the entry
+// spans of every kind per endpoint and version.
+const entryKind int32 = -1
 
 // rollupAgg is what a row holds; bins maps a RollupBin index to its count.
 type rollupAgg struct {
@@ -39,8 +47,8 @@ func newAgg() *rollupAgg {
 	return &rollupAgg{first: math.MaxInt64, min: math.MaxInt64, max: math.MinInt64, bins: map[int32]int64{}}
 }
 
-// addSpan counts one entry span.
-func (a *rollupAgg) addSpan(s *store.Span) {
+// addSpan counts one span whose duration bin is bin (ok: RollupBin's).
+func (a *rollupAgg) addSpan(s *store.Span, bin int32, ok bool) {
 	a.count++
 	if s.StatusCode == store.StatusError {
 		a.errors++
@@ -51,8 +59,8 @@ func (a *rollupAgg) addSpan(s *store.Span) {
 	a.first = min(a.first, s.StartUnixNano)
 	a.min, a.max = min(a.min, s.DurationNano), max(a.max, s.DurationNano)
 	a.sum += s.DurationNano
-	if b, ok := store.RollupBin(s.DurationNano); ok {
-		a.bins[b]++
+	if ok {
+		a.bins[bin]++
 	} else {
 		a.zero++
 	}
@@ -72,7 +80,8 @@ func (a *rollupAgg) merge(o *rollupAgg) {
 	}
 }
 
-// RollupBuilder aggregates entry spans into minute rows and, when rows are
+// RollupBuilder aggregates spans into minute rows — every span into its
+// operation's, entry spans also into their endpoint's — and, when rows are
 // taken, the hour rows those minutes fall in.
 type RollupBuilder struct {
 	minutes map[rollupKey]*rollupAgg
@@ -83,19 +92,26 @@ func NewRollupBuilder() *RollupBuilder {
 	return &RollupBuilder{minutes: map[rollupKey]*rollupAgg{}}
 }
 
-// Add counts s when it is an entry span (store.Span.IsEntry); other spans
-// are not in rollups.
+// Add counts s in its operation's rollup and, when it is an entry span
+// (store.Span.IsEntry), in its endpoint's.
 func (b *RollupBuilder) Add(s *store.Span) {
-	if !s.IsEntry() {
-		return
+	bin, ok := store.RollupBin(s.DurationNano)
+	k := rollupKey{stepS: 60, bucket: floorTo(s.StartUnixNano, minuteNs), service: s.Service, endpoint: s.Name, kind: int32(s.Kind)}
+	b.agg(k).addSpan(s, bin, ok)
+	if s.IsEntry() {
+		k.version, k.kind = s.Version, entryKind
+		b.agg(k).addSpan(s, bin, ok)
 	}
-	k := rollupKey{stepS: 60, bucket: floorTo(s.StartUnixNano, minuteNs), service: s.Service, endpoint: s.Name, version: s.Version}
+}
+
+// agg returns the minute row of k, created empty.
+func (b *RollupBuilder) agg(k rollupKey) *rollupAgg {
 	a := b.minutes[k]
 	if a == nil {
 		a = newAgg()
 		b.minutes[k] = a
 	}
-	a.addSpan(s)
+	return a
 }
 
 // Len is the number of minute rows built so far.
@@ -144,11 +160,11 @@ func ceilTo(t, step int64) int64 {
 
 // rollupColumns are the columns a writer sets (folded takes its default
 // 0) and readers scan, in this order.
-const rollupColumns = "step_s, bucket_ns, service, endpoint, version, count, errors, roots, first_ns, min_ns, max_ns, sum_ns, zero_count, bins"
+const rollupColumns = "step_s, bucket_ns, service, endpoint, version, kind, count, errors, roots, first_ns, min_ns, max_ns, sum_ns, zero_count, bins"
 
-const rollupValues = 14
+const rollupValues = 15
 
-// rollupInsertRows is how many rows one INSERT binds (14 values each, far
+// rollupInsertRows is how many rows one INSERT binds (15 values each, far
 // below either dialect's limit).
 const rollupInsertRows = 200
 
@@ -183,7 +199,7 @@ func insertRollups(ctx context.Context, c Conn, rows map[rollupKey]*rollupAgg, f
 		args = args[:0]
 		for _, k := range keys[:n] {
 			a := rows[k]
-			args = append(args, k.stepS, k.bucket, k.service, k.endpoint, k.version, a.count, a.errors, a.roots,
+			args = append(args, k.stepS, k.bucket, k.service, k.endpoint, k.version, k.kind, a.count, a.errors, a.roots,
 				a.first, a.min, a.max, a.sum, a.zero, EncodeBins(a.bins))
 		}
 		q := `INSERT INTO rollups (` + cols + `) VALUES ` + row + strings.Repeat(", "+row, n-1)
@@ -197,7 +213,7 @@ func insertRollups(ctx context.Context, c Conn, rows map[rollupKey]*rollupAgg, f
 
 func compareKeys(a, b rollupKey) int {
 	return cmp.Or(cmp.Compare(a.stepS, b.stepS), cmp.Compare(a.bucket, b.bucket), cmp.Compare(a.service, b.service),
-		cmp.Compare(a.endpoint, b.endpoint), cmp.Compare(a.version, b.version))
+		cmp.Compare(a.endpoint, b.endpoint), cmp.Compare(a.version, b.version), cmp.Compare(a.kind, b.kind))
 }
 
 // EncodeBins encodes bins as (index delta, count) varint pairs in index
@@ -243,21 +259,30 @@ func decodeBinsInto(b []byte, bins map[int32]int64) error {
 	return nil
 }
 
-// scanRollupRow reads one row of rollupColumns.
-func scanRollupRow(sc Scanner) (rollupKey, *rollupAgg, error) {
+// scanRollupInto reads one row of rollupColumns and merges it into
+// merged under its key as norm leaves it (norm may blank fields to merge
+// more rows). The bins are decoded straight into the merged row: a read
+// of thousands of rows allocates per key, not per row.
+func scanRollupInto(sc Scanner, merged map[rollupKey]*rollupAgg, norm func(*rollupKey)) (rollupKey, error) {
 	var (
 		k   rollupKey
-		a   = &rollupAgg{bins: map[int32]int64{}}
+		o   rollupAgg
 		raw []byte
 	)
-	if err := sc.Scan(&k.stepS, &k.bucket, &k.service, &k.endpoint, &k.version, &a.count, &a.errors, &a.roots,
-		&a.first, &a.min, &a.max, &a.sum, &a.zero, &raw); err != nil {
-		return k, nil, err
+	if err := sc.Scan(&k.stepS, &k.bucket, &k.service, &k.endpoint, &k.version, &k.kind, &o.count, &o.errors, &o.roots,
+		&o.first, &o.min, &o.max, &o.sum, &o.zero, &raw); err != nil {
+		return k, err
 	}
-	if err := decodeBinsInto(raw, a.bins); err != nil {
-		return k, nil, err
+	if norm != nil {
+		norm(&k)
 	}
-	return k, a, nil
+	a := merged[k]
+	if a == nil {
+		a = newAgg()
+		merged[k] = a
+	}
+	a.merge(&o) // o has no bins: they are decoded next
+	return k, decodeBinsInto(raw, a.bins)
 }
 
 // toRollup converts a merged row.
@@ -265,10 +290,16 @@ func toRollup(k rollupKey, a *rollupAgg) store.Rollup {
 	r := store.Rollup{Service: k.service, Endpoint: k.endpoint, Version: k.version, BucketUnixNano: k.bucket,
 		Count: a.count, Errors: a.errors, Roots: a.roots, FirstUnixNano: a.first,
 		MinNs: a.min, MaxNs: a.max, SumNs: a.sum, ZeroCount: a.zero,
-		Bins: make([]store.DurationBin, 0, len(a.bins))}
-	for i, n := range a.bins {
-		r.Bins = append(r.Bins, store.DurationBin{Index: i, Count: n})
-	}
-	slices.SortFunc(r.Bins, func(x, y store.DurationBin) int { return cmp.Compare(x.Index, y.Index) })
+		Bins: sortedBins(a.bins)}
 	return r
+}
+
+// sortedBins lists bins in index order.
+func sortedBins(bins map[int32]int64) []store.DurationBin {
+	out := make([]store.DurationBin, 0, len(bins))
+	for i, n := range bins {
+		out = append(out, store.DurationBin{Index: i, Count: n})
+	}
+	slices.SortFunc(out, func(x, y store.DurationBin) int { return cmp.Compare(x.Index, y.Index) })
+	return out
 }

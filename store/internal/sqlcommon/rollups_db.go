@@ -56,28 +56,17 @@ func (r RollupDB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rol
 		return nil, r.errorf("rollups", invalid("rollups: %d buckets of %s: at most %d", (to-from)/step, q.Step, MaxRollupBuckets))
 	}
 	a := NewArgs(r.Conn.Dialect())
-	conds := []string{"step_s = " + a.Add(stepS), "bucket_ns >= " + a.Add(from), "bucket_ns < " + a.Add(to)}
+	conds := []string{"step_s = " + a.Add(stepS), "kind = " + a.Add(entryKind), "bucket_ns >= " + a.Add(from), "bucket_ns < " + a.Add(to)}
 	for _, f := range []struct{ col, v string }{{"service", q.Service}, {"endpoint", q.Endpoint}, {"version", q.Version}} {
 		if f.v != "" {
 			conds = append(conds, f.col+" = "+a.Add(f.v))
 		}
 	}
-	merged := map[rollupKey]*rollupAgg{}
-	err = r.Conn.Query(ctx, `SELECT `+rollupColumns+` FROM rollups WHERE `+strings.Join(conds, " AND "), func(sc Scanner) error {
-		k, agg, err := scanRollupRow(sc)
-		if err != nil {
-			return err
-		}
+	merged, err := readRollups(ctx, r.Conn, conds, a.Vals, func(k *rollupKey) {
 		if !q.ByVersion {
 			k.version = ""
 		}
-		if have := merged[k]; have != nil {
-			have.merge(agg)
-		} else {
-			merged[k] = agg
-		}
-		return nil
-	}, a.Vals...)
+	})
 	if err != nil {
 		return nil, r.errorf("rollups", err)
 	}
@@ -96,6 +85,17 @@ func (r RollupDB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rol
 	return out, nil
 }
 
+// readRollups reads the rows matching conds (over args) and merges them
+// per key, as norm leaves the key (norm may blank fields to merge more).
+func readRollups(ctx context.Context, c Conn, conds []string, args []any, norm func(*rollupKey)) (map[rollupKey]*rollupAgg, error) {
+	merged := map[rollupKey]*rollupAgg{}
+	err := c.Query(ctx, `SELECT `+rollupColumns+` FROM rollups WHERE `+strings.Join(conds, " AND "), func(sc Scanner) error {
+		_, err := scanRollupInto(sc, merged, norm)
+		return err
+	}, args...)
+	return merged, err
+}
+
 // Endpoints lists the endpoints of the rollups of [from, to) rounded out to
 // whole store.RollupStep buckets, summed in the database (no bins read).
 func (r RollupDB) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoint, error) {
@@ -108,7 +108,7 @@ func (r RollupDB) Endpoints(ctx context.Context, from, to time.Time) ([]store.En
 	}
 	stepS, _ := stepSeconds(step)
 	a := NewArgs(r.Conn.Dialect())
-	conds := []string{"step_s = " + a.Add(stepS)}
+	conds := []string{"step_s = " + a.Add(stepS), "kind = " + a.Add(entryKind)}
 	if !from.IsZero() {
 		conds = append(conds, "bucket_ns >= "+a.Add(floorTo(NS(from), int64(step))))
 	}
@@ -135,7 +135,7 @@ func (r RollupDB) Endpoints(ctx context.Context, from, to time.Time) ([]store.En
 func (r RollupDB) RequestBefore(ctx context.Context, service, endpoint, version string, since, before time.Time) (bool, error) {
 	b := NS(before)
 	a := NewArgs(r.Conn.Dialect())
-	conds := []string{"service = " + a.Add(service), "endpoint = " + a.Add(endpoint)}
+	conds := []string{"service = " + a.Add(service), "endpoint = " + a.Add(endpoint), "kind = " + a.Add(entryKind)}
 	if since.IsZero() {
 		conds = append(conds, "step_s = 3600", "bucket_ns < "+a.Add(b))
 	} else {
@@ -188,17 +188,9 @@ func (r RollupDB) compactOnce(ctx context.Context, stepS int32) (int, error) {
 		q := `DELETE FROM rollups WHERE step_s = ? AND bucket_ns IN (SELECT bucket_ns FROM rollups WHERE step_s = ? AND folded = 0
  GROUP BY bucket_ns ORDER BY bucket_ns LIMIT ?) RETURNING ` + rollupColumns
 		err := c.Query(ctx, Rebind(c.Dialect(), q), func(sc Scanner) error {
-			k, agg, err := scanRollupRow(sc)
-			if err != nil {
-				return err
-			}
+			k, err := scanRollupInto(sc, merged, nil)
 			seen[k.bucket] = true
-			if have := merged[k]; have != nil {
-				have.merge(agg)
-			} else {
-				merged[k] = agg
-			}
-			return nil
+			return err
 		}, stepS, stepS, compactBuckets)
 		if err != nil {
 			return err
@@ -231,31 +223,47 @@ func (r RollupDB) DeleteRollupsBefore(ctx context.Context, t time.Time) error {
 // errBackfillDone ends the backfill loop.
 var errBackfillDone = errors.New("backfill done")
 
-// BackfillRollups builds the rollups of spans stored before the rollups
-// migration, an hour of span time per transaction with the progress
-// (rollup_backfill) committed in the same transaction, so a restart
-// resumes where it stopped and no hour is counted twice. It must run
-// before this database's first write with rollups after the migration
-// (the stores run it when they open, before any writer starts): a span
-// written by a rollup-writing process into an hour not yet backfilled
-// would be counted by both. It returns the hours built.
-func (r RollupDB) BackfillRollups(ctx context.Context) (int, error) {
-	hours := 0
-	for {
-		err := r.InTx(ctx, func(c Conn) error { return backfillHour(ctx, c) })
-		if errors.Is(err, errBackfillDone) {
-			return hours, nil
-		}
-		if err != nil {
-			return hours, r.errorf("backfill rollups", err)
-		}
-		hours++
-	}
+// A backfill builds one family of rollups for the spans stored before the
+// migration that introduced it, with its progress in its own table.
+type backfill struct {
+	// progress is the table of the progress row (id 1).
+	progress string
+	// entries: the entry rollups (migration postgres 00007, sqlite
+	// 00009); otherwise the operation rollups (postgres 00010, sqlite
+	// 00012).
+	entries bool
 }
 
-// backfillHour builds one hour's rollups, or returns errBackfillDone (after
+var backfills = []backfill{{progress: "rollup_backfill", entries: true}, {progress: "operation_rollup_backfill"}}
+
+// BackfillRollups builds the rollups of spans stored before the rollups
+// migrations, an hour of span time per transaction with the progress
+// (rollup_backfill, operation_rollup_backfill) committed in the same
+// transaction, so a restart resumes where it stopped and no hour is
+// counted twice. It must run before this database's first write with
+// rollups after a migration (the stores run it when they open, before any
+// writer starts): a span written by a rollup-writing process into an hour
+// not yet backfilled would be counted by both. It returns the hours built.
+func (r RollupDB) BackfillRollups(ctx context.Context) (int, error) {
+	hours := 0
+	for _, bf := range backfills {
+		for {
+			err := r.InTx(ctx, func(c Conn) error { return bf.hour(ctx, c) })
+			if errors.Is(err, errBackfillDone) {
+				break
+			}
+			if err != nil {
+				return hours, r.errorf("backfill "+bf.progress, err)
+			}
+			hours++
+		}
+	}
+	return hours, nil
+}
+
+// hour builds one hour's rollups, or returns errBackfillDone (after
 // recording it) when none is left.
-func backfillHour(ctx context.Context, c Conn) error {
+func (bf backfill) hour(ctx context.Context, c Conn) error {
 	lock := ""
 	if c.Dialect() == Postgres {
 		lock = " FOR UPDATE" // two processes opening at once take turns
@@ -264,7 +272,7 @@ func backfillHour(ctx context.Context, c Conn) error {
 		cursor, high *int64
 		done         int64
 	)
-	if err := c.QueryRow(ctx, `SELECT cursor_ns, high_ns, done FROM rollup_backfill WHERE id = 1`+lock).Scan(&cursor, &high, &done); err != nil {
+	if err := c.QueryRow(ctx, `SELECT cursor_ns, high_ns, done FROM `+bf.progress+` WHERE id = 1`+lock).Scan(&cursor, &high, &done); err != nil {
 		return fmt.Errorf("read progress: %w", err)
 	}
 	if done != 0 {
@@ -276,56 +284,65 @@ func backfillHour(ctx context.Context, c Conn) error {
 			return fmt.Errorf("span range: %w", err)
 		}
 		if lo == nil {
-			return finishBackfill(ctx, c)
+			return bf.finish(ctx, c)
 		}
 		start := floorTo(*lo, hourNs)
 		cursor, high = &start, hi
 	}
 	if high == nil || *cursor > *high {
-		return finishBackfill(ctx, c)
+		return bf.finish(ctx, c)
 	}
 	b := NewRollupBuilder()
-	if err := aggregateSpans(ctx, c, *cursor, *cursor+hourNs, b); err != nil {
+	if err := bf.aggregate(ctx, c, *cursor, *cursor+hourNs, b); err != nil {
 		return err
 	}
 	if err := insertRollups(ctx, c, b.rows(), true); err != nil {
 		return err
 	}
-	_, err := c.Exec(ctx, Rebind(c.Dialect(), `UPDATE rollup_backfill SET cursor_ns = ?, high_ns = ? WHERE id = 1`), *cursor+hourNs, *high)
+	_, err := c.Exec(ctx, Rebind(c.Dialect(), `UPDATE `+bf.progress+` SET cursor_ns = ?, high_ns = ? WHERE id = 1`), *cursor+hourNs, *high)
 	if err != nil {
 		return fmt.Errorf("record progress: %w", err)
 	}
 	return nil
 }
 
-func finishBackfill(ctx context.Context, c Conn) error {
-	if _, err := c.Exec(ctx, `UPDATE rollup_backfill SET done = 1 WHERE id = 1`); err != nil {
+func (bf backfill) finish(ctx context.Context, c Conn) error {
+	if _, err := c.Exec(ctx, `UPDATE `+bf.progress+` SET done = 1 WHERE id = 1`); err != nil {
 		return fmt.Errorf("record progress: %w", err)
 	}
 	return errBackfillDone
 }
 
-// aggregateSpans adds the entry spans starting in [from, to) to b, grouped
-// by the database per (service, name, version, minute, bin) so the rows
-// read are few: the same bins as store.RollupBin (OperationsSQL's bin
-// expression).
-func aggregateSpans(ctx context.Context, c Conn, from, to int64, b *RollupBuilder) error {
+// aggregate adds the spans starting in [from, to) to b's minute rows of
+// bf's family — entry spans per (service, name, version), every span per
+// (service, name, kind) — grouped by the database per minute and bin so
+// the rows read are few: the same bins as store.RollupBin (OperationsSQL's
+// bin expression).
+func (bf backfill) aggregate(ctx context.Context, c Conn, from, to int64, b *RollupBuilder) error {
 	a := NewArgs(c.Dialect())
 	bin := "CASE WHEN duration_ns <= 0 THEN NULL ELSE CAST(floor(ln(CAST(duration_ns AS DOUBLE PRECISION) / 1e6) * " +
 		a.Add(store.RollupBinScale()) + ") AS INTEGER) END"
-	q := `SELECT service, name, version, start_ns / 60000000000 AS m, ` + bin + ` AS bin, count(*),
+	key, only := "version", " AND "+EntryCond
+	if !bf.entries {
+		key, only = "kind", ""
+	}
+	q := `SELECT service, name, ` + key + `, start_ns / 60000000000 AS m, ` + bin + ` AS bin, count(*),
   sum(CASE WHEN status_code = 2 THEN 1 ELSE 0 END), sum(CASE WHEN parent_span_id IS NULL THEN 1 ELSE 0 END),
   min(start_ns), min(duration_ns), max(duration_ns), CAST(sum(duration_ns) AS BIGINT)
-FROM spans WHERE start_ns >= ` + a.Add(from) + ` AND start_ns < ` + a.Add(to) + ` AND ` + EntryCond + `
+FROM spans WHERE start_ns >= ` + a.Add(from) + ` AND start_ns < ` + a.Add(to) + only + `
 GROUP BY 1, 2, 3, 4, 5`
 	return c.Query(ctx, q, func(sc Scanner) error {
 		var (
-			k   = rollupKey{stepS: 60}
+			k   = rollupKey{stepS: 60, kind: entryKind}
 			p   = &rollupAgg{bins: map[int32]int64{}}
 			m   int64
 			bin *int64
+			dst any = &k.version
 		)
-		if err := sc.Scan(&k.service, &k.endpoint, &k.version, &m, &bin, &p.count, &p.errors, &p.roots,
+		if !bf.entries {
+			dst = &k.kind
+		}
+		if err := sc.Scan(&k.service, &k.endpoint, dst, &m, &bin, &p.count, &p.errors, &p.roots,
 			&p.first, &p.min, &p.max, &p.sum); err != nil {
 			return err
 		}
@@ -335,11 +352,7 @@ GROUP BY 1, 2, 3, 4, 5`
 		} else if *bin >= math.MinInt32 && *bin <= math.MaxInt32 {
 			p.bins[int32(*bin)] = p.count
 		}
-		if have := b.minutes[k]; have != nil {
-			have.merge(p)
-		} else {
-			b.minutes[k] = p
-		}
+		b.agg(k).merge(p)
 		return nil
 	}, a.Vals...)
 }

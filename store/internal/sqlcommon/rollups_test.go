@@ -37,8 +37,9 @@ func TestEncodeBinsRoundTrip(t *testing.T) {
 	}
 }
 
-// TestRollupBuilderHours: minute rows roll up into their hour, and only
-// entry spans count.
+// TestRollupBuilderHours: minute rows roll up into their hour; entry
+// rollups count only entry spans, operation rollups every span under its
+// kind.
 func TestRollupBuilderHours(t *testing.T) {
 	at := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
 	span := func(id byte, start time.Duration, kind store.SpanKind, parent bool) store.Span {
@@ -59,14 +60,18 @@ func TestRollupBuilderHours(t *testing.T) {
 		b.Add(&s)
 	}
 	rows := b.rows()
-	count := map[[2]int64]int64{}
+	count := map[[3]int64]int64{}
 	for k, a := range rows {
-		count[[2]int64{int64(k.stepS), k.bucket}] += a.count
+		count[[3]int64{int64(k.kind), int64(k.stepS), k.bucket}] += a.count
 	}
 	h := at.UnixNano()
-	want := map[[2]int64]int64{
-		{60, h}: 1, {60, h + int64(30*time.Minute)}: 1, {60, h + int64(61*time.Minute)}: 1,
-		{3600, h}: 2, {3600, h + int64(time.Hour)}: 1,
+	e, server, client, consumer := int64(entryKind), int64(store.KindServer), int64(store.KindClient), int64(store.KindConsumer)
+	want := map[[3]int64]int64{
+		{e, 60, h}: 1, {e, 60, h + int64(30*time.Minute)}: 1, {e, 60, h + int64(61*time.Minute)}: 1,
+		{e, 3600, h}: 2, {e, 3600, h + int64(time.Hour)}: 1,
+		{server, 60, h}: 1, {server, 60, h + int64(30*time.Minute)}: 1, {client, 60, h + int64(59*time.Minute)}: 1,
+		{consumer, 60, h + int64(61*time.Minute)}: 1,
+		{server, 3600, h}:                         2, {client, 3600, h}: 1, {consumer, 3600, h + int64(time.Hour)}: 1,
 	}
 	if len(count) != len(want) {
 		t.Fatalf("rows %v, want %v", count, want)
