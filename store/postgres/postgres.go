@@ -26,12 +26,17 @@ import (
 
 	"github.com/tailscope/tailscope/migrations"
 	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/internal/sqlcommon"
 )
 
 var _ store.Store = (*DB)(nil)
 
 // DB is a tailscope store in PostgreSQL. It is safe for concurrent use.
 type DB struct {
+	// Records are the deploy, budget, incident, snapshot, alert and kept
+	// trace methods, written once in sqlcommon over conn (conn.go).
+	sqlcommon.Records
+
 	pool  *pgxpool.Pool
 	log   *slog.Logger
 	now   func() time.Time
@@ -117,6 +122,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		streams: make(chan *copyStream, maxIdleStreams),
 		stats:   newDayStats(),
 	}
+	db.Records = db.records()
 	if err := db.maintainPartitions(ctx); err != nil {
 		pool.Close()
 		return nil, err

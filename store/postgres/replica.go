@@ -49,6 +49,7 @@ func OpenReplica(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		return nil, mapErr(ctx, "connect replica", err)
 	}
 	db := &DB{pool: pool, log: cfg.log, now: time.Now, parts: newPartitions(), readOnly: true, stop: make(chan struct{})}
+	db.Records = db.records()
 	if err := db.checkSchema(ctx); err != nil {
 		pool.Close()
 		return nil, err

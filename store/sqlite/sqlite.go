@@ -28,12 +28,17 @@ import (
 
 	"github.com/tailscope/tailscope/migrations"
 	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/internal/sqlcommon"
 )
 
 var _ store.Store = (*DB)(nil)
 
 // DB is a tailscope store in one SQLite file. It is safe for concurrent use.
 type DB struct {
+	// Records are the deploy, budget, incident, snapshot, alert and kept
+	// trace methods, written once in sqlcommon over conn (conn.go).
+	sqlcommon.Records
+
 	w     *sql.DB // the single writer connection
 	r     *sql.DB // read-only pool
 	ckpt  *sql.DB // one connection for background WAL checkpoints
@@ -125,6 +130,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	}
 	db := &DB{w: w, r: r, ckpt: ckpt, stmts: stmts, resources: map[string]resourceRef{},
 		now: time.Now, log: cfg.log, stop: make(chan struct{})}
+	db.Records = db.records()
 	if err := db.backfillRollups(ctx); err != nil {
 		errors.Join(stmts.close(), w.Close(), r.Close(), ckpt.Close())
 		return nil, err
