@@ -15,21 +15,22 @@ import (
 	"github.com/tailscope/tailscope/store"
 )
 
-// reportTraceSpans bounds a report's trace memo: what the outlier
-// examination, the hop tables and the comparisons' samples read together
-// on a busy incident (a few thousand traces of tens of spans), while a
-// report over giant traces stops keeping them instead of holding them
-// all.
-const reportTraceSpans = 200_000
+// reportMemoRows bounds a report's memo (spans, and as many samples):
+// what the outlier examination, the hop tables and the comparisons'
+// samples read together on a busy incident (a few thousand traces of tens
+// of spans) and the windows' samples, while a report over giant traces or
+// windows stops keeping them instead of holding them all.
+const reportMemoRows = 200_000
 
 // computeReport builds an incident's report from the computations the
 // pages and the API use (cached alike), with site-relative links
 // (report.Report.WithBase adds the public URL for exports). Its analyses
-// read whole traces through one memo, so a trace that several of them
-// read (a slow request is an outlier, a budget's slow request and a
-// comparison's tail) is read once; the memo goes with the report.
+// read through one memo, so a trace that several of them read (a slow
+// request is an outlier, a budget's slow request and a comparison's tail)
+// and a window's samples (latency, outliers, impact, compliance) are read
+// once; the memo goes with the report.
 func (s *Server) computeReport(ctx context.Context, in store.Incident) (report.Report, error) {
-	return s.buildReport(ctx, in, analysis.NewTraceMemo(s.store, reportTraceSpans))
+	return s.buildReport(ctx, in, analysis.NewSpanMemo(s.store, reportMemoRows))
 }
 
 // buildReport builds the report with its analyses reading spans from src.
@@ -135,7 +136,7 @@ func (a reportAnalyses) Endpoints(ctx context.Context, from, to time.Time) ([]st
 }
 
 func (a reportAnalyses) Latency(ctx context.Context, q analysis.LatencyQuery) (analysis.LatencyReport, error) {
-	return a.s.latency(ctx, q)
+	return a.s.latencyFrom(ctx, a.src, q)
 }
 
 func (a reportAnalyses) Outliers(ctx context.Context, q analysis.OutlierQuery) (analysis.OutlierReport, error) {

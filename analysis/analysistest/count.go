@@ -2,6 +2,7 @@ package analysistest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/tailscope/tailscope/store"
@@ -14,25 +15,42 @@ type SpanReader interface {
 }
 
 // TraceCounter reads through a real source and counts how often each
-// trace is asked of it, for tests of what reads a computation makes.
+// trace and each sample query is asked of it, for tests of what reads a
+// computation makes.
 type TraceCounter struct {
 	src SpanReader
 	// Gate, when set, holds every Traces call until it is closed.
 	Gate chan struct{}
 
-	mu    sync.Mutex
-	reads map[store.TraceID]int
-	calls int
+	mu      sync.Mutex
+	reads   map[store.TraceID]int
+	calls   int
+	queries map[string]int
 }
 
 // CountTraces wraps src.
 func CountTraces(src SpanReader) *TraceCounter {
-	return &TraceCounter{src: src, reads: map[store.TraceID]int{}}
+	return &TraceCounter{src: src, reads: map[store.TraceID]int{}, queries: map[string]int{}}
 }
 
-// Samples reads from the source.
+// Samples counts q and reads it from the source.
 func (c *TraceCounter) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample, error) {
+	c.mu.Lock()
+	c.queries[fmt.Sprintf("%s %s version=%q [%d, %d) limit %d", q.Service, q.Endpoint, q.Version, q.From.UnixNano(), q.To.UnixNano(), q.Limit)]++
+	c.mu.Unlock()
 	return c.src.Samples(ctx, q)
+}
+
+// SampleReads is how many times each sample query was asked for, by a
+// text naming the query.
+func (c *TraceCounter) SampleReads() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.queries))
+	for q, n := range c.queries {
+		out[q] = n
+	}
+	return out
 }
 
 // Traces counts ids and reads them from the source.

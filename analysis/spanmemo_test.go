@@ -31,10 +31,10 @@ func wantTraces(t *testing.T, src analysis.SpanSource, ids []store.TraceID) map[
 	return want
 }
 
-func TestTraceMemoReadsEachTraceOnce(t *testing.T) {
+func TestSpanMemoReadsEachTraceOnce(t *testing.T) {
 	src, ids, unknown := memoData(t)
 	c := analysistest.CountTraces(src)
-	m := analysis.NewTraceMemo(c, 1<<30)
+	m := analysis.NewSpanMemo(c, 1<<30)
 	// Overlapping reads, as the analyses of one report make them: the
 	// second and third ask again for some of the first's traces, and for
 	// a trace that does not exist.
@@ -61,11 +61,11 @@ func TestTraceMemoReadsEachTraceOnce(t *testing.T) {
 // Readers of the same traces at the same time wait for one read. The
 // source holds its reads until every reader has started, so a memo that
 // only remembered finished reads would let them all through.
-func TestTraceMemoConcurrentReadersShareOneRead(t *testing.T) {
+func TestSpanMemoConcurrentReadersShareOneRead(t *testing.T) {
 	src, ids, _ := memoData(t)
 	c := analysistest.CountTraces(src)
 	c.Gate = make(chan struct{})
-	m := analysis.NewTraceMemo(c, 1<<30)
+	m := analysis.NewSpanMemo(c, 1<<30)
 	want := wantTraces(t, src, ids[:50])
 	var started, done sync.WaitGroup
 	errs := make([]error, 8)
@@ -95,7 +95,7 @@ func TestTraceMemoConcurrentReadersShareOneRead(t *testing.T) {
 
 // Past its bound the memo still answers every read, but keeps no more
 // spans: the traces it could not keep are read again.
-func TestTraceMemoBound(t *testing.T) {
+func TestSpanMemoBound(t *testing.T) {
 	src, ids, _ := memoData(t)
 	first := wantTraces(t, src, ids[:10])
 	held := 0
@@ -103,7 +103,7 @@ func TestTraceMemoBound(t *testing.T) {
 		held += len(spans)
 	}
 	c := analysistest.CountTraces(src)
-	m := analysis.NewTraceMemo(c, held)
+	m := analysis.NewSpanMemo(c, held)
 	for range 2 {
 		got, err := m.Traces(context.Background(), ids[:10])
 		if err != nil {
@@ -133,11 +133,11 @@ func TestTraceMemoBound(t *testing.T) {
 }
 
 // A failed read is not remembered: the next reader reads the traces.
-func TestTraceMemoFailedReadIsRetried(t *testing.T) {
+func TestSpanMemoFailedReadIsRetried(t *testing.T) {
 	src, ids, _ := memoData(t)
 	c := analysistest.CountTraces(src)
 	c.Gate = make(chan struct{}) // held reads end with their context
-	m := analysis.NewTraceMemo(c, 1<<30)
+	m := analysis.NewSpanMemo(c, 1<<30)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := m.Traces(ctx, ids[:5]); !errors.Is(err, context.Canceled) {
@@ -150,5 +150,41 @@ func TestTraceMemoFailedReadIsRetried(t *testing.T) {
 	}
 	if want := wantTraces(t, src, ids[:5]); !reflect.DeepEqual(got, want) {
 		t.Error("traces after a failed read differ from the source's")
+	}
+}
+
+// Identical sample queries are read once, and answered as the source
+// answers them; another query is read on its own.
+func TestSpanMemoSamples(t *testing.T) {
+	src, _, _ := memoData(t)
+	c := analysistest.CountTraces(src)
+	m := analysis.NewSpanMemo(c, 1<<30)
+	from := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	q := store.SampleQuery{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint, From: from, To: from.Add(5 * time.Minute)}
+	later := q
+	later.From = from.Add(time.Minute)
+	same := q
+	same.From = from.In(time.FixedZone("UTC+2", 7200)) // the same instant
+	for _, q := range []store.SampleQuery{q, later, same, q} {
+		got, err := m.Samples(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := src.Samples(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) == 0 || !reflect.DeepEqual(got, want) {
+			t.Errorf("samples from %s: %d, want the source's %d", q.From, len(got), len(want))
+		}
+	}
+	reads := c.SampleReads()
+	if len(reads) != 2 {
+		t.Errorf("%d distinct queries reached the source, want 2: %v", len(reads), reads)
+	}
+	for q, n := range reads {
+		if n != 1 {
+			t.Errorf("%s read %d times, want once", q, n)
+		}
 	}
 }
