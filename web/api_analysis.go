@@ -114,16 +114,10 @@ func (s *Server) endpoints(ctx context.Context, tr TimeRange) ([]store.Endpoint,
 }
 
 func (s *Server) latency(ctx context.Context, q analysis.LatencyQuery) (analysis.LatencyReport, error) {
-	return s.latencyFrom(ctx, s.store, q)
-}
-
-// latencyFrom computes over src, which reads what the store holds (a
-// report's memo); the key is the query's alone.
-func (s *Server) latencyFrom(ctx context.Context, src analysis.SampleSource, q analysis.LatencyQuery) (analysis.LatencyReport, error) {
 	q.Now = s.dataNow(q.To)
 	key := queryKey("latency", q)
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.LatencyReport, error) {
-		return analysis.Latency(ctx, src, q)
+		return analysis.Latency(ctx, s.store, q)
 	})
 }
 
@@ -168,7 +162,8 @@ func (s *Server) outliers(ctx context.Context, q analysis.OutlierQuery) (analysi
 	return s.outliersFrom(ctx, s.store, q)
 }
 
-// outliersFrom computes over src, as latencyFrom.
+// outliersFrom computes over src, which reads what the store holds (a
+// report's memo); the key is the query's alone.
 func (s *Server) outliersFrom(ctx context.Context, src analysis.SpanSource, q analysis.OutlierQuery) (analysis.OutlierReport, error) {
 	key := queryKey("outliers", q)
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.OutlierReport, error) {

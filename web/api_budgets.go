@@ -104,7 +104,7 @@ func (s *Server) compliance(ctx context.Context, b store.Budget, tr TimeRange, n
 	return s.complianceFrom(ctx, s.store, b, tr, now)
 }
 
-// complianceFrom computes over src, as latencyFrom.
+// complianceFrom computes over src, as outliersFrom.
 func (s *Server) complianceFrom(ctx context.Context, src analysis.SpanSource, b store.Budget, tr TimeRange, now time.Time) (wire.Compliance, error) {
 	// The key names the budget's content, not only its id, so an edit
 	// (or a store whose timestamps do not move) never serves the old

@@ -27,8 +27,9 @@ const reportMemoRows = 200_000
 // (report.Report.WithBase adds the public URL for exports). Its analyses
 // read through one memo, so a trace that several of them read (a slow
 // request is an outlier, a budget's slow request and a comparison's tail)
-// and a window's samples (latency, outliers, impact, compliance) are read
-// once; the memo goes with the report.
+// and a window's samples (outliers, impact, compliance) are read once;
+// the memo goes with the report. Latency reads the store itself: it may
+// answer from other tables than spans.
 func (s *Server) computeReport(ctx context.Context, in store.Incident) (report.Report, error) {
 	return s.buildReport(ctx, in, analysis.NewSpanMemo(s.store, reportMemoRows))
 }
@@ -136,7 +137,7 @@ func (a reportAnalyses) Endpoints(ctx context.Context, from, to time.Time) ([]st
 }
 
 func (a reportAnalyses) Latency(ctx context.Context, q analysis.LatencyQuery) (analysis.LatencyReport, error) {
-	return a.s.latencyFrom(ctx, a.src, q)
+	return a.s.latency(ctx, q)
 }
 
 func (a reportAnalyses) Outliers(ctx context.Context, q analysis.OutlierQuery) (analysis.OutlierReport, error) {
