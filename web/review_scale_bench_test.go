@@ -11,9 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tailscope/tailscope/analysis/analysistest"
-	"github.com/tailscope/tailscope/cache"
 	"github.com/tailscope/tailscope/internal/testenv"
-	"github.com/tailscope/tailscope/static"
 	"github.com/tailscope/tailscope/store"
 	"github.com/tailscope/tailscope/store/postgres"
 )
@@ -93,16 +91,9 @@ func openScalePostgres(b *testing.B) (store.Store, func(b *testing.B)) {
 
 // benchReviewPages times the review pages of in over st.
 func benchReviewPages(b *testing.B, st store.Store, in store.Incident, spans int) {
-	assets, err := static.Load()
-	if err != nil {
-		b.Fatal(err)
-	}
-	mem, err := cache.NewMemory(1000)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cold := New(Config{Store: st, Now: rvNow, Version: "bench", Assets: assets}).Handler()
-	warm := New(Config{Store: st, Now: rvNow, Version: "bench", Assets: assets, Cache: cache.NewAside(mem, time.Hour, 0, nil)}).Handler()
+	// cold has no analysis cache; warm has the in-process one
+	// tailscope runs with by default.
+	cold, warm := newTestHandlers(b, st, rvNow)
 	from, to := in.From.UTC().Format(time.RFC3339), in.To.UTC().Format(time.RFC3339)
 	p := fmt.Sprintf("/incidents/%d", in.ID)
 	outliers := "/outliers?" + url.Values{"service": {analysistest.FeedAPI}, "endpoint": {analysistest.Endpoint}, "from": {from}, "to": {to}}.Encode()
