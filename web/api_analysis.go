@@ -166,9 +166,15 @@ func (s *Server) handleAPILatency(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) outliers(ctx context.Context, q analysis.OutlierQuery) (analysis.OutlierReport, error) {
+	return s.outliersFrom(ctx, s.store, q)
+}
+
+// outliersFrom computes over src, which reads what the store holds (a
+// report's memo); the key is the query's alone.
+func (s *Server) outliersFrom(ctx context.Context, src analysis.SpanSource, q analysis.OutlierQuery) (analysis.OutlierReport, error) {
 	key := queryKey("outliers", q)
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.OutlierReport, error) {
-		return analysis.Outliers(ctx, s.store, q)
+		return analysis.Outliers(ctx, src, q)
 	})
 }
 
@@ -350,14 +356,15 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// compareWith runs a comparison for query parameters exactly as the
-// compare API and the deploy page read them, so the numbers match theirs.
-func (s *Server) compareWith(ctx context.Context, q url.Values) (compareRequest, analysis.Comparison, error) {
+// compareWith runs a comparison over src for query parameters exactly as
+// the compare API and the deploy page read them, so the numbers match
+// theirs.
+func (s *Server) compareWith(ctx context.Context, src analysis.SpanSource, q url.Values) (compareRequest, analysis.Comparison, error) {
 	cr, err := s.parseCompareQuery(ctx, q)
 	if err != nil {
 		return cr, analysis.Comparison{}, err
 	}
-	c, err := s.compare(ctx, cr.Query)
+	c, err := s.compareFrom(ctx, src, cr.Query)
 	if err != nil {
 		return cr, c, fmt.Errorf("compare: %w", err)
 	}
@@ -365,9 +372,13 @@ func (s *Server) compareWith(ctx context.Context, q url.Values) (compareRequest,
 }
 
 func (s *Server) compare(ctx context.Context, q analysis.CompareQuery) (analysis.Comparison, error) {
+	return s.compareFrom(ctx, s.store, q)
+}
+
+func (s *Server) compareFrom(ctx context.Context, src analysis.SpanSource, q analysis.CompareQuery) (analysis.Comparison, error) {
 	key := queryKey("compare", q)
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.Comparison, error) {
-		return analysis.Compare(ctx, s.store, q)
+		return analysis.Compare(ctx, src, q)
 	})
 }
 

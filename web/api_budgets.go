@@ -101,12 +101,17 @@ type complianceQuery struct {
 // for one window they show one computation: the same sample, the same
 // hop ranking, the same worst hop.
 func (s *Server) compliance(ctx context.Context, b store.Budget, tr TimeRange, now time.Time) (wire.Compliance, error) {
+	return s.complianceFrom(ctx, s.store, b, tr, now)
+}
+
+// complianceFrom computes over src, as outliersFrom.
+func (s *Server) complianceFrom(ctx context.Context, src analysis.SpanSource, b store.Budget, tr TimeRange, now time.Time) (wire.Compliance, error) {
 	// The key names the budget's content, not only its id, so an edit
 	// (or a store whose timestamps do not move) never serves the old
 	// table.
 	key := queryKey("budget-compliance", complianceQuery{Budget: b, From: tr.From, To: tr.To, Now: now, Rules: s.burnRules})
 	rep, err := cached(ctx, s, key, func(ctx context.Context) (analysis.ComplianceReport, error) {
-		return analysis.Compliance(ctx, s.store, b, tr.From, tr.To, now, s.burnRules...)
+		return analysis.Compliance(ctx, src, b, tr.From, tr.To, now, s.burnRules...)
 	})
 	return wire.Compliance{Budget: wire.FromBudget(b), ComplianceReport: rep}, err
 }

@@ -216,7 +216,7 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 			v.Endpoints = append(v.Endpoints, e.Name)
 		}
 	}
-	cr, c, err := s.compareWith(r.Context(), q)
+	cr, c, err := s.compareWith(r.Context(), s.store, q)
 	if err != nil {
 		// A marker without traffic after it (yet) is a state of the
 		// data, not a bad request: the page explains it.
@@ -284,7 +284,7 @@ func (s *Server) handleComparePage(w http.ResponseWriter, r *http.Request) {
 	} else {
 		params := compareParams(q, "service", "endpoint", "version_a", "version_b", "from", "to", "deploy", "window", "equal_counts",
 			"before_from", "before_to", "after_from", "after_to")
-		_, c, err := s.compareWith(r.Context(), params)
+		_, c, err := s.compareWith(r.Context(), s.store, params)
 		if err != nil {
 			note, st, ok := pageCompareError(err)
 			if !ok {

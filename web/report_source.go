@@ -15,11 +15,28 @@ import (
 	"github.com/tailscope/tailscope/store"
 )
 
+// reportMemoRows bounds a report's memo (spans, and as many samples):
+// what the outlier examination, the hop tables and the comparisons'
+// samples read together on a busy incident (a few thousand traces of tens
+// of spans) and the windows' samples, while a report over giant traces or
+// windows stops keeping them instead of holding them all.
+const reportMemoRows = 200_000
+
 // computeReport builds an incident's report from the computations the
 // pages and the API use (cached alike), with site-relative links
-// (report.Report.WithBase adds the public URL for exports).
+// (report.Report.WithBase adds the public URL for exports). Its analyses
+// read through one memo, so a trace that several of them read (a slow
+// request is an outlier, a budget's slow request and a comparison's tail)
+// and a window's samples (outliers, impact, compliance) are read once;
+// the memo goes with the report. Latency reads the store itself: it may
+// answer from other tables than spans.
 func (s *Server) computeReport(ctx context.Context, in store.Incident) (report.Report, error) {
-	return report.Build(ctx, reportAnalyses{s}, s.store, in, report.Options{
+	return s.buildReport(ctx, in, analysis.NewSpanMemo(s.store, reportMemoRows))
+}
+
+// buildReport builds the report with its analyses reading spans from src.
+func (s *Server) buildReport(ctx context.Context, in store.Incident, src analysis.SpanSource) (report.Report, error) {
+	return report.Build(ctx, reportAnalyses{s: s, src: src}, reportRecords{Records: s.store, src: src}, in, report.Options{
 		Now: s.analysisNow(), GeneratedAt: s.now(), MaxRange: maxAnalysisRange, Version: s.version,
 	})
 }
@@ -93,9 +110,25 @@ func (s *Server) finalize(ctx context.Context, in store.Incident) (store.Inciden
 }
 
 // reportAnalyses is report.Analyses over the server's cached
-// computations. A 4xx of the API's parsers becomes report.Unavailable: the
-// report states it ("too few requests") instead of failing.
-type reportAnalyses struct{ s *Server }
+// computations, reading traces from src. A 4xx of the API's parsers
+// becomes report.Unavailable: the report states it ("too few requests")
+// instead of failing.
+type reportAnalyses struct {
+	s   *Server
+	src analysis.SpanSource
+}
+
+// reportRecords are the store's records, with the exemplars' traces read
+// from src like the analyses' (the worst trace of an outlier group has
+// been read by the outlier analysis).
+type reportRecords struct {
+	report.Records
+	src analysis.SpanSource
+}
+
+func (r reportRecords) Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
+	return r.src.Traces(ctx, ids)
+}
 
 var _ report.Analyses = reportAnalyses{}
 
@@ -108,17 +141,17 @@ func (a reportAnalyses) Latency(ctx context.Context, q analysis.LatencyQuery) (a
 }
 
 func (a reportAnalyses) Outliers(ctx context.Context, q analysis.OutlierQuery) (analysis.OutlierReport, error) {
-	rep, err := a.s.outliers(ctx, q)
+	rep, err := a.s.outliersFrom(ctx, a.src, q)
 	return rep, asUnavailable(err)
 }
 
 func (a reportAnalyses) Compare(ctx context.Context, q url.Values) (analysis.Comparison, error) {
-	_, c, err := a.s.compareWith(ctx, q)
+	_, c, err := a.s.compareWith(ctx, a.src, q)
 	return c, asUnavailable(err)
 }
 
 func (a reportAnalyses) Compliance(ctx context.Context, b store.Budget, from, to, now time.Time) (wire.Compliance, error) {
-	return a.s.compliance(ctx, b, TimeRange{From: from, To: to}, now)
+	return a.s.complianceFrom(ctx, a.src, b, TimeRange{From: from, To: to}, now)
 }
 
 func (a reportAnalyses) DeployKinds(ctx context.Context, ds []store.Deploy) (map[int64]string, error) {

@@ -63,19 +63,33 @@ func newRVFixtureSmall(t testing.TB) *rvFixture {
 // newRVFixtureN builds the fixture with n requests in each half hour.
 func newRVFixtureN(t testing.TB, n int) *rvFixture {
 	t.Helper()
-	ctx := context.Background()
+	db := openSpanStore(t, rvTraffic(n)...)
+	f := &rvFixture{db: db}
+	f.deploy, f.budget, f.incident = rvRecords(t, db)
+	f.handler, f.cached = newTestHandlers(t, rvFixedTimes{db}, rvNow)
+	return f
+}
+
+// rvTraffic is the fixture's traffic: v1 with n requests in the first
+// half hour, v2 with n in the second.
+func rvTraffic(n int) [][]store.Span {
 	acme := analysistest.Cause{Name: "slow-profile", Dependency: analysistest.ProfileSvc, Tenant: "acme", Probability: 0.1, Extra: 800 * time.Millisecond}
 	query := analysistest.Cause{Name: "slow-query", Dependency: analysistest.Postgres, Probability: 0.2, Extra: time.Second}
 	v1 := analysistest.Generate(analysistest.Scenario{Seed: 21, Start: rvStart, Window: 30 * time.Minute, Traces: n, Causes: []analysistest.Cause{acme}})
 	v2 := analysistest.Generate(analysistest.Scenario{Seed: 22, Start: rvStart.Add(30 * time.Minute), Window: 30 * time.Minute, Traces: n,
 		Parallel: true, Causes: []analysistest.Cause{acme, query}})
-	db := openSpanStore(t, v1.Spans, v2.Spans)
-	f := &rvFixture{db: db}
+	return [][]store.Span{v1.Spans, v2.Spans}
+}
+
+// rvRecords stores the fixture's deploy marker, budget and incident.
+func rvRecords(t testing.TB, st store.Store) (d store.Deploy, b store.Budget, in store.Incident) {
+	t.Helper()
+	ctx := context.Background()
 	var err error
-	if f.deploy, err = db.RecordDeploy(ctx, store.Deploy{Service: analysistest.FeedAPI, Version: "v2", At: rvStart.Add(30 * time.Minute), Source: store.DeploySourceAuto}); err != nil {
+	if d, err = st.RecordDeploy(ctx, store.Deploy{Service: analysistest.FeedAPI, Version: "v2", At: rvStart.Add(30 * time.Minute), Source: store.DeploySourceAuto}); err != nil {
 		t.Fatal(err)
 	}
-	if f.budget, err = db.CreateBudget(ctx, store.Budget{
+	if b, err = st.CreateBudget(ctx, store.Budget{
 		Name: "feed p99", Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint,
 		Threshold: 500 * time.Millisecond, Target: 0.99, Period: 30 * 24 * time.Hour,
 		Hops: []store.HopBudget{
@@ -86,34 +100,38 @@ func newRVFixtureN(t testing.TB, n int) *rvFixture {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if f.incident, err = db.CreateIncident(ctx, store.Incident{
+	if in, err = st.CreateIncident(ctx, store.Incident{
 		Title: "Feed p99 regression after v2", From: rvStart.Add(30 * time.Minute), To: rvStart.Add(50 * time.Minute),
 		Services: []string{analysistest.FeedAPI}, Notes: rvNotes,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	f.handler, f.cached = newTestHandlers(t, rvFixedTimes{db}, rvNow)
-	return f
+	return d, b, in
 }
 
 // openSpanStore opens a SQLite store in the test's temporary directory
 // holding the given spans.
 func openSpanStore(t testing.TB, spans ...[]store.Span) *sqlite.DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "spans.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "spans.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	writeSpans(t, db, spans...)
+	return db
+}
+
+// writeSpans writes spans in batches of 5,000.
+func writeSpans(t testing.TB, w store.Writer, spans ...[]store.Span) {
+	t.Helper()
 	for _, ss := range spans {
 		for i := 0; i < len(ss); i += 5000 {
-			if err := db.WriteSpans(ctx, ss[i:min(i+5000, len(ss))]); err != nil {
+			if err := w.WriteSpans(context.Background(), ss[i:min(i+5000, len(ss))]); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	return db
 }
 
 // newTestHandlers serves st at the clock now twice: without a cache, and
