@@ -136,7 +136,7 @@ func DeploysPage(v DeploysView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<div class=\"table-wrap\"><table data-testid=\"deploys-table\"><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Service</th><th scope=\"col\">Version</th><th scope=\"col\">Kind</th><th scope=\"col\">Source</th><th scope=\"col\">Note</th><th scope=\"col\">Look closer</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<div class=\"table-wrap\"><table data-testid=\"deploys-table\"><thead><tr><th scope=\"col\">When (UTC)</th><th scope=\"col\">Service</th><th scope=\"col\">Version</th><th scope=\"col\">Kind</th><th scope=\"col\">Source</th><th scope=\"col\">Note</th><th scope=\"col\">Look closer</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1003,7 +1003,7 @@ func ComparisonSection(c ComparisonView, compact bool) templ.Component {
 			}
 		}
 		if !compact {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 97, "<div class=\"table-wrap\"><table data-testid=\"compare-sides\"><thead><tr><th scope=\"col\">Side</th><th scope=\"col\">Window</th><th scope=\"col\" class=\"num\">Requests</th><th scope=\"col\" class=\"num\">Rate</th><th scope=\"col\" class=\"num\">Errors</th><th scope=\"col\" class=\"num\">p50</th><th scope=\"col\" class=\"num\">p95</th><th scope=\"col\" class=\"num\">p99</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 97, "<div class=\"table-wrap\"><table data-testid=\"compare-sides\"><thead><tr><th scope=\"col\">Side</th><th scope=\"col\">Window (UTC)</th><th scope=\"col\" class=\"num\">Requests</th><th scope=\"col\" class=\"num\">Rate</th><th scope=\"col\" class=\"num\">Errors</th><th scope=\"col\" class=\"num\">p50</th><th scope=\"col\" class=\"num\">p95</th><th scope=\"col\" class=\"num\">p99</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -53,7 +53,7 @@ func IncidentsPage(v IncidentsView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<div class=\"table-wrap\"><table data-testid=\"incidents-table\"><thead><tr><th scope=\"col\">Incident</th><th scope=\"col\">Window</th><th scope=\"col\">Duration</th><th scope=\"col\">Services</th><th scope=\"col\" class=\"num\">Pinned traces</th><th scope=\"col\"><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<div class=\"table-wrap\"><table data-testid=\"incidents-table\"><thead><tr><th scope=\"col\">Incident</th><th scope=\"col\">Window (UTC)</th><th scope=\"col\">Duration</th><th scope=\"col\">Services</th><th scope=\"col\" class=\"num\">Pinned traces</th><th scope=\"col\"><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1245,7 +1245,7 @@ func IncidentBody(v IncidentView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 122, "</section><section data-testid=\"incident-timeline\"><h2>Timeline</h2><div class=\"table-wrap\"><table class=\"timeline\"><thead><tr><th scope=\"col\">Time</th><th scope=\"col\">Event</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 122, "</section><section data-testid=\"incident-timeline\"><h2>Timeline</h2><div class=\"table-wrap\"><table class=\"timeline\"><thead><tr><th scope=\"col\">Time (UTC)</th><th scope=\"col\">Event</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -128,6 +128,17 @@ func (s *Server) latency(ctx context.Context, q analysis.LatencyQuery) (analysis
 	})
 }
 
+// spanLatency is latency read from spans alone, what an incident report
+// uses: its numbers are evidence bounded by the incident's window to the
+// nanosecond, where rollups round a window out to whole minutes and place
+// percentiles within the sketch's error.
+func (s *Server) spanLatency(ctx context.Context, q analysis.LatencyQuery) (analysis.LatencyReport, error) {
+	q.Now = s.dataNow(q.To)
+	return cached(ctx, s, queryKey("latency-spans", q), func(ctx context.Context) (analysis.LatencyReport, error) {
+		return analysis.Latency(ctx, s.store, q)
+	})
+}
+
 func (s *Server) parseLatencyQuery(ctx context.Context, v url.Values) (analysis.LatencyQuery, endpointQuery, error) {
 	eq, err := s.parseEndpointQuery(ctx, v, true)
 	if err != nil {

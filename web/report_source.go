@@ -28,8 +28,8 @@ const reportMemoRows = 200_000
 // read through one memo, so a trace that several of them read (a slow
 // request is an outlier, a budget's slow request and a comparison's tail)
 // and a window's samples (outliers, impact, compliance) are read once;
-// the memo goes with the report. Latency reads the store itself: it may
-// answer from other tables than spans.
+// the memo goes with the report. Latency reads the store's spans itself
+// (Server.spanLatency), exact and bounded by the window, never rollups.
 func (s *Server) computeReport(ctx context.Context, in store.Incident) (report.Report, error) {
 	return s.buildReport(ctx, in, analysis.NewSpanMemo(s.store, reportMemoRows))
 }
@@ -137,7 +137,7 @@ func (a reportAnalyses) Endpoints(ctx context.Context, from, to time.Time) ([]st
 }
 
 func (a reportAnalyses) Latency(ctx context.Context, q analysis.LatencyQuery) (analysis.LatencyReport, error) {
-	return a.s.latency(ctx, q)
+	return a.s.spanLatency(ctx, q)
 }
 
 func (a reportAnalyses) Outliers(ctx context.Context, q analysis.OutlierQuery) (analysis.OutlierReport, error) {
