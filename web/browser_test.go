@@ -161,7 +161,7 @@ func TestBrowser(t *testing.T) {
 		if example == "" {
 			t.Skip("no example trace from the outliers page")
 		}
-		b.Do(chromedp.Navigate(example), chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"]`)))
+		b.Do(chromedp.Navigate(example), chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"][data-ready]`)))
 		critical := browsertest.Get(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.wf-row[data-critical]')].map(r => r.dataset.search)`))
 		if len(critical) == 0 {
 			t.Fatal("no span is marked on the critical path")
@@ -232,7 +232,7 @@ func TestBrowser(t *testing.T) {
 		b.ScreenshotViewport("search")
 		// A click on a dot opens that trace.
 		b.Do(chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid="trace-scatter"] a').dispatchEvent(new MouseEvent('click', {bubbles: true}))`),
-			chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"]`)))
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"][data-ready]`)))
 		loc := browsertest.Get(b, chromedp.Location())
 		if !strings.Contains(loc, "/traces/") {
 			t.Errorf("clicking a dot went to %s", loc)
@@ -273,7 +273,7 @@ func TestBrowser(t *testing.T) {
 			t.Fatal("no trace has a heavy-ranking ranker span")
 		}
 		trace := traces[0]
-		b.Do(chromedp.Navigate(trace), chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"]`)))
+		b.Do(chromedp.Navigate(trace), chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"][data-ready]`)))
 		href := browsertest.Get(b, chromedp.Evaluate[string](`(document.querySelector('[data-testid="trace-profile"]') || {}).href || ""`))
 		if href == "" {
 			t.Fatalf("the slowest ranker trace %s offers no CPU profile", trace)
@@ -301,7 +301,7 @@ func TestBrowser(t *testing.T) {
 			if anyContains(names, "ranking.") {
 				break
 			}
-			b.Do(chromedp.Navigate(next), chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"]`)))
+			b.Do(chromedp.Navigate(next), chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"][data-ready]`)))
 			if href := browsertest.Get(b, chromedp.Evaluate[string](`(document.querySelector('[data-testid="trace-profile"]') || {}).href || ""`)); href != "" {
 				b.Do(chromedp.Navigate(href), chromedp.WaitVisible(chromedp.CSS(`[data-testid="span-flame"]`)))
 				names = browsertest.Get(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid="span-flame"] .frame')].map(f => f.dataset.name)`))
@@ -326,7 +326,7 @@ func TestBrowser(t *testing.T) {
 		}
 		b.Screenshot("outliers-dark")
 		if example != "" {
-			b.Do(chromedp.Navigate(example), chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"]`)))
+			b.Do(chromedp.Navigate(example), chromedp.WaitVisible(chromedp.CSS(`[data-testid="waterfall"][data-ready]`)))
 			b.Screenshot("waterfall-dark")
 		}
 		if compareURL != "" {
