@@ -2,6 +2,7 @@ package components
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/tailscope/tailscope/components/chart"
 )
@@ -24,7 +25,8 @@ type DeploysView struct {
 type DeployRow struct {
 	ID                int64
 	Service, Version  string
-	At, Ago           string
+	At                time.Time
+	Ago               string
 	Source, Note      string
 	Href, LatencyHref string
 	// FirstSeen marks the service's first sighting (its first version
@@ -41,7 +43,8 @@ type CompareFormView struct {
 
 // DeployCompareView is a deploy marker's before/after page.
 type DeployCompareView struct {
-	Service, Version, At, Source string
+	Service, Version, Source string
+	At                       time.Time
 	// FirstSeen: the marker is the service's first sighting.
 	FirstSeen bool
 	// DeployNote is the marker's own note.
@@ -103,7 +106,9 @@ type ComparisonView struct {
 
 // CompareSideView is one side's numbers.
 type CompareSideView struct {
-	Label, Window string
+	Label string
+	// From and To are the side's window.
+	From, To time.Time
 	// DataNote says when the side has data over only part of its window
 	// ("data from 14:50:12", the series began then).
 	DataNote            string

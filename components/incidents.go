@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 
@@ -20,7 +21,8 @@ type IncidentsView struct {
 // IncidentRow is one incident in the list.
 type IncidentRow struct {
 	ID                         int64
-	Title, Window, Duration    string
+	Title, Duration            string
+	From, To                   time.Time
 	Services                   []string
 	Pinned                     int
 	Href, EditHref, DeleteHref string
@@ -49,12 +51,12 @@ type ServiceChoice struct {
 type IncidentView struct {
 	ID       int64
 	Title    string
-	Window   string
+	From, To time.Time
 	Duration string
 	Services []string
 	// Export hides the page's forms and editing links (report.html).
 	Export      bool
-	GeneratedAt string
+	GeneratedAt time.Time
 	Summary     string
 	Warnings    []string
 	Timeline    []TimelineRow
@@ -76,7 +78,7 @@ type IncidentView struct {
 	// the incident was edited after it. Revisions lists every snapshot.
 	Revision      int
 	TracesKept    bool
-	FinalizedAt   string
+	FinalizedAt   time.Time
 	ReportVersion string
 	Stale         bool
 	Revisions     []RevisionRow
@@ -85,7 +87,7 @@ type IncidentView struct {
 // RevisionRow is one finalized revision of an incident's report.
 type RevisionRow struct {
 	Revision int
-	At       string
+	At       time.Time
 	Version  string
 	Href     string
 	Current  bool
@@ -100,7 +102,11 @@ type IncidentLinks struct {
 
 // TimelineRow is one event of the incident timeline.
 type TimelineRow struct {
-	Time, Kind, Text, Href string
+	Time time.Time
+	// Fmt is the time's format: a clock when the whole timeline falls on
+	// one day, else date and clock.
+	Fmt              string
+	Kind, Text, Href string
 }
 
 // IncidentEndpointView is one endpoint examined by the review: timeline
@@ -124,12 +130,13 @@ type IncidentEndpointView struct {
 // IncidentDeployView is a deploy in or just before the incident with its
 // before/after verdict.
 type IncidentDeployView struct {
-	Label, At, Source, Note string
-	Href                    string
-	InRange                 bool
-	Verdict, VerdictClass   string
-	Summary                 string
-	Unavailable             string
+	Label, Source, Note   string
+	At                    time.Time
+	Href                  string
+	InRange               bool
+	Verdict, VerdictClass string
+	Summary               string
+	Unavailable           string
 	// Ranges states the compared before/after ranges; CompareHref is the
 	// comparison's API link.
 	Ranges, CompareHref string

@@ -88,6 +88,9 @@ const (
 	TimeDateTime   = "datetime"    // 2026-11-23 14:02:05
 	TimeDateTimeMs = "datetime-ms" // 2026-11-23 14:02:05.123
 	TimeClock      = "time"        // 14:02:05
+	// TimeEnd is an interval's end: a clock when it falls on its start's
+	// day, a date and clock otherwise (see Interval).
+	TimeEnd = "end"
 )
 
 // utcText writes t in UTC in one of the Time formats, with the zone, so a
@@ -101,6 +104,15 @@ func utcText(t time.Time, format string) string {
 		layout = "15:04:05"
 	}
 	return t.UTC().Format(layout) + " UTC"
+}
+
+// endText is an interval's end in UTC: its clock alone when it falls on
+// the start's day.
+func endText(from, to time.Time) string {
+	if from.UTC().Format(time.DateOnly) == to.UTC().Format(time.DateOnly) {
+		return utcText(to, TimeClock)
+	}
+	return utcText(to, TimeDateTime)
 }
 
 func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

@@ -57,9 +57,15 @@ bindFlameSearch(document);
       ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds()]
       : [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds(), d.getMilliseconds()];
   }
-  function text(d, fmt) {
+  // text writes d in format fmt; an interval's end ("end") is a clock
+  // alone when it falls on the day of from, its start.
+  function text(d, fmt, from) {
     const [y, mo, da, h, mi, s, ms] = parts(d);
     const clock = pad(h) + ":" + pad(mi) + ":" + pad(s);
+    if (fmt === "end") {
+      const f = from && !isNaN(from) ? parts(from) : null;
+      fmt = f && f[0] === y && f[1] === mo && f[2] === da ? "time" : "datetime";
+    }
     let out = fmt === "time" ? clock : y + "-" + pad(mo) + "-" + pad(da) + " " + clock;
     if (fmt === "datetime-ms") out += "." + pad(ms, 3);
     return utc() ? out + " UTC" : out;
@@ -79,7 +85,7 @@ bindFlameSearch(document);
     for (const el of document.querySelectorAll("time[datetime]")) {
       const d = new Date(el.getAttribute("datetime"));
       if (isNaN(d)) continue;
-      el.textContent = text(d, el.dataset.fmt || "datetime");
+      el.textContent = text(d, el.dataset.fmt || "datetime", el.dataset.from && new Date(el.dataset.from));
       el.title = utc() ? "" : "your time zone (" + zoneName() + "); " + d.toISOString().replace("T", " ").replace(".000Z", "Z");
     }
     // Time-axis tick labels: the server drew them in UTC at round UTC

@@ -122,7 +122,7 @@ func (s *Server) handleDeploysPage(w http.ResponseWriter, r *http.Request) {
 	var versions []string
 	for _, d := range ds {
 		v.Rows = append(v.Rows, components.DeployRow{
-			ID: d.ID, Service: d.Service, Version: d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05"), Ago: ago(d.At, now),
+			ID: d.ID, Service: d.Service, Version: d.Version, At: d.At, Ago: ago(d.At, now),
 			Source: d.Source, Note: d.Note, Href: fmt.Sprintf("/deploys/%d", d.ID), FirstSeen: kinds[d.ID] == analysis.KindFirstSeen,
 			LatencyHref: href.With("/latency", "service", d.Service, "from", href.Time(d.At.Add(-time.Hour)), "to", href.Time(minTime(d.At.Add(time.Hour), now))),
 		})
@@ -197,7 +197,7 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	v := components.DeployCompareView{
-		Service: d.Service, Version: d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05 UTC"), Source: report.SourceWord(d.Source),
+		Service: d.Service, Version: d.Version, At: d.At, Source: report.SourceWord(d.Source),
 		DeployNote: d.Note, Endpoint: q.Get("endpoint"), Window: cmp.Or(q.Get("window"), "1h"),
 		EqualCounts: q.Get("equal_counts") == "1" || q.Get("equal_counts") == "true", Action: fmt.Sprintf("/deploys/%d", id),
 		FirstSeen: kinds[d.ID] == analysis.KindFirstSeen,
@@ -336,7 +336,7 @@ func comparisonView(c analysis.Comparison, before, after string) components.Comp
 	for i, side := range []analysis.CompareSide{c.Before, c.After} {
 		label := []string{before, after}[i]
 		sv := components.CompareSideView{
-			Label: label, Window: report.HumanRange(side.From, side.To), Count: side.Count, Errors: side.Errors,
+			Label: label, From: side.From, To: side.To, Count: side.Count, Errors: side.Errors,
 			ErrorRate: side.ErrorRate, RatePerS: side.RatePerS,
 			P50Ms: side.Percentiles.P50Ms, P95Ms: side.Percentiles.P95Ms, P99Ms: side.Percentiles.P99Ms,
 		}

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/components"
@@ -19,8 +20,8 @@ func incidentView(rep report.Report, export bool) (components.IncidentView, erro
 	// The report's links carry the base (the server's URL in exports).
 	base := strings.TrimSuffix(rep.Links.Incident, p)
 	v := components.IncidentView{
-		ID: in.ID, Title: in.Title, Window: report.HumanRange(in.From, in.To), Duration: report.HumanDuration(in.To.Sub(in.From)),
-		Services: in.Services, Export: export, GeneratedAt: rep.GeneratedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
+		ID: in.ID, Title: in.Title, From: in.From, To: in.To, Duration: report.HumanDuration(in.To.Sub(in.From)),
+		Services: in.Services, Export: export, GeneratedAt: rep.GeneratedAt,
 		Summary: rep.Summary, Warnings: rep.Warnings, PinAction: p + "/pins",
 		Links: components.IncidentLinks{
 			Page: rep.Links.Incident, Edit: p + "/edit", Delete: p + "/delete",
@@ -30,14 +31,14 @@ func incidentView(rep report.Report, export bool) (components.IncidentView, erro
 		Revision: rep.Revision, TracesKept: rep.TracesKept, ReportVersion: rep.TailscopeVersion,
 	}
 	if rep.FinalizedAt != nil {
-		v.FinalizedAt = rep.FinalizedAt.UTC().Format("2006-01-02 15:04:05 UTC")
+		v.FinalizedAt = *rep.FinalizedAt
 	}
-	timeLayout := "15:04:05"
-	if in.From.Format("2006-01-02") != in.To.Format("2006-01-02") || len(rep.Timeline) > 0 && rep.Timeline[0].Time.Format("2006-01-02") != in.To.Format("2006-01-02") {
-		timeLayout = "2006-01-02 15:04:05"
+	timeFmt := components.TimeClock
+	if in.From.UTC().Format(time.DateOnly) != in.To.UTC().Format(time.DateOnly) || len(rep.Timeline) > 0 && rep.Timeline[0].Time.UTC().Format(time.DateOnly) != in.To.UTC().Format(time.DateOnly) {
+		timeFmt = components.TimeDateTime
 	}
 	for _, t := range rep.Timeline {
-		v.Timeline = append(v.Timeline, components.TimelineRow{Time: t.Time.UTC().Format(timeLayout), Kind: t.Kind, Text: t.Text, Href: t.Link})
+		v.Timeline = append(v.Timeline, components.TimelineRow{Time: t.Time, Fmt: timeFmt, Kind: t.Kind, Text: t.Text, Href: t.Link})
 	}
 	var markers []chart.Marker
 	for _, d := range rep.Deploys {
@@ -52,7 +53,7 @@ func incidentView(rep report.Report, export bool) (components.IncidentView, erro
 			continue // a first sighting has nothing to compare: the timeline and charts mark it
 		}
 		dv := components.IncidentDeployView{
-			Label: d.Service + " " + d.Version, At: d.At.UTC().Format("2006-01-02 15:04:05 UTC"), Source: report.SourceWord(d.Source),
+			Label: d.Service + " " + d.Version, At: d.At, Source: report.SourceWord(d.Source),
 			Note: d.Note, Href: d.Link, InRange: d.InRange, Unavailable: d.Unavailable, FirstSeen: d.Kind == analysis.KindFirstSeen,
 		}
 		if d.Kind != analysis.KindFirstSeen {

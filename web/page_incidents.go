@@ -35,7 +35,7 @@ func (s *Server) handleIncidentsPage(w http.ResponseWriter, r *http.Request) {
 	for _, in := range list {
 		p := report.IncidentPath(in.ID)
 		v.Rows = append(v.Rows, components.IncidentRow{
-			ID: in.ID, Title: in.Title, Window: report.HumanRange(in.From, in.To), Duration: report.HumanDuration(in.To.Sub(in.From)),
+			ID: in.ID, Title: in.Title, From: in.From, To: in.To, Duration: report.HumanDuration(in.To.Sub(in.From)),
 			Services: in.Services, Pinned: len(in.PinnedTraces),
 			Href: p, EditHref: p + "/edit", DeleteHref: p + "/delete", ReportHref: p + "/report.html",
 		})
@@ -336,7 +336,7 @@ func (s *Server) renderIncident(w http.ResponseWriter, r *http.Request, in store
 	}
 	for _, sn := range revs {
 		v.Revisions = append(v.Revisions, components.RevisionRow{
-			Revision: sn.Revision, At: sn.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"), Version: sn.Version,
+			Revision: sn.Revision, At: sn.CreatedAt, Version: sn.Version,
 			Href: fmt.Sprintf("%s?revision=%d", report.IncidentPath(in.ID), sn.Revision), Current: sn.Revision == rep.Revision,
 		})
 	}

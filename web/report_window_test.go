@@ -16,7 +16,7 @@ import (
 // generatedAt matches the one part of each export that says when it was
 // rendered: the Markdown header's "Generated:" item, report.html's
 // generated-at span and report.json's generated_at.
-var generatedAt = regexp.MustCompile(`(\*\*Generated:\*\* |data-testid="generated-at">|"generated_at": ")\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?( UTC|Z)`)
+var generatedAt = regexp.MustCompile(`(\*\*Generated:\*\* |data-testid="generated-at">|"generated_at": ")(?:<time datetime="[^"]+" data-fmt="datetime">)?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?( UTC|Z)`)
 
 // withoutGenerated blanks an export's generated-at time, the only part
 // allowed to change between two exports of the same incident.

@@ -115,6 +115,51 @@ func TestBrowserTime(t *testing.T) {
 		}
 	})
 
+	// Tables of deploys, incidents and a comparison's sides write <time>
+	// elements too: each reads its instant in the reader's zone, an
+	// interval's end its clock alone when it falls on the start's day.
+	pageTimes := func(t *testing.T, u string, want int) {
+		t.Helper()
+		b.Do(chromedp.Navigate(u), chromedp.WaitVisible(chromedp.CSS(`main`)))
+		type el struct{ T, Fmt, From, Text string }
+		got := browsertest.Get(b, chromedp.Evaluate[[]el](`[...document.querySelectorAll('main time[datetime]')].map(e => ({T: e.getAttribute("datetime"), Fmt: e.dataset.fmt || "", From: e.dataset.from || "", Text: e.textContent}))`))
+		if len(got) < want {
+			t.Fatalf("%s: %d times %v, want at least %d", u, len(got), got, want)
+		}
+		layout := map[string]string{"datetime": "2006-01-02 15:04:05", "datetime-ms": "2006-01-02 15:04:05.000", "time": "15:04:05"}
+		for _, e := range got {
+			at, err := time.Parse(time.RFC3339Nano, e.T)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt := e.Fmt
+			if fmt == "end" {
+				start, err := time.Parse(time.RFC3339Nano, e.From)
+				if err != nil {
+					t.Fatalf("interval end %s without its start: %v", e.T, err)
+				}
+				fmt = "datetime"
+				if start.In(ist).Format(time.DateOnly) == at.In(ist).Format(time.DateOnly) {
+					fmt = "time"
+				}
+			}
+			if want := at.In(ist).Format(layout[fmt]); e.Text != want {
+				t.Errorf("%s: time %s (%s) reads %q, want %q (Kolkata)", u, e.T, e.Fmt, e.Text, want)
+			}
+		}
+	}
+	t.Run("deploy and comparison tables in local time", func(t *testing.T) {
+		pageTimes(t, srv.URL+"/deploys?"+url.Values{"from": {fixtureStart.Format(time.RFC3339)}, "to": {fixtureStart.Add(time.Hour).Format(time.RFC3339)}}.Encode(), 3) // the resolved range and a deploy
+		if n := browsertest.Get(b, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="deploy-row"] time').length`)); n == 0 {
+			t.Fatal("deploy rows show no <time>")
+		}
+		href := browsertest.Get(b, chromedp.Evaluate[string](`document.querySelector('[data-testid="deploy-compare-link"]').href`))
+		pageTimes(t, href, 5) // the deploy and both sides' windows
+		if n := browsertest.Get(b, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="compare-sides"] time[data-fmt="end"]').length`)); n != 2 {
+			t.Errorf("comparison sides show %d interval ends, want 2", n)
+		}
+	})
+
 	t.Run("zoom out", func(t *testing.T) {
 		b.Do(chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(`[data-testid="zoom-out"]`)))
 		u, _ := url.Parse(browsertest.Get(b, chromedp.Evaluate[string](`document.querySelector('[data-testid="zoom-out"]').href`)))
