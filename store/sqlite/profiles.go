@@ -129,26 +129,8 @@ ORDER BY agg.total DESC, agg.stack_id`
 		query += ` LIMIT ?`
 		args = append(args, q.MaxStacks)
 	}
-	rows, err := db.r.QueryContext(ctx, query, args...)
+	out, err := sqlcommon.Collect(ctx, conn{db}, query, sqlcommon.ScanStackValue, args...)
 	if err != nil {
-		return nil, mapErr(ctx, "stacks", err)
-	}
-	defer rows.Close()
-	out := []store.StackValue{}
-	for rows.Next() {
-		var (
-			frames []byte
-			sv     store.StackValue
-		)
-		if err := rows.Scan(&frames, &sv.Value); err != nil {
-			return nil, mapErr(ctx, "stacks", err)
-		}
-		if err := json.Unmarshal(frames, &sv.Frames); err != nil {
-			return nil, fmt.Errorf("sqlite: stacks: decode frames: %w", err)
-		}
-		out = append(out, sv)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, mapErr(ctx, "stacks", err)
 	}
 	return out, nil

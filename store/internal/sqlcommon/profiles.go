@@ -1,6 +1,7 @@
 package sqlcommon
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/tailscope/tailscope/store"
@@ -52,4 +53,19 @@ func ScanSpanProfile(sc Scanner) (store.SpanProfile, error) {
 	copy(sp.SpanID[:], id)
 	sp.Type = store.ProfileType(typ)
 	return sp, nil
+}
+
+// ScanStackValue reads a (frames JSON, value) row of a stacks query.
+func ScanStackValue(sc Scanner) (store.StackValue, error) {
+	var (
+		frames []byte
+		sv     store.StackValue
+	)
+	if err := sc.Scan(&frames, &sv.Value); err != nil {
+		return sv, err
+	}
+	if err := json.Unmarshal(frames, &sv.Frames); err != nil {
+		return sv, fmt.Errorf("decode frames: %w", err)
+	}
+	return sv, nil
 }
