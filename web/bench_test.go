@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
@@ -125,6 +126,40 @@ func BenchmarkWaterfall10k(b *testing.B) {
 		size = w.Body.Len()
 	}
 	b.ReportMetric(float64(size)/1024, "KiB/page")
+}
+
+// BenchmarkTrace50k is the server side of opening a 50,000-span trace
+// (the deep shape of BenchmarkBrowserWaterfall50k): the page (store read,
+// critical path, findings, first rows, render) and the rows request its
+// script makes next (from traceMemo: tree walk, JSON, gzip). "read" is
+// the store read alone.
+//
+//	go test ./web -run '^$' -bench 'Trace50k' -benchtime 8x -benchmem
+func BenchmarkTrace50k(b *testing.B) {
+	spans := deepTrace(50_000)
+	srv, db := benchServer(b, spans)
+	h := srv.Handler()
+	id := spans[0].TraceID
+	b.Run("read", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := db.Trace(context.Background(), id); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("page+rows", func(b *testing.B) {
+		for b.Loop() {
+			for _, u := range []string{"/traces/" + id.String(), "/api/v1/traces/" + id.String() + "/waterfall"} {
+				req := httptest.NewRequest("GET", u, nil)
+				req.Header.Set("Accept-Encoding", "gzip")
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatalf("%s: status %d", u, w.Code)
+				}
+			}
+		}
+	})
 }
 
 // BenchmarkOutliersRender1M is the page's own work for an outlier report

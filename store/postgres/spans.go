@@ -185,11 +185,12 @@ var selectSpans = `SELECT ` + sqlcommon.ResolvedSpanColumns("spans") + ` FROM sp
 
 // Trace returns the spans of one trace ordered by start, then span id.
 func (db *DB) Trace(ctx context.Context, id store.TraceID) ([]store.Span, error) {
+	hint := sqlcommon.SpanCountHint(ctx, conn{db}, id)
 	rows, err := db.pool.Query(ctx, selectSpans+`WHERE trace_id = $1 ORDER BY start_ns, span_id`, id[:])
 	if err != nil {
 		return nil, mapErr(ctx, "trace", err)
 	}
-	spans, err := collectSpans(rows)
+	spans, err := collectSpans(rows, hint)
 	if err != nil {
 		return nil, mapErr(ctx, "trace", err)
 	}
@@ -199,9 +200,10 @@ func (db *DB) Trace(ctx context.Context, id store.TraceID) ([]store.Span, error)
 	return spans, nil
 }
 
-func collectSpans(rows pgx.Rows) ([]store.Span, error) {
+// collectSpans reads rows into a slice of capacity hint.
+func collectSpans(rows pgx.Rows, hint int) ([]store.Span, error) {
 	defer rows.Close()
-	var spans []store.Span
+	spans := make([]store.Span, 0, hint)
 	for rows.Next() {
 		s, err := sqlcommon.ScanSpan(rows)
 		if err != nil {
@@ -224,7 +226,7 @@ func (db *DB) Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceI
 	if err != nil {
 		return nil, mapErr(ctx, "traces", err)
 	}
-	spans, err := collectSpans(rows)
+	spans, err := collectSpans(rows, 0)
 	if err != nil {
 		return nil, mapErr(ctx, "traces", err)
 	}

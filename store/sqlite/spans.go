@@ -20,7 +20,7 @@ func (db *DB) Trace(ctx context.Context, id store.TraceID) ([]store.Span, error)
 		return nil, mapErr(ctx, "trace", err)
 	}
 	defer rows.Close()
-	var spans []store.Span
+	spans := make([]store.Span, 0, sqlcommon.SpanCountHint(ctx, conn{db}, id))
 	for rows.Next() {
 		s, err := sqlcommon.ScanSpan(rows)
 		if err != nil {

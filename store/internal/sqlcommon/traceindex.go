@@ -2,6 +2,7 @@ package sqlcommon
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -241,4 +242,22 @@ func ScanIndexSpan(sc Scanner) (store.Span, error) {
 		}
 	}
 	return s, nil
+}
+
+// maxSpanCountHint bounds the capacity SpanCountHint suggests, so a corrupt
+// or huge count never allocates more than a large trace's worth up front.
+const maxSpanCountHint = 1 << 20
+
+// SpanCountHint is the trace's span count from its trace_index row, for
+// sizing the slice a trace read fills: appending 50,000 spans to a growing
+// slice copied them about twice over and doubled the bytes a read
+// allocates (docs/PERFORMANCE.md). The row may lag spans being written, so
+// it is a hint; 0 when there is no row or it cannot be read (the read
+// that follows reports any real error).
+func SpanCountHint(ctx context.Context, c Conn, id store.TraceID) int {
+	var n int64
+	if err := c.QueryRow(ctx, Rebind(c.Dialect(), `SELECT span_count FROM trace_index WHERE trace_id = ?`), id[:]).Scan(&n); err != nil {
+		return 0
+	}
+	return int(min(max(n, 0), maxSpanCountHint))
 }
