@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 )
 
@@ -109,6 +110,32 @@ type Span struct {
 	Dependency   string // what a client/db/cache span talks to; "" otherwise
 	PayloadBytes int64  // request+response body bytes; 0 when not reported
 	Host         string // resource host.name, else service.instance.id
+	// Weight is the span's adjusted count (≥ 1): how many spans of the
+	// unsampled stream it stands for, from the sampler's tracestate
+	// threshold or a SampleRate attribute. 1 for unsampled streams and
+	// for rows written before weights were kept.
+	Weight float64
+}
+
+// MaxWeight is the largest span weight: 2^56, the largest adjusted count
+// an OpenTelemetry sampling threshold can express.
+const MaxWeight = float64(1 << 56)
+
+// NormWeight is w as stores keep it: in [1, MaxWeight], and 1 for an
+// unset (0) or meaningless weight, so a Span built without one counts once.
+func NormWeight(w float64) float64 {
+	if !(w >= 1) { // also NaN
+		return 1
+	}
+	return min(w, MaxWeight)
+}
+
+// CountWeight is the integer a span adds to a rollup count: NormWeight
+// rounded half up, so at least 1. Rollup columns are integers; a weight
+// of 2.4 counts 2, a sampler's 1-in-N rates (integers) count exactly.
+// The stores' backfill SQL rounds the same way (floor(w + 0.5)).
+func CountWeight(w float64) int64 {
+	return int64(math.Floor(NormWeight(w) + 0.5))
 }
 
 // IsRoot reports whether the span has no parent.
@@ -138,6 +165,7 @@ type Sample struct {
 	Version       string
 	Host          string
 	PayloadBytes  int64
+	Weight        float64 // the span's adjusted count (Span.Weight)
 }
 
 // SampleQuery selects entry spans. Service is required; an empty Endpoint

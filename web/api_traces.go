@@ -60,6 +60,7 @@ type spanJSON struct {
 	Dependency    string           `json:"dependency"`
 	PayloadBytes  int64            `json:"payload_bytes"`
 	Host          string           `json:"host"`
+	Weight        float64          `json:"weight"`
 	Attributes    store.Attributes `json:"attributes"`
 	Resource      store.Attributes `json:"resource"`
 	Events        []store.Event    `json:"events"`
@@ -94,6 +95,7 @@ func spanToJSON(sp *store.Span) spanJSON {
 		Dependency:    sp.Dependency,
 		PayloadBytes:  sp.PayloadBytes,
 		Host:          sp.Host,
+		Weight:        store.NormWeight(sp.Weight),
 		Attributes:    sp.Attributes,
 		Resource:      sp.Resource,
 		Events:        events,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/tailscope/tailscope/analysis"
@@ -38,6 +39,10 @@ func spanDetailView(sp *store.Span, st analysis.SpanTime) *components.SpanDetail
 	}
 	if sp.PayloadBytes > 0 {
 		d.Facts = append(d.Facts, components.KV{Key: "payload", Value: units.Bytes(float64(sp.PayloadBytes))})
+	}
+	if w := store.NormWeight(sp.Weight); w > 1 {
+		// A sampled span: it stands for w spans of the unsampled stream.
+		d.Facts = append(d.Facts, components.KV{Key: "sampling weight", Value: strconv.FormatFloat(w, 'g', 4, 64)})
 	}
 	d.Attributes = attrKV(sp.Attributes)
 	d.Resource = attrKV(sp.Resource)

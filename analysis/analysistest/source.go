@@ -94,7 +94,7 @@ func NewSource(spans []store.Span) *Source {
 				TraceID: sp.TraceID, SpanID: sp.SpanID, Service: sp.Service, Name: sp.Name,
 				StartUnixNano: sp.StartUnixNano, DurationNano: sp.DurationNano,
 				Error: sp.StatusCode == store.StatusError, Tenant: sp.Tenant, Version: sp.Version,
-				Host: sp.Host, PayloadBytes: sp.PayloadBytes,
+				Host: sp.Host, PayloadBytes: sp.PayloadBytes, Weight: store.NormWeight(sp.Weight),
 			}
 		}
 		s.byService[svc] = out

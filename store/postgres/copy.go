@@ -23,7 +23,8 @@ import (
 // binary COPY format ("COPY", File Formats): a header, per row a field
 // count and per field a length (-1 for NULL) and the type's binary send
 // form, and a trailer. The forms used are simple: bytea and text are their
-// bytes, json is its text, smallint and bigint are big-endian integers.
+// bytes, json is its text, smallint and bigint are big-endian integers, double precision its
+// big-endian IEEE 754 bits.
 type copyStream struct {
 	b         []byte
 	order     []int32 // encode's sort order, reused
@@ -121,6 +122,7 @@ func (c *copyStream) span(s *store.Span, resource int64) error {
 	c.text(s.Dependency)
 	c.int64(s.PayloadBytes)
 	c.text(s.Host)
+	c.float64(store.NormWeight(s.Weight))
 	return nil
 }
 
@@ -151,6 +153,12 @@ func (c *copyStream) json(v []byte) {
 func (c *copyStream) int16(v int16) {
 	c.b = binary.BigEndian.AppendUint32(c.b, 2)
 	c.b = binary.BigEndian.AppendUint16(c.b, uint16(v))
+}
+
+// float64 appends a double precision: its IEEE 754 bits, big-endian.
+func (c *copyStream) float64(v float64) {
+	c.b = binary.BigEndian.AppendUint32(c.b, 8)
+	c.b = binary.BigEndian.AppendUint64(c.b, math.Float64bits(v))
 }
 
 func (c *copyStream) int64(v int64) {

@@ -304,12 +304,13 @@ func (db *DB) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample,
 		tid, sid, service, name, tenant, ver, host pgtype.DriverBytes
 		start, dur, payload                        int64
 		status                                     int16
+		weight                                     float64
 	)
 	for rows.Next() {
-		if err := rows.Scan(&tid, &sid, &service, &name, &tenant, &ver, &host, &start, &dur, &status, &payload); err != nil {
+		if err := rows.Scan(&tid, &sid, &service, &name, &tenant, &ver, &host, &start, &dur, &status, &payload, &weight); err != nil {
 			return nil, mapErr(ctx, "samples", err)
 		}
-		if err := b.Add(tid, sid, service, name, tenant, ver, host, start, dur, int64(status), payload); err != nil {
+		if err := b.Add(tid, sid, service, name, tenant, ver, host, start, dur, int64(status), payload, weight); err != nil {
 			return nil, mapErr(ctx, "samples", err)
 		}
 	}

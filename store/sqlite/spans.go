@@ -133,12 +133,13 @@ func (db *DB) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample,
 		b                                          = sqlcommon.NewSampleBuilder()
 		tid, sid, service, name, tenant, ver, host sql.RawBytes
 		start, dur, status, payload                int64
+		weight                                     float64
 	)
 	for rows.Next() {
-		if err := rows.Scan(&tid, &sid, &service, &name, &tenant, &ver, &host, &start, &dur, &status, &payload); err != nil {
+		if err := rows.Scan(&tid, &sid, &service, &name, &tenant, &ver, &host, &start, &dur, &status, &payload, &weight); err != nil {
 			return nil, mapErr(ctx, "samples", err)
 		}
-		if err := b.Add(tid, sid, service, name, tenant, ver, host, start, dur, status, payload); err != nil {
+		if err := b.Add(tid, sid, service, name, tenant, ver, host, start, dur, status, payload, weight); err != nil {
 			return nil, mapErr(ctx, "samples", err)
 		}
 	}

@@ -18,10 +18,10 @@ import (
 // SpanColumns (resource always NULL since migration 00004) and resource_id.
 const (
 	spanInsertColumns = sqlcommon.SpanColumns + `, resource_id`
-	spanValues        = 20
+	spanValues        = 21
 )
 
-// insertRows is how many spans one multi-row INSERT binds (640 values, far
+// insertRows is how many spans one multi-row INSERT binds (672 values, far
 // below SQLite's limit of 32,766). One statement per span spent ~10% of
 // write time in per-statement work: database/sql's argument checks, the
 // driver's locking and the VDBE's setup and reset.
@@ -343,7 +343,8 @@ func spanArgs(args []any, s *store.Span, resourceID any) error {
 	args[16] = sqlcommon.Clean(s.Dependency)
 	args[17] = s.PayloadBytes
 	args[18] = sqlcommon.Clean(s.Host)
-	args[19] = resourceID
+	args[19] = store.NormWeight(s.Weight)
+	args[20] = resourceID
 	return nil
 }
 

@@ -93,7 +93,7 @@ func testSamples(t *testing.T, s store.Store) {
 		t.Fatalf("Samples = %d rows, %v", len(got), err)
 	}
 	wantA := store.Sample{TraceID: traceID(1), SpanID: spanID(10), Service: "api", Name: "GET /a", StartUnixNano: at(0),
-		DurationNano: int64(10 * time.Millisecond), Tenant: "t1", Version: "v1", Host: "h1", PayloadBytes: 100}
+		DurationNano: int64(10 * time.Millisecond), Tenant: "t1", Version: "v1", Host: "h1", PayloadBytes: 100, Weight: 1}
 	if got[0] != wantA {
 		t.Errorf("sample A = %+v, want %+v", got[0], wantA)
 	}

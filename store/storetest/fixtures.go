@@ -127,6 +127,8 @@ func diffSpan(want, got store.Span) string {
 		return fmt.Sprintf("payload %d, want %d", got.PayloadBytes, want.PayloadBytes)
 	case want.Host != got.Host:
 		return fmt.Sprintf("host %q, want %q", got.Host, want.Host)
+	case store.NormWeight(want.Weight) != got.Weight:
+		return fmt.Sprintf("weight %v, want %v", got.Weight, store.NormWeight(want.Weight))
 	case len(want.Events) != len(got.Events):
 		return fmt.Sprintf("%d events, want %d", len(got.Events), len(want.Events))
 	case len(want.Links) != len(got.Links):

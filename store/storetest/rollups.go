@@ -24,6 +24,7 @@ func rollupTests() []struct {
 		{"RollupsRequestBefore", testRollupsRequestBefore},
 		{"RollupsRetention", testRollupsRetention},
 		{"OperationRollups", testOperationRollups},
+		{"Weights", testWeights},
 	}
 }
 

@@ -45,6 +45,7 @@ func fullSpan() store.Span {
 		Dependency:   "postgresql/profiles",
 		PayloadBytes: 1 << 40,
 		Host:         "node-7",
+		Weight:       1 / (1 - 0x0a3d70a3d70a3d/float64(1<<56)), // th:0a3d70a3d70a3d, ~1.04
 	}
 }
 

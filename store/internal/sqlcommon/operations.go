@@ -10,9 +10,23 @@ import (
 	"github.com/tailscope/tailscope/store"
 )
 
+// WeightCount is, in both dialects, what a span row counts as: its weight
+// rounded half up, at least 1 — store.CountWeight, which the ingest
+// rollups use, so rollups built at ingest, by the backfills and the
+// operations read from spans agree. Sums of durations multiply it in
+// NUMERIC (WeightedSum): PostgreSQL's bigint product would fail on
+// overflow.
+const WeightCount = "CAST(CASE WHEN weight >= 1 THEN floor(weight + 0.5) ELSE 1 END AS BIGINT)"
+
+// WeightedSum sums a column of the span row weighted by WeightCount.
+func WeightedSum(col string) string {
+	return "CAST(sum(CAST(" + col + " AS NUMERIC) * " + WeightCount + ") AS BIGINT)"
+}
+
 // OperationsSQL validates q and builds the Operations query. Each row is
 // (service, name, kind, grp, bin, n, errors, min_ns, max_ns, sum_ns) for
 // one duration bin of one operation; bin is NULL for durations ≤ 0.
+// Counts and sums are weighted (WeightCount), as the operation rollups are.
 //
 // One scan of the window: spans are aggregated per (operation, bin) first,
 // and the limit ranks the operations by their total over those few rows
@@ -37,9 +51,9 @@ func OperationsSQL(d Dialect, q store.OperationQuery) (string, []any, error) {
 	sql := `SELECT service, name, kind, grp, bin, n, errs, min_ns, max_ns, sum_ns FROM (
   SELECT b.*, dense_rank() OVER (ORDER BY total DESC, service, name, kind, grp) AS rk FROM (
     SELECT b.*, sum(n) OVER (PARTITION BY service, name, kind, grp) AS total FROM (
-      SELECT service, name, kind, ` + grp + ` AS grp, ` + bin + ` AS bin, count(*) AS n,
-        sum(CASE WHEN status_code = 2 THEN 1 ELSE 0 END) AS errs,
-        min(duration_ns) AS min_ns, max(duration_ns) AS max_ns, CAST(sum(duration_ns) AS BIGINT) AS sum_ns
+      SELECT service, name, kind, ` + grp + ` AS grp, ` + bin + ` AS bin, CAST(sum(` + WeightCount + `) AS BIGINT) AS n,
+        CAST(sum(CASE WHEN status_code = 2 THEN ` + WeightCount + ` ELSE 0 END) AS BIGINT) AS errs,
+        min(duration_ns) AS min_ns, max(duration_ns) AS max_ns, ` + WeightedSum("duration_ns") + ` AS sum_ns
       FROM spans WHERE ` + strings.Join(conds, " AND ") + `
       GROUP BY 1, 2, 3, 4, 5
     ) b

@@ -47,23 +47,36 @@ func newAgg() *rollupAgg {
 	return &rollupAgg{first: math.MaxInt64, min: math.MaxInt64, max: math.MinInt64, bins: map[int32]int64{}}
 }
 
-// addSpan counts one span whose duration bin is bin (ok: RollupBin's).
+// addSpan counts one span whose duration bin is bin (ok: RollupBin's) as
+// the spans of the unsampled stream it stands for: its weight rounded
+// (store.CountWeight) in every count and bin, and weight × duration in
+// the sum, so the mean stays sum/count. Min, max and first are the
+// sampled spans' own.
 func (a *rollupAgg) addSpan(s *store.Span, bin int32, ok bool) {
-	a.count++
+	w := store.CountWeight(s.Weight)
+	a.count += w
 	if s.StatusCode == store.StatusError {
-		a.errors++
+		a.errors += w
 	}
 	if s.IsRoot() {
-		a.roots++
+		a.roots += w
 	}
 	a.first = min(a.first, s.StartUnixNano)
 	a.min, a.max = min(a.min, s.DurationNano), max(a.max, s.DurationNano)
-	a.sum += s.DurationNano
+	a.sum += mulSat(s.DurationNano, w)
 	if ok {
-		a.bins[bin]++
+		a.bins[bin] += w
 	} else {
-		a.zero++
+		a.zero += w
 	}
+}
+
+// mulSat is d × w for d ≥ 0, w ≥ 1, saturating at MaxInt64.
+func mulSat(d, w int64) int64 {
+	if d > math.MaxInt64/w {
+		return math.MaxInt64
+	}
+	return d * w
 }
 
 // merge adds o into a.

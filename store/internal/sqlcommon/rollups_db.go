@@ -326,9 +326,13 @@ func (bf backfill) aggregate(ctx context.Context, c Conn, from, to int64, b *Rol
 	if !bf.entries {
 		key, only = "kind", ""
 	}
-	q := `SELECT service, name, ` + key + `, start_ns / 60000000000 AS m, ` + bin + ` AS bin, count(*),
-  sum(CASE WHEN status_code = 2 THEN 1 ELSE 0 END), sum(CASE WHEN parent_span_id IS NULL THEN 1 ELSE 0 END),
-  min(start_ns), min(duration_ns), max(duration_ns), CAST(sum(duration_ns) AS BIGINT)
+	// Each span counts as its weight (WeightCount), as RollupBuilder.Add
+	// counts it.
+	w := WeightCount
+	q := `SELECT service, name, ` + key + `, start_ns / 60000000000 AS m, ` + bin + ` AS bin, CAST(sum(` + w + `) AS BIGINT),
+  CAST(sum(CASE WHEN status_code = 2 THEN ` + w + ` ELSE 0 END) AS BIGINT),
+  CAST(sum(CASE WHEN parent_span_id IS NULL THEN ` + w + ` ELSE 0 END) AS BIGINT),
+  min(start_ns), min(duration_ns), max(duration_ns), ` + WeightedSum("duration_ns") + `
 FROM spans WHERE start_ns >= ` + a.Add(from) + ` AND start_ns < ` + a.Add(to) + only + `
 GROUP BY 1, 2, 3, 4, 5`
 	return c.Query(ctx, q, func(sc Scanner) error {

@@ -20,7 +20,7 @@ type Scanner interface {
 // the writers bind them.
 const SpanColumns = `trace_id, span_id, parent_span_id, service, name, kind, start_ns, duration_ns,
 status_code, status_message, attributes, resource, events, links,
-tenant, version, dependency, payload_bytes, host`
+tenant, version, dependency, payload_bytes, host, weight`
 
 // SpanColumnNames is SpanColumns as a slice (for COPY).
 var SpanColumnNames = strings.Split(strings.Join(strings.Fields(SpanColumns), ""), ",")
@@ -35,7 +35,7 @@ func ScanSpan(sc Scanner) (store.Span, error) {
 	)
 	if err := sc.Scan(&tid, &sid, &pid, &s.Service, &s.Name, &kind, &s.StartUnixNano, &s.DurationNano,
 		&status, &s.StatusMessage, &attrs, &res, &events, &links,
-		&s.Tenant, &s.Version, &s.Dependency, &s.PayloadBytes, &s.Host); err != nil {
+		&s.Tenant, &s.Version, &s.Dependency, &s.PayloadBytes, &s.Host, &s.Weight); err != nil {
 		return s, err
 	}
 	if err := copyID(s.TraceID[:], tid, "trace id"); err != nil {
@@ -119,7 +119,7 @@ func encodeLinks(ls []store.Link) ([]byte, error) {
 }
 
 // SampleColumns lists the columns a SampleBuilder assembles, in order.
-const SampleColumns = "trace_id, span_id, service, name, tenant, version, host, start_ns, duration_ns, status_code, payload_bytes"
+const SampleColumns = "trace_id, span_id, service, name, tenant, version, host, start_ns, duration_ns, status_code, payload_bytes, weight"
 
 // SampleBuilder assembles the ~100k Samples of one analysis read without an
 // allocation per text column: the stores scan text and ids into driver-owned
@@ -154,11 +154,11 @@ func (b *SampleBuilder) intern(v []byte) string {
 }
 
 // Add appends one row; the byte slices may be reused after it returns.
-func (b *SampleBuilder) Add(tid, sid, service, name, tenant, version, host []byte, start, dur, status, payload int64) error {
+func (b *SampleBuilder) Add(tid, sid, service, name, tenant, version, host []byte, start, dur, status, payload int64, weight float64) error {
 	s := store.Sample{
 		Service: b.intern(service), Name: b.intern(name), Tenant: b.intern(tenant),
 		Version: b.intern(version), Host: b.intern(host),
-		StartUnixNano: start, DurationNano: dur, PayloadBytes: payload,
+		StartUnixNano: start, DurationNano: dur, PayloadBytes: payload, Weight: store.NormWeight(weight),
 		Error: store.StatusCode(status) == store.StatusError,
 	}
 	if err := copyID(s.TraceID[:], tid, "trace id"); err != nil {

@@ -1,0 +1,91 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// testWeights: a span's weight (its adjusted count) round-trips through
+// Trace and Samples, unset and meaningless weights read as 1, and the
+// rollups and the operations read from spans count each span as its
+// weight rounded half up (store.CountWeight).
+func testWeights(t *testing.T, s store.Store) {
+	weights := []float64{0, 1, 2.5, 4, 19.6, 1.0 / (1 - 0.9), 1e6}
+	// The largest weight, of a service of its own: its sums saturate.
+	huge := mkSpan(99, 990, store.SpanID{}, "huge", "GET /h", store.KindServer, at(0), time.Millisecond)
+	huge.Weight = store.MaxWeight
+	write(t, s, huge)
+	if got := mustTrace(t, s, huge.TraceID); len(got) != 1 || got[0].Weight != store.MaxWeight {
+		t.Errorf("Trace: span of weight 2^56 read back as %+v", got)
+	}
+	var spans []store.Span
+	for i, w := range weights {
+		sp := mkSpan(i+1, 10*(i+1), store.SpanID{}, "sampled", "GET /w", store.KindServer,
+			at(time.Duration(i)*time.Second), time.Duration(i+1)*time.Millisecond)
+		sp.Weight = w
+		if i == 2 {
+			sp.StatusCode = store.StatusError
+		}
+		spans = append(spans, sp)
+	}
+	write(t, s, spans...)
+
+	var count, errs, sum int64
+	for i, sp := range spans {
+		got := mustTrace(t, s, sp.TraceID)
+		if len(got) != 1 {
+			t.Fatalf("trace %d: %d spans", i, len(got))
+		}
+		if want := store.NormWeight(sp.Weight); got[0].Weight != want {
+			t.Errorf("Trace: span of weight %v read back as %v, want %v", sp.Weight, got[0].Weight, want)
+		}
+		w := store.CountWeight(sp.Weight)
+		count += w
+		sum += w * sp.DurationNano
+		if sp.StatusCode == store.StatusError {
+			errs += w
+		}
+	}
+	samples, err := s.Samples(ctxT(t), store.SampleQuery{Service: "sampled", From: base, To: base.Add(time.Minute)})
+	if err != nil || len(samples) != len(spans) {
+		t.Fatalf("Samples = %d rows, %v; want %d", len(samples), err, len(spans))
+	}
+	for _, sm := range samples {
+		i := int(sm.StartUnixNano-base.UnixNano()) / int(time.Second)
+		if want := store.NormWeight(weights[i]); sm.Weight != want {
+			t.Errorf("Samples: span of weight %v read back as %v, want %v", weights[i], sm.Weight, want)
+		}
+	}
+	if store.CountWeight(2.5) != 3 || store.CountWeight(0) != 1 || store.CountWeight(19.6) != 20 {
+		t.Fatalf("CountWeight rounds 2.5, 0, 19.6 to %d, %d, %d; want 3, 1, 20",
+			store.CountWeight(2.5), store.CountWeight(0), store.CountWeight(19.6))
+	}
+
+	// Both families of rollups, and the operations read from spans.
+	rs := rollups(t, s, store.RollupQuery{Step: store.RollupMinute, From: base, To: base.Add(time.Minute), Service: "sampled"})
+	if len(rs) != 1 || rs[0].Count != count || rs[0].Errors != errs || rs[0].Roots != count || rs[0].SumNs != sum {
+		t.Fatalf("entry rollups = %+v; want count %d, errors %d, roots %d, sum %d", rs, count, errs, count, sum)
+	}
+	var binned int64
+	for _, b := range rs[0].Bins {
+		binned += b.Count
+	}
+	if binned+rs[0].ZeroCount != count {
+		t.Errorf("entry rollup bins hold %d, want %d", binned+rs[0].ZeroCount, count)
+	}
+	q := store.OperationQuery{From: base, To: base.Add(time.Minute), Service: "sampled", BinScale: store.RollupBinScale()}
+	for name, read := range map[string]func(store.OperationQuery) ([]store.OperationStats, error){
+		"OperationRollups": func(q store.OperationQuery) ([]store.OperationStats, error) { return s.OperationRollups(ctxT(t), q) },
+		"Operations":       func(q store.OperationQuery) ([]store.OperationStats, error) { return s.Operations(ctxT(t), q) },
+	} {
+		ops, err := read(q)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(ops) != 1 || ops[0].Count != count || ops[0].Errors != errs || ops[0].SumNs != sum {
+			t.Errorf("%s = %+v; want count %d, errors %d, sum %d", name, ops, count, errs, sum)
+		}
+	}
+}
