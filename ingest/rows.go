@@ -5,18 +5,25 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/tailscope/tailscope/store"
 )
 
 // rowsVersion is the first byte of an encoded row batch. A log written by
-// another version is refused by decodeRows rather than misread.
-const rowsVersion = 1
+// another version is refused by decodeRows rather than misread. Version 2
+// added rowWeight; version 1 records, which cannot carry it, still decode
+// (their spans' weight is 1), so an upgrade replays the log it finds.
+const (
+	rowsVersion   = 2
+	rowsVersionV1 = 1
+)
 
 // Flags of an encoded span.
 const (
 	rowSameResource = 1 << iota // Resource equals the previous span's
+	rowWeight                   // Weight is not 1: its float64 bits follow
 )
 
 // appendRows encodes spans — already converted, validated and redacted —
@@ -34,6 +41,9 @@ func appendRows(b []byte, spans []store.Span) []byte {
 		if i > 0 && bytes.Equal(s.Resource, prevRes) {
 			flags |= rowSameResource
 		}
+		if s.Weight != 1 {
+			flags |= rowWeight
+		}
 		b = append(b, flags)
 		b = append(b, s.TraceID[:]...)
 		b = append(b, s.SpanID[:]...)
@@ -42,6 +52,9 @@ func appendRows(b []byte, spans []store.Span) []byte {
 		b = binary.AppendVarint(b, s.StartUnixNano)
 		b = binary.AppendVarint(b, s.DurationNano)
 		b = binary.AppendVarint(b, s.PayloadBytes)
+		if flags&rowWeight != 0 {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Weight))
+		}
 		for _, str := range [...]string{s.Service, s.Name, s.StatusMessage, s.Tenant, s.Version, s.Dependency, s.Host} {
 			b = appendBytes(b, str)
 		}
@@ -86,7 +99,7 @@ type rowDecoder struct {
 
 // decodeRows appends the spans of one record to dst.
 func decodeRows(dst []store.Span, rec []byte) ([]store.Span, error) {
-	if len(rec) == 0 || rec[0] != rowsVersion {
+	if len(rec) == 0 || (rec[0] != rowsVersion && rec[0] != rowsVersionV1) {
 		return dst, fmt.Errorf("%w: unknown version", errBadRows)
 	}
 	// One private copy serves both: the rows, like the converter's, are
@@ -109,6 +122,10 @@ func decodeRows(dst []store.Span, rec []byte) ([]store.Span, error) {
 		s.StartUnixNano = d.varint()
 		s.DurationNano = d.varint()
 		s.PayloadBytes = d.varint()
+		s.Weight = 1
+		if flags&rowWeight != 0 {
+			s.Weight = d.float64()
+		}
 		for _, p := range [...]*string{&s.Service, &s.Name, &s.StatusMessage, &s.Tenant, &s.Version, &s.Dependency, &s.Host} {
 			*p = d.string()
 		}
@@ -163,6 +180,12 @@ func (d *rowDecoder) fixed(dst []byte) {
 		return
 	}
 	d.off += copy(dst, d.b[d.off:])
+}
+
+func (d *rowDecoder) float64() float64 {
+	var b [8]byte
+	d.fixed(b[:])
+	return math.Float64frombits(binary.LittleEndian.Uint64(b[:]))
 }
 
 func (d *rowDecoder) uvarint() uint64 {

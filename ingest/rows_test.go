@@ -24,6 +24,28 @@ func feedRows(tb testing.TB, n int) []store.Span {
 	return spans
 }
 
+// TestRowsVersion1 reads a record of the version before weights: its
+// spans read back with weight 1, what they were counted as.
+func TestRowsVersion1(t *testing.T) {
+	spans := testSpans(3, 1, "svc", "v1")
+	for i := range spans {
+		spans[i].Weight = 1 // written without the weight flag, as version 1 wrote every span
+	}
+	rec := appendRows(nil, spans)
+	rec[0] = rowsVersionV1
+	got, err := decodeRows(nil, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, spans) {
+		t.Fatalf("version 1 record decoded as %+v, want %+v", got, spans)
+	}
+	rec[0] = rowsVersion + 1
+	if _, err := decodeRows(nil, rec); !errors.Is(err, errBadRows) {
+		t.Fatalf("a later version decoded (err %v), want errBadRows", err)
+	}
+}
+
 func TestRowsRoundTrip(t *testing.T) {
 	withEverything := testSpans(3, 1, "svc", "v1")
 	withEverything[1].Events = []store.Event{{TimeUnixNano: -5, Name: "ev", Attributes: store.Attributes(`{"a":1}`)}, {Name: ""}}
@@ -31,6 +53,9 @@ func TestRowsRoundTrip(t *testing.T) {
 	withEverything[2].Resource = store.Attributes(`{"service.name":"other"}`)
 	withEverything[2].StatusMessage = "ünïcode ✓"
 	withEverything[0].PayloadBytes = -1 << 40
+	withEverything[0].Weight = 20
+	withEverything[1].Weight = 1
+	withEverything[2].Weight = 1.0416666666666667
 	tests := []struct {
 		name  string
 		spans []store.Span

@@ -74,6 +74,7 @@ func (c *Converter) Convert(td ptrace.Traces) ([]store.Span, Result) {
 			version: st.text(ro.version),
 			host:    st.text(cmp.Or(ro.host, ro.instance)),
 			tenant:  ro.tenant,
+			rate:    ro.sampleRate,
 		}
 		if rd.service == "" {
 			rd.service = UnknownService
@@ -107,7 +108,8 @@ func (c *Converter) newState(n int) state {
 type resourceData struct {
 	attrs                  store.Attributes
 	service, version, host string
-	tenant                 string // unsanitised; the span's own tenant wins
+	tenant                 string  // unsanitised; the span's own tenant wins
+	rate                   float64 // SampleRate's weight; the span's own wins
 }
 
 // Chunk sizes for the per-request arenas: big enough that a 100-span
@@ -174,6 +176,7 @@ type spanHead struct {
 	start, end uint64
 	statusMsg  string
 	statusCode int32
+	traceState string
 }
 
 func (st *state) appendSpan(dst []store.Span, sp ptrace.Span, rd *resourceData) []store.Span {
@@ -183,6 +186,7 @@ func (st *state) appendSpan(dst []store.Span, sp ptrace.Span, rd *resourceData) 
 		name: sp.Name(), kind: int32(sp.Kind()),
 		start: uint64(sp.StartTimestamp()), end: uint64(sp.EndTimestamp()),
 		statusMsg: status.Message(), statusCode: int32(status.Code()),
+		traceState: sp.TraceState().AsRaw(),
 	}
 	dst, s := st.newRow(dst, &h, rd)
 	if s == nil {
@@ -191,7 +195,7 @@ func (st *state) appendSpan(dst []store.Span, sp ptrace.Span, rd *resourceData) 
 	var so spanObs
 	so.reset(len(st.c.tenantKeys))
 	s.Attributes = st.encodeMap(sp.Attributes(), &so, nil)
-	st.finishRow(s, &so, rd)
+	st.finishRow(s, &h, &so, rd)
 
 	if evs := sp.Events(); evs.Len() > 0 {
 		out := st.eventSlots(evs.Len())
@@ -264,12 +268,13 @@ func (st *state) newRow(dst []store.Span, h *spanHead, rd *resourceData) ([]stor
 }
 
 // finishRow fills in the columns derived from the span's attributes.
-func (st *state) finishRow(s *store.Span, so *spanObs, rd *resourceData) {
+func (st *state) finishRow(s *store.Span, h *spanHead, so *spanObs, rd *resourceData) {
 	s.Tenant = st.keep(st.text(cmp.Or(so.tenant, rd.tenant)))
 	s.Version = rd.version
 	s.Host = rd.host
 	s.Dependency = st.keep(st.text(so.dependency(s.Kind)))
 	s.PayloadBytes = so.payload()
+	s.Weight = weight(h.traceState, so.sampleRate, rd.rate)
 }
 
 func (st *state) event(t uint64, name string, attrs store.Attributes) store.Event {

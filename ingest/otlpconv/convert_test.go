@@ -78,6 +78,9 @@ func checkSpan(tb testing.TB, s store.Span) {
 	if s.Service == "" {
 		tb.Errorf("empty service")
 	}
+	if !(s.Weight >= 1 && s.Weight <= 1<<56) {
+		tb.Errorf("weight %v outside [1, 2^56]", s.Weight)
+	}
 	for name, v := range map[string]string{
 		"service": s.Service, "name": s.Name, "status message": s.StatusMessage,
 		"tenant": s.Tenant, "version": s.Version, "dependency": s.Dependency, "host": s.Host,

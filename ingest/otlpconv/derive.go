@@ -59,6 +59,9 @@ type spanObs struct {
 
 	custom     int64 // sum of configured payload keys
 	customSeen bool
+
+	sampleRate     float64 // SampleRate's weight; 0 when it gives none
+	sampleRateSeen bool
 }
 
 func (o *spanObs) reset(tenantKeys int) {
@@ -73,6 +76,14 @@ func (o *spanObs) reset(tenantKeys int) {
 func setText(dst *string, v attrValue) {
 	if *dst == "" {
 		*dst = valueText(v)
+	}
+}
+
+// setRate keeps the weight of the first SampleRate, as pcommon.Map.Get
+// would return it, whether or not it gives one.
+func setRate(dst *float64, seen *bool, v attrValue) {
+	if !*seen {
+		*dst, *seen = sampleRateWeight(v), true
 	}
 }
 
@@ -91,6 +102,7 @@ var deriveKeys = map[string]bool{
 	keyHTTPRequestBodySize: true, keyHTTPResponseBodySize: true, keyHTTPRequestContentLength: true,
 	keyHTTPResponseContentLength: true, keyRPCRequestBodySize: true, keyRPCResponseBodySize: true,
 	keyRPCMessageUncompressedSize: true, keyMessagingBodySize: true, keyMessagingPayloadSize: true,
+	keySampleRate: true,
 }
 
 // derivesFrom reports whether derivation reads key k, so that a redacted
@@ -142,6 +154,8 @@ func (c *Converter) observeSpan(o *spanObs, k string, v attrValue) {
 		setSize(&o.msgBody, v)
 	case keyMessagingPayloadSize:
 		setSize(&o.msgBodyLegacy, v)
+	case keySampleRate:
+		setRate(&o.sampleRate, &o.sampleRateSeen, v)
 	}
 	if c.configLens&lenBit(k) == 0 {
 		return
@@ -231,6 +245,8 @@ type resourceObs struct {
 	service, version, host, instance string
 	tenant                           string
 	tenantRank                       int
+	sampleRate                       float64
+	sampleRateSeen                   bool
 }
 
 func (c *Converter) observeResource(o *resourceObs, k string, v attrValue) {
@@ -243,6 +259,8 @@ func (c *Converter) observeResource(o *resourceObs, k string, v attrValue) {
 		setText(&o.host, v)
 	case keyServiceInstanceID:
 		setText(&o.instance, v)
+	case keySampleRate:
+		setRate(&o.sampleRate, &o.sampleRateSeen, v)
 	}
 	if c.configLens&lenBit(k) != 0 {
 		c.observeTenant(&o.tenant, &o.tenantRank, k, v)

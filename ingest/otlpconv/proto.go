@@ -107,6 +107,7 @@ func (st *state) resourceSpans(dst []store.Span, b string) []store.Span {
 	rd.version = st.keep(st.text(ro.version))
 	rd.host = st.keep(st.text(cmp.Or(ro.host, ro.instance)))
 	rd.tenant = ro.tenant
+	rd.rate = ro.sampleRate
 	if rd.service == "" {
 		rd.service = UnknownService
 	}
@@ -139,6 +140,8 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 		case 2:
 			h.spanID = [8]byte{}
 			copy(h.spanID[:], f.s)
+		case 3: // repeated: the last wins, as in pdata
+			h.traceState = f.s
 		case 4:
 			h.parent = [8]byte{}
 			copy(h.parent[:], f.s)
@@ -175,7 +178,7 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 	var so spanObs
 	so.reset(len(st.c.tenantKeys))
 	s.Attributes = st.encodeWire(w.kvs, &so, nil)
-	st.finishRow(s, &so, rd)
+	st.finishRow(s, &h, &so, rd)
 
 	// Events and links encode their attributes through w.kvs; keep the
 	// lists apart from it.

@@ -110,6 +110,7 @@ func richTraces() ptrace.Traces {
 	res.PutInt("service.version", 42)
 	res.PutStr("service.instance.id", "i-1")
 	res.PutStr("org", "acme")
+	res.PutDouble("SampleRate", 3.5)
 	ss := rs.ScopeSpans().AppendEmpty()
 	ss.Scope().SetName("lib")
 	ss.Scope().Attributes().PutBool("x", true)
@@ -169,6 +170,11 @@ func richTraces() ptrace.Traces {
 	add(func(sp ptrace.Span) {
 		sp.SetKind(ptrace.SpanKindProducer)
 		sp.Attributes().PutStr("messaging.system", "kafka")
+		sp.TraceState().FromRaw("rojo=00f067aa0ba902b7,ot=rv:0123456789abcd;th:c")
+	})
+	add(func(sp ptrace.Span) {
+		sp.TraceState().FromRaw("ot=th:\xff8")
+		sp.Attributes().PutStr("SampleRate", "25")
 	})
 	add(func(sp ptrace.Span) { sp.SetTraceID(pcommon.TraceID{}) })
 	add(func(sp ptrace.Span) { sp.SetSpanID(pcommon.SpanID{}) })
@@ -187,7 +193,7 @@ func richTraces() ptrace.Traces {
 func protoDiffSeeds(tb testing.TB) [][]byte {
 	var pm ptrace.ProtoMarshaler
 	var seeds [][]byte
-	for _, td := range []ptrace.Traces{otlptest.FeedTraces(100, 1), richTraces()} {
+	for _, td := range []ptrace.Traces{otlptest.FeedTraces(100, 1), richTraces(), weightTraces()} {
 		b, err := pm.MarshalTraces(td)
 		if err != nil {
 			tb.Fatal(err)
