@@ -62,6 +62,12 @@ type LatencyReport struct {
 	// whole window.
 	RatePerS float64 `json:"rate_per_s"`
 	DataSpan
+	// Weighted is true when spans of the window were sampled (a weight
+	// above 1, store.Span.Weight): counts, rates, the histogram and the
+	// percentiles then estimate the unsampled traffic, each span counted
+	// as its weight rounded (store.CountWeight). False from rollups,
+	// which are weighted at ingest but do not record whether.
+	Weighted    bool              `json:"weighted"`
 	Percentiles Percentiles       `json:"percentiles"`
 	Histogram   []HistogramBucket `json:"histogram"`
 	Series      TimeSeries        `json:"series"`
@@ -96,6 +102,7 @@ type SeriesPoint struct {
 type sampleView struct {
 	start int64
 	dur   int64
+	w     int64 // store.CountWeight of the span's weight
 	err   bool
 }
 
@@ -110,7 +117,7 @@ func viewsIn(samples []store.Sample, from, to time.Time) []sampleView {
 		if s.StartUnixNano < f || s.StartUnixNano >= t {
 			continue
 		}
-		out = append(out, sampleView{start: s.StartUnixNano, dur: max(s.DurationNano, 0), err: s.Error})
+		out = append(out, sampleView{start: s.StartUnixNano, dur: max(s.DurationNano, 0), w: store.CountWeight(s.Weight), err: s.Error})
 	}
 	return out
 }
@@ -186,6 +193,12 @@ func Latency(ctx context.Context, src SampleSource, q LatencyQuery) (LatencyRepo
 			return nil, fmt.Errorf("analysis: latency: read samples: %w", err)
 		}
 		views := viewsIn(ss, from, to)
+		for _, v := range views {
+			if v.w > 1 {
+				rep.Weighted = true
+				break
+			}
+		}
 		for i := range ss {
 			if _, ok := first[ss[i].Name]; !ok && ss[i].StartUnixNano >= from.UnixNano() && ss[i].StartUnixNano < to.UnixNano() {
 				first[ss[i].Name] = ss[i].StartUnixNano
@@ -222,13 +235,17 @@ func Latency(ctx context.Context, src SampleSource, q LatencyQuery) (LatencyRepo
 		}
 		acc := newLatencyAcc(grid, perOctave, false)
 		acc.add(views)
-		durs := make([]int64, len(views))
-		for i, v := range views {
-			durs[i] = v.dur
+		if rep.Weighted {
+			rep.Percentiles = weightedPercentiles(views)
+		} else {
+			durs := make([]int64, len(views))
+			for i, v := range views {
+				durs[i] = v.dur
+			}
+			slices.Sort(durs)
+			rep.Percentiles = percentilesOfSorted(durs)
 		}
-		slices.Sort(durs)
-		rep.Percentiles = percentilesOfSorted(durs)
-		rep.Series = exactSeries(views, grid, q.From.UnixNano(), end)
+		rep.Series = exactSeries(views, grid, q.From.UnixNano(), end, rep.Weighted)
 		rep.Histogram, rep.Heatmap = acc.histogram(), acc.heatmap()
 		rep.Count, rep.ErrorCount = acc.count, acc.errCount
 	}
@@ -294,21 +311,22 @@ func (a *latencyAcc) add(views []sampleView) {
 			continue
 		}
 		b := bucketIndex(v.dur, a.perOctave)
-		a.count++
-		a.hist[b]++
+		w := int(v.w)
+		a.count += w
+		a.hist[b] += w
 		if a.heat[c] == nil {
 			a.heat[c] = map[int]int{}
 		}
-		a.heat[c][b]++
+		a.heat[c][b] += w
 		if a.sketches != nil {
 			if a.sketches[c] == nil {
 				a.sketches[c] = NewSketch()
 			}
-			a.sketches[c].Add(v.dur)
+			a.sketches[c].AddN(v.dur, v.w)
 		}
 		if v.err {
-			a.errCount++
-			a.errs[c]++
+			a.errCount += w
+			a.errs[c] += w
 		}
 	}
 }
@@ -361,10 +379,14 @@ func (a *latencyAcc) heatmap() Heatmap {
 
 // exactSeries computes per-bucket counts and exact percentiles. Durations
 // are laid out bucket by bucket in one buffer (a counting sort by bucket)
-// and each bucket's run is sorted on its own: O(n log n) overall.
-func exactSeries(views []sampleView, g timeGrid, from, end int64) TimeSeries {
+// and each bucket's run is sorted on its own: O(n log n) overall. When
+// weighted, counts add weights and the percentiles are weighted
+// nearest-rank ones (weightedRun); otherwise every weight is 1 and the
+// buffer holds bare durations.
+func exactSeries(views []sampleView, g timeGrid, from, end int64, weighted bool) TimeSeries {
 	counts := make([]int, g.n)
 	errs := make([]int, g.n)
+	spans := make([]int, g.n) // views per bucket: the buffer's layout
 	idx := make([]int, len(views))
 	for i, v := range views {
 		b := g.index(v.start)
@@ -372,30 +394,52 @@ func exactSeries(views []sampleView, g timeGrid, from, end int64) TimeSeries {
 		if b < 0 {
 			continue
 		}
-		counts[b]++
+		spans[b]++
+		counts[b] += int(v.w)
 		if v.err {
-			errs[b]++
+			errs[b] += int(v.w)
 		}
 	}
 	offsets := make([]int, g.n+1)
-	for b, c := range counts {
+	for b, c := range spans {
 		offsets[b+1] = offsets[b] + c
 	}
-	buf := make([]int64, offsets[g.n])
+	var (
+		buf  []int64
+		wbuf []weightedValue
+	)
+	if weighted {
+		wbuf = make([]weightedValue, offsets[g.n])
+	} else {
+		buf = make([]int64, offsets[g.n])
+	}
 	fill := slices.Clone(offsets[:g.n])
 	for i, v := range views {
 		if b := idx[i]; b >= 0 {
-			buf[fill[b]] = v.dur
+			if weighted {
+				wbuf[fill[b]] = weightedValue{v: v.dur, w: float64(v.w)}
+			} else {
+				buf[fill[b]] = v.dur
+			}
 			fill[b]++
 		}
 	}
 	ts := TimeSeries{StepSeconds: float64(g.step) / 1e9, Points: make([]SeriesPoint, g.n)}
 	for b := range g.n {
-		run := buf[offsets[b]:offsets[b+1]]
-		slices.Sort(run)
 		p := SeriesPoint{Start: g.bucketStart(b), Count: counts[b], Errors: errs[b]}
 		p.setRate(g, b, from, end)
-		if len(run) > 0 {
+		switch lo, hi := offsets[b], offsets[b+1]; {
+		case lo == hi:
+		case weighted:
+			run := wbuf[lo:hi]
+			sortWeighted(run)
+			total := float64(counts[b])
+			p.P50Ms = msPtr(sortedWeightedQuantile(run, total, 0.50))
+			p.P95Ms = msPtr(sortedWeightedQuantile(run, total, 0.95))
+			p.P99Ms = msPtr(sortedWeightedQuantile(run, total, 0.99))
+		default:
+			run := buf[lo:hi]
+			slices.Sort(run)
 			p.P50Ms = msPtr(Quantile(run, 0.50))
 			p.P95Ms = msPtr(Quantile(run, 0.95))
 			p.P99Ms = msPtr(Quantile(run, 0.99))

@@ -87,12 +87,46 @@ type weightedValue struct {
 // population: the smallest value whose cumulative weight reaches q times
 // the total. It sorts xs in place.
 func weightedQuantile(xs []weightedValue, q float64) int64 {
-	slices.SortFunc(xs, func(a, b weightedValue) int { return cmp.Compare(a.v, b.v) })
+	sortWeighted(xs)
 	var total float64
 	for _, x := range xs {
 		total += x.w
 	}
 	return sortedWeightedQuantile(xs, total, q)
+}
+
+func sortWeighted(xs []weightedValue) {
+	slices.SortFunc(xs, func(a, b weightedValue) int { return cmp.Compare(a.v, b.v) })
+}
+
+// weightedPercentiles is ExactPercentiles of sampled spans, each standing
+// for its weight w (whole requests): the percentiles of the population
+// with every duration repeated w times, computed without repeating them.
+// Min and max are the sampled spans' own.
+func weightedPercentiles(views []sampleView) Percentiles {
+	if len(views) == 0 {
+		return Percentiles{}
+	}
+	xs := make([]weightedValue, len(views))
+	var total, sum float64
+	for i, v := range views {
+		xs[i] = weightedValue{v: v.dur, w: float64(v.w)}
+		total += float64(v.w)
+		sum += float64(v.dur) * float64(v.w)
+	}
+	sortWeighted(xs)
+	q := func(p float64) float64 { return round3(nsToMs(sortedWeightedQuantile(xs, total, p))) }
+	return Percentiles{
+		Count:  int(total),
+		MinMs:  round3(nsToMs(xs[0].v)),
+		MeanMs: round3(sum / total / 1e6),
+		P50Ms:  q(0.50),
+		P90Ms:  q(0.90),
+		P95Ms:  q(0.95),
+		P99Ms:  q(0.99),
+		P999Ms: q(0.999),
+		MaxMs:  round3(nsToMs(xs[len(xs)-1].v)),
+	}
 }
 
 // sortedWeightedQuantile is weightedQuantile of xs already sorted by

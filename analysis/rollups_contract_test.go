@@ -26,7 +26,8 @@ import (
 // services overview and every operation's RED read from rollups have the
 // exact counts, errors and rates of the spans, and p50/p95/p99 (and every
 // sparkline point) within the sketch's relative error of the exact
-// nearest-rank percentiles; and rollups rebuilt by the backfills (spans
+// nearest-rank percentiles — a third of the traces sampled, each span
+// counting as its weight; and rollups rebuilt by the backfills (spans
 // stored before the rollups migrations) answer the same; so does the latency
 // page read from them (checkLatency).
 func TestRollupsMatchSpans(t *testing.T) {
@@ -37,6 +38,15 @@ func TestRollupsMatchSpans(t *testing.T) {
 	for i := range ds.Spans {
 		if sp := &ds.Spans[i]; sp.Service == analysistest.FeedAPI && sp.StartUnixNano >= start.Add(45*time.Minute).UnixNano() {
 			sp.Version = "v2"
+		}
+		// Sampled traces: a third stand for 4 requests each (ot=th:c), a
+		// third for 2.5 (counted 3), so rollups at ingest, the backfills
+		// and the spans read must all weigh alike.
+		switch sp := &ds.Spans[i]; sp.TraceID[15] % 3 {
+		case 0:
+			sp.Weight = 4
+		case 1:
+			sp.Weight = 2.5
 		}
 	}
 	type backend struct {
@@ -160,15 +170,17 @@ func checkServices(t *testing.T, src analysis.RollupSource, spans []store.Span, 
 			continue
 		}
 		for _, k := range []key{{sp.Service, sp.Name}, {sp.Service, ""}} {
-			durs[k] = append(durs[k], sp.DurationNano)
-			if sp.StatusCode == store.StatusError {
-				errs[k]++
+			for range store.CountWeight(sp.Weight) {
+				durs[k] = append(durs[k], sp.DurationNano)
+				if sp.StatusCode == store.StatusError {
+					errs[k]++
+				}
+				if sliceDurs[k] == nil {
+					sliceDurs[k] = make([][]int64, points)
+				}
+				i := int(time.Duration(sp.StartUnixNano-from.UnixNano()) / slice)
+				sliceDurs[k][i] = append(sliceDurs[k][i], sp.DurationNano)
 			}
-			if sliceDurs[k] == nil {
-				sliceDurs[k] = make([][]int64, points)
-			}
-			i := int(time.Duration(sp.StartUnixNano-from.UnixNano()) / slice)
-			sliceDurs[k][i] = append(sliceDurs[k][i], sp.DurationNano)
 		}
 	}
 	near := func(got, want float64) bool { return math.Abs(got-want) <= analysis.SketchRelativeAccuracy*want+0.001 }
@@ -234,9 +246,11 @@ func checkOperations(t *testing.T, src analysis.OperationSource, spans []store.S
 			continue
 		}
 		k := key{sp.Service, sp.Name, sp.Kind.String()}
-		durs[k] = append(durs[k], sp.DurationNano)
-		if sp.StatusCode == store.StatusError {
-			errs[k]++
+		for range store.CountWeight(sp.Weight) {
+			durs[k] = append(durs[k], sp.DurationNano)
+			if sp.StatusCode == store.StatusError {
+				errs[k]++
+			}
 		}
 	}
 	if len(rep.Operations) != len(durs) || len(durs) == 0 {

@@ -116,7 +116,9 @@ func checkLatencyHistogram(t *testing.T, q analysis.LatencyQuery, rep analysis.L
 		if sp.IsEntry() && sp.Service == q.Service && (q.Endpoint == "" || sp.Name == q.Endpoint) &&
 			(q.Version == "" || sp.Version == q.Version) &&
 			sp.StartUnixNano >= rep.From.UnixNano() && sp.StartUnixNano < rep.To.UnixNano() {
-			durs = append(durs, float64(sp.DurationNano)/1e6)
+			for range store.CountWeight(sp.Weight) {
+				durs = append(durs, float64(sp.DurationNano)/1e6)
+			}
 		}
 	}
 	within := func(lo, hi float64) int {

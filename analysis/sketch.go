@@ -49,6 +49,11 @@ func (s *Sketch) Add(ns int64) {
 	_ = s.s.Add(math.Max(nsToMs(ns), 0))
 }
 
+// AddN records a duration n times (a sampled span of weight n).
+func (s *Sketch) AddN(ns, n int64) {
+	_ = s.s.AddWithCount(math.Max(nsToMs(ns), 0), float64(n))
+}
+
 // Merge adds every duration of o to s.
 func (s *Sketch) Merge(o *Sketch) error {
 	if o == nil || o.s == nil {

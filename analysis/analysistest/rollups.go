@@ -51,20 +51,22 @@ func (s *Source) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Roll
 					FirstUnixNano: math.MaxInt64, MinNs: math.MaxInt64, MaxNs: math.MinInt64}
 				aggs[k], bins[k] = r, map[int32]int64{}
 			}
-			r.Count++
+			// Weighted as the stores' rollups are (store.CountWeight).
+			w := store.CountWeight(x.Weight)
+			r.Count += w
 			if x.Error {
-				r.Errors++
+				r.Errors += w
 			}
 			if s.roots[x.SpanID] {
-				r.Roots++
+				r.Roots += w
 			}
 			r.FirstUnixNano = min(r.FirstUnixNano, x.StartUnixNano)
 			r.MinNs, r.MaxNs = min(r.MinNs, x.DurationNano), max(r.MaxNs, x.DurationNano)
-			r.SumNs += x.DurationNano
+			r.SumNs += x.DurationNano * w
 			if b, ok := store.RollupBin(x.DurationNano); ok {
-				bins[k][b]++
+				bins[k][b] += w
 			} else {
-				r.ZeroCount++
+				r.ZeroCount += w
 			}
 		}
 	}
