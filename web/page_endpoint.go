@@ -168,6 +168,12 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 	default:
 		v.MethodNote = "Percentiles are exact."
 	}
+	switch {
+	case rep.Weighted:
+		v.MethodNote += " Estimated from sampled spans: each counts as the requests its sampling weight says it stands for."
+	case rep.Method == analysis.MethodRollups:
+		v.MethodNote += " Sampled spans count as their sampling weight."
+	}
 	var p50, p95, p99, rate, errs []chart.Point
 	step := time.Duration(rep.Series.StepSeconds * float64(time.Second))
 	for _, pt := range rep.Series.Points {
