@@ -58,20 +58,39 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	// protobuf-direct is the OTLP/HTTP protobuf path: ConvertProto,
 	// without pdata; compare it with protobuf above.
-	b.Run("protobuf-direct", func(b *testing.B) {
-		b.SetBytes(int64(len(pb)))
-		b.ReportAllocs()
-		spans := 0
-		defer reportCPU(b, &spans)()
-		for b.Loop() {
-			out, _, err := conv.ConvertProto(pb)
-			if err != nil {
-				b.Fatal(err)
+	// protobuf-direct-sampled is the same request head-sampled: every
+	// span carries a tracestate with a th threshold (weight.go).
+	sampled := otlptest.FeedTraces(100, 1)
+	for _, rs := range sampled.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, sp := range ss.Spans().All() {
+				sp.TraceState().FromRaw("rojo=00f067aa0ba902b7,ot=rv:0123456789abcd;th:c")
 			}
-			spans += len(out)
 		}
-		b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
-	})
+	}
+	spb, err := pm.MarshalTraces(sampled)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		body []byte
+	}{{"protobuf-direct", pb}, {"protobuf-direct-sampled", spb}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			spans := 0
+			defer reportCPU(b, &spans)()
+			for b.Loop() {
+				out, _, err := conv.ConvertProto(bc.body)
+				if err != nil {
+					b.Fatal(err)
+				}
+				spans += len(out)
+			}
+			b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
+		})
+	}
 	b.Run("convert-only", func(b *testing.B) { benchConvert(b, conv, td) })
 	// The same conversion without redaction: the difference with
 	// convert-only is what redaction costs on the feed demo's spans (a
