@@ -73,7 +73,11 @@ type REDReport struct {
 	RelativeAccuracy float64 `json:"relative_accuracy"`
 	// Source is what was read: REDFromRollups, or REDFromSpans when
 	// grouped by an attribute.
-	Source     string         `json:"source"`
+	Source string `json:"source"`
+	// Weighted is true when, read from spans, a span had a sampling
+	// weight above 1: counts, rates and percentiles then estimate the
+	// unsampled traffic. From rollups (weighted at ingest) it is false.
+	Weighted   bool           `json:"weighted"`
 	Operations []OperationRED `json:"operations"`
 }
 
@@ -117,6 +121,7 @@ func OperationsRED(ctx context.Context, src OperationSource, q REDQuery) (REDRep
 	}
 	secs := to.Sub(from).Seconds()
 	for _, o := range ops {
+		rep.Weighted = rep.Weighted || o.Weighted
 		sk, err := sketchFromBins(o)
 		if err != nil {
 			return REDReport{}, fmt.Errorf("analysis: operations: %s %s: %w", o.Service, o.Name, err)

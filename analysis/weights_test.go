@@ -245,6 +245,9 @@ func checkWeightedEstimates(t *testing.T, db store.Store, rows []store.Span, tru
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !grouped.Weighted || red.Weighted {
+		t.Errorf("RED weighted: %v from spans, %v from rollups; want true, false", grouped.Weighted, red.Weighted)
+	}
 	for _, rep := range []analysis.REDReport{red, grouped} {
 		var count int64
 		for _, o := range rep.Operations {

@@ -60,6 +60,11 @@ type OperationStats struct {
 	ZeroCount int64
 	// Bins are ordered by index; their counts and ZeroCount sum to Count.
 	Bins []DurationBin
+	// Weighted is true when a span of the operation had a sampling
+	// weight above 1 (Span.Weight), so Count exceeds the spans read.
+	// Counts are weighted either way; only Operations, which reads
+	// spans, can tell (rollups do not record it).
+	Weighted bool
 }
 
 // OperationReader aggregates spans per operation.

@@ -51,6 +51,9 @@ func operationsView(rep analysis.REDReport, req redRequest, eps []store.Endpoint
 		v.Source = fmt.Sprintf("Grouped by an attribute, which rollups do not keep: read from every span of the window "+
 			"(at most %d days), so a long window takes longer.", int(store.MaxOperationRange.Hours()/24))
 	}
+	if rep.Weighted {
+		v.Source += " Estimated from sampled spans: each counts as the requests its sampling weight says it stands for."
+	}
 	entry := map[[2]string]bool{}
 	for _, e := range eps {
 		entry[[2]string{e.Service, e.Name}] = true

@@ -24,9 +24,10 @@ func WeightedSum(col string) string {
 }
 
 // OperationsSQL validates q and builds the Operations query. Each row is
-// (service, name, kind, grp, bin, n, errors, min_ns, max_ns, sum_ns) for
-// one duration bin of one operation; bin is NULL for durations ≤ 0.
-// Counts and sums are weighted (WeightCount), as the operation rollups are.
+// (service, name, kind, grp, bin, n, errors, min_ns, max_ns, sum_ns, spans)
+// for one duration bin of one operation; bin is NULL for durations ≤ 0.
+// Counts and sums are weighted (WeightCount), as the operation rollups
+// are; spans is the rows counted, which n exceeds when a span was sampled.
 //
 // One scan of the window: spans are aggregated per (operation, bin) first,
 // and the limit ranks the operations by their total over those few rows
@@ -48,12 +49,13 @@ func OperationsSQL(d Dialect, q store.OperationQuery) (string, []any, error) {
 	if q.Service != "" {
 		conds = append(conds, "service = "+a.Add(q.Service))
 	}
-	sql := `SELECT service, name, kind, grp, bin, n, errs, min_ns, max_ns, sum_ns FROM (
+	sql := `SELECT service, name, kind, grp, bin, n, errs, min_ns, max_ns, sum_ns, spans FROM (
   SELECT b.*, dense_rank() OVER (ORDER BY total DESC, service, name, kind, grp) AS rk FROM (
     SELECT b.*, sum(n) OVER (PARTITION BY service, name, kind, grp) AS total FROM (
       SELECT service, name, kind, ` + grp + ` AS grp, ` + bin + ` AS bin, CAST(sum(` + WeightCount + `) AS BIGINT) AS n,
         CAST(sum(CASE WHEN status_code = 2 THEN ` + WeightCount + ` ELSE 0 END) AS BIGINT) AS errs,
-        min(duration_ns) AS min_ns, max(duration_ns) AS max_ns, ` + WeightedSum("duration_ns") + ` AS sum_ns
+        min(duration_ns) AS min_ns, max(duration_ns) AS max_ns, ` + WeightedSum("duration_ns") + ` AS sum_ns,
+        count(*) AS spans
       FROM spans WHERE ` + strings.Join(conds, " AND ") + `
       GROUP BY 1, 2, 3, 4, 5
     ) b
@@ -109,7 +111,7 @@ type OperationBuilder struct {
 }
 
 // Add adds one row of OperationsSQL.
-func (b *OperationBuilder) Add(service, name string, kind int64, grp string, bin sql.NullInt64, n, errs, minNs, maxNs, sumNs int64) {
+func (b *OperationBuilder) Add(service, name string, kind int64, grp string, bin sql.NullInt64, n, errs, minNs, maxNs, sumNs, spans int64) {
 	if b.m == nil {
 		b.m = map[[4]string]*store.OperationStats{}
 	}
@@ -120,6 +122,7 @@ func (b *OperationBuilder) Add(service, name string, kind int64, grp string, bin
 		b.m[k] = o
 	}
 	o.Count += n
+	o.Weighted = o.Weighted || n != spans
 	o.Errors += errs
 	o.SumNs += sumNs
 	o.MinNs, o.MaxNs = min(o.MinNs, minNs), max(o.MaxNs, maxNs)

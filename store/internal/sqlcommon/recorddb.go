@@ -291,11 +291,12 @@ func (r Records) Operations(ctx context.Context, q store.OperationQuery) ([]stor
 			kind                         int64
 			bin                          sql.NullInt64
 			n, errs, minNs, maxNs, sumNs int64
+			spans                        int64
 		)
-		if err := sc.Scan(&service, &name, &kind, &grp, &bin, &n, &errs, &minNs, &maxNs, &sumNs); err != nil {
+		if err := sc.Scan(&service, &name, &kind, &grp, &bin, &n, &errs, &minNs, &maxNs, &sumNs, &spans); err != nil {
 			return err
 		}
-		b.Add(service, name, kind, grp, bin, n, errs, minNs, maxNs, sumNs)
+		b.Add(service, name, kind, grp, bin, n, errs, minNs, maxNs, sumNs, spans)
 		return nil
 	}, args...)
 	if err != nil {
