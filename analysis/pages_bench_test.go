@@ -17,8 +17,8 @@ import (
 // TAILSCOPE_BENCH_HOURS hours (default 1) of 100,000 requests an hour,
 // about a million spans an hour, read from each store. Every hour is
 // generated and loaded on its own, so ten hours (10M spans) never sit in
-// memory at once; loading is not timed. The latency page is measured as
-// main computes it (the spans, exact) and from rollups, interleaved:
+// memory at once; loading is not timed. The latency page and budget
+// compliance are measured from the spans and from rollups, interleaved:
 //
 //	go test ./analysis -run '^$' -bench 'PagesStore/postgres' -benchtime 5x
 //	TAILSCOPE_BENCH_HOURS=10 go test ./analysis -run '^$' -bench 'PagesStore/postgres' -benchtime 3x -timeout 2h
@@ -72,6 +72,18 @@ func BenchmarkPagesStore(b *testing.B) {
 				}},
 				{"budget-compliance", func() (int, error) {
 					rep, err := analysis.Compliance(ctx, db, bud, start, end, now)
+					return rep.Total, err
+				}},
+				{"budget-compliance-rollups", func() (int, error) {
+					rep, err := analysis.ComplianceFromRollups(ctx, db, bud, start, end, now)
+					return rep.Total, err
+				}},
+				// The budget page's default view: its period ending at
+				// an instant inside a minute (edge minutes and burn
+				// windows from spans).
+				{"budget-compliance-rollups-now", func() (int, error) {
+					at := end.Add(-17*time.Minute - 23*time.Second)
+					rep, err := analysis.ComplianceFromRollups(ctx, db, bud, time.Time{}, time.Time{}, at)
 					return rep.Total, err
 				}},
 			}
