@@ -38,10 +38,12 @@ type ComplianceReport struct {
 	// it (durations within RollupRelativeAccuracy, about 2% wide) in
 	// buckets whose exact min and max do not settle it. Bad includes the
 	// share of them the bin lies above the threshold (splitBad), so the
-	// exact count lies in [Bad − share·BadUncertain, Bad + (1−share)·
-	// BadUncertain] ⊂ [Bad − BadUncertain, Bad + BadUncertain]. 0 when
-	// read from spans, or from rollups of a window small enough
-	// (≤ hopSampleSize requests) to be counted from its spans.
+	// exact count lies within Bad ± BadUncertain (in [Bad −
+	// share·BadUncertain, Bad + (1−share)·BadUncertain] up to rounding).
+	// 0 when read from spans, from rollups of a window small enough
+	// (≤ hopSampleSize requests) to be counted from its spans, or when
+	// the buckets holding uncertain requests are few enough to be
+	// counted from theirs (rollupCounter.settle).
 	BadUncertain int  `json:"bad_uncertain"`
 	Met          bool `json:"met"`
 	// ErrorBudget is the bad requests the target allows over the window;

@@ -28,6 +28,10 @@ import (
 //     the bin above the threshold (straddleBadShare, as if durations were
 //     spread evenly over the bin's logarithmic width) and reported as
 //     BadUncertain;
+//   - when the buckets holding uncertain requests hold at most
+//     settleMaxRequests requests in all, they are counted from their
+//     spans instead (settle): a bounded read that makes the counts exact
+//     for endpoints with little traffic near the threshold;
 //   - a window of at most hopSampleSize requests is counted from its
 //     spans (a bounded read, as the rollups' total says): exact, and its
 //     hop table measures every request.
@@ -65,6 +69,9 @@ func ComplianceFromRollups(ctx context.Context, src ComplianceSource, b store.Bu
 	}
 	cells, err := rc.cells(ctx, w.from.UnixNano(), w.to.UnixNano(), steps)
 	if err != nil {
+		return ComplianceReport{}, err
+	}
+	if cells, err = rc.settle(ctx, cells); err != nil {
 		return ComplianceReport{}, err
 	}
 	for _, c := range cells {
@@ -211,6 +218,44 @@ func (c *rollupCounter) piece(ctx context.Context, p coverPiece) ([]countCell, e
 	return out, nil
 }
 
+// settleMaxRequests is the most requests settle reads to place a
+// window's uncertain requests exactly.
+const settleMaxRequests = 2000
+
+// settle counts the buckets holding uncertain requests from their spans,
+// exactly, when all of them together hold at most settleMaxRequests
+// requests (an endpoint with little traffic, or few requests near the
+// threshold); otherwise it leaves them uncertain, reading nothing. All
+// or nothing, so a report is either exact or says how far it is not.
+func (c *rollupCounter) settle(ctx context.Context, cells []countCell) ([]countCell, error) {
+	n := 0
+	for _, cell := range cells {
+		if cell.unc > 0 {
+			n += cell.total
+		}
+	}
+	if n == 0 || n > settleMaxRequests {
+		return cells, nil
+	}
+	out := make([]countCell, len(cells))
+	for i, cell := range cells {
+		out[i] = cell
+		if cell.unc == 0 {
+			continue
+		}
+		exact, err := c.piece(ctx, coverPiece{cell.from, cell.to, 0})
+		if err != nil {
+			return nil, err
+		}
+		// One cell; none, or fewer requests, when the spans are gone
+		// (retention): then the rollups' placing stands.
+		if len(exact) == 1 && exact[0].total == cell.total {
+			out[i].bad, out[i].unc = exact[0].bad, 0
+		}
+	}
+	return out, nil
+}
+
 // classify counts a bucket's requests over the threshold and those it
 // cannot place (the comment at the top of this file). RollupBin is
 // monotonic in the duration, so a duration d ≤ thr has a bin ≤ thrBin and
@@ -240,6 +285,9 @@ func (c *rollupCounter) burn(ctx context.Context, bc *burnCounter) error {
 	for k, from := range bc.windows() {
 		cells, err := c.cells(ctx, from, bc.now, steps)
 		if err != nil {
+			return err
+		}
+		if cells, err = c.settle(ctx, cells); err != nil {
 			return err
 		}
 		for _, cell := range cells {

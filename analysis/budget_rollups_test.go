@@ -72,8 +72,10 @@ var budgetStores = map[string]func(t *testing.T) store.Store{
 // minutes (so partial edge minutes and burn windows are counted from the
 // spans) and a 41-hour window charted in hours, ComplianceFromRollups has
 // the exact totals of Compliance (window, every chart point, every burn
-// window), bad counts within its own BadUncertain of the exact ones, and
-// hop table rows whose overrun-rate intervals hold the spans' estimate.
+// window), bad counts within its own BadUncertain of the exact ones (and
+// exact where the uncertain minutes are few enough to settle from their
+// spans), and hop table rows whose overrun-rate intervals hold the
+// spans' estimate.
 func TestComplianceFromRollupsMatchesSpans(t *testing.T) {
 	start := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
 	spans, thr := budgetRollupData(start)
@@ -84,13 +86,17 @@ func TestComplianceFromRollupsMatchesSpans(t *testing.T) {
 			{Service: analysistest.CandidateSvc, Dependency: analysistest.Postgres, Allocation: thr / 5},
 		}}
 	odd := 17*time.Minute + 23*time.Second + 411*time.Millisecond
+	// settled: the minute buckets around the threshold hold few enough
+	// requests (≤ 2,000) to be counted exactly from their spans; the hour
+	// buckets of the long window do not.
 	windows := []struct {
 		name          string
 		from, to, now time.Time
+		settled       bool
 	}{
-		{"two busy hours, now at to", start.Add(odd), start.Add(2*time.Hour + 41*time.Minute + 7*time.Second), start.Add(2*time.Hour + 41*time.Minute + 7*time.Second)},
-		{"two busy hours, now later", start.Add(odd), start.Add(2*time.Hour + 3*time.Minute + 59*time.Second), start.Add(2*time.Hour + 57*time.Minute + 31*time.Second)},
-		{"41 hours charted in hours", start.Add(-40*time.Hour + odd), start.Add(time.Hour + 7*time.Second), start.Add(time.Hour + 7*time.Second)},
+		{"two busy hours, now at to", start.Add(odd), start.Add(2*time.Hour + 41*time.Minute + 7*time.Second), start.Add(2*time.Hour + 41*time.Minute + 7*time.Second), true},
+		{"two busy hours, now later", start.Add(odd), start.Add(2*time.Hour + 3*time.Minute + 59*time.Second), start.Add(2*time.Hour + 57*time.Minute + 31*time.Second), true},
+		{"41 hours charted in hours", start.Add(-40*time.Hour + odd), start.Add(time.Hour + 7*time.Second), start.Add(time.Hour + 7*time.Second), false},
 	}
 	ctx := context.Background()
 	for name, open := range budgetStores {
@@ -116,6 +122,9 @@ func TestComplianceFromRollupsMatchesSpans(t *testing.T) {
 						t.Fatal(err)
 					}
 					checkComplianceMatches(t, got, want)
+					if w.settled && (got.BadUncertain != 0 || got.Bad != want.Bad) {
+						t.Errorf("%d bad ±%d, exact %d: the uncertain minutes were not settled from their spans", got.Bad, got.BadUncertain, want.Bad)
+					}
 					uncertain += got.BadUncertain
 				})
 			}
