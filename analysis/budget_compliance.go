@@ -29,7 +29,23 @@ type ComplianceReport struct {
 	Good       int     `json:"good"`
 	Bad        int     `json:"bad"`
 	Attainment float64 `json:"attainment"`
-	Met        bool    `json:"met"`
+	// Source is where the counts came from: ComplianceSpans (every
+	// request read) or ComplianceRollups (the rollups written at ingest,
+	// exact partial edge minutes from the spans).
+	Source string `json:"source"`
+	// BadUncertain is how many requests the rollups could not place on
+	// either side of the threshold: those in the one sketch bin that holds
+	// it (durations within RollupRelativeAccuracy, about 2% wide) in
+	// buckets whose exact min and max do not settle it. Bad includes the
+	// share of them the bin lies above the threshold (splitBad), so the
+	// exact count lies within Bad ± BadUncertain (in [Bad −
+	// share·BadUncertain, Bad + (1−share)·BadUncertain] up to rounding).
+	// 0 when read from spans, from rollups of a window small enough
+	// (≤ hopSampleSize requests) to be counted from its spans, or when
+	// the buckets holding uncertain requests are few enough to be
+	// counted from theirs (rollupCounter.settle).
+	BadUncertain int  `json:"bad_uncertain"`
+	Met          bool `json:"met"`
 	// ErrorBudget is the bad requests the target allows over the window;
 	// ErrorBudgetRemaining the share of it left (negative when overspent).
 	ErrorBudget          float64 `json:"error_budget"`
@@ -74,9 +90,19 @@ type BudgetPoint struct {
 	Time            time.Time `json:"time"`
 	Total           int       `json:"total"`
 	Bad             int       `json:"bad"`
+	BadUncertain    int       `json:"bad_uncertain"` // as ComplianceReport.BadUncertain, cumulative
 	Attainment      float64   `json:"attainment"`
 	BudgetRemaining float64   `json:"budget_remaining"`
 }
+
+// Where a compliance report's counts came from (ComplianceReport.Source).
+const (
+	// ComplianceSpans: every request of the window was read.
+	ComplianceSpans = "spans"
+	// ComplianceRollups: whole rollup buckets from the rollups written at
+	// ingest, partial edge minutes from the spans (ComplianceFromRollups).
+	ComplianceRollups = "rollups"
+)
 
 // Compliance computes how an endpoint meets its budget over [from, to)
 // (zero values: the budget's period ending at now): attainment, error
@@ -87,16 +113,46 @@ type BudgetPoint struct {
 // the threshold it is responsible for, over a sample of the window's
 // requests that follows its traffic. Samples are read a day at a time, so
 // a 30-day window never holds more than a day of them in memory; the hop
-// sample is kept as it streams by (bottomK).
+// sample is kept as it streams by (bottomK). Its cost follows the requests
+// of the window: incident reports use it (a report is evidence bounded by
+// its window); pages use ComplianceFromRollups.
 func Compliance(ctx context.Context, src SpanSource, b store.Budget, from, to, now time.Time, rules ...BurnRule) (ComplianceReport, error) {
+	w, err := complianceWindow(b, from, to, now, rules)
+	if err != nil {
+		return ComplianceReport{}, err
+	}
+	grid := newTimeGrid(w.from, w.to, chooseStep(w.to.Sub(w.from), budgetSeriesPoints))
+	p := newWindowPass(grid, b, now, w.rules)
+	// The burn windows end at now. When the window covers them (its own
+	// period ending now, the usual view) they are counted in the same
+	// pass instead of reading their day again.
+	p.burnInPass = !w.from.After(now.Add(-p.burn.span())) && !w.to.Before(now)
+	if err := p.read(ctx, src, b, w.from, w.to); err != nil {
+		return ComplianceReport{}, err
+	}
+	if !p.burnInPass {
+		if err := p.burn.read(ctx, src); err != nil {
+			return ComplianceReport{}, err
+		}
+	}
+	return assembleCompliance(ctx, src, b, w, p, ComplianceSpans, p.all.samples(), p.slow.samples())
+}
+
+// complianceBounds is a compliance query checked and defaulted.
+type complianceBounds struct {
+	from, to time.Time
+	rules    []BurnRule
+}
+
+func complianceWindow(b store.Budget, from, to, now time.Time, rules []BurnRule) (complianceBounds, error) {
 	if len(rules) == 0 {
 		rules = DefaultBurnRules()
 	}
 	if err := ValidateBudget(b); err != nil {
-		return ComplianceReport{}, fmt.Errorf("analysis: compliance: %w", err)
+		return complianceBounds{}, fmt.Errorf("analysis: compliance: %w", err)
 	}
 	if now.IsZero() {
-		return ComplianceReport{}, invalidf("compliance: now is required")
+		return complianceBounds{}, invalidf("compliance: now is required")
 	}
 	if to.IsZero() {
 		to = now
@@ -105,21 +161,22 @@ func Compliance(ctx context.Context, src SpanSource, b store.Budget, from, to, n
 		from = to.Add(-b.Period)
 	}
 	if !to.After(from) {
-		return ComplianceReport{}, invalidf("compliance: time range is empty")
+		return complianceBounds{}, invalidf("compliance: time range is empty")
 	}
-	rep := ComplianceReport{From: from.UTC(), To: to.UTC(), HopMeasure: HopMeasureOf(b), ConfidenceLevel: hopConfidence,
+	return complianceBounds{from: from, to: to, rules: rules}, nil
+}
+
+// assembleCompliance is the one place a report is put together from a
+// window's counts (read from spans or rollups), its burn windows' counts
+// and its hop samples, so both sources give the same report for the same
+// counts.
+func assembleCompliance(ctx context.Context, src SpanSource, b store.Budget, w complianceBounds, p *windowPass,
+	source string, all, slow []store.Sample) (ComplianceReport, error) {
+	rep := ComplianceReport{From: w.from.UTC(), To: w.to.UTC(), Source: source, HopMeasure: HopMeasureOf(b), ConfidenceLevel: hopConfidence,
 		BurnRates: []BurnRate{}, Hops: []HopCompliance{}}
-	grid := newTimeGrid(from, to, chooseStep(to.Sub(from), budgetSeriesPoints))
-	p := windowPass{grid: grid, totals: make([]int, grid.n), bads: make([]int, grid.n),
-		all: newBottomK(hopSampleSize), slow: newBottomK(slowSampleSize), burn: newBurnCounter(b, now, rules)}
-	// The burn windows end at now. When the window covers them (its own
-	// period ending now, the usual view) they are counted in the same
-	// pass instead of reading their day again.
-	p.burnInPass = !from.After(now.Add(-p.burn.span())) && !to.Before(now)
-	if err := p.read(ctx, src, b, from, to); err != nil {
-		return ComplianceReport{}, err
-	}
-	rep.Total, rep.Bad = p.total, p.bad
+	share := straddleBadShare(int64(b.Threshold))
+	rep.Total, rep.BadUncertain = p.total, p.uncertain
+	rep.Bad = splitBad(p.bad, p.uncertain, share)
 	allowed := 1 - b.Target
 	rep.Good = rep.Total - rep.Bad
 	rep.Attainment = 1
@@ -129,16 +186,10 @@ func Compliance(ctx context.Context, src SpanSource, b store.Budget, from, to, n
 	rep.Met = float64(rep.Good) >= b.Target*float64(rep.Total)
 	rep.ErrorBudget = round3(allowed * float64(rep.Total))
 	rep.ErrorBudgetRemaining = budgetRemaining(rep.Bad, rep.Total, allowed)
-	rep.StepSeconds = float64(grid.step) / 1e9
-	rep.Series = budgetSeries(grid, p.totals, p.bads, allowed)
-
-	if !p.burnInPass {
-		if err := p.burn.read(ctx, src); err != nil {
-			return ComplianceReport{}, err
-		}
-	}
-	rep.BurnRates = p.burn.rates()
-	if err := hopCompliance(ctx, src, b, p.all.samples(), p.slow.samples(), &rep); err != nil {
+	rep.StepSeconds = float64(p.grid.step) / 1e9
+	rep.Series = budgetSeries(p.grid, p.totals, p.bads, p.uncs, allowed, share)
+	rep.BurnRates = p.burn.rates(share)
+	if err := hopCompliance(ctx, src, b, all, slow, &rep); err != nil {
 		return ComplianceReport{}, err
 	}
 	rep.Status = budgetStatus(&rep)
@@ -150,12 +201,21 @@ func Compliance(ctx context.Context, src SpanSource, b store.Budget, from, to, n
 // counts, the chart's buckets, the hop samples and, when the window
 // covers them, the burn windows.
 type windowPass struct {
-	grid         timeGrid
-	total, bad   int
-	totals, bads []int
-	all, slow    *bottomK
-	burn         *burnCounter
-	burnInPass   bool
+	grid timeGrid
+	// bad counts requests known to be over the threshold; uncertain
+	// those the rollups cannot place (in the sketch bin holding the
+	// threshold: within its relative accuracy of it; 0 from spans). uncs
+	// is uncertain per chart bucket.
+	total, bad, uncertain int
+	totals, bads, uncs    []int
+	all, slow             *bottomK
+	burn                  *burnCounter
+	burnInPass            bool
+}
+
+func newWindowPass(grid timeGrid, b store.Budget, now time.Time, rules []BurnRule) *windowPass {
+	return &windowPass{grid: grid, totals: make([]int, grid.n), bads: make([]int, grid.n), uncs: make([]int, grid.n),
+		all: newBottomK(hopSampleSize), slow: newBottomK(slowSampleSize), burn: newBurnCounter(b, now, rules)}
 }
 
 func (p *windowPass) read(ctx context.Context, src SpanSource, b store.Budget, from, to time.Time) error {
@@ -193,14 +253,19 @@ func (p *windowPass) read(ctx context.Context, src SpanSource, b store.Budget, f
 }
 
 // budgetSeries is the chart: attainment and budget left, cumulative from
-// the window's start, at the end of each step.
-func budgetSeries(grid timeGrid, totals, bads []int, allowed float64) []BudgetPoint {
+// the window's start, at the end of each step. Uncertain requests are
+// split (splitBad) on the cumulative counts, so the series never steps
+// back and its last point is the window's Bad.
+func budgetSeries(grid timeGrid, totals, bads, uncs []int, allowed, share float64) []BudgetPoint {
 	out := make([]BudgetPoint, 0, grid.n)
-	cumT, cumB := 0, 0
+	cumT, cumSure, cumU := 0, 0, 0
 	for i := range grid.n {
 		cumT += totals[i]
-		cumB += bads[i]
-		p := BudgetPoint{Time: grid.bucketStart(i).Add(time.Duration(grid.step)), Total: cumT, Bad: cumB, Attainment: 1, BudgetRemaining: 1}
+		cumSure += bads[i]
+		cumU += uncs[i]
+		cumB := splitBad(cumSure, cumU, share)
+		p := BudgetPoint{Time: grid.bucketStart(i).Add(time.Duration(grid.step)), Total: cumT, Bad: cumB, BadUncertain: cumU,
+			Attainment: 1, BudgetRemaining: 1}
 		if cumT > 0 {
 			p.Attainment = round4(float64(cumT-cumB) / float64(cumT))
 			p.BudgetRemaining = budgetRemaining(cumB, cumT, allowed)

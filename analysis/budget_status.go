@@ -206,6 +206,11 @@ type BurnRate struct {
 	ShortTotal    int     `json:"short_total"`
 	ShortBad      int     `json:"short_bad"`
 	ShortBurnRate float64 `json:"short_burn_rate"`
+	// BadUncertain and ShortBadUncertain are the requests of each window
+	// the rollups could not place (ComplianceReport.BadUncertain); Bad
+	// and ShortBad include their share over the threshold.
+	BadUncertain      int `json:"bad_uncertain"`
+	ShortBadUncertain int `json:"short_bad_uncertain"`
 	// AlertThreshold is the rule's factor; Alerting is true when both
 	// windows are at or above it (with MinBurnRequests each).
 	AlertThreshold float64   `json:"alert_threshold"`
@@ -248,15 +253,27 @@ func (br *BurnRate) finish(r BurnRule) {
 
 // burnCounter counts requests and slow requests in each rule's windows
 // ending at now: index 2i is rule i's long window, 2i+1 its short one.
+// unc counts the requests the rollups could not place (windowPass).
 type burnCounter struct {
-	b          store.Budget
-	rules      []BurnRule
-	now        int64
-	total, bad []int
+	b               store.Budget
+	rules           []BurnRule
+	now             int64
+	total, bad, unc []int
 }
 
 func newBurnCounter(b store.Budget, now time.Time, rules []BurnRule) *burnCounter {
-	return &burnCounter{b: b, rules: rules, now: now.UnixNano(), total: make([]int, 2*len(rules)), bad: make([]int, 2*len(rules))}
+	n := 2 * len(rules)
+	return &burnCounter{b: b, rules: rules, now: now.UnixNano(), total: make([]int, n), bad: make([]int, n), unc: make([]int, n)}
+}
+
+// windows returns each counted window's start, in the order of total:
+// rule i's long window at 2i, its short one at 2i+1. All end at now.
+func (c *burnCounter) windows() []int64 {
+	out := make([]int64, 0, 2*len(c.rules))
+	for _, r := range c.rules {
+		out = append(out, c.now-int64(r.Long), c.now-int64(r.Short))
+	}
+	return out
 }
 
 // span is the time the windows cover: the longest one.
@@ -285,20 +302,26 @@ func (c *burnCounter) add(s *store.Sample) {
 	}
 }
 
-// rates computes each rule's burn rates.
-func (c *burnCounter) rates() []BurnRate {
+// rates computes each rule's burn rates, splitting the uncertain
+// requests by share (splitBad).
+func (c *burnCounter) rates(share float64) []BurnRate {
 	allowed := 1 - c.b.Target
+	bad := make([]int, len(c.bad))
+	for k := range bad {
+		bad[k] = splitBad(c.bad[k], c.unc[k], share)
+	}
 	rate := func(k int) float64 {
 		if c.total[k] == 0 || allowed <= 0 {
 			return 0
 		}
-		return round3(float64(c.bad[k]) / float64(c.total[k]) / allowed)
+		return round3(float64(bad[k]) / float64(c.total[k]) / allowed)
 	}
 	out := make([]BurnRate, 0, len(c.rules))
 	for i, r := range c.rules {
 		br := BurnRate{Window: WindowText(r.Long), Kind: r.kind(), Rule: r.Name(), Severity: r.Severity,
-			Total: c.total[2*i], Bad: c.bad[2*i], BurnRate: rate(2 * i),
-			ShortWindow: WindowText(r.Short), ShortTotal: c.total[2*i+1], ShortBad: c.bad[2*i+1], ShortBurnRate: rate(2*i + 1),
+			Total: c.total[2*i], Bad: bad[2*i], BadUncertain: c.unc[2*i], BurnRate: rate(2 * i),
+			ShortWindow: WindowText(r.Short), ShortTotal: c.total[2*i+1], ShortBad: bad[2*i+1], ShortBadUncertain: c.unc[2*i+1],
+			ShortBurnRate:  rate(2*i + 1),
 			AlertThreshold: r.Factor}
 		br.finish(r)
 		out = append(out, br)

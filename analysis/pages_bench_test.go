@@ -17,8 +17,8 @@ import (
 // TAILSCOPE_BENCH_HOURS hours (default 1) of 100,000 requests an hour,
 // about a million spans an hour, read from each store. Every hour is
 // generated and loaded on its own, so ten hours (10M spans) never sit in
-// memory at once; loading is not timed. The latency page is measured as
-// main computes it (the spans, exact) and from rollups, interleaved:
+// memory at once; loading is not timed. The latency page and budget
+// compliance are measured from the spans and from rollups, interleaved:
 //
 //	go test ./analysis -run '^$' -bench 'PagesStore/postgres' -benchtime 5x
 //	TAILSCOPE_BENCH_HOURS=10 go test ./analysis -run '^$' -bench 'PagesStore/postgres' -benchtime 3x -timeout 2h
@@ -38,6 +38,8 @@ func BenchmarkPagesStore(b *testing.B) {
 	spansLat.Method = analysis.MethodExact // what "auto" was for windows up to a day
 	bud := benchBudget()
 	bud.Period = end.Sub(start)
+	noHops := bud
+	noHops.Hops = nil
 	for _, s := range benchStores() {
 		b.Run(s.name, func(b *testing.B) {
 			var db store.Store
@@ -57,6 +59,7 @@ func BenchmarkPagesStore(b *testing.B) {
 				vacuum(b)
 			}
 			ctx := context.Background()
+			timed := &timedSource{Store: db}
 			pages := []benchPage{
 				{"services", func() (int, error) {
 					rep, err := analysis.ServiceStats(ctx, db, analysis.ServicesQuery{From: start, To: end, Now: now})
@@ -72,6 +75,30 @@ func BenchmarkPagesStore(b *testing.B) {
 				}},
 				{"budget-compliance", func() (int, error) {
 					rep, err := analysis.Compliance(ctx, db, bud, start, end, now)
+					return rep.Total, err
+				}},
+				{"budget-compliance-rollups", func() (int, error) {
+					rep, err := analysis.ComplianceFromRollups(ctx, db, bud, start, end, now)
+					return rep.Total, err
+				}},
+				// The same with the time spent in each store read
+				// reported, to say where the time goes.
+				{"budget-compliance-rollups-timed", func() (int, error) {
+					rep, err := analysis.ComplianceFromRollups(ctx, timed, bud, start, end, now)
+					return rep.Total, err
+				}},
+				// The counts, chart and burn rates alone: a budget
+				// without hops reads no sample and no trace.
+				{"budget-compliance-rollups-counts", func() (int, error) {
+					rep, err := analysis.ComplianceFromRollups(ctx, db, noHops, start, end, now)
+					return rep.Total, err
+				}},
+				// The budget page's default view: its period ending at
+				// an instant inside a minute (edge minutes and burn
+				// windows from spans), its reads timed.
+				{"budget-compliance-rollups-now", func() (int, error) {
+					at := end.Add(-17*time.Minute - 23*time.Second)
+					rep, err := analysis.ComplianceFromRollups(ctx, timed, bud, time.Time{}, time.Time{}, at)
 					return rep.Total, err
 				}},
 			}
@@ -93,11 +120,15 @@ func BenchmarkPagesStore(b *testing.B) {
 				for _, p := range pages {
 					b.Run(p.name, func(b *testing.B) {
 						b.ReportMetric(float64(spans), "spans")
+						*timed = timedSource{Store: db}
 						for b.Loop() {
 							n, err := p.run()
 							if err != nil || n == 0 {
 								b.Fatalf("%s: %v, %d", p.name, err, n)
 							}
+						}
+						if timed.calls > 0 {
+							timed.report(b)
 						}
 					})
 				}
@@ -111,4 +142,48 @@ func BenchmarkPagesStore(b *testing.B) {
 type benchPage struct {
 	name string
 	run  func() (int, error)
+}
+
+// timedSource times the reads a computation makes of a store, by method.
+type timedSource struct {
+	store.Store
+	calls                    int
+	samples, rollups, traces time.Duration
+	sampleRows, traceIDs     int
+}
+
+func (t *timedSource) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample, error) {
+	start := time.Now()
+	ss, err := t.Store.Samples(ctx, q)
+	t.calls++
+	t.samples += time.Since(start)
+	t.sampleRows += len(ss)
+	return ss, err
+}
+
+func (t *timedSource) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error) {
+	start := time.Now()
+	rs, err := t.Store.Rollups(ctx, q)
+	t.calls++
+	t.rollups += time.Since(start)
+	return rs, err
+}
+
+func (t *timedSource) Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
+	start := time.Now()
+	out, err := t.Store.Traces(ctx, ids)
+	t.calls++
+	t.traces += time.Since(start)
+	t.traceIDs += len(ids)
+	return out, err
+}
+
+// report reports the reads' time per computation.
+func (t *timedSource) report(b *testing.B) {
+	n := float64(b.N)
+	b.ReportMetric(float64(t.samples.Milliseconds())/n, "samples-ms/op")
+	b.ReportMetric(float64(t.rollups.Milliseconds())/n, "rollups-ms/op")
+	b.ReportMetric(float64(t.traces.Milliseconds())/n, "traces-ms/op")
+	b.ReportMetric(float64(t.sampleRows)/n, "sample-rows/op")
+	b.ReportMetric(float64(t.traceIDs)/n, "traces/op")
 }

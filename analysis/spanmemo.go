@@ -41,6 +41,7 @@ type memoSampleKey struct {
 	service, endpoint, version string
 	from, to                   int64
 	limit                      int
+	minDuration                int64
 }
 
 // memoSamples is one sample query's read, as memoTrace.
@@ -69,7 +70,7 @@ var _ SpanSource = (*SpanMemo)(nil)
 // Samples answers q from an earlier or concurrent identical query, or
 // reads it from the source.
 func (m *SpanMemo) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample, error) {
-	k := memoSampleKey{q.Service, q.Endpoint, q.Version, q.From.UnixNano(), q.To.UnixNano(), q.Limit}
+	k := memoSampleKey{q.Service, q.Endpoint, q.Version, q.From.UnixNano(), q.To.UnixNano(), q.Limit, q.MinDurationNano}
 	m.mu.Lock()
 	e, waiting := m.samples[k]
 	if !waiting {

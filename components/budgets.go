@@ -102,6 +102,9 @@ type BudgetView struct {
 	Unbudgeted                 BudgetHopRow
 	// WorstHop is the label of the row that costs the budget most.
 	WorstHop string
+	// SourceText says where the counts came from (rollups or spans) and
+	// how many requests lay too near the threshold to place.
+	SourceText string
 	// Note explains an empty window.
 	Note                                                                                   string
 	EditHref, DeleteHref, APIHref, LatencyHref, OutliersHref, SlowTracesHref, IncidentHref string

@@ -179,6 +179,12 @@ type SampleQuery struct {
 	// Limit caps the rows returned (0 = no cap). When the cap is hit the
 	// newest spans are kept.
 	Limit int
+	// MinDurationNano, when positive, keeps only spans that lasted at
+	// least this long. The stores' (service, name, start_ns) index carries
+	// duration_ns, so the filter stays inside the index range: a budget's
+	// slow sample reads the requests over its threshold without the rest
+	// leaving the index (with Limit, the scan stops at the Limit-th).
+	MinDurationNano int64
 }
 
 // Endpoint is a (service, entry span name) pair seen in a window.

@@ -96,15 +96,23 @@ type complianceQuery struct {
 	Rules    []analysis.BurnRule
 }
 
-// compliance computes a budget's compliance over [from, to). The budget
-// list, the budget's page, the API and incident reports all come here, so
-// for one window they show one computation: the same sample, the same
-// hop ranking, the same worst hop.
+// compliance computes a budget's compliance over [from, to) from the
+// rollups (analysis.ComplianceFromRollups: source "rollups"), so its cost
+// follows the window's buckets, not its requests. The budget list, the
+// budget's page and the API all come here, so for one window they show
+// one computation: the same sample, the same hop ranking, the same worst
+// hop. Incident reports read spans instead (complianceFrom).
 func (s *Server) compliance(ctx context.Context, b store.Budget, tr TimeRange, now time.Time) (wire.Compliance, error) {
-	return s.complianceFrom(ctx, s.store, b, tr, now)
+	key := queryKey("budget-compliance-rollups", complianceQuery{Budget: b, From: tr.From, To: tr.To, Now: now, Rules: s.burnRules})
+	rep, err := cached(ctx, s, key, func(ctx context.Context) (analysis.ComplianceReport, error) {
+		return analysis.ComplianceFromRollups(ctx, s.store, b, tr.From, tr.To, now, s.burnRules...)
+	})
+	return wire.Compliance{Budget: wire.FromBudget(b), ComplianceReport: rep}, err
 }
 
-// complianceFrom computes over src, as outliersFrom.
+// complianceFrom computes over src's spans (source "spans"), as
+// outliersFrom: what an incident report shows, evidence bounded by its
+// window to the nanosecond.
 func (s *Server) complianceFrom(ctx context.Context, src analysis.SpanSource, b store.Budget, tr TimeRange, now time.Time) (wire.Compliance, error) {
 	// The key names the budget's content, not only its id, so an edit
 	// (or a store whose timestamps do not move) never serves the old

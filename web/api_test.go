@@ -320,10 +320,17 @@ func TestAPIBudgetsCRUDAndCompliance(t *testing.T) {
 		} `json:"hops"`
 		WorstHop  string `json:"worst_hop"`
 		BurnRates []any  `json:"burn_rates"`
+		// The page and API read rollups (reports read spans).
+		Source          string `json:"source"`
+		SampledRequests int    `json:"sampled_requests"`
+		SampleComplete  bool   `json:"sample_complete"`
 	}
 	decode(t, w.Code, 200, w.Body.Bytes(), &c)
 	if c.Total != 3000 || c.Attainment <= 0 || c.Attainment >= 1 || len(c.BurnRates) != 3 {
 		t.Errorf("compliance total %d attainment %v burn rates %d", c.Total, c.Attainment, len(c.BurnRates))
+	}
+	if c.Source != "rollups" || c.SampledRequests < 990 || c.SampleComplete {
+		t.Errorf("compliance source %q, sampled %d (complete %v): want rollups and a sample of about 1000", c.Source, c.SampledRequests, c.SampleComplete)
 	}
 	if !strings.Contains(c.WorstHop, "profile-svc") {
 		t.Errorf("worst hop %q; the slow profile-svc calls should overrun most", c.WorstHop)

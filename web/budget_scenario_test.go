@@ -75,6 +75,10 @@ func TestBudgetSurfacesAgree(t *testing.T) {
 			if want := fmt.Sprintf(`data-sampled="%d"`, api.SampledRequests); !strings.Contains(page, want) {
 				t.Errorf("page does not show the sample of %d", api.SampledRequests)
 			}
+			// The page says where its counts came from, as the API does.
+			if src := regexp.MustCompile(`data-testid="budget-source">([^<]*)<`).FindStringSubmatch(page); src == nil || !strings.Contains(src[1], "rollups") {
+				t.Errorf("page's source line %q; want the rollups named", src)
+			}
 		})
 	}
 

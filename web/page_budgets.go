@@ -203,10 +203,11 @@ func budgetView(b store.Budget, rep analysis.ComplianceReport, tr TimeRange, dep
 	v.Facts = []components.Fact{
 		{Label: "attainment", Value: units.SLOPercent(rep.Attainment), Bad: rep.Total > 0 && !rep.Met},
 		{Label: "requests", Value: chart.FormatCount(float64(rep.Total))},
-		{Label: "over " + units.Duration(b.Threshold), Value: chart.FormatCount(float64(rep.Bad))},
+		{Label: "over " + units.Duration(b.Threshold), Value: badText(rep.Bad, rep.BadUncertain)},
 		{Label: "error budget", Value: chart.FormatCount(rep.ErrorBudget) + " slow requests"},
 		{Label: "budget left", Value: chart.FormatPercent(rep.ErrorBudgetRemaining), Bad: rep.ErrorBudgetRemaining < 0},
 	}
+	v.SourceText = budgetSourceText(rep)
 	var left []chart.Point
 	for _, p := range rep.Series {
 		left = append(left, chart.Point{T: p.Time, V: math.Max(p.BudgetRemaining, 0)})
@@ -228,6 +229,28 @@ func budgetView(b store.Budget, rep analysis.ComplianceReport, tr TimeRange, dep
 	return v
 }
 
+// badText is the count over the threshold, with the requests the rollups
+// could not place: "252 ±100".
+func badText(bad, uncertain int) string {
+	if uncertain == 0 {
+		return chart.FormatCount(float64(bad))
+	}
+	return chart.FormatCount(float64(bad)) + " ±" + chart.FormatCount(float64(uncertain))
+}
+
+// budgetSourceText says where a report's counts came from.
+func budgetSourceText(rep analysis.ComplianceReport) string {
+	if rep.Source != analysis.ComplianceRollups {
+		return "Counted from every request's span."
+	}
+	s := "Counted from the per-minute and per-hour rollups written at ingest; partial minutes at the window's ends and the burn windows' ends from the spans."
+	if rep.BadUncertain > 0 {
+		s += fmt.Sprintf(" %d requests lasted within %s of the threshold, too near to place from the rollups: they are split by where the threshold lies among them, so the count over it is ±%d.",
+			rep.BadUncertain, chart.FormatPercent(2*store.RollupRelativeAccuracy), rep.BadUncertain)
+	}
+	return s
+}
+
 // hopMeasureText says what the table's call hops measure.
 func hopMeasureText(m store.HopMeasure) string {
 	if m == store.HopOwnTime {
@@ -246,8 +269,12 @@ func hopSampleText(rep analysis.ComplianceReport) string {
 	if rep.SampleComplete {
 		s = fmt.Sprintf("Overrun rates are over all %d requests of the window (exact).", rep.Total)
 	} else {
-		s = fmt.Sprintf("Overrun rates are over %d of the window's %d requests, sampled at random across it (a busy hour weighs as much as its traffic), with %s Wilson intervals.",
-			rep.SampledRequests, rep.Total, chart.FormatPercent(rep.ConfidenceLevel))
+		how := "sampled at random across it (a busy hour weighs as much as its traffic)"
+		if rep.Source == analysis.ComplianceRollups {
+			how = "sampled across it in proportion to its traffic (short runs of requests at random instants, the busiest stretches sampled most)"
+		}
+		s = fmt.Sprintf("Overrun rates are over %d of the window's %d requests, %s, with %s Wilson intervals.",
+			rep.SampledRequests, rep.Total, how, chart.FormatPercent(rep.ConfidenceLevel))
 	}
 	if rep.Bad == 0 {
 		return s + " No request was over the threshold, so no hop cost the budget anything."

@@ -110,8 +110,8 @@ func (s *Source) Samples(ctx context.Context, q store.SampleQuery) ([]store.Samp
 	if q.Service == "" {
 		return nil, fmt.Errorf("analysistest: samples: %w: service is required", store.ErrInvalid)
 	}
-	if q.Limit < 0 {
-		return nil, fmt.Errorf("analysistest: samples: %w: negative limit", store.ErrInvalid)
+	if q.Limit < 0 || q.MinDurationNano < 0 {
+		return nil, fmt.Errorf("analysistest: samples: %w: negative limit or duration", store.ErrInvalid)
 	}
 	all := s.byService[q.Service]
 	lo, hi := 0, len(all)
@@ -128,7 +128,7 @@ func (s *Source) Samples(ctx context.Context, q store.SampleQuery) ([]store.Samp
 	}
 	out := make([]store.Sample, 0, hi-lo)
 	for _, x := range all[lo:hi] {
-		if (q.Endpoint == "" || x.Name == q.Endpoint) && (q.Version == "" || x.Version == q.Version) {
+		if (q.Endpoint == "" || x.Name == q.Endpoint) && (q.Version == "" || x.Version == q.Version) && x.DurationNano >= q.MinDurationNano {
 			out = append(out, x)
 		}
 	}

@@ -73,6 +73,9 @@ func testSamples(t *testing.T, s store.Store) {
 		{"version", window(store.SampleQuery{Service: "api", Version: "v2"}), []int{20}},
 		{"window is [from, to)", store.SampleQuery{Service: "api", From: base.Add(time.Second), To: base.Add(3 * time.Second)}, []int{20, 30}},
 		{"limit keeps the newest, in start order", window(store.SampleQuery{Service: "api", Limit: 2}), []int{42, 50}},
+		{"minimum duration is inclusive", window(store.SampleQuery{Service: "api", MinDurationNano: int64(20 * time.Millisecond)}), []int{20, 30, 42}},
+		{"minimum duration with endpoint", window(store.SampleQuery{Service: "api", Endpoint: "GET /a", MinDurationNano: int64(20*time.Millisecond) + 1}), []int{30, 42}},
+		{"minimum duration with limit keeps the newest of the slow", window(store.SampleQuery{Service: "api", MinDurationNano: int64(15 * time.Millisecond), Limit: 2}), []int{30, 42}},
 		{"unbounded window", store.SampleQuery{Service: "api"}, []int{10, 20, 30, 42, 50}},
 		{"other service", window(store.SampleQuery{Service: "web"}), []int{70}},
 		{"unknown service", window(store.SampleQuery{Service: "nope"}), nil},
@@ -100,7 +103,7 @@ func testSamples(t *testing.T, s store.Store) {
 	if !got[1].Error || got[0].Error {
 		t.Errorf("Error flags = %v, %v; want false, true", got[0].Error, got[1].Error)
 	}
-	for _, q := range []store.SampleQuery{{}, {Service: "api", Limit: -1}, {Service: "api", From: base, To: base.Add(-time.Second)}} {
+	for _, q := range []store.SampleQuery{{}, {Service: "api", Limit: -1}, {Service: "api", MinDurationNano: -1}, {Service: "api", From: base, To: base.Add(-time.Second)}} {
 		_, err := s.Samples(ctxT(t), q)
 		wantErrIs(t, "Samples(invalid)", err, store.ErrInvalid)
 	}

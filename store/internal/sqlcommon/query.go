@@ -337,6 +337,9 @@ func SampleSQL(d Dialect, q store.SampleQuery) (sql string, args []any, err erro
 	if q.Limit < 0 {
 		return "", nil, invalid("limit %d is negative", q.Limit)
 	}
+	if q.MinDurationNano < 0 {
+		return "", nil, invalid("minimum duration %d is negative", q.MinDurationNano)
+	}
 	if err := CheckRange(q.From, q.To); err != nil {
 		return "", nil, err
 	}
@@ -353,6 +356,9 @@ func SampleSQL(d Dialect, q store.SampleQuery) (sql string, args []any, err erro
 	}
 	if !q.To.IsZero() {
 		conds = append(conds, "start_ns < "+a.Add(NS(q.To)))
+	}
+	if q.MinDurationNano > 0 {
+		conds = append(conds, "duration_ns >= "+a.Add(q.MinDurationNano))
 	}
 	sql = `SELECT ` + SampleColumns + ` FROM spans WHERE ` + strings.Join(conds, " AND ")
 	if q.Limit > 0 {
