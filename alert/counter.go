@@ -66,10 +66,13 @@ func (c *counter) update(ctx context.Context, src analysis.SampleSource, now tim
 			return fmt.Errorf("read samples: %w", err)
 		}
 		for _, s := range samples {
+			// Weighted as the budget pages count (analysis: a sampled
+			// request stands for its span's weight).
+			w := int(store.CountWeight(s.Weight))
 			k := bucketOf(s.StartUnixNano)
-			c.total[k]++
+			c.total[k] += w
 			if s.DurationNano > int64(c.b.Threshold) {
-				c.bad[k]++
+				c.bad[k] += w
 			}
 		}
 	}

@@ -213,6 +213,13 @@ type windowPass struct {
 	burnInPass            bool
 }
 
+// requestWeight is how many requests a sampled one stands for in a
+// budget's counts: its span's weight as the rollups count it
+// (store.CountWeight), so counts from spans and from rollups agree over a
+// sampled stream. The hop table's samples are not weighted: they measure
+// the requests stored.
+func requestWeight(s *store.Sample) int { return int(store.CountWeight(s.Weight)) }
+
 func newWindowPass(grid timeGrid, b store.Budget, now time.Time, rules []BurnRule) *windowPass {
 	return &windowPass{grid: grid, totals: make([]int, grid.n), bads: make([]int, grid.n), uncs: make([]int, grid.n),
 		all: newBottomK(hopSampleSize), slow: newBottomK(slowSampleSize), burn: newBurnCounter(b, now, rules)}
@@ -231,20 +238,21 @@ func (p *windowPass) read(ctx context.Context, src SpanSource, b store.Budget, f
 			if s.StartUnixNano < cf.UnixNano() || s.StartUnixNano >= ct.UnixNano() {
 				continue
 			}
-			p.total++
+			w := requestWeight(s)
+			p.total += w
 			g := p.grid.index(s.StartUnixNano)
 			if g >= 0 {
-				p.totals[g]++
+				p.totals[g] += w
 			}
 			p.all.add(s)
 			if p.burnInPass {
 				p.burn.add(s)
 			}
 			if s.DurationNano > thr {
-				p.bad++
+				p.bad += w
 				p.slow.add(s)
 				if g >= 0 {
-					p.bads[g]++
+					p.bads[g] += w
 				}
 			}
 		}

@@ -190,9 +190,10 @@ func (c *rollupCounter) piece(ctx context.Context, p coverPiece) ([]countCell, e
 		cell := countCell{from: p.from, to: p.to}
 		for i := range ss {
 			if s := &ss[i]; s.StartUnixNano >= p.from && s.StartUnixNano < p.to {
-				cell.total++
+				w := requestWeight(s)
+				cell.total += w
 				if s.DurationNano > c.thr {
-					cell.bad++
+					cell.bad += w
 				}
 			}
 		}

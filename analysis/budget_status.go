@@ -293,9 +293,10 @@ func (c *burnCounter) add(s *store.Sample) {
 	for i, r := range c.rules {
 		for j, w := range []time.Duration{r.Long, r.Short} {
 			if s.StartUnixNano >= c.now-int64(w) {
-				c.total[2*i+j]++
+				w := requestWeight(s)
+				c.total[2*i+j] += w
 				if s.DurationNano > int64(c.b.Threshold) {
-					c.bad[2*i+j]++
+					c.bad[2*i+j] += w
 				}
 			}
 		}
