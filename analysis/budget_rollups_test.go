@@ -51,7 +51,9 @@ func budgetRollupData(start time.Time) ([]store.Span, time.Duration) {
 	// count the requests the sample stands for. (The busy windows' own
 	// requests stay unweighted, so their uncertain minutes hold few
 	// enough requests to be settled.)
-	sampled := func(ns int64) bool { return ns < start.UnixNano() || ns >= start.Add(2*time.Hour+45*time.Minute).UnixNano() }
+	sampled := func(ns int64) bool {
+		return ns < start.UnixNano() || ns >= start.Add(2*time.Hour+45*time.Minute).UnixNano()
+	}
 	n := 0
 	for i := range spans {
 		if sp := &spans[i]; sp.Service == analysistest.FeedAPI && sp.Name == analysistest.Endpoint && sp.ParentSpanID.IsZero() && sampled(sp.StartUnixNano) {
