@@ -327,7 +327,8 @@ type Reader interface {
 	// Events (nil): the same traces, spans, order and every other field,
 	// links included. It is for analyses of a trace's shape (its tree,
 	// critical path, time per hop), which read those and nothing else,
-	// and costs a fraction of Traces: decoding the JSON is most of it.
+	// and costs less than Traces: no attribute or event JSON is sent or
+	// decoded (PERFORMANCE.md, "The hop table reads trace shapes").
 	TraceShapes(ctx context.Context, ids []TraceID) (map[TraceID][]Span, error)
 	// SearchTraces returns summaries of the traces matching q.
 	SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, error)
