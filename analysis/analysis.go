@@ -41,6 +41,16 @@ type SpanSource interface {
 	Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error)
 }
 
+// ShapeSource reads traces without their spans' Attributes, Resource and
+// Events (store.Reader.TraceShapes): what the analyses of a trace's shape —
+// its tree, critical path and time per hop — need, for a fraction of the
+// cost. store.Reader implements it; a SpanSource that does not (test
+// sources, the report's memo) is read through Traces instead (readShapes),
+// which gives those analyses the same answer.
+type ShapeSource interface {
+	TraceShapes(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error)
+}
+
 // EndpointSource lists the endpoints seen in a window and reads their
 // samples. store.Reader implements it.
 type EndpointSource interface {
@@ -51,6 +61,7 @@ type EndpointSource interface {
 // Every store reader serves analysis as it is.
 var (
 	_ SpanSource     = (store.Reader)(nil)
+	_ ShapeSource    = (store.Reader)(nil)
 	_ EndpointSource = (store.Reader)(nil)
 )
 

@@ -121,7 +121,9 @@ func hopCompliance(ctx context.Context, src SpanSource, b store.Budget, all, slo
 		}
 	}
 	slices.SortFunc(ids, func(a, b store.TraceID) int { return bytes.Compare(a[:], b[:]) })
-	traces, err := readTraces(ctx, src, slices.Compact(ids))
+	// The hop meter reads the trace tree, kinds, times, services,
+	// dependencies and links, never attributes or events: shapes suffice.
+	traces, err := readShapes(ctx, src, slices.Compact(ids))
 	if err != nil {
 		return fmt.Errorf("analysis: compliance: %w", err)
 	}

@@ -77,7 +77,8 @@ func dependencyDeltas(ctx context.Context, src SpanSource, before, after compare
 		for _, i := range tail {
 			ids = append(ids, s.samples[i].TraceID)
 		}
-		traces, err := readTraces(ctx, src, ids)
+		// Critical time per hop needs the trace's shape only.
+		traces, err := readShapes(ctx, src, ids)
 		if err != nil {
 			return st, fmt.Errorf("analysis: compare: %s: %w", s.Label, err)
 		}

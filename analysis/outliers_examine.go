@@ -115,9 +115,24 @@ const traceBatch = 500
 // readTraces reads the traces of ids in batches; unknown ids are absent
 // from the result.
 func readTraces(ctx context.Context, src SpanSource, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
+	return readBatched(ctx, src.Traces, ids)
+}
+
+// readShapes is readTraces without the spans' Attributes, Resource and
+// Events when src can leave them out (ShapeSource); callers must read none
+// of those, so that the fallback to Traces answers the same.
+func readShapes(ctx context.Context, src SpanSource, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
+	if ss, ok := src.(ShapeSource); ok {
+		return readBatched(ctx, ss.TraceShapes, ids)
+	}
+	return readTraces(ctx, src, ids)
+}
+
+func readBatched(ctx context.Context, read func(context.Context, []store.TraceID) (map[store.TraceID][]store.Span, error),
+	ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
 	traces := make(map[store.TraceID][]store.Span, len(ids))
 	for start := 0; start < len(ids); start += traceBatch {
-		got, err := src.Traces(ctx, ids[start:min(start+traceBatch, len(ids))])
+		got, err := read(ctx, ids[start:min(start+traceBatch, len(ids))])
 		if err != nil {
 			return nil, fmt.Errorf("read traces: %w", err)
 		}

@@ -186,6 +186,15 @@ func (t *timedSource) Traces(ctx context.Context, ids []store.TraceID) (map[stor
 	return out, err
 }
 
+func (t *timedSource) TraceShapes(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
+	start := time.Now()
+	out, err := t.Store.TraceShapes(ctx, ids)
+	t.calls++
+	t.traces += time.Since(start)
+	t.traceIDs += len(ids)
+	return out, err
+}
+
 // report reports the reads' time per computation.
 func (t *timedSource) report(b *testing.B) {
 	n := float64(b.N)

@@ -251,6 +251,8 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 	for _, p := range slices.Concat(typical, tail) {
 		ids = append(ids, p.id)
 	}
+	// Whole traces, not shapes: depKind reads calls' attributes
+	// (db.system, messaging.system) to tell caches and queues apart.
 	traces, err := readTraces(ctx, src, ids)
 	if err != nil {
 		return ServiceMap{}, fmt.Errorf("analysis: service map: %w", err)
@@ -341,7 +343,9 @@ func readLinkedProducers(ctx context.Context, src MapSource, traces map[store.Tr
 	}
 	slices.SortFunc(ids, func(a, b store.TraceID) int { return bytes.Compare(a[:], b[:]) })
 	ids = slices.Compact(ids)
-	got, err := readTraces(ctx, src, ids)
+	// Of a producer the map reads its kind, ids, service and dependency
+	// only: shapes suffice.
+	got, err := readShapes(ctx, src, ids)
 	if err != nil {
 		return nil, fmt.Errorf("analysis: service map: linked producers: %w", err)
 	}

@@ -39,6 +39,10 @@ func (s readSplit) Traces(ctx context.Context, ids []store.TraceID) (map[store.T
 	return s.replica.Traces(ctx, ids)
 }
 
+func (s readSplit) TraceShapes(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
+	return s.replica.TraceShapes(ctx, ids)
+}
+
 func (s readSplit) SearchTraces(ctx context.Context, q store.TraceQuery) ([]store.TraceSummary, error) {
 	return s.replica.SearchTraces(ctx, q)
 }

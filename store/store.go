@@ -323,6 +323,13 @@ type Reader interface {
 	// Traces returns the spans of each given trace that exists, each
 	// ordered as Trace orders them. Unknown ids are absent from the map.
 	Traces(ctx context.Context, ids []TraceID) (map[TraceID][]Span, error)
+	// TraceShapes is Traces without the spans' Attributes, Resource and
+	// Events (nil): the same traces, spans, order and every other field,
+	// links included. It is for analyses of a trace's shape (its tree,
+	// critical path, time per hop), which read those and nothing else,
+	// and costs less than Traces: no attribute or event JSON is sent or
+	// decoded (PERFORMANCE.md, "The hop table reads trace shapes").
+	TraceShapes(ctx context.Context, ids []TraceID) (map[TraceID][]Span, error)
 	// SearchTraces returns summaries of the traces matching q.
 	SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, error)
 	// Samples returns the entry spans selected by q, ordered by start.

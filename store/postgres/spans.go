@@ -202,10 +202,15 @@ func (db *DB) Trace(ctx context.Context, id store.TraceID) ([]store.Span, error)
 
 // collectSpans reads rows into a slice of capacity hint.
 func collectSpans(rows pgx.Rows, hint int) ([]store.Span, error) {
+	return collectWith(rows, hint, sqlcommon.ScanSpan)
+}
+
+// collectWith reads rows with scan into a slice of capacity hint.
+func collectWith(rows pgx.Rows, hint int, scan func(sqlcommon.Scanner) (store.Span, error)) ([]store.Span, error) {
 	defer rows.Close()
 	spans := make([]store.Span, 0, hint)
 	for rows.Next() {
-		s, err := sqlcommon.ScanSpan(rows)
+		s, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -214,21 +219,37 @@ func collectSpans(rows pgx.Rows, hint int) ([]store.Span, error) {
 	return spans, rows.Err()
 }
 
+// selectShapes reads spans' shape columns: no resource to resolve.
+var selectShapes = `SELECT ` + sqlcommon.ShapeColumns + ` FROM spans `
+
 // Traces returns the spans of every given trace that exists.
 func (db *DB) Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
+	return db.traces(ctx, "traces", ids, selectSpans, sqlcommon.ScanSpan)
+}
+
+// TraceShapes returns the spans of every given trace that exists, without
+// attributes, resources and events (store.Reader).
+func (db *DB) TraceShapes(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
+	return db.traces(ctx, "trace shapes", ids, selectShapes, sqlcommon.ScanShape)
+}
+
+// traces reads the traces of ids in one query, selecting with sel and
+// reading rows with scan.
+func (db *DB) traces(ctx context.Context, op string, ids []store.TraceID, sel string,
+	scan func(sqlcommon.Scanner) (store.Span, error)) (map[store.TraceID][]store.Span, error) {
 	out := make(map[store.TraceID][]store.Span, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
 	a := sqlcommon.NewArgs(sqlcommon.Postgres)
-	rows, err := db.pool.Query(ctx, selectSpans+`WHERE `+a.InTraceIDs("trace_id", ids)+
+	rows, err := db.pool.Query(ctx, sel+`WHERE `+a.InTraceIDs("trace_id", ids)+
 		` ORDER BY trace_id, start_ns, span_id`, a.Vals...)
 	if err != nil {
-		return nil, mapErr(ctx, "traces", err)
+		return nil, mapErr(ctx, op, err)
 	}
-	spans, err := collectSpans(rows, 0)
+	spans, err := collectWith(rows, 0, scan)
 	if err != nil {
-		return nil, mapErr(ctx, "traces", err)
+		return nil, mapErr(ctx, op, err)
 	}
 	for _, s := range spans {
 		out[s.TraceID] = append(out[s.TraceID], s)

@@ -42,27 +42,39 @@ const idChunk = 500
 
 // Traces returns the spans of every given trace that exists.
 func (db *DB) Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
+	return db.traces(ctx, "traces", ids, `SELECT `+sqlcommon.SpanColumns+` FROM `, sqlcommon.SQLiteTraceSpans, sqlcommon.ScanSpan)
+}
+
+// TraceShapes returns the spans of every given trace that exists, without
+// attributes, resources and events (store.Reader).
+func (db *DB) TraceShapes(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
+	return db.traces(ctx, "trace shapes", ids, `SELECT `+sqlcommon.ShapeColumns+` FROM `, sqlcommon.SQLiteTraceShapes, sqlcommon.ScanShape)
+}
+
+// traces reads the traces of ids in chunks, selecting with sel from the
+// source from builds and reading rows with scan.
+func (db *DB) traces(ctx context.Context, op string, ids []store.TraceID, sel string,
+	from func(cond string) string, scan func(sqlcommon.Scanner) (store.Span, error)) (map[store.TraceID][]store.Span, error) {
 	out := make(map[store.TraceID][]store.Span, len(ids))
 	for chunk := range slices.Chunk(ids, idChunk) {
 		a := sqlcommon.NewArgs(sqlcommon.SQLite)
-		q := `SELECT ` + sqlcommon.SpanColumns + ` FROM ` + sqlcommon.SQLiteTraceSpans(a.InTraceIDs("tb.trace_id", chunk)) +
-			` ORDER BY trace_id, start_ns, span_id`
+		q := sel + from(a.InTraceIDs("tb.trace_id", chunk)) + ` ORDER BY trace_id, start_ns, span_id`
 		rows, err := db.r.QueryContext(ctx, q, a.Vals...)
 		if err != nil {
-			return nil, mapErr(ctx, "traces", err)
+			return nil, mapErr(ctx, op, err)
 		}
 		for rows.Next() {
-			s, err := sqlcommon.ScanSpan(rows)
+			s, err := scan(rows)
 			if err != nil {
 				rows.Close()
-				return nil, mapErr(ctx, "traces", err)
+				return nil, mapErr(ctx, op, err)
 			}
 			out[s.TraceID] = append(out[s.TraceID], s)
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return nil, mapErr(ctx, "traces", err)
+			return nil, mapErr(ctx, op, err)
 		}
 	}
 	return out, nil

@@ -51,6 +51,7 @@ func RunAll(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"TraceNotFound", testTraceNotFound},
 		{"TraceOrdering", testTraceOrdering},
 		{"Traces", testTraces},
+		{"TraceShapes", testTraceShapes},
 		{"Search", testSearch},
 		{"SearchSummaries", testSearchSummaries},
 		{"SearchOrderAndLimit", testSearchOrderAndLimit},

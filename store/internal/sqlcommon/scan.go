@@ -25,6 +25,17 @@ tenant, version, dependency, payload_bytes, host, weight`
 // SpanColumnNames is SpanColumns as a slice (for COPY).
 var SpanColumnNames = strings.Split(strings.Join(strings.Fields(SpanColumns), ""), ",")
 
+// ShapeColumns lists the columns ScanShape reads: SpanColumns without
+// attributes, resource and events, the JSON that costs most of a span's
+// decoding and that analyses of a trace's shape (its tree, critical path
+// and hops) never look at. Links stay: the trace tree follows them.
+const ShapeColumns = `trace_id, span_id, parent_span_id, service, name, kind, start_ns, duration_ns,
+status_code, status_message, links,
+tenant, version, dependency, payload_bytes, host, weight`
+
+// ShapeColumnNames is ShapeColumns as a slice.
+var ShapeColumnNames = strings.Split(strings.Join(strings.Fields(ShapeColumns), ""), ",")
+
 // ScanSpan reads one row selected with SpanColumns.
 func ScanSpan(sc Scanner) (store.Span, error) {
 	var (
@@ -38,19 +49,9 @@ func ScanSpan(sc Scanner) (store.Span, error) {
 		&s.Tenant, &s.Version, &s.Dependency, &s.PayloadBytes, &s.Host, &s.Weight); err != nil {
 		return s, err
 	}
-	if err := copyID(s.TraceID[:], tid, "trace id"); err != nil {
+	if err := finishSpan(&s, tid, sid, pid, kind, status, links); err != nil {
 		return s, err
 	}
-	if err := copyID(s.SpanID[:], sid, "span id"); err != nil {
-		return s, err
-	}
-	if pid != nil {
-		if err := copyID(s.ParentSpanID[:], pid, "parent span id"); err != nil {
-			return s, err
-		}
-	}
-	s.Kind = store.SpanKind(kind)
-	s.StatusCode = store.StatusCode(status)
 	s.Attributes = attributes(attrs)
 	s.Resource = attributes(res)
 	if len(events) > 0 {
@@ -58,12 +59,48 @@ func ScanSpan(sc Scanner) (store.Span, error) {
 			return s, fmt.Errorf("decode events: %w", err)
 		}
 	}
-	if len(links) > 0 {
-		if err := json.Unmarshal(links, &s.Links); err != nil {
-			return s, fmt.Errorf("decode links: %w", err)
+	return s, nil
+}
+
+// ScanShape reads one row selected with ShapeColumns: a span as ScanSpan
+// reads it with Attributes, Resource and Events nil.
+func ScanShape(sc Scanner) (store.Span, error) {
+	var (
+		s             store.Span
+		tid, sid, pid []byte
+		kind, status  int64
+		links         []byte
+	)
+	if err := sc.Scan(&tid, &sid, &pid, &s.Service, &s.Name, &kind, &s.StartUnixNano, &s.DurationNano,
+		&status, &s.StatusMessage, &links,
+		&s.Tenant, &s.Version, &s.Dependency, &s.PayloadBytes, &s.Host, &s.Weight); err != nil {
+		return s, err
+	}
+	return s, finishSpan(&s, tid, sid, pid, kind, status, links)
+}
+
+// finishSpan sets the columns ScanSpan and ScanShape both read that need
+// converting: ids, kind, status and links.
+func finishSpan(s *store.Span, tid, sid, pid []byte, kind, status int64, links []byte) error {
+	if err := copyID(s.TraceID[:], tid, "trace id"); err != nil {
+		return err
+	}
+	if err := copyID(s.SpanID[:], sid, "span id"); err != nil {
+		return err
+	}
+	if pid != nil {
+		if err := copyID(s.ParentSpanID[:], pid, "parent span id"); err != nil {
+			return err
 		}
 	}
-	return s, nil
+	s.Kind = store.SpanKind(kind)
+	s.StatusCode = store.StatusCode(status)
+	if len(links) > 0 {
+		if err := json.Unmarshal(links, &s.Links); err != nil {
+			return fmt.Errorf("decode links: %w", err)
+		}
+	}
+	return nil
 }
 
 // attributes normalises a stored object: empty objects read back as nil, as
