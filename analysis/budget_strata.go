@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/tailscope/tailscope/store"
 )
@@ -99,35 +98,20 @@ func (s *strataSampler) sample(ctx context.Context, cells []countCell) (all, slo
 	return all, slow, nil
 }
 
-// strataReads is how many strata are read at once. Each read is a few
-// rows behind one index seek, so a stratum costs mostly its round trip;
-// overlapping them hides the trips (the source must allow concurrent
-// reads, as the stores do).
-const strataReads = 4
-
 // draw reads size requests (lasting at least minDur) spread over strata
-// by weight, in the strata's order whatever order the reads finish in.
+// by weight.
 func (s *strataSampler) draw(ctx context.Context, strata []timeStratum, size int, minDur int64) ([]store.Sample, error) {
 	alloc := allocate(strata, size)
-	got := make([][]store.Sample, len(strata))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(strataReads)
+	var out []store.Sample
 	for i, st := range strata {
 		if alloc[i] == 0 {
 			continue
 		}
-		g.Go(func() error {
-			var err error
-			got[i], err = s.read(gctx, st, alloc[i], minDur)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	var out []store.Sample
-	for _, ss := range got {
-		out = append(out, ss...)
+		got, err := s.read(ctx, st, alloc[i], minDur)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
 	}
 	return out, nil
 }
