@@ -51,6 +51,32 @@ type ShapeSource interface {
 	TraceShapes(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error)
 }
 
+// RangeSampler reads one sample query over many time ranges at once
+// (store.Reader.SampleRanges): a budget's stratified hop sample in one
+// round trip. store.Reader implements it; a SampleSource that does not is
+// read a range at a time (sampleRanges), with the same answer.
+type RangeSampler interface {
+	SampleRanges(ctx context.Context, q store.SampleQuery, ranges []store.SampleRange) ([][]store.Sample, error)
+}
+
+// sampleRanges reads q over each range through src's SampleRanges, or one
+// Samples call per range.
+func sampleRanges(ctx context.Context, src SampleSource, q store.SampleQuery, ranges []store.SampleRange) ([][]store.Sample, error) {
+	if rs, ok := src.(RangeSampler); ok {
+		return rs.SampleRanges(ctx, q, ranges)
+	}
+	out := make([][]store.Sample, len(ranges))
+	for i, r := range ranges {
+		q.From, q.To, q.Limit = r.From, r.To, r.Limit
+		ss, err := src.Samples(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ss
+	}
+	return out, nil
+}
+
 // EndpointSource lists the endpoints seen in a window and reads their
 // samples. store.Reader implements it.
 type EndpointSource interface {
@@ -62,6 +88,7 @@ type EndpointSource interface {
 var (
 	_ SpanSource     = (store.Reader)(nil)
 	_ ShapeSource    = (store.Reader)(nil)
+	_ RangeSampler   = (store.Reader)(nil)
 	_ EndpointSource = (store.Reader)(nil)
 )
 

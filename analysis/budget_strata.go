@@ -99,48 +99,64 @@ func (s *strataSampler) sample(ctx context.Context, cells []countCell) (all, slo
 }
 
 // draw reads size requests (lasting at least minDur) spread over strata
-// by weight.
+// by weight, in at most two reads of many ranges (sampleRanges): first,
+// each stratum's requests before its random instant (or the whole
+// stratum when its share is all of it); then, for the strata that came
+// up short, the wrap round — the newest of the rest. The second read is
+// rare where strata are busy: only when the instant falls among the
+// first requests of its stratum.
 func (s *strataSampler) draw(ctx context.Context, strata []timeStratum, size int, minDur int64) ([]store.Sample, error) {
 	alloc := allocate(strata, size)
-	var out []store.Sample
+	type plan struct {
+		n        int   // requests wanted
+		mid, end int64 // the instant and the stratum's end
+	}
+	var (
+		plans  []plan
+		ranges []store.SampleRange
+	)
+	at := func(ns int64) time.Time { return time.Unix(0, ns) }
 	for i, st := range strata {
-		if alloc[i] == 0 {
+		n := alloc[i]
+		if n == 0 {
 			continue
 		}
-		got, err := s.read(ctx, st, alloc[i], minDur)
-		if err != nil {
-			return nil, err
+		if n >= st.weight {
+			plans = append(plans, plan{n: n, mid: st.to, end: st.to})
+			ranges = append(ranges, store.SampleRange{From: at(st.from), To: at(st.to)})
+			continue
 		}
-		out = append(out, got...)
+		mid := st.instant(s.rng(st, minDur).Int64N(int64(st.weight)))
+		plans = append(plans, plan{n: n, mid: mid, end: st.to})
+		ranges = append(ranges, store.SampleRange{From: at(st.from), To: at(mid), Limit: n})
 	}
-	return out, nil
-}
-
-// read reads n requests of a stratum: the n before a random instant,
-// wrapping round to its end, or all of them when n is its weight.
-func (s *strataSampler) read(ctx context.Context, st timeStratum, n int, minDur int64) ([]store.Sample, error) {
 	q := store.SampleQuery{Service: s.b.Service, Endpoint: s.b.Endpoint, MinDurationNano: minDur}
-	get := func(from, to int64, limit int) ([]store.Sample, error) {
-		q.From, q.To, q.Limit = time.Unix(0, from), time.Unix(0, to), limit
-		ss, err := s.src.Samples(ctx, q)
+	got, err := sampleRanges(ctx, s.src, q, ranges)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: compliance: read hop sample: %w", err)
+	}
+	var short []int // plans whose wrap round is read
+	ranges = ranges[:0]
+	for i, p := range plans {
+		if len(got[i]) < p.n && p.mid < p.end {
+			short = append(short, i)
+			ranges = append(ranges, store.SampleRange{From: at(p.mid), To: at(p.end), Limit: p.n - len(got[i])})
+		}
+	}
+	if len(short) > 0 {
+		more, err := sampleRanges(ctx, s.src, q, ranges)
 		if err != nil {
 			return nil, fmt.Errorf("analysis: compliance: read hop sample: %w", err)
 		}
-		return ss, nil
+		for j, i := range short {
+			got[i] = append(got[i], more[j]...)
+		}
 	}
-	if n >= st.weight {
-		return get(st.from, st.to, 0)
+	var out []store.Sample
+	for _, g := range got {
+		out = append(out, g...)
 	}
-	at := st.instant(s.rng(st, minDur).Int64N(int64(st.weight)))
-	got, err := get(st.from, at, n)
-	if err != nil || len(got) >= n {
-		return got, err
-	}
-	more, err := get(at, st.to, n-len(got))
-	if err != nil {
-		return nil, err
-	}
-	return append(got, more...), nil
+	return out, nil
 }
 
 // rng is the stratum's generator: seeded by what the sample is of, so a

@@ -1,11 +1,15 @@
 package analysis
 
 import (
+	"cmp"
+	"context"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/tailscope/tailscope/analysis/analysistest"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -98,5 +102,132 @@ func TestStraddleBadShare(t *testing.T) {
 	}
 	if got := splitBad(10, 5, 0.5); got != 13 { // 2.5 rounds away from zero
 		t.Errorf("splitBad(10, 5, 0.5) = %d, want 13", got)
+	}
+}
+
+// rangeCounter reads through a source and counts the sample reads;
+// batchCounter is one that is a RangeSampler too.
+type rangeCounter struct {
+	SpanSource
+	samples, ranges int
+}
+
+func (c *rangeCounter) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample, error) {
+	c.samples++
+	return c.SpanSource.Samples(ctx, q)
+}
+
+type batchCounter struct{ *rangeCounter }
+
+func (c batchCounter) SampleRanges(ctx context.Context, q store.SampleQuery, ranges []store.SampleRange) ([][]store.Sample, error) {
+	c.ranges++
+	out := make([][]store.Sample, len(ranges))
+	for i, r := range ranges {
+		q.From, q.To, q.Limit = r.From, r.To, r.Limit
+		ss, err := c.SpanSource.Samples(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ss
+	}
+	return out, nil
+}
+
+// TestStrataDraw: each stratum gives exactly its share of the sample: the
+// requests just before its random instant, wrapping round to the newest
+// of the stratum when too few are; and a RangeSampler gets every stratum
+// in one read (two when some wrap round) with the same sample. The
+// endpoints differ only by name, which seeds the instants: enough draws
+// that some wrap part way.
+func TestStrataDraw(t *testing.T) {
+	m := int64(time.Minute)
+	const endpoints, size = 12, 40
+	var (
+		spans []store.Span
+		cells []countCell
+	)
+	// Minutes of 30, 0, 90 and 7 requests, crowded at each minute's start.
+	for minute, n := range []int{30, 0, 90, 7} {
+		from := int64(minute) * m
+		cells = append(cells, countCell{from: from, to: from + m, total: n})
+		for e := range endpoints {
+			for i := range n {
+				at := from + m*int64(i*i)/int64(n*n)
+				spans = append(spans, store.Span{
+					TraceID: store.TraceID{byte(minute), byte(i), byte(e)}, SpanID: store.SpanID{byte(minute), byte(i), byte(e)},
+					Service: "api", Name: fmt.Sprintf("GET /x%d", e), Kind: store.KindServer,
+					StartUnixNano: at, DurationNano: int64(time.Millisecond),
+				})
+			}
+		}
+	}
+	src := analysistest.NewSource(spans)
+	strata := groupStrata(cells, func(c countCell) int { return c.total }, 5)
+	alloc := allocate(strata, size)
+	partial := 0 // strata that wrapped round after some requests before the instant
+	for e := range endpoints {
+		b := store.Budget{Service: "api", Endpoint: fmt.Sprintf("GET /x%d", e), Threshold: time.Second}
+		sampler := &strataSampler{src: &rangeCounter{SpanSource: src}, b: b}
+		got, err := sampler.draw(context.Background(), strata, size, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != size {
+			t.Fatalf("%s: drew %d requests, want %d", b.Endpoint, len(got), size)
+		}
+		all, err := src.Samples(context.Background(), store.SampleQuery{Service: "api", Endpoint: b.Endpoint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wraps := 1 // range reads: one, and one more for the strata that wrap round
+		for i, st := range strata {
+			var of []store.Sample // the stratum's requests, by start
+			for _, s := range all {
+				if s.StartUnixNano >= st.from && s.StartUnixNano < st.to {
+					of = append(of, s)
+				}
+			}
+			var in []int // positions drawn, among of
+			for _, s := range got {
+				if j := slices.IndexFunc(of, func(o store.Sample) bool { return o.SpanID == s.SpanID }); j >= 0 {
+					in = append(in, j)
+				}
+			}
+			mid := st.instant(sampler.rng(st, 0).Int64N(int64(st.weight)))
+			cut, _ := slices.BinarySearchFunc(of, mid, func(s store.Sample, at int64) int { return cmp.Compare(s.StartUnixNano, at) })
+			var want []int
+			for j := cut - 1; j >= 0 && len(want) < alloc[i]; j-- {
+				want = append(want, j)
+			}
+			for j := len(of) - 1; j >= cut && len(want) < alloc[i]; j-- {
+				want = append(want, j)
+			}
+			slices.Sort(in)
+			slices.Sort(want)
+			if !slices.Equal(in, want) {
+				t.Errorf("%s stratum %d (instant %d, %d requests before it): positions %v drawn, want %v", b.Endpoint, i, mid, cut, in, want)
+			}
+			if cut > 0 && cut < alloc[i] {
+				partial++
+			}
+			if cut < alloc[i] && alloc[i] < st.weight {
+				wraps = 2
+			}
+		}
+
+		batch := batchCounter{&rangeCounter{SpanSource: src}}
+		again, err := (&strataSampler{src: batch, b: b}).draw(context.Background(), strata, size, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(again, got) {
+			t.Errorf("%s: through SampleRanges the sample differs:\n%v\nwant\n%v", b.Endpoint, again, got)
+		}
+		if batch.ranges != wraps || batch.samples != 0 {
+			t.Errorf("%s: through SampleRanges: %d range reads and %d sample reads, want %d and 0", b.Endpoint, batch.ranges, batch.samples, wraps)
+		}
+	}
+	if partial == 0 {
+		t.Errorf("no stratum wrapped round part way: the data do not test the wrap")
 	}
 }

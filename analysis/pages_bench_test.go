@@ -87,6 +87,12 @@ func BenchmarkPagesStore(b *testing.B) {
 					rep, err := analysis.ComplianceFromRollups(ctx, timed, bud, start, end, now)
 					return rep.Total, err
 				}},
+				// The same reading the hop sample's strata one range at
+				// a time, as before store.Reader.SampleRanges.
+				{"budget-compliance-rollups-timed-one-by-one", func() (int, error) {
+					rep, err := analysis.ComplianceFromRollups(ctx, oneRangeAtATime{timedSource: timed}, bud, start, end, now)
+					return rep.Total, err
+				}},
 				// The counts, chart and burn rates alone: a budget
 				// without hops reads no sample and no trace.
 				{"budget-compliance-rollups-counts", func() (int, error) {
@@ -144,6 +150,18 @@ type benchPage struct {
 	run  func() (int, error)
 }
 
+// oneRangeAtATime is a timedSource without SampleRanges (the two embedded
+// methods of that name hide each other), so the budget's hop sample is
+// read one Samples call per range.
+type oneRangeAtATime struct {
+	*timedSource
+	hideSampleRanges
+}
+
+type hideSampleRanges struct{}
+
+func (hideSampleRanges) SampleRanges() {}
+
 // timedSource times the reads a computation makes of a store, by method.
 type timedSource struct {
 	store.Store
@@ -159,6 +177,17 @@ func (t *timedSource) Samples(ctx context.Context, q store.SampleQuery) ([]store
 	t.samples += time.Since(start)
 	t.sampleRows += len(ss)
 	return ss, err
+}
+
+func (t *timedSource) SampleRanges(ctx context.Context, q store.SampleQuery, ranges []store.SampleRange) ([][]store.Sample, error) {
+	start := time.Now()
+	out, err := t.Store.SampleRanges(ctx, q, ranges)
+	t.calls++
+	t.samples += time.Since(start)
+	for _, ss := range out {
+		t.sampleRows += len(ss)
+	}
+	return out, err
 }
 
 func (t *timedSource) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error) {

@@ -51,6 +51,10 @@ func (s readSplit) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sa
 	return s.replica.Samples(ctx, q)
 }
 
+func (s readSplit) SampleRanges(ctx context.Context, q store.SampleQuery, ranges []store.SampleRange) ([][]store.Sample, error) {
+	return s.replica.SampleRanges(ctx, q, ranges)
+}
+
 func (s readSplit) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoint, error) {
 	return s.replica.Endpoints(ctx, from, to)
 }

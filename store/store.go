@@ -187,6 +187,13 @@ type SampleQuery struct {
 	MinDurationNano int64
 }
 
+// SampleRange is one range of a SampleRanges read: a SampleQuery's From,
+// To and Limit.
+type SampleRange struct {
+	From, To time.Time
+	Limit    int
+}
+
 // Endpoint is a (service, entry span name) pair seen in a window.
 type Endpoint struct {
 	Service string
@@ -334,6 +341,11 @@ type Reader interface {
 	SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, error)
 	// Samples returns the entry spans selected by q, ordered by start.
 	Samples(ctx context.Context, q SampleQuery) ([]Sample, error)
+	// SampleRanges reads q in each of ranges, whose bounds and limit
+	// replace q's: out[i] holds exactly what Samples returns for q over
+	// ranges[i]. A store with a round trip per query reads them all in one
+	// (PostgreSQL: a budget's stratified hop sample is ~75 short ranges).
+	SampleRanges(ctx context.Context, q SampleQuery, ranges []SampleRange) ([][]Sample, error)
 	// Endpoints lists the (service, entry span name) pairs with entry spans
 	// starting in [from, to), ordered by service then name. It reads
 	// rollups: the window is rounded outward to whole RollupStep(to −

@@ -341,6 +341,58 @@ func (db *DB) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample,
 	return b.Samples(), nil
 }
 
+// SampleRanges reads q over each range in one statement (SampleRangesSQL):
+// each range is an index range scan of spans_service_name_start, run as a
+// nested loop over the ranges, partitions pruned at run time.
+func (db *DB) SampleRanges(ctx context.Context, q store.SampleQuery, ranges []store.SampleRange) ([][]store.Sample, error) {
+	query, args, err := sqlcommon.SampleRangesSQL(q, ranges)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: sample ranges: %w", err)
+	}
+	out := make([][]store.Sample, len(ranges))
+	if len(ranges) == 0 {
+		return out, nil
+	}
+	rows, err := db.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, mapErr(ctx, "sample ranges", err)
+	}
+	defer rows.Close()
+	var (
+		bs = make([]*sqlcommon.SampleBuilder, len(ranges))
+		// DriverBytes point into pgx's read buffer: no copy per column.
+		tid, sid, service, name, tenant, ver, host pgtype.DriverBytes
+		i, start, dur, payload                     int64
+		status                                     int16
+		weight                                     float64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&i, &tid, &sid, &service, &name, &tenant, &ver, &host, &start, &dur, &status, &payload, &weight); err != nil {
+			return nil, mapErr(ctx, "sample ranges", err)
+		}
+		if i < 1 || i > int64(len(ranges)) {
+			return nil, fmt.Errorf("postgres: sample ranges: row of range %d of %d", i, len(ranges))
+		}
+		b := bs[i-1]
+		if b == nil {
+			b = sqlcommon.NewSampleBuilder()
+			bs[i-1] = b
+		}
+		if err := b.Add(tid, sid, service, name, tenant, ver, host, start, dur, int64(status), payload, weight); err != nil {
+			return nil, mapErr(ctx, "sample ranges", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(ctx, "sample ranges", err)
+	}
+	for i, b := range bs {
+		if b != nil {
+			out[i] = b.Samples()
+		}
+	}
+	return out, nil
+}
+
 // Endpoints lists (service, entry span name, count) in [from, to) rounded
 // out to whole rollup buckets (sqlcommon.RollupDB.Endpoints).
 func (db *DB) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoint, error) {

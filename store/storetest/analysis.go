@@ -109,6 +109,78 @@ func testSamples(t *testing.T, s store.Store) {
 	}
 }
 
+// testSampleRanges checks that SampleRanges answers each range exactly as
+// Samples does: bounds, limits (the newest kept), unbounded sides, empty
+// and repeated ranges, each of the base query's filters.
+func testSampleRanges(t *testing.T, s store.Store) {
+	sampleData(t, s)
+	ranges := []store.SampleRange{
+		{From: base, To: base.Add(time.Minute)},
+		{From: base, To: base.Add(time.Minute), Limit: 2},
+		{From: base.Add(time.Second), To: base.Add(3 * time.Second)},
+		{From: base.Add(time.Second), To: base.Add(3 * time.Second), Limit: 1},
+		{From: base.Add(time.Second), To: base.Add(time.Second)}, // empty
+		{To: base.Add(2*time.Second + 1)},                        // unbounded start
+		{From: base.Add(2 * time.Second), Limit: 5},              // unbounded end
+		{},
+		{From: base, To: base.Add(time.Minute), Limit: 2}, // again
+		{From: base.Add(time.Hour), To: base.Add(2 * time.Hour), Limit: 3},
+	}
+	queries := []store.SampleQuery{
+		{Service: "api"},
+		{Service: "api", Endpoint: "GET /a"},
+		{Service: "api", Version: "v1"},
+		{Service: "api", MinDurationNano: int64(20 * time.Millisecond)},
+		{Service: "api", Endpoint: "GET /a", MinDurationNano: int64(20*time.Millisecond) + 1},
+		{Service: "nope"},
+	}
+	for _, q := range queries {
+		got, err := s.SampleRanges(ctxT(t), q, ranges)
+		if err != nil {
+			t.Fatalf("SampleRanges(%+v): %v", q, err)
+		}
+		if len(got) != len(ranges) {
+			t.Fatalf("SampleRanges(%+v) = %d results for %d ranges", q, len(got), len(ranges))
+		}
+		for i, r := range ranges {
+			one := q
+			one.From, one.To, one.Limit = r.From, r.To, r.Limit
+			want, err := s.Samples(ctxT(t), one)
+			if err != nil {
+				t.Fatalf("Samples(%+v): %v", one, err)
+			}
+			if !slices.Equal(got[i], want) {
+				t.Errorf("SampleRanges(%+v) range %d %+v = %v, want Samples' %v", q, i, r, sampleSpanIDs(got[i]), sampleSpanIDs(want))
+			}
+		}
+	}
+	// What the ranges hold, spelled out once: Samples could be wrong too.
+	got, err := s.SampleRanges(ctxT(t), store.SampleQuery{Service: "api"}, ranges[:4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range [][]int{{10, 20, 30, 42, 50}, {42, 50}, {20, 30}, {30}} {
+		if !slices.Equal(sampleSpanIDs(got[i]), spanIDs(want...)) {
+			t.Errorf("range %d = %v, want %v", i, sampleSpanIDs(got[i]), spanIDs(want...))
+		}
+	}
+	if got, err := s.SampleRanges(ctxT(t), store.SampleQuery{Service: "api"}, nil); err != nil || len(got) != 0 {
+		t.Errorf("SampleRanges(no ranges) = %v, %v; want none", got, err)
+	}
+	for _, tc := range []struct {
+		q store.SampleQuery
+		r []store.SampleRange
+	}{
+		{store.SampleQuery{}, ranges[:1]},
+		{store.SampleQuery{Service: "api", MinDurationNano: -1}, ranges[:1]},
+		{store.SampleQuery{Service: "api"}, []store.SampleRange{ranges[0], {Limit: -1}}},
+		{store.SampleQuery{Service: "api"}, []store.SampleRange{{From: base, To: base.Add(-time.Second)}}},
+	} {
+		_, err := s.SampleRanges(ctxT(t), tc.q, tc.r)
+		wantErrIs(t, "SampleRanges(invalid)", err, store.ErrInvalid)
+	}
+}
+
 func testEndpoints(t *testing.T, s store.Store) {
 	sampleData(t, s)
 	tests := []struct {

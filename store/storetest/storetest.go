@@ -66,6 +66,7 @@ func RunAll(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"SanitisesText", testSanitisesText},
 		{"Samples", testSamples},
+		{"SampleRanges", testSampleRanges},
 		{"Endpoints", testEndpoints},
 		{"Operations", testOperations},
 		{"Retention", testRetention},

@@ -331,19 +331,45 @@ func SummarySQL(d Dialect, ids []store.TraceID) (string, []any) {
 // span id) made PostgreSQL sort 100k rows on disk instead of streaming the
 // covering index, while sorting in Go costs a few milliseconds.
 func SampleSQL(d Dialect, q store.SampleQuery) (sql string, args []any, err error) {
-	if q.Service == "" {
-		return "", nil, invalid("samples: service is required")
-	}
-	if q.Limit < 0 {
-		return "", nil, invalid("limit %d is negative", q.Limit)
-	}
-	if q.MinDurationNano < 0 {
-		return "", nil, invalid("minimum duration %d is negative", q.MinDurationNano)
+	if err := checkSample(q); err != nil {
+		return "", nil, err
 	}
 	if err := CheckRange(q.From, q.To); err != nil {
 		return "", nil, err
 	}
 	a := NewArgs(d)
+	conds := sampleConds(a, q)
+	if !q.From.IsZero() {
+		conds = append(conds, "start_ns >= "+a.Add(NS(q.From)))
+	}
+	if !q.To.IsZero() {
+		conds = append(conds, "start_ns < "+a.Add(NS(q.To)))
+	}
+	sql = `SELECT ` + SampleColumns + ` FROM spans WHERE ` + strings.Join(conds, " AND ")
+	if q.Limit > 0 {
+		sql += " ORDER BY " + sampleNewest + " LIMIT " + a.Add(int64(q.Limit))
+	}
+	return sql, a.Vals, nil
+}
+
+// sampleNewest orders a limited sample read: the newest spans are kept.
+const sampleNewest = "start_ns DESC, trace_id DESC, span_id DESC"
+
+func checkSample(q store.SampleQuery) error {
+	if q.Service == "" {
+		return invalid("samples: service is required")
+	}
+	if q.Limit < 0 {
+		return invalid("limit %d is negative", q.Limit)
+	}
+	if q.MinDurationNano < 0 {
+		return invalid("minimum duration %d is negative", q.MinDurationNano)
+	}
+	return nil
+}
+
+// sampleConds is the WHERE of a sample read but its time bounds.
+func sampleConds(a *Args, q store.SampleQuery) []string {
 	conds := []string{"service = " + a.Add(q.Service), EntryCond}
 	if q.Endpoint != "" {
 		conds = append(conds, "name = "+a.Add(q.Endpoint))
@@ -351,19 +377,44 @@ func SampleSQL(d Dialect, q store.SampleQuery) (sql string, args []any, err erro
 	if q.Version != "" {
 		conds = append(conds, "version = "+a.Add(q.Version))
 	}
-	if !q.From.IsZero() {
-		conds = append(conds, "start_ns >= "+a.Add(NS(q.From)))
-	}
-	if !q.To.IsZero() {
-		conds = append(conds, "start_ns < "+a.Add(NS(q.To)))
-	}
 	if q.MinDurationNano > 0 {
 		conds = append(conds, "duration_ns >= "+a.Add(q.MinDurationNano))
 	}
-	sql = `SELECT ` + SampleColumns + ` FROM spans WHERE ` + strings.Join(conds, " AND ")
-	if q.Limit > 0 {
-		sql += " ORDER BY start_ns DESC, trace_id DESC, span_id DESC LIMIT " + a.Add(int64(q.Limit))
+	return conds
+}
+
+// SampleRangesSQL validates q and ranges and builds PostgreSQL's
+// SampleRanges query: the ranges' bounds and limits are three arrays, and
+// each range is one LATERAL index range read of the same plan — one
+// statement and one round trip however many ranges. Each row leads with
+// its range's 1-based position; then SampleColumns. An unbounded side is
+// the int64 extreme; a zero limit is none (LIMIT NULL).
+func SampleRangesSQL(q store.SampleQuery, ranges []store.SampleRange) (string, []any, error) {
+	if err := checkSample(q); err != nil {
+		return "", nil, err
 	}
+	lo, hi, lim := make([]int64, len(ranges)), make([]int64, len(ranges)), make([]int64, len(ranges))
+	for i, r := range ranges {
+		if r.Limit < 0 {
+			return "", nil, invalid("range %d: limit %d is negative", i, r.Limit)
+		}
+		if err := CheckRange(r.From, r.To); err != nil {
+			return "", nil, err
+		}
+		lo[i], hi[i], lim[i] = math.MinInt64, math.MaxInt64, int64(r.Limit)
+		if !r.From.IsZero() {
+			lo[i] = NS(r.From)
+		}
+		if !r.To.IsZero() {
+			hi[i] = NS(r.To)
+		}
+	}
+	a := NewArgs(Postgres)
+	arrays := a.Add(lo) + "::bigint[], " + a.Add(hi) + "::bigint[], " + a.Add(lim) + "::bigint[]"
+	conds := append(sampleConds(a, q), "start_ns >= r.lo", "start_ns < r.hi")
+	sql := `SELECT r.i, s.* FROM unnest(` + arrays + `) WITH ORDINALITY AS r(lo, hi, lim, i)
+CROSS JOIN LATERAL (SELECT ` + SampleColumns + ` FROM spans WHERE ` + strings.Join(conds, " AND ") + `
+ORDER BY ` + sampleNewest + ` LIMIT nullif(r.lim, 0)) s`
 	return sql, a.Vals, nil
 }
 
