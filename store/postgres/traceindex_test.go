@@ -138,3 +138,49 @@ func explain(t *testing.T, tx pgx.Tx, sql string, args []any) []string {
 	}
 	return plans[0].Plan.scans()
 }
+
+// TestSampleRangesPlan: a budget's stratified sample, every range in one
+// statement, reads each range from the day partitions' (service, name,
+// start_ns) covering index, without statistics and after ANALYZE — not
+// a scan of the spans' primary key or heap.
+func TestSampleRangesPlan(t *testing.T) {
+	ctx := t.Context()
+	db := open(t, testenv.FreshPostgres(t))
+	start := time.Now().Add(-time.Hour)
+	gen := storetest.NewBatchGen(5000, start, 0)
+	for range 8 {
+		if err := db.WriteSpans(ctx, gen.Next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ranges []store.SampleRange
+	for i := range 50 {
+		from := start.Add(time.Duration(i) * time.Minute)
+		ranges = append(ranges, store.SampleRange{From: from, To: from.Add(time.Minute), Limit: 20})
+	}
+	q := store.SampleQuery{Service: "feed-api", Endpoint: "GET /v1/feed", MinDurationNano: int64(time.Millisecond)}
+	sql, args, err := sqlcommon.SampleRangesSQL(q, ranges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stats := range []string{"none", "analyzed"} {
+		if stats == "analyzed" {
+			if _, err := db.pool.Exec(ctx, "ANALYZE"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scans := explain(t, tx, sql, args)
+		_ = tx.Rollback(ctx)
+		ok := len(scans) > 0
+		for _, s := range scans {
+			ok = ok && strings.HasPrefix(s, "spans_p") && strings.Contains(s, " using ") && strings.Contains(s, "service_name_start")
+		}
+		if !ok {
+			t.Errorf("stats=%s: scans %q, want each day partition's covering index", stats, scans)
+		}
+	}
+}
