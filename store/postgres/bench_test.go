@@ -187,3 +187,44 @@ func BenchmarkSearchTracesByResource(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTraceIndexCost is the trace index's share of a write: the same
+// 5,000-span batches with and without trace_index rows, in traces of five
+// spans and of ten (a feed request's). One run alternates the two once;
+// run it N times for N interleaved pairs (benchstat). CPU per span is the
+// figure to compare: the client's (building the rows) and the server's
+// (the upsert and its four B-trees).
+//
+//	go test ./store/postgres -run '^$' -bench TraceIndexCost -benchtime 20x | tee -a out.txt   # N times
+func BenchmarkTraceIndexCost(b *testing.B) {
+	db := open(b, testenv.FreshPostgres(b))
+	const size = 5000
+	for _, perTrace := range []int{storetest.SpansPerTrace, 10} {
+		gen := storetest.NewBatchGenPerTrace(size, time.Now(), byte(perTrace), perTrace)
+		for _, c := range []struct {
+			name string
+			skip bool
+		}{{"index", false}, {"none", true}} {
+			b.Run(fmt.Sprintf("spans-per-trace=%d/%s", perTrace, c.name), func(b *testing.B) {
+				db.skipTraceIndex = c.skip
+				defer func() { db.skipTraceIndex = false }()
+				ctx := context.Background()
+				cpu0 := serverCPU(b, db)
+				client0 := storetest.ProcessCPU()
+				for b.Loop() {
+					if err := db.WriteSpans(ctx, gen.Next()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				spans := float64(b.N * size)
+				client := float64((storetest.ProcessCPU() - client0).Microseconds()) / spans
+				b.ReportMetric(client, "client-us/span")
+				if cpu0 >= 0 {
+					server := (serverCPU(b, db) - cpu0) * 1e6 / spans
+					b.ReportMetric(server, "server-us/span")
+					b.ReportMetric(client+server, "cpu-us/span")
+				}
+			})
+		}
+	}
+}

@@ -50,6 +50,10 @@ type DB struct {
 	readOnly bool
 	// stats notices filled day partitions for ANALYZE (stats.go).
 	stats *dayStats
+	// skipTraceIndex leaves trace_index unwritten. Only
+	// BenchmarkTraceIndexCost sets it, to measure what the index adds to
+	// a write; search would miss the traces it skipped.
+	skipTraceIndex bool
 
 	stop      chan struct{}
 	done      sync.WaitGroup

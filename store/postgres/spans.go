@@ -140,7 +140,7 @@ func (db *DB) writeRows(ctx context.Context, rows *copyStream, spans []store.Spa
 			return err
 		}
 		// The COPY inserted every span (a duplicate fails it).
-		return writeDerived(ctx, tx, spans, nil)
+		return db.writeDerived(ctx, tx, spans, nil)
 	})
 	if isDuplicate(err) {
 		return db.writeStaged(ctx, rows, spans)
@@ -164,7 +164,7 @@ func (db *DB) writeStaged(ctx context.Context, rows *copyStream, spans []store.S
 		if err != nil {
 			return err
 		}
-		return writeDerived(ctx, tx, spans, insertedOnce(spans, inserted))
+		return db.writeDerived(ctx, tx, spans, insertedOnce(spans, inserted))
 	})
 }
 
@@ -401,9 +401,12 @@ func (db *DB) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoi
 
 // writeDerived writes what is derived from the spans inserted (keep nil:
 // all of them) in their transaction: rollups and trace index rows.
-func writeDerived(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool) error {
+func (db *DB) writeDerived(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool) error {
 	if err := writeRollups(ctx, tx, spans, keep); err != nil {
 		return err
+	}
+	if db.skipTraceIndex {
+		return nil
 	}
 	return writeTraceIndex(ctx, tx, spans, keep)
 }

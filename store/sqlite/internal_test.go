@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/tailscope/tailscope/migrations"
 	"github.com/tailscope/tailscope/store"
 	"github.com/tailscope/tailscope/store/internal/sqlcommon"
+	"github.com/tailscope/tailscope/store/storetest"
 )
 
 // The durability promise (a 2xx survives a crash) rests on these settings.
@@ -240,4 +242,40 @@ func openInternal(t *testing.T) *DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// BenchmarkTraceIndexCost is the trace index's share of a write: the same
+// 5,000-span batches with and without trace_index rows, in traces of five
+// spans and of ten (a feed request's). One run alternates the two once;
+// run it N times for N interleaved pairs (benchstat). CPU per span (the
+// process's: SQLite runs in it) is the figure to compare.
+//
+//	go test ./store/sqlite -run '^$' -bench TraceIndexCost -benchtime 20x | tee -a out.txt   # N times
+func BenchmarkTraceIndexCost(b *testing.B) {
+	db, err := Open(context.Background(), filepath.Join(b.TempDir(), "tailscope.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	const size = 5000
+	for _, perTrace := range []int{storetest.SpansPerTrace, 10} {
+		gen := storetest.NewBatchGenPerTrace(size, time.Now(), byte(perTrace), perTrace)
+		for _, c := range []struct {
+			name string
+			skip bool
+		}{{"index", false}, {"none", true}} {
+			b.Run(fmt.Sprintf("spans-per-trace=%d/%s", perTrace, c.name), func(b *testing.B) {
+				db.skipTraceIndex = c.skip
+				defer func() { db.skipTraceIndex = false }()
+				ctx := context.Background()
+				cpu0 := storetest.ProcessCPU()
+				for b.Loop() {
+					if err := db.WriteSpans(ctx, gen.Next()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64((storetest.ProcessCPU()-cpu0).Microseconds())/float64(b.N*size), "cpu-us/span")
+			})
+		}
+	}
 }

@@ -52,6 +52,10 @@ type DB struct {
 	resources map[string]resourceRef
 	// health is the outcome of the last span write (health.go).
 	health writeHealth
+	// skipTraceIndex leaves trace_index unwritten. Only
+	// BenchmarkTraceIndexCost sets it, to measure what the index adds to
+	// a write; search would miss the traces it skipped.
+	skipTraceIndex bool
 
 	stop chan struct{}
 	done sync.WaitGroup

@@ -208,8 +208,10 @@ func (db *DB) writeTx(ctx context.Context, spans []store.Span, returning bool) (
 			return mapErr(ctx, "write spans: trace buckets", err)
 		}
 	}
-	if err := index.write(ctx, tx, spans); err != nil {
-		return mapErr(ctx, "write spans: trace index", err)
+	if !db.skipTraceIndex {
+		if err := index.write(ctx, tx, spans); err != nil {
+			return mapErr(ctx, "write spans: trace index", err)
+		}
 	}
 	if err := writeRollups(ctx, tx, spans, inserted); err != nil {
 		return mapErr(ctx, "write spans: rollups", err)

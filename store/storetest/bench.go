@@ -17,13 +17,14 @@ import (
 // trace ids (as real ones are: an index on them takes inserts all over) and
 // starts where the previous one ended, so a store really inserts it.
 type BatchGen struct {
-	spans  []store.Span
-	next   uint64
-	stream byte
-	width  int64 // nanoseconds of start times one batch covers
+	spans    []store.Span
+	next     uint64
+	stream   byte
+	perTrace int
+	width    int64 // nanoseconds of start times one batch covers
 }
 
-// SpansPerTrace is how many spans each generated trace has.
+// SpansPerTrace is how many spans each trace of NewBatchGen has.
 const SpansPerTrace = 5
 
 // NewBatchGen returns a generator of batches of size spans (rounded down to
@@ -31,10 +32,21 @@ const SpansPerTrace = 5
 // with different streams never produce the same trace id, so concurrent
 // writers can each have one.
 func NewBatchGen(size int, start time.Time, stream byte) *BatchGen {
-	traces := max(1, size/SpansPerTrace)
-	g := &BatchGen{stream: stream, width: int64(traces) * int64(time.Millisecond)}
+	return NewBatchGenPerTrace(size, start, stream, SpansPerTrace)
+}
+
+// NewBatchGenPerTrace is NewBatchGen with perTrace (≥ SpansPerTrace)
+// spans in each trace: the five of NewBatchGen's and, past them, the
+// cache and database calls of the candidate service — a feed request's
+// trace has about ten (analysistest.Generate, telemetrygen's --child-spans
+// 9). What is written per trace (the trace index row) costs per span in
+// inverse proportion.
+func NewBatchGenPerTrace(size int, start time.Time, stream byte, perTrace int) *BatchGen {
+	perTrace = max(perTrace, SpansPerTrace)
+	traces := max(1, size/perTrace)
+	g := &BatchGen{stream: stream, perTrace: perTrace, width: int64(traces) * int64(time.Millisecond)}
 	for tr := range traces {
-		g.spans = append(g.spans, benchTrace(tr, start.Add(time.Duration(tr)*time.Millisecond))...)
+		g.spans = append(g.spans, benchTrace(tr, start.Add(time.Duration(tr)*time.Millisecond), perTrace)...)
 	}
 	return g
 }
@@ -46,7 +58,7 @@ func (g *BatchGen) Next() []store.Span {
 	for i := range g.spans {
 		// splitmix64 is a bijection, so distinct (batch, trace) pairs get
 		// distinct high halves; the low half holds the stream and trace.
-		binary.BigEndian.PutUint64(g.spans[i].TraceID[:8], splitmix64(g.next<<20|uint64(i/SpansPerTrace)))
+		binary.BigEndian.PutUint64(g.spans[i].TraceID[:8], splitmix64(g.next<<20|uint64(i/g.perTrace)))
 		g.spans[i].TraceID[8] = g.stream
 		if g.next > 1 {
 			g.spans[i].StartUnixNano += g.width
@@ -74,13 +86,13 @@ func (g *BatchGen) AttributeBytes() int {
 
 var benchTenants = []string{"acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka"}
 
-func benchTrace(tr int, start time.Time) []store.Span {
+func benchTrace(tr int, start time.Time, perTrace int) []store.Span {
 	tenant := benchTenants[tr%len(benchTenants)]
 	var id store.TraceID
 	binary.BigEndian.PutUint64(id[8:], uint64(tr)+1)
 	sid := func(n int) store.SpanID {
 		var s store.SpanID
-		binary.BigEndian.PutUint64(s[:], uint64(tr*SpansPerTrace+n)+1)
+		binary.BigEndian.PutUint64(s[:], uint64(tr*perTrace+n)+1)
 		return s
 	}
 	res := func(svc, ver string) store.Attributes {
@@ -122,6 +134,23 @@ func benchTrace(tr int, start time.Time) []store.Span {
 				`"rank.cache.hit":%t,"rank.batch":1,"code.function":"ranker.Score","code.namespace":"github.com/example/feed/ranker",`+
 				`"code.filepath":"ranker/score.go","code.lineno":118,"thread.id":%d}`, 100+tr%400, tr%3 == 0, tr%64)),
 			Resource: res("feed-api", "v2"), Tenant: tenant, Version: "v2", Host: "feed-api-1"},
+	}
+	for n := SpansPerTrace; n < perTrace; n++ {
+		// The candidate service's further calls, one after another.
+		at := ns + 3*ms + int64(n-SpansPerTrace)*dur/int64(4*perTrace)
+		call := store.Span{SpanID: sid(n), ParentSpanID: sid(2), Service: "candidate-svc", Kind: store.KindClient, StartUnixNano: at,
+			DurationNano: dur / int64(8*perTrace), Resource: res("candidate-svc", "v1"), Tenant: tenant, Version: "v1", Host: "candidate-1"}
+		if n%2 == 0 {
+			call.Name, call.Dependency = "GET", "redis"
+			call.Attributes = store.Attributes(fmt.Sprintf(`{"db.system":"redis","db.operation.name":"GET","db.query.text":"GET seen:%s:%d",`+
+				`"server.address":"10.0.5.4","server.port":6379,"network.peer.address":"10.0.5.4"}`, tenant, tr%1000))
+		} else {
+			call.Name, call.Dependency = "SELECT features", "postgresql/feed"
+			call.Attributes = store.Attributes(`{"db.system":"postgresql","db.namespace":"feed","db.operation.name":"SELECT",` +
+				`"db.collection.name":"features","db.query.text":"SELECT id, f FROM features WHERE id = ANY($1)",` +
+				`"server.address":"10.0.3.17","server.port":5432,"db.response.returned_rows":64}`)
+		}
+		spans = append(spans, call)
 	}
 	for i := range spans {
 		spans[i].TraceID = id
