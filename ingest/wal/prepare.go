@@ -20,6 +20,14 @@ import (
 // unwritten extents, and the first write to each turns it into a written
 // one, a metadata change that the sync must write too.
 //
+// In steady state no zeros are written: an applied segment is not deleted
+// but kept (Release renames it .free) and the next preparation renames it
+// to the new id (recycle). Its bytes are then the records of its earlier
+// life, which the new id's checksum seed rejects (wal.go), so each byte of
+// the log reaches the disk once instead of twice. Zeros are written only
+// when no applied segment is free: the first two segments, and while the
+// loader is behind.
+//
 // One segment (the spare) is prepared ahead by the preparer goroutine, so
 // switching to the next segment costs the flusher nothing; if the spare is
 // not ready when the active segment is full, the active one grows past its
@@ -37,11 +45,25 @@ type spare struct {
 	f  *os.File
 }
 
-// prepareSegment creates segment id and pre-sizes it (Options.fill, zeros
-// by default), syncing it and the directory. On failure the partial file
-// is removed, so a full disk is not left fuller.
+// prepareSegment makes segment id ready: a recycled applied segment when
+// one is kept (recycle), or else a new file pre-sized with Options.fill
+// (zeros by default), synced with its directory. On failure the partial
+// file is removed, so a full disk is not left fuller.
 func (l *Log) prepareSegment(id uint64) (*os.File, error) {
 	path := filepath.Join(l.dir, segName(id))
+	l.mu.Lock()
+	free := l.free
+	l.free = ""
+	l.mu.Unlock()
+	if free != "" {
+		f, err := recycle(free, path)
+		if err == nil {
+			return f, nil
+		}
+		l.log.Warn("wal: recycle an applied segment; preparing a new one", "err", err)
+		os.Remove(free)
+		os.Remove(path)
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("wal: prepare segment: %w", err)
@@ -61,6 +83,33 @@ func (l *Log) prepareSegment(id uint64) (*os.File, error) {
 		f.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("wal: prepare segment: %w", err)
+	}
+	return f, nil
+}
+
+// recycle renames an applied segment's file (free) to path and marks it
+// empty: the end marker's zeros at its start, synced, so that until its
+// first pass it reads back as a segment with no record, not as a torn one.
+// Its blocks are allocated and written, so the flusher's fdatasync writes
+// no metadata, as in a segment prepared with zeros; its old records never
+// check under the new id's seed.
+func recycle(free, path string) (*os.File, error) {
+	if err := os.Rename(free, path); err != nil {
+		return nil, fmt.Errorf("wal: recycle segment: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("wal: recycle segment: %w", err)
+	}
+	if _, err = f.WriteAt(make([]byte, endBytes), 0); err == nil {
+		err = datasync(f)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("wal: recycle segment: %w", err)
 	}
 	return f, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -68,9 +69,9 @@ func (r *Reader) Next(ctx context.Context, wait bool) (Record, error) {
 	for {
 		seg := r.segmentLocked()
 		if seg != nil && r.pos.Off < seg.size {
-			limit := seg.size
+			limit, name, seed := seg.size, seg.name(), seg.seed()
 			l.mu.Unlock()
-			rec, err := r.read(limit)
+			rec, err := r.read(name, seed, limit)
 			if err == nil {
 				return rec, nil
 			}
@@ -78,7 +79,7 @@ func (r *Reader) Next(ctx context.Context, wait bool) (Record, error) {
 			// after the fact. Skip the rest of the segment, loudly; what
 			// follows may still be good.
 			l.log.Error("wal: unreadable synced record; skipping the rest of its segment",
-				"segment", segName(r.pos.Seg), "offset", r.pos.Off, "err", err)
+				"segment", name, "offset", r.pos.Off, "err", err)
 			l.mu.Lock()
 			r.pos.Off = limit
 			continue
@@ -129,11 +130,11 @@ func (r *Reader) closeFile() {
 	r.buf, r.bufAt = r.buf[:0], 0
 }
 
-// read parses the record at r.pos, whose segment holds synced records up to
-// limit, and advances past it.
-func (r *Reader) read(limit int64) (Record, error) {
+// read parses the record at r.pos, whose segment (file name, checksum
+// seed) holds synced records up to limit, and advances past it.
+func (r *Reader) read(name string, seed uint32, limit int64) (Record, error) {
 	if r.f == nil {
-		f, err := os.Open(filepath.Join(r.l.dir, segName(r.pos.Seg)))
+		f, err := os.Open(filepath.Join(r.l.dir, name))
 		if err != nil {
 			return Record{}, fmt.Errorf("wal: open segment: %w", err)
 		}
@@ -148,7 +149,7 @@ func (r *Reader) read(limit int64) (Record, error) {
 	if b, err = r.window(r.pos.Off, n, limit); err != nil {
 		return Record{}, err
 	}
-	body, got := parseRecord(b, r.l.opts.MaxRecordBytes)
+	body, got := parseRecord(b, r.l.opts.MaxRecordBytes, seed)
 	if got == 0 || int64(got) != n {
 		return Record{}, errors.New("bad length or checksum")
 	}
@@ -203,7 +204,7 @@ func (l *Log) Release(pos Pos) error {
 			keep = append(keep, s)
 			continue
 		}
-		if err := os.Remove(filepath.Join(l.dir, segName(s.id))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := l.recycleLocked(s); err != nil {
 			errs = append(errs, err)
 			keep = append(keep, s)
 			continue
@@ -214,6 +215,29 @@ func (l *Log) Release(pos Pos) error {
 	l.segs = keep
 	if len(errs) > 0 {
 		return fmt.Errorf("wal: release: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// recycleLocked removes an applied segment, or keeps its file for the next
+// preparation (renamed to .free) when none is kept yet and it is a whole
+// prepared segment of the current format: the preparer then renames it to
+// the next id instead of writing a segment of zeros, so the disk writes
+// each byte of the log once, not twice. l.mu must be held.
+func (l *Log) recycleLocked(s *segment) error {
+	path := filepath.Join(l.dir, s.name())
+	if l.free == "" && !s.v1 && !l.closed {
+		if fi, err := os.Stat(path); err == nil && fi.Size() >= l.opts.SegmentBytes {
+			free := strings.TrimSuffix(path, segSuffix) + freeSuffix
+			if err := os.Rename(path, free); err == nil {
+				l.free = free
+				l.wantSpareLocked()
+				return nil
+			}
+		}
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	return nil
 }

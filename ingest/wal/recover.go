@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -12,42 +13,60 @@ import (
 )
 
 // recover scans the segments left by a previous process, truncating each
-// at its last good record and deleting the empty ones, and sets nextID
-// past them.
+// at its last good record and deleting the empty ones, keeps one applied
+// segment's file for recycling (deleting any other), and sets nextID past
+// them all.
 //
-// A segment is prepared (pre-sized with zeros) before it is used, so after
-// a crash the records of the active segment — and of a spare being
-// prepared, none — are followed by zeros up to its prepared size: that
-// tail was never written and is dropped silently. Anything else after the
-// last good record (a record whose length or checksum is wrong, or
-// non-zero bytes after a gap of zeros) is a write torn by the crash or
-// damage: it is dropped with a warning. Either way nothing after the first
-// bad record is replayed: every pass writes after the synced end of its
-// segment and is acknowledged only once synced, so a valid-looking record
-// beyond a gap was never acknowledged (its pass's sync did not return).
+// After a crash the active segment's records are followed by the zeros
+// its last pass wrote after them (or, in a segment prepared with zeros,
+// by zeros to its end), then by whatever the file held: zeros, or records
+// of the file's earlier life, which never check under this life's seed.
+// Both are a clean end, dropped silently. Non-zero bytes right after the
+// last good record (a record whose length or checksum is wrong) are a
+// write torn by the crash, or damage: dropped with a warning. Either way
+// nothing after the first bad record is replayed: every pass writes after
+// the synced end of its segment and is acknowledged only once synced, so
+// a valid-looking record beyond it was never acknowledged.
 func (l *Log) recover() error {
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("wal: open: %w", err)
 	}
-	var ids []uint64
+	var segs []*segment
+	l.nextID = 1
 	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), segSuffix)
-		if !ok || e.IsDir() {
+		if e.IsDir() {
+			continue
+		}
+		name, suffix, ok := strings.Cut(e.Name(), ".")
+		if !ok {
 			continue
 		}
 		id, err := strconv.ParseUint(name, 16, 64)
-		if err != nil {
+		if err != nil || len(name) != 16 {
 			continue
 		}
-		ids = append(ids, id)
+		switch "." + suffix {
+		case segSuffix:
+			segs = append(segs, &segment{id: id})
+		case v1Suffix:
+			segs = append(segs, &segment{id: id, v1: true})
+		case freeSuffix:
+			path := filepath.Join(l.dir, e.Name())
+			if l.free == "" {
+				l.free = path
+			} else if err := os.Remove(path); err != nil {
+				return fmt.Errorf("wal: remove recycled segment: %w", err)
+			}
+		default:
+			continue
+		}
+		l.nextID = max(l.nextID, id+1)
 	}
-	slices.Sort(ids)
-	l.nextID = 1
-	for _, id := range ids {
-		l.nextID = id + 1
-		path := filepath.Join(l.dir, segName(id))
-		good, oldest, total, clean, err := scanSegment(path, l.opts.MaxRecordBytes)
+	slices.SortFunc(segs, func(a, b *segment) int { return cmp.Compare(a.id, b.id) })
+	for _, s := range segs {
+		path := filepath.Join(l.dir, s.name())
+		good, oldest, total, clean, err := scanSegment(path, l.opts.MaxRecordBytes, s.seed(), s.v1)
 		if err != nil {
 			return err
 		}
@@ -68,25 +87,31 @@ func (l *Log) recover() error {
 			}
 			continue
 		}
-		l.segs = append(l.segs, &segment{id: id, size: good, sealed: true, oldest: oldest})
+		s.size, s.sealed, s.oldest = good, true, oldest
+		l.segs = append(l.segs, s)
 		l.bytes += good
 	}
 	return syncDir(l.dir)
 }
 
-// scanSegment returns the length of the valid prefix of a segment, the
-// append time of its first record, its total size and whether the bytes
-// after the valid prefix are all zero (never written).
-func scanSegment(path string, maxRecord int64) (good, oldest, total int64, clean bool, err error) {
+// scanSegment returns the length of the valid prefix of a segment whose
+// records are seeded with seed, the append time of its first record, its
+// total size and whether what follows the valid prefix is a clean end:
+// zeros right after it (v1, which is never recycled: zeros to the end).
+func scanSegment(path string, maxRecord int64, seed uint32, v1 bool) (good, oldest, total int64, clean bool, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, 0, 0, false, fmt.Errorf("wal: read segment: %w", err)
 	}
 	total = int64(len(b))
 	for {
-		body, n := parseRecord(b[good:], maxRecord)
+		body, n := parseRecord(b[good:], maxRecord, seed)
 		if n == 0 {
-			return good, oldest, total, allZero(b[good:]), nil
+			rest := b[good:]
+			if !v1 {
+				rest = rest[:min(len(rest), endBytes)]
+			}
+			return good, oldest, total, allZero(rest), nil
 		}
 		if good == 0 {
 			oldest = int64(binary.LittleEndian.Uint64(body))
@@ -105,10 +130,10 @@ func allZero(b []byte) bool {
 }
 
 // parseRecord returns the body of the record at the start of b and the
-// record's length, or n = 0 when b does not start with a whole, valid
-// record. A zero-filled tail never parses: a body holds at least its
+// record's length, or n = 0 when b does not start with a whole record
+// valid under seed. A zero-filled tail never parses: a body holds at least its
 // append time, so its length is never 0.
-func parseRecord(b []byte, maxRecord int64) (body []byte, n int) {
+func parseRecord(b []byte, maxRecord int64, seed uint32) (body []byte, n int) {
 	if len(b) < headerBytes {
 		return nil, 0
 	}
@@ -117,7 +142,7 @@ func parseRecord(b []byte, maxRecord int64) (body []byte, n int) {
 		return nil, 0
 	}
 	body = b[headerBytes : headerBytes+size]
-	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+	if crc32.Checksum(body, castagnoli)^seed != binary.LittleEndian.Uint32(b[4:]) {
 		return nil, 0
 	}
 	return body, headerBytes + int(size)

@@ -17,14 +17,23 @@
 //
 // Record format, little-endian:
 //
-//	u32 n | u32 crc32c(body) | body (n bytes) = i64 append time (Unix ns) | payload
+//	u32 n | u32 crc32c(body) ^ seed(segment id) | body (n bytes) = i64 append time (Unix ns) | payload
+//
+// The seed binds each record to its segment's id: applied segments are
+// recycled (renamed to the next id and overwritten, see prepare.go), so a
+// file's unwritten rest holds records of its earlier life, and those must
+// never be read back as this life's. Each pass writes eight zero bytes
+// after its records (the next pass overwrites them), so the end of the
+// written part is marked whatever the rest holds. Segments of the first
+// format (".seg", written before recycling) have seed 0: crc32c(body).
 //
 // On Open, every segment is scanned; the first record whose header or
-// checksum is wrong (a torn write at a crash, a flipped bit) ends its
-// segment: the file is truncated there and the rest of the segment is
-// dropped, never a fatal error; zeros after the last record are the
-// prepared segment's unwritten rest, dropped silently. Later segments are
-// still read (recover.go).
+// checksum is wrong ends its segment: the file is truncated there and the
+// rest of the segment is dropped, never a fatal error. Zeros right after
+// the last record (the end marker, or a prepared segment's unwritten rest)
+// are a clean end; anything else there is a write torn by a crash or
+// damage, dropped with a warning. Later segments are still read
+// (recover.go).
 package wal
 
 import (
@@ -50,9 +59,22 @@ var ErrClosed = errors.New("wal: closed")
 const (
 	headerBytes = 8 // u32 length, u32 crc32c
 	timeBytes   = 8
-	segSuffix   = ".seg"
-	lockName    = "LOCK"
+	endBytes    = 8 // the zeros after each pass's records
+	segSuffix   = ".wal"
+	// v1Suffix names segments of the first format (seed 0, never
+	// recycled), replayed after an upgrade.
+	v1Suffix   = ".seg"
+	freeSuffix = ".free" // an applied segment kept for recycling
+	lockName   = "LOCK"
 )
+
+// seed is what a segment's records' checksums are XORed with: distinct
+// for ids that differ in their low 32 bits (a multiplication by an odd
+// constant is a bijection), never 0, so no record of one life of a file
+// checks in another, nor as a first-format record.
+func seed(id uint64) uint32 {
+	return (uint32(id)*0x9e3779b1 ^ uint32(id>>32)*0x85ebca77) | 1<<31
+}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -93,6 +115,23 @@ type segment struct {
 	size   int64
 	sealed bool  // no more appends; size is final
 	oldest int64 // append time of its first record (Unix ns), 0 if none
+	v1     bool  // the first format: seed 0, named .seg, not recycled
+}
+
+// name is the segment's file name.
+func (s *segment) name() string {
+	if s.v1 {
+		return fmt.Sprintf("%016x%s", s.id, v1Suffix)
+	}
+	return segName(s.id)
+}
+
+// seed is what its records' checksums are XORed with.
+func (s *segment) seed() uint32 {
+	if s.v1 {
+		return 0
+	}
+	return seed(s.id)
 }
 
 // group is the records of one flush pass; done is closed once they are
@@ -130,6 +169,9 @@ type Log struct {
 	nextID     uint64    // the id the next new segment gets
 	spare      *spare    // the next segment, prepared; nil while none is ready
 	prepFailed time.Time // when the last preparation failed; zero after one succeeds
+	// free is an applied segment's file kept for the next preparation to
+	// recycle (prepare.go); "" when none.
+	free string
 
 	kick        chan struct{} // wakes the flusher; capacity 1
 	stopped     chan struct{} // closed when the flusher exits
@@ -233,7 +275,10 @@ func (l *Log) Append(ctx context.Context, payload []byte) error {
 	}
 }
 
-// appendRecord appends the record of payload, appended at t, to dst.
+// appendRecord appends the record of payload, appended at t, to dst, its
+// checksum not yet seeded: the flusher seeds a pass's records (seedRecords)
+// once it knows the segment they go to. Appenders hash their own payloads,
+// in parallel.
 func appendRecord(dst []byte, t time.Time, payload []byte) []byte {
 	start := len(dst)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(timeBytes+len(payload)))
@@ -242,6 +287,17 @@ func appendRecord(dst []byte, t time.Time, payload []byte) []byte {
 	dst = append(dst, payload...)
 	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[start+headerBytes:], castagnoli))
 	return dst
+}
+
+// seedRecords XORs the checksum of every record in buf (whole records, as
+// appendRecord wrote them) with seed.
+func seedRecords(buf []byte, seed uint32) {
+	for off := 0; off+headerBytes <= len(buf); {
+		n := int(binary.LittleEndian.Uint32(buf[off:]))
+		c := buf[off+4 : off+headerBytes]
+		binary.LittleEndian.PutUint32(c, binary.LittleEndian.Uint32(c)^seed)
+		off += headerBytes + n
+	}
 }
 
 // flusher writes and syncs pending records, one group per pass, until
@@ -276,14 +332,19 @@ func (l *Log) flusher() {
 			continue
 		}
 		seg := l.segs[len(l.segs)-1]
-		if seg.size > 0 && seg.size+int64(len(buf)) > l.opts.SegmentBytes && l.rollLocked() {
+		if seg.size > 0 && seg.size+int64(len(buf))+endBytes > l.opts.SegmentBytes && l.rollLocked() {
 			seg = l.segs[len(l.segs)-1]
 		}
 		f, off := l.file, seg.size
 		l.mu.Unlock()
 
+		seedRecords(buf, seg.seed())
+		records := len(buf)
+		// The end marker: the next pass overwrites it.
+		buf = append(buf, make([]byte, endBytes)...)
 		start := time.Now()
 		_, err := f.WriteAt(buf, off)
+		buf = buf[:records]
 		if err == nil {
 			err = datasync(f)
 		}
