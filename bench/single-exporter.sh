@@ -59,16 +59,13 @@ JAEGER_PORT=${JAEGER_PORT:-24318}
 VARIANTS=${VARIANTS:-"${JAEGER:+jaeger }sqlite sqlite-direct${POSTGRES_URL:+ postgres postgres-wal}"}
 read -r -a VARIANTS <<<"$VARIANTS"
 HZ=$(getconf CLK_TCK)
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 work=$(mktemp -d)
 trap 'kill "${srv_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/tailscope" ./cmd/tailscope
 
-metric() { # metric URL NAME → summed value of every series of NAME (or NAME_total) on URL
-	curl -fsS "$1" | awk -v m="$2" '
-		{ n = $1; sub(/\{.*/, "", n); sub(/_total$/, "", n) }
-		n == m || n"_total" == m { s += $2 } END { printf "%.0f\n", s }'
-}
 ticks() { # ticks PID… → user+system clock ticks of the live processes among PIDs
 	local t=0 p s
 	for p in "$@"; do
@@ -78,58 +75,6 @@ ticks() { # ticks PID… → user+system clock ticks of the live processes among
 }
 pg_backends() { # pg_backends DB → pids of the PostgreSQL backends connected to database DB
 	psql -qtA "$POSTGRES_URL" -c "select pid from pg_stat_activity where datname = '$1'"
-}
-
-# jaeger_config writes Jaeger's all-in-one configuration (cmd/jaeger/internal/
-# all-in-one.yaml) reduced to the OTLP receiver, the batch processor and the
-# in-memory store, on loopback ports that do not collide with other
-# collectors; max_traces is raised from 100,000 so that no run evicts.
-jaeger_config() {
-	cat >"$work/jaeger.yaml" <<EOF
-service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics:
-      level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: $((JAEGER_PORT + 4))
-    logs:
-      level: warn
-extensions:
-  jaeger_query:
-    storage:
-      traces: memstore
-    http:
-      endpoint: 127.0.0.1:$((JAEGER_PORT + 2))
-    grpc:
-      endpoint: 127.0.0.1:$((JAEGER_PORT + 3))
-  jaeger_storage:
-    backends:
-      memstore:
-        memory:
-          max_traces: 1000000
-receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:$JAEGER_PORT
-      grpc:
-        endpoint: 127.0.0.1:$((JAEGER_PORT + 1))
-processors:
-  batch:
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: memstore
-EOF
 }
 
 # start VARIANT RATE ROUND starts the server of one run and sets srv_pid, otlp
@@ -142,7 +87,7 @@ start() {
 	rm -rf "$work/run" && mkdir "$work/run"
 	case $v in
 	jaeger)
-		jaeger_config
+		jaeger_config "$work/jaeger.yaml" "$JAEGER_PORT"
 		"$JAEGER" --config "$work/jaeger.yaml" >"$work/out" 2>"$work/log" &
 		srv_pid=$!
 		otlp=127.0.0.1:$JAEGER_PORT metrics=http://127.0.0.1:$((JAEGER_PORT + 4))/metrics
