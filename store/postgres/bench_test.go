@@ -198,33 +198,10 @@ func BenchmarkSearchTracesByResource(b *testing.B) {
 //	go test ./store/postgres -run '^$' -bench TraceIndexCost -benchtime 20x | tee -a out.txt   # N times
 func BenchmarkTraceIndexCost(b *testing.B) {
 	db := open(b, testenv.FreshPostgres(b))
-	const size = 5000
-	for _, perTrace := range []int{storetest.SpansPerTrace, 10} {
-		gen := storetest.NewBatchGenPerTrace(size, time.Now(), byte(perTrace), perTrace)
-		for _, c := range []struct {
-			name string
-			skip bool
-		}{{"index", false}, {"none", true}} {
-			b.Run(fmt.Sprintf("spans-per-trace=%d/%s", perTrace, c.name), func(b *testing.B) {
-				db.skipTraceIndex = c.skip
-				defer func() { db.skipTraceIndex = false }()
-				ctx := context.Background()
-				cpu0 := serverCPU(b, db)
-				client0 := storetest.ProcessCPU()
-				for b.Loop() {
-					if err := db.WriteSpans(ctx, gen.Next()); err != nil {
-						b.Fatal(err)
-					}
-				}
-				spans := float64(b.N * size)
-				client := float64((storetest.ProcessCPU() - client0).Microseconds()) / spans
-				b.ReportMetric(client, "client-us/span")
-				if cpu0 >= 0 {
-					server := (serverCPU(b, db) - cpu0) * 1e6 / spans
-					b.ReportMetric(server, "server-us/span")
-					b.ReportMetric(client+server, "cpu-us/span")
-				}
-			})
-		}
+	if serverCPU(b, db) < 0 {
+		b.Skip("the server's CPU cannot be read (a remote server)")
 	}
+	storetest.IndexCost(b, db, func(skip bool) { db.skipTraceIndex = skip }, func() map[string]float64 {
+		return map[string]float64{"client-us/span": storetest.ProcessCPU().Seconds(), "server-us/span": serverCPU(b, db)}
+	})
 }

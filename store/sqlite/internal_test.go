@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -257,25 +256,7 @@ func BenchmarkTraceIndexCost(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	const size = 5000
-	for _, perTrace := range []int{storetest.SpansPerTrace, 10} {
-		gen := storetest.NewBatchGenPerTrace(size, time.Now(), byte(perTrace), perTrace)
-		for _, c := range []struct {
-			name string
-			skip bool
-		}{{"index", false}, {"none", true}} {
-			b.Run(fmt.Sprintf("spans-per-trace=%d/%s", perTrace, c.name), func(b *testing.B) {
-				db.skipTraceIndex = c.skip
-				defer func() { db.skipTraceIndex = false }()
-				ctx := context.Background()
-				cpu0 := storetest.ProcessCPU()
-				for b.Loop() {
-					if err := db.WriteSpans(ctx, gen.Next()); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64((storetest.ProcessCPU()-cpu0).Microseconds())/float64(b.N*size), "cpu-us/span")
-			})
-		}
-	}
+	storetest.IndexCost(b, db, func(skip bool) { db.skipTraceIndex = skip }, func() map[string]float64 {
+		return map[string]float64{"cpu-us/span": storetest.ProcessCPU().Seconds()}
+	})
 }

@@ -190,3 +190,40 @@ func LoadSamples(b testing.TB, w store.Writer, start time.Time, roots int) {
 		flush()
 	}
 }
+
+// IndexCost is the body of the stores' BenchmarkTraceIndexCost: the same
+// 5,000-span batches written to w with the trace index and without it
+// (skip sets the store's switch), in traces of five spans and of ten.
+// cpu returns the CPU seconds used so far, by metric name ("client-us/span",
+// "server-us/span", …); each case reports their growth per span written,
+// and their sum as cpu-us/span when there are several.
+func IndexCost(b *testing.B, w store.Writer, skip func(bool), cpu func() map[string]float64) {
+	const size = 5000
+	for _, perTrace := range []int{SpansPerTrace, 10} {
+		gen := NewBatchGenPerTrace(size, time.Now(), byte(perTrace), perTrace)
+		for _, c := range []struct {
+			name string
+			skip bool
+		}{{"index", false}, {"none", true}} {
+			b.Run(fmt.Sprintf("spans-per-trace=%d/%s", perTrace, c.name), func(b *testing.B) {
+				skip(c.skip)
+				defer skip(false)
+				before := cpu()
+				for b.Loop() {
+					if err := w.WriteSpans(context.Background(), gen.Next()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				spans, total := float64(b.N*size), 0.0
+				for name, now := range cpu() {
+					us := (now - before[name]) * 1e6 / spans
+					total += us
+					b.ReportMetric(us, name)
+				}
+				if len(before) > 1 {
+					b.ReportMetric(total, "cpu-us/span")
+				}
+			})
+		}
+	}
+}
