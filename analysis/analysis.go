@@ -65,16 +65,7 @@ func sampleRanges(ctx context.Context, src SampleSource, q store.SampleQuery, ra
 	if rs, ok := src.(RangeSampler); ok {
 		return rs.SampleRanges(ctx, q, ranges)
 	}
-	out := make([][]store.Sample, len(ranges))
-	for i, r := range ranges {
-		q.From, q.To, q.Limit = r.From, r.To, r.Limit
-		ss, err := src.Samples(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = ss
-	}
-	return out, nil
+	return store.SampleEach(ctx, q, ranges, src.Samples)
 }
 
 // EndpointSource lists the endpoints seen in a window and reads their

@@ -121,16 +121,7 @@ type batchCounter struct{ *rangeCounter }
 
 func (c batchCounter) SampleRanges(ctx context.Context, q store.SampleQuery, ranges []store.SampleRange) ([][]store.Sample, error) {
 	c.ranges++
-	out := make([][]store.Sample, len(ranges))
-	for i, r := range ranges {
-		q.From, q.To, q.Limit = r.From, r.To, r.Limit
-		ss, err := c.SpanSource.Samples(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = ss
-	}
-	return out, nil
+	return store.SampleEach(ctx, q, ranges, c.SpanSource.Samples)
 }
 
 // TestStrataDraw: each stratum gives exactly its share of the sample: the

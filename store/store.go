@@ -194,6 +194,23 @@ type SampleRange struct {
 	Limit    int
 }
 
+// SampleEach answers a SampleRanges read with one samples call per range:
+// what a store without round trips to save (SQLite), or a source without
+// SampleRanges, does.
+func SampleEach(ctx context.Context, q SampleQuery, ranges []SampleRange,
+	samples func(context.Context, SampleQuery) ([]Sample, error)) ([][]Sample, error) {
+	out := make([][]Sample, len(ranges))
+	for i, r := range ranges {
+		q.From, q.To, q.Limit = r.From, r.To, r.Limit
+		ss, err := samples(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ss
+	}
+	return out, nil
+}
+
 // Endpoint is a (service, entry span name) pair seen in a window.
 type Endpoint struct {
 	Service string

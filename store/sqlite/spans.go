@@ -164,16 +164,7 @@ func (db *DB) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample,
 // SampleRanges reads q over each range in turn: SQLite runs in process, so
 // one statement per range costs no round trip.
 func (db *DB) SampleRanges(ctx context.Context, q store.SampleQuery, ranges []store.SampleRange) ([][]store.Sample, error) {
-	out := make([][]store.Sample, len(ranges))
-	for i, r := range ranges {
-		q.From, q.To, q.Limit = r.From, r.To, r.Limit
-		ss, err := db.Samples(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = ss
-	}
-	return out, nil
+	return store.SampleEach(ctx, q, ranges, db.Samples)
 }
 
 // Endpoints lists (service, entry span name, count) in [from, to) rounded
