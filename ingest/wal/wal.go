@@ -68,10 +68,11 @@ const (
 	lockName   = "LOCK"
 )
 
-// seed is what a segment's records' checksums are XORed with: distinct
-// for ids that differ in their low 32 bits (a multiplication by an odd
-// constant is a bijection), never 0, so no record of one life of a file
-// checks in another, nor as a first-format record.
+// seed is what a segment's records' checksums are XORed with. A
+// multiplication by an odd constant is a bijection of uint32, and setting
+// the top bit merges only ids 2^31 apart, so two lives of a file — a
+// recycled segment's old and new ids, a few segments apart — never share
+// a seed; never 0, so no record checks as a first-format one either.
 func seed(id uint64) uint32 {
 	return (uint32(id)*0x9e3779b1 ^ uint32(id>>32)*0x85ebca77) | 1<<31
 }
