@@ -19,12 +19,18 @@ var (
 	millionN    int
 )
 
+// millionScenario is 100,000 requests (about 1M spans) with a slow
+// dependency for one tenant and a few large payloads.
+func millionScenario() analysistest.Scenario {
+	return analysistest.Scenario{Seed: 99, Traces: 100_000, ErrorRate: 0.01,
+		Causes:       []analysistest.Cause{{Name: "acme-profile", Dependency: analysistest.ProfileSvc, Tenant: "acme", Probability: 0.1, Extra: 500 * time.Millisecond}},
+		LargePayload: &analysistest.LargePayload{Probability: 0.005}}
+}
+
 func millionSpans(b *testing.B) *analysistest.Source {
 	b.Helper()
 	millionOnce.Do(func() {
-		ds := analysistest.Generate(analysistest.Scenario{Seed: 99, Traces: 100_000, ErrorRate: 0.01,
-			Causes:       []analysistest.Cause{{Name: "acme-profile", Dependency: analysistest.ProfileSvc, Tenant: "acme", Probability: 0.1, Extra: 500 * time.Millisecond}},
-			LargePayload: &analysistest.LargePayload{Probability: 0.005}})
+		ds := analysistest.Generate(millionScenario())
 		millionN = len(ds.Spans)
 		millionSrc = analysistest.NewSource(ds.Spans)
 	})
@@ -38,6 +44,12 @@ func millionSpans(b *testing.B) *analysistest.Source {
 func BenchmarkOutliers1M(b *testing.B) {
 	src := millionSpans(b)
 	b.ReportMetric(float64(millionN), "spans")
+	benchOutliers(b, src, func(rep OutlierReport) bool { return rep.RequestCount == 100_000 && len(rep.Groups) > 0 })
+}
+
+// benchOutliers times the feed endpoint's outlier analysis over src; ok
+// checks each report.
+func benchOutliers(b *testing.B, src SpanSource, ok func(OutlierReport) bool) {
 	q := feedQuery()
 	ctx := context.Background()
 	b.ResetTimer()
@@ -46,10 +58,22 @@ func BenchmarkOutliers1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if rep.RequestCount != 100_000 || len(rep.Groups) == 0 {
-			b.Fatalf("unexpected report: %d requests, %d groups", rep.RequestCount, len(rep.Groups))
+		if !ok(rep) {
+			b.Fatalf("unexpected report: %d requests, weighted %v, %d groups", rep.RequestCount, rep.Weighted, len(rep.Groups))
 		}
 	}
+}
+
+// BenchmarkOutliersSampled1M: BenchmarkOutliers1M's requests stored
+// through a tail sampler (tailSample: the slowest 5% kept, one in ten of
+// the rest with weight 10), about 14,500 stored requests standing for
+// 100,000: what the weighted ranks, picks and per-trace weights cost.
+func BenchmarkOutliersSampled1M(b *testing.B) {
+	ds := analysistest.Generate(millionScenario())
+	kept := tailSample(ds.Spans, Quantile(rootDurations(ds.Spans, testEpoch, testEpoch.Add(time.Hour)), 0.95))
+	src := analysistest.NewSource(kept)
+	b.ReportMetric(float64(len(kept)), "spans")
+	benchOutliers(b, src, func(rep OutlierReport) bool { return rep.Weighted && len(rep.Groups) > 0 })
 }
 
 // BenchmarkCriticalPath10k: the critical path of one 10,000-span trace.
@@ -81,6 +105,28 @@ func BenchmarkCompare(b *testing.B) {
 	for b.Loop() {
 		if _, err := Compare(ctx, src, q); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCompareSampled: BenchmarkCompare's requests through a tail
+// sampler (tailSample, cut at the before side's p95): about 1,450 stored
+// requests a side standing for 10,000, compared with weights.
+func BenchmarkCompareSampled(b *testing.B) {
+	before := analysistest.Generate(analysistest.Scenario{Seed: 61, Traces: 10_000, Start: testEpoch, Window: time.Hour})
+	after := analysistest.Generate(analysistest.Scenario{Seed: 62, Traces: 10_000, Parallel: true, Start: deployAt, Window: time.Hour})
+	spans := append(before.Spans, after.Spans...)
+	src := analysistest.NewSource(tailSample(spans, Quantile(rootDurations(spans, testEpoch, deployAt), 0.95)))
+	q := deployQuery()
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		c, err := Compare(ctx, src, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !c.Before.Weighted {
+			b.Fatal("not weighted")
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -152,6 +153,11 @@ type CompareSide struct {
 	RatePerS float64 `json:"rate_per_s"`
 	DataSpan
 	Percentiles Percentiles `json:"percentiles"`
+	// Weighted is true when the side's requests were sampled (a weight
+	// above one): Count, Errors, the rate and the percentiles are then
+	// estimates of the requests the SampledCount stored ones stand for.
+	Weighted     bool `json:"weighted"`
+	SampledCount int  `json:"sampled_count"`
 }
 
 // PercentileDelta is the change of one percentile with a bootstrap
@@ -218,6 +224,10 @@ type compareSide struct {
 	CompareSide
 	samples []store.Sample
 	sorted  []int64
+	// cw are the sampling weights along sorted (nil: all 1), nEff the
+	// side's effective sample size (compare_weights.go).
+	cw   cumWeights
+	nEff float64
 	// start and end bound the side's time with data (Unix ns).
 	start, end int64
 }
@@ -242,7 +252,7 @@ func Compare(ctx context.Context, src SpanSource, q CompareQuery) (Comparison, e
 		Reasons:   []string{}, Baseline: BaselineFull,
 		Throughput: ThroughputDelta{BeforePerS: before.RatePerS, AfterPerS: after.RatePerS},
 	}
-	c.Overlay = overlay(before.sorted, after.sorted)
+	c.Overlay = overlay(&before, &after)
 	switch {
 	case before.Count == 0:
 		c.noBaseline()
@@ -255,18 +265,22 @@ func Compare(ctx context.Context, src SpanSource, q CompareQuery) (Comparison, e
 	c.CILevel = round4(1 - alpha)
 	rng := rand.New(rand.NewPCG(q.Seed, 0x7a11_5c09e))
 	for _, p := range comparePercentiles {
-		c.Percentiles = append(c.Percentiles, percentileDelta(before.sorted, after.sorted, p, alpha, q.Resamples, rng))
+		c.Percentiles = append(c.Percentiles, percentileDelta(&before, &after, p, alpha, q.Resamples, rng))
 	}
-	mw := mannWhitney(before.sorted, after.sorted)
+	mw := compareDistributions(&before, &after)
 	mw.Z, mw.PValue = round4(mw.Z), roundSig(mw.PValue)
 	c.MannWhitney = &mw
-	pt := twoProportion(before.Errors, before.Count, after.Errors, after.Count)
+	pt := compareErrorRates(&before, &after)
 	c.ErrorRate = &ErrorRateDelta{ProportionTest: pt,
 		Significant: pt.PValue < alpha && math.Abs(pt.RateB-pt.RateA) >= minErrorDelta}
 	c.ErrorRate.RateA, c.ErrorRate.RateB = round4(pt.RateA), round4(pt.RateB)
 	c.ErrorRate.Z, c.ErrorRate.PValue = round4(pt.Z), roundSig(pt.PValue)
 	if before.RatePerS > 0 {
 		c.Throughput.DeltaPct = floatPtr(round3((after.RatePerS/before.RatePerS - 1) * 100))
+	}
+	if before.Weighted || after.Weighted {
+		c.Reasons = append(c.Reasons, fmt.Sprintf("sampled traces: counts, rates and percentiles are estimated from %d and %d stored requests, each counted as many times as its sampler's rate says",
+			before.SampledCount, after.SampledCount))
 	}
 	if c.Baseline == BaselinePartial {
 		c.Reasons = append(c.Reasons, fmt.Sprintf("%s has data only from %s UTC: the endpoint had no earlier requests",
@@ -429,29 +443,50 @@ func (q *CompareQuery) dataSpan(ctx context.Context, src SampleSource, s *compar
 	return nil
 }
 
-// finish computes a side's counts, rates and percentiles.
+// finish computes a side's counts, rates and percentiles. With sampled
+// streams (compare_weights.go) the counts and percentiles are those of
+// the requests the samples stand for.
 func (s *compareSide) finish() {
-	s.Count = len(s.samples)
-	s.sorted = make([]int64, len(s.samples))
+	n := len(s.samples)
+	s.sorted = make([]int64, n)
+	var errs float64
+	weighted := false
 	for i := range s.samples {
+		w := float64(store.CountWeight(s.samples[i].Weight))
 		s.sorted[i] = max(s.samples[i].DurationNano, 0)
+		weighted = weighted || w != 1
 		if s.samples[i].Error {
-			s.Errors++
+			errs += w
 		}
 	}
-	slices.Sort(s.sorted)
+	if !weighted {
+		slices.Sort(s.sorted)
+	} else {
+		xs := make([]weightedValue, n)
+		for i := range s.samples {
+			xs[i] = weightedValue{v: s.sorted[i], w: float64(store.CountWeight(s.samples[i].Weight))}
+		}
+		slices.SortFunc(xs, func(a, b weightedValue) int { return cmp.Compare(a.v, b.v) })
+		for i := range xs {
+			s.sorted[i] = xs[i].v
+		}
+		s.cw = newCumWeights(n, func(i int) float64 { return xs[i].w })
+	}
+	s.nEff = s.cw.effectiveSize(n)
+	s.Count, s.Errors = int(math.Round(s.cw.upTo(n))), int(math.Round(errs))
+	s.Weighted, s.SampledCount = s.cw != nil, n
 	if s.Count > 0 {
 		s.ErrorRate = round4(float64(s.Errors) / float64(s.Count))
 	}
 	s.RatePerS = ratePerS(s.Count, s.start, s.end)
 	s.DataSpan = dataSpan(s.Count, s.start, s.end)
-	s.Percentiles = percentilesOfSorted(s.sorted)
+	s.Percentiles = s.percentiles()
 }
 
 // percentileDelta bootstraps the change of one percentile.
-func percentileDelta(before, after []int64, p, alpha float64, resamples int, rng *rand.Rand) PercentileDelta {
+func percentileDelta(before, after *compareSide, p, alpha float64, resamples int, rng *rand.Rand) PercentileDelta {
 	q := p / 100
-	bv, av := Quantile(before, q), Quantile(after, q)
+	bv, av := before.quantile(q), after.quantile(q)
 	d := PercentileDelta{
 		Percentile: p,
 		BeforeMs:   round3(nsToMs(bv)),
@@ -462,12 +497,13 @@ func percentileDelta(before, after []int64, p, alpha float64, resamples int, rng
 		d.DeltaPct = round3((float64(av)/float64(bv) - 1) * 100)
 	}
 	need := int(math.Ceil(minTailCount / (1 - q)))
-	if len(before) < need || len(after) < need {
+	mb, ma := before.effectiveSizeAt(q), after.effectiveSizeAt(q)
+	if mb < float64(need) || ma < float64(need) {
 		return d
 	}
 	d.Tested = true
-	bb := newQuantileBootstrap(before, q, rng)
-	ab := newQuantileBootstrap(after, q, rng)
+	bb := newQuantileBootstrap(before.sorted, before.cw, mb, q, rng)
+	ab := newQuantileBootstrap(after.sorted, after.cw, ma, q, rng)
 	deltas := make([]float64, resamples)
 	ratios := make([]float64, 0, resamples)
 	for i := range deltas {

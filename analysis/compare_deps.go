@@ -11,7 +11,8 @@ import (
 )
 
 // overlay builds both sides' histograms on the same log buckets.
-func overlay(before, after []int64) []OverlayBucket {
+func overlay(b, a *compareSide) []OverlayBucket {
+	before, after := b.sorted, a.sorted
 	const perOctave = DefaultBucketsPerOctave
 	if len(before)+len(after) == 0 {
 		return []OverlayBucket{}
@@ -28,21 +29,21 @@ func overlay(before, after []int64) []OverlayBucket {
 		out[i].LowerMs = round3(bucketLowerMs(lo+i, perOctave))
 		out[i].UpperMs = round3(bucketUpperMs(lo+i, perOctave))
 	}
-	for _, v := range before {
-		out[bucketIndex(v, perOctave)-lo].Before++
+	for i, v := range before {
+		out[bucketIndex(v, perOctave)-lo].Before += int(b.cw.of(i))
 	}
-	for _, v := range after {
-		out[bucketIndex(v, perOctave)-lo].After++
+	for i, v := range after {
+		out[bucketIndex(v, perOctave)-lo].After += int(a.cw.of(i))
 	}
 	cb, ca := 0, 0
 	for i := range out {
 		cb += out[i].Before
 		ca += out[i].After
 		if len(before) > 0 {
-			out[i].BeforeCDF = round4(float64(cb) / float64(len(before)))
+			out[i].BeforeCDF = round4(float64(cb) / b.cw.upTo(len(before)))
 		}
 		if len(after) > 0 {
-			out[i].AfterCDF = round4(float64(ca) / float64(len(after)))
+			out[i].AfterCDF = round4(float64(ca) / a.cw.upTo(len(after)))
 		}
 	}
 	return out
@@ -60,7 +61,10 @@ func dependencyDeltas(ctx context.Context, src SpanSource, before, after compare
 		if n == 0 {
 			return st, nil
 		}
-		even := pickEvenly([][2]int{{0, n}}, n, maxTraces)
+		// A sampled side (weights.go): the even sample is drawn by weight
+		// and the tail is the slowest 1% of the requests stood for.
+		cw := newCumWeights(n, func(i int) float64 { return s.samples[i].Weight })
+		even, pps := cw.pick([][2]int{{0, n}}, n, maxTraces)
 		// The tail: the slowest 1% (at least one request), capped.
 		order := make([]int, n)
 		for i := range order {
@@ -69,7 +73,19 @@ func dependencyDeltas(ctx context.Context, src SpanSource, before, after compare
 		slices.SortFunc(order, func(a, b int) int {
 			return cmp.Or(cmp.Compare(s.samples[b].DurationNano, s.samples[a].DurationNano), cmp.Compare(a, b))
 		})
-		tail := order[:min(max(n/100, 1), maxTraces)]
+		k, want := 0, max(math.Floor(cw.upTo(n)/100), 1)
+		for acc := 0.0; k < min(n, maxTraces) && acc < want; k++ {
+			acc += cw.of(order[k])
+		}
+		tail := order[:k]
+		// own weighs a request of the tail, or of an even sample that was
+		// not drawn by weight, by the requests it stands for.
+		own := func(i int) float64 { return cw.of(i) }
+		one := func(int) float64 { return 1 }
+		evenW := own
+		if pps {
+			evenW = one
+		}
 		ids := make([]store.TraceID, 0, len(even)+len(tail))
 		for _, i := range even {
 			ids = append(ids, s.samples[i].TraceID)
@@ -83,23 +99,24 @@ func dependencyDeltas(ctx context.Context, src SpanSource, before, after compare
 			return st, fmt.Errorf("analysis: compare: %s: %w", s.Label, err)
 		}
 		var e cpEngine
-		avg := func(idx []int, into map[hopKey]float64) {
-			used := 0
+		avg := func(idx []int, weight func(int) float64, into map[hopKey]float64) {
+			used := 0.0
 			for _, i := range idx {
 				smp := &s.samples[i]
 				spans, ok := traces[smp.TraceID]
 				if !ok || !e.compute(spans, smp.SpanID) {
 					continue
 				}
-				used++
-				e.hopTimes(func(sp *store.Span, ns int64) { into[hopKey{sp.Service, sp.Dependency}] += float64(ns) })
+				w := weight(i)
+				used += w
+				e.hopTimes(func(sp *store.Span, ns int64) { into[hopKey{sp.Service, sp.Dependency}] += w * float64(ns) })
 			}
 			for k := range into {
-				into[k] /= float64(max(used, 1))
+				into[k] /= max(used, 1)
 			}
 		}
-		avg(even, st.all)
-		avg(tail, st.tail)
+		avg(even, evenW, st.all)
+		avg(tail, own, st.tail)
 		return st, nil
 	}
 	bt, err := measure(before)

@@ -109,16 +109,25 @@ func TestCompareAA(t *testing.T) {
 	if testing.Short() {
 		seeds = 20
 	}
-	noChange := 0
-	var flagged []string
-	for s := range uint64(seeds) {
+	checkAA(t, "A/A", seeds, func(s uint64) (CompareQuery, SpanSource) {
 		sc := analysistest.Scenario{Traces: 2000, ErrorRate: 0.02}
 		b, a := sc, sc
 		b.Seed, a.Seed = 1000+2*s, 1001+2*s
-		q := deployQuery()
+		return deployQuery(), beforeAfter(b, a)
+	})
+}
+
+// checkAA runs an A/A comparison for each seed (query and data from mk)
+// and requires "no significant change" in at least 95% of them.
+func checkAA(t *testing.T, name string, seeds int, mk func(seed uint64) (CompareQuery, SpanSource)) {
+	t.Helper()
+	noChange := 0
+	var flagged []string
+	for s := range uint64(seeds) {
+		q, src := mk(s)
 		q.Seed = s
 		q.MaxTraces = 20
-		c := runCompare(t, beforeAfter(b, a), q)
+		c := runCompare(t, src, q)
 		if c.Verdict == VerdictNoChange {
 			noChange++
 		} else {
@@ -126,9 +135,9 @@ func TestCompareAA(t *testing.T) {
 		}
 	}
 	if noChange < seeds*95/100 {
-		t.Errorf("A/A: no significant change in %d of %d seeds; flagged: %q", noChange, seeds, flagged)
+		t.Errorf("%s: no significant change in %d of %d seeds; flagged: %q", name, noChange, seeds, flagged)
 	}
-	t.Logf("A/A: %d of %d seeds without a change", noChange, seeds)
+	t.Logf("%s: %d of %d seeds without a change", name, noChange, seeds)
 }
 
 func TestCompareVersionsAndRanges(t *testing.T) {

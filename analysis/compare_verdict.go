@@ -35,7 +35,7 @@ func (c *Comparison) verdict() {
 		c.Reasons = append(c.Reasons, fmt.Sprintf("error rate %.2f%% → %.2f%% (p = %.2g)", e.RateA*100, e.RateB*100, e.PValue))
 	}
 	if c.Insufficient {
-		c.Reasons = append(c.Reasons, fmt.Sprintf("too few requests to judge (%d before, %d after)", c.Before.Count, c.After.Count))
+		c.Reasons = append(c.Reasons, fmt.Sprintf("too few requests to judge (%d before, %d after)", c.Before.SampledCount, c.After.SampledCount))
 	}
 	switch {
 	case worse:

@@ -93,12 +93,21 @@ type OutlierReport struct {
 	To       time.Time `json:"to"`
 	// Percentile is the percentile outliers were defined by, 0 when a
 	// threshold was given.
-	Percentile   float64 `json:"percentile"`
-	ThresholdMs  float64 `json:"threshold_ms"`
+	Percentile  float64 `json:"percentile"`
+	ThresholdMs float64 `json:"threshold_ms"`
+	// RequestCount and OutlierCount are the requests the window's stored
+	// ones stand for: with sampled streams (Weighted) each stored request
+	// counts its sampling weight (store.CountWeight), and the percentiles
+	// and threshold are those of that population, not of the sample.
 	RequestCount int     `json:"request_count"`
 	P50Ms        float64 `json:"p50_ms"`
 	P99Ms        float64 `json:"p99_ms"`
 	OutlierCount int     `json:"outlier_count"`
+	// Weighted is true when a stored request had a sampling weight above
+	// one; SampledCount is then how many were stored (the evidence the
+	// tests rest on), fewer than RequestCount.
+	Weighted     bool `json:"weighted"`
+	SampledCount int  `json:"sampled_count"`
 	// AnalyzedOutlierCount is how many outliers had their trace examined
 	// (fewer than OutlierCount when capped or when traces are missing).
 	AnalyzedOutlierCount int `json:"analyzed_outlier_count"`
@@ -209,6 +218,24 @@ type DependencyExcess struct {
 	Share float64 `json:"share"`
 }
 
+// Stored returns how many stored requests the report rests on: SampledCount,
+// or RequestCount for a report saved before SampledCount existed.
+func (r OutlierReport) Stored() int {
+	if r.SampledCount == 0 {
+		return r.RequestCount
+	}
+	return r.SampledCount
+}
+
+// SampledNote says, for a report of a sampled stream, that its counts and
+// percentiles are estimates and from how many stored requests; "" otherwise.
+func (r OutlierReport) SampledNote() string {
+	if !r.Weighted {
+		return ""
+	}
+	return fmt.Sprintf("estimated from %d sampled requests, each counted as many times as its sampler's rate says", r.SampledCount)
+}
+
 func (q *OutlierQuery) normalize() error {
 	if err := checkWindow(q.Service, q.From, q.To); err != nil {
 		return err
@@ -272,6 +299,9 @@ type outlierRun struct {
 	nOut  int // examined outliers
 	nBase int // examined baseline requests
 	nComp int // examined requests below the threshold (all strata but outliers)
+	// cw holds cumulative sampling weights along ord (cw[i]: the requests
+	// ord[:i] stand for); nil when every weight is 1, the usual case.
+	cw cumWeights
 	// cut is, per dependency, the excess from which a request counts as
 	// affected by a cause on it (see outliers_groups.go).
 	cut []int64

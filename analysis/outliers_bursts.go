@@ -74,15 +74,23 @@ func (r *outlierRun) burstTest(members []int) burstResult {
 	var sum float64
 	atMost := 0
 	for range burstDraws {
-		// Floyd's sampling: k distinct requests in O(k).
-		clear(picked)
-		for j := n - k; j < n; j++ {
-			x := rng.IntN(j + 1)
-			if picked[x] {
-				x = j
+		if r.cw != nil {
+			// A sampled stream: random requests of the population, each
+			// stored one drawn as often as it stands for requests.
+			for j := range draw {
+				draw[j] = r.samples[r.ord[r.cw.posOf(rng.Float64()*r.total(), 0, n)].i].StartUnixNano
 			}
-			picked[x] = true
-			draw[len(picked)-1] = r.samples[r.ord[x].i].StartUnixNano
+		} else {
+			// Floyd's sampling: k distinct requests in O(k).
+			clear(picked)
+			for j := n - k; j < n; j++ {
+				x := rng.IntN(j + 1)
+				if picked[x] {
+					x = j
+				}
+				picked[x] = true
+				draw[len(picked)-1] = r.samples[r.ord[x].i].StartUnixNano
+			}
 		}
 		s := meanLogGap(draw)
 		sum += s

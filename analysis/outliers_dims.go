@@ -26,7 +26,7 @@ func (r *outlierRun) computeTypical() {
 			base = append(base, &r.trace[i])
 		}
 	}
-	p50 := r.at(rankIndex(len(r.ord), 0.5))
+	p50 := r.at(r.rankPos(0.5))
 	tol := max(slowTolMinNs, p50/50)
 	vals := make([]int64, len(base))
 	for d := range nd {

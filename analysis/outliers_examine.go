@@ -213,16 +213,37 @@ func (r *outlierRun) examine(ctx context.Context, src SpanSource) error {
 			r.trace = append(r.trace, t)
 		}
 		if s.examined > 0 {
-			s.weight = float64(s.size) / float64(s.examined)
+			s.weight = s.wsize / float64(s.examined)
 		}
 	}
-	for i := range r.trace {
-		r.trace[i].w = r.strata[r.trace[i].stratum].weight
-	}
+	r.traceWeights()
 	if !explicit {
 		r.discoverAttributes(pending)
 	}
 	return nil
+}
+
+// traceWeights sets how many requests each examined one stands for: its
+// stratum's weight, or, in a stratum examined whole from a sampled stream,
+// its own sampling weight scaled so the stratum's examined requests stand
+// for all of it (requests whose traces are missing are made up by the
+// rest). A stratum's single weight is then their mean, which the
+// stratified tables use.
+func (r *outlierRun) traceWeights() {
+	var own [numStrata]float64
+	base := func(t *exTrace) float64 {
+		if r.cw == nil || r.strata[t.stratum].pps {
+			return 1
+		}
+		return float64(store.CountWeight(r.samples[t.sample].Weight))
+	}
+	for i := range r.trace {
+		own[r.trace[i].stratum] += base(&r.trace[i])
+	}
+	for i := range r.trace {
+		t := &r.trace[i]
+		t.w = base(t) * r.strata[t.stratum].wsize / own[t.stratum]
+	}
 }
 
 // valueIDs interns downstream versions and hosts per (service, value):

@@ -17,12 +17,20 @@ const (
 
 // stratum is a set of positions in the duration order, of which picked
 // ones are examined; each examined request stands for weight requests.
+// size counts the stored requests, wsize the requests they stand for
+// (the same unless the stream was sampled).
 type stratum struct {
 	ranges   [][2]int
 	size     int
+	wsize    float64
 	picked   []int
 	examined int
 	weight   float64
+	// pps is true when picked were drawn with probability proportional to
+	// their sampling weights (cumWeights.pick): each then stands for the
+	// same share of the stratum. Otherwise an examined request's share
+	// follows its own weight (exTrace.w).
+	pps bool
 }
 
 type durIdx struct {
@@ -43,7 +51,24 @@ func (r *outlierRun) order() {
 		r.ord = append(r.ord, durIdx{d: max(s.DurationNano, 0), i: int32(i)})
 	}
 	radixSort(r.ord)
+	r.weigh()
 }
+
+// weigh records the cumulative sampling weights along the order when any
+// stored request stands for more than one (weights.go).
+func (r *outlierRun) weigh() {
+	r.cw = newCumWeights(len(r.ord), func(j int) float64 { return r.samples[r.ord[j].i].Weight })
+}
+
+// cum returns the requests the positions [0, pos) stand for.
+func (r *outlierRun) cum(pos int) float64 { return r.cw.upTo(pos) }
+
+// total returns the requests the window's samples stand for.
+func (r *outlierRun) total() float64 { return r.cum(len(r.ord)) }
+
+// rankPos returns the position of the nearest-rank q-quantile of the
+// requests the samples stand for.
+func (r *outlierRun) rankPos(q float64) int { return r.cw.rankPos(len(r.ord), q) }
 
 // radixSort sorts by duration, ties in input order, with a stable LSD
 // radix sort on the duration's bytes: the order of a window's samples was
@@ -97,23 +122,23 @@ func (r *outlierRun) lowerBound(d int64) int {
 func (r *outlierRun) baseReport() OutlierReport {
 	rep := OutlierReport{
 		Service: r.q.Service, Endpoint: r.q.Endpoint, From: r.q.From.UTC(), To: r.q.To.UTC(),
-		Percentile: r.q.Percentile, ThresholdMs: r.q.ThresholdMs, RequestCount: len(r.ord),
+		Percentile: r.q.Percentile, ThresholdMs: r.q.ThresholdMs, RequestCount: int(math.Round(r.total())),
+		Weighted: r.cw != nil, SampledCount: len(r.ord),
 		Groups: []OutlierGroup{}, Dimensions: map[string][]DimensionValue{}, DependencyExcess: []DependencyExcess{},
 	}
-	n := len(r.ord)
-	if n == 0 {
+	if len(r.ord) == 0 {
 		return rep
 	}
-	rep.P50Ms = round3(nsToMs(r.at(rankIndex(n, 0.50))))
-	rep.P99Ms = round3(nsToMs(r.at(rankIndex(n, 0.99))))
+	rep.P50Ms = round3(nsToMs(r.at(r.rankPos(0.50))))
+	rep.P99Ms = round3(nsToMs(r.at(r.rankPos(0.99))))
 	if r.q.ThresholdMs > 0 {
 		r.iT = r.lowerBound(int64(math.Ceil(r.q.ThresholdMs * 1e6)))
 	} else {
-		thr := r.at(rankIndex(n, r.q.Percentile/100))
+		thr := r.at(r.rankPos(r.q.Percentile / 100))
 		r.iT = r.lowerBound(thr)
 		rep.ThresholdMs = round3(nsToMs(thr))
 	}
-	rep.OutlierCount = n - r.iT
+	rep.OutlierCount = int(math.Round(r.total() - r.cum(r.iT)))
 	return rep
 }
 
@@ -123,9 +148,9 @@ func (r *outlierRun) baseReport() OutlierReport {
 func (r *outlierRun) stratify() {
 	n := len(r.ord)
 	clip := func(i int) int { return min(i, r.iT) }
-	b25 := clip(r.lowerBound(r.at(rankIndex(n, 0.25))))
-	b75 := clip(max(r.lowerBound(r.at(rankIndex(n, 0.75))), b25))
-	b90 := clip(max(r.lowerBound(r.at(rankIndex(n, 0.90))), b75))
+	b25 := clip(r.lowerBound(r.at(r.rankPos(0.25))))
+	b75 := clip(max(r.lowerBound(r.at(r.rankPos(0.75))), b25))
+	b90 := clip(max(r.lowerBound(r.at(r.rankPos(0.90))), b75))
 	if b75 == b25 {
 		// Too few distinct durations for a band: use everything below.
 		b25, b75 = 0, b90
@@ -139,8 +164,9 @@ func (r *outlierRun) stratify() {
 		s := &r.strata[k]
 		for _, rg := range s.ranges {
 			s.size += max(rg[1]-rg[0], 0)
+			s.wsize += r.cum(max(rg[1], rg[0])) - r.cum(rg[0])
 		}
-		s.picked = pickEvenly(s.ranges, s.size, want[k])
+		s.picked, s.pps = r.cw.pick(s.ranges, s.size, want[k])
 	}
 }
 

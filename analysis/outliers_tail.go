@@ -141,11 +141,10 @@ func (f *tailFit) test(cut int64) tailResult {
 // outlier cut (2.33 for p99; more for p99.9, where ordinary variation
 // reaches further).
 func (r *outlierRun) minTailZ() float64 {
-	n := len(r.ord)
-	if n == 0 {
+	if len(r.ord) == 0 {
 		return math.Inf(1)
 	}
-	frac := float64(max(n-r.iT, 1)) / float64(n)
+	frac := max(r.total()-r.cum(r.iT), 1) / r.total()
 	z0 := math.Max(-math.Sqrt2*math.Erfinv(2*frac-1), 2)
 	return z0 + tailMinSeparation
 }

@@ -135,6 +135,10 @@ func mdFactors(w *mdWriter, rep Report) {
 		default:
 			w.line("%d of %d requests were at or above the p99 (%s); %d of their traces were examined, with %d typical requests (p25–p75) setting each dependency's usual time.",
 				o.OutlierCount, o.RequestCount, units.Ms(o.ThresholdMs), o.AnalyzedOutlierCount, o.BaselineCount)
+			if note := o.SampledNote(); note != "" {
+				w.line("")
+				w.line("The counts and the p99 are %s.", note)
+			}
 			w.line("")
 			for i, g := range o.Groups {
 				if i == MaxGroups {
@@ -304,6 +308,11 @@ func mdLinks(w *mdWriter, rep Report) {
 func mdComparison(w *mdWriter, c analysis.Comparison, before, after, href string) {
 	w.line("**%s:** %s", verdictWord(c.Verdict), mdInline(c.Summary))
 	w.line("")
+	if c.Before.Weighted || c.After.Weighted {
+		w.line("The traces were sampled: counts, rates and percentiles are estimated from %d and %d stored requests, each counted as many times as its sampler's rate says.",
+			c.Before.SampledCount, c.After.SampledCount)
+		w.line("")
+	}
 	if c.Baseline == analysis.BaselineNone {
 		w.line("Requests: none %s, %d %s (%.2f/s); error rate %s.", strings.ToLower(before), c.After.Count, strings.ToLower(after),
 			c.After.RatePerS, chart.FormatPercent(c.After.ErrorRate))

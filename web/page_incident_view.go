@@ -134,6 +134,9 @@ func incidentEndpointView(e report.Endpoint, base string, markers []chart.Marker
 	default:
 		ev.OutlierFacts = fmt.Sprintf("%d of %d requests at or above the p99 (%s); %d of their traces examined, with %d typical requests (p25–p75) setting each dependency's usual time.",
 			o.OutlierCount, o.RequestCount, units.Ms(o.ThresholdMs), o.AnalyzedOutlierCount, o.BaselineCount)
+		if note := o.SampledNote(); note != "" {
+			ev.OutlierFacts += " Counts and the p99 are " + note + "."
+		}
 		if len(o.Groups) == 0 {
 			ev.OutliersNote = "No cause stands out: the slowest requests do not share a dependency, tenant, payload or version more than chance allows."
 		}

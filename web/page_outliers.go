@@ -100,8 +100,10 @@ func outliersView(rep analysis.OutlierReport, p components.EndpointPicker, tr Ti
 		v.Note = "No request reached the outlier threshold."
 	case rep.AnalyzedOutlierCount == 0:
 		v.Note = "The outliers' traces are not stored (yet): they may still be arriving. Try again in a few seconds."
-	case rep.RequestCount < 200:
-		v.Note = fmt.Sprintf("Only %d requests in this window: with so few, p99 is a handful of requests and the groups below are weak evidence. Widen the time range.", rep.RequestCount)
+	case rep.Stored() < 200:
+		v.Note = fmt.Sprintf("Only %d requests stored in this window: with so few, p99 is a handful of requests and the groups below are weak evidence. Widen the time range.", rep.Stored())
+	case rep.Weighted:
+		v.Note = "The traces were sampled: requests, percentiles and outliers are " + rep.SampledNote() + "."
 	}
 	for i, g := range rep.Groups {
 		v.Groups = append(v.Groups, outlierGroupView(rep, i, g, base))
