@@ -1,0 +1,76 @@
+package web
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/analysis/analysistest"
+	"github.com/tailscope/tailscope/store"
+)
+
+// TestSampledStreamPages: spans stored with sampling weights (one in ten
+// of the fast requests kept, weight 10; every slow one, weight 1). The
+// outliers API counts the requests they stand for and says how many were
+// stored, the page says its numbers are estimates, and a deploy
+// comparison gives the same reason.
+func TestSampledStreamPages(t *testing.T) {
+	h, db := newWritableServer(t)
+	ctx := context.Background()
+	before := analysistest.Generate(analysistest.Scenario{Seed: 71, Start: fixtureStart, Window: 30 * time.Minute, Traces: 4000})
+	after := analysistest.Generate(analysistest.Scenario{Seed: 72, Start: fixtureStart.Add(30 * time.Minute), Window: 30 * time.Minute, Traces: 4000})
+	all := append(before.Spans, after.Spans...)
+	root := map[store.TraceID]int64{}
+	for _, sp := range all {
+		if sp.IsRoot() {
+			root[sp.TraceID] = sp.DurationNano
+		}
+	}
+	var kept []store.Span
+	for _, sp := range all {
+		switch {
+		case root[sp.TraceID] >= 300*time.Millisecond.Nanoseconds():
+			sp.Weight = 1
+		case binary.BigEndian.Uint64(sp.TraceID[8:])%10 == 0:
+			sp.Weight = 10
+		default:
+			continue
+		}
+		kept = append(kept, sp)
+	}
+	if err := db.WriteSpans(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	dep, err := db.RecordDeploy(ctx, store.Deploy{Service: analysistest.FeedAPI, Version: "v2", At: fixtureStart.Add(30 * time.Minute), Source: store.DeploySourceAuto})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	w := serve(t, h, "GET", "/api/v1/outliers?service=feed-api&endpoint="+url.QueryEscape(analysistest.Endpoint)+"&from=now-1h", "")
+	var rep analysis.OutlierReport
+	if err := json.Unmarshal(w.Body.Bytes(), &rep); err != nil || w.Code != 200 {
+		t.Fatalf("outliers API: %d %v: %s", w.Code, err, w.Body.String())
+	}
+	if !rep.Weighted || rep.SampledCount >= rep.RequestCount || rep.RequestCount < 6000 {
+		t.Errorf("outliers API: weighted %v, %d stored, %d requests; want weighted, about 8,000 requests", rep.Weighted, rep.SampledCount, rep.RequestCount)
+	}
+	page := serve(t, h, "GET", "/outliers?service=feed-api&from=now-1h", "").Body.String()
+	if !strings.Contains(page, "The traces were sampled") || !strings.Contains(page, strconv.Itoa(rep.SampledCount)+" sampled requests") {
+		t.Errorf("the outliers page does not say its numbers are estimated from %d sampled requests", rep.SampledCount)
+	}
+
+	w = serve(t, h, "GET", "/api/v1/compare?service=feed-api&endpoint="+url.QueryEscape(analysistest.Endpoint)+"&deploy="+strconv.FormatInt(dep.ID, 10)+"&window=30m", "")
+	var c analysis.Comparison
+	if err := json.Unmarshal(w.Body.Bytes(), &c); err != nil || w.Code != 200 {
+		t.Fatalf("compare API: %d %v: %s", w.Code, err, w.Body.String())
+	}
+	if !c.Before.Weighted || !c.After.Weighted || !strings.Contains(strings.Join(c.Reasons, "; "), "sampled traces") {
+		t.Errorf("comparison: weighted %v/%v, reasons %q", c.Before.Weighted, c.After.Weighted, c.Reasons)
+	}
+}
