@@ -65,12 +65,12 @@ func benchOutliers(b *testing.B, src SpanSource, ok func(OutlierReport) bool) {
 }
 
 // BenchmarkOutliersSampled1M: BenchmarkOutliers1M's requests stored
-// through a tail sampler (tailSample: the slowest 5% kept, one in ten of
+// through a tail sampler (analysistest.TailSample: the slowest 5% kept, one in ten of
 // the rest with weight 10), about 14,500 stored requests standing for
 // 100,000: what the weighted ranks, picks and per-trace weights cost.
 func BenchmarkOutliersSampled1M(b *testing.B) {
 	ds := analysistest.Generate(millionScenario())
-	kept := tailSample(ds.Spans, Quantile(rootDurations(ds.Spans, testEpoch, testEpoch.Add(time.Hour)), 0.95))
+	kept := analysistest.TailSample(ds.Spans, Quantile(rootDurations(ds.Spans, testEpoch, testEpoch.Add(time.Hour)), 0.95), 10)
 	src := analysistest.NewSource(kept)
 	b.ReportMetric(float64(len(kept)), "spans")
 	benchOutliers(b, src, func(rep OutlierReport) bool { return rep.Weighted && len(rep.Groups) > 0 })
@@ -110,13 +110,13 @@ func BenchmarkCompare(b *testing.B) {
 }
 
 // BenchmarkCompareSampled: BenchmarkCompare's requests through a tail
-// sampler (tailSample, cut at the before side's p95): about 1,450 stored
+// sampler (analysistest.TailSample, cut at the before side's p95): about 1,450 stored
 // requests a side standing for 10,000, compared with weights.
 func BenchmarkCompareSampled(b *testing.B) {
 	before := analysistest.Generate(analysistest.Scenario{Seed: 61, Traces: 10_000, Start: testEpoch, Window: time.Hour})
 	after := analysistest.Generate(analysistest.Scenario{Seed: 62, Traces: 10_000, Parallel: true, Start: deployAt, Window: time.Hour})
 	spans := append(before.Spans, after.Spans...)
-	src := analysistest.NewSource(tailSample(spans, Quantile(rootDurations(spans, testEpoch, deployAt), 0.95)))
+	src := analysistest.NewSource(analysistest.TailSample(spans, Quantile(rootDurations(spans, testEpoch, deployAt), 0.95), 10))
 	q := deployQuery()
 	ctx := context.Background()
 	b.ResetTimer()

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/tailscope/tailscope/store"
@@ -97,6 +98,12 @@ type hopRequest struct {
 	trace store.TraceID
 	per   []int64
 	rest  int64
+	// w is how many requests this one stands for: its sampling weight
+	// (store.CountWeight; 1 unless the stream was sampled). Rates,
+	// percentiles and contributions weigh each measured request by it, so
+	// a tail-sampled stream's slow requests do not count as the majority
+	// they are of the stored ones.
+	w float64
 }
 
 func (r *hopRequest) duration() int64 {
@@ -139,7 +146,7 @@ func hopCompliance(ctx context.Context, src SpanSource, b store.Budget, all, slo
 			id := reqID{s.TraceID, s.SpanID}
 			r, seen := done[id]
 			if !seen {
-				r = &hopRequest{trace: s.TraceID, per: make([]int64, len(b.Hops))}
+				r = &hopRequest{trace: s.TraceID, per: make([]int64, len(b.Hops)), w: float64(store.CountWeight(s.Weight))}
 				var ok bool
 				if r.rest, ok = m.measure(traces[s.TraceID], s.SpanID, r.per); !ok {
 					r = nil
@@ -199,48 +206,64 @@ func rankHops(a, b HopCompliance) int {
 		cmp.Compare(b.MeanOverrunMs, a.MeanOverrunMs), cmp.Compare(a.Label, b.Label))
 }
 
-// hopColumn is hop i's time in each request (-1: the unbudgeted rest).
-func hopColumn(rs []*hopRequest, i int) []int64 {
-	out := make([]int64, len(rs))
+// hopColumn is hop i's time in each request (-1: the unbudgeted rest),
+// with the request's weight.
+func hopColumn(rs []*hopRequest, i int) []weightedValue {
+	out := make([]weightedValue, len(rs))
 	for j, r := range rs {
+		out[j].w = r.w
 		if i < 0 {
-			out[j] = r.rest
+			out[j].v = r.rest
 		} else {
-			out[j] = r.per[i]
+			out[j].v = r.per[i]
 		}
 	}
 	return out
 }
 
-// hopRow summarises one hop's times against its allocation.
-func hopRow(service, dep, label string, alloc int64, times []int64, complete bool) HopCompliance {
+// hopRow summarises one hop's times against its allocation. Requests and
+// Overruns count measured requests; the rate, the mean overrun and the
+// percentiles weigh each by the requests it stands for, and the rate's
+// interval uses the sample's effective size when weights differ.
+func hopRow(service, dep, label string, alloc int64, times []weightedValue, complete bool) HopCompliance {
 	h := HopCompliance{Service: service, Dependency: dep, Label: label, AllocationMs: round3(nsToMs(alloc)),
 		Requests: len(times), ExampleTraceIDs: []store.TraceID{}}
 	if len(times) == 0 {
 		return h
 	}
-	var sum, most int64
+	var total, total2, overW, sum float64
+	var most int64
 	for _, t := range times {
-		if over := t - alloc; over > 0 {
+		total += t.w
+		total2 += t.w * t.w
+		if over := t.v - alloc; over > 0 {
 			h.Overruns++
-			sum += over
+			overW += t.w
+			sum += t.w * float64(over)
 			most = max(most, over)
 		}
 	}
-	h.OverrunRate = round4(float64(h.Overruns) / float64(len(times)))
+	rate := overW / total
+	h.OverrunRate = round4(rate)
 	h.OverrunRateLow, h.OverrunRateHigh = h.OverrunRate, h.OverrunRate
 	if !complete {
-		lo, hi := wilson(h.Overruns, len(times), hopZ)
+		n := len(times)
+		x := h.Overruns
+		if total2 != total { // some weight above 1: Kish's effective size
+			n = max(int(math.Round(total*total/total2)), 1)
+			x = int(math.Round(rate * float64(n)))
+		}
+		lo, hi := wilson(x, n, hopZ)
 		h.OverrunRateLow, h.OverrunRateHigh = round4(lo), round4(hi)
 	}
 	if h.Overruns > 0 {
-		h.MeanOverrunMs = round3(float64(sum) / float64(h.Overruns) / 1e6)
+		h.MeanOverrunMs = round3(sum / overW / 1e6)
 		h.MaxOverrunMs = round3(nsToMs(most))
 	}
 	s := slices.Clone(times)
-	slices.Sort(s)
-	h.P50Ms = round3(nsToMs(Quantile(s, 0.5)))
-	h.P95Ms = round3(nsToMs(Quantile(s, 0.95)))
+	sortWeighted(s)
+	h.P50Ms = round3(nsToMs(sortedWeightedQuantile(s, total, 0.5)))
+	h.P95Ms = round3(nsToMs(sortedWeightedQuantile(s, total, 0.95)))
 	return h
 }
 
@@ -251,8 +274,9 @@ func hopContributions(slow []*hopRequest, allocs []int64, threshold int64, rows 
 	n := len(allocs)
 	sums := make([]float64, n)
 	excess := make([]float64, n)
-	var total float64
+	var total, requests float64
 	for _, r := range slow {
+		requests += r.w
 		over := r.duration() - threshold
 		if over <= 0 {
 			continue // measured at most the threshold: nothing to split
@@ -268,16 +292,16 @@ func hopContributions(slow []*hopRequest, allocs []int64, threshold int64, rows 
 		}
 		// Σ(t − a) = over > 0, so some row overran: sx ≥ over > 0.
 		for i := range n {
-			sums[i] += float64(over) * excess[i] / sx
+			sums[i] += r.w * float64(over) * excess[i] / sx
 		}
-		total += float64(over)
+		total += r.w * float64(over)
 	}
 	if total == 0 {
 		return
 	}
 	for i := range rows {
 		rows[i].Contribution = round4(sums[i] / total)
-		rows[i].ContributionMs = round3(sums[i] / float64(len(slow)) / 1e6)
+		rows[i].ContributionMs = round3(sums[i] / requests / 1e6)
 	}
 }
 

@@ -263,26 +263,36 @@ func TestHopMeterTiles(t *testing.T) {
 	}
 }
 
-// TestHopContributions works one slow request by hand: threshold 100 ms,
-// hops allocated 30 and 40 ms (30 left unbudgeted); the request took
-// 150 ms: 20 ms, 110 ms, 20 ms unbudgeted. Only the second hop overran
-// (by 70 ms), so it carries all 50 ms over the threshold.
+// TestHopContributions works two slow requests by hand: threshold
+// 100 ms, hops allocated 30 and 40 ms (30 left unbudgeted). The first
+// took 150 ms: 20 ms, 110 ms, 20 ms unbudgeted; only the second hop
+// overran (by 70 ms), so it carries all 50 ms over the threshold. Sampled
+// with weight 3 (it stands for three requests), it counts three times.
 func TestHopContributions(t *testing.T) {
 	ms := int64(time.Millisecond)
 	allocs := []int64{30 * ms, 40 * ms, 30 * ms}
-	rows := make([]HopCompliance, 3)
-	slow := []*hopRequest{
-		{per: []int64{20 * ms, 110 * ms}, rest: 20 * ms},
-		// 60 + 50 + 40 = 150: hop 0 over by 30, hop 1 by 10, the rest by
-		// 10, so 50 ms split 3:1:1.
-		{per: []int64{60 * ms, 50 * ms}, rest: 40 * ms},
-	}
-	hopContributions(slow, allocs, 100*ms, rows)
-	want := []float64{0.3, 0.6, 0.1} // 30, 50 + 10 and 10 of the 100 ms over
-	wantMs := []float64{15, 30, 5}
-	for i := range rows {
-		if math.Abs(rows[i].Contribution-want[i]) > 1e-4 || math.Abs(rows[i].ContributionMs-wantMs[i]) > 1e-3 {
-			t.Errorf("row %d: contribution %v (%v ms per slow request), want %v (%v ms)", i, rows[i].Contribution, rows[i].ContributionMs, want[i], wantMs[i])
+	for _, tc := range []struct {
+		w1           float64
+		want, wantMs []float64
+	}{
+		// 30, 50 + 10 and 10 of the 100 ms over, per 2 requests.
+		{1, []float64{0.3, 0.6, 0.1}, []float64{15, 30, 5}},
+		// 30, 150 + 10 and 10 of the 200 ms over, per 4 requests.
+		{3, []float64{0.15, 0.8, 0.05}, []float64{7.5, 40, 2.5}},
+	} {
+		rows := make([]HopCompliance, 3)
+		slow := []*hopRequest{
+			{per: []int64{20 * ms, 110 * ms}, rest: 20 * ms, w: tc.w1},
+			// 60 + 50 + 40 = 150: hop 0 over by 30, hop 1 by 10, the rest
+			// by 10, so 50 ms split 3:1:1.
+			{per: []int64{60 * ms, 50 * ms}, rest: 40 * ms, w: 1},
+		}
+		hopContributions(slow, allocs, 100*ms, rows)
+		for i := range rows {
+			if math.Abs(rows[i].Contribution-tc.want[i]) > 1e-4 || math.Abs(rows[i].ContributionMs-tc.wantMs[i]) > 1e-3 {
+				t.Errorf("weight %v, row %d: contribution %v (%v ms per slow request), want %v (%v ms)", tc.w1, i,
+					rows[i].Contribution, rows[i].ContributionMs, tc.want[i], tc.wantMs[i])
+			}
 		}
 	}
 }
@@ -399,5 +409,24 @@ func TestHopMeterAsync(t *testing.T) {
 	rest, ok := m.measure(spans, store.SpanID{1}, per)
 	if !ok || per[0] != 50*ms || per[1] != 0 || per[2] != 0 || rest != 50*ms {
 		t.Errorf("hop times %v, rest %v; want the 50 ms call, nothing for the async work, 50 ms of the caller's own", per, rest)
+	}
+}
+
+// TestHopRowWeighted: a tail-sampled stream keeps its one slow request
+// (weight 1) and one fast one standing for nine (weight 9). The row
+// counts what was measured (2 requests, 1 overrun) and estimates the
+// rest for the ten requests they stand for: a 10% overrun rate, p50 the
+// fast time, p95 the slow one; unweighted it would say 50%.
+func TestHopRowWeighted(t *testing.T) {
+	ms := int64(time.Millisecond)
+	h := hopRow("feed-api", "profile-svc", "feed-api → profile-svc", 50*ms,
+		[]weightedValue{{v: 10 * ms, w: 9}, {v: 100 * ms, w: 1}}, false)
+	if h.Requests != 2 || h.Overruns != 1 || h.OverrunRate != 0.1 || h.P50Ms != 10 || h.P95Ms != 100 || h.MeanOverrunMs != 50 {
+		t.Errorf("row %+v: want 2 requests, 1 overrun, rate 0.1, p50 10 ms, p95 100 ms, mean overrun 50 ms", h)
+	}
+	// Kish's effective size of weights 9 and 1 is 100/82 ≈ 1: the
+	// interval must be wide, not the two-request one of weight 1 each.
+	if h.OverrunRateLow > 0.1 || h.OverrunRateHigh < 0.5 {
+		t.Errorf("interval [%v, %v]: want a wide one around 0.1", h.OverrunRateLow, h.OverrunRateHigh)
 	}
 }

@@ -1,7 +1,6 @@
 package analysis
 
 import (
-	"encoding/binary"
 	"math"
 	"slices"
 	"testing"
@@ -10,31 +9,6 @@ import (
 	"github.com/tailscope/tailscope/analysis/analysistest"
 	"github.com/tailscope/tailscope/store"
 )
-
-// tailSample keeps the traces of spans whose root lasted at least cut
-// (weight 1) and one in ten of the others (weight 10), as a tail-sampling
-// collector does, and returns them with their weights set.
-func tailSample(spans []store.Span, cut int64) []store.Span {
-	root := map[store.TraceID]int64{}
-	for _, sp := range spans {
-		if sp.IsRoot() {
-			root[sp.TraceID] = sp.DurationNano
-		}
-	}
-	var kept []store.Span
-	for _, sp := range spans {
-		switch {
-		case root[sp.TraceID] >= cut:
-			sp.Weight = 1
-		case binary.BigEndian.Uint64(sp.TraceID[8:])%10 == 0:
-			sp.Weight = 10
-		default:
-			continue
-		}
-		kept = append(kept, sp)
-	}
-	return kept
-}
 
 // rootDurations returns the sorted root durations of spans in [from, to).
 func rootDurations(spans []store.Span, from, to time.Time) []int64 {
@@ -60,7 +34,7 @@ func TestCompareSampledStream(t *testing.T) {
 		Causes: []analysistest.Cause{{Name: "slow-query", Dependency: analysistest.Postgres, Probability: 0.05, Extra: 400 * time.Millisecond}}})
 	full := append(slices.Clone(before.Spans), after.Spans...)
 	truthB, truthA := rootDurations(full, testEpoch, deployAt), rootDurations(full, deployAt, deployAt.Add(time.Hour))
-	kept := tailSample(full, Quantile(truthB, 0.95))
+	kept := analysistest.TailSample(full, Quantile(truthB, 0.95), 10)
 
 	c := runCompare(t, analysistest.NewSource(kept), deployQuery())
 	if c.Verdict != VerdictRegressed || !p99(c).Significant || p99(c).CILowMs <= 0 {
@@ -128,7 +102,7 @@ func TestCompareSampledAA(t *testing.T) {
 		b.Start, b.Window = testEpoch, time.Hour
 		a.Start, a.Window = deployAt, time.Hour
 		spans := append(analysistest.Generate(b).Spans, analysistest.Generate(a).Spans...)
-		kept := tailSample(spans, Quantile(rootDurations(spans, testEpoch, deployAt), 0.9))
+		kept := analysistest.TailSample(spans, Quantile(rootDurations(spans, testEpoch, deployAt), 0.9), 10)
 		if len(kept) == len(spans) {
 			t.Fatal("the sampler kept every span")
 		}

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"net/url"
 	"strconv"
@@ -26,24 +25,7 @@ func TestSampledStreamPages(t *testing.T) {
 	before := analysistest.Generate(analysistest.Scenario{Seed: 71, Start: fixtureStart, Window: 30 * time.Minute, Traces: 4000})
 	after := analysistest.Generate(analysistest.Scenario{Seed: 72, Start: fixtureStart.Add(30 * time.Minute), Window: 30 * time.Minute, Traces: 4000})
 	all := append(before.Spans, after.Spans...)
-	root := map[store.TraceID]int64{}
-	for _, sp := range all {
-		if sp.IsRoot() {
-			root[sp.TraceID] = sp.DurationNano
-		}
-	}
-	var kept []store.Span
-	for _, sp := range all {
-		switch {
-		case root[sp.TraceID] >= 300*time.Millisecond.Nanoseconds():
-			sp.Weight = 1
-		case binary.BigEndian.Uint64(sp.TraceID[8:])%10 == 0:
-			sp.Weight = 10
-		default:
-			continue
-		}
-		kept = append(kept, sp)
-	}
+	kept := analysistest.TailSample(all, (300 * time.Millisecond).Nanoseconds(), 10)
 	if err := db.WriteSpans(ctx, kept); err != nil {
 		t.Fatal(err)
 	}
