@@ -208,8 +208,15 @@ func (r *outlierRun) groupReport(g *groupDef) OutlierGroup {
 		ea, eb := r.excess(&r.trace[a], g.dep), r.excess(&r.trace[b], g.dep)
 		return cmp.Or(cmp.Compare(eb, ea), cmp.Compare(r.trace[a].pos, r.trace[b].pos))
 	})
-	for _, ti := range ex[:min(len(ex), r.q.MaxExamples)] {
-		og.ExampleTraceIDs = append(og.ExampleTraceIDs, r.samples[r.trace[ti].sample].TraceID)
+	for _, ti := range ex {
+		if len(og.ExampleTraceIDs) == r.q.MaxExamples {
+			break
+		}
+		// A heavy sample of a sampled stream can be examined twice
+		// (cumWeights.pick); it is one example.
+		if id := r.samples[r.trace[ti].sample].TraceID; !slices.Contains(og.ExampleTraceIDs, id) {
+			og.ExampleTraceIDs = append(og.ExampleTraceIDs, id)
+		}
 	}
 	return og
 }
