@@ -29,6 +29,15 @@ import (
 // sampled traces, so the rates estimate the whole range and are exact when
 // every trace is sampled.
 //
+// A sampled stream's samples carry their sampling weights (store.Span.Weight:
+// how many requests each stands for). Then a slice holds the sum of its
+// samples' weights, the typical traces are picked evenly in the requests
+// the samples stand for rather than evenly among the samples (mapStratum.picks),
+// and the tail is the samples slowest first up to 1% of the requests they
+// stand for (tailCount): a tail-sampling collector keeps every slow trace
+// and a fraction of the rest, and an unweighted map would take its slow
+// traces for typical ones and miss the edge they are slow in.
+//
 // Edges come from span pairs and the Dependency column:
 //   - a CLIENT span whose child is a SERVER (or CONSUMER) span of another
 //     service: caller → callee;
@@ -169,6 +178,9 @@ type ServiceMap struct {
 	TypicalTraces int     `json:"typical_traces"`
 	TailTraces    int     `json:"tail_traces"`
 	HotMargin     float64 `json:"hot_margin"`
+	// Weighted: some entry sample read stands for more than one request
+	// (a sampled stream), so the map is estimated by sampling weight.
+	Weighted bool `json:"weighted"`
 }
 
 // MapSource is what the map reads: endpoints, their samples and traces.
@@ -203,6 +215,7 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 	b := newMapBuilder(q)
 	var typical, tail []mapPick
 	var shares []float64 // per stratum: the requests it stands for
+	weighted := false
 	for _, e := range roots {
 		strata, err := readStrata(ctx, src, e, q)
 		if err != nil {
@@ -213,6 +226,7 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 		for _, st := range strata {
 			est += st.est
 			all = append(all, st.samples...)
+			weighted = weighted || st.weighted
 		}
 		if len(all) == 0 {
 			continue
@@ -229,20 +243,17 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 			}
 			g := len(shares)
 			shares = append(shares, float64(e.Roots)*st.est/est)
-			for i := range k {
-				typical = append(typical, mapPick{ep: e, id: st.samples[i*len(st.samples)/k].TraceID, stratum: g})
+			for _, i := range st.picks(k) {
+				typical = append(typical, mapPick{ep: e, id: st.samples[i].TraceID, stratum: g})
 			}
 		}
-		// The slowest 1%, but never fewer than mapMinTail requests: a
-		// share of one or two traces' critical time is noise, not a tail.
-		k := max(int(math.Ceil(float64(len(all))*mapTailFraction)), min(mapMinTail, len(all)))
-		k = min(k, max(mapMinTail, int(math.Round(float64(budget/2)*share))))
 		slices.SortFunc(all, func(a, b store.Sample) int {
 			if c := cmp.Compare(b.DurationNano, a.DurationNano); c != 0 {
 				return c
 			}
 			return bytes.Compare(a.TraceID[:], b.TraceID[:])
 		})
+		k := min(tailCount(all), max(mapMinTail, int(math.Round(float64(budget/2)*share))))
 		for _, s := range all[:k] {
 			tail = append(tail, mapPick{ep: e, id: s.TraceID})
 		}
@@ -280,7 +291,9 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 			b.tailTraces++
 		}
 	}
-	return b.result(), nil
+	m := b.result()
+	m.Weighted = weighted
+	return m, nil
 }
 
 // apportion splits n picks over the strata in proportion to their
@@ -361,10 +374,45 @@ func readLinkedProducers(ctx context.Context, src MapSource, traces map[store.Tr
 }
 
 // mapStratum is the entry samples read from one slice of the window and
-// an estimate of how many requests the slice holds.
+// an estimate of how many requests the slice holds (the samples' sampling
+// weights summed, scaled up when the read stopped at its limit).
 type mapStratum struct {
-	samples []store.Sample
-	est     float64
+	samples  []store.Sample
+	est      float64
+	weighted bool // some sample stands for more than one request
+}
+
+// picks returns k positions of the stratum's samples to read as typical
+// traces, each standing for the same share of the stratum's requests:
+// evenly spaced when every sample stands for itself; otherwise evenly
+// spaced in the requests the samples stand for (cumWeights.pps), so a
+// tail-sampling collector's kept slow traces (weight 1) are not taken for
+// as many requests as its one-in-ten fast ones. A heavy sample may be
+// picked twice and then counts twice.
+func (st mapStratum) picks(k int) []int {
+	n := len(st.samples)
+	cw := newCumWeights(n, func(i int) float64 { return st.samples[i].Weight })
+	if cw == nil {
+		out := make([]int, k)
+		for i := range out {
+			out[i] = i * n / k
+		}
+		return out
+	}
+	return cw.pps([][2]int{{0, n}}, k)
+}
+
+// tailCount returns how many of samples, sorted slowest first, are the
+// slowest mapTailFraction of the requests they stand for, and never fewer
+// than mapMinTail: a share of one or two traces' critical time is noise,
+// not a tail.
+func tailCount(samples []store.Sample) int {
+	n := len(samples)
+	k := int(math.Ceil(float64(n) * mapTailFraction))
+	if cw := newCumWeights(n, func(i int) float64 { return samples[i].Weight }); cw != nil && n > 0 {
+		k = cw.posOf(math.Ceil(cw[n]*mapTailFraction)-1, 0, n) + 1
+	}
+	return max(k, min(mapMinTail, n))
 }
 
 // readStrata reads an endpoint's entry samples in mapSlices slices of the
@@ -385,10 +433,14 @@ func readStrata(ctx context.Context, src MapSource, e store.Endpoint, q ServiceM
 		if err != nil {
 			return nil, fmt.Errorf("analysis: service map: samples: %w", err)
 		}
-		st := mapStratum{samples: ss, est: float64(len(ss))}
+		var w float64
+		for i := range ss {
+			w += float64(store.CountWeight(ss[i].Weight))
+		}
+		st := mapStratum{samples: ss, est: w, weighted: w > float64(len(ss))}
 		if len(ss) == per {
 			if covered := to.UnixNano() - ss[0].StartUnixNano; covered > 0 {
-				st.est = float64(len(ss)) * float64(to.Sub(from)) / float64(covered)
+				st.est = w * float64(to.Sub(from)) / float64(covered)
 			}
 		}
 		out = append(out, st)

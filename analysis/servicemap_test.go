@@ -208,6 +208,77 @@ func TestServiceMapSampledRates(t *testing.T) {
 	}
 }
 
+// TestServiceMapSampledStream: a tail-sampling collector keeps every slow
+// trace (weight 1) and one in 13 of the others (weight 13). The map of
+// what it stored must describe the traffic those traces stand for — the
+// map of the whole stream — not the sample, in which slow traces are
+// eleven times over-represented: 40% of the stored traces are slow against
+// 5% of the requests, so an unweighted map reads the database edge's share
+// of critical time as 0.68 instead of 0.24, the payment errors as 6%
+// instead of 10%, and takes its tail from the slowest 0.3%.
+func TestServiceMapSampledStream(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const n = 2800
+	full, _ := mapTopology(n, t0)
+	q := analysis.ServiceMapQuery{From: t0, To: t0.Add(n * 500 * time.Millisecond)}
+	truthQ := q
+	truthQ.Traces = analysis.MaxMapTraces
+	truth, err := analysis.BuildServiceMap(context.Background(), analysistest.NewSource(full), truthQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := analysistest.TailSample(full, int64(300*time.Millisecond), 13)
+	if len(kept)*4 > len(full) {
+		t.Fatalf("kept %d of %d spans: the sampler kept too much for the test to mean anything", len(kept), len(full))
+	}
+	want := map[string]analysis.MapEdge{}
+	for _, e := range truth.Edges {
+		want[e.From+">"+e.To] = e
+	}
+	for _, traces := range []int{0, analysis.MaxMapTraces} { // the default sample, and every stored trace
+		q.Traces = traces
+		m, err := analysis.BuildServiceMap(context.Background(), analysistest.NewSource(kept), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.Weighted || truth.Weighted {
+			t.Errorf("traces %d: weighted = %v, the whole stream's %v", traces, m.Weighted, truth.Weighted)
+		}
+		// The stored traces stand for 2,805 requests (one in 13 is not
+		// exactly 2,660/13), so their slowest 1% may be one more.
+		if d := m.TailTraces - truth.TailTraces; d < 0 || d > 1 {
+			t.Errorf("traces %d: tail of %d traces, the whole stream's slowest 1%% is %d", traces, m.TailTraces, truth.TailTraces)
+		}
+		if len(m.Edges) != len(want) {
+			t.Errorf("traces %d: %d edges, want %d", traces, len(m.Edges), len(want))
+		}
+		for _, e := range m.Edges {
+			key := e.From + ">" + e.To
+			w, ok := want[key]
+			if !ok {
+				t.Errorf("traces %d: unexpected edge %s", traces, key)
+				continue
+			}
+			if math.Abs(e.Calls-w.Calls) > 0.02*w.Calls || math.Abs(e.RatePerS-w.RatePerS) > 0.02*w.RatePerS {
+				t.Errorf("traces %d: %s: %v calls at %v/s, whole stream %v at %v/s", traces, key, e.Calls, e.RatePerS, w.Calls, w.RatePerS)
+			}
+			if math.Abs(e.ErrorRate-w.ErrorRate) > 0.02 {
+				t.Errorf("traces %d: %s: error rate %v, whole stream %v", traces, key, e.ErrorRate, w.ErrorRate)
+			}
+			if math.Abs(e.TypicalShare-w.TypicalShare) > 0.05 || math.Abs(e.TailShare-w.TailShare) > 0.05 {
+				t.Errorf("traces %d: %s: critical-time share typical %v tail %v, whole stream %v and %v",
+					traces, key, e.TypicalShare, e.TailShare, w.TypicalShare, w.TailShare)
+			}
+			if math.Abs(e.P50Ms-w.P50Ms) > 0.05*w.P50Ms || math.Abs(e.P99Ms-w.P99Ms) > 0.05*w.P99Ms {
+				t.Errorf("traces %d: %s: p50 %v p99 %v ms, whole stream %v and %v", traces, key, e.P50Ms, e.P99Ms, w.P50Ms, w.P99Ms)
+			}
+			if e.Hot != w.Hot {
+				t.Errorf("traces %d: %s: hot = %v, whole stream %v", traces, key, e.Hot, w.Hot)
+			}
+		}
+	}
+}
+
 // genGraph builds a random layered graph of n nodes: a few entry services,
 // services calling services further right, and leaf dependencies.
 func genGraph(n int, seed uint64) ([]analysis.MapNode, []analysis.MapEdge) {

@@ -89,6 +89,14 @@ func (c cumWeights) pick(ranges [][2]int, size, k int) (picked []int, pps bool) 
 	if c == nil || k >= size {
 		return pickEvenly(ranges, size, k), false
 	}
+	return c.pps(ranges, k), true
+}
+
+// pps returns k positions of the union of ranges, evenly spaced in the
+// requests they stand for: systematic sampling with probability
+// proportional to weight, whatever k (a position whose weight exceeds the
+// spacing is returned more than once). c is not nil.
+func (c cumWeights) pps(ranges [][2]int, k int) []int {
 	var total float64
 	for _, rg := range ranges {
 		if rg[1] > rg[0] {
@@ -110,7 +118,7 @@ func (c cumWeights) pick(ranges [][2]int, size, k int) (picked []int, pps bool) 
 			off -= w
 		}
 	}
-	return out, true
+	return out
 }
 
 // rankIndex64 is rankIndex over a population of n (a sum of weights).

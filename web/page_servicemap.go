@@ -36,7 +36,7 @@ func (s *Server) handleServiceMapPage(w http.ResponseWriter, r *http.Request) {
 func serviceMapView(m analysis.ServiceMap, tr TimeRange) components.ServiceMapView {
 	v := components.ServiceMapView{
 		Window:  windowText(tr),
-		Sampled: strconv.Itoa(m.TypicalTraces) + " typical and " + strconv.Itoa(m.TailTraces) + " slow traces",
+		Sampled: mapSampled(m),
 	}
 	names := map[string]analysis.MapNode{}
 	for _, n := range m.Nodes {
@@ -91,4 +91,13 @@ func serviceMapView(m analysis.ServiceMap, tr TimeRange) components.ServiceMapVi
 	v.Edges = edges
 	components.PlaceServiceMap(&v)
 	return v
+}
+
+// mapSampled says what the map was drawn from.
+func mapSampled(m analysis.ServiceMap) string {
+	s := strconv.Itoa(m.TypicalTraces) + " typical and " + strconv.Itoa(m.TailTraces) + " slow traces"
+	if m.Weighted {
+		s += " of a sampled stream, picked and counted by their sampling weight (rates and percentiles are estimates)"
+	}
+	return s
 }

@@ -17,8 +17,8 @@ import (
 // TestSampledStreamPages: spans stored with sampling weights (one in ten
 // of the fast requests kept, weight 10; every slow one, weight 1). The
 // outliers API counts the requests they stand for and says how many were
-// stored, the page says its numbers are estimates, and a deploy
-// comparison gives the same reason.
+// stored, the page says its numbers are estimates, a deploy comparison
+// gives the same reason, and the service map says it was drawn by weight.
 func TestSampledStreamPages(t *testing.T) {
 	h, db := newWritableServer(t)
 	ctx := context.Background()
@@ -54,5 +54,21 @@ func TestSampledStreamPages(t *testing.T) {
 	}
 	if !c.Before.Weighted || !c.After.Weighted || !strings.Contains(strings.Join(c.Reasons, "; "), "sampled traces") {
 		t.Errorf("comparison: weighted %v/%v, reasons %q", c.Before.Weighted, c.After.Weighted, c.Reasons)
+	}
+
+	w = serve(t, h, "GET", "/api/v1/servicemap?from=now-1h", "")
+	var m analysis.ServiceMap
+	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil || w.Code != 200 {
+		t.Fatalf("service map API: %d %v: %s", w.Code, err, w.Body.String())
+	}
+	var calls float64
+	for _, e := range m.Edges {
+		calls = max(calls, e.Calls)
+	}
+	if !m.Weighted || calls < 6000 {
+		t.Errorf("service map API: weighted %v, busiest edge %v calls; want weighted, about 8,000 calls", m.Weighted, calls)
+	}
+	if page := serve(t, h, "GET", "/servicemap?from=now-1h", "").Body.String(); !strings.Contains(page, "of a sampled stream") {
+		t.Error("the service map page does not say it was drawn from a sampled stream")
 	}
 }

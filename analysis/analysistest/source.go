@@ -178,9 +178,11 @@ func (s *Source) Endpoints(ctx context.Context, from, to time.Time) ([]store.End
 	for svc, ss := range s.byService {
 		for _, x := range ss {
 			if x.StartUnixNano >= f && x.StartUnixNano < t {
-				counts[[2]string{svc, x.Name}]++
+				// Counted as the stores' rollups count: by sampling weight.
+				w := store.CountWeight(x.Weight)
+				counts[[2]string{svc, x.Name}] += w
 				if s.roots[x.SpanID] {
-					roots[[2]string{svc, x.Name}]++
+					roots[[2]string{svc, x.Name}] += w
 				}
 			}
 		}
