@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -70,7 +71,13 @@ type ShapeReport struct {
 	To          time.Time `json:"to"`
 	Percentile  float64   `json:"percentile"`
 	ThresholdMs float64   `json:"threshold_ms"`
-	Requests    int       `json:"requests"`
+	// Requests is the window's requests: on a sampled stream (Weighted)
+	// the requests its SampledCount stored samples stand for, and the
+	// threshold, the cohorts' bounds and the traces examined are those of
+	// the requests, not of the samples (see pickCohort).
+	Requests     int  `json:"requests"`
+	Weighted     bool `json:"weighted"`
+	SampledCount int  `json:"sampled_count"`
 	// SlowCount and TypicalCount are the requests examined per cohort.
 	SlowCount       int             `json:"slow_count"`
 	TypicalCount    int             `json:"typical_count"`
@@ -172,7 +179,7 @@ func CohortShape(ctx context.Context, src SpanSource, q ShapeQuery) (ShapeReport
 	if err != nil {
 		return ShapeReport{}, fmt.Errorf("analysis: shape: read samples: %w", err)
 	}
-	rep.Requests = len(samples)
+	rep.Requests, rep.SampledCount = len(samples), len(samples)
 	if len(samples) < 2 {
 		rep.Summary = "Too few requests in the window to compare slow and typical ones."
 		return rep, nil
@@ -184,11 +191,19 @@ func CohortShape(ctx context.Context, src SpanSource, q ShapeQuery) (ShapeReport
 		return cmp.Compare(a.StartUnixNano, b.StartUnixNano)
 	})
 	n := len(samples)
-	cut := min(int(float64(n)*q.Percentile/100), n-1)
+	// at is the position of the request of rank ⌊requests·num/den⌋.
+	at := func(num, den float64) int { return int(float64(n) * num / den) }
+	cw := newCumWeights(n, func(i int) float64 { return samples[i].Weight })
+	if cw != nil {
+		rep.Requests, rep.Weighted = int(cw[n]), true
+		at = func(num, den float64) int { return cw.posOf(math.Floor(cw[n]*num/den), 0, n) }
+	}
+	cut := min(at(q.Percentile, 100), n-1)
 	rep.ThresholdMs = round3(nsToMs(samples[cut].DurationNano))
+	lo := at(1, 4)
 	cohorts := [2][]store.Sample{
-		spread(samples[cut:], q.MaxTraces),
-		spread(samples[n/4:max(3*n/4, n/4+1)], q.MaxTraces),
+		pickCohort(samples, cw, cut, n, q.MaxTraces),
+		pickCohort(samples, cw, lo, max(at(3, 4), lo+1), q.MaxTraces),
 	}
 	var ids []store.TraceID
 	for _, co := range cohorts {
@@ -214,7 +229,7 @@ func CohortShape(ctx context.Context, src SpanSource, q ShapeQuery) (ShapeReport
 			st.add(&e, c, counts[c])
 			counts[c]++
 			durs[c] += smp.DurationNano
-			if len(*examples[c]) < 5 {
+			if len(*examples[c]) < 5 && !slices.Contains(*examples[c], smp.TraceID) {
 				*examples[c] = append(*examples[c], smp.TraceID)
 			}
 		}
@@ -228,6 +243,25 @@ func CohortShape(ctx context.Context, src SpanSource, q ShapeQuery) (ShapeReport
 	rep.TypicalMeanMs = round3(nsToMs(durs[1]) / float64(counts[1]))
 	st.emit(&rep, counts)
 	return rep, nil
+}
+
+// pickCohort takes at most k of samples[lo:hi] to examine for a cohort:
+// evenly spaced (spread) when they stand for as many requests each;
+// otherwise evenly spaced in the requests they stand for (cumWeights.pps),
+// so that a tail-sampling collector's slow traces, kept whole at weight 1,
+// are not examined as if each were as common as a fast one kept one in
+// ten. A heavy sample may then be examined twice and counts twice: every
+// examined trace stands for the same share of the cohort.
+func pickCohort(samples []store.Sample, cw cumWeights, lo, hi, k int) []store.Sample {
+	xs := samples[lo:hi]
+	if cw == nil || cw.uniform(lo, hi) {
+		return spread(xs, k)
+	}
+	out := make([]store.Sample, 0, k)
+	for _, i := range cw.pps([][2]int{{lo, hi}}, k) {
+		out = append(out, samples[i])
+	}
+	return out
 }
 
 // spread takes at most k of xs, evenly spaced, first and last included.

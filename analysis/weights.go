@@ -121,6 +121,21 @@ func (c cumWeights) pps(ranges [][2]int, k int) []int {
 	return out
 }
 
+// uniform reports whether the positions [lo, hi) all stand for as many
+// requests.
+func (c cumWeights) uniform(lo, hi int) bool {
+	if c == nil || hi-lo < 2 {
+		return true
+	}
+	w := c.of(lo)
+	for i := lo + 1; i < hi; i++ {
+		if c.of(i) != w {
+			return false
+		}
+	}
+	return true
+}
+
 // rankIndex64 is rankIndex over a population of n (a sum of weights).
 func rankIndex64(n, q float64) int64 {
 	if n <= 0 || math.IsNaN(q) || q <= 0 {

@@ -226,8 +226,12 @@ func shapeView(v components.ShapeView, rep analysis.ShapeReport, tr TimeRange) c
 		v.Empty = true
 		return v
 	}
+	requests := strconv.Itoa(rep.Requests)
+	if rep.Weighted {
+		requests += " (estimated from " + strconv.Itoa(rep.SampledCount) + " sampled requests, each counted as many times as its sampler's rate says)"
+	}
 	v.Facts = []components.Fact{
-		{Label: "Requests", Value: strconv.Itoa(rep.Requests)},
+		{Label: "Requests", Value: requests},
 		{Label: "Slow threshold", Value: "p" + strconv.FormatFloat(rep.Percentile, 'f', -1, 64) + " = " + units.Ms(rep.ThresholdMs)},
 		{Label: "Slow examined", Value: strconv.Itoa(rep.SlowCount)},
 		{Label: "Typical examined", Value: strconv.Itoa(rep.TypicalCount)},

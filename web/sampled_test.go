@@ -18,7 +18,8 @@ import (
 // of the fast requests kept, weight 10; every slow one, weight 1). The
 // outliers API counts the requests they stand for and says how many were
 // stored, the page says its numbers are estimates, a deploy comparison
-// gives the same reason, and the service map says it was drawn by weight.
+// gives the same reason, and the shape and service map say they were
+// drawn by weight.
 func TestSampledStreamPages(t *testing.T) {
 	h, db := newWritableServer(t)
 	ctx := context.Background()
@@ -54,6 +55,18 @@ func TestSampledStreamPages(t *testing.T) {
 	}
 	if !c.Before.Weighted || !c.After.Weighted || !strings.Contains(strings.Join(c.Reasons, "; "), "sampled traces") {
 		t.Errorf("comparison: weighted %v/%v, reasons %q", c.Before.Weighted, c.After.Weighted, c.Reasons)
+	}
+
+	w = serve(t, h, "GET", "/api/v1/shape?service=feed-api&endpoint="+url.QueryEscape(analysistest.Endpoint)+"&from=now-1h", "")
+	var sh analysis.ShapeReport
+	if err := json.Unmarshal(w.Body.Bytes(), &sh); err != nil || w.Code != 200 {
+		t.Fatalf("shape API: %d %v: %s", w.Code, err, w.Body.String())
+	}
+	if !sh.Weighted || sh.SampledCount >= sh.Requests || sh.Requests < 6000 {
+		t.Errorf("shape API: weighted %v, %d stored, %d requests; want weighted, about 8,000 requests", sh.Weighted, sh.SampledCount, sh.Requests)
+	}
+	if page := serve(t, h, "GET", "/shape?service=feed-api&endpoint="+url.QueryEscape(analysistest.Endpoint)+"&from=now-1h", "").Body.String(); !strings.Contains(page, "estimated from "+strconv.Itoa(sh.SampledCount)+" sampled requests") {
+		t.Errorf("the shape page does not say its requests are estimated from %d sampled ones", sh.SampledCount)
 	}
 
 	w = serve(t, h, "GET", "/api/v1/servicemap?from=now-1h", "")
