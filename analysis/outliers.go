@@ -307,6 +307,10 @@ type outlierRun struct {
 	cut []int64
 	// groups are the causes found, in discovery order.
 	groups []*groupDef
+	// starts holds the start time at each position of ord, built by the
+	// burst test's first use: its draws read random positions, and reading
+	// them from samples (wide rows) missed the cache on nearly every one.
+	starts []int64
 }
 
 // Outliers finds the requests of an endpoint at or above the p99 (or the

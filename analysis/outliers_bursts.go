@@ -69,27 +69,37 @@ func (r *outlierRun) burstTest(members []int) burstResult {
 	}
 	k := len(starts)
 	obs := meanLogGap(starts)
+	if r.starts == nil {
+		r.starts = make([]int64, n)
+		for i, o := range r.ord {
+			r.starts[i] = r.samples[o.i].StartUnixNano
+		}
+	}
 	draw := make([]int64, k)
-	picked := make(map[int]bool, k)
+	// picked[x] == round: position x is in this round's draw (Floyd's
+	// set, emptied by the next round's number rather than cleared).
+	var picked []uint32
+	if r.cw == nil {
+		picked = make([]uint32, n)
+	}
 	var sum float64
 	atMost := 0
-	for range burstDraws {
+	for round := range uint32(burstDraws) {
 		if r.cw != nil {
 			// A sampled stream: random requests of the population, each
 			// stored one drawn as often as it stands for requests.
 			for j := range draw {
-				draw[j] = r.samples[r.ord[r.cw.posOf(rng.Float64()*r.total(), 0, n)].i].StartUnixNano
+				draw[j] = r.starts[r.cw.posOf(rng.Float64()*r.total(), 0, n)]
 			}
 		} else {
 			// Floyd's sampling: k distinct requests in O(k).
-			clear(picked)
-			for j := n - k; j < n; j++ {
+			for t, j := 0, n-k; j < n; t, j = t+1, j+1 {
 				x := rng.IntN(j + 1)
-				if picked[x] {
+				if picked[x] == round+1 {
 					x = j
 				}
-				picked[x] = true
-				draw[len(picked)-1] = r.samples[r.ord[x].i].StartUnixNano
+				picked[x] = round + 1
+				draw[t] = r.starts[x]
 			}
 		}
 		s := meanLogGap(draw)
