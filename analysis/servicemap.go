@@ -255,9 +255,10 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 		})
 		k := min(tailCount(all), max(mapMinTail, int(math.Round(float64(budget/2)*share))))
 		for _, s := range all[:k] {
-			tail = append(tail, mapPick{ep: e, id: s.TraceID})
+			tail = append(tail, mapPick{ep: e, id: s.TraceID, w: float64(store.CountWeight(s.Weight))})
 		}
 	}
+	b.weighted = weighted
 	ids := make([]store.TraceID, 0, len(typical)+len(tail))
 	for _, p := range slices.Concat(typical, tail) {
 		ids = append(ids, p.id)
@@ -287,7 +288,7 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 	}
 	for _, p := range tail {
 		if t := rootedTree(traces[p.id], p.ep); t != nil {
-			b.addTail(t)
+			b.addTail(t, p.w)
 			b.tailTraces++
 		}
 	}
@@ -451,7 +452,8 @@ func readStrata(ctx context.Context, src MapSource, e store.Endpoint, q ServiceM
 type mapPick struct {
 	ep      store.Endpoint
 	id      store.TraceID
-	stratum int // typical picks: index into the strata's shares
+	stratum int     // typical picks: index into the strata's shares
+	w       float64 // tail picks: the requests the sample stands for
 }
 
 // rootedTree builds the trace's tree when its root is the endpoint's entry

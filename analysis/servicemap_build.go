@@ -23,8 +23,9 @@ type mapStat struct {
 	sketch   *Sketch
 	callers  map[[2]string]float64 // caller (service, endpoint) → calls
 	callees  map[string]float64    // callee endpoint → calls
-	critNs   int64                 // typical sample
-	tailCrit int64
+	// crit and tailCrit sum the typical and the tail samples' critical
+	// time on the edge, each trace's by its weight (see cpTotals).
+	crit, tailCrit float64
 	// typShares and tailShares are the per-trace shares of critical time
 	// (ppm of the trace's duration) of the sampled traces that took the
 	// edge; traces that did not are zeros, added when the edge is judged.
@@ -44,6 +45,9 @@ type mapBuilder struct {
 	tail          cpTotals
 	typicalTraces int
 	tailTraces    int
+	// weighted: the entry samples carry sampling weights, so traces count
+	// in the critical-time shares by the requests they stand for.
+	weighted bool
 	// linked holds the producer spans of other traces that sampled
 	// consumer roots link to (messaging instrumentations start a trace per
 	// message and link it to the producer).
@@ -57,7 +61,12 @@ type linkRef struct {
 }
 
 // cpTotals sums the sampled traces' durations (the denominators of shares).
-type cpTotals struct{ durNs int64 }
+// Each trace counts once, or, on a sampled stream (mapBuilder.weighted), as
+// the requests it stands for: a slice read whole or a tail of samples of
+// different weights would otherwise count a kept slow trace as much as a
+// fast one standing for thirteen. Sums of nanoseconds stay exact in a
+// float64 up to 2^53 ns (104 days of summed durations).
+type cpTotals struct{ dur float64 }
 
 func newMapBuilder(q ServiceMapQuery) *mapBuilder {
 	return &mapBuilder{q: q, nodes: map[string]*MapNode{}, nodeStat: map[string]*mapStat{}, edges: map[edgeKey]*mapStat{}}
@@ -216,7 +225,8 @@ func critSums(t *Tree) []int64 {
 // addTrace adds a typical trace with weight w.
 func (b *mapBuilder) addTrace(t *Tree, w float64, tot *cpTotals) {
 	root := t.Span(t.Root())
-	tot.durNs += root.DurationNano
+	sw := b.shareWeight(w)
+	tot.dur += sw * float64(root.DurationNano)
 	b.node(serviceID(root.Service), root.Service, NodeService).Entry = true
 	t.Walk(func(n int32, _ int) bool {
 		sp := t.Span(n)
@@ -254,7 +264,7 @@ func (b *mapBuilder) addTrace(t *Tree, w float64, tot *cpTotals) {
 			st.callees[sp.Name] += w
 		}
 		st.add(sp.DurationNano, isErr, w)
-		st.critNs += sums[in.node]
+		st.crit += sw * float64(sums[in.node])
 		caller := entryOf(t, in.node)
 		if in.key.kind == EdgeConsume {
 			caller = nil
@@ -279,10 +289,22 @@ func (b *mapBuilder) addTrace(t *Tree, w float64, tot *cpTotals) {
 	}
 }
 
-// addTail adds a trace of the tail sample: only its critical time counts.
-func (b *mapBuilder) addTail(t *Tree) {
+// shareWeight is how much a trace standing for w requests counts in the
+// critical-time shares: 1 on an unsampled stream, whose picks stand for
+// nearly equal shares by design (so its shares are as they always were).
+func (b *mapBuilder) shareWeight(w float64) float64 {
+	if !b.weighted {
+		return 1
+	}
+	return w
+}
+
+// addTail adds a trace of the tail sample standing for w requests: only
+// its critical time counts.
+func (b *mapBuilder) addTail(t *Tree, w float64) {
 	dur := t.Span(t.Root()).DurationNano
-	b.tail.durNs += dur
+	sw := b.shareWeight(w)
+	b.tail.dur += sw * float64(dur)
 	sums := critSums(t)
 	perTrace := map[*mapStat]int64{}
 	defer func() { appendShares(perTrace, dur, true) }()
@@ -295,7 +317,7 @@ func (b *mapBuilder) addTail(t *Tree) {
 			b.ensure(in.key.from)
 			b.ensure(in.key.to)
 		}
-		st.tailCrit += sums[in.node]
+		st.tailCrit += sw * float64(sums[in.node])
 		perTrace[st] += sums[in.node]
 	}
 }
@@ -392,13 +414,13 @@ func (b *mapBuilder) result() ServiceMap {
 			e.P50Ms = round3(st.sketch.QuantileMs(0.50))
 			e.P99Ms = round3(st.sketch.QuantileMs(0.99))
 		}
-		if b.typical.durNs > 0 {
-			e.TypicalShare = round4(float64(st.critNs) / float64(b.typical.durNs))
+		if b.typical.dur > 0 {
+			e.TypicalShare = round4(st.crit / b.typical.dur)
 		}
-		if b.tail.durNs > 0 {
-			e.TailShare = round4(float64(st.tailCrit) / float64(b.tail.durNs))
+		if b.tail.dur > 0 {
+			e.TailShare = round4(st.tailCrit / b.tail.dur)
 		}
-		e.Hot = b.tail.durNs > 0 && e.TailShare-e.TypicalShare >= MapHotMargin
+		e.Hot = b.tail.dur > 0 && e.TailShare-e.TypicalShare >= MapHotMargin
 		e.HotPValue = 1
 		if e.Hot {
 			e.HotPValue = st.hotTest(b.typicalTraces, b.tailTraces)
