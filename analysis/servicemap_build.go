@@ -18,11 +18,11 @@ type edgeKey struct {
 }
 
 type mapStat struct {
-	n, errs  float64
-	sampled  int
-	sketch   *Sketch
-	callers  map[[2]string]float64 // caller (service, endpoint) → calls
-	callees  map[string]float64    // callee endpoint → calls
+	n, errs float64
+	sampled int
+	sketch  *Sketch
+	callers map[[2]string]float64 // caller (service, endpoint) → calls
+	callees map[string]float64    // callee endpoint → calls
 	// crit and tailCrit sum the typical and the tail samples' critical
 	// time on the edge, each trace's by its weight (see cpTotals).
 	crit, tailCrit float64
