@@ -31,6 +31,11 @@ type LatencyQuery struct {
 	Service  string
 	Endpoint string
 	Version  string // optional: one service.version
+	// Tenant, optional, keeps one tenant's requests. When the endpoint
+	// had requests before the window, the tenant's rate is over the whole
+	// window, as the endpoint's, not from the tenant's first request: a
+	// tenant quiet for part of a window is not busier for it.
+	Tenant   string
 	From, To time.Time
 	// Step is the time-series bucket width; 0 picks a round step giving at
 	// most MaxPoints buckets (default 120).
@@ -188,7 +193,7 @@ func Latency(ctx context.Context, src SampleSource, q LatencyQuery) (LatencyRepo
 	// order, so the first seen is the earliest.
 	first := map[string]int64{}
 	read := func(from, to time.Time) ([]sampleView, error) {
-		ss, err := src.Samples(ctx, store.SampleQuery{Service: q.Service, Endpoint: q.Endpoint, Version: q.Version, From: from, To: to})
+		ss, err := src.Samples(ctx, store.SampleQuery{Service: q.Service, Endpoint: q.Endpoint, Version: q.Version, Tenant: q.Tenant, From: from, To: to})
 		if err != nil {
 			return nil, fmt.Errorf("analysis: latency: read samples: %w", err)
 		}

@@ -15,19 +15,52 @@ import (
 // window rounded out to whole rollup buckets.
 const MethodRollups = "rollups"
 
-// RollupsAnswer reports whether the rollups can answer q: it asks for the
-// automatic method (or rollups by name) and its time series step, when
-// set, is whole minutes (a rollup bucket cannot be split). Every other
-// filter of a LatencyQuery (service, endpoint, version) is a rollup
-// dimension; filters rollups do not keep (tenant, attributes) are not
-// part of a LatencyQuery and are answered by the pages that read spans
-// (outliers, search).
+// RollupsAnswer reports whether the rollups can answer q, as far as q
+// alone tells: it asks for the automatic method (or rollups by name) and
+// its time series step, when set, is whole minutes (a rollup bucket cannot
+// be split); without a step, the automatic method reads rollups for
+// windows of ten minutes or more. Service, endpoint, version and tenant are rollup dimensions,
+// but tenant rollups keep no version, and only some tenants have them:
+// ReadRollups asks the store. Attribute filters are not part of a
+// LatencyQuery; the pages that read spans answer them (outliers, search).
 func RollupsAnswer(q LatencyQuery) bool {
+	if q.Tenant != "" && q.Version != "" {
+		return false
+	}
 	switch q.Method {
-	case "", MethodAuto, MethodRollups:
+	case "", MethodAuto:
+		// A short window charted at the automatic step would get a
+		// handful of minute points: its few spans are read instead.
+		if q.Step == 0 && q.To.Sub(q.From) < minRollupWindow {
+			return false
+		}
+		return q.Step%store.RollupMinute == 0
+	case MethodRollups:
 		return q.Step%store.RollupMinute == 0
 	}
 	return false
+}
+
+// minRollupWindow is the shortest window the automatic method reads from
+// rollups without a step: ten minute points. Shorter windows hold few
+// requests (16,000 at 100,000 an hour), and spans chart them at seconds.
+const minRollupWindow = 10 * time.Minute
+
+// ReadRollups reports whether LatencyFromRollups answers q: RollupsAnswer,
+// and a tenant's entry spans are rolled up (the store keeps the rollups
+// of store.MaxRollupTenants tenants; the others are read from spans).
+func ReadRollups(ctx context.Context, src RollupSource, q LatencyQuery) (bool, error) {
+	if !RollupsAnswer(q) {
+		return false, nil
+	}
+	if q.Tenant == "" {
+		return true, nil
+	}
+	ok, err := src.RolledUpTenant(ctx, q.Tenant)
+	if err != nil {
+		return false, fmt.Errorf("analysis: latency: tenant rollups: %w", err)
+	}
+	return ok, nil
 }
 
 // latencyRollupStep picks the rollup step a latency query reads and the
@@ -75,7 +108,8 @@ func LatencyFromRollups(ctx context.Context, src RollupSource, q LatencyQuery) (
 	if err != nil {
 		return LatencyReport{}, err
 	}
-	rows, err := src.Rollups(ctx, store.RollupQuery{Step: read, From: from, To: to, Service: q.Service, Endpoint: q.Endpoint, Version: q.Version})
+	rows, err := src.Rollups(ctx, store.RollupQuery{Step: read, From: from, To: to, Service: q.Service, Endpoint: q.Endpoint,
+		Version: q.Version, Tenant: q.Tenant})
 	if err != nil {
 		return LatencyReport{}, fmt.Errorf("analysis: latency: read rollups: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 type RollupSource interface {
 	Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error)
 	RequestBefore(ctx context.Context, service, endpoint, version string, since, before time.Time) (bool, error)
+	RolledUpTenant(ctx context.Context, tenant string) (bool, error)
 }
 
 var _ RollupSource = (store.RollupReader)(nil)

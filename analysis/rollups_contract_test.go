@@ -29,7 +29,8 @@ import (
 // nearest-rank percentiles — a third of the traces sampled, each span
 // counting as its weight; and rollups rebuilt by the backfills (spans
 // stored before the rollups migrations) answer the same; so does the latency
-// page read from them (checkLatency).
+// page read from them (checkLatency, also per tenant) and the tenants
+// table (checkTenants).
 func TestRollupsMatchSpans(t *testing.T) {
 	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	ds := analysistest.Generate(analysistest.Scenario{Seed: 11, Start: start, Window: 90 * time.Minute, Traces: 3000, ErrorRate: 0.03})
@@ -73,7 +74,8 @@ func TestRollupsMatchSpans(t *testing.T) {
 					}
 					defer db.Close()
 					for _, q := range []string{"DELETE FROM rollups", "UPDATE rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0",
-						"UPDATE operation_rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0"} {
+						"UPDATE operation_rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0",
+						"UPDATE tenant_rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0", "DELETE FROM rollup_tenants"} {
 						if _, err := db.Exec(q); err != nil {
 							t.Fatal(err)
 						}
@@ -98,7 +100,8 @@ func TestRollupsMatchSpans(t *testing.T) {
 					}
 					defer conn.Close(context.Background())
 					for _, q := range []string{"DELETE FROM rollups", "UPDATE rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0",
-						"UPDATE operation_rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0"} {
+						"UPDATE operation_rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0",
+						"UPDATE tenant_rollup_backfill SET cursor_ns = NULL, high_ns = NULL, done = 0", "DELETE FROM rollup_tenants"} {
 						if _, err := conn.Exec(context.Background(), q); err != nil {
 							t.Fatal(err)
 						}
@@ -133,6 +136,7 @@ func TestRollupsMatchSpans(t *testing.T) {
 				t.Run("ingest/"+w.name, func(t *testing.T) { checkServices(t, db, ds.Spans, w.from, w.to, w.points) })
 				t.Run("ingest/latency/"+w.name, func(t *testing.T) { checkLatency(t, db, ds.Spans, w.from, w.to) })
 				t.Run("ingest/operations/"+w.name, func(t *testing.T) { checkOperations(t, db, ds.Spans, w.from, w.to) })
+				t.Run("ingest/tenants/"+w.name, func(t *testing.T) { checkTenants(t, db, ds.Spans, w.from, w.to) })
 			}
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
@@ -144,6 +148,7 @@ func TestRollupsMatchSpans(t *testing.T) {
 				t.Run("backfill/"+w.name, func(t *testing.T) { checkServices(t, db, ds.Spans, w.from, w.to, w.points) })
 				t.Run("backfill/latency/"+w.name, func(t *testing.T) { checkLatency(t, db, ds.Spans, w.from, w.to) })
 				t.Run("backfill/operations/"+w.name, func(t *testing.T) { checkOperations(t, db, ds.Spans, w.from, w.to) })
+				t.Run("backfill/tenants/"+w.name, func(t *testing.T) { checkTenants(t, db, ds.Spans, w.from, w.to) })
 			}
 		})
 	}

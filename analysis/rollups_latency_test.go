@@ -34,12 +34,14 @@ func checkLatency(t *testing.T, src latencySource, spans []store.Span, from, to 
 		{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint, Version: "v1"},
 		{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint, Version: "v2"},
 		{Service: analysistest.CandidateSvc, Step: time.Hour}, // hour rollups for a long window
+		{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint, Tenant: "acme"},
+		{Service: analysistest.FeedAPI, Tenant: "cyberdyne"}, // the quietest tenant
 	}
 	ctx := context.Background()
 	for _, q := range queries {
 		q.From, q.To, q.Now = from.Add(skew), to.Add(-skew), to.Add(-time.Minute-skew)
-		if !analysis.RollupsAnswer(q) {
-			t.Fatalf("%+v: rollups do not answer", q)
+		if ok, err := analysis.ReadRollups(ctx, src, q); err != nil || !ok {
+			t.Fatalf("%+v: rollups do not answer (%v)", q, err)
 		}
 		got, err := analysis.LatencyFromRollups(ctx, src, q)
 		if err != nil {
@@ -114,7 +116,7 @@ func checkLatencyHistogram(t *testing.T, q analysis.LatencyQuery, rep analysis.L
 	var durs []float64
 	for _, sp := range spans {
 		if sp.IsEntry() && sp.Service == q.Service && (q.Endpoint == "" || sp.Name == q.Endpoint) &&
-			(q.Version == "" || sp.Version == q.Version) &&
+			(q.Version == "" || sp.Version == q.Version) && (q.Tenant == "" || sp.Tenant == q.Tenant) &&
 			sp.StartUnixNano >= rep.From.UnixNano() && sp.StartUnixNano < rep.To.UnixNano() {
 			for range store.CountWeight(sp.Weight) {
 				durs = append(durs, float64(sp.DurationNano)/1e6)

@@ -75,6 +75,10 @@ func (s readSplit) RequestBefore(ctx context.Context, service, endpoint, version
 	return s.replica.RequestBefore(ctx, service, endpoint, version, since, before)
 }
 
+func (s readSplit) RolledUpTenant(ctx context.Context, tenant string) (bool, error) {
+	return s.replica.RolledUpTenant(ctx, tenant)
+}
+
 func (s readSplit) AttributeKeys(ctx context.Context, q store.AttributeQuery) ([]store.AttributeCount, error) {
 	return s.replica.AttributeKeys(ctx, q)
 }

@@ -1,6 +1,10 @@
 package components
 
-import "github.com/tailscope/tailscope/components/chart"
+import (
+	"github.com/a-h/templ"
+
+	"github.com/tailscope/tailscope/components/chart"
+)
 
 // EndpointPicker chooses the service and endpoint of a page.
 type EndpointPicker struct {
@@ -11,6 +15,10 @@ type EndpointPicker struct {
 	Endpoints         []string
 	// Extra are further form fields kept when the endpoint changes.
 	Extra []KV
+	// TenantFilter shows a tenant field (Tenant, suggesting Tenants).
+	TenantFilter bool
+	Tenant       string
+	Tenants      []string
 }
 
 // LatencyView is the endpoint latency page.
@@ -25,6 +33,33 @@ type LatencyView struct {
 	// Selection is where a drag across the histogram or heatmap leads.
 	Selection                                ChartSelection
 	OutliersHref, TracesHref, SlowTracesHref string
+	// Tenants is the endpoint's tenants table (from tenant rollups).
+	Tenants TenantsTable
+}
+
+// TenantsTable lists an endpoint's busiest tenants with their share of
+// its requests and of its slowest 1%.
+type TenantsTable struct {
+	Rows []TenantRow
+	// Note says what the table leaves out (other tenants, tenants
+	// without rollups); Empty explains a table with no rows.
+	Note, Empty string
+	P99Ms       float64
+	TailCount   int64
+}
+
+// TenantRow is one tenant of a TenantsTable.
+type TenantRow struct {
+	Tenant, Label    string
+	Href, TracesHref string
+	Count            int64
+	Share, ErrorRate float64
+	P50Ms, P99Ms     float64
+	TailCount        int64
+	TailShare        float64
+	// Hot marks a tenant whose share of the tail is well above its share
+	// of requests; Current the tenant the page is filtered by.
+	Hot, Current bool
 }
 
 // OutliersView is the outliers page.
@@ -96,4 +131,13 @@ type DimValueView struct {
 type ChartSelection struct {
 	TracesURL, OutliersURL string
 	From, To               string
+}
+
+// currentRow marks the table row of the page's own filter for assistive
+// technology (aria-current) and styles.
+func currentRow(current bool) templ.Attributes {
+	if !current {
+		return templ.Attributes{}
+	}
+	return templ.Attributes{"aria-current": "true", "class": "current"}
 }

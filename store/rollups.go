@@ -50,6 +50,13 @@ func RollupBin(ns int64) (bin int32, ok bool) {
 	return int32(math.Floor(math.Log(float64(ns)/1e6) * rollupBinScale)), true
 }
 
+// MaxRollupTenants bounds the tenants whose entry spans are rolled up per
+// tenant: the first this many tenants the entry spans carry (the empty
+// tenant of spans without one is one of them) are kept, every later one
+// is not, for good (docs/DESIGN.md "Rollups"). It is part of the schema:
+// a process with another bound would decide differently.
+const MaxRollupTenants = 1000
+
 // RollupQuery selects rollups. Step is RollupMinute or RollupHour; the
 // window is rounded outward to whole steps (From down, To up), since a
 // bucket cannot be split. Service, Endpoint and Version filter when set.
@@ -61,16 +68,24 @@ type RollupQuery struct {
 	// ByVersion keeps versions apart; otherwise a bucket's versions are
 	// merged and Rollup.Version is empty.
 	ByVersion bool
+	// Tenant reads the rollups of one tenant's entry spans, ByTenant
+	// those of every tenant whose rollups are kept (RolledUpTenant),
+	// tenants apart (Rollup.Tenant). Tenant rollups keep no version: with
+	// either, Version and ByVersion are invalid.
+	Tenant   string
+	ByTenant bool
 }
 
 // Rollup is the entry spans of one (service, endpoint[, version]) in one
 // bucket [BucketUnixNano, BucketUnixNano+Step).
 type Rollup struct {
 	Service, Endpoint, Version string
-	BucketUnixNano             int64
-	Count                      int64
-	Errors                     int64 // status error
-	Roots                      int64 // entry spans that are trace roots
+	// Tenant is set by a tenant read (RollupQuery.Tenant, ByTenant).
+	Tenant         string
+	BucketUnixNano int64
+	Count          int64
+	Errors         int64 // status error
+	Roots          int64 // entry spans that are trace roots
 	// FirstUnixNano is the earliest start in the bucket.
 	FirstUnixNano int64
 	// MinNs, MaxNs and SumNs are exact over the bucket's durations.
@@ -92,6 +107,10 @@ type RollupReader interface {
 	// entry span starting in [since, before); a zero since looks as far
 	// back as rollups are kept.
 	RequestBefore(ctx context.Context, service, endpoint, version string, since, before time.Time) (bool, error)
+	// RolledUpTenant reports whether tenant's entry spans are rolled up
+	// (one of the first MaxRollupTenants tenants): then tenant reads of
+	// its rollups count every span of it, since the backfill.
+	RolledUpTenant(ctx context.Context, tenant string) (bool, error)
 }
 
 // RollupStore reads and maintains rollups.

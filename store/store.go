@@ -175,6 +175,7 @@ type SampleQuery struct {
 	Service  string
 	Endpoint string
 	Version  string // optional: only this service.version
+	Tenant   string // optional: only this tenant
 	From, To time.Time
 	// Limit caps the rows returned (0 = no cap). When the cap is hit the
 	// newest spans are kept.

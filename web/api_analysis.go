@@ -121,7 +121,13 @@ func (s *Server) latency(ctx context.Context, q analysis.LatencyQuery) (analysis
 		// (every automatic query with a step of whole minutes): their cost
 		// follows the minutes shown, not the requests in them. Exact or
 		// span-sketch percentiles are still there by asking for them.
-		if analysis.RollupsAnswer(q) {
+		// A tenant without rollups (past the store's bound) is read from
+		// its spans.
+		ok, err := analysis.ReadRollups(ctx, s.store, q)
+		if err != nil {
+			return analysis.LatencyReport{}, err
+		}
+		if ok {
 			return analysis.LatencyFromRollups(ctx, s.store, q)
 		}
 		return analysis.Latency(ctx, s.store, q)
@@ -144,7 +150,8 @@ func (s *Server) parseLatencyQuery(ctx context.Context, v url.Values) (analysis.
 	if err != nil {
 		return analysis.LatencyQuery{}, eq, err
 	}
-	q := analysis.LatencyQuery{Service: eq.Service, Endpoint: eq.Endpoint, Version: eq.Version, From: eq.Range.From, To: eq.Range.To}
+	q := analysis.LatencyQuery{Service: eq.Service, Endpoint: eq.Endpoint, Version: eq.Version, Tenant: strings.TrimSpace(v.Get("tenant")),
+		From: eq.Range.From, To: eq.Range.To}
 	if st := v.Get("step"); st != "" {
 		d, err := time.ParseDuration(st)
 		if err != nil || d < time.Second {

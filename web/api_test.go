@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/analysis/analysistest"
 )
 
@@ -259,6 +260,77 @@ func TestAPILatency(t *testing.T) {
 		if r.Method != c.method || r.Count != rep.Count {
 			t.Errorf("%s: method %q, %d requests; want %q, %d", c.query, r.Method, r.Count, c.method, rep.Count)
 		}
+	}
+	// Five minutes would chart five minute points from rollups: the
+	// automatic method reads their spans, at seconds, unless asked.
+	for _, c := range []struct{ query, method string }{{"", "exact"}, {"&method=rollups", "rollups"}, {"&step=1m", "rollups"}} {
+		w := serve(t, f.handler, "GET", "/api/v1/latency?service=feed-api&from=now-5m"+c.query, "")
+		var r struct {
+			Method string `json:"method"`
+			Count  int    `json:"count"`
+			Series struct {
+				Points []any `json:"points"`
+			} `json:"series"`
+		}
+		decode(t, w.Code, 200, w.Body.Bytes(), &r)
+		if r.Method != c.method || r.Count == 0 || (c.method == "exact" && len(r.Series.Points) < 30) {
+			t.Errorf("last 5 minutes%s: method %q, %d requests, %d points; want %q", c.query, r.Method, r.Count, len(r.Series.Points), c.method)
+		}
+	}
+}
+
+// TestAPITenants: the tenants of an endpoint account for all its
+// requests, acme (whose profile calls are slow in the fixture) is most of
+// the tail, and a tenant's latency is read from its rollups, or from its
+// spans when it has none.
+func TestAPITenants(t *testing.T) {
+	f := sharedFixture(t)
+	w := serve(t, f.handler, "GET", "/api/v1/tenants?service=feed-api&endpoint=GET+/v1/feed&from=now-1h", "")
+	var rep analysis.TenantsReport
+	decode(t, w.Code, 200, w.Body.Bytes(), &rep)
+	var listed int64
+	for _, ts := range rep.Tenants {
+		listed += ts.Count
+	}
+	if rep.Count == 0 || len(rep.Tenants) == 0 || listed+rep.Others+rep.Unrolled != rep.Count || rep.Tenants[0].Count < rep.Tenants[len(rep.Tenants)-1].Count {
+		t.Fatalf("%d requests, %d tenants listed (%d requests), others %d, unrolled %d", rep.Count, len(rep.Tenants), listed, rep.Others, rep.Unrolled)
+	}
+	var acme analysis.TenantStats
+	for _, ts := range rep.Tenants {
+		if ts.Tenant == "acme" {
+			acme = ts
+		}
+	}
+	if acme.TailShare < 0.5 || acme.TailShare < 2*acme.Share {
+		t.Errorf("acme: %.2f of the tail for %.2f of requests; want most of the tail", acme.TailShare, acme.Share)
+	}
+	for _, c := range []struct {
+		tenant, method string
+		count          int64
+	}{{"acme", "rollups", acme.Count}, {"nobody", "exact", 0}} {
+		w := serve(t, f.handler, "GET", "/api/v1/latency?service=feed-api&endpoint=GET+/v1/feed&from=now-1h&tenant="+c.tenant, "")
+		var r struct {
+			Method string `json:"method"`
+			Count  int64  `json:"count"`
+		}
+		decode(t, w.Code, 200, w.Body.Bytes(), &r)
+		if r.Method != c.method || r.Count != c.count {
+			t.Errorf("latency of tenant %s: method %q, %d requests; want %q, %d", c.tenant, r.Method, r.Count, c.method, c.count)
+		}
+	}
+	w = serve(t, f.handler, "GET", "/api/v1/tenants?service=feed-api&from=now-1h&limit=2", "")
+	decode(t, w.Code, 200, w.Body.Bytes(), &rep)
+	if len(rep.Tenants) != 2 || rep.Others == 0 || rep.Endpoint != "" {
+		t.Errorf("limit 2 over the service: %d tenants, others %d, endpoint %q", len(rep.Tenants), rep.Others, rep.Endpoint)
+	}
+	for _, bad := range []string{"limit=0", "limit=x", "limit=1001"} {
+		w := serve(t, f.handler, "GET", "/api/v1/tenants?service=feed-api&from=now-1h&"+bad, "")
+		if w.Code != 400 || !strings.Contains(w.Body.String(), "limit") {
+			t.Errorf("%s: %d %s, want 400 naming the limit", bad, w.Code, w.Body.String())
+		}
+	}
+	if w := serve(t, f.handler, "GET", "/api/v1/tenants?from=now-1h", ""); w.Code != 400 {
+		t.Errorf("no service: %d, want 400", w.Code)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -250,7 +251,23 @@ func TestBrowser(t *testing.T) {
 		if !contains(markers, "v2") {
 			t.Errorf("deploy markers %v lack the v2 deploy", markers)
 		}
+		// The tenants table marks acme, whose profile calls are slow:
+		// most of the slowest 1% for a part of the traffic.
+		hot := browsertest.Get(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid="tenant-row"][data-hot="true"]')].map(r => r.dataset.tenant)`))
+		if !slices.Equal(hot, []string{"acme"}) {
+			t.Errorf("tenants marked hot: %v, want [acme]", hot)
+		}
+		acme := browsertest.Get(b, chromedp.Evaluate[string](`document.querySelector('[data-testid="tenant-row"][data-tenant="acme"] td.num').textContent`))
 		b.Screenshot("latency")
+		// Filter by tenant from the form, by keyboard.
+		b.Do(chromedp.Click(chromedp.CSS(`[data-testid="tenant-filter"]`)), chromedp.SendKeys(chromedp.CSS(`[data-testid="tenant-filter"]`), "acme\r"),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="latency-tenant"]`)))
+		requests := browsertest.Get(b, chromedp.Evaluate[string](`document.querySelector('[data-testid="fact-requests"] .value').textContent`))
+		current := browsertest.Get(b, chromedp.Evaluate[string](`(document.querySelector('[data-testid="tenant-row"][aria-current="true"]') || {dataset: {}}).dataset.tenant || ""`))
+		if requests != acme || current != "acme" {
+			t.Errorf("filtered by acme: %s requests, current row %q; want acme's %s from the tenants table", requests, current, acme)
+		}
+		b.Screenshot("latency-tenant")
 	})
 
 	t.Run("profiles", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -94,9 +95,15 @@ func (s *Server) handleLatencyPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	rep, err := s.latency(ctx, analysis.LatencyQuery{Service: p.Service, Endpoint: p.Endpoint, From: tr.From, To: tr.To})
+	p.TenantFilter, p.Tenant = true, strings.TrimSpace(r.URL.Query().Get("tenant"))
+	rep, err := s.latency(ctx, analysis.LatencyQuery{Service: p.Service, Endpoint: p.Endpoint, Tenant: p.Tenant, From: tr.From, To: tr.To})
 	if err != nil {
 		s.pageError(w, r, fmt.Errorf("latency: %w", err))
+		return
+	}
+	tenants, err := s.tenants(ctx, analysis.TenantsQuery{Service: p.Service, Endpoint: p.Endpoint, From: tr.From, To: tr.To})
+	if err != nil {
+		s.pageError(w, r, fmt.Errorf("tenants: %w", err))
 		return
 	}
 	deploys, err := s.store.Deploys(ctx, store.DeployQuery{Service: p.Service, From: tr.From, To: tr.To, Limit: 50})
@@ -109,8 +116,28 @@ func (s *Server) handleLatencyPage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
+	for _, t := range tenants.Tenants {
+		p.Tenants = append(p.Tenants, t.Tenant)
+	}
 	v := latencyView(rep, p, tr, kindMarkers(deploys, kinds))
-	s.render(w, r, http.StatusOK, s.page(r, p.Service+" "+p.Endpoint+" latency", "latency", &tr), components.LatencyPage(v))
+	v.Tenants = tenantsTable(tenants, p, tr)
+	if p.Tenant != "" && rep.Method != analysis.MethodRollups {
+		// Say why a tenant's long window was read from spans.
+		rolled, err := s.store.RolledUpTenant(ctx, p.Tenant)
+		if err != nil {
+			s.pageError(w, r, fmt.Errorf("tenant rollups: %w", err))
+			return
+		}
+		if !rolled {
+			v.MethodNote += fmt.Sprintf(" Read from spans: tenant %q has no rollups (the store keeps those of its first %d tenants).",
+				truncateText(p.Tenant, 80), store.MaxRollupTenants)
+		}
+	}
+	title := p.Service + " " + p.Endpoint + " latency"
+	if p.Tenant != "" {
+		title += " · tenant " + p.Tenant
+	}
+	s.render(w, r, http.StatusOK, s.page(r, title, "latency", &tr), components.LatencyPage(v))
 }
 
 // deployMarkers turns deploy markers into chart markers linking to their
@@ -144,15 +171,22 @@ func latencyFacts(rep analysis.LatencyReport) []components.Fact {
 }
 
 func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr TimeRange, markers []chart.Marker) components.LatencyView {
-	base := []string{"service", p.Service, "endpoint", p.Endpoint, "from", tr.FromText, "to", tr.ToText}
+	window := []string{"service", p.Service, "endpoint", p.Endpoint, "from", tr.FromText, "to", tr.ToText}
+	// Trace links keep the tenant filter; the outliers page compares
+	// every tenant (tenant is one of the dimensions it tests).
+	base, only := window, []string{"service", p.Service, "endpoint", p.Endpoint}
+	if p.Tenant != "" {
+		base = append(slices.Clip(window), "tenant", p.Tenant)
+		only = append(only, "tenant", p.Tenant)
+	}
 	v := components.LatencyView{
 		Picker:         p,
 		Facts:          latencyFacts(rep),
-		OutliersHref:   href.With("/outliers", base...),
+		OutliersHref:   href.With("/outliers", window...),
 		TracesHref:     href.With("/search", base...),
-		SlowTracesHref: href.With("/search", append(base, "sort", "slowest")...),
+		SlowTracesHref: href.With("/search", append(slices.Clip(base), "sort", "slowest")...),
 		Selection: components.ChartSelection{
-			TracesURL:   href.With("/search", "service", p.Service, "endpoint", p.Endpoint, "sort", "slowest"),
+			TracesURL:   href.With("/search", append(slices.Clip(only), "sort", "slowest")...),
 			OutliersURL: href.With("/outliers", "service", p.Service, "endpoint", p.Endpoint),
 			From:        tr.FromText, To: tr.ToText,
 		},
@@ -161,7 +195,7 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 	case analysis.MethodRollups:
 		v.MethodNote = fmt.Sprintf("Read from the rollups written at ingest: percentiles within %s relative error, "+
 			"counts exact over %s – %s UTC (the window rounded out to whole rollup buckets). "+
-			"Tenant and attribute filters are on the outliers and search pages, which read spans.",
+			"Attribute filters are on the outliers and search pages, which read spans.",
 			chart.FormatPercent(rep.RelativeError), rep.From.Format("2006-01-02 15:04"), rep.To.Format("2006-01-02 15:04"))
 	case analysis.MethodSketch:
 		v.MethodNote = fmt.Sprintf("Percentiles from mergeable sketches, within %s relative error.", chart.FormatPercent(rep.RelativeError))
@@ -226,8 +260,8 @@ func latencyView(rep analysis.LatencyReport, p components.EndpointPicker, tr Tim
 			}
 			from, to := hm.Times[c], hm.Times[c].Add(step)
 			cells = append(cells, chart.Cell{From: from, To: to, LoMs: hm.BoundsMs[row], HiMs: hm.BoundsMs[row+1], Count: int64(n),
-				Href: href.With("/search", "service", p.Service, "endpoint", p.Endpoint, "from", href.Time(from), "to", href.Time(to),
-					"min_ms", fmt.Sprintf("%g", hm.BoundsMs[row]), "max_ms", fmt.Sprintf("%g", hm.BoundsMs[row+1]), "sort", "slowest")})
+				Href: href.With("/search", append(slices.Clip(only), "from", href.Time(from), "to", href.Time(to),
+					"min_ms", fmt.Sprintf("%g", hm.BoundsMs[row]), "max_ms", fmt.Sprintf("%g", hm.BoundsMs[row+1]), "sort", "slowest")...)})
 		}
 	}
 	v.Heatmap = chart.BuildHeatmap(chart.HeatmapInput{From: tr.From, To: tr.To, Cells: cells})

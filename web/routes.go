@@ -168,6 +168,7 @@ func (s *Server) apiRoutes() []route {
 
 		api(get, "/services", s.handleAPIServices),
 		api(get, "/latency", s.handleAPILatency),
+		api(get, "/tenants", s.handleAPITenants),
 		api(get, "/outliers", s.handleAPIOutliers),
 		api(get, "/shape", s.handleAPIShape),
 		api(get, "/compare", s.handleAPICompare),

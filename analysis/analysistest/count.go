@@ -36,7 +36,7 @@ func CountTraces(src SpanReader) *TraceCounter {
 // Samples counts q and reads it from the source.
 func (c *TraceCounter) Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample, error) {
 	c.mu.Lock()
-	k := fmt.Sprintf("%s %s version=%q [%d, %d) limit %d", q.Service, q.Endpoint, q.Version, q.From.UnixNano(), q.To.UnixNano(), q.Limit)
+	k := fmt.Sprintf("%s %s version=%q tenant=%q [%d, %d) limit %d", q.Service, q.Endpoint, q.Version, q.Tenant, q.From.UnixNano(), q.To.UnixNano(), q.Limit)
 	if q.MinDurationNano > 0 {
 		k += fmt.Sprintf(" duration>=%d", q.MinDurationNano)
 	}

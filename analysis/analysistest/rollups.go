@@ -25,9 +25,13 @@ func (s *Source) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Roll
 	}
 	step := int64(q.Step)
 	f, t := floorTo(q.From.UnixNano(), step), floorTo(q.To.UnixNano()+step-1, step)
+	tenants := q.Tenant != "" || q.ByTenant
+	if tenants && (q.Version != "" || q.ByVersion) {
+		return nil, fmt.Errorf("analysistest: rollups: %w: tenant rollups keep no version", store.ErrInvalid)
+	}
 	type key struct {
-		service, endpoint, version string
-		bucket                     int64
+		service, endpoint, version, tenant string
+		bucket                             int64
 	}
 	aggs := map[key]*store.Rollup{}
 	bins := map[key]map[int32]int64{}
@@ -38,16 +42,20 @@ func (s *Source) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Roll
 		for i := range ss {
 			x := &ss[i]
 			if x.StartUnixNano < f || x.StartUnixNano >= t || (q.Endpoint != "" && x.Name != q.Endpoint) ||
-				(q.Version != "" && x.Version != q.Version) {
+				(q.Version != "" && x.Version != q.Version) || (q.Tenant != "" && x.Tenant != q.Tenant) ||
+				(tenants && !s.rolledUp(x.Tenant)) {
 				continue
 			}
-			k := key{svc, x.Name, "", floorTo(x.StartUnixNano, step)}
+			k := key{svc, x.Name, "", "", floorTo(x.StartUnixNano, step)}
 			if q.ByVersion {
 				k.version = x.Version
 			}
+			if tenants {
+				k.tenant = x.Tenant
+			}
 			r := aggs[k]
 			if r == nil {
-				r = &store.Rollup{Service: k.service, Endpoint: k.endpoint, Version: k.version, BucketUnixNano: k.bucket,
+				r = &store.Rollup{Service: k.service, Endpoint: k.endpoint, Version: k.version, Tenant: k.tenant, BucketUnixNano: k.bucket,
 					FirstUnixNano: math.MaxInt64, MinNs: math.MaxInt64, MaxNs: math.MinInt64}
 				aggs[k], bins[k] = r, map[int32]int64{}
 			}
@@ -81,9 +89,19 @@ func (s *Source) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Roll
 	}
 	slices.SortFunc(out, func(a, b store.Rollup) int {
 		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Endpoint, b.Endpoint),
-			cmp.Compare(a.Version, b.Version), cmp.Compare(a.BucketUnixNano, b.BucketUnixNano))
+			cmp.Compare(a.Version, b.Version), cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.BucketUnixNano, b.BucketUnixNano))
 	})
 	return out, nil
+}
+
+// RolledUpTenant reports whether tenant is rolled up: every tenant, unless
+// RollupTenants lists the ones that are.
+func (s *Source) RolledUpTenant(ctx context.Context, tenant string) (bool, error) {
+	return s.rolledUp(tenant), ctx.Err()
+}
+
+func (s *Source) rolledUp(tenant string) bool {
+	return s.RollupTenants == nil || s.RollupTenants[tenant]
 }
 
 // RequestBefore reports whether the endpoint had an entry span starting in

@@ -25,6 +25,9 @@ type Source struct {
 	// roots holds the span ids of the entry spans that are trace roots
 	// (Endpoint.Roots counts them).
 	roots map[store.SpanID]bool
+	// RollupTenants, when not nil, lists the tenants whose entry spans
+	// are rolled up (store.MaxRollupTenants's bound); nil: all.
+	RollupTenants map[string]bool
 }
 
 // NewSource indexes a copy of spans (attribute bytes are shared: do not
@@ -128,7 +131,7 @@ func (s *Source) Samples(ctx context.Context, q store.SampleQuery) ([]store.Samp
 	}
 	out := make([]store.Sample, 0, hi-lo)
 	for _, x := range all[lo:hi] {
-		if (q.Endpoint == "" || x.Name == q.Endpoint) && (q.Version == "" || x.Version == q.Version) && x.DurationNano >= q.MinDurationNano {
+		if (q.Endpoint == "" || x.Name == q.Endpoint) && (q.Version == "" || x.Version == q.Version) && (q.Tenant == "" || x.Tenant == q.Tenant) && x.DurationNano >= q.MinDurationNano {
 			out = append(out, x)
 		}
 	}

@@ -31,10 +31,18 @@ func BenchmarkWriteSpans(b *testing.B) {
 		m    writeMethod
 	}{{"copy-first", writeCopyFirst}, {"staging", writeStaging}}
 	for _, m := range methods {
-		for _, size := range []int{1000, 5000} {
-			b.Run(fmt.Sprintf("%s/batch=%d", m.name, size), func(b *testing.B) {
+		for _, c := range []struct{ size, tenants int }{{1000, 0}, {5000, 0}, {5000, 200}} {
+			name := fmt.Sprintf("%s/batch=%d", m.name, c.size)
+			if c.tenants > 0 {
+				name += fmt.Sprintf("/tenants=%d", c.tenants)
+			}
+			size := c.size
+			b.Run(name, func(b *testing.B) {
 				db.write = m.m
 				gen := storetest.NewBatchGen(size, time.Now(), 0)
+				if c.tenants > 0 {
+					gen.SpreadTenants(c.tenants)
+				}
 				b.ReportMetric(float64(gen.AttributeBytes()), "json-bytes/span")
 				ctx := context.Background()
 				cpu0 := serverCPU(b, db)

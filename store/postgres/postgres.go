@@ -50,6 +50,8 @@ type DB struct {
 	readOnly bool
 	// stats notices filled day partitions for ANALYZE (stats.go).
 	stats *dayStats
+	// tenants caches which tenants' entry spans are rolled up.
+	tenants *sqlcommon.TenantRegistry
 	// skipTraceIndex leaves trace_index unwritten. Only
 	// BenchmarkTraceIndexCost sets it, to measure what the index adds to
 	// a write; search would miss the traces it skipped.
@@ -125,6 +127,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 
 		streams: make(chan *copyStream, maxIdleStreams),
 		stats:   newDayStats(),
+		tenants: sqlcommon.NewTenantRegistry(),
 	}
 	db.Records = db.records()
 	if err := db.maintainPartitions(ctx); err != nil {

@@ -18,17 +18,39 @@ var _ store.RollupStore = (*DB)(nil)
 // (rollups.go, rollups_db.go).
 
 func (db *DB) rollups() sqlcommon.RollupDB {
-	return sqlcommon.RollupDB{Conn: conn{db}, Name: "postgres", InTx: func(ctx context.Context, fn func(sqlcommon.Conn) error) error {
+	return sqlcommon.RollupDB{Conn: conn{db}, Name: "postgres", Tenants: db.tenants, InTx: func(ctx context.Context, fn func(sqlcommon.Conn) error) error {
 		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return fn(txConn{tx}) })
 	}}
 }
 
+// decideTenants decides, in a transaction of its own, whether the tenants
+// of spans no earlier batch carried are rolled up
+// (sqlcommon.TenantRegistry): committed before the spans' transaction
+// begins, so every process writes a tenant's rollups alike.
+func (db *DB) decideTenants(ctx context.Context, spans []store.Span) error {
+	undecided := db.tenants.Undecided(spans, nil)
+	if len(undecided) == 0 {
+		return nil
+	}
+	var set sqlcommon.TenantSet
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) (err error) {
+		set, err = db.tenants.Decide(ctx, txConn{tx}, undecided)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	db.tenants.Remember(set)
+	return nil
+}
+
 // writeRollups appends the rollups of the spans a write transaction
-// inserted: all of spans, or, when inserted is not nil, those whose
-// (trace id, span id, start) it holds, each once (a batch may hold a span
-// twice).
-func writeRollups(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool) error {
+// inserted: all of spans, or, when keep is not nil, those it accepts,
+// each once (a batch may hold a span twice); kept tenants as decided
+// before the transaction (decideTenants).
+func (db *DB) writeRollups(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool) error {
 	b := sqlcommon.NewRollupBuilder()
+	b.Tenants = db.tenants.Current()
 	for i := range spans {
 		if keep == nil || keep(i) {
 			b.Add(&spans[i])
@@ -70,6 +92,11 @@ func insertedKeys(rows pgx.Rows) (map[spanKey]bool, error) {
 // Rollups reads merged rollups (sqlcommon.RollupDB.Rollups).
 func (db *DB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error) {
 	return db.rollups().Rollups(ctx, q)
+}
+
+// RolledUpTenant reports whether a tenant's entry spans are rolled up.
+func (db *DB) RolledUpTenant(ctx context.Context, tenant string) (bool, error) {
+	return db.rollups().RolledUpTenant(ctx, tenant)
 }
 
 // RequestBefore reports whether an endpoint had requests before a time.

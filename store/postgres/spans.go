@@ -73,6 +73,9 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) error {
 	if err := db.ensurePartitions(ctx, days); err != nil {
 		return err
 	}
+	if err := db.decideTenants(ctx, spans); err != nil {
+		return mapErr(ctx, "write spans: rollup tenants", err)
+	}
 	err = db.writeRows(ctx, rows, spans)
 	if isNoPartition(err) {
 		// Another process dropped a partition we thought existed
@@ -402,7 +405,7 @@ func (db *DB) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoi
 // writeDerived writes what is derived from the spans inserted (keep nil:
 // all of them) in their transaction: rollups and trace index rows.
 func (db *DB) writeDerived(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool) error {
-	if err := writeRollups(ctx, tx, spans, keep); err != nil {
+	if err := db.writeRollups(ctx, tx, spans, keep); err != nil {
 		return err
 	}
 	if db.skipTraceIndex {

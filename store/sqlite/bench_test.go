@@ -16,10 +16,18 @@ import (
 //
 //	go test ./store/sqlite -run '^$' -bench WriteSpans -benchtime 20x
 func BenchmarkWriteSpans(b *testing.B) {
-	for _, size := range []int{1000, 5000} {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+	for _, c := range []struct{ size, tenants int }{{1000, 0}, {5000, 0}, {5000, 200}} {
+		name := fmt.Sprintf("batch=%d", c.size)
+		if c.tenants > 0 {
+			name += fmt.Sprintf("/tenants=%d", c.tenants)
+		}
+		size := c.size
+		b.Run(name, func(b *testing.B) {
 			db := openTemp(b)
 			gen := storetest.NewBatchGen(size, time.Now(), 0)
+			if c.tenants > 0 {
+				gen.SpreadTenants(c.tenants)
+			}
 			ctx := context.Background()
 			cpu0 := storetest.ProcessCPU()
 			b.ResetTimer()

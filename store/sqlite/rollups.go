@@ -17,7 +17,7 @@ var _ store.RollupStore = (*DB)(nil)
 // (rollups.go, rollups_db.go).
 
 func (db *DB) rollups() sqlcommon.RollupDB {
-	return sqlcommon.RollupDB{Conn: conn{db}, Name: "sqlite", InTx: func(ctx context.Context, fn func(sqlcommon.Conn) error) error {
+	return sqlcommon.RollupDB{Conn: conn{db}, Name: "sqlite", Tenants: db.tenants, InTx: func(ctx context.Context, fn func(sqlcommon.Conn) error) error {
 		tx, err := db.w.BeginTx(ctx, nil)
 		if err != nil {
 			return mapErr(ctx, "begin", err)
@@ -36,21 +36,38 @@ func (db *DB) rollups() sqlcommon.RollupDB {
 // writeRollups appends the rollups of the spans a write transaction
 // inserted: all of spans, or, when inserted is not nil, those whose
 // (trace id, span id, start) it holds, each once (a batch may hold a span
-// twice).
-func writeRollups(ctx context.Context, tx *sql.Tx, spans []store.Span, inserted map[spanKey]bool) error {
-	b := sqlcommon.NewRollupBuilder()
-	for i := range spans {
-		s := &spans[i]
-		if inserted != nil {
+// twice). The tenants no earlier batch carried are decided in the same
+// transaction (the single writer serialises decisions); the set returned
+// is to be Remembered once it commits.
+func (db *DB) writeRollups(ctx context.Context, tx *sql.Tx, spans []store.Span, inserted map[spanKey]bool) (sqlcommon.TenantSet, error) {
+	// keep is nil (every span) or says which spans the INSERTs took, each
+	// once.
+	var keep func(int) bool
+	if inserted != nil {
+		take := make([]bool, len(spans))
+		for i := range spans {
+			s := &spans[i]
 			k := spanKey{s.TraceID, s.SpanID, s.StartUnixNano}
-			if !inserted[k] {
-				continue
-			}
+			take[i] = inserted[k]
 			delete(inserted, k)
 		}
-		b.Add(s)
+		keep = func(i int) bool { return take[i] }
 	}
-	return sqlcommon.WriteRollups(ctx, txConn{tx}, b)
+	set := db.tenants.Current()
+	if undecided := db.tenants.Undecided(spans, keep); len(undecided) > 0 {
+		var err error
+		if set, err = db.tenants.Decide(ctx, txConn{tx}, undecided); err != nil {
+			return set, err
+		}
+	}
+	b := sqlcommon.NewRollupBuilder()
+	b.Tenants = set
+	for i := range spans {
+		if keep == nil || keep(i) {
+			b.Add(&spans[i])
+		}
+	}
+	return set, sqlcommon.WriteRollups(ctx, txConn{tx}, b)
 }
 
 // spanKey is a span's identity in spans (its unique key).
@@ -86,6 +103,11 @@ func insertReturning(ctx context.Context, stmt *sql.Stmt, args []any, inserted m
 // Rollups reads merged rollups (sqlcommon.RollupDB.Rollups).
 func (db *DB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error) {
 	return db.rollups().Rollups(ctx, q)
+}
+
+// RolledUpTenant reports whether a tenant's entry spans are rolled up.
+func (db *DB) RolledUpTenant(ctx context.Context, tenant string) (bool, error) {
+	return db.rollups().RolledUpTenant(ctx, tenant)
 }
 
 // RequestBefore reports whether an endpoint had requests before a time.

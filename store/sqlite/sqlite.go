@@ -52,6 +52,8 @@ type DB struct {
 	resources map[string]resourceRef
 	// health is the outcome of the last span write (health.go).
 	health writeHealth
+	// tenants caches which tenants' entry spans are rolled up.
+	tenants *sqlcommon.TenantRegistry
 	// skipTraceIndex leaves trace_index unwritten. Only
 	// BenchmarkTraceIndexCost sets it, to measure what the index adds to
 	// a write; search would miss the traces it skipped.
@@ -132,7 +134,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		ckpt.Close()
 		return nil, err
 	}
-	db := &DB{w: w, r: r, ckpt: ckpt, stmts: stmts, resources: map[string]resourceRef{},
+	db := &DB{w: w, r: r, ckpt: ckpt, stmts: stmts, resources: map[string]resourceRef{}, tenants: sqlcommon.NewTenantRegistry(),
 		now: time.Now, log: cfg.log, stop: make(chan struct{})}
 	db.Records = db.records()
 	if err := db.backfillRollups(ctx); err != nil {

@@ -213,12 +213,14 @@ func (db *DB) writeTx(ctx context.Context, spans []store.Span, returning bool) (
 			return mapErr(ctx, "write spans: trace index", err)
 		}
 	}
-	if err := writeRollups(ctx, tx, spans, inserted); err != nil {
+	tenants, err := db.writeRollups(ctx, tx, spans, inserted)
+	if err != nil {
 		return mapErr(ctx, "write spans: rollups", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return mapErr(ctx, "write spans: commit", err)
 	}
+	db.tenants.Remember(tenants)
 	// Only now are the new ids and times true of the database.
 	if len(db.resources)+len(rb.pending) > maxCachedResources {
 		clear(db.resources)

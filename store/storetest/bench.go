@@ -51,6 +51,15 @@ func NewBatchGenPerTrace(size int, start time.Time, stream byte, perTrace int) *
 	return g
 }
 
+// SpreadTenants spreads the traces of every batch over n tenants (trace i
+// has tenant i mod n) instead of the eight of benchTenants: the tenant
+// rollups a batch writes grow with the distinct tenants in it.
+func (g *BatchGen) SpreadTenants(n int) {
+	for i := range g.spans {
+		g.spans[i].Tenant = fmt.Sprintf("tenant-%03d", (i/g.perTrace)%n)
+	}
+}
+
 // Next returns the next batch. The slice is reused: it is valid until the
 // following call.
 func (g *BatchGen) Next() []store.Span {

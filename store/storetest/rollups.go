@@ -25,6 +25,8 @@ func rollupTests() []struct {
 		{"RollupsRetention", testRollupsRetention},
 		{"OperationRollups", testOperationRollups},
 		{"Weights", testWeights},
+		{"TenantRollups", testTenantRollups},
+		{"TenantRollupsBound", testTenantRollupsBound},
 	}
 }
 

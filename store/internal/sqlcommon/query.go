@@ -377,6 +377,9 @@ func sampleConds(a *Args, q store.SampleQuery) []string {
 	if q.Version != "" {
 		conds = append(conds, "version = "+a.Add(q.Version))
 	}
+	if q.Tenant != "" {
+		conds = append(conds, "tenant = "+a.Add(q.Tenant))
+	}
 	if q.MinDurationNano > 0 {
 		conds = append(conds, "duration_ns >= "+a.Add(q.MinDurationNano))
 	}

@@ -22,8 +22,9 @@ const (
 )
 
 // rollupKey names one rollup row: an entry rollup's (service, endpoint,
-// version) or an operation rollup's (service, span name, kind), in one
-// bucket of step_s seconds.
+// version), a tenant rollup's (service, endpoint, tenant: in version) or
+// an operation rollup's (service, span name, kind), in one bucket of
+// step_s seconds.
 type rollupKey struct {
 	stepS                      int32
 	bucket                     int64
@@ -94,10 +95,14 @@ func (a *rollupAgg) merge(o *rollupAgg) {
 }
 
 // RollupBuilder aggregates spans into minute rows — every span into its
-// operation's, entry spans also into their endpoint's — and, when rows are
-// taken, the hour rows those minutes fall in.
+// operation's, entry spans also into their endpoint's and, when their
+// tenant is kept (Tenants), their tenant's — and, when rows are taken, the
+// hour rows those minutes fall in.
 type RollupBuilder struct {
 	minutes map[rollupKey]*rollupAgg
+	// Tenants are the tenants whose entry spans are rolled up (the zero
+	// set: none).
+	Tenants TenantSet
 }
 
 // NewRollupBuilder returns an empty builder.
@@ -106,7 +111,7 @@ func NewRollupBuilder() *RollupBuilder {
 }
 
 // Add counts s in its operation's rollup and, when it is an entry span
-// (store.Span.IsEntry), in its endpoint's.
+// (store.Span.IsEntry), in its endpoint's and its kept tenant's.
 func (b *RollupBuilder) Add(s *store.Span) {
 	bin, ok := store.RollupBin(s.DurationNano)
 	k := rollupKey{stepS: 60, bucket: floorTo(s.StartUnixNano, minuteNs), service: s.Service, endpoint: s.Name, kind: int32(s.Kind)}
@@ -114,6 +119,10 @@ func (b *RollupBuilder) Add(s *store.Span) {
 	if s.IsEntry() {
 		k.version, k.kind = s.Version, entryKind
 		b.agg(k).addSpan(s, bin, ok)
+		if b.Tenants.Has(s.Tenant) || (len(b.Tenants.kept) > 0 && b.Tenants.Has(Clean(s.Tenant))) {
+			k.version, k.kind = s.Tenant, tenantKind // rows() cleans keys
+			b.agg(k).addSpan(s, bin, ok)
+		}
 	}
 }
 
@@ -200,6 +209,9 @@ func insertRollups(ctx context.Context, c Conn, rows map[rollupKey]*rollupAgg, f
 	// (no lock is taken on insert either way; this keeps plans and tests
 	// deterministic).
 	slices.SortFunc(keys, compareKeys)
+	if c.Dialect() == Postgres {
+		return insertRollupArrays(ctx, c, rows, keys, folded)
+	}
 	cols := rollupColumns
 	row := "(?" + strings.Repeat(", ?", rollupValues-1) + ")"
 	if folded {
@@ -220,6 +232,41 @@ func insertRollups(ctx context.Context, c Conn, rows map[rollupKey]*rollupAgg, f
 			return fmt.Errorf("insert rollups: %w", err)
 		}
 		keys = keys[n:]
+	}
+	return nil
+}
+
+// rollupArraysSQL inserts rows given as one typed array per column
+// (rollupColumns, then folded): one statement text whatever the row
+// count, so PostgreSQL prepares it once per connection, and pgx encodes
+// each array in binary without a type look-up per value — a third of the
+// client's CPU for the rollups of a batch went to binding 15 values a row.
+var rollupArraysSQL = `INSERT INTO rollups (` + rollupColumns + `, folded)
+SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[], $8::bigint[],
+  $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bytea[], $16::smallint[])`
+
+func insertRollupArrays(ctx context.Context, c Conn, rows map[rollupKey]*rollupAgg, keys []rollupKey, folded bool) error {
+	n := len(keys)
+	var (
+		step, kind                        = make([]int32, n), make([]int32, n)
+		bucket, count, errs, roots, first = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		minNs, maxNs, sum, zero           = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		service, endpoint, version        = make([]string, n), make([]string, n), make([]string, n)
+		bins                              = make([][]byte, n)
+		fold                              = make([]int16, n)
+	)
+	for i, k := range keys {
+		a := rows[k]
+		step[i], bucket[i], service[i], endpoint[i], version[i], kind[i] = k.stepS, k.bucket, k.service, k.endpoint, k.version, k.kind
+		count[i], errs[i], roots[i], first[i], minNs[i], maxNs[i], sum[i], zero[i] = a.count, a.errors, a.roots, a.first, a.min, a.max, a.sum, a.zero
+		bins[i] = EncodeBins(a.bins)
+		if folded {
+			fold[i] = 1
+		}
+	}
+	if _, err := c.Exec(ctx, rollupArraysSQL, step, bucket, service, endpoint, version, kind, count, errs, roots, first,
+		minNs, maxNs, sum, zero, bins, fold); err != nil {
+		return fmt.Errorf("insert rollups: %w", err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -25,6 +26,9 @@ type RollupDB struct {
 	InTx func(ctx context.Context, fn func(Conn) error) error
 	// Name prefixes errors ("postgres", "sqlite").
 	Name string
+	// Tenants is the store's registry of tenants with rollups, which the
+	// backfill of tenant rollups decides with.
+	Tenants *TenantRegistry
 }
 
 func (r RollupDB) errorf(op string, err error) error {
@@ -55,15 +59,24 @@ func (r RollupDB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rol
 	if (to-from)/step > MaxRollupBuckets {
 		return nil, r.errorf("rollups", invalid("rollups: %d buckets of %s: at most %d", (to-from)/step, q.Step, MaxRollupBuckets))
 	}
+	tenants := q.Tenant != "" || q.ByTenant
+	if tenants && (q.Version != "" || q.ByVersion) {
+		return nil, r.errorf("rollups", invalid("rollups: tenant rollups keep no version"))
+	}
+	kind, dim := entryKind, q.Version
+	if tenants {
+		// A tenant rollup's version column holds its tenant.
+		kind, dim = tenantKind, q.Tenant
+	}
 	a := NewArgs(r.Conn.Dialect())
-	conds := []string{"step_s = " + a.Add(stepS), "kind = " + a.Add(entryKind), "bucket_ns >= " + a.Add(from), "bucket_ns < " + a.Add(to)}
-	for _, f := range []struct{ col, v string }{{"service", q.Service}, {"endpoint", q.Endpoint}, {"version", q.Version}} {
+	conds := []string{"step_s = " + a.Add(stepS), "kind = " + a.Add(kind), "bucket_ns >= " + a.Add(from), "bucket_ns < " + a.Add(to)}
+	for _, f := range []struct{ col, v string }{{"service", q.Service}, {"endpoint", q.Endpoint}, {"version", dim}} {
 		if f.v != "" {
 			conds = append(conds, f.col+" = "+a.Add(f.v))
 		}
 	}
 	merged, err := readRollups(ctx, r.Conn, conds, a.Vals, func(k *rollupKey) {
-		if !q.ByVersion {
+		if !q.ByVersion && !q.ByTenant {
 			k.version = ""
 		}
 	})
@@ -81,6 +94,12 @@ func (r RollupDB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rol
 	out := make([]store.Rollup, len(keys))
 	for i, k := range keys {
 		out[i] = toRollup(k, merged[k])
+		if tenants {
+			out[i].Tenant, out[i].Version = k.version, ""
+			if q.Tenant != "" {
+				out[i].Tenant = q.Tenant
+			}
+		}
 	}
 	return out, nil
 }
@@ -228,32 +247,46 @@ var errBackfillDone = errors.New("backfill done")
 type backfill struct {
 	// progress is the table of the progress row (id 1).
 	progress string
-	// entries: the entry rollups (migration postgres 00007, sqlite
-	// 00009); otherwise the operation rollups (postgres 00010, sqlite
-	// 00012).
-	entries bool
+	// kind is the family: entryKind (migration postgres 00007, sqlite
+	// 00009), tenantKind (postgres 00012, sqlite 00014), or any span kind
+	// for the operation rollups (postgres 00010, sqlite 00012).
+	kind int32
 }
 
-var backfills = []backfill{{progress: "rollup_backfill", entries: true}, {progress: "operation_rollup_backfill"}}
+var backfills = []backfill{{progress: "rollup_backfill", kind: entryKind},
+	{progress: "operation_rollup_backfill", kind: 0}, {progress: "tenant_rollup_backfill", kind: tenantKind}}
 
 // BackfillRollups builds the rollups of spans stored before the rollups
 // migrations, an hour of span time per transaction with the progress
-// (rollup_backfill, operation_rollup_backfill) committed in the same
-// transaction, so a restart resumes where it stopped and no hour is
-// counted twice. It must run before this database's first write with
-// rollups after a migration (the stores run it when they open, before any
-// writer starts): a span written by a rollup-writing process into an hour
-// not yet backfilled would be counted by both. It returns the hours built.
+// (rollup_backfill, operation_rollup_backfill, tenant_rollup_backfill)
+// committed in the same transaction, so a restart resumes where it
+// stopped and no hour is counted twice. It must run before this
+// database's first write with rollups after a migration (the stores run
+// it when they open, before any writer starts): a span written by a
+// rollup-writing process into an hour not yet backfilled would be counted
+// by both. Tenants are decided in the order the hours bring them. It
+// returns the hours built.
 func (r RollupDB) BackfillRollups(ctx context.Context) (int, error) {
+	reg := r.Tenants
+	if reg == nil {
+		reg = NewTenantRegistry()
+	}
 	hours := 0
 	for _, bf := range backfills {
 		for {
-			err := r.InTx(ctx, func(c Conn) error { return bf.hour(ctx, c) })
+			var decided *TenantSet
+			err := r.InTx(ctx, func(c Conn) (err error) {
+				decided, err = bf.hour(ctx, c, reg)
+				return err
+			})
 			if errors.Is(err, errBackfillDone) {
 				break
 			}
 			if err != nil {
 				return hours, r.errorf("backfill "+bf.progress, err)
+			}
+			if decided != nil {
+				reg.Remember(*decided)
 			}
 			hours++
 		}
@@ -262,8 +295,9 @@ func (r RollupDB) BackfillRollups(ctx context.Context) (int, error) {
 }
 
 // hour builds one hour's rollups, or returns errBackfillDone (after
-// recording it) when none is left.
-func (bf backfill) hour(ctx context.Context, c Conn) error {
+// recording it) when none is left. A tenant hour decides its tenants
+// through reg and returns the set, to Remember once committed.
+func (bf backfill) hour(ctx context.Context, c Conn, reg *TenantRegistry) (*TenantSet, error) {
 	lock := ""
 	if c.Dialect() == Postgres {
 		lock = " FOR UPDATE" // two processes opening at once take turns
@@ -273,37 +307,65 @@ func (bf backfill) hour(ctx context.Context, c Conn) error {
 		done         int64
 	)
 	if err := c.QueryRow(ctx, `SELECT cursor_ns, high_ns, done FROM `+bf.progress+` WHERE id = 1`+lock).Scan(&cursor, &high, &done); err != nil {
-		return fmt.Errorf("read progress: %w", err)
+		return nil, fmt.Errorf("read progress: %w", err)
 	}
 	if done != 0 {
-		return errBackfillDone
+		return nil, errBackfillDone
 	}
 	if cursor == nil {
 		var lo, hi *int64
 		if err := c.QueryRow(ctx, `SELECT min(start_ns), max(start_ns) FROM spans`).Scan(&lo, &hi); err != nil {
-			return fmt.Errorf("span range: %w", err)
+			return nil, fmt.Errorf("span range: %w", err)
 		}
 		if lo == nil {
-			return bf.finish(ctx, c)
+			return nil, bf.finish(ctx, c)
 		}
 		start := floorTo(*lo, hourNs)
 		cursor, high = &start, hi
 	}
 	if high == nil || *cursor > *high {
-		return bf.finish(ctx, c)
+		return nil, bf.finish(ctx, c)
 	}
 	b := NewRollupBuilder()
 	if err := bf.aggregate(ctx, c, *cursor, *cursor+hourNs, b); err != nil {
-		return err
+		return nil, err
+	}
+	var decided *TenantSet
+	if bf.kind == tenantKind {
+		set, err := b.keepTenants(ctx, c, reg)
+		if err != nil {
+			return nil, err
+		}
+		decided = &set
 	}
 	if err := insertRollups(ctx, c, b.rows(), true); err != nil {
-		return err
+		return nil, err
 	}
 	_, err := c.Exec(ctx, Rebind(c.Dialect(), `UPDATE `+bf.progress+` SET cursor_ns = ?, high_ns = ? WHERE id = 1`), *cursor+hourNs, *high)
 	if err != nil {
-		return fmt.Errorf("record progress: %w", err)
+		return nil, fmt.Errorf("record progress: %w", err)
 	}
-	return nil
+	return decided, nil
+}
+
+// keepTenants decides the tenants of a backfill hour's tenant rows (the
+// busiest of the hour first) and drops the rows of those not kept.
+func (b *RollupBuilder) keepTenants(ctx context.Context, c Conn, reg *TenantRegistry) (TenantSet, error) {
+	counts := map[string]int64{}
+	for k, a := range b.minutes {
+		counts[k.version] += a.count
+	}
+	tenants := slices.Collect(maps.Keys(counts))
+	slices.SortFunc(tenants, func(x, y string) int { return cmp.Or(cmp.Compare(counts[y], counts[x]), cmp.Compare(x, y)) })
+	set := reg.Current()
+	if undecided := slices.DeleteFunc(tenants, set.Has); len(undecided) > 0 && !set.full {
+		var err error
+		if set, err = reg.Decide(ctx, c, undecided); err != nil {
+			return set, err
+		}
+	}
+	maps.DeleteFunc(b.minutes, func(k rollupKey, _ *rollupAgg) bool { return !set.Has(k.version) })
+	return set, nil
 }
 
 func (bf backfill) finish(ctx context.Context, c Conn) error {
@@ -314,8 +376,8 @@ func (bf backfill) finish(ctx context.Context, c Conn) error {
 }
 
 // aggregate adds the spans starting in [from, to) to b's minute rows of
-// bf's family — entry spans per (service, name, version), every span per
-// (service, name, kind) — grouped by the database per minute and bin so
+// bf's family — entry spans per (service, name, version) or (service,
+// name, tenant), every span per (service, name, kind) — grouped by the database per minute and bin so
 // the rows read are few: the same bins as store.RollupBin (OperationsSQL's
 // bin expression).
 func (bf backfill) aggregate(ctx context.Context, c Conn, from, to int64, b *RollupBuilder) error {
@@ -323,7 +385,11 @@ func (bf backfill) aggregate(ctx context.Context, c Conn, from, to int64, b *Rol
 	bin := "CASE WHEN duration_ns <= 0 THEN NULL ELSE CAST(floor(ln(CAST(duration_ns AS DOUBLE PRECISION) / 1e6) * " +
 		a.Add(store.RollupBinScale()) + ") AS INTEGER) END"
 	key, only := "version", " AND "+EntryCond
-	if !bf.entries {
+	switch bf.kind {
+	case entryKind:
+	case tenantKind:
+		key = "tenant"
+	default:
 		key, only = "kind", ""
 	}
 	// Each span counts as its weight (WeightCount), as RollupBuilder.Add
@@ -337,13 +403,13 @@ FROM spans WHERE start_ns >= ` + a.Add(from) + ` AND start_ns < ` + a.Add(to) + 
 GROUP BY 1, 2, 3, 4, 5`
 	return c.Query(ctx, q, func(sc Scanner) error {
 		var (
-			k   = rollupKey{stepS: 60, kind: entryKind}
+			k   = rollupKey{stepS: 60, kind: bf.kind}
 			p   = &rollupAgg{bins: map[int32]int64{}}
 			m   int64
 			bin *int64
 			dst any = &k.version
 		)
-		if !bf.entries {
+		if bf.kind >= 0 {
 			dst = &k.kind
 		}
 		if err := sc.Scan(&k.service, &k.endpoint, dst, &m, &bin, &p.count, &p.errors, &p.roots,

@@ -1,7 +1,9 @@
 package sqlcommon
 
 import (
+	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -84,19 +86,49 @@ func TestRollupBuilderHours(t *testing.T) {
 }
 
 // BenchmarkRollupBuilder is the write hook's CPU per batch before its
-// INSERT: aggregating a batch of 5,000 realistic spans and encoding the
-// rows.
+// INSERT: aggregating a batch of 5,000 realistic spans (500 traces of 8
+// tenants) and encoding the rows; with tenant rollups (the registry's
+// look-up included) for those 8 tenants, and for 200 (the batch's traces
+// spread over 200 tenants, every one kept).
 func BenchmarkRollupBuilder(b *testing.B) {
 	gen := storetest.NewBatchGen(5000, time.Now(), 0)
 	spans := gen.Next()
-	for b.Loop() {
-		rb := NewRollupBuilder()
-		for i := range spans {
-			rb.Add(&spans[i])
-		}
-		for _, a := range rb.rows() {
-			_ = EncodeBins(a.bins)
-		}
+	many := slices.Clone(spans)
+	for i := range many {
+		many[i].Tenant = fmt.Sprintf("tenant-%03d", int(many[i].TraceID[7])%200)
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(spans)), "ns/span")
+	for _, c := range []struct {
+		name    string
+		spans   []store.Span
+		tenants bool
+	}{{"without-tenants", spans, false}, {"tenants=8", spans, true}, {"tenants=200", many, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			reg := NewTenantRegistry()
+			if c.tenants {
+				kept := map[string]bool{}
+				for i := range c.spans {
+					kept[c.spans[i].Tenant] = true
+				}
+				reg.Remember(TenantSet{kept: kept})
+			}
+			rows := 0
+			for b.Loop() {
+				if c.tenants && len(reg.Undecided(c.spans, nil)) > 0 {
+					b.Fatal("undecided tenants")
+				}
+				rb := NewRollupBuilder()
+				rb.Tenants = reg.Current()
+				for i := range c.spans {
+					rb.Add(&c.spans[i])
+				}
+				r := rb.rows()
+				for _, a := range r {
+					_ = EncodeBins(a.bins)
+				}
+				rows = len(r)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(c.spans)), "ns/span")
+			b.ReportMetric(float64(rows), "rows/batch")
+		})
+	}
 }

@@ -1,0 +1,210 @@
+package analysis
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// The tenants of an endpoint, read from the tenant rollups written at
+// ingest (store.RollupQuery.ByTenant): each tenant's requests, errors and
+// percentiles, and its share of the endpoint's slowest 1% against its
+// share of all requests — a tenant whose requests are 5% of the traffic
+// and 60% of the tail is where to look. Only the first
+// store.MaxRollupTenants tenants of a store have rollups; the requests of
+// the others are counted together (Unrolled) and are answered from spans
+// by the outliers and search pages.
+
+// defaultTenantLimit is how many tenants a report lists by default.
+const defaultTenantLimit = 20
+
+// TenantsQuery selects the tenants of an endpoint (every endpoint of the
+// service when Endpoint is empty) over [From, To).
+type TenantsQuery struct {
+	Service, Endpoint string
+	From, To          time.Time
+	// Limit is how many tenants are listed, the busiest first (0: 20).
+	Limit int
+}
+
+// TenantStats is one tenant's requests in the window.
+type TenantStats struct {
+	Tenant    string  `json:"tenant"`
+	Count     int64   `json:"count"`
+	Share     float64 `json:"share"` // of the window's requests
+	Errors    int64   `json:"errors"`
+	ErrorRate float64 `json:"error_rate"`
+	P50Ms     float64 `json:"p50_ms"`
+	P99Ms     float64 `json:"p99_ms"`
+	MaxMs     float64 `json:"max_ms"`
+	// TailCount is its requests slower than the window's p99 (of every
+	// tenant), TailShare their share of all such requests.
+	TailCount int64   `json:"tail_count"`
+	TailShare float64 `json:"tail_share"`
+}
+
+// TenantsReport is the body of GET /api/v1/tenants.
+type TenantsReport struct {
+	Service  string    `json:"service"`
+	Endpoint string    `json:"endpoint"`
+	From     time.Time `json:"from"` // the window rounded out to whole rollup buckets
+	To       time.Time `json:"to"`
+	// RelativeError bounds the percentiles' relative error; counts are
+	// exact over [From, To).
+	RelativeError float64 `json:"relative_error"`
+	Count         int64   `json:"count"`
+	P99Ms         float64 `json:"p99_ms"`
+	// TailCount is the requests slower than P99Ms (by whole sketch bins:
+	// those in bins past the p99's).
+	TailCount int64 `json:"tail_count"`
+	// Tenants are the busiest tenants with rollups, by requests; Others
+	// counts the requests of the rest that have rollups (TenantCount of
+	// them in all), Unrolled those of tenants without (past the store's
+	// bound).
+	Tenants     []TenantStats `json:"tenants"`
+	TenantCount int           `json:"tenant_count"`
+	Others      int64         `json:"others"`
+	Unrolled    int64         `json:"unrolled"`
+}
+
+// Tenants reads q's tenant rollups and the endpoint's own, over the window
+// rounded out to whole rollup buckets.
+func Tenants(ctx context.Context, src RollupSource, q TenantsQuery) (TenantsReport, error) {
+	if err := checkWindow(q.Service, q.From, q.To); err != nil {
+		return TenantsReport{}, err
+	}
+	if q.Limit < 0 {
+		return TenantsReport{}, invalidf("limit %d is negative", q.Limit)
+	}
+	limit := cmp.Or(q.Limit, defaultTenantLimit)
+	from, to, step := rollupWindow(q.From, q.To)
+	rq := store.RollupQuery{Step: step, From: from, To: to, Service: q.Service, Endpoint: q.Endpoint}
+	all, err := src.Rollups(ctx, rq)
+	if err != nil {
+		return TenantsReport{}, fmt.Errorf("analysis: tenants: read rollups: %w", err)
+	}
+	rq.ByTenant = true
+	rows, err := src.Rollups(ctx, rq)
+	if err != nil {
+		return TenantsReport{}, fmt.Errorf("analysis: tenants: read tenant rollups: %w", err)
+	}
+	rep := TenantsReport{Service: q.Service, Endpoint: q.Endpoint, From: from, To: to, RelativeError: SketchRelativeAccuracy,
+		Tenants: []TenantStats{}}
+	total := newBinAgg()
+	for i := range all {
+		total.addRollup(&all[i])
+	}
+	rep.Count = total.count
+	if total.count == 0 {
+		return rep, nil
+	}
+	sk, err := total.sketch()
+	if err != nil {
+		return TenantsReport{}, fmt.Errorf("analysis: tenants: %w", err)
+	}
+	rep.P99Ms = round3(sk.QuantileMs(0.99))
+	cut := tailBin(total, 0.99)
+	rep.TailCount = total.above(cut)
+
+	byTenant := map[string]*binAgg{}
+	var rolled int64
+	for i := range rows {
+		r := &rows[i]
+		a := byTenant[r.Tenant]
+		if a == nil {
+			a = newBinAgg()
+			byTenant[r.Tenant] = a
+		}
+		a.addRollup(r)
+		rolled += r.Count
+	}
+	rep.TenantCount = len(byTenant)
+	rep.Unrolled = max(0, total.count-rolled)
+	names := make([]string, 0, len(byTenant))
+	for t := range byTenant {
+		names = append(names, t)
+	}
+	slices.SortFunc(names, func(x, y string) int {
+		return cmp.Or(cmp.Compare(byTenant[y].count, byTenant[x].count), cmp.Compare(x, y))
+	})
+	for i, t := range names {
+		a := byTenant[t]
+		if i >= limit {
+			rep.Others += a.count
+			continue
+		}
+		ts, err := tenantStats(t, a, total.count, cut, rep.TailCount)
+		if err != nil {
+			return TenantsReport{}, fmt.Errorf("analysis: tenants: %s: %w", t, err)
+		}
+		rep.Tenants = append(rep.Tenants, ts)
+	}
+	return rep, nil
+}
+
+func tenantStats(tenant string, a *binAgg, total int64, cut tailCut, tail int64) (TenantStats, error) {
+	ts := TenantStats{Tenant: tenant, Count: a.count, Errors: a.errors,
+		Share: round4(float64(a.count) / float64(total))}
+	if a.count == 0 {
+		return ts, nil
+	}
+	sk, err := a.sketch()
+	if err != nil {
+		return ts, err
+	}
+	ts.ErrorRate = round4(float64(a.errors) / float64(a.count))
+	ts.P50Ms, ts.P99Ms, ts.MaxMs = round3(sk.QuantileMs(0.50)), round3(sk.QuantileMs(0.99)), round3(float64(a.max)/1e6)
+	ts.TailCount = a.above(cut)
+	if tail > 0 {
+		ts.TailShare = round4(float64(ts.TailCount) / float64(tail))
+	}
+	return ts, nil
+}
+
+// tailCut is the duration bin holding a quantile of an aggregate; zero
+// marks a quantile among the durations ≤ 0 (in no bin).
+type tailCut struct {
+	bin  int32
+	zero bool
+}
+
+// tailBin finds the bin holding the q-quantile of a's durations: the
+// first, in duration order, at which the count reaches ⌈q·count⌉.
+func tailBin(a *binAgg, q float64) tailCut {
+	rank := int64(math.Ceil(q * float64(a.count)))
+	if a.zero >= rank {
+		return tailCut{zero: true}
+	}
+	idx := make([]int32, 0, len(a.bins))
+	for i := range a.bins {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	seen := a.zero
+	for _, i := range idx {
+		seen += a.bins[i]
+		if seen >= rank {
+			return tailCut{bin: i}
+		}
+	}
+	if len(idx) == 0 {
+		return tailCut{zero: true}
+	}
+	return tailCut{bin: idx[len(idx)-1]}
+}
+
+// above counts a's durations in bins past cut.
+func (a *binAgg) above(cut tailCut) int64 {
+	var n int64
+	for i, c := range a.bins {
+		if cut.zero || i > cut.bin {
+			n += c
+		}
+	}
+	return n
+}
