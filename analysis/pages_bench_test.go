@@ -109,6 +109,30 @@ func BenchmarkPagesStore(b *testing.B) {
 					return rep.Total, err
 				}},
 			}
+			// The latency page's tenants table and one tenant's latency,
+			// from tenant rollups; the deploys list's impacts of its
+			// newest 20 markers (three minutes apart in the last hour).
+			tenantLat := lat
+			tenantLat.Tenant = "acme"
+			pages = append(pages, benchPage{"tenants", func() (int, error) {
+				rep, err := analysis.Tenants(ctx, db, analysis.TenantsQuery{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint, From: start, To: end})
+				return int(rep.Count), err
+			}}, benchPage{"latency-rollups-tenant", func() (int, error) {
+				rep, err := analysis.LatencyFromRollups(ctx, db, tenantLat)
+				return rep.Count, err
+			}}, benchPage{"deploy-impacts-20", func() (int, error) {
+				n := 0
+				for i := range 20 {
+					svc := []string{analysistest.FeedAPI, analysistest.CandidateSvc}[i%2]
+					imp, err := analysis.DeployImpactFromRollups(ctx, db, analysis.DeployImpactQuery{Service: svc,
+						At: end.Add(-time.Duration(3*i+1)*time.Minute - 17*time.Second), Now: now})
+					if err != nil {
+						return n, err
+					}
+					n += imp.Before.Count
+				}
+				return n, nil
+			}})
 			// One busy endpoint's outliers over the last hour (100,000
 			// requests whatever the spans stored), and the search the
 			// traces page runs for a service and a minimum duration.

@@ -14,6 +14,9 @@ const defaultSparklinePoints = 30
 // ServicesQuery is the window of the services overview.
 type ServicesQuery struct {
 	From, To time.Time
+	// Service, when set, summarises that service alone (a read of its
+	// rollups only).
+	Service string
 	// Now cuts the time with data short of To when the window reaches
 	// past it (zero: no cut); rates are averaged over the time with data
 	// (rates.go).
@@ -45,7 +48,8 @@ type EndpointSummary struct {
 
 // RequestStats are the RED numbers of a set of requests over a window.
 type RequestStats struct {
-	Count int `json:"count"`
+	Count  int `json:"count"`
+	Errors int `json:"errors"`
 	// RatePerS is Count over the time with data (DataSpan), not over the
 	// whole window: a service that started ten minutes ago is as busy as
 	// its last ten minutes.
@@ -74,7 +78,7 @@ func ServiceStats(ctx context.Context, src RollupSource, q ServicesQuery) (Servi
 		return ServicesReport{}, invalidf("sparkline points %d: want 0 to 1000", q.SparklinePoints)
 	}
 	from, to, step := rollupWindow(q.From, q.To)
-	rows, err := src.Rollups(ctx, store.RollupQuery{Step: step, From: from, To: to})
+	rows, err := src.Rollups(ctx, store.RollupQuery{Step: step, From: from, To: to, Service: q.Service})
 	if err != nil {
 		return ServicesReport{}, fmt.Errorf("analysis: services: read rollups: %w", err)
 	}
@@ -188,6 +192,7 @@ func (s *series) stats(w statsWindow, start int64) (RequestStats, error) {
 	if count == 0 {
 		return st, nil
 	}
+	st.Errors = int(s.all.errors)
 	st.ErrorRate = round4(float64(s.all.errors) / float64(count))
 	sk, err := s.all.sketch()
 	if err != nil {

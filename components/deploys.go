@@ -32,6 +32,17 @@ type DeployRow struct {
 	// FirstSeen marks the service's first sighting (its first version
 	// ever seen): not a deploy, nothing to compare with.
 	FirstSeen bool
+	// Impact is the service's hour before and after the marker.
+	Impact ImpactView
+}
+
+// ImpactView is a deploy marker's impact in words: rate, errors and p99
+// before → after, with the changes worth a look marked.
+type ImpactView struct {
+	Shown, Pending       bool
+	Rate, Errors, P99    string
+	ErrorsUp, ErrorsDown bool
+	P99Up                bool
 }
 
 // CompareFormView chooses a canary comparison: two versions of one

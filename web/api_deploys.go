@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -24,6 +25,9 @@ type deployJSON struct {
 	Note    string    `json:"note"`
 	Source  string    `json:"source"`
 	Kind    string    `json:"kind"`
+	// Impact is the service's hour before and after the marker, from
+	// rollups: for a single marker and the newest 20 of a list.
+	Impact *analysis.DeployImpact `json:"impact,omitempty"`
 }
 
 func deployToJSON(d store.Deploy, kinds map[int64]string) deployJSON {
@@ -39,6 +43,13 @@ func (s *Server) deploysToJSON(ctx context.Context, ds []store.Deploy) ([]deploy
 	out := make([]deployJSON, len(ds))
 	for i, d := range ds {
 		out[i] = deployToJSON(d, kinds)
+		if i < maxListImpacts {
+			imp, err := s.deployImpact(ctx, d)
+			if err != nil {
+				return nil, fmt.Errorf("deploy %d impact: %w", d.ID, err)
+			}
+			out[i].Impact = &imp
+		}
 	}
 	return out, nil
 }

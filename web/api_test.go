@@ -334,6 +334,55 @@ func TestAPITenants(t *testing.T) {
 	}
 }
 
+// TestAPIDeployImpact: the fixture's v2 deploy of feed-api (a parallel
+// fan-out: faster) carries the hour before and after from rollups, each
+// side counting the requests of its whole minutes.
+func TestAPIDeployImpact(t *testing.T) {
+	f := sharedFixture(t)
+	w := serve(t, f.handler, "GET", "/api/v1/deploys?service=feed-api", "")
+	var list struct {
+		Deploys []deployJSON `json:"deploys"`
+	}
+	decode(t, w.Code, 200, w.Body.Bytes(), &list)
+	if len(list.Deploys) == 0 || list.Deploys[0].Impact == nil {
+		t.Fatalf("deploys %+v: want the v2 marker with its impact", list.Deploys)
+	}
+	imp := list.Deploys[0].Impact
+	if imp.Pending || imp.Before.Count != 1500 || imp.After.Count != 1500 || imp.P99ChangePct == nil {
+		t.Errorf("impact: pending %v, before %d, after %d requests, p99 change %s; want 1500 each side",
+			imp.Pending, imp.Before.Count, imp.After.Count, ptrText(imp.P99ChangePct))
+	}
+	// The marker's hours hold exactly the comparison's half hours (the
+	// fixture has no other traffic): the same percentiles, within the
+	// sketch's error.
+	w = serve(t, f.handler, "GET", fmt.Sprintf("/api/v1/compare?deploy=%d", f.deploy.ID), "")
+	var c analysis.Comparison
+	decode(t, w.Code, 200, w.Body.Bytes(), &c)
+	near := func(got, want float64) bool { return got >= want*0.99-0.001 && got <= want*1.01+0.001 }
+	for _, s := range []struct {
+		name      string
+		got       analysis.RequestStats
+		wantP50   float64
+		wantP99   float64
+		wantCount int
+	}{{"before", imp.Before.RequestStats, c.Before.Percentiles.P50Ms, c.Before.Percentiles.P99Ms, c.Before.Count},
+		{"after", imp.After.RequestStats, c.After.Percentiles.P50Ms, c.After.Percentiles.P99Ms, c.After.Count}} {
+		if s.got.Count != s.wantCount || !near(s.got.P50Ms, s.wantP50) || !near(s.got.P99Ms, s.wantP99) {
+			t.Errorf("%s: %d requests, p50 %v, p99 %v; the comparison's %d, %v, %v", s.name, s.got.Count, s.got.P50Ms, s.got.P99Ms, s.wantCount, s.wantP50, s.wantP99)
+		}
+	}
+	w = serve(t, f.handler, "GET", fmt.Sprintf("/api/v1/deploys/%d", f.deploy.ID), "")
+	var one deployJSON
+	decode(t, w.Code, 200, w.Body.Bytes(), &one)
+	if one.Impact == nil || one.Impact.Before.Count != imp.Before.Count {
+		t.Errorf("single marker: impact %+v, want the list's", one.Impact)
+	}
+	w = serve(t, f.handler, "GET", "/deploys", "")
+	if body := w.Body.String(); w.Code != 200 || !strings.Contains(body, `data-testid="impact-p99"`) || !strings.Contains(body, "p99 ") {
+		t.Errorf("deploys page: %d, lacks the impact column", w.Code)
+	}
+}
+
 func TestAPIDeploys(t *testing.T) {
 	h, _ := newWritableServer(t)
 	w := serve(t, h, "POST", "/api/v1/deploys", `{"service":"checkout","version":"2026.11.23-1","note":"canary 5%","at":"2026-11-23T14:30:00Z"}`, "Content-Type", "application/json")
@@ -505,4 +554,11 @@ func TestHealth(t *testing.T) {
 	if w := serve(t, h, "GET", "/healthz", ""); w.Code != 200 {
 		t.Errorf("/healthz with a closed store: %d, want 200 (the process is up)", w.Code)
 	}
+}
+
+func ptrText(p *float64) string {
+	if p == nil {
+		return "null"
+	}
+	return fmt.Sprint(*p)
 }

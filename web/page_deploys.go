@@ -120,12 +120,21 @@ func (s *Server) handleDeploysPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var versions []string
-	for _, d := range ds {
-		v.Rows = append(v.Rows, components.DeployRow{
+	for i, d := range ds {
+		row := components.DeployRow{
 			ID: d.ID, Service: d.Service, Version: d.Version, At: d.At, Ago: ago(d.At, now),
 			Source: d.Source, Note: d.Note, Href: fmt.Sprintf("/deploys/%d", d.ID), FirstSeen: kinds[d.ID] == analysis.KindFirstSeen,
 			LatencyHref: href.With("/latency", "service", d.Service, "from", href.Time(d.At.Add(-time.Hour)), "to", href.Time(minTime(d.At.Add(time.Hour), now))),
-		})
+		}
+		if i < maxListImpacts {
+			imp, err := s.deployImpact(ctx, d)
+			if err != nil {
+				s.pageError(w, r, fmt.Errorf("deploy %d impact: %w", d.ID, err))
+				return
+			}
+			row.Impact = impactView(imp, row.FirstSeen)
+		}
+		v.Rows = append(v.Rows, row)
 		if !slices.Contains(versions, d.Version) {
 			versions = append(versions, d.Version)
 		}
