@@ -27,3 +27,16 @@ func TestStore(t *testing.T) {
 		return db
 	})
 }
+
+// TestTenantRollupsTwoProcesses: two handles on one database (two
+// tailscope processes, each caching the tenants kept) fill the tenant
+// list at once and still decide every tenant alike.
+func TestTenantRollupsTwoProcesses(t *testing.T) {
+	a, url := openFresh(t)
+	b, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	storetest.TenantRollupsBound(t, a, b)
+}

@@ -75,7 +75,12 @@ func testTenantRollups(t *testing.T, s store.Store) {
 // are rolled up, decided alike by concurrent writers: every kept tenant's
 // rollups count all its spans, written before or after the list filled,
 // and the others have none.
-func testTenantRollupsBound(t *testing.T, s store.Store) {
+func testTenantRollupsBound(t *testing.T, s store.Store) { TenantRollupsBound(t, s, s) }
+
+// TenantRollupsBound is testTenantRollupsBound with each writer on its
+// own store handle: two handles on one database are two processes, each
+// with its own cache of the tenants kept (store/postgres runs it so).
+func TenantRollupsBound(t *testing.T, a, b store.Store) {
 	const perBatch = 50
 	n := store.MaxRollupTenants + 2*perBatch
 	span := func(i, copy int) store.Span {
@@ -88,7 +93,7 @@ func testTenantRollupsBound(t *testing.T, s store.Store) {
 	// list fills while both are writing.
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	for w := range 2 {
+	for w, s := range []store.Store{a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -115,14 +120,17 @@ func testTenantRollupsBound(t *testing.T, s store.Store) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	// A second span of every tenant, after the list is full.
+	// A second span of every tenant, after the list is full, through
+	// each handle in turn.
 	for i := 0; i < n; i += perBatch {
+		s := []store.Store{a, b}[(i/perBatch)%2]
 		var batch []store.Span
 		for j := i; j < min(n, i+perBatch); j++ {
 			batch = append(batch, span(j, 1))
 		}
 		write(t, s, batch...)
 	}
+	s := a
 	rows := rollups(t, s, store.RollupQuery{Step: store.RollupHour, From: base, To: base.Add(time.Hour), ByTenant: true})
 	counts := map[string]int64{}
 	for _, r := range rows {
