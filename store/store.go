@@ -336,6 +336,8 @@ type Writer interface {
 	// It is idempotent: a span whose (trace id, span id, start) is already
 	// stored is skipped silently, so clients may resend after a lost reply.
 	// Text fields may hold any valid UTF-8 except NUL; callers sanitise.
+	// Service, name, tenant, version and host longer than MaxLabelBytes
+	// and MaxNameBytes are cut, in spans itself (limits.go).
 	// Errors that mean "try again later" wrap ErrUnavailable.
 	WriteSpans(ctx context.Context, spans []Span) error
 }

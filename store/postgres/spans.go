@@ -60,6 +60,7 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) error {
 	if db.readOnly {
 		return ErrReadOnly
 	}
+	sqlcommon.CapKeys(spans)
 	rows := db.stream()
 	defer db.reuse(rows)
 	rows.resources = slices.Grow(rows.resources[:0], len(spans))[:len(spans)]

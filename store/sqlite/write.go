@@ -122,6 +122,7 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) (err error) {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	defer func() { db.health.observe(err) }()
+	sqlcommon.CapKeys(spans)
 	err = db.writeTx(ctx, spans, false)
 	if errors.Is(err, errSkipped) {
 		// Some span was already stored (a resend) or is in the batch

@@ -27,6 +27,7 @@ func rollupTests() []struct {
 		{"Weights", testWeights},
 		{"TenantRollups", testTenantRollups},
 		{"TenantRollupsBound", testTenantRollupsBound},
+		{"LongKeyText", testLongKeyText},
 	}
 }
 
