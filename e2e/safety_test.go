@@ -127,6 +127,41 @@ func TestPoisonRequests(t *testing.T) {
 			}
 			checkRejected(t, "2018 trace", r.rejected, r.message, 1, "start time before the accepted range")
 
+			// Text as long as an attribute value may be (4 KiB) where the
+			// store keys on it — a span name, the service, the tenant —
+			// random so it cannot compress: PostgreSQL refuses an index
+			// entry over 2,704 bytes, so it is cut to fit, and the request
+			// is stored whole.
+			letters := func(n int) string {
+				b := make([]byte, n)
+				for i := range b {
+					b[i] = byte('a' + mix64(uint64(i*n))%26)
+				}
+				return string(b)
+			}
+			long := buildFeed(feedShape{Service: "e2e-poison", Traces: 1, SpansPerTrace: 10, Start: time.Now()}, 103, 1)
+			longSpans := allSpans(long)
+			longSpans[0].SetName("SELECT " + letters(4000))
+			longSpans[0].Attributes().PutStr("tenant.id", letters(4000))
+			long.ResourceSpans().At(0).Resource().Attributes().PutStr("service.version", letters(4000))
+			if body, err = pm.MarshalTraces(long); err != nil {
+				t.Fatal(err)
+			}
+			r, err = postOTLP(ctx, c, a.OTLPHTTPAddr(), body, ctProtobuf, "")
+			if err != nil || r.status != 200 || r.rejected != 0 {
+				t.Fatalf("index-sized text: status %d, %d rejected %q, %v", r.status, r.rejected, r.body, err)
+			}
+			tr := waitTrace(t, c, a.URL(), feedTraceID(103, 1, 0).String(), 10)
+			cut := false
+			for _, sp := range tr.Spans {
+				if strings.HasPrefix(sp.Name, "SELECT ") && len(sp.Name) == 1024 {
+					cut = true
+				}
+			}
+			if len(tr.Spans) != 10 || !cut {
+				t.Errorf("index-sized text: %d spans stored, the long name cut to 1,024 bytes: %v", len(tr.Spans), cut)
+			}
+
 			// The 10 valid spans of each bomb request were committed.
 			for _, seed := range []uint64{101, 102} {
 				if tr := waitTrace(t, c, a.URL(), feedTraceID(seed, 1, 50).String(), 10); len(tr.Spans) != 10 {
