@@ -56,11 +56,19 @@ func ValidateBudget(b store.Budget) error {
 	if len(b.Name) > maxBudgetName {
 		add(validate.Field(FieldName, "name is longer than %d bytes", maxBudgetName))
 	}
-	if strings.TrimSpace(b.Service) == "" {
+	// Stored spans' services and names are cut to these (store/limits.go):
+	// a longer one could match nothing, and would not fit an index.
+	switch {
+	case strings.TrimSpace(b.Service) == "":
 		add(validate.Field(FieldService, "service is required"))
+	case len(b.Service) > store.MaxLabelBytes:
+		add(validate.Field(FieldService, "service is longer than %d bytes", store.MaxLabelBytes))
 	}
-	if strings.TrimSpace(b.Endpoint) == "" {
+	switch {
+	case strings.TrimSpace(b.Endpoint) == "":
 		add(validate.Field(FieldEndpoint, "endpoint is required"))
+	case len(b.Endpoint) > store.MaxNameBytes:
+		add(validate.Field(FieldEndpoint, "endpoint is longer than %d bytes", store.MaxNameBytes))
 	}
 	if b.Threshold <= 0 {
 		add(validate.Field(FieldThreshold, "threshold must be positive (got %s)", b.Threshold))

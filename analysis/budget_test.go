@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +44,9 @@ func TestValidateBudget(t *testing.T) {
 		{"unknown measure", func(b *store.Budget) { b.HopMeasure = "wall" }, []validate.FieldError{{Field: FieldHopMeasure, Index: -1, Msg: `hop measure "wall" is neither "whole_call" nor "own_time"`}}},
 		{"no service or endpoint", func(b *store.Budget) { b.Service, b.Endpoint = "", " " },
 			[]validate.FieldError{{Field: FieldService, Index: -1, Msg: "service is required"}, {Field: FieldEndpoint, Index: -1, Msg: "endpoint is required"}}},
+		{"service and endpoint too long to be stored", func(b *store.Budget) {
+			b.Service, b.Endpoint = strings.Repeat("s", store.MaxLabelBytes+1), strings.Repeat("e", store.MaxNameBytes+1)
+		}, []validate.FieldError{{Field: FieldService, Index: -1, Msg: "service is longer than 256 bytes"}, {Field: FieldEndpoint, Index: -1, Msg: "endpoint is longer than 1024 bytes"}}},
 		{"negative allocation", func(b *store.Budget) { b.Hops[1].Allocation = -time.Millisecond },
 			[]validate.FieldError{{Field: FieldHopAllocation, Index: 1, Msg: "allocation must be positive (got -1ms)"}}},
 		{"allocations above threshold", func(b *store.Budget) { b.Hops[1].Allocation = 80 * time.Millisecond },
