@@ -268,7 +268,7 @@ func (st *state) appendValue(buf []byte, v attrValue, depth int) ([]byte, bool) 
 			var f field
 			for pos := 0; pos < len(v.raw); {
 				var err error
-				if pos, err = f.next(v.raw, pos, specList); err != nil {
+				if f, pos, err = nextField(v.raw, pos, specList); err != nil {
 					break
 				}
 				if f.num == 1 {
@@ -316,7 +316,7 @@ func (st *state) appendValue(buf []byte, v attrValue, depth int) ([]byte, bool) 
 			var f field
 			for pos := 0; pos < len(v.raw); {
 				var err error
-				if pos, err = f.next(v.raw, pos, specKVList); err != nil {
+				if f, pos, err = nextField(v.raw, pos, specKVList); err != nil {
 					break
 				}
 				if f.num == 1 {

@@ -37,7 +37,7 @@ func (c *Converter) ConvertProto(b []byte) ([]store.Span, Result, error) {
 	spans := make([]store.Span, 0, min(n, maxPrealloc))
 	var f field
 	for pos := 0; pos < len(src); {
-		pos, _ = f.next(src, pos, specRequest)
+		f, pos, _ = nextField(src, pos, specRequest)
 		if f.num == 1 {
 			spans = st.resourceSpans(spans, f.s)
 		}
@@ -80,11 +80,11 @@ func (st *state) resourceSpans(dst []store.Span, b string) []store.Span {
 	var f, g field
 	deprecated := false
 	for pos := 0; pos < len(b); {
-		pos, _ = f.next(b, pos, specResourceSpans)
+		f, pos, _ = nextField(b, pos, specResourceSpans)
 		switch f.num {
 		case 1: // resource: repeated messages merge, attributes concatenate
 			for rp := 0; rp < len(f.s); {
-				rp, _ = g.next(f.s, rp, specResource)
+				g, rp, _ = nextField(f.s, rp, specResource)
 				if g.num == 1 {
 					w.kvs = append(w.kvs, w.ref(g.s))
 				}
@@ -114,7 +114,7 @@ func (st *state) resourceSpans(dst []store.Span, b string) []store.Span {
 	for _, sr := range w.scopes {
 		ss := w.str(sr)
 		for pos := 0; pos < len(ss); {
-			pos, _ = f.next(ss, pos, specScopeSpans)
+			f, pos, _ = nextField(ss, pos, specScopeSpans)
 			if f.num == 2 {
 				dst = st.wireSpan(dst, f.s, &rd)
 			}
@@ -132,7 +132,7 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 		f, g field
 	)
 	for pos := 0; pos < len(b); {
-		pos, _ = f.next(b, pos, specSpan)
+		f, pos, _ = nextField(b, pos, specSpan)
 		switch f.num {
 		case 1:
 			h.traceID = [16]byte{}
@@ -161,7 +161,7 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 			w.links = append(w.links, w.ref(f.s))
 		case 15: // status: repeated messages merge
 			for sp := 0; sp < len(f.s); {
-				sp, _ = g.next(f.s, sp, specStatus)
+				g, sp, _ = nextField(f.s, sp, specStatus)
 				switch g.num {
 				case 2:
 					h.statusMsg = g.s
@@ -191,7 +191,7 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 			var name string
 			w.kvs = w.kvs[:0]
 			for pos := 0; pos < len(ev); {
-				pos, _ = f.next(ev, pos, specEvent)
+				f, pos, _ = nextField(ev, pos, specEvent)
 				switch f.num {
 				case 1:
 					t = f.u
@@ -214,7 +214,7 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 		)
 		w.kvs = w.kvs[:0]
 		for pos := 0; pos < len(l); {
-			pos, _ = f.next(l, pos, specLink)
+			f, pos, _ = nextField(l, pos, specLink)
 			switch f.num {
 			case 1:
 				tid = [16]byte{}
