@@ -22,7 +22,7 @@ func (c *Converter) ConvertProto(b []byte) ([]store.Span, Result, error) {
 	// First walk the whole request as pdata's unmarshaler does, so that a
 	// payload it refuses is refused whole before any row is built, and
 	// count the spans.
-	n, err := validate(src, &specRequest, -1)
+	n, err := validate(src, msgRequest, -1)
 	if err != nil {
 		return nil, Result{}, fmt.Errorf("otlpconv: decode protobuf: %w", err)
 	}

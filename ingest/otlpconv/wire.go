@@ -284,39 +284,72 @@ func checkID(s string, n int) error {
 	return errWireSpanID
 }
 
-// validate walks message b of kind sp as pdata's unmarshaler would and
+// msgKind names the messages validate walks; msgSpecs holds their specs.
+// A small integer, not the spec's address: validate switches on it once
+// per length-delimited field, and a switch on a dense integer is one
+// jump, where one on addresses compared them in turn.
+type msgKind uint8
+
+const (
+	msgRequest msgKind = iota
+	msgResourceSpans
+	msgResource
+	msgEntityRef
+	msgScopeSpans
+	msgScope
+	msgSpan
+	msgStatus
+	msgEvent
+	msgLink
+	msgKeyValue
+	msgAny
+	msgList   // ArrayValue
+	msgKVList // KeyValueList: the same fields as ArrayValue, other values
+)
+
+var msgSpecs = [...]fieldSpec{
+	msgRequest: specRequest, msgResourceSpans: specResourceSpans, msgResource: specResource,
+	msgEntityRef: specEntityRef, msgScopeSpans: specScopeSpans, msgScope: specScope, msgSpan: specSpan,
+	msgStatus: specStatus, msgEvent: specEvent, msgLink: specLink, msgKeyValue: specKeyValue,
+	msgAny: specAny, msgList: specList, msgKVList: specList,
+}
+
+// noSub marks a field validate does not descend into.
+const noSub = msgKind(255)
+
+// validate walks message b of kind m as pdata's unmarshaler would and
 // returns its error, if any; depth is the attribute nesting depth (-1 for
 // messages without the recursion check). It returns the number of spans
 // in b.
-func validate(b string, sp *fieldSpec, depth int) (spans int, err error) {
+func validate(b string, m msgKind, depth int) (spans int, err error) {
 	if depth >= 0 {
 		if depth >= recursionLimit {
 			return 0, errWireDepth
 		}
 		depth++
 	}
+	sp := msgSpecs[m]
 	var f field
 	scope, deprecated := 0, 0
 	for pos := 0; pos < len(b); {
-		if f, pos, err = nextField(b, pos, *sp); err != nil {
+		if f, pos, err = nextField(b, pos, sp); err != nil {
 			return 0, err
 		}
-		if f.wt != wireLen || int(f.num) >= len(*sp) || (*sp)[f.num] == 0 {
+		if f.wt != wireLen || int(f.num) >= len(sp) || sp[f.num] == 0 {
 			continue
 		}
-		var sub *fieldSpec
-		subDepth := -1
-		switch sp {
-		case &specRequest:
-			sub = &specResourceSpans
-		case &specResourceSpans:
+		sub, subDepth := noSub, -1
+		switch m {
+		case msgRequest:
+			sub = msgResourceSpans
+		case msgResourceSpans:
 			switch f.num {
 			case 1:
-				sub = &specResource
+				sub = msgResource
 			case 2, 1000:
 				// Count each list's spans apart: pdata keeps the
 				// deprecated list only when the current one is empty.
-				n, err := validate(f.s, &specScopeSpans, -1)
+				n, err := validate(f.s, msgScopeSpans, -1)
 				if err != nil {
 					return 0, err
 				}
@@ -327,73 +360,73 @@ func validate(b string, sp *fieldSpec, depth int) (spans int, err error) {
 					deprecated += n
 				}
 			}
-		case &specResource:
+		case msgResource:
 			switch f.num {
 			case 1:
-				sub, subDepth = &specKeyValue, 0
+				sub, subDepth = msgKeyValue, 0
 			case 3:
-				sub = &specEntityRef
+				sub = msgEntityRef
 			}
-		case &specScopeSpans:
+		case msgScopeSpans:
 			switch f.num {
 			case 1:
-				sub = &specScope
+				sub = msgScope
 			case 2:
 				spans++
-				sub = &specSpan
+				sub = msgSpan
 			}
-		case &specScope:
+		case msgScope:
 			if f.num == 3 {
-				sub, subDepth = &specKeyValue, 0
+				sub, subDepth = msgKeyValue, 0
 			}
-		case &specSpan:
+		case msgSpan:
 			switch f.num {
 			case 1:
 				err = checkID(f.s, 16)
 			case 2, 4:
 				err = checkID(f.s, 8)
 			case 9:
-				sub, subDepth = &specKeyValue, 0
+				sub, subDepth = msgKeyValue, 0
 			case 11:
-				sub = &specEvent
+				sub = msgEvent
 			case 13:
-				sub = &specLink
+				sub = msgLink
 			case 15:
-				sub = &specStatus
+				sub = msgStatus
 			}
-		case &specEvent:
+		case msgEvent:
 			if f.num == 3 {
-				sub, subDepth = &specKeyValue, 0
+				sub, subDepth = msgKeyValue, 0
 			}
-		case &specLink:
+		case msgLink:
 			switch f.num {
 			case 1:
 				err = checkID(f.s, 16)
 			case 2:
 				err = checkID(f.s, 8)
 			case 4:
-				sub, subDepth = &specKeyValue, 0
+				sub, subDepth = msgKeyValue, 0
 			}
-		case &specKeyValue:
+		case msgKeyValue:
 			if f.num == 2 {
-				sub, subDepth = &specAny, depth
+				sub, subDepth = msgAny, depth
 			}
-		case &specAny:
+		case msgAny:
 			switch f.num {
 			case 5:
-				sub, subDepth = &specList, depth
+				sub, subDepth = msgList, depth
 			case 6:
-				sub, subDepth = &specKVList, depth
+				sub, subDepth = msgKVList, depth
 			}
-		case &specList:
-			sub, subDepth = &specAny, depth
-		case &specKVList:
-			sub, subDepth = &specKeyValue, depth
+		case msgList:
+			sub, subDepth = msgAny, depth
+		case msgKVList:
+			sub, subDepth = msgKeyValue, depth
 		}
 		if err != nil {
 			return 0, err
 		}
-		if sub != nil {
+		if sub != noSub {
 			n, err := validate(f.s, sub, subDepth)
 			if err != nil {
 				return 0, err
@@ -401,14 +434,14 @@ func validate(b string, sp *fieldSpec, depth int) (spans int, err error) {
 			spans += n
 		}
 	}
-	if sp == &specResourceSpans && scope == 0 {
+	if m == msgResourceSpans && scope == 0 {
 		spans += deprecated
 	}
 	return spans, nil
 }
 
-// specKVList is specList under another address, so validate can tell a
-// KeyValueList from an ArrayValue.
+// specKVList is specList under another name, for the readers of a
+// KeyValueList (attrs.go).
 var specKVList = spec(map[int32]int8{1: wireLen})
 
 // anyValue decodes an AnyValue that validate accepted into v: the last
