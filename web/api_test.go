@@ -251,12 +251,7 @@ func TestAPILatency(t *testing.T) {
 	for _, c := range []struct{ query, method string }{
 		{"step=1m", "rollups"}, {"step=1m&method=exact", "exact"}, {"step=30s", "exact"},
 	} {
-		w := serve(t, f.handler, "GET", "/api/v1/latency?service=feed-api&from=now-1h&"+c.query, "")
-		var r struct {
-			Method string `json:"method"`
-			Count  int    `json:"count"`
-		}
-		decode(t, w.Code, 200, w.Body.Bytes(), &r)
+		r := latencyAPI(t, f.handler, "/api/v1/latency?service=feed-api&from=now-1h&"+c.query)
 		if r.Method != c.method || r.Count != rep.Count {
 			t.Errorf("%s: method %q, %d requests; want %q, %d", c.query, r.Method, r.Count, c.method, rep.Count)
 		}
@@ -264,15 +259,7 @@ func TestAPILatency(t *testing.T) {
 	// Five minutes would chart five minute points from rollups: the
 	// automatic method reads their spans, at seconds, unless asked.
 	for _, c := range []struct{ query, method string }{{"", "exact"}, {"&method=rollups", "rollups"}, {"&step=1m", "rollups"}} {
-		w := serve(t, f.handler, "GET", "/api/v1/latency?service=feed-api&from=now-5m"+c.query, "")
-		var r struct {
-			Method string `json:"method"`
-			Count  int    `json:"count"`
-			Series struct {
-				Points []any `json:"points"`
-			} `json:"series"`
-		}
-		decode(t, w.Code, 200, w.Body.Bytes(), &r)
+		r := latencyAPI(t, f.handler, "/api/v1/latency?service=feed-api&from=now-5m"+c.query)
 		if r.Method != c.method || r.Count == 0 || (c.method == "exact" && len(r.Series.Points) < 30) {
 			t.Errorf("last 5 minutes%s: method %q, %d requests, %d points; want %q", c.query, r.Method, r.Count, len(r.Series.Points), c.method)
 		}
@@ -308,13 +295,8 @@ func TestAPITenants(t *testing.T) {
 		tenant, method string
 		count          int64
 	}{{"acme", "rollups", acme.Count}, {"nobody", "exact", 0}} {
-		w := serve(t, f.handler, "GET", "/api/v1/latency?service=feed-api&endpoint=GET+/v1/feed&from=now-1h&tenant="+c.tenant, "")
-		var r struct {
-			Method string `json:"method"`
-			Count  int64  `json:"count"`
-		}
-		decode(t, w.Code, 200, w.Body.Bytes(), &r)
-		if r.Method != c.method || r.Count != c.count {
+		r := latencyAPI(t, f.handler, "/api/v1/latency?service=feed-api&endpoint=GET+/v1/feed&from=now-1h&tenant="+c.tenant)
+		if r.Method != c.method || int64(r.Count) != c.count {
 			t.Errorf("latency of tenant %s: method %q, %d requests; want %q, %d", c.tenant, r.Method, r.Count, c.method, c.count)
 		}
 	}
@@ -381,6 +363,23 @@ func TestAPIDeployImpact(t *testing.T) {
 	if body := w.Body.String(); w.Code != 200 || !strings.Contains(body, `data-testid="impact-p99"`) || !strings.Contains(body, "p99 ") {
 		t.Errorf("deploys page: %d, lacks the impact column", w.Code)
 	}
+}
+
+// latencyReply is what the latency API tests read of a report.
+type latencyReply struct {
+	Method string `json:"method"`
+	Count  int    `json:"count"`
+	Series struct {
+		Points []any `json:"points"`
+	} `json:"series"`
+}
+
+func latencyAPI(t *testing.T, h http.Handler, target string) latencyReply {
+	t.Helper()
+	w := serve(t, h, "GET", target, "")
+	var r latencyReply
+	decode(t, w.Code, 200, w.Body.Bytes(), &r)
+	return r
 }
 
 func TestAPIDeploys(t *testing.T) {
