@@ -177,8 +177,11 @@ func TestBrowser(t *testing.T) {
 		if !strings.Contains(detail, "tenant") || !strings.Contains(detail, "span_id") {
 			t.Errorf("span detail panel lacks the span facts: %.200s", detail)
 		}
-		// The search box highlights matching spans.
-		b.Do(chromedp.SendKeys(chromedp.CSS(`[data-span-search]`), "profile"))
+		// The search box highlights matching spans. Typing is debounced:
+		// wait for the count rather than read it as the last key lands
+		// (a loaded CI machine read it empty).
+		b.Do(chromedp.SendKeys(chromedp.CSS(`[data-span-search]`), "profile"),
+			chromedp.Poll[chromedp.Void](`document.querySelector('[data-span-search-count]').textContent.trim() !== ""`))
 		count := browsertest.Get(b, chromedp.Text(chromedp.CSS(`[data-span-search-count]`)))
 		if !strings.Contains(count, "matching span") {
 			t.Errorf("span search count %q", count)
