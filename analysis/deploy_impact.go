@@ -3,7 +3,11 @@ package analysis
 import (
 	"context"
 	"fmt"
+	"math"
+	"slices"
 	"time"
+
+	"github.com/tailscope/tailscope/store"
 )
 
 // A deploy's impact at a glance: the service's requests in the window
@@ -22,6 +26,10 @@ const (
 	// minImpactTail is the requests each side needs for its p99 change to
 	// be reported: ten past the p99.
 	minImpactTail = 100 * minTailCount
+	// minP99ChangePct is the smallest p99 change P99Changed reports: the
+	// sketch alone is within 1%, and a smaller move is rarely what a
+	// deploy list should point at.
+	minP99ChangePct = 10
 )
 
 // DeployImpactQuery asks how Service's requests changed across a deploy
@@ -57,12 +65,21 @@ type DeployImpact struct {
 	// P99ChangePct is the p99's change, when each side has at least
 	// 1,000 requests (ten past its p99); null otherwise.
 	P99ChangePct *float64 `json:"p99_change_pct"`
+	// P99Changed says the tail moved, not just its estimate: the share of
+	// requests after the deploy slower than the before side's p99 differs
+	// from the before side's own share (a two-proportion test at the 1%
+	// level, in the direction of P99ChangePct), and the p99 changed by at
+	// least 10%. A thousand requests put a p99 on its tenth-slowest one,
+	// so a 10% swing is common between two samples of one distribution;
+	// the change alone is not evidence.
+	P99Changed bool `json:"p99_changed"`
 }
 
 // DeployImpactFromRollups summarises the service before and after q.At
 // from the rollups. Counts are exact over the whole minutes of each side
-// (sampled spans count as their weight, so the error test on a sampled
-// stream is too confident), percentiles within SketchRelativeAccuracy.
+// (sampled spans count as their weight, so the error and tail tests on a
+// sampled stream are too confident: rollups keep no count of the spans
+// received), percentiles within SketchRelativeAccuracy.
 func DeployImpactFromRollups(ctx context.Context, src RollupSource, q DeployImpactQuery) (DeployImpact, error) {
 	if q.Service == "" || q.At.IsZero() {
 		return DeployImpact{}, invalidf("deploy impact: a service and a time are required")
@@ -81,22 +98,30 @@ func DeployImpactFromRollups(ctx context.Context, src RollupSource, q DeployImpa
 		after = after.Add(time.Minute)
 	}
 	var imp DeployImpact
-	side := func(from, to time.Time) (ImpactSide, error) {
-		s := ImpactSide{From: from, To: to}
-		rep, err := ServiceStats(ctx, src, ServicesQuery{From: from, To: to, Now: q.Now, Service: q.Service, SparklinePoints: 1})
+	// side summarises the service over [from, to) and keeps the aggregate
+	// of its rollups, whose bins the p99 test counts.
+	side := func(from, to time.Time) (ImpactSide, *binAgg, error) {
+		f, t, step := rollupWindow(from, to)
+		s := ImpactSide{From: f, To: t}
+		rows, err := src.Rollups(ctx, store.RollupQuery{Step: step, From: f, To: t, Service: q.Service})
 		if err != nil {
-			return s, fmt.Errorf("analysis: deploy impact: %w", err)
+			return s, nil, fmt.Errorf("analysis: deploy impact: read rollups: %w", err)
 		}
-		for _, svc := range rep.Services {
-			if svc.Name == q.Service {
-				s.RequestStats = svc.RequestStats
-			}
+		rows = slices.DeleteFunc(rows, func(r store.Rollup) bool { return r.Service != q.Service })
+		if len(rows) == 0 {
+			return s, newBinAgg(), nil
 		}
+		sum, agg, err := summarizeService(ctx, src, rows, statsWindow{from: f, to: t, end: dataEnd(t, q.Now), points: 1})
+		if err != nil {
+			return s, nil, fmt.Errorf("analysis: deploy impact: %w", err)
+		}
+		s.RequestStats = sum.RequestStats
 		s.P99SparklineMs = nil
-		return s, nil
+		return s, agg, nil
 	}
+	var bAgg, aAgg *binAgg
 	var err error
-	if imp.Before, err = side(before.Add(-w), before); err != nil {
+	if imp.Before, bAgg, err = side(before.Add(-w), before); err != nil {
 		return imp, err
 	}
 	if !q.Now.IsZero() && !q.Now.After(after) {
@@ -104,7 +129,7 @@ func DeployImpactFromRollups(ctx context.Context, src RollupSource, q DeployImpa
 		imp.Pending = true
 		return imp, nil
 	}
-	if imp.After, err = side(after, after.Add(w)); err != nil {
+	if imp.After, aAgg, err = side(after, after.Add(w)); err != nil {
 		return imp, err
 	}
 	b, a := imp.Before.RequestStats, imp.After.RequestStats
@@ -117,7 +142,37 @@ func DeployImpactFromRollups(ctx context.Context, src RollupSource, q DeployImpa
 		imp.ErrorsChanged = pt.PValue < impactAlpha && max(imp.ErrorRateDelta, -imp.ErrorRateDelta) >= minErrorDelta
 	}
 	if b.Count >= minImpactTail && a.Count >= minImpactTail && b.P99Ms > 0 {
-		imp.P99ChangePct = floatPtr(round3((a.P99Ms/b.P99Ms - 1) * 100))
+		pct := round3((a.P99Ms/b.P99Ms - 1) * 100)
+		imp.P99ChangePct = &pct
+		imp.P99Changed = tailMoved(bAgg, aAgg, pct)
 	}
 	return imp, nil
+}
+
+// tailMoved tests whether the tails of before and after differ in the
+// direction of the p99 change pct: the side whose p99 is higher (slow)
+// should have more of its requests past a cut than the other (fast).
+// Two cuts are tried, each by a two-proportion test at half of
+// impactAlpha: the bin holding fast's p99 (slow's share past it should
+// exceed fast's 1%) and the bin holding slow's p99 (fast's share past it
+// should fall short of slow's 1%) — the first finds a tail that grew
+// more frequent, the second one that grew longer (a few requests much
+// slower, which moves the p99 far but adds little past the old one).
+// It also needs pct to be at least minP99ChangePct either way.
+func tailMoved(before, after *binAgg, pct float64) bool {
+	if math.Abs(pct) < minP99ChangePct || before.count == 0 || after.count == 0 {
+		return false
+	}
+	slow, fast := after, before
+	if pct < 0 {
+		slow, fast = before, after
+	}
+	for _, cut := range [...]tailCut{tailBin(fast, 0.99), tailBin(slow, 0.99)} {
+		xs, xf := slow.above(cut), fast.above(cut)
+		pt := twoProportion(int(xf), int(fast.count), int(xs), int(slow.count))
+		if pt.PValue < impactAlpha/2 && float64(xs)/float64(slow.count) > float64(xf)/float64(fast.count) {
+			return true
+		}
+	}
+	return false
 }

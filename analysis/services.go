@@ -96,7 +96,7 @@ func ServiceStats(ctx context.Context, src RollupSource, q ServicesQuery) (Servi
 		for n < len(rows) && rows[n].Service == rows[0].Service {
 			n++
 		}
-		sum, err := summarizeService(ctx, src, rows[:n], w)
+		sum, _, err := summarizeService(ctx, src, rows[:n], w)
 		if err != nil {
 			return ServicesReport{}, err
 		}
@@ -134,8 +134,8 @@ func (s *series) slice(i int) *binAgg {
 
 // summarizeService computes a service's overview row from its rollups
 // (one service, ordered by endpoint and bucket), with one
-// EndpointSummary per endpoint.
-func summarizeService(ctx context.Context, src RollupSource, rows []store.Rollup, w statsWindow) (ServiceSummary, error) {
+// EndpointSummary per endpoint, and the aggregate of all its rollups.
+func summarizeService(ctx context.Context, src RollupSource, rows []store.Rollup, w statsWindow) (ServiceSummary, *binAgg, error) {
 	name := rows[0].Service
 	svc := newSeries(w.points)
 	sum := ServiceSummary{Name: name, Endpoints: []EndpointSummary{}}
@@ -158,12 +158,12 @@ func summarizeService(ctx context.Context, src RollupSource, rows []store.Rollup
 		}
 		start, err := seriesStartRollups(ctx, src, seriesKey{name, rows[0].Endpoint, ""}, f, ep.all.first, w.to.Sub(w.from))
 		if err != nil {
-			return ServiceSummary{}, fmt.Errorf("analysis: services: %w", err)
+			return ServiceSummary{}, nil, fmt.Errorf("analysis: services: %w", err)
 		}
 		earliestStart = min(earliestStart, start)
 		st, err := ep.stats(w, start)
 		if err != nil {
-			return ServiceSummary{}, fmt.Errorf("analysis: services: %s %s: %w", name, rows[0].Endpoint, err)
+			return ServiceSummary{}, nil, fmt.Errorf("analysis: services: %s %s: %w", name, rows[0].Endpoint, err)
 		}
 		sum.Endpoints = append(sum.Endpoints, EndpointSummary{Name: rows[0].Endpoint, RequestStats: st})
 		svc.all.merge(ep.all)
@@ -176,10 +176,10 @@ func summarizeService(ctx context.Context, src RollupSource, rows []store.Rollup
 	}
 	st, err := svc.stats(w, earliestStart)
 	if err != nil {
-		return ServiceSummary{}, fmt.Errorf("analysis: services: %s: %w", name, err)
+		return ServiceSummary{}, nil, fmt.Errorf("analysis: services: %s: %w", name, err)
 	}
 	sum.RequestStats = st
-	return sum, nil
+	return sum, svc.all, nil
 }
 
 // stats computes RequestStats of a series whose data starts at start

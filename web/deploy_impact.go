@@ -52,9 +52,9 @@ func impactView(imp analysis.DeployImpact, firstSeen bool) components.ImpactView
 	v.ErrorsUp = imp.ErrorsChanged && imp.ErrorRateDelta > 0
 	v.ErrorsDown = imp.ErrorsChanged && imp.ErrorRateDelta < 0
 	v.P99 = "p99 " + units.Ms(b.P99Ms) + " → " + units.Ms(a.P99Ms) + signedPct(imp.P99ChangePct)
-	// The list's comparison links test latency properly; here a p99 a
-	// tenth higher on a thousand requests a side is worth a look.
-	v.P99Up = imp.P99ChangePct != nil && *imp.P99ChangePct >= 10
+	// Marked when the tail is slower by test, not by a p99 estimate that
+	// moves this much between two samples of the same traffic.
+	v.P99Up = imp.P99Changed && *imp.P99ChangePct > 0
 	return v
 }
 
