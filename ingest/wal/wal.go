@@ -157,6 +157,9 @@ type Log struct {
 	pending  []byte     // records appended, not yet written
 	spareBuf []byte     // the other buffer of the pair
 	cur      *group     // group collecting pending records
+	// flushing is set while a pass writes and syncs a group, by the
+	// flusher or by an appender that found none under way (Append).
+	flushing bool
 	bytes    int64      // segments on disk plus pending
 	closed   bool
 	// broken is set when a write or fsync failed and no new segment could
@@ -263,16 +266,40 @@ func (l *Log) Append(ctx context.Context, payload []byte) error {
 	}
 	g := l.cur
 	g.records++
-	l.mu.Unlock()
-	select {
-	case l.kick <- struct{}{}:
-	default:
+	if !l.flushing {
+		// No pass under way: this appender writes and syncs its group
+		// itself instead of waking the flusher and waiting to be woken
+		// by it. A lone exporter, one request in flight, then goes from
+		// its append to its answer without a hand-off between
+		// goroutines — on a busy machine each was a wait for a core. It
+		// returns when the pass ends, whatever ctx says: a pass cannot
+		// be abandoned half way, and the records of others may be in it.
+		// What arrives meanwhile is left to the flusher, which the pass
+		// wakes as it ends.
+		l.flushing = true
+		l.passLocked()
+		l.flushing = false
+		more := l.cur != nil
+		l.mu.Unlock()
+		if more {
+			l.kickFlusher()
+		}
+		return g.err
 	}
+	l.mu.Unlock()
+	l.kickFlusher()
 	select {
 	case <-g.done:
 		return g.err
 	case <-ctx.Done():
 		return fmt.Errorf("wal: waiting for fsync: %w", ctx.Err())
+	}
+}
+
+func (l *Log) kickFlusher() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -301,83 +328,90 @@ func seedRecords(buf []byte, seed uint32) {
 	}
 }
 
-// flusher writes and syncs pending records, one group per pass, until
-// Close.
+// flusher writes and syncs the records appended while another pass was
+// under way, one group per pass, until Close.
 func (l *Log) flusher() {
 	defer close(l.stopped)
 	for {
 		<-l.kick
 		l.mu.Lock()
-		if l.cur == nil {
-			closed := l.closed
-			l.mu.Unlock()
-			if closed {
-				return
-			}
-			continue
+		// An appender's pass under way wakes the flusher as it ends.
+		for l.cur != nil && !l.flushing {
+			l.flushing = true
+			l.passLocked()
+			l.flushing = false
 		}
-		if l.broken != nil {
-			if err := l.startSegment(); err == nil {
-				l.broken = nil
-			}
-		}
-		buf, g := l.pending, l.cur
-		l.pending, l.spareBuf, l.cur = l.spareBuf[:0], nil, nil
-		if l.broken != nil {
-			// No segment to write to: the group fails as the write would.
-			l.bytes -= int64(len(buf))
-			g.err = l.broken
-			l.spareBuf = buf[:0]
-			l.mu.Unlock()
-			close(g.done)
-			continue
-		}
-		seg := l.segs[len(l.segs)-1]
-		if seg.size > 0 && seg.size+int64(len(buf))+endBytes > l.opts.SegmentBytes && l.rollLocked() {
-			seg = l.segs[len(l.segs)-1]
-		}
-		f, off := l.file, seg.size
+		done := l.closed && l.cur == nil && !l.flushing
 		l.mu.Unlock()
-
-		seedRecords(buf, seg.seed())
-		records := len(buf)
-		// The end marker: the next pass overwrites it.
-		buf = append(buf, make([]byte, endBytes)...)
-		start := time.Now()
-		_, err := f.WriteAt(buf, off)
-		buf = buf[:records]
-		if err == nil {
-			err = datasync(f)
+		if done {
+			return
 		}
-		if l.opts.Observe != nil {
-			l.opts.Observe(g.records, int64(len(buf)), time.Since(start), err)
-		}
-
-		l.mu.Lock()
-		if err != nil {
-			// After a failed write or fsync the file's state is unknown (and
-			// Linux may have dropped the dirty pages): never sync it again
-			// and pretend. Its synced prefix stays readable; the group is
-			// answered with the error and new records go to a new segment.
-			l.bytes -= int64(len(buf))
-			l.log.Warn("wal: write or fsync failed; the group's requests get a retryable error", "records", g.records, "err", err)
-			g.err = fmt.Errorf("wal: sync %d records: %w", g.records, err)
-			l.failed = err
-			if serr := l.startSegment(); serr != nil {
-				l.broken = serr
-			}
-		} else {
-			l.failed = nil
-			if seg.size == 0 {
-				seg.oldest = int64(binary.LittleEndian.Uint64(buf[headerBytes:]))
-			}
-			seg.size += int64(len(buf))
-			l.readable.Broadcast()
-		}
-		l.spareBuf = buf[:0]
-		l.mu.Unlock()
-		close(g.done)
 	}
+}
+
+// passLocked writes and syncs the pending records as one group and
+// closes its done channel. It is called with l.mu held and l.flushing
+// set, and returns with l.mu held; the write and the sync run unlocked.
+func (l *Log) passLocked() {
+	if l.broken != nil {
+		if err := l.startSegment(); err == nil {
+			l.broken = nil
+		}
+	}
+	buf, g := l.pending, l.cur
+	l.pending, l.spareBuf, l.cur = l.spareBuf[:0], nil, nil
+	if l.broken != nil {
+		// No segment to write to: the group fails as the write would.
+		l.bytes -= int64(len(buf))
+		g.err = l.broken
+		l.spareBuf = buf[:0]
+		close(g.done)
+		return
+	}
+	seg := l.segs[len(l.segs)-1]
+	if seg.size > 0 && seg.size+int64(len(buf))+endBytes > l.opts.SegmentBytes && l.rollLocked() {
+		seg = l.segs[len(l.segs)-1]
+	}
+	f, off := l.file, seg.size
+	l.mu.Unlock()
+
+	seedRecords(buf, seg.seed())
+	records := len(buf)
+	// The end marker: the next pass overwrites it.
+	buf = append(buf, make([]byte, endBytes)...)
+	start := time.Now()
+	_, err := f.WriteAt(buf, off)
+	buf = buf[:records]
+	if err == nil {
+		err = datasync(f)
+	}
+	if l.opts.Observe != nil {
+		l.opts.Observe(g.records, int64(len(buf)), time.Since(start), err)
+	}
+
+	l.mu.Lock()
+	if err != nil {
+		// After a failed write or fsync the file's state is unknown (and
+		// Linux may have dropped the dirty pages): never sync it again
+		// and pretend. Its synced prefix stays readable; the group is
+		// answered with the error and new records go to a new segment.
+		l.bytes -= int64(len(buf))
+		l.log.Warn("wal: write or fsync failed; the group's requests get a retryable error", "records", g.records, "err", err)
+		g.err = fmt.Errorf("wal: sync %d records: %w", g.records, err)
+		l.failed = err
+		if serr := l.startSegment(); serr != nil {
+			l.broken = serr
+		}
+	} else {
+		l.failed = nil
+		if seg.size == 0 {
+			seg.oldest = int64(binary.LittleEndian.Uint64(buf[headerBytes:]))
+		}
+		seg.size += int64(len(buf))
+		l.readable.Broadcast()
+	}
+	l.spareBuf = buf[:0]
+	close(g.done)
 }
 
 // Bytes returns the log's size: segments on disk plus records waiting for
