@@ -160,7 +160,7 @@ type Log struct {
 	// flushing is set while a pass writes and syncs a group, by the
 	// flusher or by an appender that found none under way (Append).
 	flushing bool
-	bytes    int64      // segments on disk plus pending
+	bytes    int64 // segments on disk plus pending
 	closed   bool
 	// broken is set when a write or fsync failed and no new segment could
 	// be started: appends fail until a flush pass manages to start one.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -135,6 +136,116 @@ func TestConcurrentAppendsAreGrouped(t *testing.T) {
 	if passes >= total {
 		t.Logf("no grouping happened (%d passes for %d records): a slow-scheduling machine", passes, total)
 	}
+}
+
+// TestCloseWhileAppending: appenders write and sync their own groups when
+// no pass is under way, so Close can meet a pass run by an appender as
+// well as one run by the flusher: it must wait for both. It returns, every record whose Append
+// returned nil is in the log once reopened, and no Append answers nil for
+// a record that is not.
+func TestCloseWhileAppending(t *testing.T) {
+	dir := t.TempDir()
+	for round := range 20 {
+		l := openLog(t, dir, testOptions())
+		// One writer leads nearly every pass itself; eight mostly wait
+		// for passes led by one of them or run by the flusher.
+		writers := 1 + 7*(round%2)
+		var (
+			mu    sync.Mutex
+			acked = map[string]bool{}
+			wg    sync.WaitGroup
+		)
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					p := fmt.Appendf(nil, "round %d writer %d record %d", round, w, i)
+					err := l.Append(context.Background(), p)
+					if errors.Is(err, ErrClosed) {
+						return
+					}
+					if err != nil {
+						t.Errorf("append: %v", err)
+						return
+					}
+					mu.Lock()
+					acked[string(p)] = true
+					mu.Unlock()
+				}
+			}()
+		}
+		// Close after a number of records that grows with the round, so
+		// rounds close at different points of a pass.
+		for {
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			if n >= 10*(round+1) {
+				break
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		wg.Wait()
+		l = openLog(t, dir, testOptions())
+		got, end := readAll(t, l)
+		seen := map[string]bool{}
+		for _, g := range got {
+			seen[string(g)] = true
+		}
+		for p := range acked {
+			if !seen[p] {
+				t.Fatalf("round %d: %q was acknowledged and is not in the log", round, p)
+			}
+		}
+		if err := l.Release(end); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCloseWaitsForAppendersPass: a lone appender runs its pass itself;
+// Close, called while that pass is under way, returns only after it has
+// ended, and the record is in the log.
+func TestCloseWaitsForAppendersPass(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions()
+	var held atomic.Bool
+	inPass, release := make(chan struct{}), make(chan struct{})
+	o.Observe = func(int, int64, time.Duration, error) {
+		if held.CompareAndSwap(false, true) {
+			close(inPass)
+			<-release
+		}
+	}
+	l := openLog(t, dir, o)
+	appended := make(chan error, 1)
+	go func() { appended <- l.Append(context.Background(), payload(1)) }()
+	<-inPass
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while an appender's pass was under way", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-appended; err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	l = openLog(t, dir, testOptions())
+	defer l.Close()
+	got, _ := readAll(t, l)
+	equalRecords(t, got, want(1, 1))
 }
 
 func TestReleaseDeletesAppliedSegments(t *testing.T) {
