@@ -63,7 +63,8 @@ type DeployImpact struct {
 	ErrorRateDelta float64 `json:"error_rate_delta"`
 	ErrorsChanged  bool    `json:"errors_changed"`
 	// P99ChangePct is the p99's change, when each side has at least
-	// 1,000 requests (ten past its p99); null otherwise.
+	// 1,000 requests (ten past its p99; of a sampled stream, 1,000
+	// effective draws); null otherwise.
 	P99ChangePct *float64 `json:"p99_change_pct"`
 	// P99Changed says the tail moved, not just its estimate: the share of
 	// requests after the deploy slower than the before side's p99 differs
@@ -77,9 +78,10 @@ type DeployImpact struct {
 
 // DeployImpactFromRollups summarises the service before and after q.At
 // from the rollups. Counts are exact over the whole minutes of each side
-// (sampled spans count as their weight, so the error and tail tests on a
-// sampled stream are too confident: rollups keep no count of the spans
-// received), percentiles within SketchRelativeAccuracy.
+// (sampled spans count as their weight), percentiles within
+// SketchRelativeAccuracy; the error and tail tests take each side's
+// effective sample size (store.Rollup.WeightSq), so a sampled stream is
+// tested on the requests drawn, not on the ones they stand for.
 func DeployImpactFromRollups(ctx context.Context, src RollupSource, q DeployImpactQuery) (DeployImpact, error) {
 	if q.Service == "" || q.At.IsZero() {
 		return DeployImpact{}, invalidf("deploy impact: a service and a time are required")
@@ -137,11 +139,14 @@ func DeployImpactFromRollups(ctx context.Context, src RollupSource, q DeployImpa
 		imp.RateChangePct = floatPtr(round3((a.RatePerS/b.RatePerS - 1) * 100))
 	}
 	if b.Count > 0 && a.Count > 0 {
-		pt := twoProportion(b.Errors, b.Count, a.Errors, a.Count)
-		imp.ErrorRateDelta = round4(pt.RateB - pt.RateA)
+		// Counts of a sampled stream stand for more requests than were
+		// drawn: the test takes each side's effective sample size, with
+		// its weighted error rate.
+		pt := twoProportion(bAgg.effective(bAgg.errors), effectiveN(bAgg), aAgg.effective(aAgg.errors), effectiveN(aAgg))
+		imp.ErrorRateDelta = round4(float64(aAgg.errors)/float64(aAgg.count) - float64(bAgg.errors)/float64(bAgg.count))
 		imp.ErrorsChanged = pt.PValue < impactAlpha && max(imp.ErrorRateDelta, -imp.ErrorRateDelta) >= minErrorDelta
 	}
-	if b.Count >= minImpactTail && a.Count >= minImpactTail && b.P99Ms > 0 {
+	if effectiveN(bAgg) >= minImpactTail && effectiveN(aAgg) >= minImpactTail && b.P99Ms > 0 {
 		pct := round3((a.P99Ms/b.P99Ms - 1) * 100)
 		imp.P99ChangePct = &pct
 		imp.P99Changed = tailMoved(bAgg, aAgg, pct)
@@ -169,10 +174,13 @@ func tailMoved(before, after *binAgg, pct float64) bool {
 	}
 	for _, cut := range [...]tailCut{tailBin(fast, 0.99), tailBin(slow, 0.99)} {
 		xs, xf := slow.above(cut), fast.above(cut)
-		pt := twoProportion(int(xf), int(fast.count), int(xs), int(slow.count))
+		pt := twoProportion(fast.effective(xf), effectiveN(fast), slow.effective(xs), effectiveN(slow))
 		if pt.PValue < impactAlpha/2 && float64(xs)/float64(slow.count) > float64(xf)/float64(fast.count) {
 			return true
 		}
 	}
 	return false
 }
+
+// effectiveN is a's effective sample size rounded (binAgg.nEff).
+func effectiveN(a *binAgg) int { return int(math.Round(a.nEff())) }

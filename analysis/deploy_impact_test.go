@@ -3,6 +3,7 @@ package analysis_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -86,12 +87,22 @@ func TestDeployImpact(t *testing.T) {
 
 // TestDeployImpactTailTest: a p99 is the tenth-slowest of a thousand
 // requests, so between two samples of the same traffic it often moves by
-// a tenth or more. Over 200 seeded pairs of hours, 1,200 requests each,
-// P99Changed holds for few pairs drawn from one distribution (the test's
-// 1% level), where a 10% move of the p99 alone (the deploys list's mark
-// before the test) holds for many; and it holds for nearly every pair
-// where 3% of the requests after the deploy are 300 ms slower.
+// a tenth or more. Over 200 seeded pairs of hours, 1,200 requests each
+// with 5% errors, P99Changed holds for few pairs drawn from one
+// distribution (the test's 1% level), where a 10% move of the p99 alone
+// (the deploys list's mark before the test) holds for many; it holds for
+// nearly every pair where 3% of the requests after the deploy are 300 ms
+// slower; and ErrorsChanged holds for few. The same when each request is
+// a sampled span standing for ten (weight 10): the counts are ten times
+// larger and the tests must still rest on the 1,200 requests drawn (with
+// the counts as sample sizes, about two pairs in five were flagged).
 func TestDeployImpactTailTest(t *testing.T) {
+	for _, weight := range []float64{1, 10} {
+		t.Run(fmt.Sprintf("weight=%g", weight), func(t *testing.T) { deployImpactTails(t, weight) })
+	}
+}
+
+func deployImpactTails(t *testing.T, weight float64) {
 	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	at := start.Add(time.Hour)
 	const (
@@ -99,7 +110,8 @@ func TestDeployImpactTailTest(t *testing.T) {
 		requests = 1200
 	)
 	// hour returns one hour of a service's requests from t0: durations
-	// lognormal around 50 ms, slowed by extra for a share of them.
+	// lognormal around 50 ms, slowed by extra for a share of them, 5%
+	// errors.
 	hour := func(rng *rand.Rand, t0 time.Time, share float64, extra time.Duration, spans []store.Span) []store.Span {
 		step := int64(time.Hour) / requests
 		for i := range requests {
@@ -111,15 +123,18 @@ func TestDeployImpactTailTest(t *testing.T) {
 			binary.BigEndian.PutUint64(s.TraceID[:8], rng.Uint64())
 			binary.BigEndian.PutUint64(s.TraceID[8:], rng.Uint64())
 			binary.BigEndian.PutUint64(s.SpanID[:], rng.Uint64()|1)
-			s.Service, s.Name, s.Kind = "checkout", "POST /pay", store.KindServer
+			s.Service, s.Name, s.Kind, s.Weight = "checkout", "POST /pay", store.KindServer, weight
 			s.StartUnixNano = t0.UnixNano() + int64(i)*step + rng.Int64N(step)
 			s.DurationNano = int64(d)
+			if rng.Float64() < 0.05 {
+				s.StatusCode = store.StatusError
+			}
 			spans = append(spans, s)
 		}
 		return spans
 	}
 	ctx := context.Background()
-	var flagged, moved, caught int
+	var flagged, moved, caught, errFlagged int
 	for seed := range uint64(seeds) {
 		rng := rand.New(rand.NewPCG(seed, 0xd3b1))
 		before := hour(rng, start, 0, 0, nil)
@@ -133,8 +148,9 @@ func TestDeployImpactTailTest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if imp.P99ChangePct == nil || imp.Before.Count != requests || imp.After.Count != requests {
-				t.Fatalf("seed %d: p99 change %v with %d and %d requests", seed, imp.P99ChangePct, imp.Before.Count, imp.After.Count)
+			want := int(requests * weight)
+			if imp.P99ChangePct == nil || imp.Before.Count != want || imp.After.Count != want {
+				t.Fatalf("seed %d: p99 change %v with %d and %d requests, want %d a side", seed, imp.P99ChangePct, imp.Before.Count, imp.After.Count, want)
 			}
 			switch {
 			case c.share == 0 && imp.P99Changed:
@@ -145,13 +161,18 @@ func TestDeployImpactTailTest(t *testing.T) {
 			if c.share == 0 && math.Abs(*imp.P99ChangePct) >= 10 {
 				moved++
 			}
+			if c.share == 0 && imp.ErrorsChanged {
+				errFlagged++
+			}
 		}
 	}
-	t.Logf("same traffic: p99 moved ≥10%% in %d of %d pairs, tail test flagged %d; slowed: caught %d", moved, seeds, flagged, caught)
-	// At the 1% level 2 of 200 are expected; 6 or more has probability
-	// below 2% for a test that holds its level.
-	if flagged > 5 {
-		t.Errorf("the tail test flagged %d of %d pairs of the same traffic", flagged, seeds)
+	t.Logf("same traffic: p99 moved ≥10%% in %d of %d pairs, tail test flagged %d, error test %d; slowed: caught %d",
+		moved, seeds, flagged, errFlagged, caught)
+	// At the 1% level 2 of 200 are expected; 8 or more has probability
+	// 0.1% for a test that holds its level (Poisson(2)), where counts
+	// taken for sample sizes flag dozens.
+	if flagged > 7 || errFlagged > 7 {
+		t.Errorf("of %d pairs of the same traffic the tail test flagged %d, the error test %d", seeds, flagged, errFlagged)
 	}
 	if moved < 20 {
 		t.Errorf("the p99 moved by 10%% in only %d of %d pairs: the case does not show why a test is needed", moved, seeds)

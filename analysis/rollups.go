@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"time"
@@ -58,7 +59,9 @@ func floorNs(t, step int64) int64 {
 type binAgg struct {
 	count, errors, zero, sum int64
 	min, max, first          int64
-	bins                     map[int32]int64
+	// wsq sums the squared count weights (store.Rollup.WeightSq).
+	wsq  int64
+	bins map[int32]int64
 }
 
 func newBinAgg() *binAgg {
@@ -67,6 +70,7 @@ func newBinAgg() *binAgg {
 
 func (a *binAgg) addRollup(r *store.Rollup) {
 	a.count += r.Count
+	a.wsq += cmp.Or(r.WeightSq, r.Count) // a source that keeps none: unsampled
 	a.errors += r.Errors
 	a.zero += r.ZeroCount
 	a.sum += r.SumNs
@@ -79,6 +83,7 @@ func (a *binAgg) addRollup(r *store.Rollup) {
 
 func (a *binAgg) merge(o *binAgg) {
 	a.count += o.count
+	a.wsq += o.wsq
 	a.errors += o.errors
 	a.zero += o.zero
 	a.sum += o.sum
@@ -87,6 +92,27 @@ func (a *binAgg) merge(o *binAgg) {
 	for i, n := range o.bins {
 		a.bins[i] += n
 	}
+}
+
+// nEff is the effective number of independent requests behind the
+// counts (Kish: count²/Σw²): the count itself for an unsampled stream,
+// fewer when sampled spans stand for several each. Tests of the counts
+// take it for their sample size.
+func (a *binAgg) nEff() float64 {
+	if a.wsq <= 0 {
+		return float64(a.count)
+	}
+	c := float64(a.count)
+	return c * c / float64(a.wsq)
+}
+
+// effective scales a count of a to the effective sample size: the
+// share x/count of nEff, rounded.
+func (a *binAgg) effective(x int64) int {
+	if a.count == 0 {
+		return 0
+	}
+	return int(math.Round(float64(x) / float64(a.count) * a.nEff()))
 }
 
 // sketch rebuilds the Sketch the durations would have filled (red.go).

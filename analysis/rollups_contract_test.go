@@ -137,6 +137,7 @@ func TestRollupsMatchSpans(t *testing.T) {
 				t.Run("ingest/latency/"+w.name, func(t *testing.T) { checkLatency(t, db, ds.Spans, w.from, w.to) })
 				t.Run("ingest/operations/"+w.name, func(t *testing.T) { checkOperations(t, db, ds.Spans, w.from, w.to) })
 				t.Run("ingest/tenants/"+w.name, func(t *testing.T) { checkTenants(t, db, ds.Spans, w.from, w.to) })
+				t.Run("ingest/weight_sq/"+w.name, func(t *testing.T) { checkWeightSq(t, db, ds.Spans, w.from, w.to) })
 			}
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
@@ -149,8 +150,46 @@ func TestRollupsMatchSpans(t *testing.T) {
 				t.Run("backfill/latency/"+w.name, func(t *testing.T) { checkLatency(t, db, ds.Spans, w.from, w.to) })
 				t.Run("backfill/operations/"+w.name, func(t *testing.T) { checkOperations(t, db, ds.Spans, w.from, w.to) })
 				t.Run("backfill/tenants/"+w.name, func(t *testing.T) { checkTenants(t, db, ds.Spans, w.from, w.to) })
+				t.Run("backfill/weight_sq/"+w.name, func(t *testing.T) { checkWeightSq(t, db, ds.Spans, w.from, w.to) })
 			}
 		})
+	}
+}
+
+// checkWeightSq compares each endpoint's weight_sq over [from, to) (whole
+// buckets) with the sum of its entry spans' squared count weights, and
+// checks that a third of the spans weighing 4 and a third 2.5 leave an
+// effective sample size below the count.
+func checkWeightSq(t *testing.T, src analysis.RollupSource, spans []store.Span, from, to time.Time) {
+	t.Helper()
+	step := store.RollupStep(to.Sub(from))
+	rows, err := src.Rollups(context.Background(), store.RollupQuery{Step: step, From: from, To: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct{ service, endpoint string }
+	got, count := map[key]int64{}, map[key]int64{}
+	for _, r := range rows {
+		got[key{r.Service, r.Endpoint}] += r.WeightSq
+		count[key{r.Service, r.Endpoint}] += r.Count
+	}
+	want := map[key]int64{}
+	for _, sp := range spans {
+		if sp.IsEntry() && sp.StartUnixNano >= from.UnixNano() && sp.StartUnixNano < to.UnixNano() {
+			w := store.CountWeight(sp.Weight)
+			want[key{sp.Service, sp.Name}] += w * w
+		}
+	}
+	if len(want) == 0 || len(got) != len(want) {
+		t.Fatalf("weight_sq of %d endpoints, want %d", len(got), len(want))
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%v: weight_sq %d, want %d", k, got[k], w)
+		}
+		if c := float64(count[k]); c*c/float64(got[k]) >= c {
+			t.Errorf("%v: effective sample size %.0f of %.0f weighted requests: the weights count as draws", k, c*c/float64(got[k]), c)
+		}
 	}
 }
 

@@ -92,6 +92,12 @@ type Rollup struct {
 	MinNs, MaxNs, SumNs int64
 	// ZeroCount counts durations ≤ 0 (in no bin).
 	ZeroCount int64
+	// WeightSq is the sum of the squared count weights of the spans
+	// counted: Count²/WeightSq is the effective number of independent
+	// spans behind the counts (Kish), Count itself for an unsampled
+	// stream, a tenth of it for one sampled 1 in 10. Tests of rollup
+	// counts take their sample size from it.
+	WeightSq int64
 	// Bins are ordered by index (RollupBin); with ZeroCount they sum to
 	// Count.
 	Bins []DurationBin

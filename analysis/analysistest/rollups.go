@@ -62,6 +62,7 @@ func (s *Source) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Roll
 			// Weighted as the stores' rollups are (store.CountWeight).
 			w := store.CountWeight(x.Weight)
 			r.Count += w
+			r.WeightSq += w * w
 			if x.Error {
 				r.Errors += w
 			}

@@ -260,3 +260,40 @@ func BenchmarkTraceIndexCost(b *testing.B) {
 		return map[string]float64{"cpu-us/span": storetest.ProcessCPU().Seconds()}
 	})
 }
+
+// TestRollupWeightSqMigration: a rollup row written before weight_sq
+// existed reads as unsampled (weight_sq = count), and merges with rows
+// written after it: the effective sample size of a bucket holding both
+// counts the old row's spans once each and a new span of weight 10 as
+// 100 in weight_sq.
+func TestRollupWeightSqMigration(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "old.db")
+	w := openAtVersion(t, path, 14)
+	minute := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	if _, err := w.ExecContext(ctx, `INSERT INTO rollups (step_s, bucket_ns, service, endpoint, version, kind, count, errors, roots,
+  first_ns, min_ns, max_ns, sum_ns, zero_count, bins) VALUES (60, ?, 'api', 'GET /a', 'v1', -1, 5, 1, 5, ?, 1000, 9000, 20000, 5, x'')`,
+		minute.UnixNano(), minute.UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	db := reopenLatest(t, w, path)
+	read := func() store.Rollup {
+		t.Helper()
+		rs, err := db.Rollups(ctx, store.RollupQuery{Step: store.RollupMinute, From: minute, To: minute.Add(time.Minute), Service: "api"})
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("Rollups = %+v, %v; want one row", rs, err)
+		}
+		return rs[0]
+	}
+	if r := read(); r.Count != 5 || r.WeightSq != 5 {
+		t.Fatalf("old row: count %d, weight_sq %d; want 5, 5", r.Count, r.WeightSq)
+	}
+	sp := store.Span{TraceID: store.TraceID{9}, SpanID: store.SpanID{9}, Service: "api", Name: "GET /a", Version: "v1",
+		Kind: store.KindServer, StartUnixNano: minute.Add(time.Second).UnixNano(), DurationNano: int64(time.Millisecond), Weight: 10}
+	if err := db.WriteSpans(ctx, []store.Span{sp}); err != nil {
+		t.Fatal(err)
+	}
+	if r := read(); r.Count != 15 || r.WeightSq != 105 {
+		t.Fatalf("old row and a span of weight 10: count %d, weight_sq %d; want 15, 105", r.Count, r.WeightSq)
+	}
+}

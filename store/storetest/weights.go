@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -30,9 +31,12 @@ func testWeights(t *testing.T, s store.Store) {
 		}
 		spans = append(spans, sp)
 	}
-	write(t, s, spans...)
+	// In two writes: a bucket's rows are appended per write and merged by
+	// readers and by compaction.
+	write(t, s, spans[:3]...)
+	write(t, s, spans[3:]...)
 
-	var count, errs, sum int64
+	var count, errs, sum, wsq int64
 	for i, sp := range spans {
 		got := mustTrace(t, s, sp.TraceID)
 		if len(got) != 1 {
@@ -43,6 +47,7 @@ func testWeights(t *testing.T, s store.Store) {
 		}
 		w := store.CountWeight(sp.Weight)
 		count += w
+		wsq += w * w
 		sum += w * sp.DurationNano
 		if sp.StatusCode == store.StatusError {
 			errs += w
@@ -74,6 +79,27 @@ func testWeights(t *testing.T, s store.Store) {
 	}
 	if binned+rs[0].ZeroCount != count {
 		t.Errorf("entry rollup bins hold %d, want %d", binned+rs[0].ZeroCount, count)
+	}
+	// WeightSq: the sum of the squared count weights, from which tests
+	// take the effective sample size — in the minute and hour rows, before
+	// and after compaction folds the two writes' rows; saturated for the
+	// span of weight 2^56.
+	for _, compacted := range []bool{false, true} {
+		if compacted {
+			if err := s.CompactRollups(ctxT(t)); err != nil {
+				t.Fatalf("CompactRollups: %v", err)
+			}
+		}
+		for _, step := range []time.Duration{store.RollupMinute, store.RollupHour} {
+			q := store.RollupQuery{Step: step, From: base.Truncate(step), To: base.Truncate(step).Add(step), Service: "sampled"}
+			if rs := rollups(t, s, q); len(rs) != 1 || rs[0].WeightSq != wsq || rs[0].Count != count {
+				t.Errorf("rollups by %s (compacted %v) = %+v; want count %d, weight_sq %d", step, compacted, rs, count, wsq)
+			}
+			q.Service = "huge"
+			if rs := rollups(t, s, q); len(rs) != 1 || rs[0].WeightSq != math.MaxInt64 {
+				t.Errorf("rollups of the span of weight 2^56 by %s = %+v; want weight_sq saturated", step, rs)
+			}
+		}
 	}
 	q := store.OperationQuery{From: base, To: base.Add(time.Minute), Service: "sampled", BinScale: store.RollupBinScale()}
 	for name, read := range map[string]func(store.OperationQuery) ([]store.OperationStats, error){

@@ -39,8 +39,10 @@ type rollupKey struct {
 const entryKind int32 = -1
 
 // rollupAgg is what a row holds; bins maps a RollupBin index to its count.
+// wsq is the sum of the squared count weights (weight_sq).
 type rollupAgg struct {
 	count, errors, roots, first, min, max, sum, zero int64
+	wsq                                              int64
 	bins                                             map[int32]int64
 }
 
@@ -51,11 +53,13 @@ func newAgg() *rollupAgg {
 // addSpan counts one span whose duration bin is bin (ok: RollupBin's) as
 // the spans of the unsampled stream it stands for: its weight rounded
 // (store.CountWeight) in every count and bin, and weight × duration in
-// the sum, so the mean stays sum/count. Min, max and first are the
+// the sum, so the mean stays sum/count, and its square in wsq, so tests
+// know how many draws the count rests on. Min, max and first are the
 // sampled spans' own.
 func (a *rollupAgg) addSpan(s *store.Span, bin int32, ok bool) {
 	w := store.CountWeight(s.Weight)
 	a.count += w
+	a.wsq = addSat(a.wsq, mulSat(w, w))
 	if s.StatusCode == store.StatusError {
 		a.errors += w
 	}
@@ -80,9 +84,18 @@ func mulSat(d, w int64) int64 {
 	return d * w
 }
 
+// addSat is a + b for a, b ≥ 0, saturating at MaxInt64.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
 // merge adds o into a.
 func (a *rollupAgg) merge(o *rollupAgg) {
 	a.count += o.count
+	a.wsq = addSat(a.wsq, o.wsq)
 	a.errors += o.errors
 	a.roots += o.roots
 	a.first = min(a.first, o.first)
@@ -182,11 +195,11 @@ func ceilTo(t, step int64) int64 {
 
 // rollupColumns are the columns a writer sets (folded takes its default
 // 0) and readers scan, in this order.
-const rollupColumns = "step_s, bucket_ns, service, endpoint, version, kind, count, errors, roots, first_ns, min_ns, max_ns, sum_ns, zero_count, bins"
+const rollupColumns = "step_s, bucket_ns, service, endpoint, version, kind, count, errors, roots, first_ns, min_ns, max_ns, sum_ns, zero_count, bins, weight_sq"
 
-const rollupValues = 15
+const rollupValues = 16
 
-// rollupInsertRows is how many rows one INSERT binds (15 values each, far
+// rollupInsertRows is how many rows one INSERT binds (16 values each, far
 // below either dialect's limit).
 const rollupInsertRows = 200
 
@@ -225,7 +238,7 @@ func insertRollups(ctx context.Context, c Conn, rows map[rollupKey]*rollupAgg, f
 		for _, k := range keys[:n] {
 			a := rows[k]
 			args = append(args, k.stepS, k.bucket, k.service, k.endpoint, k.version, k.kind, a.count, a.errors, a.roots,
-				a.first, a.min, a.max, a.sum, a.zero, EncodeBins(a.bins))
+				a.first, a.min, a.max, a.sum, a.zero, EncodeBins(a.bins), a.wsq)
 		}
 		q := `INSERT INTO rollups (` + cols + `) VALUES ` + row + strings.Repeat(", "+row, n-1)
 		if _, err := c.Exec(ctx, Rebind(c.Dialect(), q), args...); err != nil {
@@ -243,14 +256,15 @@ func insertRollups(ctx context.Context, c Conn, rows map[rollupKey]*rollupAgg, f
 // client's CPU for the rollups of a batch went to binding 15 values a row.
 var rollupArraysSQL = `INSERT INTO rollups (` + rollupColumns + `, folded)
 SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[], $8::bigint[],
-  $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bytea[], $16::smallint[])`
+  $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bytea[], $16::bigint[],
+  $17::smallint[])`
 
 func insertRollupArrays(ctx context.Context, c Conn, rows map[rollupKey]*rollupAgg, keys []rollupKey, folded bool) error {
 	n := len(keys)
 	var (
 		step, kind                        = make([]int32, n), make([]int32, n)
 		bucket, count, errs, roots, first = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-		minNs, maxNs, sum, zero           = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		minNs, maxNs, sum, zero, wsq      = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		service, endpoint, version        = make([]string, n), make([]string, n), make([]string, n)
 		bins                              = make([][]byte, n)
 		fold                              = make([]int16, n)
@@ -259,13 +273,14 @@ func insertRollupArrays(ctx context.Context, c Conn, rows map[rollupKey]*rollupA
 		a := rows[k]
 		step[i], bucket[i], service[i], endpoint[i], version[i], kind[i] = k.stepS, k.bucket, k.service, k.endpoint, k.version, k.kind
 		count[i], errs[i], roots[i], first[i], minNs[i], maxNs[i], sum[i], zero[i] = a.count, a.errors, a.roots, a.first, a.min, a.max, a.sum, a.zero
+		wsq[i] = a.wsq
 		bins[i] = EncodeBins(a.bins)
 		if folded {
 			fold[i] = 1
 		}
 	}
 	if _, err := c.Exec(ctx, rollupArraysSQL, step, bucket, service, endpoint, version, kind, count, errs, roots, first,
-		minNs, maxNs, sum, zero, bins, fold); err != nil {
+		minNs, maxNs, sum, zero, bins, wsq, fold); err != nil {
 		return fmt.Errorf("insert rollups: %w", err)
 	}
 	return nil
@@ -330,8 +345,13 @@ func scanRollupInto(sc Scanner, merged map[rollupKey]*rollupAgg, norm func(*roll
 		raw []byte
 	)
 	if err := sc.Scan(&k.stepS, &k.bucket, &k.service, &k.endpoint, &k.version, &k.kind, &o.count, &o.errors, &o.roots,
-		&o.first, &o.min, &o.max, &o.sum, &o.zero, &raw); err != nil {
+		&o.first, &o.min, &o.max, &o.sum, &o.zero, &raw, &o.wsq); err != nil {
 		return k, err
+	}
+	if o.wsq == 0 {
+		// A row written before weight_sq existed: each counted span is
+		// taken for its own draw (exact for spans without a weight).
+		o.wsq = o.count
 	}
 	if norm != nil {
 		norm(&k)
@@ -349,7 +369,7 @@ func scanRollupInto(sc Scanner, merged map[rollupKey]*rollupAgg, norm func(*roll
 func toRollup(k rollupKey, a *rollupAgg) store.Rollup {
 	r := store.Rollup{Service: k.service, Endpoint: k.endpoint, Version: k.version, BucketUnixNano: k.bucket,
 		Count: a.count, Errors: a.errors, Roots: a.roots, FirstUnixNano: a.first,
-		MinNs: a.min, MaxNs: a.max, SumNs: a.sum, ZeroCount: a.zero,
+		MinNs: a.min, MaxNs: a.max, SumNs: a.sum, ZeroCount: a.zero, WeightSq: a.wsq,
 		Bins: sortedBins(a.bins)}
 	return r
 }

@@ -392,13 +392,14 @@ func (bf backfill) aggregate(ctx context.Context, c Conn, from, to int64, b *Rol
 	default:
 		key, only = "kind", ""
 	}
-	// Each span counts as its weight (WeightCount), as RollupBuilder.Add
-	// counts it.
+	// Each span counts as its weight (WeightCount), and its square in
+	// weight_sq, as RollupBuilder.Add counts it.
 	w := WeightCount
 	q := `SELECT service, name, ` + key + `, start_ns / 60000000000 AS m, ` + bin + ` AS bin, CAST(sum(` + w + `) AS BIGINT),
   CAST(sum(CASE WHEN status_code = 2 THEN ` + w + ` ELSE 0 END) AS BIGINT),
   CAST(sum(CASE WHEN parent_span_id IS NULL THEN ` + w + ` ELSE 0 END) AS BIGINT),
-  min(start_ns), min(duration_ns), max(duration_ns), ` + WeightedSum("duration_ns") + `
+  min(start_ns), min(duration_ns), max(duration_ns), ` + WeightedSum("duration_ns") + `,
+  sum(CAST(` + w + ` AS DOUBLE PRECISION) * ` + w + `)
 FROM spans WHERE start_ns >= ` + a.Add(from) + ` AND start_ns < ` + a.Add(to) + only + `
 GROUP BY 1, 2, 3, 4, 5`
 	return c.Query(ctx, q, func(sc Scanner) error {
@@ -407,14 +408,19 @@ GROUP BY 1, 2, 3, 4, 5`
 			p   = &rollupAgg{bins: map[int32]int64{}}
 			m   int64
 			bin *int64
-			dst any = &k.version
+			wsq float64 // squares of weights up to 2^56 overflow a BIGINT
+			dst any     = &k.version
 		)
 		if bf.kind >= 0 {
 			dst = &k.kind
 		}
 		if err := sc.Scan(&k.service, &k.endpoint, dst, &m, &bin, &p.count, &p.errors, &p.roots,
-			&p.first, &p.min, &p.max, &p.sum); err != nil {
+			&p.first, &p.min, &p.max, &p.sum, &wsq); err != nil {
 			return err
+		}
+		p.wsq = math.MaxInt64
+		if wsq < math.MaxInt64 {
+			p.wsq = int64(wsq)
 		}
 		k.bucket = m * minuteNs
 		if bin == nil {
