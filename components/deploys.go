@@ -43,6 +43,9 @@ type ImpactView struct {
 	Rate, Errors, P99    string
 	ErrorsUp, ErrorsDown bool
 	P99Up                bool
+	// P99Noise: the p99 moved by 10% or more but the tail test finds no
+	// change (a noisy p99 of few requests), said beside it.
+	P99Noise bool
 }
 
 // CompareFormView chooses a canary comparison: two versions of one

@@ -371,7 +371,8 @@ func TestAPIDeployImpact(t *testing.T) {
 		t.Errorf("single marker: impact %+v, want the list's", one.Impact)
 	}
 	w = serve(t, f.handler, "GET", "/deploys", "")
-	if body := w.Body.String(); w.Code != 200 || !strings.Contains(body, `data-testid="impact-p99" data-up="false"`) || !strings.Contains(body, "p99 ") {
+	if body := w.Body.String(); w.Code != 200 || !strings.Contains(body, `data-testid="impact-p99" data-up="false"`) ||
+		!strings.Contains(body, `data-testid="impact-p99-noise"`) {
 		t.Errorf("deploys page: %d, lacks the impact column", w.Code)
 	}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/tailscope/tailscope/analysis"
@@ -55,6 +56,7 @@ func impactView(imp analysis.DeployImpact, firstSeen bool) components.ImpactView
 	// Marked when the tail is slower by test, not by a p99 estimate that
 	// moves this much between two samples of the same traffic.
 	v.P99Up = imp.P99Changed && *imp.P99ChangePct > 0
+	v.P99Noise = imp.P99ChangePct != nil && math.Abs(*imp.P99ChangePct) >= 10 && !imp.P99Changed
 	return v
 }
 
