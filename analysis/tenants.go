@@ -46,6 +46,13 @@ type TenantStats struct {
 	// tenant), TailShare their share of all such requests.
 	TailCount int64   `json:"tail_count"`
 	TailShare float64 `json:"tail_share"`
+	// Hot: the tenant's share of the tail is well above its share of
+	// requests — at least twice it and ten points more — and by test: a
+	// one-sided binomial test of its tail count against its traffic share
+	// at 1% over the tenants listed (Bonferroni). A tail of a few dozen
+	// requests gives a small tenant two or three of them by chance often;
+	// the test keeps those unmarked.
+	Hot bool `json:"hot"`
 }
 
 // TenantsReport is the body of GET /api/v1/tenants.
@@ -144,7 +151,35 @@ func Tenants(ctx context.Context, src RollupSource, q TenantsQuery) (TenantsRepo
 		}
 		rep.Tenants = append(rep.Tenants, ts)
 	}
+	markHot(rep.Tenants, total, rep.TailCount)
 	return rep, nil
+}
+
+// Thresholds of TenantStats.Hot.
+const (
+	hotTailFactor = 2
+	hotTailMargin = 0.10
+	hotAlpha      = 0.01
+)
+
+// markHot sets Hot on the tenants whose tail count (of the window's tail
+// of tail requests) is improbably high for their share of the traffic: under no association each of the tail's
+// requests is a given tenant's with the tenant's traffic share. Counts of
+// a sampled stream are scaled to the effective sample size of the window
+// (binAgg.nEff): the test sees the requests drawn.
+func markHot(tenants []TenantStats, total *binAgg, tail int64) {
+	if tail == 0 || len(tenants) == 0 {
+		return
+	}
+	n := total.effective(tail)
+	for i := range tenants {
+		ts := &tenants[i]
+		if ts.TailShare < hotTailFactor*ts.Share || ts.TailShare < ts.Share+hotTailMargin {
+			continue
+		}
+		k := total.effective(ts.TailCount)
+		ts.Hot = binomialAtLeast(k, n, ts.Share) < hotAlpha/float64(len(tenants))
+	}
 }
 
 func tenantStats(tenant string, a *binAgg, total int64, cut tailCut, tail int64) (TenantStats, error) {

@@ -10,14 +10,6 @@ import (
 	"github.com/tailscope/tailscope/store"
 )
 
-// hotTailShare is how far a tenant's share of the slowest 1% must pass its
-// share of requests for its row to be marked: twice it, and ten points
-// more, so a quiet tenant with one slow request in a small tail is not.
-const (
-	hotTailFactor = 2
-	hotTailMargin = 0.10
-)
-
 func countText(n int64) string { return chart.FormatCount(float64(n)) }
 
 // tenantsTable is the latency page's tenants table.
@@ -48,7 +40,7 @@ func tenantsTable(rep analysis.TenantsReport, p components.EndpointPicker, tr Ti
 			Href: href.With("/latency", latency...), TracesHref: href.With("/search", traces...),
 			Count: ts.Count, Share: ts.Share, ErrorRate: ts.ErrorRate, P50Ms: ts.P50Ms, P99Ms: ts.P99Ms,
 			TailCount: ts.TailCount, TailShare: ts.TailShare,
-			Hot:     rep.TailCount > 0 && ts.TailShare >= hotTailFactor*ts.Share && ts.TailShare >= ts.Share+hotTailMargin,
+			Hot:     ts.Hot,
 			Current: p.Tenant != "" && ts.Tenant == p.Tenant,
 		})
 	}
