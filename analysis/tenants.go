@@ -49,9 +49,10 @@ type TenantStats struct {
 	// Hot: the tenant's share of the tail is well above its share of
 	// requests — at least twice it and ten points more — and by test: a
 	// one-sided binomial test of its tail count against its traffic share
-	// at 1% over the tenants listed (Bonferroni). A tail of a few dozen
+	// at 1% over the tenants listed (Bonferroni). A tail of a dozen
 	// requests gives a small tenant two or three of them by chance often;
-	// the test keeps those unmarked.
+	// the test keeps those unmarked. Decided on the requests at or past
+	// the p99's bin (markHot), a few more than TailCount.
 	Hot bool `json:"hot"`
 }
 
@@ -139,6 +140,7 @@ func Tenants(ctx context.Context, src RollupSource, q TenantsQuery) (TenantsRepo
 	slices.SortFunc(names, func(x, y string) int {
 		return cmp.Or(cmp.Compare(byTenant[y].count, byTenant[x].count), cmp.Compare(x, y))
 	})
+	var listed []*binAgg
 	for i, t := range names {
 		a := byTenant[t]
 		if i >= limit {
@@ -150,8 +152,9 @@ func Tenants(ctx context.Context, src RollupSource, q TenantsQuery) (TenantsRepo
 			return TenantsReport{}, fmt.Errorf("analysis: tenants: %s: %w", t, err)
 		}
 		rep.Tenants = append(rep.Tenants, ts)
+		listed = append(listed, a)
 	}
-	markHot(rep.Tenants, total, rep.TailCount)
+	markHot(rep.Tenants, listed, total, cut)
 	return rep, nil
 }
 
@@ -162,23 +165,29 @@ const (
 	hotAlpha      = 0.01
 )
 
-// markHot sets Hot on the tenants whose tail count (of the window's tail
-// of tail requests) is improbably high for their share of the traffic: under no association each of the tail's
-// requests is a given tenant's with the tenant's traffic share. Counts of
-// a sampled stream are scaled to the effective sample size of the window
-// (binAgg.nEff): the test sees the requests drawn.
-func markHot(tenants []TenantStats, total *binAgg, tail int64) {
+// markHot sets Hot on the listed tenants (aggs their rollups) whose
+// share of the requests at or past the bin holding the p99 (cut) is
+// improbably high for their share of the traffic: under no association
+// each of those requests is a given tenant's with the tenant's traffic
+// share. The test counts the p99's own bin too, a few more requests than
+// TailCount: past it alone, a bin boundary can cut a tail of a dozen to a
+// handful, and the same slow tenant would be marked or not by where the
+// boundary fell. Counts of a sampled stream are scaled to the window's
+// effective sample size (binAgg.nEff): the test sees the requests drawn.
+func markHot(tenants []TenantStats, aggs []*binAgg, total *binAgg, cut tailCut) {
+	tail := total.atOrAbove(cut)
 	if tail == 0 || len(tenants) == 0 {
 		return
 	}
 	n := total.effective(tail)
 	for i := range tenants {
-		ts := &tenants[i]
-		if ts.TailShare < hotTailFactor*ts.Share || ts.TailShare < ts.Share+hotTailMargin {
+		k := aggs[i].atOrAbove(cut)
+		share := float64(aggs[i].count) / float64(total.count)
+		tailShare := float64(k) / float64(tail)
+		if tailShare < hotTailFactor*share || tailShare < share+hotTailMargin {
 			continue
 		}
-		k := total.effective(ts.TailCount)
-		ts.Hot = binomialAtLeast(k, n, ts.Share) < hotAlpha/float64(len(tenants))
+		tenants[i].Hot = binomialAtLeast(total.effective(k), n, share) < hotAlpha/float64(len(tenants))
 	}
 }
 
@@ -231,6 +240,20 @@ func tailBin(a *binAgg, q float64) tailCut {
 		return tailCut{zero: true}
 	}
 	return tailCut{bin: idx[len(idx)-1]}
+}
+
+// atOrAbove counts a's durations in cut's bin and past it.
+func (a *binAgg) atOrAbove(cut tailCut) int64 {
+	if cut.zero {
+		return a.count
+	}
+	var n int64
+	for i, c := range a.bins {
+		if i >= cut.bin {
+			n += c
+		}
+	}
+	return n
 }
 
 // above counts a's durations in bins past cut.
