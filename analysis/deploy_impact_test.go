@@ -106,7 +106,7 @@ func deployImpactTails(t *testing.T, weight float64) {
 	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	at := start.Add(time.Hour)
 	const (
-		seeds    = 200
+		seeds    = seededReps
 		requests = 1200
 	)
 	// hour returns one hour of a service's requests from t0: durations
@@ -168,16 +168,6 @@ func deployImpactTails(t *testing.T, weight float64) {
 	}
 	t.Logf("same traffic: p99 moved ≥10%% in %d of %d pairs, tail test flagged %d, error test %d; slowed: caught %d",
 		moved, seeds, flagged, errFlagged, caught)
-	// At the 1% level 2 of 200 are expected; 8 or more has probability
-	// 0.1% for a test that holds its level (Poisson(2)), where counts
-	// taken for sample sizes flag dozens.
-	if flagged > 7 || errFlagged > 7 {
-		t.Errorf("of %d pairs of the same traffic the tail test flagged %d, the error test %d", seeds, flagged, errFlagged)
-	}
-	if moved < 20 {
-		t.Errorf("the p99 moved by 10%% in only %d of %d pairs: the case does not show why a test is needed", moved, seeds)
-	}
-	if caught < seeds*95/100 {
-		t.Errorf("the tail test caught %d of %d slowed deploys", caught, seeds)
-	}
+	seededOutcome{falseAlarms: map[string]int{"the tail test": flagged, "the error test": errFlagged},
+		naive: moved, caught: caught}.check(t)
 }
