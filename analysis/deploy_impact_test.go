@@ -2,7 +2,6 @@ package analysis_test
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -113,19 +112,12 @@ func deployImpactTails(t *testing.T, weight float64) {
 	// lognormal around 50 ms, slowed by extra for a share of them, 5%
 	// errors.
 	hour := func(rng *rand.Rand, t0 time.Time, share float64, extra time.Duration, spans []store.Span) []store.Span {
-		step := int64(time.Hour) / requests
 		for i := range requests {
 			d := time.Duration(float64(50*time.Millisecond) * math.Exp(0.6*rng.NormFloat64()))
 			if rng.Float64() < share {
 				d += extra
 			}
-			var s store.Span
-			binary.BigEndian.PutUint64(s.TraceID[:8], rng.Uint64())
-			binary.BigEndian.PutUint64(s.TraceID[8:], rng.Uint64())
-			binary.BigEndian.PutUint64(s.SpanID[:], rng.Uint64()|1)
-			s.Service, s.Name, s.Kind, s.Weight = "checkout", "POST /pay", store.KindServer, weight
-			s.StartUnixNano = t0.UnixNano() + int64(i)*step + rng.Int64N(step)
-			s.DurationNano = int64(d)
+			s := checkoutSpan(rng, t0, i, requests, d, weight)
 			if rng.Float64() < 0.05 {
 				s.StatusCode = store.StatusError
 			}

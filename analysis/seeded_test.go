@@ -1,6 +1,13 @@
 package analysis_test
 
-import "testing"
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/tailscope/tailscope/store"
+)
 
 // seededOutcome is what a seeded check of a statistical mark counted over
 // 200 repetitions: how often the mark fired with nothing changed (per
@@ -33,4 +40,19 @@ func (o seededOutcome) check(t *testing.T) {
 	if o.caught < seededReps*95/100 {
 		t.Errorf("the injected change was caught in %d of %d repetitions", o.caught, seededReps)
 	}
+}
+
+// checkoutSpan is one request of a seeded check: an entry span of
+// checkout's POST /pay lasting d, in the i-th of requests equal slots of
+// the hour from t0, with random ids.
+func checkoutSpan(rng *rand.Rand, t0 time.Time, i, requests int, d time.Duration, weight float64) store.Span {
+	var s store.Span
+	binary.BigEndian.PutUint64(s.TraceID[:8], rng.Uint64())
+	binary.BigEndian.PutUint64(s.TraceID[8:], rng.Uint64())
+	binary.BigEndian.PutUint64(s.SpanID[:], rng.Uint64()|1)
+	s.Service, s.Name, s.Kind, s.Weight = "checkout", "POST /pay", store.KindServer, weight
+	step := int64(time.Hour) / int64(requests)
+	s.StartUnixNano = t0.UnixNano() + int64(i)*step + rng.Int64N(step)
+	s.DurationNano = int64(d)
+	return s
 }

@@ -3,7 +3,6 @@ package analysis_test
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -238,7 +237,6 @@ func tenantsHot(t *testing.T, weight float64) {
 	tenants := []string{"acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka"}
 	shares := []float64{0.4, 0.2, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05}
 	hour := func(rng *rand.Rand, slowed string) []store.Span {
-		step := int64(time.Hour) / requests
 		spans := make([]store.Span, 0, requests)
 		for i := range requests {
 			x, tenant := rng.Float64(), tenants[len(tenants)-1]
@@ -253,13 +251,8 @@ func tenantsHot(t *testing.T, weight float64) {
 			if tenant == slowed && rng.Float64() < 0.3 {
 				d += 300 * time.Millisecond
 			}
-			var s store.Span
-			binary.BigEndian.PutUint64(s.TraceID[:8], rng.Uint64())
-			binary.BigEndian.PutUint64(s.TraceID[8:], rng.Uint64())
-			binary.BigEndian.PutUint64(s.SpanID[:], rng.Uint64()|1)
-			s.Service, s.Name, s.Kind, s.Tenant, s.Weight = "checkout", "POST /pay", store.KindServer, tenant, weight
-			s.StartUnixNano = start.UnixNano() + int64(i)*step + rng.Int64N(step)
-			s.DurationNano = int64(d)
+			s := checkoutSpan(rng, start, i, requests, d, weight)
+			s.Tenant = tenant
 			spans = append(spans, s)
 		}
 		return spans
