@@ -66,11 +66,11 @@ type DeployImpact struct {
 	// 1,000 requests (ten past its p99; of a sampled stream, 1,000
 	// effective draws); null otherwise.
 	P99ChangePct *float64 `json:"p99_change_pct"`
-	// P99Changed says the tail moved, not just its estimate: the share of
-	// requests after the deploy slower than the before side's p99 differs
-	// from the before side's own share (a two-proportion test at the 1%
-	// level, in the direction of P99ChangePct), and the p99 changed by at
-	// least 10%. A thousand requests put a p99 on its tenth-slowest one,
+	// P99Changed says the tail moved, not just its estimate: the slower
+	// side has more of its requests past the faster side's p99 bin, or
+	// the faster side fewer past the slower side's (two-proportion tests
+	// at 0.5% each, on effective sample sizes; tailMoved), and the p99
+	// changed by at least 10%. A thousand requests put a p99 on its tenth-slowest one,
 	// so a 10% swing is common between two samples of one distribution;
 	// the change alone is not evidence.
 	P99Changed bool `json:"p99_changed"`
