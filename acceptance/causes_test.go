@@ -265,10 +265,19 @@ func checkNamedHop(t *testing.T, c analysis.Comparison, cause scenario.Cause) {
 		return
 	}
 	if top.Service != cause.Service && top.Dependency != cause.Dependency {
-		t.Errorf("the tail grew most on %s (+%.1f ms), want a hop of service %s or dependency %s; summary %q",
-			top.Label, top.TailDeltaMs, cause.Service, cause.Dependency, c.Summary)
+		t.Errorf("the tail grew most on %s (+%.1f ms), want a hop of service %s or dependency %s; summary %q; hops %s",
+			top.Label, top.TailDeltaMs, cause.Service, cause.Dependency, c.Summary, hopDeltas(c.Dependencies))
 	}
 	if !strings.Contains(c.Summary, top.Label) {
 		t.Errorf("summary %q does not name %s", c.Summary, top.Label)
 	}
+}
+
+// hopDeltas lists each hop's tail and mean change, for failure messages.
+func hopDeltas(deps []analysis.DependencyDelta) string {
+	var b strings.Builder
+	for _, d := range deps {
+		fmt.Fprintf(&b, "[%s tail %.1f→%.1f ms, mean %.1f→%.1f ms] ", d.Label, d.BeforeTailMs, d.AfterTailMs, d.BeforeMs, d.AfterMs)
+	}
+	return b.String()
 }

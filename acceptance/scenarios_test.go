@@ -287,6 +287,7 @@ func checkDeployCauses(t *testing.T, ts *tailscope, sc scenario.Scenario, p demo
 		c := ts.compare(t, url.Values{"deploy": {itoa(d.ID)}, "window": {"1h"}})
 		t.Logf("deploy %s %s at %s (%s): %d before, %d after: %s", d.Service, d.Version, d.At.Format(time.RFC3339), d.Source,
 			c.Before.Count, c.After.Count, c.Summary)
+		t.Logf("hops: %s", hopDeltas(c.Dependencies))
 		if atP99 {
 			checkDeployVerdict(t, c, cause)
 		} else if c.Verdict != cause.Verdict {

@@ -122,6 +122,9 @@ type Comparison struct {
 	ErrorRate    *ErrorRateDelta   `json:"error_rate"`
 	Throughput   ThroughputDelta   `json:"throughput"`
 	Dependencies []DependencyDelta `json:"dependencies"`
+	// TailPercentile is the percentile past which the dependencies' tail
+	// columns are measured: the summary's headline (0 with no baseline).
+	TailPercentile float64 `json:"tail_percentile"`
 	// Verdict rests on the percentile intervals and the error-rate test,
 	// each at CILevel and with a minimum practical effect (10% and 0.5 ms
 	// for latency, 0.1 point for errors); Mann–Whitney is reported as
@@ -195,7 +198,8 @@ type ThroughputDelta struct {
 
 // DependencyDelta is the change of critical-path time on one hop: mean
 // per request over a sample of each side, and mean over each side's
-// slowest requests (its tail, where a p99 change lives).
+// slowest requests (its tail: those past the comparison's
+// TailPercentile, where the headline change lives).
 type DependencyDelta struct {
 	Service      string  `json:"service"`
 	Dependency   string  `json:"dependency"`
@@ -286,13 +290,15 @@ func Compare(ctx context.Context, src SpanSource, q CompareQuery) (Comparison, e
 		c.Reasons = append(c.Reasons, fmt.Sprintf("%s has data only from %s UTC: the endpoint had no earlier requests",
 			c.Before.Label, c.Before.DataFrom.Format("2006-01-02 15:04:05")))
 	}
-	deps, err := dependencyDeltas(ctx, src, before, after, q.MaxTraces)
+	c.Insufficient = !c.Percentiles[0].Tested
+	c.verdict()
+	c.TailPercentile = c.headline().Percentile
+	deps, err := dependencyDeltas(ctx, src, before, after, c.TailPercentile, q.MaxTraces)
 	if err != nil {
 		return Comparison{}, err
 	}
 	c.Dependencies = deps
-	c.Insufficient = !c.Percentiles[0].Tested
-	c.verdict()
+	c.Summary = c.summary()
 	return c, nil
 }
 

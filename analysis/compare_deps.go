@@ -50,8 +50,12 @@ func overlay(b, a *compareSide) []OverlayBucket {
 }
 
 // dependencyDeltas compares mean critical time per hop on an even sample
-// of each side and on each side's slowest requests.
-func dependencyDeltas(ctx context.Context, src SpanSource, before, after compareSide, maxTraces int) ([]DependencyDelta, error) {
+// of each side and on each side's requests past its tailPct percentile.
+// The tail is the headline's (Comparison.headline): a p95 change is
+// explained by the slowest 5%, not by the slowest 1% — at 450 requests a
+// side that is 4 requests, where one stalled process outweighs the
+// cause.
+func dependencyDeltas(ctx context.Context, src SpanSource, before, after compareSide, tailPct float64, maxTraces int) ([]DependencyDelta, error) {
 	type sideTimes struct {
 		all, tail map[hopKey]float64
 	}
@@ -62,10 +66,11 @@ func dependencyDeltas(ctx context.Context, src SpanSource, before, after compare
 			return st, nil
 		}
 		// A sampled side (weights.go): the even sample is drawn by weight
-		// and the tail is the slowest 1% of the requests stood for.
+		// and the tail is the slowest share of the requests stood for.
 		cw := newCumWeights(n, func(i int) float64 { return s.samples[i].Weight })
 		even, pps := cw.pick([][2]int{{0, n}}, n, maxTraces)
-		// The tail: the slowest 1% (at least one request), capped.
+		// The tail: the slowest (100 − tailPct)% (at least one request),
+		// capped.
 		order := make([]int, n)
 		for i := range order {
 			order[i] = i
@@ -73,7 +78,7 @@ func dependencyDeltas(ctx context.Context, src SpanSource, before, after compare
 		slices.SortFunc(order, func(a, b int) int {
 			return cmp.Or(cmp.Compare(s.samples[b].DurationNano, s.samples[a].DurationNano), cmp.Compare(a, b))
 		})
-		k, want := 0, max(math.Floor(cw.upTo(n)/100), 1)
+		k, want := 0, max(math.Floor(cw.upTo(n)*(100-tailPct)/100), 1)
 		for acc := 0.0; k < min(n, maxTraces) && acc < want; k++ {
 			acc += cw.of(order[k])
 		}

@@ -100,6 +100,9 @@ func TestCompareRegression(t *testing.T) {
 	if c.Dependencies[0].Label != "candidate-svc → postgresql" || c.Dependencies[0].TailDeltaMs < 200 {
 		t.Errorf("largest tail delta %+v", c.Dependencies[0])
 	}
+	if c.TailPercentile != 99 || c.TailLabel() != "slowest 1%, past p99" {
+		t.Errorf("a p99 headline: tail past p%v (%s), want the slowest 1%%", c.TailPercentile, c.TailLabel())
+	}
 }
 
 // TestCompareAA: the same version in two windows is "no significant

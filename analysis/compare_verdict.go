@@ -9,7 +9,7 @@ import (
 )
 
 // verdict decides regressed / improved / no significant change and
-// writes the reasons and the one-sentence summary.
+// writes the reasons; the summary waits for the hops (summary).
 func (c *Comparison) verdict() {
 	worse, better := false, false
 	for _, p := range c.Percentiles {
@@ -45,16 +45,12 @@ func (c *Comparison) verdict() {
 	default:
 		c.Verdict = VerdictNoChange
 	}
-	c.Summary = c.summary()
 }
 
-// summary writes e.g. "p99 420 ms → 1.8 s, +330% [CI +250% … +410%],
-// regression; most of it in candidate-svc → postgresql".
-func (c *Comparison) summary() string {
-	if c.Before.Count == 0 || c.After.Count == 0 {
-		return fmt.Sprintf("No comparison: %d requests %s, %d %s.", c.Before.Count, c.Before.Label, c.After.Count, c.After.Label)
-	}
-	// Headline the highest tested percentile, or the one that decided.
+// headline is the percentile the summary leads with: the one that decided
+// the verdict, else the highest tested. The hops' tail is the requests
+// past it, so "most of it in" explains the change the summary states.
+func (c *Comparison) headline() PercentileDelta {
 	head := c.Percentiles[0]
 	for _, p := range c.Percentiles {
 		if p.Tested {
@@ -66,6 +62,16 @@ func (c *Comparison) summary() string {
 			head = p
 		}
 	}
+	return head
+}
+
+// summary writes e.g. "p99 420 ms → 1.8 s, +330% [CI +250% … +410%],
+// regression; most of it in candidate-svc → postgresql".
+func (c *Comparison) summary() string {
+	if c.Before.Count == 0 || c.After.Count == 0 {
+		return fmt.Sprintf("No comparison: %d requests %s, %d %s.", c.Before.Count, c.Before.Label, c.After.Count, c.After.Label)
+	}
+	head := c.headline()
 	var b strings.Builder
 	fmt.Fprintf(&b, "p%s %s → %s, %+.0f%%", fmtPct(head.Percentile), units.Ms(head.BeforeMs), units.Ms(head.AfterMs), head.DeltaPct)
 	if head.Tested {
@@ -121,4 +127,15 @@ func (c *Comparison) mostOfIt(delta float64) string {
 // fmtPct writes 99 as "99" and 99.9 as "99.9".
 func fmtPct(p float64) string {
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", p), "0"), ".")
+}
+
+// TailLabel names the requests the hops' tail columns average over, as
+// "slowest 5%, past p95". Comparisons saved before TailPercentile existed
+// measured the slowest 1%.
+func (c *Comparison) TailLabel() string {
+	p := c.TailPercentile
+	if p == 0 {
+		p = 99
+	}
+	return "slowest " + fmtPct(100-p) + "%, past p" + fmtPct(p)
 }

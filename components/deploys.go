@@ -87,6 +87,9 @@ type CompareView struct {
 type ComparisonView struct {
 	Service, Endpoint       string
 	BeforeLabel, AfterLabel string
+	// TailLabel names the requests the hops' tail columns average over
+	// ("slowest 5%"): those past the summary's percentile.
+	TailLabel string
 	// VerdictClass is "regressed", "improved", "nochange" or "new".
 	Verdict, VerdictClass, Summary string
 	Reasons                        []string

@@ -345,6 +345,8 @@ func mdComparison(w *mdWriter, c analysis.Comparison, before, after, href string
 		sigWord, c.ErrorRate.PValue)
 	w.line("")
 	if len(c.Dependencies) > 0 {
+		w.line("Tail: each side's %s, the percentile the summary leads with.", c.TailLabel())
+		w.line("")
 		w.line("| Hop | Tail %s | Tail %s | Tail change | Mean change |", strings.ToLower(before), strings.ToLower(after))
 		w.line("| --- | ---: | ---: | ---: | ---: |")
 		for i, d := range c.Dependencies {

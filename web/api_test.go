@@ -209,13 +209,18 @@ func TestAPICompareDeployAndVersions(t *testing.T) {
 	} {
 		w := serve(t, f.handler, "GET", target, "")
 		var c struct {
-			Verdict  string `json:"verdict"`
-			Summary  string `json:"summary"`
-			Endpoint string `json:"endpoint"`
+			Verdict  string  `json:"verdict"`
+			Summary  string  `json:"summary"`
+			Endpoint string  `json:"endpoint"`
+			Tail     float64 `json:"tail_percentile"`
 		}
 		decode(t, w.Code, 200, w.Body.Bytes(), &c)
 		if c.Verdict != "improved" || c.Endpoint != analysistest.Endpoint {
 			t.Errorf("%s: verdict %q on %q (%s); want improved on GET /v1/feed", target, c.Verdict, c.Endpoint, c.Summary)
+		}
+		// The hops' tail is past the percentile the summary leads with.
+		if head := fmt.Sprintf("p%v ", c.Tail); !strings.HasPrefix(c.Summary, head) {
+			t.Errorf("%s: tail past p%v, summary %q", target, c.Tail, c.Summary)
 		}
 	}
 }

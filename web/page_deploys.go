@@ -320,7 +320,7 @@ func (s *Server) handleComparePage(w http.ResponseWriter, r *http.Request) {
 // ("before"/"after", two versions, "before"/"during").
 func comparisonView(c analysis.Comparison, before, after string) components.ComparisonView {
 	v := components.ComparisonView{
-		Service: c.Service, Endpoint: c.Endpoint, BeforeLabel: before, AfterLabel: after,
+		Service: c.Service, Endpoint: c.Endpoint, BeforeLabel: before, AfterLabel: after, TailLabel: c.TailLabel(),
 		Verdict: c.Verdict, VerdictClass: verdictClass(c.Verdict), Summary: c.Summary, Reasons: c.Reasons,
 		Insufficient: c.Insufficient, CILevel: units.SLOPercent(c.CILevel), NoBaseline: c.Baseline == analysis.BaselineNone,
 		RateBefore: c.Throughput.BeforePerS, RateAfter: c.Throughput.AfterPerS,
