@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -202,30 +203,47 @@ func LoadSamples(b testing.TB, w store.Writer, start time.Time, roots int) {
 
 // IndexCost is the body of the stores' BenchmarkTraceIndexCost: the same
 // 5,000-span batches written to w with the trace index and without it
-// (skip sets the store's switch), in traces of five spans and of ten.
-// cpu returns the CPU seconds used so far, by metric name ("client-us/span",
-// "server-us/span", …); each case reports their growth per span written,
-// and their sum as cpu-us/span when there are several.
+// (skip sets the store's switch), in traces of five spans and of ten, and
+// in traces of ten that arrive in three requests (SplitGen: each service
+// of a trace exports its own spans, so the trace's index row is merged
+// three times). cpu returns the CPU seconds used so far, by metric name
+// ("client-us/span", "server-us/span", …); each case reports their growth
+// per span written, and their sum as cpu-us/span when there are several.
 func IndexCost(b *testing.B, w store.Writer, skip func(bool), cpu func() map[string]float64) {
 	const size = 5000
-	for _, perTrace := range []int{SpansPerTrace, 10} {
-		gen := NewBatchGenPerTrace(size, time.Now(), byte(perTrace), perTrace)
+	for _, shape := range []struct {
+		perTrace, requests int
+	}{{SpansPerTrace, 1}, {10, 1}, {10, 3}} {
+		gen := NewSplitGen(NewBatchGenPerTrace(size, time.Now(), byte(shape.perTrace*shape.requests), shape.perTrace), shape.requests)
 		for _, c := range []struct {
 			name string
 			skip bool
 		}{{"index", false}, {"none", true}} {
-			b.Run(fmt.Sprintf("spans-per-trace=%d/%s", perTrace, c.name), func(b *testing.B) {
+			name := fmt.Sprintf("spans-per-trace=%d/%s", shape.perTrace, c.name)
+			if shape.requests > 1 {
+				name = fmt.Sprintf("spans-per-trace=%d/requests-per-trace=%d/%s", shape.perTrace, shape.requests, c.name)
+			}
+			b.Run(name, func(b *testing.B) {
 				skip(c.skip)
 				defer skip(false)
-				before := cpu()
-				for b.Loop() {
+				// The first requests of a split generator are short
+				// (no earlier trace parts yet): warm up past them.
+				for range shape.requests - 1 {
 					if err := w.WriteSpans(context.Background(), gen.Next()); err != nil {
 						b.Fatal(err)
 					}
 				}
-				spans, total := float64(b.N*size), 0.0
+				before, spans := cpu(), 0
+				for b.Loop() {
+					batch := gen.Next()
+					spans += len(batch)
+					if err := w.WriteSpans(context.Background(), batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				total := 0.0
 				for name, now := range cpu() {
-					us := (now - before[name]) * 1e6 / spans
+					us := (now - before[name]) * 1e6 / float64(spans)
 					total += us
 					b.ReportMetric(us, name)
 				}
@@ -235,4 +253,40 @@ func IndexCost(b *testing.B, w store.Writer, skip func(bool), cpu func() map[str
 			})
 		}
 	}
+}
+
+// SplitGen spreads every trace of a BatchGen over parts consecutive
+// batches, as a trace's spans reach a collector: each service exports its
+// own, in its own request. Batch n holds the first part of batch n's
+// traces, the second of batch n−1's, and so on, so once warm every batch
+// has the generator's size. With parts 1 it is the BatchGen itself.
+type SplitGen struct {
+	gen   *BatchGen
+	parts int
+	prev  [][]store.Span // the generator's latest batches, newest first
+	out   []store.Span
+}
+
+// NewSplitGen returns gen's traces split over parts batches.
+func NewSplitGen(gen *BatchGen, parts int) *SplitGen {
+	return &SplitGen{gen: gen, parts: max(parts, 1)}
+}
+
+// Next returns the next batch; it is valid until the following call.
+func (g *SplitGen) Next() []store.Span {
+	if g.parts == 1 {
+		return g.gen.Next()
+	}
+	cur := slices.Clone(g.gen.Next())
+	g.prev = append([][]store.Span{cur}, g.prev...)
+	g.prev = g.prev[:min(len(g.prev), g.parts)]
+	g.out = g.out[:0]
+	for part, batch := range g.prev {
+		for i := range batch {
+			if (i%g.gen.perTrace)*g.parts/g.gen.perTrace == part {
+				g.out = append(g.out, batch[i])
+			}
+		}
+	}
+	return g.out
 }
