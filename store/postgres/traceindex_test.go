@@ -17,10 +17,20 @@ import (
 
 // planNode is the part of EXPLAIN (FORMAT JSON) the plan tests read.
 type planNode struct {
-	NodeType  string     `json:"Node Type"`
-	Relation  string     `json:"Relation Name"`
-	IndexName string     `json:"Index Name"`
-	Plans     []planNode `json:"Plans"`
+	NodeType  string `json:"Node Type"`
+	Relation  string `json:"Relation Name"`
+	IndexName string `json:"Index Name"`
+	// Loops is set by EXPLAIN ANALYZE: 0 for a scan never executed.
+	Loops int        `json:"Actual Loops"`
+	Plans []planNode `json:"Plans"`
+}
+
+// walk calls f on n and every node under it.
+func (n planNode) walk(f func(planNode)) {
+	f(n)
+	for _, c := range n.Plans {
+		c.walk(f)
+	}
 }
 
 // scans lists the plan's scans as "relation using index" ("relation" for

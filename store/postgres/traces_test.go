@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,13 +88,13 @@ func TestTraceReadsPruneDays(t *testing.T) {
 		if err := db.pool.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+tracesByIndexSQL(selectShapes), raw).Scan(&out); err != nil {
 			t.Fatal(err)
 		}
-		var plans []struct{ Plan loopNode }
+		var plans []struct{ Plan planNode }
 		if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
 			t.Fatalf("explain %s: %v", out, err)
 		}
 		scanned := map[string]string{}
-		plans[0].Plan.walk(func(n loopNode) {
-			if n.Loops > 0 && len(n.Relation) > len("spans_p") && n.Relation[:len("spans_p")] == "spans_p" {
+		plans[0].Plan.walk(func(n planNode) {
+			if n.Loops > 0 && strings.HasPrefix(n.Relation, "spans_p") {
 				scanned[n.Relation] = n.NodeType + " " + n.IndexName
 			}
 		})
@@ -109,23 +110,6 @@ func TestTraceReadsPruneDays(t *testing.T) {
 				t.Errorf("stats=%s: %s scanned as %q, want %q (all: %v)", stats, p, scanned[p], how, scanned)
 			}
 		}
-	}
-}
-
-// loopNode is the part of EXPLAIN (ANALYZE, FORMAT JSON) that says which
-// scans ran.
-type loopNode struct {
-	NodeType  string     `json:"Node Type"`
-	Relation  string     `json:"Relation Name"`
-	IndexName string     `json:"Index Name"`
-	Loops     int        `json:"Actual Loops"`
-	Plans     []loopNode `json:"Plans"`
-}
-
-func (n loopNode) walk(f func(loopNode)) {
-	f(n)
-	for _, c := range n.Plans {
-		c.walk(f)
 	}
 }
 
