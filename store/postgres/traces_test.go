@@ -1,9 +1,12 @@
 package postgres
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,38 +81,57 @@ func TestTraceReadsPruneDays(t *testing.T) {
 				}
 			}
 		}
-		// The plan: per trace, only its days' partitions are scanned,
+		for _, id := range []store.TraceID{recent[0], straddle[0].TraceID, unindexed[0].TraceID} {
+			got, err := db.Trace(ctx, id)
+			if err != nil {
+				t.Fatalf("stats=%s Trace: %v", stats, err)
+			}
+			if len(got) != 10 || !slices.IsSortedFunc(got, func(a, b store.Span) int { return cmp.Compare(a.StartUnixNano, b.StartUnixNano) }) {
+				t.Errorf("stats=%s Trace(%x): %d spans (want 10, by start)", stats, id, len(got))
+			}
+		}
+		// The plans: per trace, only its days' partitions are scanned,
 		// by primary key.
+		thisDay, dayBefore := partitionName(dayOf(today.UnixNano())), partitionName(dayOf(today.UnixNano())-1)
+		checkPlan(t, "stats="+stats+" Trace(straddling)", explainScans(t, db, traceSQL, straddle[0].TraceID[:]),
+			map[string]string{thisDay: "Index Scan " + thisDay + "_pkey", dayBefore: "Index Scan " + dayBefore + "_pkey"})
+		checkPlan(t, "stats="+stats+" Trace(today's)", explainScans(t, db, traceSQL, recent[0][:]),
+			map[string]string{thisDay: "Index Scan " + thisDay + "_pkey"})
 		raw := make([][]byte, 0, 401)
 		for _, id := range append(recent[:400:400], straddle[0].TraceID) {
 			raw = append(raw, id[:])
 		}
-		var out []byte
-		if err := db.pool.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+tracesByIndexSQL(selectShapes), raw).Scan(&out); err != nil {
-			t.Fatal(err)
+		checkPlan(t, "stats="+stats+" Traces", explainScans(t, db, tracesByIndexSQL(selectShapes), raw),
+			map[string]string{thisDay: "Index Scan " + thisDay + "_pkey", dayBefore: "Index Scan " + dayBefore + "_pkey"})
+	}
+}
+
+// explainScans runs sql with args under EXPLAIN ANALYZE and returns how
+// each day partition of spans it executed was scanned (node type and
+// index); partitions pruned at run time ran no loop and are left out.
+func explainScans(t *testing.T, db *DB, sql string, args ...any) map[string]string {
+	t.Helper()
+	var out []byte
+	if err := db.pool.QueryRow(t.Context(), "EXPLAIN (ANALYZE, FORMAT JSON) "+sql, args...).Scan(&out); err != nil {
+		t.Fatal(err)
+	}
+	var plans []struct{ Plan planNode }
+	if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("explain %s: %v", out, err)
+	}
+	scanned := map[string]string{}
+	plans[0].Plan.walk(func(n planNode) {
+		if n.Loops > 0 && strings.HasPrefix(n.Relation, "spans_p") {
+			scanned[n.Relation] = n.NodeType + " " + n.IndexName
 		}
-		var plans []struct{ Plan planNode }
-		if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
-			t.Fatalf("explain %s: %v", out, err)
-		}
-		scanned := map[string]string{}
-		plans[0].Plan.walk(func(n planNode) {
-			if n.Loops > 0 && strings.HasPrefix(n.Relation, "spans_p") {
-				scanned[n.Relation] = n.NodeType + " " + n.IndexName
-			}
-		})
-		want := map[string]string{
-			partitionName(dayOf(today.UnixNano())):     "Index Scan " + partitionName(dayOf(today.UnixNano())) + "_pkey",
-			partitionName(dayOf(today.UnixNano()) - 1): "Index Scan " + partitionName(dayOf(today.UnixNano())-1) + "_pkey",
-		}
-		if len(scanned) != len(want) {
-			t.Errorf("stats=%s: partitions scanned %v, want %v", stats, scanned, want)
-		}
-		for p, how := range want {
-			if scanned[p] != how {
-				t.Errorf("stats=%s: %s scanned as %q, want %q (all: %v)", stats, p, scanned[p], how, scanned)
-			}
-		}
+	})
+	return scanned
+}
+
+func checkPlan(t *testing.T, what string, scanned, want map[string]string) {
+	t.Helper()
+	if !maps.Equal(scanned, want) {
+		t.Errorf("%s: partitions scanned %v, want %v", what, scanned, want)
 	}
 }
 
@@ -117,7 +139,7 @@ func TestTraceReadsPruneDays(t *testing.T) {
 // day (an outliers or budget sample) with 1M spans stored in ten-span
 // traces, over eight days (a week's retention) and in one: through the
 // trace index (TraceShapes) and by ids alone (the query it replaced,
-// which names no day). pages/op is what PostgreSQL touched (EXPLAIN
+// which names no day); then single traces as the trace page reads them. pages/op is what PostgreSQL touched (EXPLAIN
 // BUFFERS: shared hit + read), the cost a cold cache pays in reads.
 //
 //	go test ./store/postgres -run '^$' -bench TraceShapesWeek -count 6
@@ -167,19 +189,7 @@ func benchTraceShapes(b *testing.B, days int) {
 		{"by-ids", byIDs, a.Vals},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			var out []byte
-			if err := db.pool.QueryRow(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+c.sql, c.args...).Scan(&out); err != nil {
-				b.Fatal(err)
-			}
-			var plans []struct {
-				Plan struct {
-					Hit  int `json:"Shared Hit Blocks"`
-					Read int `json:"Shared Read Blocks"`
-				}
-			}
-			if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
-				b.Fatalf("explain %s: %v", out, err)
-			}
+			pages := explainPages(b, db, c.sql, c.args...)
 			for b.Loop() {
 				rows, err := db.pool.Query(ctx, c.sql, c.args...)
 				if err != nil {
@@ -193,7 +203,50 @@ func benchTraceShapes(b *testing.B, days int) {
 					b.Fatalf("%d traces, want %d", len(got), len(ids))
 				}
 			}
-			b.ReportMetric(float64(plans[0].Plan.Hit+plans[0].Plan.Read), "pages/op")
+			b.ReportMetric(pages, "pages/op")
 		})
 	}
+	// One trace, as the trace page reads it (Trace): bounded by its index
+	// row, and by id alone (the query traceSQL replaced).
+	for _, c := range []struct{ name, sql string }{
+		{"trace/by-index", traceSQL},
+		{"trace/by-id", selectSpans + `WHERE trace_id = $1 ORDER BY start_ns, span_id`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			pages := explainPages(b, db, c.sql, ids[0][:])
+			i := 0
+			for b.Loop() {
+				rows, err := db.pool.Query(ctx, c.sql, ids[i%len(ids)][:])
+				if err != nil {
+					b.Fatal(err)
+				}
+				spans, err := collectSpans(rows, 10)
+				if err != nil || len(spans) != 10 {
+					b.Fatalf("%d spans, want 10 (%v)", len(spans), err)
+				}
+				i++
+			}
+			b.ReportMetric(pages, "pages/op")
+		})
+	}
+}
+
+// explainPages is the pages PostgreSQL touches to run sql (EXPLAIN
+// BUFFERS: shared hit + read).
+func explainPages(b *testing.B, db *DB, sql string, args ...any) float64 {
+	b.Helper()
+	var out []byte
+	if err := db.pool.QueryRow(b.Context(), "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+sql, args...).Scan(&out); err != nil {
+		b.Fatal(err)
+	}
+	var plans []struct {
+		Plan struct {
+			Hit  int `json:"Shared Hit Blocks"`
+			Read int `json:"Shared Read Blocks"`
+		}
+	}
+	if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
+		b.Fatalf("explain %s: %v", out, err)
+	}
+	return float64(plans[0].Plan.Hit + plans[0].Plan.Read)
 }
