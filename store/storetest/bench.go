@@ -213,8 +213,10 @@ func IndexCost(b *testing.B, w store.Writer, skip func(bool), cpu func() map[str
 	const size = 5000
 	for _, shape := range []struct {
 		perTrace, requests int
-	}{{SpansPerTrace, 1}, {10, 1}, {10, 3}} {
+		rootLast           bool
+	}{{SpansPerTrace, 1, false}, {10, 1, false}, {10, 3, false}, {10, 3, true}} {
 		gen := NewSplitGen(NewBatchGenPerTrace(size, time.Now(), byte(shape.perTrace*shape.requests), shape.perTrace), shape.requests)
+		gen.rootLast = shape.rootLast
 		for _, c := range []struct {
 			name string
 			skip bool
@@ -222,6 +224,9 @@ func IndexCost(b *testing.B, w store.Writer, skip func(bool), cpu func() map[str
 			name := fmt.Sprintf("spans-per-trace=%d/%s", shape.perTrace, c.name)
 			if shape.requests > 1 {
 				name = fmt.Sprintf("spans-per-trace=%d/requests-per-trace=%d/%s", shape.perTrace, shape.requests, c.name)
+			}
+			if shape.rootLast {
+				name = fmt.Sprintf("spans-per-trace=%d/requests-per-trace=%d/root-last/%s", shape.perTrace, shape.requests, c.name)
 			}
 			b.Run(name, func(b *testing.B) {
 				skip(c.skip)
@@ -260,9 +265,15 @@ func IndexCost(b *testing.B, w store.Writer, skip func(bool), cpu func() map[str
 // own, in its own request. Batch n holds the first part of batch n's
 // traces, the second of batch n−1's, and so on, so once warm every batch
 // has the generator's size. With parts 1 it is the BatchGen itself.
+//
+// The first part holds the root, which then arrives first; with rootLast
+// it arrives last, as it does from SDKs that export a span when it ends
+// (the root ends last): each later part then lowers the trace's first
+// start, lengthens its longest span and renames it.
 type SplitGen struct {
-	gen   *BatchGen
-	parts int
+	gen      *BatchGen
+	parts    int
+	rootLast bool
 	prev  [][]store.Span // the generator's latest batches, newest first
 	out   []store.Span
 }
@@ -283,7 +294,11 @@ func (g *SplitGen) Next() []store.Span {
 	g.out = g.out[:0]
 	for part, batch := range g.prev {
 		for i := range batch {
-			if (i%g.gen.perTrace)*g.parts/g.gen.perTrace == part {
+			p := (i % g.gen.perTrace) * g.parts / g.gen.perTrace
+			if g.rootLast {
+				p = g.parts - 1 - p
+			}
+			if p == part {
 				g.out = append(g.out, batch[i])
 			}
 		}
