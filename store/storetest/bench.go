@@ -274,8 +274,8 @@ type SplitGen struct {
 	gen      *BatchGen
 	parts    int
 	rootLast bool
-	prev  [][]store.Span // the generator's latest batches, newest first
-	out   []store.Span
+	prev     [][]store.Span // the generator's latest batches, newest first
+	out      []store.Span
 }
 
 // NewSplitGen returns gen's traces split over parts batches.
