@@ -217,10 +217,11 @@ func BenchmarkTraceIndexCost(b *testing.B) {
 
 // BenchmarkTraceIndexMerge is the server's CPU per merge of a batch's row
 // into a stored trace_index row (a trace's later part), against the floor
-// of the same statement that finds the conflict and writes nothing: 1,500
-// rows a statement, as in a 5,000-span batch of ten-span traces in three
-// parts; each round inserts them, then merges two later parts (a new
-// service, then a longer span of a known one).
+// of the same statement that finds the conflict and writes nothing. Each
+// round inserts the rows, then merges two later parts: a new service, then
+// a longer span of a known one. narrow: two services a part, 1,500 rows a
+// statement (a 5,000-span batch of ten-span traces in three parts); wide:
+// 200 services a part, 150 rows (stored objects of kilobytes, compressed).
 //
 //	go test ./store/postgres -run '^$' -bench TraceIndexMerge -benchtime 20x -count 3
 func BenchmarkTraceIndexMerge(b *testing.B) {
@@ -229,39 +230,46 @@ func BenchmarkTraceIndexMerge(b *testing.B) {
 	if serverCPU(b, db) < 0 {
 		b.Skip("the server's CPU cannot be read (a remote server)")
 	}
-	const n = 1500
-	rows := func(round int, service string, d int64) []sqlcommon.IndexRow {
-		out := make([]sqlcommon.IndexRow, n)
-		for i := range out {
-			r := &out[i]
-			r.TraceID[0], r.TraceID[1], r.TraceID[2], r.TraceID[3] = byte(round>>8), byte(round), byte(i>>8), byte(i)
-			r.FirstStart, r.LastStart, r.End, r.MaxDuration = 1_000, 2_000+d, 3_000+d, d
-			r.Spans, r.RootRank = 3, 1
-			r.Services = []sqlcommon.ServiceMax{{Service: service, Duration: d}, {Service: "db", Duration: d / 2}}
-		}
-		return out
-	}
 	round := 0
-	for _, c := range []struct{ name, sql string }{
-		{"merge", indexMergeSQL},
-		{"conflict-only", indexValues + "DO NOTHING"},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			write := func(rs []sqlcommon.IndexRow) {
-				if err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return upsertIndexRows(ctx, tx, c.sql, rs) }); err != nil {
-					b.Fatal(err)
+	for _, shape := range []struct {
+		name           string
+		rows, services int
+	}{{"narrow", 1500, 2}, {"wide", 150, 200}} {
+		rows := func(round int, service string, d int64) []sqlcommon.IndexRow {
+			out := make([]sqlcommon.IndexRow, shape.rows)
+			for i := range out {
+				r := &out[i]
+				r.TraceID[0], r.TraceID[1], r.TraceID[2], r.TraceID[3] = byte(round>>8), byte(round), byte(i>>8), byte(i)
+				r.FirstStart, r.LastStart, r.End, r.MaxDuration = 1_000, 2_000+d, 3_000+d, d
+				r.Spans, r.RootRank = 3, 1
+				r.Services = []sqlcommon.ServiceMax{{Service: service, Duration: d}}
+				for k := range shape.services - 1 {
+					r.Services = append(r.Services, sqlcommon.ServiceMax{Service: fmt.Sprintf("db-%03d", k), Duration: d/2 + int64(k)})
 				}
 			}
-			cpu := 0.0
-			for b.Loop() {
-				round++
-				write(rows(round, "frontend", 100))
-				before := serverCPU(b, db)
-				write(rows(round, "api", 200))
-				write(rows(round, "frontend", 300))
-				cpu += serverCPU(b, db) - before
-			}
-			b.ReportMetric(cpu*1e6/float64(2*n*b.N), "server-us/merge")
-		})
+			return out
+		}
+		for _, c := range []struct{ name, sql string }{
+			{"merge", indexMergeSQL},
+			{"conflict-only", indexValues + "DO NOTHING"},
+		} {
+			b.Run(shape.name+"/"+c.name, func(b *testing.B) {
+				write := func(rs []sqlcommon.IndexRow) {
+					if err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return upsertIndexRows(ctx, tx, c.sql, rs) }); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cpu := 0.0
+				for b.Loop() {
+					round++
+					write(rows(round, "frontend", 100))
+					before := serverCPU(b, db)
+					write(rows(round, "api", 200))
+					write(rows(round, "frontend", 300))
+					cpu += serverCPU(b, db) - before
+				}
+				b.ReportMetric(cpu*1e6/float64(2*shape.rows*b.N), "server-us/merge")
+			})
+		}
 	}
 }

@@ -30,6 +30,7 @@ func traceIndexTests() []struct {
 		{"SearchMatchesReference", testSearchMatchesReference},
 		{"SearchConcurrentResends", testSearchConcurrentResends},
 		{"SearchAfterRetention", testSearchAfterRetention},
+		{"SearchWideTraces", testSearchWideTraces},
 	}
 }
 
@@ -151,6 +152,46 @@ func testSearchMatchesReference(t *testing.T, s store.Store) {
 		got := search(t, s, q)
 		want := refSearch(spans, q)
 		if d := diffSummaries(want, got); d != "" {
+			t.Fatalf("query %d %+v:\n%s", i, q, d)
+		}
+	}
+}
+
+// testSearchWideTraces: traces touching a hundred services, each arriving
+// in three parts that share services with different longest spans, so
+// the per-service merge of a stored row runs on objects of kilobytes (in
+// PostgreSQL: compressed, past the size its cheaper patch is used for)
+// as well as on small ones; searches by service and duration find what
+// the spans say.
+func testSearchWideTraces(t *testing.T, s store.Store) {
+	r := rand.New(rand.NewPCG(18, 4))
+	var spans []store.Span
+	sid := 1000
+	for tr := range 4 {
+		tr += 500
+		start := at(time.Duration(tr) * time.Second)
+		spans = append(spans, mkSpan(tr, sid, store.SpanID{}, "frontend", "GET /wide", store.KindServer, start, 3*time.Second))
+		root := spanID(sid)
+		sid++
+		for range 150 {
+			svc := fmt.Sprintf("service-%03d-of-a-wide-trace", r.IntN(100))
+			spans = append(spans, mkSpan(tr, sid, root, svc, "op", store.KindServer,
+				start+r.Int64N(int64(time.Second)), time.Duration(1+r.Int64N(int64(2*time.Second)))))
+			sid++
+		}
+	}
+	parts := [3][]store.Span{}
+	for _, sp := range spans {
+		p := r.IntN(3)
+		parts[p] = append(parts[p], sp)
+	}
+	for _, p := range []int{2, 0, 1} {
+		write(t, s, parts[p]...)
+	}
+	for i := range 40 {
+		q := store.TraceQuery{Limit: 10, Service: fmt.Sprintf("service-%03d-of-a-wide-trace", r.IntN(100)),
+			MinDuration: time.Duration(r.Int64N(int64(2 * time.Second))), Order: []store.TraceOrder{store.OrderNewest, store.OrderSlowest}[i%2]}
+		if d := diffSummaries(refSearch(spans, q), search(t, s, q)); d != "" {
 			t.Fatalf("query %d %+v:\n%s", i, q, d)
 		}
 	}

@@ -193,23 +193,36 @@ func IndexMergeSet(d Dialect, replace bool) string {
 		"root_name", "root_tenant", "root_version"} {
 		set = append(set, c+" = CASE WHEN "+better+" THEN excluded."+c+" ELSE "+t+c+" END")
 	}
-	// services: the stored object patched with the batch's keys that are
-	// new or longer, the stored object looked up once per key of the
-	// batch's (a part of a trace names one to three services). Expanding
-	// both objects, grouping their union and aggregating it again cost
-	// 2–3 µs of a PostgreSQL merge's ~20 (docs/PERFORMANCE.md, "When a
-	// trace arrives in three requests"). The coalesce: an object with no
-	// new or longer key patches nothing (the aggregate of no row is NULL).
+	// services: per-service max. The whole merge expands both objects,
+	// unions, groups and aggregates them: O((n+m) log) in the keys of the
+	// batch's (n) and the stored (m). In PostgreSQL a small stored object
+	// is instead patched with the batch's keys that are new or longer,
+	// each looked up in it (a binary search): 2–3 µs less of a ~18 µs
+	// merge (docs/PERFORMANCE.md, "What a merge costs"). Only small: a
+	// lookup detoasts its operand, and a stored object past the inline
+	// threshold would be decompressed once per key of the batch's — n × m,
+	// which a trace of thousands of services would turn into seconds per
+	// merge. pg_column_size and pg_column_compression read the stored
+	// datum's header, detoasting nothing: under 1,000 bytes and not
+	// compressed, a lookup costs a binary search (were the row too wide
+	// and the value moved out of line, a fetch of under 1,000 bytes). The
+	// coalesce: an object with no new or longer key patches nothing
+	// (the aggregate of no row is NULL). SQLite keeps the whole merge: a
+	// key lookup there is json_each's scan of the object (n × m again),
+	// and no cheaper form measured faster (PERFORMANCE).
 	if d == Postgres {
-		set = append(set, `services = trace_index.services || coalesce((SELECT jsonb_object_agg(e.key, e.value)
-  FROM jsonb_each(excluded.services) e
-  WHERE NOT coalesce(trace_index.services -> e.key >= e.value, false)), '{}')`)
+		const whole = `(SELECT jsonb_object_agg(key, m) FROM (SELECT key, max(value::bigint) AS m FROM (
+  SELECT * FROM jsonb_each_text(trace_index.services) UNION ALL SELECT * FROM jsonb_each_text(excluded.services)) u
+  GROUP BY key) g)`
+		set = append(set, `services = CASE WHEN pg_column_size(trace_index.services) < 1000
+    AND pg_column_compression(trace_index.services) IS NULL
+  THEN trace_index.services || coalesce((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(excluded.services) e
+    WHERE NOT coalesce(trace_index.services -> e.key >= e.value, false)), '{}')
+  ELSE `+whole+` END`)
 	} else {
-		// A key is compared through json_each, not a path: a service
-		// name may hold any character a JSON path would read.
-		set = append(set, `services = json_patch(trace_index.services, coalesce((SELECT json_group_object(e.key, e.value)
-  FROM json_each(excluded.services) e
-  WHERE NOT coalesce((SELECT o.value >= e.value FROM json_each(trace_index.services) o WHERE o.key = e.key), 0)), '{}'))`)
+		set = append(set, `services = (SELECT json_group_object(key, m) FROM (SELECT key, max(value) AS m FROM (
+  SELECT key, value FROM json_each(trace_index.services) UNION ALL SELECT key, value FROM json_each(excluded.services))
+  GROUP BY key))`)
 	}
 	return "DO UPDATE SET " + strings.Join(set, ",\n  ")
 }
