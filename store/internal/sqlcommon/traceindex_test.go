@@ -2,6 +2,7 @@ package sqlcommon
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"testing"
 
@@ -18,6 +19,13 @@ func TestServicesJSON(t *testing.T) {
 		{"plain", map[string][]int64{"feed-api": {5, 9}, "db": {3}}},
 		{"escapes", map[string][]int64{`a"b\c`: {1}, "tab\there": {2}, "ünï€": {3, 1}}},
 		{"none", map[string][]int64{}},
+		{"wide", func() map[string][]int64 { // past servicesScan: found through the map
+			m := map[string][]int64{}
+			for i := range 3 * servicesScan {
+				m[fmt.Sprintf("svc-%02d", i)] = []int64{int64(i), int64(100 - i), 7}
+			}
+			return m
+		}()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,6 +52,29 @@ func TestServicesJSON(t *testing.T) {
 			if !maps.Equal(got, want) {
 				t.Errorf("services %v, want %v", got, want)
 			}
+		})
+	}
+}
+
+// BenchmarkIndexRowsWideTrace aggregates one trace whose every span names
+// a service of its own (a hostile or broken client): the per-service max
+// must stay linear in the spans.
+//
+//	go test ./store/internal/sqlcommon -run '^$' -bench IndexRowsWideTrace
+func BenchmarkIndexRowsWideTrace(b *testing.B) {
+	for _, n := range []int{10, 1_000, 20_000} {
+		spans := make([]store.Span, n)
+		for i := range spans {
+			spans[i] = store.Span{TraceID: store.TraceID{1}, SpanID: store.SpanID{byte(i), byte(i >> 8), byte(i >> 16)},
+				Service: fmt.Sprintf("service-%06d", i), StartUnixNano: int64(i), DurationNano: int64(i)}
+		}
+		b.Run(fmt.Sprintf("spans=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if rows := IndexRows(spans, nil); len(rows[0].Services) != n {
+					b.Fatalf("%d services, want %d", len(rows[0].Services), n)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/span")
 		})
 	}
 }
