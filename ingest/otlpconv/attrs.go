@@ -3,6 +3,7 @@ package otlpconv
 import (
 	"strconv"
 
+	"github.com/DataDog/go-sqllexer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/tailscope/tailscope/store"
@@ -71,6 +72,24 @@ func (st *state) beginObject() {
 	st.obj = append(buf, '{')
 	st.objEmpty = true
 	st.truncated = st.truncated[:0]
+	st.db = dbLookup{}
+}
+
+// dbLookup is statementKind's answer for the object being encoded, once
+// asked.
+type dbLookup struct {
+	done bool
+	kind dbKind
+	dbms sqllexer.DBMSType
+}
+
+// statementKind returns statementKind of the object being encoded.
+func (st *state) statementKind() (dbKind, sqllexer.DBMSType) {
+	if !st.db.done {
+		st.db.kind, st.db.dbms = statementKind(st.lookup)
+		st.db.done = true
+	}
+	return st.db.kind, st.db.dbms
 }
 
 // entry encodes one top-level attribute.
@@ -175,7 +194,7 @@ func (st *state) scrubTop(k, s string) (string, bool, bool) {
 	switch {
 	case red.sql != nil && (k == keyDBQueryText || k == keyDBStatement):
 		s, cutBefore = st.scrubLimit(s)
-		kind, dbms := statementKind(st.lookup)
+		kind, dbms := st.statementKind()
 		out = red.statement(s, kind, dbms)
 	case red.urls && (k == keyURLFull || k == keyHTTPURL || k == keyHTTPTarget || k == keyURLQuery):
 		s, cutBefore = st.scrubLimit(s)
