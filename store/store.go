@@ -247,6 +247,11 @@ const (
 // TraceQuery finds traces that contain at least one span satisfying every
 // given condition (Jaeger's semantics: conditions apply to one span).
 // Zero-valued fields do not constrain.
+// MaxAttributeFilters bounds TraceQuery.Attributes: each is a condition
+// on every span a search reads, and a thousand of them (a URL can carry
+// that many) went past SQLite's limits as an internal error.
+const MaxAttributeFilters = 16
+
 type TraceQuery struct {
 	Service     string
 	Endpoint    string // span name
@@ -256,7 +261,8 @@ type TraceQuery struct {
 	Version     string
 	Status      StatusFilter
 	// Attributes must all match the span's attributes or its resource; a
-	// value matches when its text form equals the given string.
+	// value matches when its text form equals the given string. At most
+	// MaxAttributeFilters.
 	Attributes map[string]string
 	From, To   time.Time // span start in [From, To); zero means unbounded
 	Limit      int       // 0 means the store's default (20); capped at 1000

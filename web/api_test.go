@@ -53,6 +53,7 @@ func TestAPIErrorsAreJSONWithA4xx(t *testing.T) {
 		{"budget bad id", "/api/v1/budgets/x", 400, "budget id"},
 		{"budget unknown", "/api/v1/budgets/42", 404, "not found"},
 		{"range too long", "/api/v1/services?from=now-200d", 400, "maximum"},
+		{"too many attr filters", "/api/v1/traces?attr=k=v" + strings.Repeat("&attr=k=v", 16), 400, "at most 16 filters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -139,6 +139,9 @@ func (s *Server) parseTraceQuery(r *http.Request) (store.TraceQuery, TimeRange, 
 	default:
 		return tq, tr, badRequest("status %q: want ok, error or empty", truncateText(st, 40))
 	}
+	if n := len(q["attr"]); n > store.MaxAttributeFilters {
+		return tq, tr, badRequest("attr: at most %d filters, not %d", store.MaxAttributeFilters, n)
+	}
 	for _, a := range q["attr"] {
 		if a == "" {
 			continue

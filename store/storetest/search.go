@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -190,6 +191,13 @@ func testSearchInvalid(t *testing.T, s store.Store) {
 		{"unknown order", store.TraceQuery{Order: "sideways"}},
 		{"unknown status", store.TraceQuery{Status: "maybe"}},
 		{"empty attribute key", store.TraceQuery{Attributes: map[string]string{"": "x"}}},
+		{"too many attribute filters", store.TraceQuery{Attributes: func() map[string]string {
+			m := map[string]string{}
+			for i := range store.MaxAttributeFilters + 1 {
+				m[fmt.Sprintf("k%d", i)] = "v"
+			}
+			return m
+		}()}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

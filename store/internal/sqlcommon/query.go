@@ -231,6 +231,9 @@ func buildTraceSearch(d Dialect, q store.TraceQuery, scope searchScope) (TraceSe
 	if !q.To.IsZero() {
 		conds = append(conds, "start_ns < "+a.Add(NS(q.To)))
 	}
+	if len(q.Attributes) > store.MaxAttributeFilters {
+		return TraceSearch{}, invalid("at most %d attribute filters, not %d", store.MaxAttributeFilters, len(q.Attributes))
+	}
 	for _, k := range sortedKeys(q.Attributes) {
 		if k == "" {
 			return TraceSearch{}, invalid("empty attribute key")
