@@ -68,16 +68,24 @@ func (s *Server) incidentServiceChoices(r *http.Request, from, to time.Time, che
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
+	// Sets, not scans: a URL may name 10,000 services.
 	names := endpointServices(eps)
+	known := make(map[string]bool, len(names))
+	for _, n := range names {
+		known[n] = true
+	}
+	isChecked := make(map[string]bool, len(checked))
 	for _, c := range checked {
-		if c = strings.TrimSpace(c); c != "" && !slices.Contains(names, c) {
+		isChecked[c] = true
+		if c = strings.TrimSpace(c); c != "" && !known[c] {
+			known[c] = true
 			names = append(names, c)
 		}
 	}
 	slices.Sort(names)
 	out := make([]components.ServiceChoice, len(names))
 	for i, n := range names {
-		out[i] = components.ServiceChoice{Name: n, Checked: slices.Contains(checked, n)}
+		out[i] = components.ServiceChoice{Name: n, Checked: isChecked[n]}
 	}
 	return out, nil
 }
