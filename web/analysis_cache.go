@@ -26,7 +26,9 @@ func (s *Server) analysisNow() time.Time { return s.now().Truncate(analysisQuant
 // concurrent requests share one computation (the cache's, or s.flights
 // without a cache), which runs in the analysis pool (a slot, a memory
 // budget, a time limit) and is cancelled when every request waiting for
-// it has gone.
+// it has gone. A computation must not call cached itself, nor one request
+// queue more at once than the pool has slots: with one slot it would wait
+// for itself (TestAnalysesDoNotNest walks every route with one slot).
 func cached[T any](ctx context.Context, s *Server, key string, compute func(context.Context) (T, error)) (T, error) {
 	var zero T
 	bounded := func(ctx context.Context) (T, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +111,84 @@ func TestAnalysisCancelledWithClient(t *testing.T) {
 			}
 			<-served
 		})
+	}
+}
+
+// withRecords is the shared fixture's store with one budget and one
+// incident (id 1), read-only, so the routes that show them compute their
+// analyses without writing to the fixture.
+type withRecords struct {
+	Store
+	budget   store.Budget
+	incident store.Incident
+}
+
+func (w withRecords) BudgetByID(_ context.Context, id int64) (store.Budget, error) {
+	if id != w.budget.ID {
+		return store.Budget{}, store.ErrNotFound
+	}
+	return w.budget, nil
+}
+
+func (w withRecords) Budgets(context.Context) ([]store.Budget, error) {
+	return []store.Budget{w.budget}, nil
+}
+
+func (w withRecords) IncidentByID(_ context.Context, id int64) (store.Incident, error) {
+	if id != w.incident.ID {
+		return store.Incident{}, store.ErrNotFound
+	}
+	return w.incident, nil
+}
+
+func (w withRecords) Incidents(context.Context) ([]store.Incident, error) {
+	return []store.Incident{w.incident}, nil
+}
+
+// TestAnalysesDoNotNest: every GET route answers without waiting for an
+// analysis slot when it is the only request, with one slot — the default
+// on machines of up to seven cores. An analysis that starts another from
+// inside its run (the service map listed its endpoints that way) waits for
+// a second slot held by itself: with a millisecond's queue wait it answers
+// 503 at once here, where a real server stalled for the queue wait (10 s)
+// and then answered 503. Each route gets a fresh server, so nothing is
+// served from an earlier request's cache.
+func TestAnalysesDoNotNest(t *testing.T) {
+	f := sharedFixture(t)
+	trace := slowestAcmeTrace(t, f)
+	st := withRecords{
+		Store: f.db,
+		budget: store.Budget{ID: 1, Name: "feed", Service: "feed-api", Endpoint: "GET /v1/feed", Threshold: 300 * time.Millisecond,
+			Target: 0.99, Period: 24 * time.Hour, CreatedAt: fixtureStart, UpdatedAt: fixtureStart},
+		incident: store.Incident{ID: 1, Title: "slow feed", From: fixtureNow().Add(-time.Hour), To: fixtureNow(), Services: []string{"feed-api"},
+			CreatedAt: fixtureStart, UpdatedAt: fixtureStart},
+	}
+	params := strings.NewReplacer("{traceID}", trace, "{spanID}", firstSpan(t, f, trace), "{id}", "1")
+	ids := map[string]string{"/deploys/{id}": strconv.FormatInt(f.deploy.ID, 10)}
+	for _, withCache := range []bool{false, true} {
+		probe := New(Config{Store: st, Now: fixtureNow, Version: "test"})
+		tested := 0
+		for _, rt := range probe.routes() {
+			if rt.Method != http.MethodGet || rt.Surface == surfaceAsset || rt.Surface == surfaceHealth {
+				continue
+			}
+			path := rt.Pattern
+			if id, ok := ids[path]; ok {
+				path = strings.Replace(path, "{id}", id, 1)
+			}
+			target := params.Replace(path) + "?from=now-1h&service=feed-api"
+			h := poolServer(t, st, admission.New(admission.Limits{Concurrency: 1, QueueWait: time.Millisecond, Timeout: time.Hour}), withCache)
+			w := serve(t, h, http.MethodGet, target, "")
+			if w.Code == http.StatusServiceUnavailable {
+				t.Errorf("cache %v: GET %s: 503 %s: an analysis waited for a slot while it was the only request", withCache, target, truncateText(w.Body.String(), 200))
+			}
+			if w.Code == http.StatusNotFound && strings.Contains(rt.Pattern, "{") {
+				t.Errorf("cache %v: GET %s: 404: the route's record is missing, so its analyses were not tried", withCache, target)
+			}
+			tested++
+		}
+		if tested < 30 {
+			t.Fatalf("only %d GET routes tried", tested)
+		}
 	}
 }

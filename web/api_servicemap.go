@@ -34,24 +34,38 @@ func (s *Server) serviceMapQuery(r *http.Request) (analysis.ServiceMapQuery, Tim
 }
 
 // serviceMap computes (or reads from the cache) the map of a window.
+//
+// The map starts from the window's endpoint listing, itself an analysis
+// every page shares through the cache (the one read of the map that grows
+// with traffic; the Services page or a picker has usually just paid for
+// it). It is read here, before the map's own run takes an analysis slot,
+// never from inside that run: with one slot (the default on a machine of
+// up to seven cores) a run that waits for a second slot waits for itself
+// until the queue wait ends, and the page answered 503 busy.
 func (s *Server) serviceMap(ctx context.Context, q analysis.ServiceMapQuery) (analysis.ServiceMap, error) {
+	eps, err := s.endpoints(ctx, TimeRange{From: q.From, To: q.To})
+	if err != nil {
+		return analysis.ServiceMap{}, err
+	}
 	key := queryKey("servicemap", q)
 	return cached(ctx, s, key, func(ctx context.Context) (analysis.ServiceMap, error) {
-		return analysis.BuildServiceMap(ctx, pageEndpoints{Store: s.store, s: s}, q)
+		return analysis.BuildServiceMap(ctx, listedEndpoints{Store: s.store, from: q.From, to: q.To, eps: eps}, q)
 	})
 }
 
-// pageEndpoints reads the store, but lists endpoints through the cache
-// every page shares: the listing is the one read of the map that grows
-// with traffic (a count over the window's entry spans), and the Services
-// page or a picker has usually just paid for it.
-type pageEndpoints struct {
+// listedEndpoints reads the store, but answers the listing of [from, to)
+// with eps, read before.
+type listedEndpoints struct {
 	Store
-	s *Server
+	from, to time.Time
+	eps      []store.Endpoint
 }
 
-func (p pageEndpoints) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoint, error) {
-	return p.s.endpoints(ctx, TimeRange{From: from, To: to})
+func (l listedEndpoints) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoint, error) {
+	if from.Equal(l.from) && to.Equal(l.to) {
+		return l.eps, nil
+	}
+	return l.Store.Endpoints(ctx, from, to)
 }
 
 func (s *Server) handleAPIServiceMap(w http.ResponseWriter, r *http.Request) {

@@ -36,7 +36,8 @@ func (s *Server) computeReport(ctx context.Context, in store.Incident) (report.R
 
 // buildReport builds the report with its analyses reading spans from src.
 func (s *Server) buildReport(ctx context.Context, in store.Incident, src analysis.SpanSource) (report.Report, error) {
-	return report.Build(ctx, reportAnalyses{s: s, src: src}, reportRecords{Records: s.store, src: src}, in, report.Options{
+	an := reportAnalyses{s: s, src: src, turns: make(chan struct{}, s.pool.Limits().Concurrency)}
+	return report.Build(ctx, an, reportRecords{Records: s.store, src: src}, in, report.Options{
 		Now: s.analysisNow(), GeneratedAt: s.now(), MaxRange: maxAnalysisRange, Version: s.version,
 	})
 }
@@ -113,9 +114,30 @@ func (s *Server) finalize(ctx context.Context, in store.Incident) (store.Inciden
 // computations, reading traces from src. A 4xx of the API's parsers
 // becomes report.Unavailable: the report states it ("too few requests")
 // instead of failing.
+//
+// A report runs its analyses side by side, a dozen or more at once, while
+// the analysis pool runs as many as it has slots (one on a machine of up
+// to seven cores) and each waits for a slot at most the queue wait: queued
+// all at once behind each other, the last ones timed out once the first
+// ones together took longer than that (TestAnalysesDoNotNest). So at most
+// a slot's worth of them are started at a time (turns); each then waits
+// only for other requests' analyses, as a page's does.
 type reportAnalyses struct {
-	s   *Server
-	src analysis.SpanSource
+	s     *Server
+	src   analysis.SpanSource
+	turns chan struct{}
+}
+
+// turn runs fn once fewer than cap(turns) of the report's analyses run.
+func turn[T any](ctx context.Context, a reportAnalyses, fn func() (T, error)) (T, error) {
+	select {
+	case a.turns <- struct{}{}:
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+	defer func() { <-a.turns }()
+	return fn()
 }
 
 // reportRecords are the store's records, with the exemplars' traces read
@@ -133,29 +155,35 @@ func (r reportRecords) Traces(ctx context.Context, ids []store.TraceID) (map[sto
 var _ report.Analyses = reportAnalyses{}
 
 func (a reportAnalyses) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoint, error) {
-	return a.s.endpoints(ctx, TimeRange{From: from, To: to})
+	return turn(ctx, a, func() ([]store.Endpoint, error) { return a.s.endpoints(ctx, TimeRange{From: from, To: to}) })
 }
 
 func (a reportAnalyses) Latency(ctx context.Context, q analysis.LatencyQuery) (analysis.LatencyReport, error) {
-	return a.s.spanLatency(ctx, q)
+	return turn(ctx, a, func() (analysis.LatencyReport, error) { return a.s.spanLatency(ctx, q) })
 }
 
 func (a reportAnalyses) Outliers(ctx context.Context, q analysis.OutlierQuery) (analysis.OutlierReport, error) {
-	rep, err := a.s.outliersFrom(ctx, a.src, q)
-	return rep, asUnavailable(err)
+	return turn(ctx, a, func() (analysis.OutlierReport, error) {
+		rep, err := a.s.outliersFrom(ctx, a.src, q)
+		return rep, asUnavailable(err)
+	})
 }
 
 func (a reportAnalyses) Compare(ctx context.Context, q url.Values) (analysis.Comparison, error) {
-	_, c, err := a.s.compareWith(ctx, a.src, q)
-	return c, asUnavailable(err)
+	return turn(ctx, a, func() (analysis.Comparison, error) {
+		_, c, err := a.s.compareWith(ctx, a.src, q)
+		return c, asUnavailable(err)
+	})
 }
 
 func (a reportAnalyses) Compliance(ctx context.Context, b store.Budget, from, to, now time.Time) (wire.Compliance, error) {
-	return a.s.complianceFrom(ctx, a.src, b, TimeRange{From: from, To: to}, now)
+	return turn(ctx, a, func() (wire.Compliance, error) {
+		return a.s.complianceFrom(ctx, a.src, b, TimeRange{From: from, To: to}, now)
+	})
 }
 
 func (a reportAnalyses) DeployKinds(ctx context.Context, ds []store.Deploy) (map[int64]string, error) {
-	return a.s.deployKinds(ctx, ds)
+	return turn(ctx, a, func() (map[int64]string, error) { return a.s.deployKinds(ctx, ds) })
 }
 
 // asUnavailable turns a client error (4xx) into report.Unavailable.
