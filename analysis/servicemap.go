@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"slices"
 	"time"
@@ -27,7 +28,9 @@ import (
 // mapMinTail per endpoint, q.Traces/2 in all beyond that minimum). Each typical trace
 // stands for its slice's share of the endpoint's Roots over the slice's
 // sampled traces, so the rates estimate the whole range and are exact when
-// every trace is sampled.
+// every trace is sampled. Past mapMaxRoots root endpoints the map reads the
+// busiest half of that bound and a draw of the rest weighted by traffic
+// (pickRoots), so its cost is bounded by the endpoints' number too.
 //
 // A sampled stream's samples carry their sampling weights (store.Span.Weight:
 // how many requests each stands for). Then a slice holds the sum of its
@@ -81,6 +84,8 @@ const (
 	// at least mapMinTail of them.
 	mapTailFraction = 0.01
 	mapMinTail      = 10
+	// mapMaxRoots bounds the root endpoints read (pickRoots).
+	mapMaxRoots = 200
 )
 
 // MapNodeKind says what a node of the map is.
@@ -181,6 +186,11 @@ type ServiceMap struct {
 	// Weighted: some entry sample read stands for more than one request
 	// (a sampled stream), so the map is estimated by sampling weight.
 	Weighted bool `json:"weighted"`
+	// RootEndpoints are the endpoints where the window's traces start;
+	// RootEndpointsRead those the map read: all of them up to a bound,
+	// then the busiest and a draw of the rest weighted by traffic.
+	RootEndpoints     int `json:"root_endpoints"`
+	RootEndpointsRead int `json:"root_endpoints_read"`
 }
 
 // MapSource is what the map reads: endpoints, their samples and traces.
@@ -212,11 +222,16 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 			totalRoots += e.Roots
 		}
 	}
+	picked := pickRoots(roots, mapMaxRoots)
 	b := newMapBuilder(q)
 	var typical, tail []mapPick
 	var shares []float64 // per stratum: the requests it stands for
 	weighted := false
-	for _, e := range roots {
+	for _, r := range picked {
+		// e stands for the requests of the endpoints it was drawn for:
+		// its own over its chance of being drawn.
+		e := r.ep
+		e.Roots = int64(math.Round(float64(e.Roots) / r.p))
 		strata, err := readStrata(ctx, src, e, q)
 		if err != nil {
 			return ServiceMap{}, err
@@ -255,7 +270,7 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 		})
 		k := min(tailCount(all), max(mapMinTail, int(math.Round(float64(budget/2)*share))))
 		for _, s := range all[:k] {
-			tail = append(tail, mapPick{ep: e, id: s.TraceID, w: float64(store.CountWeight(s.Weight))})
+			tail = append(tail, mapPick{ep: r.ep, id: s.TraceID, w: float64(store.CountWeight(s.Weight)) / r.p})
 		}
 	}
 	b.weighted = weighted
@@ -294,7 +309,73 @@ func BuildServiceMap(ctx context.Context, src MapSource, q ServiceMapQuery) (Ser
 	}
 	m := b.result()
 	m.Weighted = weighted
+	m.RootEndpoints, m.RootEndpointsRead = len(roots), len(picked)
 	return m, nil
+}
+
+// rootPick is a root endpoint the map reads, drawn with probability p.
+type rootPick struct {
+	ep store.Endpoint
+	p  float64
+}
+
+// pickRoots bounds the root endpoints the map reads to about k. Each one
+// read costs mapSlices sample reads and at least 1 + mapMinTail traces,
+// whatever its traffic, and a service whose span names carry ids
+// ("GET /users/12345": an instrumentation without a route template) has as
+// many endpoints as requests: 20,000 of them took 31–38 s to map. Past k,
+// the k/2 busiest are read for sure and the rest are drawn with
+// probability proportional to their traffic, k/2 expected (Poisson
+// sampling): a drawn endpoint stands for its traffic over its
+// probability (Horvitz–Thompson), so edge rates stay unbiased. The draw is
+// a hash of the service and name, not a random number: the same window
+// draws the same endpoints, and a cached map matches a recomputed one.
+func pickRoots(roots []store.Endpoint, k int) []rootPick {
+	out := make([]rootPick, 0, min(len(roots), k+k/2))
+	if len(roots) <= k {
+		for _, e := range roots {
+			out = append(out, rootPick{ep: e, p: 1})
+		}
+		return out
+	}
+	sorted := slices.Clone(roots)
+	slices.SortFunc(sorted, func(a, b store.Endpoint) int {
+		return cmp.Or(cmp.Compare(b.Roots, a.Roots), cmp.Compare(a.Service, b.Service), cmp.Compare(a.Name, b.Name))
+	})
+	sure := k / 2
+	for _, e := range sorted[:sure] {
+		out = append(out, rootPick{ep: e, p: 1})
+	}
+	rest := sorted[sure:]
+	var restRoots int64
+	for _, e := range rest {
+		restRoots += e.Roots
+	}
+	want := float64(k - sure)
+	for _, e := range rest {
+		p := min(1, want*float64(e.Roots)/float64(restRoots))
+		if drawUnit(e.Service, e.Name) < p {
+			out = append(out, rootPick{ep: e, p: p})
+		}
+	}
+	return out
+}
+
+// drawUnit maps a service and name to a number in [0, 1), uniform over
+// names and fixed for each.
+func drawUnit(service, name string) float64 {
+	h := fnv.New64a()
+	h.Write([]byte(service))
+	h.Write([]byte{0})
+	h.Write([]byte(name))
+	// FNV's last bytes barely reach its top bits ("GET /users/1" and
+	// "GET /users/2" differ in bits 0–17 and 40–48): mix them all in
+	// (splitmix64's finalizer) before taking the top 53.
+	x := h.Sum64()
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	x ^= x >> 31
+	return float64(x>>11) / (1 << 53)
 }
 
 // apportion splits n picks over the strata in proportion to their

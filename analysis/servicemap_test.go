@@ -510,3 +510,53 @@ func TestServiceMapOneSlowTraceIsNotHot(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceMapManyRootEndpoints: a gateway whose instrumentation names
+// its entry spans after the raw path has an endpoint per request. The map
+// reads a bounded number of them — the busiest and a draw of the rest by
+// their traffic — and each drawn one stands for the endpoints it was
+// drawn for, so the edges' call counts estimate every request's. The draw
+// is fixed by the names, so ten gateways (ten draws) check that the
+// estimate is unbiased, not only bounded.
+func TestServiceMapManyRootEndpoints(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const n = 3000
+	base, _ := mapTopology(n, t0)
+	var sum float64
+	const draws = 10
+	for d := range draws {
+		gateway := fmt.Sprintf("gateway-%d", d)
+		spans := slices.Clone(base)
+		for i := range spans {
+			s := &spans[i]
+			if s.Service != "gateway" {
+				continue
+			}
+			s.Service = gateway
+			if s.ParentSpanID == (store.SpanID{}) {
+				s.Name = fmt.Sprintf("GET /checkout/%d", binary.BigEndian.Uint64(s.TraceID[8:]))
+			}
+		}
+		m, err := analysis.BuildServiceMap(context.Background(), analysistest.NewSource(spans),
+			analysis.ServiceMapQuery{From: t0, To: t0.Add(n * 500 * time.Millisecond)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.RootEndpoints != n || m.RootEndpointsRead > 300 {
+			t.Fatalf("%s: read %d of %d root endpoints, want %d of them, at most 300", gateway, m.RootEndpointsRead, m.RootEndpoints, n)
+		}
+		var calls float64
+		for _, e := range m.Edges {
+			if e.From == "service:"+gateway && e.To == "service:orders" {
+				calls = e.Calls
+			}
+		}
+		if math.Abs(calls-n) > 0.35*n {
+			t.Errorf("%s: %s→orders estimated at %.0f calls, want %d ± 35%%", gateway, gateway, calls, n)
+		}
+		sum += calls
+	}
+	if mean := sum / draws; math.Abs(mean-n) > 0.07*n {
+		t.Errorf("the mean of %d draws' estimates is %.0f calls, want %d ± 7%%: the draw is biased", draws, mean, n)
+	}
+}

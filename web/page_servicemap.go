@@ -96,6 +96,10 @@ func serviceMapView(m analysis.ServiceMap, tr TimeRange) components.ServiceMapVi
 // mapSampled says what the map was drawn from.
 func mapSampled(m analysis.ServiceMap) string {
 	s := strconv.Itoa(m.TypicalTraces) + " typical and " + strconv.Itoa(m.TailTraces) + " slow traces"
+	if m.RootEndpointsRead < m.RootEndpoints {
+		s += " of " + strconv.Itoa(m.RootEndpointsRead) + " of the " + strconv.Itoa(m.RootEndpoints) +
+			" endpoints where traces start (the busiest, and a draw of the rest by their traffic, each standing for the endpoints it was drawn for)"
+	}
 	if m.Weighted {
 		s += " of a sampled stream, picked and counted by their sampling weight (rates and percentiles are estimates)"
 	}
