@@ -65,11 +65,14 @@ type DeployCompareView struct {
 	DeployNote string
 	// Endpoint picks the compared endpoint; Window and EqualCounts the
 	// before/after windows.
-	Endpoint    string
-	Endpoints   []string
-	Window      string
-	EqualCounts bool
-	Action      string
+	Endpoint  string
+	Endpoints []string
+	// MoreEndpoints counts the service's endpoints left out of Endpoints
+	// (its busiest).
+	MoreEndpoints int
+	Window        string
+	EqualCounts   bool
+	Action        string
 	// Note explains why there is no comparison (no traffic yet).
 	Note       string
 	Comparison *ComparisonView

@@ -12,7 +12,10 @@ type EndpointPicker struct {
 	Service, Endpoint string
 	From, To          string
 	Services          []string
-	Endpoints         []string
+	// Endpoints are the service's busiest endpoints; MoreEndpoints counts
+	// those left out (then the field takes any name).
+	Endpoints     []string
+	MoreEndpoints int
 	// Extra are further form fields kept when the endpoint changes.
 	Extra []KV
 	// TenantFilter shows a tenant field (Tenant, suggesting Tenants).

@@ -16,6 +16,17 @@ type ServiceRow struct {
 	Stats     StatsView
 	Endpoints []EndpointRow
 	Deploys   []DeployPill
+	// More sums up the endpoints not listed (past the busiest).
+	More MoreEndpoints
+}
+
+// MoreEndpoints is the row that stands for a service's endpoints not
+// listed: how many, their requests and share of the service's, and where
+// to see them all.
+type MoreEndpoints struct {
+	Endpoints, Requests int
+	Share               float64
+	Href                string
 }
 
 // EndpointRow is one endpoint of a service.

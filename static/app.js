@@ -160,8 +160,10 @@ bindFlameSearch(document);
       for (const g of groups) {
         const rows = Array.from(g.rows);
         const [head, ...rest] = g.classList.contains("sort-group") ? rows : [null, ...rows];
-        rest.sort(cmp);
-        g.append(...rest);
+        // A .sort-tail row (e.g. "and 300 more endpoints") stays last.
+        const body = rest.filter((r) => !r.classList.contains("sort-tail"));
+        body.sort(cmp);
+        g.append(...body, ...rest.filter((r) => r.classList.contains("sort-tail")));
         if (head) g.prepend(head);
       }
       if (groups.length > 1 && groups.every((g) => g.classList.contains("sort-group"))) {

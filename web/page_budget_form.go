@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,26 +44,16 @@ var budgetFormFields = map[string]string{
 	analysis.FieldHopAllocation: "hops",
 }
 
-// budgetSuggestions are the services and endpoints seen in the last week,
-// offered as the form's suggestion lists.
+// budgetSuggestions are the services and the busiest endpoints seen in
+// the last week, offered as the form's suggestion lists (its endpoint
+// field takes any name).
 func (s *Server) budgetSuggestions(ctx context.Context, service string) (services, endpoints []string, err error) {
 	now := s.analysisNow()
 	eps, err := s.endpoints(ctx, TimeRange{From: now.Add(-7 * duration.Day), To: now})
 	if err != nil {
 		return nil, nil, fmt.Errorf("endpoints: %w", err)
 	}
-	seenS, seenE := map[string]bool{}, map[string]bool{}
-	for _, e := range eps {
-		if !seenS[e.Service] {
-			seenS[e.Service] = true
-			services = append(services, e.Service)
-		}
-		if (service == "" || e.Service == service) && !seenE[e.Name] {
-			seenE[e.Name] = true
-			endpoints = append(endpoints, e.Name)
-		}
-	}
-	slices.Sort(endpoints)
+	services, endpoints, _ = endpointChoices(eps, service, choiceEndpoints)
 	return services, endpoints, nil
 }
 

@@ -220,11 +220,7 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 		s.pageError(w, r, fmt.Errorf("endpoints: %w", err))
 		return
 	}
-	for _, e := range eps {
-		if e.Service == d.Service {
-			v.Endpoints = append(v.Endpoints, e.Name)
-		}
-	}
+	_, v.Endpoints, v.MoreEndpoints = endpointChoices(eps, d.Service, choiceEndpoints)
 	cr, c, err := s.compareWith(r.Context(), s.store, q)
 	if err != nil {
 		// A marker without traffic after it (yet) is a state of the
@@ -246,7 +242,7 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 		cv.IncidentHref = IncidentFromWindowLink(href.Time(c.After.From), href.Time(c.After.To), c.Service)
 		v.Comparison = &cv
 	}
-	if v.Endpoint != "" && !slices.Contains(v.Endpoints, v.Endpoint) {
+	if v.MoreEndpoints == 0 && v.Endpoint != "" && !slices.Contains(v.Endpoints, v.Endpoint) {
 		v.Endpoints = append(v.Endpoints, v.Endpoint)
 	}
 	slices.Sort(v.Endpoints)

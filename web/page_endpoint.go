@@ -44,20 +44,13 @@ func (s *Server) pickEndpoint(r *http.Request, tr TimeRange, action string) (com
 	if p.Service == "" {
 		return p, notFound("no requests in this window (%s); widen the time range or send traces first", windowText(tr))
 	}
-	seen := map[string]bool{}
 	var best store.Endpoint
 	for _, e := range eps {
-		if !seen[e.Service] {
-			seen[e.Service] = true
-			p.Services = append(p.Services, e.Service)
-		}
-		if e.Service == p.Service {
-			p.Endpoints = append(p.Endpoints, e.Name)
-			if analysis.Busier(e, best) {
-				best = e
-			}
+		if e.Service == p.Service && analysis.Busier(e, best) {
+			best = e
 		}
 	}
+	p.Services, p.Endpoints, p.MoreEndpoints = endpointChoices(eps, p.Service, choiceEndpoints)
 	if p.Endpoint == "" {
 		p.Endpoint = best.Name
 	}
@@ -67,8 +60,8 @@ func (s *Server) pickEndpoint(r *http.Request, tr TimeRange, action string) (com
 	if !contains(p.Services, p.Service) {
 		p.Services = append(p.Services, p.Service)
 	}
-	if !contains(p.Endpoints, p.Endpoint) {
-		p.Endpoints = append(p.Endpoints, p.Endpoint)
+	if p.MoreEndpoints == 0 && !contains(p.Endpoints, p.Endpoint) {
+		p.Endpoints = append(p.Endpoints, p.Endpoint) // a choice list must offer it
 	}
 	sort.Strings(p.Endpoints)
 	return p, nil

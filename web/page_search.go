@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -37,7 +36,7 @@ func (s *Server) handleSearchPage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, fmt.Errorf("endpoints: %w", epErr))
 		return
 	}
-	v.Form.Services, v.Form.Endpoints = searchChoices(eps, q.Service)
+	v.Form.Services, v.Form.Endpoints, _ = endpointChoices(eps, q.Service, choiceEndpoints)
 	if err != nil {
 		// A filter that does not parse is shown on the form that holds
 		// it, with every value as typed, rather than on a page of its own.
@@ -100,24 +99,6 @@ func searchForm(qv url.Values, tr TimeRange) components.SearchForm {
 		f.Has = append(f.Has, components.HasCondition{Text: strings.ReplaceAll(h, ";", ", "), Value: h, RemoveHref: "/search?" + rest.Encode()})
 	}
 	return f
-}
-
-// searchChoices are the services, and the endpoints of the chosen service
-// (of all when none is), that the form offers.
-func searchChoices(eps []store.Endpoint, service string) (services, endpoints []string) {
-	seenSvc, seenEp := map[string]bool{}, map[string]bool{}
-	for _, e := range eps {
-		if !seenSvc[e.Service] {
-			seenSvc[e.Service] = true
-			services = append(services, e.Service)
-		}
-		if (service == "" || e.Service == service) && !seenEp[e.Name] {
-			seenEp[e.Name] = true
-			endpoints = append(endpoints, e.Name)
-		}
-	}
-	sort.Strings(endpoints)
-	return services, endpoints
 }
 
 // scatterWindow is the time axis of the search scatter: the span of the

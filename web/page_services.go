@@ -1,10 +1,12 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +53,14 @@ func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
 			if ep.Count > n {
 				busiest, n = ep.Name, ep.Count
 			}
+		}
+		shown := overviewShown(svc, badges)
+		for i, ep := range svc.Endpoints {
+			if !shown[i] {
+				row.More.Endpoints++
+				row.More.Requests += ep.Count
+				continue
+			}
 			base := []string{"service", svc.Name, "endpoint", ep.Name, "from", tr.FromText, "to", tr.ToText}
 			row.Endpoints = append(row.Endpoints, components.EndpointRow{
 				Name:         ep.Name,
@@ -62,6 +72,10 @@ func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
 			})
 		}
 		row.Href = href.With("/latency", "service", svc.Name, "endpoint", busiest, "from", tr.FromText, "to", tr.ToText)
+		if row.More.Endpoints > 0 {
+			row.More.Share = float64(row.More.Requests) / float64(max(svc.Count, 1))
+			row.More.Href = href.With("/operations", "service", svc.Name, "from", tr.FromText, "to", tr.ToText)
+		}
 		for _, d := range deploys {
 			if d.Service == svc.Name {
 				row.Deploys = append(row.Deploys, components.DeployPill{
@@ -75,6 +89,22 @@ func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
 		v.Services = append(v.Services, row)
 	}
 	s.render(w, r, http.StatusOK, s.page(r, "Services", "services", &tr), components.ServicesPage(v))
+}
+
+// overviewShown marks the endpoints of svc the Services page lists: the
+// overviewEndpoints busiest, and every one with a budget (its badge is
+// the page's alarm). The others are summed up in one row.
+func overviewShown(svc analysis.ServiceSummary, badges map[string]*components.BudgetBadge) []bool {
+	shown := make([]bool, len(svc.Endpoints))
+	order := make([]int, len(svc.Endpoints))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(svc.Endpoints[b].Count, svc.Endpoints[a].Count) })
+	for k, i := range order {
+		shown[i] = k < overviewEndpoints || badges[svc.Name+"\x00"+svc.Endpoints[i].Name] != nil
+	}
+	return shown
 }
 
 // statsView converts analysis numbers for a table row; from is the

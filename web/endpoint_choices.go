@@ -1,0 +1,62 @@
+package web
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// Pages bound the endpoints they list. An endpoint is a service's entry
+// span name, and an instrumentation that names spans after the raw path
+// ("GET /users/12345", no route template) gives a service as many
+// endpoints as requests: with 20,000 of them the Services page was 25 MB
+// and every endpoint picker 0.9–1.2 MB of options (docs/PERFORMANCE.md,
+// "Endpoints by the thousand"). A list holds the busiest; a picker past
+// its bound becomes a text field that suggests them and takes any name.
+const (
+	// choiceEndpoints bounds a picker's or a form's endpoint suggestions.
+	choiceEndpoints = 200
+	// overviewEndpoints bounds a service's endpoint rows on the Services
+	// page; the rest are summed up in one row.
+	overviewEndpoints = 50
+)
+
+// endpointChoices returns the services of eps, in order of first
+// appearance, and the names of the n busiest endpoints of service (of
+// every service when service is ""; a name several services share counts
+// once), sorted by name, with more: how many names were left out.
+func endpointChoices(eps []store.Endpoint, service string, n int) (services, names []string, more int) {
+	seen := map[string]bool{}
+	busiest := map[string]store.Endpoint{}
+	for _, e := range eps {
+		if !seen[e.Service] {
+			seen[e.Service] = true
+			services = append(services, e.Service)
+		}
+		if service != "" && e.Service != service {
+			continue
+		}
+		if b, ok := busiest[e.Name]; !ok || busierFirst(e, b) < 0 {
+			busiest[e.Name] = e
+		}
+	}
+	list := slices.Collect(maps.Values(busiest))
+	if len(list) > n {
+		slices.SortFunc(list, busierFirst)
+		more, list = len(list)-n, list[:n]
+	}
+	names = make([]string, len(list))
+	for i, e := range list {
+		names[i] = e.Name
+	}
+	slices.Sort(names)
+	return services, names, more
+}
+
+// busierFirst orders endpoints busiest first (analysis.Busier: requests
+// starting there, then requests), then by service and name.
+func busierFirst(a, b store.Endpoint) int {
+	return cmp.Or(cmp.Compare(b.Roots, a.Roots), cmp.Compare(b.Count, a.Count), cmp.Compare(a.Service, b.Service), cmp.Compare(a.Name, b.Name))
+}
