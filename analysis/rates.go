@@ -122,6 +122,36 @@ func seriesStartRollups(ctx context.Context, src RollupSource, k seriesKey, from
 	return from, nil
 }
 
+// endpointStartsRollups is seriesStartRollups for the endpoints names of
+// service (no version), whose first requests in the window are firsts:
+// one EndpointsBefore read for all that start late instead of a look-up
+// each — an instrumentation that names spans after the raw path gives a
+// service thousands of endpoints, each starting late.
+func endpointStartsRollups(ctx context.Context, src RollupSource, service string, names []string, firsts []int64, from int64, window time.Duration) ([]int64, error) {
+	starts := make([]int64, len(names))
+	var late []string
+	for i, first := range firsts {
+		starts[i] = from
+		if first-from > int64(lateStart(window)) {
+			late = append(late, names[i])
+		}
+	}
+	if len(late) == 0 {
+		return starts, nil
+	}
+	f := time.Unix(0, from)
+	had, err := src.EndpointsBefore(ctx, service, late, f)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: requests of %s's endpoints before %s: %w", service, f.UTC().Format(time.RFC3339), err)
+	}
+	for i, first := range firsts {
+		if first-from > int64(lateStart(window)) && !had[names[i]] {
+			starts[i] = first
+		}
+	}
+	return starts, nil
+}
+
 // endpointStarts returns the data start of each endpoint with samples in
 // [from, to) (samples ordered by start, as stores return them).
 func endpointStarts(ctx context.Context, src SampleSource, service, version string, samples []store.Sample, from, to time.Time) (map[string]int64, error) {

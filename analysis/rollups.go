@@ -22,6 +22,7 @@ import (
 type RollupSource interface {
 	Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error)
 	RequestBefore(ctx context.Context, service, endpoint, version string, since, before time.Time) (bool, error)
+	EndpointsBefore(ctx context.Context, service string, endpoints []string, before time.Time) (map[string]bool, error)
 	RolledUpTenant(ctx context.Context, tenant string) (bool, error)
 }
 

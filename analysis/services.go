@@ -145,6 +145,11 @@ func summarizeService(ctx context.Context, src RollupSource, rows []store.Rollup
 	// bucket counts in the slice its start falls in.
 	f := w.from.UnixNano()
 	slice := float64(w.to.Sub(w.from)) / float64(w.points)
+	var (
+		names  []string
+		firsts []int64
+		eps    []*series
+	)
 	for len(rows) > 0 {
 		n := 1
 		for n < len(rows) && rows[n].Endpoint == rows[0].Endpoint {
@@ -156,23 +161,26 @@ func summarizeService(ctx context.Context, src RollupSource, rows []store.Rollup
 			ep.all.addRollup(r)
 			ep.slice(min(int(float64(r.BucketUnixNano-f)/slice), w.points-1)).addRollup(r)
 		}
-		start, err := seriesStartRollups(ctx, src, seriesKey{name, rows[0].Endpoint, ""}, f, ep.all.first, w.to.Sub(w.from))
+		names, firsts, eps = append(names, rows[0].Endpoint), append(firsts, ep.all.first), append(eps, ep)
+		rows = rows[n:]
+	}
+	starts, err := endpointStartsRollups(ctx, src, name, names, firsts, f, w.to.Sub(w.from))
+	if err != nil {
+		return ServiceSummary{}, nil, fmt.Errorf("analysis: services: %w", err)
+	}
+	for i, ep := range eps {
+		earliestStart = min(earliestStart, starts[i])
+		st, err := ep.stats(w, starts[i])
 		if err != nil {
-			return ServiceSummary{}, nil, fmt.Errorf("analysis: services: %w", err)
+			return ServiceSummary{}, nil, fmt.Errorf("analysis: services: %s %s: %w", name, names[i], err)
 		}
-		earliestStart = min(earliestStart, start)
-		st, err := ep.stats(w, start)
-		if err != nil {
-			return ServiceSummary{}, nil, fmt.Errorf("analysis: services: %s %s: %w", name, rows[0].Endpoint, err)
-		}
-		sum.Endpoints = append(sum.Endpoints, EndpointSummary{Name: rows[0].Endpoint, RequestStats: st})
+		sum.Endpoints = append(sum.Endpoints, EndpointSummary{Name: names[i], RequestStats: st})
 		svc.all.merge(ep.all)
 		for i, s := range ep.slices {
 			if s != nil {
 				svc.slice(i).merge(s)
 			}
 		}
-		rows = rows[n:]
 	}
 	st, err := svc.stats(w, earliestStart)
 	if err != nil {

@@ -75,6 +75,10 @@ func (s readSplit) RequestBefore(ctx context.Context, service, endpoint, version
 	return s.replica.RequestBefore(ctx, service, endpoint, version, since, before)
 }
 
+func (s readSplit) EndpointsBefore(ctx context.Context, service string, endpoints []string, before time.Time) (map[string]bool, error) {
+	return s.replica.EndpointsBefore(ctx, service, endpoints, before)
+}
+
 func (s readSplit) RolledUpTenant(ctx context.Context, tenant string) (bool, error) {
 	return s.replica.RolledUpTenant(ctx, tenant)
 }

@@ -113,6 +113,11 @@ type RollupReader interface {
 	// entry span starting in [since, before); a zero since looks as far
 	// back as rollups are kept.
 	RequestBefore(ctx context.Context, service, endpoint, version string, since, before time.Time) (bool, error)
+	// EndpointsBefore returns which of service's endpoints had an entry
+	// span starting before before, as far back as rollups are kept:
+	// RequestBefore with a zero since and no version, for many endpoints
+	// in a few reads.
+	EndpointsBefore(ctx context.Context, service string, endpoints []string, before time.Time) (map[string]bool, error)
 	// RolledUpTenant reports whether tenant's entry spans are rolled up
 	// (one of the first MaxRollupTenants tenants): then tenant reads of
 	// its rollups count every span of it, since the backfill.

@@ -123,6 +123,25 @@ func (s *Source) RequestBefore(ctx context.Context, service, endpoint, version s
 	return false, nil
 }
 
+// EndpointsBefore reports which of the endpoints had an entry span
+// starting before before.
+func (s *Source) EndpointsBefore(ctx context.Context, service string, endpoints []string, before time.Time) (map[string]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, e := range endpoints {
+		want[e] = true
+	}
+	out := map[string]bool{}
+	for _, x := range s.byService[service] {
+		if want[x.Name] && x.StartUnixNano < before.UnixNano() {
+			out[x.Name] = true
+		}
+	}
+	return out, nil
+}
+
 // floorTo rounds t down to a multiple of step.
 func floorTo(t, step int64) int64 {
 	r := t % step

@@ -110,6 +110,11 @@ func (db *DB) RolledUpTenant(ctx context.Context, tenant string) (bool, error) {
 	return db.rollups().RolledUpTenant(ctx, tenant)
 }
 
+// EndpointsBefore reports which endpoints had requests before a time.
+func (db *DB) EndpointsBefore(ctx context.Context, service string, endpoints []string, before time.Time) (map[string]bool, error) {
+	return db.rollups().EndpointsBefore(ctx, service, endpoints, before)
+}
+
 // RequestBefore reports whether an endpoint had requests before a time.
 func (db *DB) RequestBefore(ctx context.Context, service, endpoint, version string, since, before time.Time) (bool, error) {
 	return db.rollups().RequestBefore(ctx, service, endpoint, version, since, before)

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"testing"
@@ -215,6 +217,28 @@ func testRollupsRequestBefore(t *testing.T, s store.Store) {
 			}
 			if got != tc.want {
 				t.Errorf("RequestBefore = %v, want %v", got, tc.want)
+			}
+			if !tc.since.IsZero() || tc.version != "" {
+				return
+			}
+			// EndpointsBefore answers the same among 700 names (more than
+			// one read's worth), the endpoint asked for among the last.
+			names := make([]string, 700)
+			for i := range names {
+				names[i] = fmt.Sprintf("GET /users/%d", i)
+			}
+			names[650] = tc.endpoint
+			had, err := s.EndpointsBefore(ctxT(t), "svc", names, tc.before)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[string]bool{}; tc.want {
+				want[tc.endpoint] = true
+				if !maps.Equal(had, want) {
+					t.Errorf("EndpointsBefore = %v, want %v", had, want)
+				}
+			} else if len(had) != 0 {
+				t.Errorf("EndpointsBefore = %v, want none", had)
 			}
 		})
 	}

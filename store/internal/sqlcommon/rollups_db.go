@@ -175,6 +175,40 @@ func (r RollupDB) RequestBefore(ctx context.Context, service, endpoint, version 
 	return found, nil
 }
 
+// endpointsBeforeChunk is how many endpoints one EndpointsBefore read
+// names (bound parameters, far below either dialect's limit).
+const endpointsBeforeChunk = 500
+
+// EndpointsBefore implements store.RollupReader: RequestBefore's hour
+// rollup look-up for many endpoints, a read per endpointsBeforeChunk.
+func (r RollupDB) EndpointsBefore(ctx context.Context, service string, endpoints []string, before time.Time) (map[string]bool, error) {
+	out := map[string]bool{}
+	b := NS(before)
+	for chunk := range slices.Chunk(endpoints, endpointsBeforeChunk) {
+		// Placeholders in text order: SQLite's are positional.
+		a := NewArgs(r.Conn.Dialect())
+		q := `SELECT DISTINCT endpoint FROM rollups WHERE step_s = 3600 AND service = ` + a.Add(service) +
+			` AND kind = ` + a.Add(entryKind) + ` AND bucket_ns < ` + a.Add(b) + ` AND first_ns < ` + a.Add(b)
+		ph := make([]string, len(chunk))
+		for i, ep := range chunk {
+			ph[i] = a.Add(ep)
+		}
+		q += ` AND endpoint IN (` + strings.Join(ph, ", ") + `)`
+		err := r.Conn.Query(ctx, q, func(sc Scanner) error {
+			var ep string
+			if err := sc.Scan(&ep); err != nil {
+				return err
+			}
+			out[ep] = true
+			return nil
+		}, a.Vals...)
+		if err != nil {
+			return nil, r.errorf("rollups: endpoints before", err)
+		}
+	}
+	return out, nil
+}
+
 // compactBuckets is how many buckets one compaction transaction folds.
 const compactBuckets = 256
 
