@@ -201,13 +201,24 @@ var traceSQL = `WITH ti AS MATERIALIZED (SELECT first_start_ns, last_start_ns FR
 ORDER BY start_ns, span_id`
 
 // Trace returns the spans of one trace ordered by start, then span id.
+//
+// The span count that sizes the result (sqlcommon.SpanCountHint) is asked
+// in the same round trip (a pipelined batch): the trace page waited for two.
 func (db *DB) Trace(ctx context.Context, id store.TraceID) ([]store.Span, error) {
-	hint := sqlcommon.SpanCountHint(ctx, conn{db}, id)
-	rows, err := db.pool.Query(ctx, traceSQL, id[:])
+	var b pgx.Batch
+	b.Queue(sqlcommon.Rebind(sqlcommon.Postgres, sqlcommon.SpanCountSQL), id[:])
+	b.Queue(traceSQL, id[:])
+	br := db.pool.SendBatch(ctx, &b)
+	defer br.Close()
+	var n int64
+	if err := br.QueryRow().Scan(&n); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, mapErr(ctx, "trace", err)
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return nil, mapErr(ctx, "trace", err)
 	}
-	spans, err := collectSpans(rows, hint)
+	spans, err := collectSpans(rows, sqlcommon.CapSpanCount(n))
 	if err != nil {
 		return nil, mapErr(ctx, "trace", err)
 	}

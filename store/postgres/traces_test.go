@@ -229,6 +229,17 @@ func benchTraceShapes(b *testing.B, days int) {
 			b.ReportMetric(pages, "pages/op")
 		})
 	}
+	// The whole read of the trace page: the span count and the spans.
+	b.Run("trace/Trace", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			spans, err := db.Trace(ctx, ids[i%len(ids)])
+			if err != nil || len(spans) != 10 {
+				b.Fatalf("%d spans, want 10 (%v)", len(spans), err)
+			}
+			i++
+		}
+	})
 }
 
 // explainPages is the pages PostgreSQL touches to run sql (EXPLAIN

@@ -302,8 +302,15 @@ const maxSpanCountHint = 1 << 20
 // that follows reports any real error).
 func SpanCountHint(ctx context.Context, c Conn, id store.TraceID) int {
 	var n int64
-	if err := c.QueryRow(ctx, Rebind(c.Dialect(), `SELECT span_count FROM trace_index WHERE trace_id = ?`), id[:]).Scan(&n); err != nil {
+	if err := c.QueryRow(ctx, Rebind(c.Dialect(), SpanCountSQL), id[:]).Scan(&n); err != nil {
 		return 0
 	}
-	return int(min(max(n, 0), maxSpanCountHint))
+	return CapSpanCount(n)
 }
+
+// SpanCountSQL reads a trace's span count from its index row (one
+// parameter, the trace id), for stores that send it with the trace read.
+const SpanCountSQL = `SELECT span_count FROM trace_index WHERE trace_id = ?`
+
+// CapSpanCount bounds a stored span count for use as a capacity hint.
+func CapSpanCount(n int64) int { return int(min(max(n, 0), maxSpanCountHint)) }
