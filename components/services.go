@@ -5,6 +5,8 @@ import "github.com/tailscope/tailscope/components/chart"
 // ServicesView is the services overview.
 type ServicesView struct {
 	Services []ServiceRow
+	// More sums up the services not listed (past the busiest).
+	More MoreServices
 	// Window describes the range, e.g. "last 1h".
 	Window string
 }
@@ -18,6 +20,14 @@ type ServiceRow struct {
 	Deploys   []DeployPill
 	// More sums up the endpoints not listed (past the busiest).
 	More MoreEndpoints
+}
+
+// MoreServices stands for the services not listed: how many, their
+// requests and share of all, and the page listing every one.
+type MoreServices struct {
+	Services, Requests int
+	Share              float64
+	Href               string
 }
 
 // MoreEndpoints is the row that stands for a service's endpoints not

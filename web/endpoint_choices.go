@@ -21,6 +21,9 @@ const (
 	// overviewEndpoints bounds a service's endpoint rows on the Services
 	// page; the rest are summed up in one row.
 	overviewEndpoints = 50
+	// overviewServices bounds the services the Services page lists unless
+	// asked for all; the rest are summed up below the table.
+	overviewServices = 300
 )
 
 // endpointChoices returns the services of eps, in order of first

@@ -77,3 +77,49 @@ func TestEndpointListsAreBounded(t *testing.T) {
 		t.Error("latency page: the endpoint asked for, not among the suggestions, is not the field's value")
 	}
 }
+
+// TestServicesListIsBounded: a service.name that carries a pod name makes
+// a service per pod. The Services page lists the busiest and every
+// service with a budget, sums up the rest below the table, and lists
+// every one when asked.
+func TestServicesListIsBounded(t *testing.T) {
+	srv, db := newEmptyServer(t, Config{})
+	h := srv.Handler()
+	ctx := context.Background()
+	var spans []store.Span
+	add := func(i int, service string) {
+		var tid store.TraceID
+		binary.BigEndian.PutUint64(tid[8:], uint64(i+1))
+		var sid store.SpanID
+		binary.BigEndian.PutUint64(sid[:], uint64(i+1))
+		spans = append(spans, store.Span{TraceID: tid, SpanID: sid, Service: service, Name: "GET /", Kind: store.KindServer,
+			StartUnixNano: fixtureNow().Add(-30*time.Minute + time.Duration(i)*time.Second).UnixNano(), DurationNano: int64(time.Millisecond)})
+	}
+	const pods = overviewServices + 20
+	for i := range pods {
+		add(i, fmt.Sprintf("api-%d", i))
+	}
+	for i := range 5 {
+		add(pods+i, "busy")
+	}
+	add(pods+5, "zz-budgeted") // one request, last by name: listed only for its budget
+	if err := db.WriteSpans(ctx, spans); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateBudget(ctx, store.Budget{Name: "zz", Service: "zz-budgeted", Endpoint: "GET /", Threshold: time.Second, Target: 0.99, Period: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	page := serve(t, h, http.MethodGet, "/?from=now-1h", "").Body.String()
+	rows := strings.Count(page, `data-testid="service-row"`)
+	if rows != overviewServices+1 || !strings.Contains(page, `data-service="busy"`) || !strings.Contains(page, `data-service="zz-budgeted"`) {
+		t.Errorf("services page: %d service rows, want the %d busiest (busy among them) and zz-budgeted", rows, overviewServices)
+	}
+	if more := pods + 2 - (overviewServices + 1); !strings.Contains(page, `data-testid="more-services"`) ||
+		!strings.Contains(page, fmt.Sprintf("and %d more services", more)) || !strings.Contains(page, `services=all`) {
+		t.Errorf("services page: no line saying %d more services with a link listing every one", more)
+	}
+	all := serve(t, h, http.MethodGet, "/?from=now-1h&services=all", "").Body.String()
+	if rows := strings.Count(all, `data-testid="service-row"`); rows != pods+2 || strings.Contains(all, `data-testid="more-services"`) {
+		t.Errorf("services=all: %d service rows, want all %d", rows, pods+2)
+	}
+}

@@ -46,7 +46,15 @@ func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := components.ServicesView{Window: windowText(tr)}
-	for _, svc := range rep.Services {
+	listed := overviewListed(rep.Services, badges, r.URL.Query().Get("services") == "all")
+	total := 0
+	for i, svc := range rep.Services {
+		total += svc.Count
+		if !listed[i] {
+			v.More.Services++
+			v.More.Requests += svc.Count
+			continue
+		}
 		row := components.ServiceRow{Name: svc.Name, Stats: statsView(svc.RequestStats, svc.Name, rep.From)}
 		busiest, n := "", -1
 		for _, ep := range svc.Endpoints {
@@ -88,7 +96,41 @@ func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Services = append(v.Services, row)
 	}
+	if v.More.Services > 0 {
+		v.More.Share = float64(v.More.Requests) / float64(max(total, 1))
+		q := r.URL.Query()
+		q.Set("services", "all")
+		v.More.Href = "/?" + q.Encode()
+	}
 	s.render(w, r, http.StatusOK, s.page(r, "Services", "services", &tr), components.ServicesPage(v))
+}
+
+// overviewListed marks the services the Services page lists: the
+// overviewServices busiest and every one with a budget, or all of them
+// when asked (?services=all). A service.name that carries a pod or host
+// name makes thousands of services; listing 5,000 made the page 11 MB.
+func overviewListed(svcs []analysis.ServiceSummary, badges map[string]*components.BudgetBadge, all bool) []bool {
+	listed := make([]bool, len(svcs))
+	if all || len(svcs) <= overviewServices {
+		for i := range listed {
+			listed[i] = true
+		}
+		return listed
+	}
+	budgeted := map[string]bool{}
+	for k := range badges {
+		svc, _, _ := strings.Cut(k, "\x00")
+		budgeted[svc] = true
+	}
+	order := make([]int, len(svcs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(svcs[b].Count, svcs[a].Count) })
+	for k, i := range order {
+		listed[i] = k < overviewServices || budgeted[svcs[i].Name]
+	}
+	return listed
 }
 
 // overviewShown marks the endpoints of svc the Services page lists: the
