@@ -5,12 +5,18 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
+	"github.com/tailscope/tailscope/internal/browsertest"
+	"github.com/tailscope/tailscope/internal/testenv"
 	"github.com/tailscope/tailscope/store"
+	"github.com/tailscope/tailscope/store/sqlite"
 )
 
 // TestEndpointListsAreBounded: a service whose span names carry ids has
@@ -23,24 +29,7 @@ func TestEndpointListsAreBounded(t *testing.T) {
 	h := srv.Handler()
 	ctx := context.Background()
 	const ids = 600
-	var spans []store.Span
-	add := func(i int, name string) {
-		var tid store.TraceID
-		binary.BigEndian.PutUint64(tid[8:], uint64(i+1))
-		var sid store.SpanID
-		binary.BigEndian.PutUint64(sid[:], uint64(i+1))
-		spans = append(spans, store.Span{TraceID: tid, SpanID: sid, Service: "api", Name: name, Kind: store.KindServer,
-			StartUnixNano: fixtureNow().Add(-30*time.Minute + time.Duration(i)*time.Second).UnixNano(), DurationNano: int64(5+i%40) * int64(time.Millisecond)})
-	}
-	for i := range ids {
-		add(i, fmt.Sprintf("GET /users/%d", i))
-	}
-	for i := range 40 { // the busiest endpoint: 41 requests
-		add(ids+i, "GET /users/{id}")
-	}
-	if err := db.WriteSpans(ctx, spans); err != nil {
-		t.Fatal(err)
-	}
+	writeRawPathEndpoints(t, db, ids)
 	d, err := db.RecordDeploy(ctx, store.Deploy{Service: "api", Version: "v2", At: fixtureNow().Add(-15 * time.Minute), Source: store.DeploySourceAuto})
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +64,52 @@ func TestEndpointListsAreBounded(t *testing.T) {
 	// A name outside the suggestions is still taken.
 	if body := serve(t, h, http.MethodGet, "/latency?service=api&endpoint=GET+/users/7&from=now-1h", "").Body.String(); !strings.Contains(body, `value="GET /users/7"`) {
 		t.Error("latency page: the endpoint asked for, not among the suggestions, is not the field's value")
+	}
+}
+
+// writeRawPathEndpoints writes, for service "api" in the fixture's last
+// half hour, one request to each of ids endpoints named after the raw path
+// (GET /users/0, ...) and 40 to GET /users/{id}, the busiest.
+func writeRawPathEndpoints(t *testing.T, db *sqlite.DB, ids int) {
+	t.Helper()
+	var spans []store.Span
+	add := func(i int, name string) {
+		var tid store.TraceID
+		binary.BigEndian.PutUint64(tid[8:], uint64(i+1))
+		var sid store.SpanID
+		binary.BigEndian.PutUint64(sid[:], uint64(i+1))
+		spans = append(spans, store.Span{TraceID: tid, SpanID: sid, Service: "api", Name: name, Kind: store.KindServer,
+			StartUnixNano: fixtureNow().Add(-30*time.Minute + time.Duration(i)*time.Second).UnixNano(), DurationNano: int64(5+i%40) * int64(time.Millisecond)})
+	}
+	for i := range ids {
+		add(i, fmt.Sprintf("GET /users/%d", i))
+	}
+	for i := range 40 {
+		add(ids+i, "GET /users/{id}")
+	}
+	if err := db.WriteSpans(context.Background(), spans); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserMoreEndpointsRowStaysLast: sorting the Services table keeps
+// the row that sums up a service's other endpoints after its endpoints.
+func TestBrowserMoreEndpointsRowStaysLast(t *testing.T) {
+	testenv.Chromium(t)
+	s, db := newEmptyServer(t, Config{})
+	writeRawPathEndpoints(t, db, overviewEndpoints+10)
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	b := browsertest.New(t)
+	b.Do(chromedp.Navigate(srv.URL+"/?from=now-1h"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="more-endpoints"]`)))
+	last := func() string {
+		return browsertest.Get(b, chromedp.Evaluate[string](`(() => { const g = document.querySelector('[data-testid="service-group"]'); return g.rows[g.rows.length - 1].dataset.testid || ""; })()`))
+	}
+	for _, key := range []string{"p99", "p99", "name", "requests"} {
+		b.Do(chromedp.Click(chromedp.CSS(`[data-sort-key="` + key + `"]`)))
+		if got := last(); got != "more-endpoints" {
+			t.Errorf("sorted by %s: the group's last row is %q, want the more-endpoints row", key, got)
+		}
 	}
 }
 
