@@ -67,6 +67,17 @@ func TestEndpointListsAreBounded(t *testing.T) {
 	}
 }
 
+// requestSpan is request i (its own trace, i seconds into the fixture's
+// last half hour): a root server span.
+func requestSpan(i int, service, name string, d time.Duration) store.Span {
+	var tid store.TraceID
+	binary.BigEndian.PutUint64(tid[8:], uint64(i+1))
+	var sid store.SpanID
+	binary.BigEndian.PutUint64(sid[:], uint64(i+1))
+	return store.Span{TraceID: tid, SpanID: sid, Service: service, Name: name, Kind: store.KindServer,
+		StartUnixNano: fixtureNow().Add(-30*time.Minute + time.Duration(i)*time.Second).UnixNano(), DurationNano: int64(d)}
+}
+
 // writeRawPathEndpoints writes, for service "api" in the fixture's last
 // half hour, one request to each of ids endpoints named after the raw path
 // (GET /users/0, ...) and 40 to GET /users/{id}, the busiest.
@@ -74,12 +85,7 @@ func writeRawPathEndpoints(t *testing.T, db *sqlite.DB, ids int) {
 	t.Helper()
 	var spans []store.Span
 	add := func(i int, name string) {
-		var tid store.TraceID
-		binary.BigEndian.PutUint64(tid[8:], uint64(i+1))
-		var sid store.SpanID
-		binary.BigEndian.PutUint64(sid[:], uint64(i+1))
-		spans = append(spans, store.Span{TraceID: tid, SpanID: sid, Service: "api", Name: name, Kind: store.KindServer,
-			StartUnixNano: fixtureNow().Add(-30*time.Minute + time.Duration(i)*time.Second).UnixNano(), DurationNano: int64(5+i%40) * int64(time.Millisecond)})
+		spans = append(spans, requestSpan(i, "api", name, time.Duration(5+i%40)*time.Millisecond))
 	}
 	for i := range ids {
 		add(i, fmt.Sprintf("GET /users/%d", i))
@@ -122,14 +128,7 @@ func TestServicesListIsBounded(t *testing.T) {
 	h := srv.Handler()
 	ctx := context.Background()
 	var spans []store.Span
-	add := func(i int, service string) {
-		var tid store.TraceID
-		binary.BigEndian.PutUint64(tid[8:], uint64(i+1))
-		var sid store.SpanID
-		binary.BigEndian.PutUint64(sid[:], uint64(i+1))
-		spans = append(spans, store.Span{TraceID: tid, SpanID: sid, Service: service, Name: "GET /", Kind: store.KindServer,
-			StartUnixNano: fixtureNow().Add(-30*time.Minute + time.Duration(i)*time.Second).UnixNano(), DurationNano: int64(time.Millisecond)})
-	}
+	add := func(i int, service string) { spans = append(spans, requestSpan(i, service, "GET /", time.Millisecond)) }
 	const pods = overviewServices + 20
 	for i := range pods {
 		add(i, fmt.Sprintf("api-%d", i))
