@@ -110,43 +110,37 @@ func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
 // when asked (?services=all). A service.name that carries a pod or host
 // name makes thousands of services; listing 5,000 made the page 11 MB.
 func overviewListed(svcs []analysis.ServiceSummary, badges map[string]*components.BudgetBadge, all bool) []bool {
-	listed := make([]bool, len(svcs))
-	if all || len(svcs) <= overviewServices {
-		for i := range listed {
-			listed[i] = true
-		}
-		return listed
-	}
 	budgeted := map[string]bool{}
 	for k := range badges {
 		svc, _, _ := strings.Cut(k, "\x00")
 		budgeted[svc] = true
 	}
-	order := make([]int, len(svcs))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(svcs[b].Count, svcs[a].Count) })
-	for k, i := range order {
-		listed[i] = k < overviewServices || budgeted[svcs[i].Name]
-	}
-	return listed
+	return markBusiest(len(svcs), overviewServices, func(i int) int { return svcs[i].Count },
+		func(i int) bool { return all || budgeted[svcs[i].Name] })
 }
 
 // overviewShown marks the endpoints of svc the Services page lists: the
 // overviewEndpoints busiest, and every one with a budget (its badge is
 // the page's alarm). The others are summed up in one row.
 func overviewShown(svc analysis.ServiceSummary, badges map[string]*components.BudgetBadge) []bool {
-	shown := make([]bool, len(svc.Endpoints))
-	order := make([]int, len(svc.Endpoints))
+	eps := svc.Endpoints
+	return markBusiest(len(eps), overviewEndpoints, func(i int) int { return eps[i].Count },
+		func(i int) bool { return badges[svc.Name+"\x00"+eps[i].Name] != nil })
+}
+
+// markBusiest marks, of n items, the bound with the largest counts (ties:
+// the earlier) and every one keep accepts.
+func markBusiest(n, bound int, count func(int) int, keep func(int) bool) []bool {
+	order := make([]int, n)
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(svc.Endpoints[b].Count, svc.Endpoints[a].Count) })
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(count(b), count(a)) })
+	marked := make([]bool, n)
 	for k, i := range order {
-		shown[i] = k < overviewEndpoints || badges[svc.Name+"\x00"+svc.Endpoints[i].Name] != nil
+		marked[i] = k < bound || keep(i)
 	}
-	return shown
+	return marked
 }
 
 // statsView converts analysis numbers for a table row; from is the
