@@ -89,6 +89,9 @@ type Config struct {
 	Now func() time.Time
 	// Redaction is applied to every span before it is queued.
 	Redaction otlpconv.Redaction
+	// TemplateSpanNames stores spans named after their request path or
+	// SQL statement under the name's template (otlpconv.Options).
+	TemplateSpanNames bool
 
 	// MaxValueBytes caps attribute values (cut and listed under
 	// otlpconv.TruncatedKey); MaxNameBytes caps keys, names and the
@@ -166,6 +169,7 @@ func DefaultConfig() Config {
 		BodyReadTimeout:       time.Minute,
 		MaxClockSkew:          conv.MaxClockSkew,
 		Redaction:             conv.Redaction,
+		TemplateSpanNames:     conv.TemplateNames,
 		MaxValueBytes:         conv.MaxValueBytes,
 		MaxNameBytes:          conv.MaxNameBytes,
 		TenantKeys:            conv.TenantKeys,
@@ -241,5 +245,6 @@ func (c Config) convOptions() otlpconv.Options {
 		MaxClockSkew:  c.MaxClockSkew,
 		Now:           c.Now,
 		Redaction:     c.Redaction,
+		TemplateNames: c.TemplateSpanNames,
 	}
 }

@@ -54,6 +54,7 @@ type receiverMetrics struct {
 	truncated     prometheus.Counter
 	repaired      prometheus.Counter
 	redacted      prometheus.Counter
+	renamed       prometheus.Counter
 }
 
 // pipelineMetrics are the queue and commit metrics.
@@ -91,6 +92,8 @@ func newReceiverMetrics(reg prometheus.Registerer) (*receiverMetrics, error) {
 			"Strings whose NUL bytes or invalid UTF-8 were replaced with U+FFFD."))),
 		redacted: prometheus.NewCounter(prometheus.CounterOpts(opts("values_redacted_total",
 			"Attribute values and messages rewritten by redaction before storage."))),
+		renamed: prometheus.NewCounter(prometheus.CounterOpts(opts("span_names_templated_total",
+			"Spans named after their request path or SQL statement, stored under the name's template."))),
 	}
 	// Pre-create the rejection series so dashboards see zeros.
 	for _, r := range otlpconv.Reasons() {
@@ -99,7 +102,7 @@ func newReceiverMetrics(reg prometheus.Registerer) (*receiverMetrics, error) {
 	for _, r := range []string{reasonTooManySpans, reasonOverloaded, reasonUnavailable} {
 		m.spansRejected.WithLabelValues(r)
 	}
-	return m, register(reg, m.requests, m.spansReceived, m.spansAccepted, m.spansRejected, m.decodeSeconds, m.truncated, m.repaired, m.redacted)
+	return m, register(reg, m.requests, m.spansReceived, m.spansAccepted, m.spansRejected, m.decodeSeconds, m.truncated, m.repaired, m.redacted, m.renamed)
 }
 
 func newPipelineMetrics(reg prometheus.Registerer) (*pipelineMetrics, error) {

@@ -292,6 +292,9 @@ func (r *Receiver) submit(ctx context.Context, protocol string, spans []store.Sp
 	if res.Redacted > 0 {
 		r.m.redacted.Add(float64(res.Redacted))
 	}
+	if res.Renamed > 0 {
+		r.m.renamed.Add(float64(res.Renamed))
+	}
 	if err := r.pipe.Submit(ctx, spans); err != nil {
 		reason := reasonUnavailable
 		if errors.Is(err, ErrOverloaded) {

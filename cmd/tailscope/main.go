@@ -209,6 +209,8 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 		})
 	fs.BoolVar(&cfg.Ingest.Redaction.SQL, "redact-sql", cfg.Ingest.Redaction.SQL, "store db.statement and db.query.text with their literals replaced by ?")
 	fs.BoolVar(&cfg.Ingest.Redaction.URLQuery, "redact-url-query", cfg.Ingest.Redaction.URLQuery, "store URLs with query values and user:password replaced by REDACTED")
+	fs.BoolVar(&cfg.Ingest.TemplateSpanNames, "span-name-templates", cfg.Ingest.TemplateSpanNames,
+		`store spans named after their request path or SQL statement under the name's template ("GET /users/{id}", literals as ?), the name as sent kept in tailscope.original_name when no URL attribute has it`)
 	lists.alertRules = fs.String("alert-rules", "14.4:1h:5m,6:6h:30m,3:1d:2h:ticket",
 		"budgets' burn-rate alert rules, factor:long:short[:severity] comma separated: both windows at or above the factor fire")
 	fs.DurationVar(&cfg.Alerts.Interval, "alert-interval", time.Minute, "how often budgets' burn-rate alerts are evaluated")

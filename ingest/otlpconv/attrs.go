@@ -112,6 +112,9 @@ func (st *state) entry(k string, v attrValue, so *spanObs, ro *resourceObs) {
 			ov = strValue(str)
 		}
 		if so != nil {
+			if changed && so.stmtRaw == "" && (k == keyDBQueryText || k == keyDBStatement) {
+				so.stmtRaw, so.stmtOut = v.str, str
+			}
 			st.c.observeSpan(so, k, ov)
 		} else {
 			st.c.observeResource(ro, k, ov)
@@ -285,9 +288,9 @@ func (st *state) appendValue(buf []byte, v attrValue, depth int) ([]byte, bool) 
 		}
 		if v.wire {
 			var f field
-			for pos := 0; pos < len(v.raw); {
+			for pos := 0; pos < len(v.str); {
 				var err error
-				if f, pos, err = nextField(v.raw, pos, specList); err != nil {
+				if f, pos, err = nextField(v.str, pos, specList); err != nil {
 					break
 				}
 				if f.num == 1 {
@@ -333,9 +336,9 @@ func (st *state) appendValue(buf []byte, v attrValue, depth int) ([]byte, bool) 
 		}
 		if v.wire {
 			var f field
-			for pos := 0; pos < len(v.raw); {
+			for pos := 0; pos < len(v.str); {
 				var err error
-				if f, pos, err = nextField(v.raw, pos, specKVList); err != nil {
+				if f, pos, err = nextField(v.str, pos, specKVList); err != nil {
 					break
 				}
 				if f.num == 1 {

@@ -61,6 +61,9 @@ func BenchmarkDecode(b *testing.B) {
 	// without pdata; compare it with protobuf above.
 	// protobuf-direct-sampled is the same request head-sampled: every
 	// span carries a tracestate with a th threshold (weight.go).
+	// protobuf-direct-sdk is the same request in the field order of the
+	// SDKs' exporters (protobuf-go's), where pdata writes fields in
+	// reverse.
 	sampled := otlptest.FeedTraces(100, 1)
 	for _, rs := range sampled.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
@@ -76,7 +79,7 @@ func BenchmarkDecode(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		body []byte
-	}{{"protobuf-direct", pb}, {"protobuf-direct-sampled", spb}} {
+	}{{"protobuf-direct", pb}, {"protobuf-direct-sampled", spb}, {"protobuf-direct-sdk", sdkOrder(b, pb)}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bc.body)))
 			b.ReportAllocs()

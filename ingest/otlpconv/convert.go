@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -25,6 +26,9 @@ type Converter struct {
 	// long (n < 64; longer keys set bit 63), so most attributes skip the
 	// key loops after one test.
 	configLens uint64
+	// keepOriginal: a templated span name as sent may be kept
+	// (OriginalNameKey), neither it nor a URL key being denied.
+	keepOriginal bool
 }
 
 // NewConverter returns a Converter, or an error when opts are unusable.
@@ -49,6 +53,7 @@ func NewConverter(opts Options) (*Converter, error) {
 	for _, k := range slices.Concat(c.tenantKeys, c.payloadKeys) {
 		c.configLens |= lenBit(k)
 	}
+	c.keepOriginal = !slices.ContainsFunc([]string{OriginalNameKey, keyURLPath, keyURLFull, keyHTTPURL, keyHTTPTarget}, red.denied)
 	return c, nil
 }
 
@@ -166,6 +171,7 @@ type state struct {
 	borrowed bool
 	kept     map[string]string
 	wire     wireScratch
+	nameBuf  []byte // templateName's scratch
 }
 
 func (st *state) reject(r Reason) { st.res.rejected[r]++ }
@@ -280,6 +286,80 @@ func (st *state) finishRow(s *store.Span, h *spanHead, so *spanObs, rd *resource
 	s.Dependency = st.keep(st.text(so.dependency(s.Kind)))
 	s.PayloadBytes = so.payload()
 	s.Weight = weight(h.traceState, so.sampleRate, rd.rate)
+	if st.c.opts.TemplateNames {
+		st.templateSpanName(s, h, so)
+	}
+}
+
+// templateSpanName stores the span under its name's template when its name
+// carries values (name.go): a statement as sent, literals and all, becomes
+// the statement as redaction stored it; a path, its route or template. The
+// path as sent is kept under OriginalNameKey when the span has no URL
+// attribute to tell it; a statement is not, redaction removed its
+// literals on purpose.
+func (st *state) templateSpanName(s *store.Span, h *spanHead, so *spanObs) {
+	if so.stmtRaw != "" && so.stmtRaw == h.name {
+		s.Name = st.intern(st.text(so.stmtOut))
+		st.res.Renamed++
+		return
+	}
+	buf, changed := templateName(st.nameBuf[:0], s.Name, so.route, s.Kind == store.KindServer)
+	st.nameBuf = buf
+	if !changed {
+		return
+	}
+	sent := s.Name
+	// A route is an attribute value: clean and cut it as a name.
+	s.Name = st.intern(st.text(unsafe.String(unsafe.SliceData(buf), len(buf))))
+	st.res.Renamed++
+	if so.hasURL || !st.c.keepOriginal {
+		return
+	}
+	if st.c.red.urls {
+		sent = scrubURL(sent, false)
+	}
+	if out, changed := st.c.red.patternsApply(sent); changed {
+		sent = out
+	}
+	s.Attributes = st.withAttr(s.Attributes, OriginalNameKey, sent)
+}
+
+// intern returns s in memory of its own, one copy per distinct string per
+// request, whichever decoder made it.
+func (st *state) intern(s string) string {
+	if k, ok := st.kept[s]; ok {
+		return k
+	}
+	if st.kept == nil {
+		st.kept = make(map[string]string, 32)
+	}
+	k := strings.Clone(s)
+	st.kept[k] = k
+	return k
+}
+
+// withAttr returns the attribute object obj with the string attribute k:
+// v added, encoded into the arena.
+func (st *state) withAttr(obj store.Attributes, k, v string) store.Attributes {
+	buf := st.arena
+	if cap(buf)-len(buf) < len(obj)+len(k)+2*len(v)+16 {
+		buf = make([]byte, 0, max(byteChunk, len(obj)+len(k)+6*len(v)+16))
+	}
+	start := len(buf)
+	if len(obj) < 2 {
+		buf = append(buf, '{')
+	} else {
+		buf = append(buf, obj[:len(obj)-1]...)
+		if len(obj) > 2 {
+			buf = append(buf, ',')
+		}
+	}
+	buf, _ = appendString(buf, k)
+	buf = append(buf, ':')
+	buf, _ = st.appendStr(buf, v, false)
+	buf = append(buf, '}')
+	st.arena = buf
+	return store.Attributes(buf[start:len(buf):len(buf)])
 }
 
 func (st *state) event(t uint64, name string, attrs store.Attributes) store.Event {

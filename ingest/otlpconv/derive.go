@@ -39,6 +39,9 @@ const (
 	keyRPCMessageUncompressedSize = "rpc.message.uncompressed_size"
 	keyMessagingBodySize          = "messaging.message.body.size"
 	keyMessagingPayloadSize       = "messaging.message_payload_size_bytes" // legacy
+
+	keyHTTPRoute = "http.route"
+	keyURLPath   = "url.path" // semconv ≥ 1.21; url.full, http.url and http.target are redaction's
 )
 
 // spanObs collects, during the single encoding pass over a span's
@@ -62,6 +65,13 @@ type spanObs struct {
 
 	sampleRate     float64 // SampleRate's weight; 0 when it gives none
 	sampleRateSeen bool
+
+	// What templateName reads (name.go): the span's http.route, whether
+	// it carries its URL, and its first SQL statement as sent and as
+	// redacted, when redaction changed it.
+	route            string
+	hasURL           bool
+	stmtRaw, stmtOut string
 }
 
 func (o *spanObs) reset(tenantKeys int) {
@@ -102,7 +112,7 @@ var deriveKeys = map[string]bool{
 	keyHTTPRequestBodySize: true, keyHTTPResponseBodySize: true, keyHTTPRequestContentLength: true,
 	keyHTTPResponseContentLength: true, keyRPCRequestBodySize: true, keyRPCResponseBodySize: true,
 	keyRPCMessageUncompressedSize: true, keyMessagingBodySize: true, keyMessagingPayloadSize: true,
-	keySampleRate: true,
+	keySampleRate: true, keyHTTPRoute: true,
 }
 
 // derivesFrom reports whether derivation reads key k, so that a redacted
@@ -156,6 +166,10 @@ func (c *Converter) observeSpan(o *spanObs, k string, v attrValue) {
 		setSize(&o.msgBodyLegacy, v)
 	case keySampleRate:
 		setRate(&o.sampleRate, &o.sampleRateSeen, v)
+	case keyHTTPRoute:
+		setText(&o.route, v)
+	case keyURLPath, keyURLFull, keyHTTPURL, keyHTTPTarget:
+		o.hasURL = true
 	}
 	if c.configLens&lenBit(k) == 0 {
 		return

@@ -58,6 +58,11 @@ type Options struct {
 
 	// Redaction says what is removed from spans before they are stored.
 	Redaction Redaction
+	// TemplateNames stores a span named after its request path or its SQL
+	// statement under the name's template ("GET /users/{id}", the
+	// statement's literals as ?), so that each request is not an endpoint
+	// of its own (name.go).
+	TemplateNames bool
 }
 
 // TruncatedKey is the attribute added to an attribute object (span,
@@ -72,7 +77,7 @@ const UnknownService = "unknown_service"
 
 // DefaultOptions returns the defaults: tenant keys tenant.id, tenant,
 // customer.id; no extra payload keys; 4 KiB values; 1 KiB names; spans of
-// any age up to one hour ahead of now; DefaultRedaction.
+// any age up to one hour ahead of now; DefaultRedaction; names templated.
 func DefaultOptions() Options {
 	return Options{
 		TenantKeys:    []string{"tenant.id", "tenant", "customer.id"},
@@ -80,6 +85,7 @@ func DefaultOptions() Options {
 		MaxNameBytes:  1024,
 		MaxClockSkew:  time.Hour,
 		Redaction:     DefaultRedaction(),
+		TemplateNames: true,
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tailscope/tailscope/ingest/internal/otlptest"
 	"github.com/tailscope/tailscope/ingest/otlpconv"
@@ -176,6 +178,18 @@ func richTraces() ptrace.Traces {
 		sp.TraceState().FromRaw("ot=th:\xff8")
 		sp.Attributes().PutStr("SampleRate", "25")
 	})
+	// Names templateName rewrites: a raw path alone (kept as sent in
+	// OriginalNameKey), a method with a route, a statement.
+	add(func(sp ptrace.Span) { sp.SetName("GET /users/12345/x?token=s3cr3t") })
+	add(func(sp ptrace.Span) {
+		sp.SetName("GET")
+		sp.SetKind(ptrace.SpanKindServer)
+		sp.Attributes().PutStr("http.route", "/users/{id}")
+	})
+	add(func(sp ptrace.Span) {
+		sp.SetName("SELECT 1 FROM t WHERE id = 7")
+		sp.Attributes().PutStr("db.statement", "SELECT 1 FROM t WHERE id = 7")
+	})
 	add(func(sp ptrace.Span) { sp.SetTraceID(pcommon.TraceID{}) })
 	add(func(sp ptrace.Span) { sp.SetSpanID(pcommon.SpanID{}) })
 	add(func(sp ptrace.Span) { sp.SetStartTimestamp(0) })
@@ -200,6 +214,11 @@ func protoDiffSeeds(tb testing.TB) [][]byte {
 		}
 		seeds = append(seeds, b)
 	}
+	// The same requests as an SDK exporter writes them: protobuf-go puts
+	// each message's fields in number order (a KeyValue's key first),
+	// pdata in reverse (its value first). (richTraces holds invalid
+	// UTF-8, which protobuf-go refuses to decode.)
+	seeds = append(seeds, sdkOrder(tb, seeds[0]), sdkOrder(tb, seeds[2]))
 	seeds = append(seeds, protoSeeds()...)
 	seeds = append(seeds, corpusBodies(tb, filepath.Join("testdata", "fuzz", "FuzzDecodeProtobuf"))...)
 	seeds = append(seeds, corpusBodies(tb, filepath.Join("..", "testdata", "fuzz", "FuzzHTTP"))...)
@@ -235,4 +254,18 @@ func FuzzProtoDecoderMatchesPdata(f *testing.F) {
 			checkSameAsPdata(t, c, body)
 		}
 	})
+}
+
+// sdkOrder re-encodes an ExportTraceServiceRequest with protobuf-go, the
+// encoder of the OpenTelemetry SDKs' exporters.
+func sdkOrder(tb testing.TB, b []byte) []byte {
+	var req coltracepb.ExportTraceServiceRequest
+	if err := proto.Unmarshal(b, &req); err != nil {
+		tb.Fatal(err)
+	}
+	out, err := proto.MarshalOptions{Deterministic: true}.Marshal(&req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }

@@ -20,7 +20,8 @@ const RedactedValue = "REDACTED"
 // that what is stored is what may be shown. It applies to span, resource,
 // event and link attributes at every depth, and value patterns also to
 // status messages. Span and event names are kept as sent: they name
-// endpoints and operations, which grouping needs.
+// endpoints and operations, which grouping needs (a span name that is a
+// request path or a statement is templated instead: name.go).
 type Redaction struct {
 	// Keys are attribute keys whose values are replaced by RedactedValue.
 	// An entry matches a key equal to it or whose last dot-separated

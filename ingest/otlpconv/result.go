@@ -72,6 +72,7 @@ type Result struct {
 	Repaired     int // strings whose NUL bytes or invalid UTF-8 were replaced
 	DroppedLinks int // links with an all-zero trace or span id
 	Redacted     int // values rewritten by Options.Redaction
+	Renamed      int // span names stored as their template (Options.TemplateNames)
 
 	// The accepted start times of this request, for Message.
 	accepted       [2]time.Time

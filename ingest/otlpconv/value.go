@@ -23,12 +23,15 @@ const (
 // pdata value (Convert) or protobuf bytes (ConvertProto). Scalars are held
 // directly, so the per-attribute rules (redaction, truncation, derivation,
 // JSON encoding) read both alike; composites keep their source.
+//
+// It is passed and returned by value once per attribute, so it is kept
+// small (48 bytes): the wire's composite messages share str, and the type
+// and the wire flag share a word.
 type attrValue struct {
 	typ  pcommon.ValueType
-	str  string // Str; Bytes on the wire
-	num  uint64 // Int, Double bits or Bool (0/1)
-	raw  string // Slice (ArrayValue) or Map (KeyValueList) message on the wire
 	wire bool
+	str  string        // Str; on the wire, Bytes and the Slice (ArrayValue) or Map (KeyValueList) message
+	num  uint64        // Int, Double bits or Bool (0/1)
 	pv   pcommon.Value // Slice, Map or Bytes from pdata
 }
 

@@ -328,6 +328,11 @@ func validate(b string, m msgKind, depth int) (spans int, err error) {
 		}
 		depth++
 	}
+	if m == msgKeyValue {
+		if _, _, ok := scalarKeyValue(b); ok {
+			return 0, nil
+		}
+	}
 	sp := msgSpecs[m]
 	var f field
 	scope, deprecated := 0, 0
@@ -465,9 +470,9 @@ func anyValue(b string, v attrValue) attrValue {
 		case 4:
 			v = attrValue{typ: valDouble, num: f.u}
 		case 5:
-			v = attrValue{typ: valSlice, raw: f.s, wire: true}
+			v = attrValue{typ: valSlice, str: f.s, wire: true}
 		case 6:
-			v = attrValue{typ: valMap, raw: f.s, wire: true}
+			v = attrValue{typ: valMap, str: f.s, wire: true}
 		case 7:
 			v = attrValue{typ: valBytes, str: f.s, wire: true}
 		case 8:
@@ -487,6 +492,9 @@ func boolBits(b bool) uint64 {
 // keyValue decodes a KeyValue that validate accepted. Repeated value
 // fields merge into one value, as in pdata.
 func keyValue(b string) (string, attrValue) {
+	if k, v, ok := scalarKeyValue(b); ok {
+		return k, v
+	}
 	var (
 		key string
 		v   attrValue
@@ -505,4 +513,47 @@ func keyValue(b string) (string, attrValue) {
 		}
 	}
 	return key, v
+}
+
+// scalarKeyValue decodes a KeyValue of a short key and a short value
+// holding one scalar (scalarValue), each once, in either order — the SDKs
+// write the key first, pdata (the Collector) the value first — as nearly
+// every attribute is; ok is false for any other KeyValue. Such a message
+// is valid as it stands, so validate and keyValue both take this path
+// first.
+func scalarKeyValue(b string) (key string, v attrValue, ok bool) {
+	const tagKey, tagValue = 1<<3 | byte(wireLen), 2<<3 | byte(wireLen)
+	if len(b) <= 2 || b[1] >= 0x80 {
+		return "", attrValue{}, false
+	}
+	n := 2 + int(b[1])
+	if n+2 > len(b) || b[n+1] >= 0x80 || n+2+int(b[n+1]) != len(b) {
+		return "", attrValue{}, false
+	}
+	switch {
+	case b[0] == tagKey && b[n] == tagValue:
+		v, ok = scalarValue(b[n+2:])
+		return b[2:n], v, ok
+	case b[0] == tagValue && b[n] == tagKey:
+		v, ok = scalarValue(b[2:n])
+		return b[n+2:], v, ok
+	}
+	return "", attrValue{}, false
+}
+
+// scalarValue decodes an AnyValue made of one short string_value, one
+// int_value or one one-byte bool_value field and nothing else, or reports
+// that b is not one.
+func scalarValue(b string) (attrValue, bool) {
+	switch {
+	case len(b) >= 2 && b[0] == 1<<3|byte(wireLen) && b[1] < 0x80 && 2+int(b[1]) == len(b):
+		return attrValue{typ: valStr, str: b[2:]}, true
+	case len(b) >= 2 && b[0] == 3<<3|byte(wireVarint):
+		if u, end, err := consumeVarint(b, 1); err == nil && end == len(b) {
+			return attrValue{typ: valInt, num: u}, true
+		}
+	case len(b) == 2 && b[0] == 2<<3|byte(wireVarint) && b[1] < 0x80:
+		return attrValue{typ: valBool, num: boolBits(b[1] != 0)}, true
+	}
+	return attrValue{}, false
 }

@@ -1,0 +1,72 @@
+package otlpconv
+
+import "testing"
+
+func TestTemplateName(t *testing.T) {
+	for _, tc := range []struct {
+		name, route string
+		server      bool
+		want        string // "" when kept as sent
+	}{
+		// A route wins on a server span.
+		{"GET /users/12345", "/users/{userId}", true, "GET /users/{userId}"},
+		{"GET", "/users/:id", true, "GET /users/:id"},
+		{"HTTP POST", "/orders", true, "POST /orders"},
+		{"/users/42", "/users/{id}", true, "/users/{id}"},
+		{"GET /users/{userId}", "/users/{userId}", true, ""},
+		{"GET", "", true, ""},
+		{"GET", "/users/:id", false, ""}, // a route on a client span is not its name
+		{"GET", "users", true, ""},       // not a route
+		{"checkout", "/checkout", true, ""},
+		// Paths without a route: values become {id}, the query goes.
+		{"GET /users/12345", "", true, "GET /users/{id}"},
+		{"GET /users/12345/orders/98765", "", false, "GET /users/{id}/orders/{id}"},
+		{"GET /search?q=shoes&page=2", "", true, "GET /search"},
+		{"GET /docs#install", "", true, "GET /docs"},
+		{"DELETE /carts/3f2a9c1e-7b4d-4e1a-9c3f-0a1b2c3d4e5f/items/7", "", true, "DELETE /carts/{id}/items/{id}"},
+		{"GET /objects/507f1f77bcf86cd799439011", "", true, "GET /objects/{id}"},
+		{"GET /invoices/INV-2024-0001", "", true, "GET /invoices/{id}"},
+		{"GET /users/alice@example.com", "", true, "GET /users/{id}"},
+		{"GET /users/alice%40example.com/avatar", "", true, "GET /users/{id}/avatar"},
+		{"GET /reports/2024-01-15", "", true, "GET /reports/{id}"},
+		{"GET /charges/ch_3MmlLrLkdIwHu7ix0snN0B15", "", true, "GET /charges/{id}"},
+		{"/api/v1/users/7", "", false, "/api/v1/users/{id}"},
+		{"GET https://user:pw@api.example.com/v1/charges/12345?expand=x", "", false, "GET https://api.example.com/v1/charges/{id}"},
+		{"GET https://api.example.com?q=1", "", false, "GET https://api.example.com"},
+		// Words with a digit or two stay; names that are not paths stay.
+		{"GET /api/v2/oauth2/token", "", true, ""},
+		{"GET /certs/x509/s3/ipv6", "", true, ""},
+		{"GET /", "", true, ""},
+		{"GET /feed", "", true, ""},
+		{"SELECT feed", "", false, ""},
+		{"feed.Service/GetFeed", "", false, ""},
+		{"redis GET user:12345", "", false, ""},
+		{"HTTP GET /x/12345", "", false, ""}, // not a form instrumentations send
+		{"GETX /x/12345", "", false, ""},
+		{"", "", true, ""},
+	} {
+		got, changed := templateName(nil, tc.name, tc.route, tc.server)
+		if changed != (tc.want != "") || changed && string(got) != tc.want {
+			t.Errorf("templateName(%q, route %q, server %v) = %q, changed %v; want %q", tc.name, tc.route, tc.server, got, changed, tc.want)
+		}
+	}
+}
+
+func TestIDSegment(t *testing.T) {
+	for _, tc := range []struct {
+		seg  string
+		want bool
+	}{
+		{"12345", true}, {"0", true}, {"10.0.0.1", true}, {"2024-01-15", true},
+		{"3f2a9c1e", true}, {"3F2A9C1E-7B4D-4E1A-9C3F-0A1B2C3D4E5F", true}, {"507f1f77bcf86cd799439011", true},
+		{"user-12345", true}, {"order_98765", true}, {"ch_3MmlLrLkdIwHu7ix0snN0B15", true},
+		{"bob@example.com", true}, {"bob%40example.com", true},
+		{"", false}, {"users", false}, {"v2", false}, {"oauth2", false}, {"x509", false}, {"ipv6", false},
+		{"deadbeef", false}, {"cafe", false}, {"getUserPreferences2", false}, {"{id}", false}, {"v1.2.3", false},
+		{"über", false},
+	} {
+		if got := idSegment(tc.seg); got != tc.want {
+			t.Errorf("idSegment(%q) = %v, want %v", tc.seg, got, tc.want)
+		}
+	}
+}
