@@ -1,6 +1,9 @@
 package otlpconv
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestTemplateName(t *testing.T) {
 	for _, tc := range []struct {
@@ -69,4 +72,32 @@ func TestIDSegment(t *testing.T) {
 			t.Errorf("idSegment(%q) = %v, want %v", tc.seg, got, tc.want)
 		}
 	}
+}
+
+// FuzzTemplateName: any name and route give a template without a query
+// or fragment, and a template is its own template.
+func FuzzTemplateName(f *testing.F) {
+	for _, s := range []string{"GET /users/12345?x=1", "GET", "HTTP GET", "/a/b@c/2024-01-01#f", "GET https://u:p@h:8080/x/9999?q",
+		"https://h?q", "POST /", "_OTHER //x//12345/", "SELECT 1"} {
+		f.Add(s, "/users/{id}", true)
+		f.Add(s, "", false)
+	}
+	f.Fuzz(func(t *testing.T, name, route string, server bool) {
+		out, changed := templateName(nil, name, route, server)
+		if !changed {
+			return
+		}
+		tmpl := string(out)
+		if tmpl == name {
+			t.Fatalf("templateName(%q, %q) reports a change but returns the name", name, route)
+		}
+		if !strings.HasPrefix(route, "/") || !server {
+			if _, path, _ := strings.Cut(tmpl, "/"); strings.ContainsAny(path, "?#") {
+				t.Fatalf("templateName(%q) = %q keeps a query or fragment", name, tmpl)
+			}
+		}
+		if again, changed := templateName(nil, tmpl, route, server); changed {
+			t.Fatalf("templateName(%q) = %q, then %q: a template must be its own", name, tmpl, again)
+		}
+	})
 }
