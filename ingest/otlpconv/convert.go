@@ -386,15 +386,7 @@ func (st *state) keep(s string) string {
 	if !st.borrowed || s == "" {
 		return s
 	}
-	if k, ok := st.kept[s]; ok {
-		return k
-	}
-	if st.kept == nil {
-		st.kept = make(map[string]string, 32)
-	}
-	k := strings.Clone(s)
-	st.kept[k] = k
-	return k
+	return st.intern(s)
 }
 
 func clampNanos(t uint64) int64 {
