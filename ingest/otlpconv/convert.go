@@ -303,7 +303,14 @@ func (st *state) templateSpanName(s *store.Span, h *spanHead, so *spanObs) {
 		st.res.Renamed++
 		return
 	}
-	buf, changed := templateName(st.nameBuf[:0], s.Name, so.route, s.Kind == store.KindServer)
+	route := ""
+	switch s.Kind {
+	case store.KindServer:
+		route = so.route
+	case store.KindClient:
+		route = so.urlTemplate
+	}
+	buf, changed := templateName(st.nameBuf[:0], s.Name, route)
 	st.nameBuf = buf
 	if !changed {
 		return

@@ -40,7 +40,8 @@ const (
 	keyMessagingBodySize          = "messaging.message.body.size"
 	keyMessagingPayloadSize       = "messaging.message_payload_size_bytes" // legacy
 
-	keyHTTPRoute = "http.route"
+	keyHTTPRoute   = "http.route"
+	keyURLTemplate = "url.template" // semconv ≥ 1.26: a client request's path template
 	keyURLPath   = "url.path" // semconv ≥ 1.21; url.full, http.url and http.target are redaction's
 )
 
@@ -66,10 +67,10 @@ type spanObs struct {
 	sampleRate     float64 // SampleRate's weight; 0 when it gives none
 	sampleRateSeen bool
 
-	// What templateName reads (name.go): the span's http.route, whether
-	// it carries its URL, and its first SQL statement as sent and as
-	// redacted, when redaction changed it.
-	route            string
+	// What templateName reads (name.go): the span's http.route and
+	// url.template, whether it carries its URL, and its first SQL
+	// statement as sent and as redacted, when redaction changed it.
+	route, urlTemplate string
 	hasURL           bool
 	stmtRaw, stmtOut string
 }
@@ -112,7 +113,7 @@ var deriveKeys = map[string]bool{
 	keyHTTPRequestBodySize: true, keyHTTPResponseBodySize: true, keyHTTPRequestContentLength: true,
 	keyHTTPResponseContentLength: true, keyRPCRequestBodySize: true, keyRPCResponseBodySize: true,
 	keyRPCMessageUncompressedSize: true, keyMessagingBodySize: true, keyMessagingPayloadSize: true,
-	keySampleRate: true, keyHTTPRoute: true,
+	keySampleRate: true, keyHTTPRoute: true, keyURLTemplate: true,
 }
 
 // derivesFrom reports whether derivation reads key k, so that a redacted
@@ -168,6 +169,8 @@ func (c *Converter) observeSpan(o *spanObs, k string, v attrValue) {
 		setRate(&o.sampleRate, &o.sampleRateSeen, v)
 	case keyHTTPRoute:
 		setText(&o.route, v)
+	case keyURLTemplate:
+		setText(&o.urlTemplate, v)
 	case keyURLPath, keyURLFull, keyHTTPURL, keyHTTPTarget:
 		o.hasURL = true
 	}

@@ -12,9 +12,10 @@ import "strings"
 // redaction. templateName stores such a name as its template, the way the
 // OpenTelemetry conventions name these spans ("{method} {http.route}"):
 //
-//   - a server span whose name is its HTTP method alone ("GET", "HTTP GET":
-//     an instrumentation that named the span before the router matched)
-//     or a path takes its http.route when it has one;
+//   - a span whose name is its HTTP method alone ("GET", "HTTP GET": an
+//     instrumentation that named the span before the router matched) or a
+//     path takes its template when it has one: http.route on a server
+//     span, url.template on a client span;
 //   - otherwise a path ("/…", or an absolute http(s) URL, after an optional
 //     method) loses its query and fragment, and each segment that reads as
 //     a value (idSegment) becomes "{id}".
@@ -57,12 +58,9 @@ func splitMethod(name string) (method, rest string, ok bool) {
 }
 
 // templateName appends to buf the name a span named name is stored under
-// when that differs from name, and reports whether it does. route is the span's
-// http.route, read only for server spans.
-func templateName(buf []byte, name, route string, server bool) ([]byte, bool) {
-	if !server {
-		route = ""
-	}
+// when that differs from name, and reports whether it does. route is the
+// span's path template (http.route, url.template), "" when it has none.
+func templateName(buf []byte, name, route string) ([]byte, bool) {
 	if !strings.HasPrefix(route, "/") {
 		route = ""
 	}

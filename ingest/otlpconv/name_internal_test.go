@@ -8,49 +8,47 @@ import (
 func TestTemplateName(t *testing.T) {
 	for _, tc := range []struct {
 		name, route string
-		server      bool
 		want        string // "" when kept as sent
 	}{
-		// A route wins on a server span.
-		{"GET /users/12345", "/users/{userId}", true, "GET /users/{userId}"},
-		{"GET", "/users/:id", true, "GET /users/:id"},
-		{"HTTP POST", "/orders", true, "POST /orders"},
-		{"/users/42", "/users/{id}", true, "/users/{id}"},
-		{"GET /users/{userId}", "/users/{userId}", true, ""},
-		{"GET", "", true, ""},
-		{"GET", "/users/:id", false, ""}, // a route on a client span is not its name
-		{"GET", "users", true, ""},       // not a route
-		{"checkout", "/checkout", true, ""},
+		// A route wins.
+		{"GET /users/12345", "/users/{userId}", "GET /users/{userId}"},
+		{"GET", "/users/:id", "GET /users/:id"},
+		{"HTTP POST", "/orders", "POST /orders"},
+		{"/users/42", "/users/{id}", "/users/{id}"},
+		{"GET /users/{userId}", "/users/{userId}", ""},
+		{"GET", "", ""},
+		{"GET", "users", ""},       // not a route
+		{"checkout", "/checkout", ""},
 		// Paths without a route: values become {id}, the query goes.
-		{"GET /users/12345", "", true, "GET /users/{id}"},
-		{"GET /users/12345/orders/98765", "", false, "GET /users/{id}/orders/{id}"},
-		{"GET /search?q=shoes&page=2", "", true, "GET /search"},
-		{"GET /docs#install", "", true, "GET /docs"},
-		{"DELETE /carts/3f2a9c1e-7b4d-4e1a-9c3f-0a1b2c3d4e5f/items/7", "", true, "DELETE /carts/{id}/items/{id}"},
-		{"GET /objects/507f1f77bcf86cd799439011", "", true, "GET /objects/{id}"},
-		{"GET /invoices/INV-2024-0001", "", true, "GET /invoices/{id}"},
-		{"GET /users/alice@example.com", "", true, "GET /users/{id}"},
-		{"GET /users/alice%40example.com/avatar", "", true, "GET /users/{id}/avatar"},
-		{"GET /reports/2024-01-15", "", true, "GET /reports/{id}"},
-		{"GET /charges/ch_3MmlLrLkdIwHu7ix0snN0B15", "", true, "GET /charges/{id}"},
-		{"/api/v1/users/7", "", false, "/api/v1/users/{id}"},
-		{"GET https://user:pw@api.example.com/v1/charges/12345?expand=x", "", false, "GET https://api.example.com/v1/charges/{id}"},
-		{"GET https://api.example.com?q=1", "", false, "GET https://api.example.com"},
+		{"GET /users/12345", "", "GET /users/{id}"},
+		{"GET /users/12345/orders/98765", "", "GET /users/{id}/orders/{id}"},
+		{"GET /search?q=shoes&page=2", "", "GET /search"},
+		{"GET /docs#install", "", "GET /docs"},
+		{"DELETE /carts/3f2a9c1e-7b4d-4e1a-9c3f-0a1b2c3d4e5f/items/7", "", "DELETE /carts/{id}/items/{id}"},
+		{"GET /objects/507f1f77bcf86cd799439011", "", "GET /objects/{id}"},
+		{"GET /invoices/INV-2024-0001", "", "GET /invoices/{id}"},
+		{"GET /users/alice@example.com", "", "GET /users/{id}"},
+		{"GET /users/alice%40example.com/avatar", "", "GET /users/{id}/avatar"},
+		{"GET /reports/2024-01-15", "", "GET /reports/{id}"},
+		{"GET /charges/ch_3MmlLrLkdIwHu7ix0snN0B15", "", "GET /charges/{id}"},
+		{"/api/v1/users/7", "", "/api/v1/users/{id}"},
+		{"GET https://user:pw@api.example.com/v1/charges/12345?expand=x", "", "GET https://api.example.com/v1/charges/{id}"},
+		{"GET https://api.example.com?q=1", "", "GET https://api.example.com"},
 		// Words with a digit or two stay; names that are not paths stay.
-		{"GET /api/v2/oauth2/token", "", true, ""},
-		{"GET /certs/x509/s3/ipv6", "", true, ""},
-		{"GET /", "", true, ""},
-		{"GET /feed", "", true, ""},
-		{"SELECT feed", "", false, ""},
-		{"feed.Service/GetFeed", "", false, ""},
-		{"redis GET user:12345", "", false, ""},
-		{"HTTP GET /x/12345", "", false, ""}, // not a form instrumentations send
-		{"GETX /x/12345", "", false, ""},
-		{"", "", true, ""},
+		{"GET /api/v2/oauth2/token", "", ""},
+		{"GET /certs/x509/s3/ipv6", "", ""},
+		{"GET /", "", ""},
+		{"GET /feed", "", ""},
+		{"SELECT feed", "", ""},
+		{"feed.Service/GetFeed", "", ""},
+		{"redis GET user:12345", "", ""},
+		{"HTTP GET /x/12345", "", ""}, // not a form instrumentations send
+		{"GETX /x/12345", "", ""},
+		{"", "", ""},
 	} {
-		got, changed := templateName(nil, tc.name, tc.route, tc.server)
+		got, changed := templateName(nil, tc.name, tc.route)
 		if changed != (tc.want != "") || changed && string(got) != tc.want {
-			t.Errorf("templateName(%q, route %q, server %v) = %q, changed %v; want %q", tc.name, tc.route, tc.server, got, changed, tc.want)
+			t.Errorf("templateName(%q, route %q) = %q, changed %v; want %q", tc.name, tc.route, got, changed, tc.want)
 		}
 	}
 }
@@ -79,11 +77,11 @@ func TestIDSegment(t *testing.T) {
 func FuzzTemplateName(f *testing.F) {
 	for _, s := range []string{"GET /users/12345?x=1", "GET", "HTTP GET", "/a/b@c/2024-01-01#f", "GET https://u:p@h:8080/x/9999?q",
 		"https://h?q", "POST /", "_OTHER //x//12345/", "SELECT 1"} {
-		f.Add(s, "/users/{id}", true)
-		f.Add(s, "", false)
+		f.Add(s, "/users/{id}")
+		f.Add(s, "")
 	}
-	f.Fuzz(func(t *testing.T, name, route string, server bool) {
-		out, changed := templateName(nil, name, route, server)
+	f.Fuzz(func(t *testing.T, name, route string) {
+		out, changed := templateName(nil, name, route)
 		if !changed {
 			return
 		}
@@ -91,12 +89,12 @@ func FuzzTemplateName(f *testing.F) {
 		if tmpl == name {
 			t.Fatalf("templateName(%q, %q) reports a change but returns the name", name, route)
 		}
-		if !strings.HasPrefix(route, "/") || !server {
+		if !strings.HasPrefix(route, "/") {
 			if _, path, _ := strings.Cut(tmpl, "/"); strings.ContainsAny(path, "?#") {
 				t.Fatalf("templateName(%q) = %q keeps a query or fragment", name, tmpl)
 			}
 		}
-		if again, changed := templateName(nil, tmpl, route, server); changed {
+		if again, changed := templateName(nil, tmpl, route); changed {
 			t.Fatalf("templateName(%q) = %q, then %q: a template must be its own", name, tmpl, again)
 		}
 	})
