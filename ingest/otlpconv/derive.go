@@ -42,7 +42,7 @@ const (
 
 	keyHTTPRoute   = "http.route"
 	keyURLTemplate = "url.template" // semconv ≥ 1.26: a client request's path template
-	keyURLPath   = "url.path" // semconv ≥ 1.21; url.full, http.url and http.target are redaction's
+	keyURLPath     = "url.path"     // semconv ≥ 1.21; url.full, http.url and http.target are redaction's
 )
 
 // spanObs collects, during the single encoding pass over a span's
@@ -71,8 +71,8 @@ type spanObs struct {
 	// url.template, whether it carries its URL, and its first SQL
 	// statement as sent and as redacted, when redaction changed it.
 	route, urlTemplate string
-	hasURL           bool
-	stmtRaw, stmtOut string
+	hasURL             bool
+	stmtRaw, stmtOut   string
 }
 
 func (o *spanObs) reset(tenantKeys int) {

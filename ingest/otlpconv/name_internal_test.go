@@ -17,7 +17,7 @@ func TestTemplateName(t *testing.T) {
 		{"/users/42", "/users/{id}", "/users/{id}"},
 		{"GET /users/{userId}", "/users/{userId}", ""},
 		{"GET", "", ""},
-		{"GET", "users", ""},       // not a route
+		{"GET", "users", ""}, // not a route
 		{"checkout", "/checkout", ""},
 		// Paths without a route: values become {id}, the query goes.
 		{"GET /users/12345", "", "GET /users/{id}"},
