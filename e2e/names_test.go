@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tailscope/tailscope/analysis"
 	"github.com/tailscope/tailscope/ingest/otlpconv"
@@ -137,4 +139,88 @@ func endpointCount(sum analysis.ServicesReport, service, endpoint string) int {
 		}
 	}
 	return 0
+}
+
+// TestRawPathOutliers: a service whose instrumentation names server spans
+// after the raw path and database spans after their statement, with a
+// slow database call in 2% of its requests. Stored as sent, every request
+// would be an endpoint of one request, with no tail to analyse; stored as
+// templates, the outlier analysis of the one endpoint names the database.
+func TestRawPathOutliers(t *testing.T) {
+	const requests = 1000
+	a := startApp(t, backends()[0].url(t), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(a.OTLPHTTPAddr()), otlptracehttp.WithInsecure(),
+		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := resource.NewSchemaless(attribute.String("service.name", "e2e-accounts"))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, sdktrace.WithMaxExportBatchSize(500)), sdktrace.WithResource(res))
+	defer tp.Shutdown(context.Background())
+	tr := tp.Tracer("e2e")
+	rng := rand.New(rand.NewPCG(7, 21))
+	start := time.Now().Add(-30 * time.Minute)
+	for i := range requests {
+		at := start.Add(time.Duration(i) * 1700 * time.Millisecond)
+		db := time.Duration(2+rng.IntN(8)) * time.Millisecond
+		if i%50 == 17 {
+			db = time.Duration(700+rng.IntN(200)) * time.Millisecond
+		}
+		total := db + time.Duration(5+rng.IntN(20))*time.Millisecond
+		id := 500000 + rng.IntN(1_000_000)
+		sctx, srv := tr.Start(ctx, fmt.Sprintf("GET /accounts/%d", id), trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(at),
+			trace.WithAttributes(attribute.String("url.path", fmt.Sprintf("/accounts/%d", id)), attribute.String("http.request.method", "GET")))
+		stmt := fmt.Sprintf("SELECT * FROM accounts WHERE id = %d", id)
+		_, q := tr.Start(sctx, stmt, trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(at.Add(2*time.Millisecond)),
+			trace.WithAttributes(attribute.String("db.system", "postgresql"), attribute.String("db.namespace", "accounts"), attribute.String("db.statement", stmt)))
+		q.End(trace.WithTimestamp(at.Add(2*time.Millisecond + db)))
+		srv.End(trace.WithTimestamp(at.Add(total)))
+	}
+	if err := tp.ForceFlush(ctx); err != nil {
+		t.Fatalf("export: %v", err)
+	}
+
+	c := newClient(t, 2)
+	q := url.Values{"service": {"e2e-accounts"}, "endpoint": {"GET /accounts/{id}"}, "from": {"now-1h"}}
+	var out struct {
+		RequestCount int `json:"request_count"`
+		Groups       []struct {
+			Dimension string `json:"dimension"`
+			Value     string `json:"value"`
+			Count     int    `json:"count"`
+		} `json:"groups"`
+		Verdict string `json:"verdict"`
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if code, err := getJSON(ctx, c, a.URL()+"/api/v1/outliers?"+q.Encode(), &out); err != nil || code != http.StatusOK {
+			t.Fatalf("outliers: %d %v", code, err)
+		}
+		if out.RequestCount == requests || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out.RequestCount != requests {
+		t.Fatalf("GET /accounts/{id} has %d requests, want %d", out.RequestCount, requests)
+	}
+	if len(out.Groups) == 0 || out.Groups[0].Dimension != "dependency" || out.Groups[0].Value != "postgresql/accounts" {
+		t.Fatalf("outliers of GET /accounts/{id}: groups %+v, verdict %q; want the database postgresql/accounts first", out.Groups, out.Verdict)
+	}
+
+	// The statement's name is its template: one operation, not a thousand.
+	var ops struct {
+		Operations []struct {
+			Name  string `json:"name"`
+			Count int    `json:"count"`
+		} `json:"operations"`
+	}
+	if code, err := getJSON(ctx, c, a.URL()+"/api/v1/operations?service=e2e-accounts&from=now-1h", &ops); err != nil || code != http.StatusOK {
+		t.Fatalf("operations: %d %v", code, err)
+	}
+	if len(ops.Operations) != 2 {
+		t.Errorf("e2e-accounts has %d operations, want 2 (the endpoint and the statement): %+v", len(ops.Operations), ops.Operations[:min(4, len(ops.Operations))])
+	}
 }
