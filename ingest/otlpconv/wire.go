@@ -329,7 +329,7 @@ func validate(b string, m msgKind, depth int) (spans int, err error) {
 		depth++
 	}
 	if m == msgKeyValue {
-		if _, _, ok := scalarKeyValue(b); ok {
+		if _, vb, ok := keyValueShape(b); ok && isScalarValue(vb) {
 			return 0, nil
 		}
 	}
@@ -492,8 +492,10 @@ func boolBits(b bool) uint64 {
 // keyValue decodes a KeyValue that validate accepted. Repeated value
 // fields merge into one value, as in pdata.
 func keyValue(b string) (string, attrValue) {
-	if k, v, ok := scalarKeyValue(b); ok {
-		return k, v
+	if k, vb, ok := keyValueShape(b); ok {
+		if v, ok := scalarValue(vb); ok {
+			return k, v
+		}
 	}
 	var (
 		key string
@@ -515,30 +517,40 @@ func keyValue(b string) (string, attrValue) {
 	return key, v
 }
 
-// scalarKeyValue decodes a KeyValue of a short key and a short value
-// holding one scalar (scalarValue), each once, in either order — the SDKs
-// write the key first, pdata (the Collector) the value first — as nearly
-// every attribute is; ok is false for any other KeyValue. Such a message
-// is valid as it stands, so validate and keyValue both take this path
-// first.
-func scalarKeyValue(b string) (key string, v attrValue, ok bool) {
+// keyValueShape splits a KeyValue of a short key and a short value, each
+// once, in either order — the SDKs write the key first, pdata (the
+// Collector) the value first — into the key and the AnyValue message; ok
+// is false for any other KeyValue. When the value is a scalar
+// (scalarValue), the message is valid as it stands, so validate and
+// keyValue both try this path first: nearly every attribute takes it.
+func keyValueShape(b string) (key, value string, ok bool) {
 	const tagKey, tagValue = 1<<3 | byte(wireLen), 2<<3 | byte(wireLen)
 	if len(b) <= 2 || b[1] >= 0x80 {
-		return "", attrValue{}, false
+		return "", "", false
 	}
 	n := 2 + int(b[1])
 	if n+2 > len(b) || b[n+1] >= 0x80 || n+2+int(b[n+1]) != len(b) {
-		return "", attrValue{}, false
+		return "", "", false
 	}
 	switch {
 	case b[0] == tagKey && b[n] == tagValue:
-		v, ok = scalarValue(b[n+2:])
-		return b[2:n], v, ok
+		return b[2:n], b[n+2:], true
 	case b[0] == tagValue && b[n] == tagKey:
-		v, ok = scalarValue(b[2:n])
-		return b[n+2:], v, ok
+		return b[n+2:], b[2:n], true
 	}
-	return "", attrValue{}, false
+	return "", "", false
+}
+
+// isScalarValue reports whether scalarValue decodes b.
+func isScalarValue(b string) bool {
+	switch {
+	case len(b) >= 2 && b[0] == 1<<3|byte(wireLen) && b[1] < 0x80:
+		return 2+int(b[1]) == len(b)
+	case len(b) >= 2 && b[0] == 3<<3|byte(wireVarint):
+		_, end, err := consumeVarint(b, 1)
+		return err == nil && end == len(b)
+	}
+	return len(b) == 2 && b[0] == 2<<3|byte(wireVarint) && b[1] < 0x80
 }
 
 // scalarValue decodes an AnyValue made of one short string_value, one
