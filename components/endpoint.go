@@ -16,6 +16,9 @@ type EndpointPicker struct {
 	// those left out (then the field takes any name).
 	Endpoints     []string
 	MoreEndpoints int
+	// AsSent is the endpoint as asked for when the page shows its
+	// template instead (a name pasted from a log: "GET /users/12345").
+	AsSent string
 	// Extra are further form fields kept when the endpoint changes.
 	Extra []KV
 	// TenantFilter shows a tenant field (Tenant, suggesting Tenants).

@@ -27,6 +27,9 @@ type SearchForm struct {
 	Error               string
 	From, To            string
 	Services, Endpoints []string
+	// AsSent is the endpoint as typed when the search uses its template
+	// (EndpointPicker.AsSent).
+	AsSent string
 	// Has are the further span conditions (the "has" parameter), kept by
 	// the form; each links to the search without it.
 	Has []HasCondition

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/tailscope/tailscope/internal/spanname"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -62,4 +63,23 @@ func endpointChoices(eps []store.Endpoint, service string, n int) (services, nam
 // starting there, then requests), then by service and name.
 func busierFirst(a, b store.Endpoint) int {
 	return cmp.Or(cmp.Compare(b.Roots, a.Roots), cmp.Compare(b.Count, a.Count), cmp.Compare(a.Service, b.Service), cmp.Compare(a.Name, b.Name))
+}
+
+// storedName returns the name an endpoint asked for is stored under, and
+// whether that is its template: ingest stores a span named after its raw
+// path as the path's template (internal/spanname), so a name pasted from a
+// log ("GET /users/12345") finds "GET /users/{id}" — when service (any
+// service when "") has no endpoint of the name itself and has the
+// template's.
+func storedName(eps []store.Endpoint, service, name string) (string, bool) {
+	has := func(n string) bool {
+		return slices.ContainsFunc(eps, func(e store.Endpoint) bool { return e.Name == n && (service == "" || e.Service == service) })
+	}
+	if name == "" || has(name) {
+		return name, false
+	}
+	if t, ok := spanname.Template(name); ok && has(t) {
+		return t, true
+	}
+	return name, false
 }

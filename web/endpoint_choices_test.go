@@ -157,3 +157,35 @@ func TestServicesListIsBounded(t *testing.T) {
 		t.Errorf("services=all: %d service rows, want all %d", rows, pods+2)
 	}
 }
+
+// TestPastedRawPathFindsItsTemplate: ingest stores a span named after its
+// raw path under the path's template, so a name pasted from a log finds
+// the template's requests, and the page says which name it shows.
+func TestPastedRawPathFindsItsTemplate(t *testing.T) {
+	srv, db := newEmptyServer(t, Config{})
+	h := srv.Handler()
+	var spans []store.Span
+	for i := range 40 {
+		spans = append(spans, requestSpan(i, "shop", "GET /orders/{id}", time.Duration(5+i)*time.Millisecond))
+	}
+	if err := db.WriteSpans(context.Background(), spans); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"/latency", "/outliers", "/search"} {
+		body := serve(t, h, http.MethodGet, target+"?service=shop&endpoint=GET+/orders/12345&from=now-1h", "").Body.String()
+		if !strings.Contains(body, `data-testid="endpoint-templated"`) || !strings.Contains(body, `value="GET /orders/{id}"`) {
+			t.Errorf("GET %s with a pasted raw path: no note that it shows GET /orders/{id}, or the field does not hold it", target)
+		}
+		if strings.Contains(body, "no requests") {
+			t.Errorf("GET %s with a pasted raw path: no requests shown", target)
+		}
+	}
+	if body := serve(t, h, http.MethodGet, "/search?service=shop&endpoint=GET+/orders/12345&from=now-1h", "").Body.String(); strings.Count(body, `data-testid="trace-row"`) != 40 {
+		t.Errorf("search for a pasted raw path: %d trace rows, want the template's 40", strings.Count(body, `data-testid="trace-row"`))
+	}
+	// A name whose template has no requests either is shown as asked.
+	if body := serve(t, h, http.MethodGet, "/search?service=shop&endpoint=GET+/carts/12345&from=now-1h", "").Body.String(); strings.Contains(body, `data-testid="endpoint-templated"`) ||
+		!strings.Contains(body, `value="GET /carts/12345"`) {
+		t.Error("search for an unknown raw path: not kept as typed")
+	}
+}

@@ -44,6 +44,9 @@ func (s *Server) pickEndpoint(r *http.Request, tr TimeRange, action string) (com
 	if p.Service == "" {
 		return p, notFound("no requests in this window (%s); widen the time range or send traces first", windowText(tr))
 	}
+	if name, templated := storedName(eps, p.Service, p.Endpoint); templated {
+		p.AsSent, p.Endpoint = p.Endpoint, name
+	}
 	var best store.Endpoint
 	for _, e := range eps {
 		if e.Service == p.Service && analysis.Busier(e, best) {

@@ -37,6 +37,9 @@ func (s *Server) handleSearchPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Form.Services, v.Form.Endpoints, _ = endpointChoices(eps, q.Service, choiceEndpoints)
+	if name, templated := storedName(eps, q.Service, q.Endpoint); templated {
+		v.Form.AsSent, v.Form.Endpoint, q.Endpoint = q.Endpoint, name, name
+	}
 	if err != nil {
 		// A filter that does not parse is shown on the form that holds
 		// it, with every value as typed, rather than on a page of its own.

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/tailscope/tailscope/internal/spanname"
 	"github.com/tailscope/tailscope/store"
 )
 
@@ -171,7 +172,7 @@ type state struct {
 	borrowed bool
 	kept     map[string]string
 	wire     wireScratch
-	nameBuf  []byte // templateName's scratch
+	nameBuf  []byte // spanname.Append's scratch
 }
 
 func (st *state) reject(r Reason) { st.res.rejected[r]++ }
@@ -292,7 +293,7 @@ func (st *state) finishRow(s *store.Span, h *spanHead, so *spanObs, rd *resource
 }
 
 // templateSpanName stores the span under its name's template when its name
-// carries values (name.go): a statement as sent, literals and all, becomes
+// carries values (internal/spanname): a statement as sent, literals and all, becomes
 // the statement as redaction stored it; a path, its route or template. The
 // path as sent is kept under OriginalNameKey when the span has no URL
 // attribute to tell it; a statement is not, redaction removed its
@@ -310,7 +311,7 @@ func (st *state) templateSpanName(s *store.Span, h *spanHead, so *spanObs) {
 	case store.KindClient:
 		route = so.urlTemplate
 	}
-	buf, changed := templateName(st.nameBuf[:0], s.Name, route)
+	buf, changed := spanname.Append(st.nameBuf[:0], s.Name, route)
 	st.nameBuf = buf
 	if !changed {
 		return

@@ -67,7 +67,7 @@ type spanObs struct {
 	sampleRate     float64 // SampleRate's weight; 0 when it gives none
 	sampleRateSeen bool
 
-	// What templateName reads (name.go): the span's http.route and
+	// What templateSpanName reads (internal/spanname): the span's http.route and
 	// url.template, whether it carries its URL, and its first SQL
 	// statement as sent and as redacted, when redaction changed it.
 	route, urlTemplate string

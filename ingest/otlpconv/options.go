@@ -61,7 +61,7 @@ type Options struct {
 	// TemplateNames stores a span named after its request path or its SQL
 	// statement under the name's template ("GET /users/{id}", the
 	// statement's literals as ?), so that each request is not an endpoint
-	// of its own (name.go).
+	// of its own (internal/spanname).
 	TemplateNames bool
 }
 

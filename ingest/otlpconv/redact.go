@@ -21,7 +21,7 @@ const RedactedValue = "REDACTED"
 // event and link attributes at every depth, and value patterns also to
 // status messages. Span and event names are kept as sent: they name
 // endpoints and operations, which grouping needs (a span name that is a
-// request path or a statement is templated instead: name.go).
+// request path or a statement is templated instead: internal/spanname).
 type Redaction struct {
 	// Keys are attribute keys whose values are replaced by RedactedValue.
 	// An entry matches a key equal to it or whose last dot-separated

@@ -1,11 +1,11 @@
-package otlpconv
+package spanname
 
 import (
 	"strings"
 	"testing"
 )
 
-func TestTemplateName(t *testing.T) {
+func TestAppend(t *testing.T) {
 	for _, tc := range []struct {
 		name, route string
 		want        string // "" when kept as sent
@@ -46,9 +46,9 @@ func TestTemplateName(t *testing.T) {
 		{"GETX /x/12345", "", ""},
 		{"", "", ""},
 	} {
-		got, changed := templateName(nil, tc.name, tc.route)
+		got, changed := Append(nil, tc.name, tc.route)
 		if changed != (tc.want != "") || changed && string(got) != tc.want {
-			t.Errorf("templateName(%q, route %q) = %q, changed %v; want %q", tc.name, tc.route, got, changed, tc.want)
+			t.Errorf("Append(%q, route %q) = %q, changed %v; want %q", tc.name, tc.route, got, changed, tc.want)
 		}
 	}
 }
@@ -66,36 +66,36 @@ func TestIDSegment(t *testing.T) {
 		{"deadbeef", false}, {"cafe", false}, {"getUserPreferences2", false}, {"{id}", false}, {"v1.2.3", false},
 		{"über", false},
 	} {
-		if got := idSegment(tc.seg); got != tc.want {
-			t.Errorf("idSegment(%q) = %v, want %v", tc.seg, got, tc.want)
+		if got := IDSegment(tc.seg); got != tc.want {
+			t.Errorf("IDSegment(%q) = %v, want %v", tc.seg, got, tc.want)
 		}
 	}
 }
 
-// FuzzTemplateName: any name and route give a template without a query
+// FuzzAppend: any name and route give a template without a query
 // or fragment, and a template is its own template.
-func FuzzTemplateName(f *testing.F) {
+func FuzzAppend(f *testing.F) {
 	for _, s := range []string{"GET /users/12345?x=1", "GET", "HTTP GET", "/a/b@c/2024-01-01#f", "GET https://u:p@h:8080/x/9999?q",
 		"https://h?q", "POST /", "_OTHER //x//12345/", "SELECT 1"} {
 		f.Add(s, "/users/{id}")
 		f.Add(s, "")
 	}
 	f.Fuzz(func(t *testing.T, name, route string) {
-		out, changed := templateName(nil, name, route)
+		out, changed := Append(nil, name, route)
 		if !changed {
 			return
 		}
 		tmpl := string(out)
 		if tmpl == name {
-			t.Fatalf("templateName(%q, %q) reports a change but returns the name", name, route)
+			t.Fatalf("Append(%q, %q) reports a change but returns the name", name, route)
 		}
 		if !strings.HasPrefix(route, "/") {
 			if _, path, _ := strings.Cut(tmpl, "/"); strings.ContainsAny(path, "?#") {
-				t.Fatalf("templateName(%q) = %q keeps a query or fragment", name, tmpl)
+				t.Fatalf("Append(%q) = %q keeps a query or fragment", name, tmpl)
 			}
 		}
-		if again, changed := templateName(nil, tmpl, route); changed {
-			t.Fatalf("templateName(%q) = %q, then %q: a template must be its own", name, tmpl, again)
+		if again, changed := Append(nil, tmpl, route); changed {
+			t.Fatalf("Append(%q) = %q, then %q: a template must be its own", name, tmpl, again)
 		}
 	})
 }
