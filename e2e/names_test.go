@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tailscope/tailscope/analysis"
+	"github.com/tailscope/tailscope/app"
 	"github.com/tailscope/tailscope/ingest/otlpconv"
 )
 
@@ -30,14 +31,9 @@ import (
 // every request, not one endpoint per user.
 func TestRawPathSpanNames(t *testing.T) {
 	const users = 40
-	a := startApp(t, backends()[0].url(t), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(a.OTLPHTTPAddr()), otlptracehttp.WithInsecure(),
-		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, exp := sqliteAppWithExporter(ctx, t)
 	provider := func(service string) *sdktrace.TracerProvider {
 		res := resource.NewSchemaless(attribute.String("service.name", service))
 		return sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithResource(res))
@@ -148,14 +144,9 @@ func endpointCount(sum analysis.ServicesReport, service, endpoint string) int {
 // templates, the outlier analysis of the one endpoint names the database.
 func TestRawPathOutliers(t *testing.T) {
 	const requests = 1000
-	a := startApp(t, backends()[0].url(t), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(a.OTLPHTTPAddr()), otlptracehttp.WithInsecure(),
-		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, exp := sqliteAppWithExporter(ctx, t)
 	res := resource.NewSchemaless(attribute.String("service.name", "e2e-accounts"))
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, sdktrace.WithMaxExportBatchSize(500)), sdktrace.WithResource(res))
 	defer tp.Shutdown(context.Background())
@@ -223,4 +214,18 @@ func TestRawPathOutliers(t *testing.T) {
 	if len(ops.Operations) != 2 {
 		t.Errorf("e2e-accounts has %d operations, want 2 (the endpoint and the statement): %+v", len(ops.Operations), ops.Operations[:min(4, len(ops.Operations))])
 	}
+}
+
+// sqliteAppWithExporter starts tailscope on SQLite and returns it with an
+// SDK OTLP/HTTP exporter to it (retries off: a failed export fails the
+// test at once).
+func sqliteAppWithExporter(ctx context.Context, t *testing.T) (*app.App, sdktrace.SpanExporter) {
+	t.Helper()
+	a := startApp(t, backends()[0].url(t), nil)
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(a.OTLPHTTPAddr()), otlptracehttp.WithInsecure(),
+		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, exp
 }
