@@ -329,8 +329,10 @@ func validate(b string, m msgKind, depth int) (spans int, err error) {
 		depth++
 	}
 	if m == msgKeyValue {
-		if _, vb, ok := keyValueShape(b); ok && isScalarValue(vb) {
-			return 0, nil
+		if _, vb, ok := keyValueShape(b); ok {
+			if _, ok := scalarValue(vb); ok {
+				return 0, nil
+			}
 		}
 	}
 	sp := msgSpecs[m]
@@ -539,18 +541,6 @@ func keyValueShape(b string) (key, value string, ok bool) {
 		return b[n+2:], b[2:n], true
 	}
 	return "", "", false
-}
-
-// isScalarValue reports whether scalarValue decodes b.
-func isScalarValue(b string) bool {
-	switch {
-	case len(b) >= 2 && b[0] == 1<<3|byte(wireLen) && b[1] < 0x80:
-		return 2+int(b[1]) == len(b)
-	case len(b) >= 2 && b[0] == 3<<3|byte(wireVarint):
-		_, end, err := consumeVarint(b, 1)
-		return err == nil && end == len(b)
-	}
-	return len(b) == 2 && b[0] == 2<<3|byte(wireVarint) && b[1] < 0x80
 }
 
 // scalarValue decodes an AnyValue made of one short string_value, one
