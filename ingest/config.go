@@ -140,6 +140,15 @@ type Config struct {
 	// become readable beyond the commit itself, traded for commits of
 	// hundreds of spans instead of one request's.
 	WALLoadDelay time.Duration
+	// TraceIndexDelay is how long, with a write-ahead log, the loader may
+	// hold back the trace index rows of traces new to the store, so that
+	// the parts of a trace that arrive meanwhile (each service exports its
+	// own) make one row insert instead of an insert and a rewrite each;
+	// the log keeps the records until their rows are stored. A new trace
+	// shows in trace search up to this much later than its spans are
+	// loaded (a search in this process stores the held rows first). 0:
+	// rows are written with their spans.
+	TraceIndexDelay time.Duration
 	// DeployCacheSize bounds the (service, version) pairs remembered for
 	// automatic deploy markers; past it the set is forgotten and markers
 	// are re-sent (the store keeps one per pair).
@@ -184,6 +193,7 @@ func DefaultConfig() Config {
 		WALMaxBytes:           1 << 30,
 		WALSegmentBytes:       64 << 20,
 		WALLoadDelay:          50 * time.Millisecond,
+		TraceIndexDelay:       time.Second,
 	}
 }
 
@@ -224,6 +234,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest: config: retry after %v: want at least 1s (Retry-After has whole seconds)", c.RetryAfter)
 	case c.WALDir != "" && (c.WALMaxBytes <= 0 || c.WALSegmentBytes <= 0):
 		return fmt.Errorf("ingest: config: write-ahead log max bytes %d, segment bytes %d: want > 0", c.WALMaxBytes, c.WALSegmentBytes)
+	case c.TraceIndexDelay < 0:
+		return fmt.Errorf("ingest: config: trace index delay %v: want ≥ 0", c.TraceIndexDelay)
 	case c.WALLoadDelay < 0:
 		return fmt.Errorf("ingest: config: write-ahead log load delay %v: want ≥ 0", c.WALLoadDelay)
 	case c.DeployCacheSize <= 0:

@@ -33,6 +33,22 @@ var (
 	_ committer = (*Journal)(nil)
 )
 
+// indexHolder is a store that can hold back the trace index rows of new
+// traces (sqlcommon/traceindex_hold.go) — the Journal can, as its log
+// keeps each record until the rows derived from it are stored.
+type indexHolder interface {
+	// WriteSpansHoldIndex is WriteSpans with the index rows of traces the
+	// store has no row for held in memory.
+	WriteSpansHoldIndex(ctx context.Context, spans []store.Span) error
+	// FlushTraceIndex stores every held row.
+	FlushTraceIndex(ctx context.Context) error
+	// RebuildTraceIndex recomputes the rows of ids from their stored
+	// spans: what a crash lost of the held rows.
+	RebuildTraceIndex(ctx context.Context, ids []store.TraceID) error
+	// HeldTraceIndexRows is how many traces' rows are held.
+	HeldTraceIndexRows() int
+}
+
 // Journal is the write-ahead-logged alternative to Pipeline. Submit appends
 // a request's rows to the log and returns once the log's group fsync covers
 // them: the client's wait is one fsync shared with every request that
@@ -59,6 +75,11 @@ type Journal struct {
 	lg      *slog.Logger
 	bufs    sync.Pool // *[]byte record buffers
 
+	// index is the store's indexHolder, nil when it is none; hold says
+	// whether rows are held (TraceIndexDelay > 0).
+	index indexHolder
+	hold  bool
+
 	ctx    context.Context // the loader's; cancelled by Close
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the loader exits
@@ -74,6 +95,14 @@ type Journal struct {
 	applied   wal.Pos       // everything before it is in the store
 	oldest    time.Time     // append time of the oldest record being applied; zero when idle
 	progress  chan struct{} // closed and replaced after each applied batch
+
+	// The loader's own: replaying is true while it applies what a
+	// previous process left (until it first catches up); unreleased is
+	// how far the log was applied while trace index rows were held, to
+	// release at the next flush; flushed is when the last flush ran.
+	replaying  bool
+	unreleased wal.Pos
+	flushed    time.Time
 }
 
 // NewJournal opens the write-ahead log in cfg.WALDir and starts its
@@ -97,6 +126,8 @@ func NewJournal(cfg Config, w store.Writer, deploys DeployRecorder, reg promethe
 		return nil, err
 	}
 	j := &Journal{cfg: cfg, dir: cfg.WALDir, w: w, m: m, lg: lg, done: make(chan struct{}), progress: make(chan struct{})}
+	j.index, _ = w.(indexHolder)
+	j.hold = j.index != nil && cfg.TraceIndexDelay > 0
 	j.wm = newWALMetrics(j)
 	opts := wal.DefaultOptions()
 	opts.MaxBytes = cfg.WALMaxBytes
@@ -115,6 +146,8 @@ func NewJournal(cfg Config, w store.Writer, deploys DeployRecorder, reg promethe
 		lg.Info("ingest: write-ahead log holds records of a previous run; loading them", "dir", cfg.WALDir, "bytes", n)
 	}
 	j.prep, _ = w.(SpanPreparer)
+	j.replaying = j.log.Bytes() > 0
+	j.flushed = time.Now()
 	if deploys != nil {
 		j.deploys = newDeployTracker(deploys, cfg.DeployCacheSize)
 	}
@@ -255,6 +288,7 @@ func (j *Journal) load() {
 	defer close(j.done)
 	r := j.log.NewReader()
 	defer r.Close()
+	defer j.flushIndex(context.Background())
 	var (
 		batch []store.Span
 		ends  []int // ends[i]: batch[:ends[i]] holds records 0..i
@@ -265,11 +299,10 @@ func (j *Journal) load() {
 			// Caught up. The reader may have moved past bytes it could
 			// not read (damaged after they were synced, which it logged):
 			// count them as applied, or Replay would wait for them forever.
+			j.replaying = false
 			j.markApplied(r.Pos())
-			if err := j.log.Release(r.Pos()); err != nil {
-				j.lg.Warn("ingest: release applied write-ahead log segments", "err", err)
-			}
-			rec, err = r.Next(j.ctx, true)
+			j.loaded(r.Pos())
+			rec, err = j.next(r)
 		}
 		if err != nil {
 			return // closed or cancelled
@@ -308,12 +341,67 @@ func (j *Journal) load() {
 		if !j.apply(batch, ends) {
 			return // cancelled: the batch stays in the log
 		}
-		if err := j.log.Release(end); err != nil {
-			j.lg.Warn("ingest: release applied write-ahead log segments", "err", err)
-		}
+		j.loaded(end)
 		j.m.queueSpans.Set(0)
 		clear(batch) // let the applied rows be collected
 		j.markApplied(end)
+	}
+}
+
+// loaded releases the log up to pos, everything before it applied — at
+// once, or while trace index rows are held, once they are stored: at the
+// flush that follows TraceIndexDelay after the last one.
+func (j *Journal) loaded(pos wal.Pos) {
+	if !j.hold {
+		j.release(pos)
+		return
+	}
+	j.unreleased = pos
+	if time.Since(j.flushed) >= j.cfg.TraceIndexDelay {
+		j.flushIndex(j.ctx)
+	}
+}
+
+// next waits for the next record; while trace index rows are held, no
+// longer than their flush is due, and then flushes them.
+func (j *Journal) next(r *wal.Reader) (wal.Record, error) {
+	for j.hold && j.unreleased != (wal.Pos{}) {
+		ctx, cancel := context.WithDeadline(j.ctx, j.flushed.Add(j.cfg.TraceIndexDelay))
+		rec, err := r.Next(ctx, true)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || j.ctx.Err() != nil {
+			return rec, err
+		}
+		// Caught up: everything before the reader is applied, and it
+		// may have moved past a sealed segment that loaded left kept.
+		j.unreleased = r.Pos()
+		j.flushIndex(j.ctx)
+	}
+	return r.Next(j.ctx, true)
+}
+
+// flushIndex stores the held trace index rows and releases the log up to
+// where it was applied before. A failure (the store is down) keeps both:
+// the rows stay held, the records logged, and the next flush tries again.
+// At exit ctx is not the loader's, which is cancelled by then.
+func (j *Journal) flushIndex(ctx context.Context) {
+	if !j.hold || j.unreleased == (wal.Pos{}) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, j.cfg.WriteTimeout)
+	defer cancel()
+	j.flushed = time.Now()
+	if err := j.index.FlushTraceIndex(ctx); err != nil {
+		j.lg.Warn("ingest: store held trace index rows", "err", err)
+		return
+	}
+	j.release(j.unreleased)
+	j.unreleased = wal.Pos{}
+}
+
+func (j *Journal) release(pos wal.Pos) {
+	if err := j.log.Release(pos); err != nil {
+		j.lg.Warn("ingest: release applied write-ahead log segments", "err", err)
 	}
 }
 
@@ -419,7 +507,24 @@ func (j *Journal) commit(spans []store.Span) error {
 		}
 	}
 	start := time.Now()
-	err := j.w.WriteSpans(ctx, spans)
+	var err error
+	if j.hold && !j.replaying {
+		err = j.index.WriteSpansHoldIndex(ctx, spans)
+	} else {
+		err = j.w.WriteSpans(ctx, spans)
+	}
+	if err == nil && j.replaying && j.index != nil {
+		// A previous process may have held these traces' index rows
+		// and lost them: recompute them from the stored spans.
+		// Only an outage retries the batch: the spans are stored, and
+		// a record is never set aside for its index rows.
+		if rerr := j.index.RebuildTraceIndex(ctx, traceIDs(spans)); rerr != nil {
+			j.lg.Warn("ingest: rebuild trace index rows of replayed spans", "spans", len(spans), "err", rerr)
+			if errors.Is(rerr, store.ErrUnavailable) {
+				err = rerr
+			}
+		}
+	}
 	j.m.commitSeconds.Observe(time.Since(start).Seconds())
 	j.m.batchSpans.Observe(float64(len(spans)))
 	if err == nil {
@@ -432,6 +537,19 @@ func (j *Journal) commit(spans []store.Span) error {
 		return retryable(err) // cancelled: the caller stops
 	}
 	return fmt.Errorf("ingest: commit %d spans: %w", len(spans), err)
+}
+
+// traceIDs lists the traces of spans, each once.
+func traceIDs(spans []store.Span) []store.TraceID {
+	seen := make(map[store.TraceID]bool, len(spans)/4+1)
+	var ids []store.TraceID
+	for i := range spans {
+		if id := spans[i].TraceID; !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // sleep waits d; false when the loader is cancelled.

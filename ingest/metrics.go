@@ -185,6 +185,14 @@ func newWALMetrics(j *Journal) *walMetrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("wal_lag_seconds",
 			"Age of the oldest logged request the loader is applying (0 when caught up): how late reads see new spans.")),
 			func() float64 { _, age := j.Lag(); return age.Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("trace_index_held_traces",
+			"Traces whose trace index row the loader holds until its next flush (--trace-index-delay): they show in other processes' searches after it.")),
+			func() float64 {
+				if j.index == nil {
+					return 0
+				}
+				return float64(j.index.HeldTraceIndexRows())
+			}),
 	}
 	for _, o := range []string{resultOK, resultError} {
 		m.syncs.WithLabelValues(o)

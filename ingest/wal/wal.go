@@ -429,6 +429,14 @@ func (l *Log) Bytes() int64 {
 	return l.bytes
 }
 
+// Segments returns how many segments hold records not yet released, the
+// one being appended to included: 1 once everything before it is.
+func (l *Log) Segments() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.segs)
+}
+
 // MaxBytes is Options.MaxBytes.
 func (l *Log) MaxBytes() int64 { return l.opts.MaxBytes }
 

@@ -188,6 +188,11 @@ func (db *DB) maintainPartitions(ctx context.Context) error {
 // after t is never removed.
 func (db *DB) DeleteBefore(ctx context.Context, t time.Time) error {
 	cut := sqlcommon.NS(t)
+	// Held trace index rows first, so the rows retention prunes and
+	// recomputes count every span it deletes (traceindex_hold.go).
+	if err := db.FlushTraceIndex(ctx); err != nil {
+		return err
+	}
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return mapErr(ctx, "delete before", err)

@@ -56,6 +56,9 @@ type DB struct {
 	// BenchmarkTraceIndexCost sets it, to measure what the index adds to
 	// a write; search would miss the traces it skipped.
 	skipTraceIndex bool
+	// hold keeps the trace index rows of WriteSpansHoldIndex until
+	// FlushTraceIndex (sqlcommon/traceindex_hold.go).
+	hold *sqlcommon.IndexHold
 
 	stop      chan struct{}
 	done      sync.WaitGroup
@@ -128,6 +131,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		streams: make(chan *copyStream, maxIdleStreams),
 		stats:   newDayStats(),
 		tenants: sqlcommon.NewTenantRegistry(),
+		hold:    sqlcommon.NewIndexHold(),
 	}
 	db.Records = db.records()
 	if err := db.maintainPartitions(ctx); err != nil {

@@ -54,6 +54,17 @@ func createStage(ctx context.Context, c *pgx.Conn) error {
 // sqlcommon.Clean / CleanJSON (NUL, which PostgreSQL rejects, and invalid
 // UTF-8 become U+FFFD), so one bad span cannot fail the batch.
 func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) error {
+	return db.writeSpans(ctx, spans, nil)
+}
+
+// WriteSpansHoldIndex is WriteSpans, except that the trace index rows of
+// traces the table does not have yet are held in memory until
+// FlushTraceIndex (store.IndexHolder; sqlcommon/traceindex_hold.go).
+func (db *DB) WriteSpansHoldIndex(ctx context.Context, spans []store.Span) error {
+	return db.writeSpans(ctx, spans, db.hold)
+}
+
+func (db *DB) writeSpans(ctx context.Context, spans []store.Span, hold *sqlcommon.IndexHold) error {
 	if len(spans) == 0 {
 		return nil
 	}
@@ -77,7 +88,8 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) error {
 	if err := db.decideTenants(ctx, spans); err != nil {
 		return mapErr(ctx, "write spans: rollup tenants", err)
 	}
-	err = db.writeRows(ctx, rows, spans)
+	var held []sqlcommon.IndexRow
+	err = db.writeRows(ctx, rows, spans, hold, &held)
 	if isNoPartition(err) {
 		// Another process dropped a partition we thought existed
 		// (retention): reload what exists, recreate, retry once.
@@ -87,10 +99,13 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) error {
 		if perr := db.ensurePartitions(ctx, days); perr != nil {
 			return perr
 		}
-		err = db.writeRows(ctx, rows, spans)
+		err = db.writeRows(ctx, rows, spans, hold, &held)
 	}
 	if err == nil {
 		db.stats.wrote(days)
+		if hold != nil {
+			hold.Add(held)
+		}
 	}
 	return mapErr(ctx, "write spans", err)
 }
@@ -132,28 +147,33 @@ var (
 )
 
 // writeRows commits rows (spans encoded) with the rollups and the trace
-// index rows of the spans inserted, in one transaction.
-func (db *DB) writeRows(ctx context.Context, rows *copyStream, spans []store.Span) error {
+// index rows of the spans inserted, in one transaction. With a hold, *held
+// gets the index rows to hold once it has committed (writeTraceIndex).
+func (db *DB) writeRows(ctx context.Context, rows *copyStream, spans []store.Span,
+	hold *sqlcommon.IndexHold, held *[]sqlcommon.IndexRow) error {
 	if db.write == writeStaging {
-		return db.writeStaged(ctx, rows, spans)
+		return db.writeStaged(ctx, rows, spans, hold, held)
 	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		*held = (*held)[:0]
 		// Into the parent table: COPY straight into the day partitions
 		// measured no faster (14.2 vs 14.5 us of server CPU per span).
 		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(rows.b), copySpansSQL); err != nil {
 			return err
 		}
 		// The COPY inserted every span (a duplicate fails it).
-		return db.writeDerived(ctx, tx, spans, nil)
+		return db.writeDerived(ctx, tx, spans, nil, hold, held)
 	})
 	if isDuplicate(err) {
-		return db.writeStaged(ctx, rows, spans)
+		return db.writeStaged(ctx, rows, spans, hold, held)
 	}
 	return err
 }
 
-func (db *DB) writeStaged(ctx context.Context, rows *copyStream, spans []store.Span) error {
+func (db *DB) writeStaged(ctx context.Context, rows *copyStream, spans []store.Span,
+	hold *sqlcommon.IndexHold, held *[]sqlcommon.IndexRow) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		*held = (*held)[:0]
 		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(rows.b), copyStageSQL); err != nil {
 			return err
 		}
@@ -168,7 +188,7 @@ func (db *DB) writeStaged(ctx context.Context, rows *copyStream, spans []store.S
 		if err != nil {
 			return err
 		}
-		return db.writeDerived(ctx, tx, spans, insertedOnce(spans, inserted))
+		return db.writeDerived(ctx, tx, spans, insertedOnce(spans, inserted), hold, held)
 	})
 }
 
@@ -345,6 +365,11 @@ func (db *DB) SearchTraces(ctx context.Context, q store.TraceQuery) ([]store.Tra
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search traces: %w", err)
 	}
+	// Rows held back by this process's writer are stored first: a search
+	// sees the traces this process has written (traceindex_hold.go).
+	if err := db.FlushTraceIndex(ctx); err != nil {
+		return nil, err
+	}
 	var out []store.TraceSummary
 	// REPEATABLE READ so both queries see one snapshot.
 	err = pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
@@ -482,14 +507,15 @@ func (db *DB) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoi
 
 // writeDerived writes what is derived from the spans inserted (keep nil:
 // all of them) in their transaction: rollups and trace index rows.
-func (db *DB) writeDerived(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool) error {
+func (db *DB) writeDerived(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool,
+	hold *sqlcommon.IndexHold, held *[]sqlcommon.IndexRow) error {
 	if err := db.writeRollups(ctx, tx, spans, keep); err != nil {
 		return err
 	}
 	if db.skipTraceIndex {
 		return nil
 	}
-	return writeTraceIndex(ctx, tx, spans, keep)
+	return writeTraceIndex(ctx, tx, spans, keep, hold, held)
 }
 
 // insertedOnce is the keep function of a staged insert: a span counts when

@@ -40,8 +40,113 @@ var (
 // writeTraceIndex merges the rows of spans (those keep selects; nil: all)
 // into trace_index. Rows are sorted by trace id, so concurrent writers of
 // the same traces lock them in one order.
-func writeTraceIndex(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool) error {
-	return upsertIndexRows(ctx, tx, indexMergeSQL, sqlcommon.IndexRows(spans, keep))
+//
+// With a hold (WriteSpansHoldIndex), the rows of traces held or not in
+// the table yet are not written but appended to *held, for the hold once
+// the transaction commits (sqlcommon/traceindex_hold.go).
+func writeTraceIndex(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool,
+	hold *sqlcommon.IndexHold, held *[]sqlcommon.IndexRow) error {
+	rows := sqlcommon.IndexRows(spans, keep)
+	if hold == nil {
+		return upsertIndexRows(ctx, tx, indexMergeSQL, rows)
+	}
+	inHold, others := hold.Split(rows)
+	stored, err := storedTraces(ctx, tx, others)
+	if err != nil {
+		return err
+	}
+	*held = append(*held, inHold...)
+	merge := others[:0:0]
+	for _, r := range others {
+		if stored[r.TraceID] {
+			merge = append(merge, r)
+		} else {
+			*held = append(*held, r)
+		}
+	}
+	return upsertIndexRows(ctx, tx, indexMergeSQL, merge)
+}
+
+// storedTracesSQL selects which of the ids $1 have a trace_index row: one
+// primary key look-up per id, fenced (OFFSET 0) so the planner cannot
+// turn it into a scan. trace_id = ANY($1) on a table without fresh
+// statistics was planned as a sequential scan testing every row against
+// every id: on a fresh database it tripled the CPU a span costs, growing
+// with the table (TestStoredTracesPlan).
+const storedTracesSQL = `SELECT q.id FROM unnest($1::bytea[]) AS q(id)
+CROSS JOIN LATERAL (SELECT 1 FROM trace_index WHERE trace_id = q.id OFFSET 0) t`
+
+// storedTraces reports which of rows' traces have a trace_index row.
+func storedTraces(ctx context.Context, tx pgx.Tx, rows []sqlcommon.IndexRow) (map[store.TraceID]bool, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	ids := make([][]byte, len(rows))
+	for i := range rows {
+		ids[i] = rows[i].TraceID[:]
+	}
+	found, err := tx.Query(ctx, storedTracesSQL, ids)
+	if err != nil {
+		return nil, fmt.Errorf("trace index: look up rows: %w", err)
+	}
+	have, err := pgx.CollectRows(found, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, fmt.Errorf("trace index: look up rows: %w", err)
+	}
+	stored := make(map[store.TraceID]bool, len(have))
+	for _, id := range have {
+		stored[store.TraceID(id)] = true
+	}
+	return stored, nil
+}
+
+// FlushTraceIndex stores the trace index rows WriteSpansHoldIndex held
+// (store.IndexHolder).
+func (db *DB) FlushTraceIndex(ctx context.Context) error {
+	err := db.hold.Flush(ctx, func(ctx context.Context, rows []sqlcommon.IndexRow) error {
+		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			return upsertIndexRows(ctx, tx, indexMergeSQL, rows)
+		})
+	})
+	return mapErr(ctx, "flush trace index", err)
+}
+
+// HeldTraceIndexRows is how many traces' index rows WriteSpansHoldIndex
+// holds (store.IndexHolder).
+func (db *DB) HeldTraceIndexRows() int { return db.hold.Len() }
+
+// RebuildTraceIndex recomputes the trace index rows of ids from their
+// stored spans (store.IndexHolder): the rows of spans replayed from the
+// write-ahead log, whose held rows a crash lost. The rows are locked
+// before the spans are read, as pruneTraceIndex does, so a writer merging
+// into them meanwhile merges after the recomputed row.
+func (db *DB) RebuildTraceIndex(ctx context.Context, ids []store.TraceID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	raw := make([][]byte, len(ids))
+	for i := range ids {
+		raw[i] = ids[i][:]
+	}
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM trace_index WHERE trace_id = ANY($1::bytea[]) ORDER BY trace_id FOR UPDATE`, raw); err != nil {
+			return fmt.Errorf("trace index: lock rows: %w", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT `+sqlcommon.IndexSpanColumns+` FROM spans WHERE trace_id = ANY($1::bytea[])`, raw)
+		if err != nil {
+			return fmt.Errorf("trace index: read traces: %w", err)
+		}
+		spans, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Span, error) { return sqlcommon.ScanIndexSpan(r) })
+		if err != nil {
+			return fmt.Errorf("trace index: read traces: %w", err)
+		}
+		return upsertIndexRows(ctx, tx, indexReplaceSQL, sqlcommon.IndexRows(spans, nil))
+	})
+	if err != nil {
+		return mapErr(ctx, "rebuild trace index", err)
+	}
+	db.hold.Drop(ids)
+	return nil
 }
 
 func upsertIndexRows(ctx context.Context, tx pgx.Tx, sql string, rows []sqlcommon.IndexRow) error {

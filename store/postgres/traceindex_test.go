@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,43 @@ func TestTraceIndexPlans(t *testing.T) {
 					t.Errorf("stats=%s %+v query %d: scans %q", stats, c.q, i, scans)
 				}
 			}
+		}
+	}
+}
+
+// TestStoredTracesPlan: the held writes' look-up of which traces have a
+// row reads trace_index's primary key, one id at a time, on a table
+// without statistics and after ANALYZE — never a scan of the table (as
+// trace_id = ANY($1) was planned before ANALYZE).
+func TestStoredTracesPlan(t *testing.T) {
+	ctx := t.Context()
+	db := open(t, testenv.FreshPostgres(t))
+	gen := storetest.NewBatchGen(5000, time.Now().Add(-time.Hour), 0)
+	var ids [][]byte
+	for range 8 {
+		batch := gen.Next()
+		if err := db.WriteSpans(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(batch); i += 10 {
+			ids = append(ids, slices.Clone(batch[i].TraceID[:]))
+		}
+	}
+	for _, stats := range []string{"none", "analyzed"} {
+		if stats == "analyzed" {
+			if _, err := db.pool.Exec(ctx, "ANALYZE"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			scans := explain(t, tx, storedTracesSQL, []any{ids[:500]})
+			if len(scans) != 1 || scans[0] != "trace_index using trace_index_pkey" {
+				t.Errorf("stats=%s: scans %q, want trace_index's primary key only", stats, scans)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 }

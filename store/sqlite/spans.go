@@ -87,6 +87,11 @@ func (db *DB) SearchTraces(ctx context.Context, q store.TraceQuery) ([]store.Tra
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search traces: %w", err)
 	}
+	// Rows held back by this process's writer are stored first: a search
+	// sees the traces this process has written (traceindex_hold.go).
+	if err := db.FlushTraceIndex(ctx); err != nil {
+		return nil, err
+	}
 	// One read transaction: both queries see the same snapshot.
 	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -180,6 +185,11 @@ const deleteChunk = 5000
 // DeleteBefore removes spans that started before t, in chunks.
 func (db *DB) DeleteBefore(ctx context.Context, t time.Time) error {
 	cut := sqlcommon.NS(t)
+	// Held trace index rows first, so the rows retention prunes and
+	// recomputes count every span it deletes (traceindex_hold.go).
+	if err := db.FlushTraceIndex(ctx); err != nil {
+		return err
+	}
 	if err := db.deleteChunks(ctx, "delete before",
 		`DELETE FROM spans WHERE rowid IN (SELECT rowid FROM spans WHERE start_ns < ? LIMIT ?)`, cut); err != nil {
 		return err

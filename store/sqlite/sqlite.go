@@ -58,6 +58,9 @@ type DB struct {
 	// BenchmarkTraceIndexCost sets it, to measure what the index adds to
 	// a write; search would miss the traces it skipped.
 	skipTraceIndex bool
+	// hold keeps the trace index rows of WriteSpansHoldIndex until
+	// FlushTraceIndex (sqlcommon/traceindex_hold.go).
+	hold *sqlcommon.IndexHold
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -135,7 +138,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{w: w, r: r, ckpt: ckpt, stmts: stmts, resources: map[string]resourceRef{}, tenants: sqlcommon.NewTenantRegistry(),
-		now: time.Now, log: cfg.log, stop: make(chan struct{})}
+		hold: sqlcommon.NewIndexHold(), now: time.Now, log: cfg.log, stop: make(chan struct{})}
 	db.Records = db.records()
 	if err := db.backfillRollups(ctx); err != nil {
 		errors.Join(stmts.close(), w.Close(), r.Close(), ckpt.Close())

@@ -35,6 +35,11 @@ func indexUpsertSQL(rows int, replace bool) string {
 type indexBatch struct {
 	resent map[store.TraceID]bool
 	seen   map[spanKey]bool // spans of the batch bound so far (RETURNING pass)
+	// hold, when set (WriteSpansHoldIndex), takes the rows of traces held
+	// or not in the table yet: write leaves them in held, and committed
+	// moves them to the hold (sqlcommon/traceindex_hold.go).
+	hold *sqlcommon.IndexHold
+	held []sqlcommon.IndexRow
 }
 
 // returned records the outcome of a statement of the RETURNING pass
@@ -64,17 +69,126 @@ func (b *indexBatch) returned(spans []store.Span, inserted map[spanKey]bool) {
 // trace buckets are written, as recomputing reads spans through the buckets.
 func (b *indexBatch) write(ctx context.Context, tx *sql.Tx, spans []store.Span) error {
 	rows := sqlcommon.IndexRows(spans, func(i int) bool { return !b.resent[spans[i].TraceID] })
+	if b.hold != nil {
+		var others []sqlcommon.IndexRow
+		b.held, others = b.hold.Split(rows)
+		stored, err := storedTraces(ctx, tx, others)
+		if err != nil {
+			return err
+		}
+		rows = others[:0:0]
+		for _, r := range others {
+			if stored[r.TraceID] {
+				rows = append(rows, r)
+			} else {
+				b.held = append(b.held, r)
+			}
+		}
+	}
 	if err := upsertIndexRows(ctx, tx, false, rows); err != nil {
 		return err
 	}
 	if len(b.resent) == 0 {
 		return nil
 	}
+	return recomputeIndexRows(ctx, tx, b.resentIDs(), nil)
+}
+
+func (b *indexBatch) resentIDs() []store.TraceID {
 	ids := make([]store.TraceID, 0, len(b.resent))
 	for id := range b.resent {
 		ids = append(ids, id)
 	}
-	return recomputeIndexRows(ctx, tx, ids, nil)
+	return ids
+}
+
+// committed hands the hold what write left for it, once the transaction
+// has committed: the held rows, and the recomputed traces, whose stored
+// rows now count every stored span, held ones included.
+func (b *indexBatch) committed() {
+	if b.hold == nil {
+		return
+	}
+	b.hold.Drop(b.resentIDs())
+	b.hold.Add(b.held)
+}
+
+// storedTraces reports which of rows' traces have a trace_index row.
+func storedTraces(ctx context.Context, tx *sql.Tx, rows []sqlcommon.IndexRow) (map[store.TraceID]bool, error) {
+	stored := map[store.TraceID]bool{}
+	for chunk := range slices.Chunk(rows, idChunk) {
+		ids := make([]store.TraceID, len(chunk))
+		for i := range chunk {
+			ids[i] = chunk[i].TraceID
+		}
+		a := sqlcommon.NewArgs(sqlcommon.SQLite)
+		found, err := tx.QueryContext(ctx, `SELECT trace_id FROM trace_index WHERE `+a.InTraceIDs("trace_id", ids), a.Vals...)
+		if err != nil {
+			return nil, fmt.Errorf("trace index: look up rows: %w", err)
+		}
+		for found.Next() {
+			var id []byte
+			if err := found.Scan(&id); err != nil {
+				found.Close()
+				return nil, fmt.Errorf("trace index: look up rows: %w", err)
+			}
+			stored[store.TraceID(id)] = true
+		}
+		err = found.Err()
+		found.Close()
+		if err != nil {
+			return nil, fmt.Errorf("trace index: look up rows: %w", err)
+		}
+	}
+	return stored, nil
+}
+
+// FlushTraceIndex stores the trace index rows WriteSpansHoldIndex held
+// (store.IndexHolder).
+func (db *DB) FlushTraceIndex(ctx context.Context) error {
+	return db.hold.Flush(ctx, func(ctx context.Context, rows []sqlcommon.IndexRow) error {
+		return db.indexTx(ctx, "flush trace index", func(tx *sql.Tx) error {
+			return upsertIndexRows(ctx, tx, false, rows)
+		})
+	})
+}
+
+// HeldTraceIndexRows is how many traces' index rows WriteSpansHoldIndex
+// holds (store.IndexHolder).
+func (db *DB) HeldTraceIndexRows() int { return db.hold.Len() }
+
+// RebuildTraceIndex recomputes the trace index rows of ids from their
+// stored spans (store.IndexHolder): the rows of spans replayed from the
+// write-ahead log, whose held rows a crash lost.
+func (db *DB) RebuildTraceIndex(ctx context.Context, ids []store.TraceID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := db.indexTx(ctx, "rebuild trace index", func(tx *sql.Tx) error {
+		return recomputeIndexRows(ctx, tx, slices.Clone(ids), nil)
+	})
+	if err == nil {
+		db.hold.Drop(ids)
+	}
+	return err
+}
+
+// indexTx runs f in a write transaction, serialised with span writes.
+func (db *DB) indexTx(ctx context.Context, op string, f func(*sql.Tx) error) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(ctx, op, err)
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return mapErr(ctx, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return mapErr(ctx, op, err)
+	}
+	return nil
 }
 
 func upsertIndexRows(ctx context.Context, tx *sql.Tx, replace bool, rows []sqlcommon.IndexRow) error {

@@ -113,7 +113,18 @@ func (s writeStmts) close() error {
 // spans inserted (migration 00009). Text is sanitised with
 // sqlcommon.Clean (NUL and invalid UTF-8 become U+FFFD) so both stores
 // keep the same bytes.
-func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) (err error) {
+func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) error {
+	return db.writeSpans(ctx, spans, nil)
+}
+
+// WriteSpansHoldIndex is WriteSpans, except that the trace index rows of
+// traces the table does not have yet are held in memory until
+// FlushTraceIndex (store.IndexHolder; sqlcommon/traceindex_hold.go).
+func (db *DB) WriteSpansHoldIndex(ctx context.Context, spans []store.Span) error {
+	return db.writeSpans(ctx, spans, db.hold)
+}
+
+func (db *DB) writeSpans(ctx context.Context, spans []store.Span, hold *sqlcommon.IndexHold) (err error) {
 	if len(spans) == 0 {
 		return nil
 	}
@@ -123,13 +134,13 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) (err error) {
 	defer db.wmu.Unlock()
 	defer func() { db.health.observe(err) }()
 	sqlcommon.CapKeys(spans)
-	err = db.writeTx(ctx, spans, false)
+	err = db.writeTx(ctx, spans, false, hold)
 	if errors.Is(err, errSkipped) {
 		// Some span was already stored (a resend) or is in the batch
 		// twice: redo the batch asking which rows each INSERT took, so
 		// rollups count only those. Resends are rare; the common case
 		// pays no RETURNING.
-		err = db.writeTx(ctx, spans, true)
+		err = db.writeTx(ctx, spans, true, hold)
 	}
 	return err
 }
@@ -140,7 +151,7 @@ var errSkipped = errors.New("a span was already stored")
 // writeTx writes spans in one transaction. Without returning, it fails with
 // errSkipped when any span was skipped as already stored; with returning,
 // each INSERT reports the rows it took.
-func (db *DB) writeTx(ctx context.Context, spans []store.Span, returning bool) (err error) {
+func (db *DB) writeTx(ctx context.Context, spans []store.Span, returning bool, hold *sqlcommon.IndexHold) (err error) {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return mapErr(ctx, "write spans: begin", err)
@@ -165,7 +176,7 @@ func (db *DB) writeTx(ctx context.Context, spans []store.Span, returning bool) (
 		inserted = make(map[spanKey]bool, len(spans))
 	}
 	args := make([]any, insertRows*spanValues)
-	var index indexBatch
+	index := indexBatch{hold: hold}
 	for i := 0; i < len(spans); {
 		n, stmt := insertRows, multi
 		if len(spans)-i < insertRows {
@@ -222,6 +233,7 @@ func (db *DB) writeTx(ctx context.Context, spans []store.Span, returning bool) (
 		return mapErr(ctx, "write spans: commit", err)
 	}
 	db.tenants.Remember(tenants)
+	index.committed()
 	// Only now are the new ids and times true of the database.
 	if len(db.resources)+len(rb.pending) > maxCachedResources {
 		clear(db.resources)

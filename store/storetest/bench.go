@@ -209,18 +209,38 @@ func LoadSamples(b testing.TB, w store.Writer, start time.Time, roots int) {
 // three times). cpu returns the CPU seconds used so far, by metric name
 // ("client-us/span", "server-us/span", …); each case reports their growth
 // per span written, and their sum as cpu-us/span when there are several.
+//
+// A store that can hold index rows (IndexHolder) is also measured as the
+// ingest journal writes to it ("held"): rows of new traces held, and
+// flushed every heldFlushBatches batches — 50,000 spans, a second of
+// traffic at 50,000 spans/s, the journal's default flush interval — with
+// the flushes' cost counted.
 func IndexCost(b *testing.B, w store.Writer, skip func(bool), cpu func() map[string]float64) {
 	const size = 5000
 	for _, shape := range []struct {
 		perTrace, requests int
 		rootLast           bool
 	}{{SpansPerTrace, 1, false}, {10, 1, false}, {10, 3, false}, {10, 3, true}} {
-		gen := NewSplitGen(NewBatchGenPerTrace(size, time.Now(), byte(shape.perTrace*shape.requests), shape.perTrace), shape.requests)
+		// Each shape its own trace ids: a shape that wrote the ids of the
+		// one before merged every part into a stored row.
+		seed := byte(shape.perTrace * shape.requests)
+		if shape.rootLast {
+			seed++
+		}
+		gen := NewSplitGen(NewBatchGenPerTrace(size, time.Now(), seed, shape.perTrace), shape.requests)
 		gen.rootLast = shape.rootLast
-		for _, c := range []struct {
-			name string
-			skip bool
-		}{{"index", false}, {"none", true}} {
+		cases := []struct {
+			name       string
+			skip, hold bool
+		}{{"index", false, false}, {"none", true, false}}
+		h, holds := w.(IndexHolder)
+		if holds {
+			cases = append(cases, struct {
+				name       string
+				skip, hold bool
+			}{"held", false, true})
+		}
+		for _, c := range cases {
 			name := fmt.Sprintf("spans-per-trace=%d/%s", shape.perTrace, c.name)
 			if shape.requests > 1 {
 				name = fmt.Sprintf("spans-per-trace=%d/requests-per-trace=%d/%s", shape.perTrace, shape.requests, c.name)
@@ -231,18 +251,34 @@ func IndexCost(b *testing.B, w store.Writer, skip func(bool), cpu func() map[str
 			b.Run(name, func(b *testing.B) {
 				skip(c.skip)
 				defer skip(false)
+				ctx, batches := context.Background(), 0
+				write := func(batch []store.Span) {
+					var err error
+					if c.hold {
+						err = h.WriteSpansHoldIndex(ctx, batch)
+						if batches++; err == nil && batches%heldFlushBatches == 0 {
+							err = h.FlushTraceIndex(ctx)
+						}
+					} else {
+						err = w.WriteSpans(ctx, batch)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
 				// The first requests of a split generator are short
 				// (no earlier trace parts yet): warm up past them.
 				for range shape.requests - 1 {
-					if err := w.WriteSpans(context.Background(), gen.Next()); err != nil {
-						b.Fatal(err)
-					}
+					write(gen.Next())
 				}
 				before, spans := cpu(), 0
 				for b.Loop() {
 					batch := gen.Next()
 					spans += len(batch)
-					if err := w.WriteSpans(context.Background(), batch); err != nil {
+					write(batch)
+				}
+				if c.hold {
+					if err := h.FlushTraceIndex(ctx); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -259,6 +295,10 @@ func IndexCost(b *testing.B, w store.Writer, skip func(bool), cpu func() map[str
 		}
 	}
 }
+
+// heldFlushBatches is how many 5,000-span batches IndexCost's held case
+// writes between flushes.
+const heldFlushBatches = 10
 
 // SplitGen spreads every trace of a BatchGen over parts consecutive
 // batches, as a trace's spans reach a collector: each service exports its

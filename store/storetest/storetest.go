@@ -81,6 +81,7 @@ func RunAll(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests = append(tests, profileTests()...)
 	tests = append(tests, rollupTests()...)
 	tests = append(tests, traceIndexTests()...)
+	tests = append(tests, heldIndexTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// Every subtest has its own store, so they run in parallel

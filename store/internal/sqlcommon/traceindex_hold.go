@@ -1,0 +1,160 @@
+package sqlcommon
+
+import (
+	"bytes"
+	"context"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// Held trace index rows (docs/DESIGN.md, "The trace index"). A trace
+// reaches the store from each of its services in that service's own export
+// request, so its index row used to be inserted by the first part and
+// rewritten by every later one: an update whose indexed columns change
+// writes a new row version and an entry in each of the table's B-trees,
+// and a ten-span trace in three requests cost +52% of a span's ingest CPU
+// on PostgreSQL where a whole trace cost +13–21% (PERFORMANCE.md, "When a
+// trace arrives in three requests").
+//
+// So a writer that can replay what it wrote (the ingest journal, whose
+// write-ahead log keeps each record until the trace index rows derived
+// from it are stored) may hold back the rows of traces the table does not
+// have yet: the parts that follow within the hold merge in memory, and the
+// row is inserted once, at the next flush. A trace that already has a row
+// is merged at once, as before. So a stored row is never missing a part
+// that a held one has — a trace read bounds its days by the row and would
+// miss the held part's spans — and a trace without a row is read the old
+// way, from every day. What waits is only the trace's appearance in trace
+// search, for at most the flush interval, and the stores' own searches
+// flush first, so a search in the process that wrote the spans sees them.
+//
+// Merging is associative and commutative (traceindex.go), so a held row
+// merged later, by this process or into a row another process inserted
+// meanwhile, gives the same row as merging each part when it arrived.
+// A row recomputed from stored spans (a resend on SQLite, a replay) already
+// counts every stored span, held or not: Drop removes the held part then.
+
+// merge folds o, another part of the same trace, into r: the SQL merge
+// (IndexMergeSet) done in memory.
+func (r *IndexRow) merge(o *IndexRow) {
+	r.FirstStart = min(r.FirstStart, o.FirstStart)
+	r.LastStart = max(r.LastStart, o.LastStart)
+	r.End = max(r.End, o.End)
+	r.MaxDuration = max(r.MaxDuration, o.MaxDuration)
+	r.Spans += o.Spans
+	r.Errors += o.Errors
+	if rootBefore(o.RootRank, o.RootStart, o.RootSpanID, r) {
+		r.RootRank, r.RootStart, r.RootDuration, r.RootSpanID = o.RootRank, o.RootStart, o.RootDuration, o.RootSpanID
+		r.RootService, r.RootName, r.RootTenant, r.RootVersion = o.RootService, o.RootName, o.RootTenant, o.RootVersion
+	}
+	for _, sm := range o.Services {
+		r.addService(sm.Service, sm.Duration)
+	}
+}
+
+// IndexHold holds the trace index rows of traces that have no row in the
+// store yet, until Flush writes them. It is safe for concurrent use.
+type IndexHold struct {
+	mu   sync.Mutex
+	rows map[store.TraceID]*IndexRow
+	// flushing serialises flushes: a flush that returns has stored every
+	// row held when it started, including rows a concurrent flush had
+	// taken (it waits for that flush, which puts them back if it fails).
+	flushing sync.Mutex
+}
+
+// NewIndexHold returns an empty hold.
+func NewIndexHold() *IndexHold {
+	return &IndexHold{rows: map[store.TraceID]*IndexRow{}}
+}
+
+// Len is the number of traces held. A nil hold holds nothing.
+func (h *IndexHold) Len() int {
+	if h == nil {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.rows)
+}
+
+// Split separates a batch's rows (IndexRows) into those of traces held
+// (to merge into the hold once the batch commits) and the others.
+func (h *IndexHold) Split(rows []IndexRow) (held, others []IndexRow) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range rows {
+		if _, ok := h.rows[r.TraceID]; ok {
+			held = append(held, r)
+		} else {
+			others = append(others, r)
+		}
+	}
+	return held, others
+}
+
+// Add merges rows into the hold. A writer calls it once the transaction
+// that stored the rows' spans has committed: the rows of a rolled-back
+// batch must not be held.
+func (h *IndexHold) Add(rows []IndexRow) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := range rows {
+		r := &rows[i]
+		if have, ok := h.rows[r.TraceID]; ok {
+			have.merge(r)
+			continue
+		}
+		c := *r
+		c.Services = slices.Clone(r.Services)
+		c.serviceAt = nil
+		if r.serviceAt != nil {
+			c.serviceAt = maps.Clone(r.serviceAt)
+		}
+		h.rows[r.TraceID] = &c
+	}
+}
+
+// Drop forgets the held rows of ids: their stored rows were recomputed
+// from every stored span, held parts included.
+func (h *IndexHold) Drop(ids []store.TraceID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, id := range ids {
+		delete(h.rows, id)
+	}
+}
+
+// Flush writes every held row with write (an upsert that merges, in its
+// own transaction) and forgets them; when write fails they are held again,
+// merged with whatever was added meanwhile. A nil hold has nothing to flush
+// (a read replica's store).
+func (h *IndexHold) Flush(ctx context.Context, write func(context.Context, []IndexRow) error) error {
+	if h == nil {
+		return nil
+	}
+	h.flushing.Lock()
+	defer h.flushing.Unlock()
+	h.mu.Lock()
+	if len(h.rows) == 0 {
+		h.mu.Unlock()
+		return nil
+	}
+	taken := h.rows
+	h.rows = make(map[store.TraceID]*IndexRow, len(taken))
+	h.mu.Unlock()
+	rows := make([]IndexRow, 0, len(taken))
+	for _, r := range taken {
+		rows = append(rows, *r)
+	}
+	// One lock order for concurrent writers of the same traces.
+	slices.SortFunc(rows, func(a, b IndexRow) int { return bytes.Compare(a.TraceID[:], b.TraceID[:]) })
+	if err := write(ctx, rows); err != nil {
+		h.Add(rows)
+		return err
+	}
+	return nil
+}

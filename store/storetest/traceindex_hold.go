@@ -1,0 +1,151 @@
+package storetest
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tailscope/tailscope/store"
+)
+
+// IndexHolder is a store that can hold back the trace index rows of traces
+// it has no row for until FlushTraceIndex (the ingest journal's mode; see
+// store/internal/sqlcommon/traceindex_hold.go). Stores that are one run
+// every trace index test a second time through it.
+type IndexHolder interface {
+	WriteSpansHoldIndex(ctx context.Context, spans []store.Span) error
+	FlushTraceIndex(ctx context.Context) error
+	RebuildTraceIndex(ctx context.Context, ids []store.TraceID) error
+}
+
+// heldWrites writes through WriteSpansHoldIndex and flushes after every
+// third write, as the journal flushes once a second: a trace's parts are
+// held and merged in memory, or merged into a row a flush stored.
+type heldWrites struct {
+	store.Store
+	h      IndexHolder
+	writes atomic.Int64
+}
+
+func (w *heldWrites) WriteSpans(ctx context.Context, spans []store.Span) error {
+	if err := w.h.WriteSpansHoldIndex(ctx, spans); err != nil {
+		return err
+	}
+	if w.writes.Add(1)%3 == 0 {
+		return w.h.FlushTraceIndex(ctx)
+	}
+	return nil
+}
+
+// holder returns s as an IndexHolder, skipping the test when it is none.
+func holder(t *testing.T, s store.Store) IndexHolder {
+	t.Helper()
+	h, ok := s.(IndexHolder)
+	if !ok {
+		t.Skip("the store does not hold trace index rows")
+	}
+	return h
+}
+
+// heldIndexTests are the trace index tests with rows held, and the
+// guarantees the hold keeps while they are.
+func heldIndexTests() []struct {
+	name string
+	fn   func(t *testing.T, s store.Store)
+} {
+	var tests []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}
+	for _, tc := range traceIndexTests() {
+		tests = append(tests, struct {
+			name string
+			fn   func(t *testing.T, s store.Store)
+		}{"Held" + tc.name, func(t *testing.T, s store.Store) { tc.fn(t, &heldWrites{Store: s, h: holder(t, s)}) }})
+	}
+	return append(tests, []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"HeldTraceReads", testHeldTraceReads},
+		{"HeldRebuild", testHeldRebuild},
+	}...)
+}
+
+// testHeldTraceReads: while rows are held, reads by trace id return every
+// stored span. A trace with a stored row gets later parts merged into it at
+// once — a read bounded by the row's first and last start would miss a
+// held part's spans, here a day later (another PostgreSQL partition).
+func testHeldTraceReads(t *testing.T, s store.Store) {
+	h := holder(t, s)
+	ctx := ctxT(t)
+	root := mkSpan(1, 1, store.SpanID{}, "frontend", "GET /", store.KindServer, at(0), 26*time.Hour)
+	child := mkSpan(1, 2, spanID(1), "api", "work", store.KindServer, at(time.Second), time.Second)
+	late := mkSpan(1, 3, spanID(1), "worker", "job", store.KindConsumer, at(25*time.Hour), time.Minute)
+	fresh := mkSpan(2, 10, store.SpanID{}, "frontend", "GET /x", store.KindServer, at(2*time.Second), time.Second)
+	freshLate := mkSpan(2, 11, spanID(10), "worker", "job", store.KindConsumer, at(25*time.Hour), time.Second)
+
+	if err := h.WriteSpansHoldIndex(ctx, []store.Span{root}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.FlushTraceIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range [][]store.Span{{child}, {late, fresh}, {freshLate}} {
+		if err := h.WriteSpansHoldIndex(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[store.TraceID]int{traceID(1): 3, traceID(2): 2}
+	for id, n := range want {
+		spans, err := s.Trace(ctx, id)
+		if err != nil || len(spans) != n {
+			t.Errorf("Trace(%s) with rows held: %d spans, %v; want %d", id, len(spans), err, n)
+		}
+	}
+	got, err := s.Traces(ctx, []store.TraceID{traceID(1), traceID(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range want {
+		if len(got[id]) != n {
+			t.Errorf("Traces: %s has %d spans with rows held, want %d", id, len(got[id]), n)
+		}
+	}
+	// The search stores the held rows first.
+	sums := search(t, s, store.TraceQuery{Limit: 10})
+	if len(sums) != 2 || sums[0].SpanCount+sums[1].SpanCount != 5 {
+		t.Errorf("search with rows held: %+v, want both traces, 5 spans", sums)
+	}
+}
+
+// testHeldRebuild: rows held and then rebuilt from the stored spans (as
+// the journal does for records it replays after a crash lost the hold)
+// are counted once, not once by the rebuild and again by the flush.
+func testHeldRebuild(t *testing.T, s store.Store) {
+	h := holder(t, s)
+	ctx := ctxT(t)
+	r := rand.New(rand.NewPCG(18, 21))
+	spans := randomTraces(r, 80)
+	for chunk := range slices.Chunk(spans, 37) {
+		if err := h.WriteSpansHoldIndex(ctx, chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []store.TraceID
+	for _, sp := range spans {
+		if !slices.Contains(ids, sp.TraceID) {
+			ids = append(ids, sp.TraceID)
+		}
+	}
+	if err := h.RebuildTraceIndex(ctx, ids[:len(ids)/2]); err != nil {
+		t.Fatal(err)
+	}
+	q := store.TraceQuery{Limit: 1000}
+	if d := diffSummaries(refSearch(spans, q), search(t, s, q)); d != "" {
+		t.Errorf("after a rebuild of held traces:\n%s", d)
+	}
+}
