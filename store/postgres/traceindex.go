@@ -101,7 +101,7 @@ func storedTraces(ctx context.Context, tx pgx.Tx, rows []sqlcommon.IndexRow) (ma
 }
 
 // FlushTraceIndex stores the trace index rows WriteSpansHoldIndex held
-// (store.IndexHolder).
+// (the ingest journal's indexHolder).
 func (db *DB) FlushTraceIndex(ctx context.Context) error {
 	err := db.hold.Flush(ctx, func(ctx context.Context, rows []sqlcommon.IndexRow) error {
 		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
@@ -112,11 +112,11 @@ func (db *DB) FlushTraceIndex(ctx context.Context) error {
 }
 
 // HeldTraceIndexRows is how many traces' index rows WriteSpansHoldIndex
-// holds (store.IndexHolder).
+// holds (the ingest journal's indexHolder).
 func (db *DB) HeldTraceIndexRows() int { return db.hold.Len() }
 
 // RebuildTraceIndex recomputes the trace index rows of ids from their
-// stored spans (store.IndexHolder): the rows of spans replayed from the
+// stored spans (the ingest journal's indexHolder): the rows of spans replayed from the
 // write-ahead log, whose held rows a crash lost. The rows are locked
 // before the spans are read, as pruneTraceIndex does, so a writer merging
 // into them meanwhile merges after the recomputed row.

@@ -144,7 +144,7 @@ func storedTraces(ctx context.Context, tx *sql.Tx, rows []sqlcommon.IndexRow) (m
 }
 
 // FlushTraceIndex stores the trace index rows WriteSpansHoldIndex held
-// (store.IndexHolder).
+// (the ingest journal's indexHolder).
 func (db *DB) FlushTraceIndex(ctx context.Context) error {
 	return db.hold.Flush(ctx, func(ctx context.Context, rows []sqlcommon.IndexRow) error {
 		return db.indexTx(ctx, "flush trace index", func(tx *sql.Tx) error {
@@ -154,11 +154,11 @@ func (db *DB) FlushTraceIndex(ctx context.Context) error {
 }
 
 // HeldTraceIndexRows is how many traces' index rows WriteSpansHoldIndex
-// holds (store.IndexHolder).
+// holds (the ingest journal's indexHolder).
 func (db *DB) HeldTraceIndexRows() int { return db.hold.Len() }
 
 // RebuildTraceIndex recomputes the trace index rows of ids from their
-// stored spans (store.IndexHolder): the rows of spans replayed from the
+// stored spans (the ingest journal's indexHolder): the rows of spans replayed from the
 // write-ahead log, whose held rows a crash lost.
 func (db *DB) RebuildTraceIndex(ctx context.Context, ids []store.TraceID) error {
 	if len(ids) == 0 {

@@ -119,7 +119,7 @@ func (db *DB) WriteSpans(ctx context.Context, spans []store.Span) error {
 
 // WriteSpansHoldIndex is WriteSpans, except that the trace index rows of
 // traces the table does not have yet are held in memory until
-// FlushTraceIndex (store.IndexHolder; sqlcommon/traceindex_hold.go).
+// FlushTraceIndex (the ingest journal's indexHolder; sqlcommon/traceindex_hold.go).
 func (db *DB) WriteSpansHoldIndex(ctx context.Context, spans []store.Span) error {
 	return db.writeSpans(ctx, spans, db.hold)
 }
