@@ -48,10 +48,14 @@ func TestDecodeRejectsMalformedIDs(t *testing.T) {
 		{"bad parent span id", otlptest.ProtoRequest("svc", good, protoSpan("bad", goodTrace, goodSpan2, goodParent[:7]))},
 		{"bad link span id", appendToOnlySpan(t, otlptest.ProtoRequest("svc", good), link(goodTrace, goodParent[:3]))},
 	}
+	conv := newConverter(t, nil)
 	for _, tt := range protoCases {
 		t.Run("proto/"+tt.name, func(t *testing.T) {
 			if _, err := otlpconv.DecodeProto(tt.body); err == nil || !strings.Contains(err.Error(), "id") {
 				t.Errorf("DecodeProto = %v, want an error about the id", err)
+			}
+			if _, _, err := conv.ConvertProto(tt.body); err == nil || !strings.Contains(err.Error(), "id") {
+				t.Errorf("ConvertProto = %v, want an error about the id", err)
 			}
 		})
 	}

@@ -19,30 +19,63 @@ func (c *Converter) ConvertProto(b []byte) ([]store.Span, Result, error) {
 	// Read b as a string without copying: substrings are then free, and
 	// every string a row keeps is copied by state.keep.
 	src := unsafe.String(unsafe.SliceData(b), len(b))
-	// First walk the whole request as pdata's unmarshaler does, so that a
-	// payload it refuses is refused whole before any row is built, and
-	// count the spans.
-	n, err := validate(src, msgRequest, -1)
-	if err != nil {
-		return nil, Result{}, fmt.Errorf("otlpconv: decode protobuf: %w", err)
-	}
-	st := c.newState(n)
+	// One walk both checks the request as pdata's unmarshaler would and
+	// builds the rows: every field read is checked, and what the rows do
+	// not read (a scope, an entity reference, a deprecated list pdata
+	// drops, the attributes of a span refused) is checked by validate.
+	// A payload pdata refuses is refused whole: the rows built up to the
+	// bad field are dropped with it.
+	st := c.newState(0)
 	st.borrowed = true
 	st.wire.body = src
 	if len(src) > 0 {
 		st.wire.base = uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	}
-	// A span message can be two bytes long; do not size the rows by the
-	// count of a body full of empty spans (all rejected) up front.
-	spans := make([]store.Span, 0, min(n, maxPrealloc))
-	var f field
+	// A span message can be two bytes long; do not size the rows of a
+	// body full of empty spans (all refused) up front.
+	spans := make([]store.Span, 0, min(countSpans(src), maxPrealloc))
+	var (
+		f   field
+		err error
+	)
 	for pos := 0; pos < len(src); {
-		f, pos, _ = nextField(src, pos, specRequest)
+		if f, pos, err = nextField(src, pos, specRequest); err != nil {
+			return nil, Result{}, decodeError(err)
+		}
 		if f.num == 1 {
-			spans = st.resourceSpans(spans, f.s)
+			if spans, err = st.resourceSpans(spans, f.s); err != nil {
+				return nil, Result{}, decodeError(err)
+			}
 		}
 	}
 	return spans, st.res, nil
+}
+
+func decodeError(err error) error { return fmt.Errorf("otlpconv: decode protobuf: %w", err) }
+
+// countSpans counts the span messages of a request, reading only the
+// three levels above them, to size its rows: a guess for a request the
+// walk will refuse (it stops at the first bad field).
+func countSpans(b string) int {
+	n := 0
+	each := func(b string, sp fieldSpec, num int32, fn func(string)) {
+		for pos := 0; pos < len(b); {
+			f, next, err := nextField(b, pos, sp)
+			if err != nil {
+				return
+			}
+			if f.num == num {
+				fn(f.s)
+			}
+			pos = next
+		}
+	}
+	each(b, specRequest, 1, func(rs string) {
+		each(rs, specResourceSpans, 2, func(ss string) {
+			each(ss, specScopeSpans, 2, func(string) { n++ })
+		})
+	})
+	return n
 }
 
 // maxPrealloc caps the rows allocated before any span is read.
@@ -73,30 +106,54 @@ func (w *wireScratch) ref(s string) ref {
 
 func (w *wireScratch) str(r ref) string { return w.body[r.off : r.off+r.n] }
 
-// resourceSpans appends the rows of one validated ResourceSpans message.
-func (st *state) resourceSpans(dst []store.Span, b string) []store.Span {
+// resourceSpans checks one ResourceSpans message and appends its rows.
+func (st *state) resourceSpans(dst []store.Span, b string) ([]store.Span, error) {
 	w := &st.wire
 	w.kvs, w.scopes = w.kvs[:0], w.scopes[:0]
-	var f, g field
+	var (
+		f, g field
+		err  error
+	)
 	deprecated := false
 	for pos := 0; pos < len(b); {
-		f, pos, _ = nextField(b, pos, specResourceSpans)
+		if f, pos, err = nextField(b, pos, specResourceSpans); err != nil {
+			return dst, err
+		}
 		switch f.num {
 		case 1: // resource: repeated messages merge, attributes concatenate
 			for rp := 0; rp < len(f.s); {
-				g, rp, _ = nextField(f.s, rp, specResource)
-				if g.num == 1 {
+				if g, rp, err = nextField(f.s, rp, specResource); err != nil {
+					return dst, err
+				}
+				switch g.num {
+				case 1:
+					if _, err = validate(g.s, msgKeyValue, 0); err != nil {
+						return dst, err
+					}
 					w.kvs = append(w.kvs, w.ref(g.s))
+				case 3:
+					if _, err = validate(g.s, msgEntityRef, -1); err != nil {
+						return dst, err
+					}
 				}
 			}
 		case 2:
 			if deprecated {
+				// The first scope_spans drops the deprecated lists kept
+				// so far; pdata reads them all the same.
+				for _, r := range w.scopes {
+					if _, err = validate(w.str(r), msgScopeSpans, -1); err != nil {
+						return dst, err
+					}
+				}
 				w.scopes, deprecated = w.scopes[:0], false
 			}
 			w.scopes = append(w.scopes, w.ref(f.s))
 		case 1000: // deprecated instrumentation_library_spans: only when scope_spans is absent
 			if len(w.scopes) == 0 || deprecated {
 				w.scopes, deprecated = append(w.scopes, w.ref(f.s)), true
+			} else if _, err = validate(f.s, msgScopeSpans, -1); err != nil {
+				return dst, err // dropped, as pdata drops it, but still checked
 			}
 		}
 	}
@@ -114,35 +171,59 @@ func (st *state) resourceSpans(dst []store.Span, b string) []store.Span {
 	for _, sr := range w.scopes {
 		ss := w.str(sr)
 		for pos := 0; pos < len(ss); {
-			f, pos, _ = nextField(ss, pos, specScopeSpans)
-			if f.num == 2 {
-				dst = st.wireSpan(dst, f.s, &rd)
+			if f, pos, err = nextField(ss, pos, specScopeSpans); err != nil {
+				return dst, err
+			}
+			switch f.num {
+			case 1:
+				if _, err = validate(f.s, msgScope, -1); err != nil {
+					return dst, err
+				}
+			case 2:
+				st.res.Spans++
+				if dst, err = st.wireSpan(dst, f.s, &rd); err != nil {
+					return dst, err
+				}
 			}
 		}
 	}
-	return dst
+	return dst, nil
 }
 
-// wireSpan appends the row of one validated Span message.
-func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.Span {
+// wireSpan checks one Span message and appends its row. Its attributes,
+// events and links are checked as they are met, so that a span the row
+// rules refuse is checked whole too.
+func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) ([]store.Span, error) {
 	w := &st.wire
 	w.kvs, w.events, w.links = w.kvs[:0], w.events[:0], w.links[:0]
 	var (
 		h    spanHead
 		f, g field
+		err  error
 	)
 	for pos := 0; pos < len(b); {
-		f, pos, _ = nextField(b, pos, specSpan)
+		if f, pos, err = nextField(b, pos, specSpan); err != nil {
+			return dst, err
+		}
 		switch f.num {
 		case 1:
+			if err = checkID(f.s, 16); err != nil {
+				return dst, err
+			}
 			h.traceID = [16]byte{}
 			copy(h.traceID[:], f.s)
 		case 2:
+			if err = checkID(f.s, 8); err != nil {
+				return dst, err
+			}
 			h.spanID = [8]byte{}
 			copy(h.spanID[:], f.s)
 		case 3: // repeated: the last wins, as in pdata
 			h.traceState = f.s
 		case 4:
+			if err = checkID(f.s, 8); err != nil {
+				return dst, err
+			}
 			h.parent = [8]byte{}
 			copy(h.parent[:], f.s)
 		case 5:
@@ -154,14 +235,25 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 		case 8:
 			h.end = f.u
 		case 9:
+			if _, err = validate(f.s, msgKeyValue, 0); err != nil {
+				return dst, err
+			}
 			w.kvs = append(w.kvs, w.ref(f.s))
 		case 11:
+			if _, err = validate(f.s, msgEvent, -1); err != nil {
+				return dst, err
+			}
 			w.events = append(w.events, w.ref(f.s))
 		case 13:
+			if _, err = validate(f.s, msgLink, -1); err != nil {
+				return dst, err
+			}
 			w.links = append(w.links, w.ref(f.s))
 		case 15: // status: repeated messages merge
 			for sp := 0; sp < len(f.s); {
-				g, sp, _ = nextField(f.s, sp, specStatus)
+				if g, sp, err = nextField(f.s, sp, specStatus); err != nil {
+					return dst, err
+				}
 				switch g.num {
 				case 2:
 					h.statusMsg = g.s
@@ -173,7 +265,7 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 	}
 	dst, s := st.newRow(dst, &h, rd)
 	if s == nil {
-		return dst
+		return dst, nil
 	}
 	var so spanObs
 	so.reset(len(st.c.tenantKeys))
@@ -229,5 +321,5 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) []store.
 		out = st.appendLink(out, len(links), tid, sid, func() store.Attributes { return st.encodeWire(w.kvs, nil, nil) })
 	}
 	s.Links = out
-	return dst
+	return dst, nil
 }

@@ -256,6 +256,9 @@ func nextField(b string, pos int, sp fieldSpec) (field, int, error) {
 // keyOf returns the key of a KeyValue that validate accepted (its last
 // key field) without decoding the value.
 func keyOf(b string) string {
+	if k, _, ok := keyValueShape(b); ok {
+		return k // nearly every attribute: one key, one value
+	}
 	var (
 		key string
 		f   field
