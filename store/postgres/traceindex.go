@@ -50,20 +50,13 @@ func writeTraceIndex(ctx context.Context, tx pgx.Tx, spans []store.Span, keep fu
 	if hold == nil {
 		return upsertIndexRows(ctx, tx, indexMergeSQL, rows)
 	}
-	inHold, others := hold.Split(rows)
-	stored, err := storedTraces(ctx, tx, others)
+	merge, hd, err := hold.Split(rows, func(rows []sqlcommon.IndexRow) (map[store.TraceID]bool, error) {
+		return storedTraces(ctx, tx, rows)
+	})
 	if err != nil {
 		return err
 	}
-	*held = append(*held, inHold...)
-	merge := others[:0:0]
-	for _, r := range others {
-		if stored[r.TraceID] {
-			merge = append(merge, r)
-		} else {
-			*held = append(*held, r)
-		}
-	}
+	*held = append(*held, hd...)
 	return upsertIndexRows(ctx, tx, indexMergeSQL, merge)
 }
 

@@ -70,19 +70,12 @@ func (b *indexBatch) returned(spans []store.Span, inserted map[spanKey]bool) {
 func (b *indexBatch) write(ctx context.Context, tx *sql.Tx, spans []store.Span) error {
 	rows := sqlcommon.IndexRows(spans, func(i int) bool { return !b.resent[spans[i].TraceID] })
 	if b.hold != nil {
-		var others []sqlcommon.IndexRow
-		b.held, others = b.hold.Split(rows)
-		stored, err := storedTraces(ctx, tx, others)
+		var err error
+		rows, b.held, err = b.hold.Split(rows, func(rows []sqlcommon.IndexRow) (map[store.TraceID]bool, error) {
+			return storedTraces(ctx, tx, rows)
+		})
 		if err != nil {
 			return err
-		}
-		rows = others[:0:0]
-		for _, r := range others {
-			if stored[r.TraceID] {
-				rows = append(rows, r)
-			} else {
-				b.held = append(b.held, r)
-			}
 		}
 	}
 	if err := upsertIndexRows(ctx, tx, false, rows); err != nil {

@@ -81,11 +81,13 @@ func (h *IndexHold) Len() int {
 	return len(h.rows)
 }
 
-// Split separates a batch's rows (IndexRows) into those of traces held
-// (to merge into the hold once the batch commits) and the others.
-func (h *IndexHold) Split(rows []IndexRow) (held, others []IndexRow) {
+// Split separates a batch's rows (IndexRows) into those to merge into the
+// table now — rows of traces the table has, which stored reports of the
+// rows the hold does not have — and those to hold once the batch commits:
+// rows of traces held, and of traces the table does not have yet.
+func (h *IndexHold) Split(rows []IndexRow, stored func([]IndexRow) (map[store.TraceID]bool, error)) (merge, held []IndexRow, err error) {
+	var others []IndexRow
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	for _, r := range rows {
 		if _, ok := h.rows[r.TraceID]; ok {
 			held = append(held, r)
@@ -93,7 +95,19 @@ func (h *IndexHold) Split(rows []IndexRow) (held, others []IndexRow) {
 			others = append(others, r)
 		}
 	}
-	return held, others
+	h.mu.Unlock()
+	have, err := stored(others)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, r := range others {
+		if have[r.TraceID] {
+			merge = append(merge, r)
+		} else {
+			held = append(held, r)
+		}
+	}
+	return merge, held, nil
 }
 
 // Add merges rows into the hold. A writer calls it once the transaction
