@@ -38,20 +38,6 @@ func (s *Server) dataNow(to time.Time) time.Time {
 	return time.Time{}
 }
 
-func (s *Server) handleAPIServices(w http.ResponseWriter, r *http.Request) {
-	tr, err := s.parseRange(r.URL.Query())
-	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	rep, err := s.services(r.Context(), tr)
-	if err != nil {
-		s.apiError(w, r, fmt.Errorf("services: %w", err))
-		return
-	}
-	s.writeJSON(w, http.StatusOK, rep)
-}
-
 // endpointQuery reads service, endpoint and the window shared by the
 // latency, outliers and compare requests.
 type endpointQuery struct {
