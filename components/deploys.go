@@ -10,11 +10,13 @@ import (
 // DeploysView is the deploy marker list.
 type DeploysView struct {
 	Rows []DeployRow
-	// Service filters the list; Services are the choices.
-	Service  string
-	Services []string
-	From, To string
-	Limit    string
+	// Service filters the list; Services are the choices, MoreServices
+	// how many were left out (then the field takes any name).
+	Service      string
+	Services     []string
+	MoreServices int
+	From, To     string
+	Limit        string
 	// Curl is the one-line command a CI pipeline runs to post a marker.
 	Curl string
 	// Compare is the canary form (version A vs B in one window).

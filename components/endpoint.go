@@ -11,7 +11,10 @@ type EndpointPicker struct {
 	Action            string
 	Service, Endpoint string
 	From, To          string
-	Services          []string
+	// Services are the busiest services; MoreServices counts those left
+	// out (then the field takes any name).
+	Services     []string
+	MoreServices int
 	// Endpoints are the service's busiest endpoints; MoreEndpoints counts
 	// those left out (then the field takes any name).
 	Endpoints     []string

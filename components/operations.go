@@ -5,8 +5,10 @@ type OperationsView struct {
 	Window  string
 	Service string
 	GroupBy string
-	// Services offers the service filter's choices.
-	Services []string
+	// Services offers the service filter's choices; MoreServices counts
+	// those left out (then the field takes any name).
+	Services     []string
+	MoreServices int
 	// GroupKeys suggests attribute keys to group by.
 	GroupKeys []string
 	Columns   []SortColumn

@@ -27,6 +27,7 @@ type SearchForm struct {
 	Error               string
 	From, To            string
 	Services, Endpoints []string
+	MoreServices        int // services left out of Services: the field takes any
 	// AsSent is the endpoint as typed when the search uses its template
 	// (EndpointPicker.AsSent).
 	AsSent string

@@ -25,20 +25,48 @@ const (
 	// overviewServices bounds the services the Services page lists unless
 	// asked for all; the rest are summed up below the table.
 	overviewServices = 300
+	// choiceServices bounds a picker's service choices: a service.name
+	// that carries a pod or host name makes a service per pod.
+	choiceServices = 200
 )
 
-// endpointChoices returns the services of eps, in order of first
-// appearance, and the names of the n busiest endpoints of service (of
-// every service when service is ""; a name several services share counts
-// once), sorted by name, with more: how many names were left out.
-func endpointChoices(eps []store.Endpoint, service string, n int) (services, names []string, more int) {
-	seen := map[string]bool{}
+// serviceChoices returns the services of eps a picker offers: every one,
+// in order of first appearance, or, past choiceServices, the busiest
+// (analysis.Busier's order, summed over a service's endpoints) sorted by
+// name, with more: how many were left out. A picker with more becomes a
+// text field that suggests them and takes any name.
+func serviceChoices(eps []store.Endpoint) (names []string, more int) {
+	type load struct{ roots, count int64 }
+	byService := map[string]*load{}
+	for _, e := range eps {
+		l := byService[e.Service]
+		if l == nil {
+			l = &load{}
+			byService[e.Service] = l
+			names = append(names, e.Service)
+		}
+		l.roots += e.Roots
+		l.count += e.Count
+	}
+	if len(names) <= choiceServices {
+		return names, 0
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		la, lb := byService[a], byService[b]
+		return cmp.Or(cmp.Compare(lb.roots, la.roots), cmp.Compare(lb.count, la.count), cmp.Compare(a, b))
+	})
+	more, names = len(names)-choiceServices, names[:choiceServices]
+	slices.Sort(names)
+	return names, more
+}
+
+// endpointChoices returns the names of the n busiest endpoints of
+// service (of every service when service is ""; a name several services
+// share counts once), sorted by name, with more: how many names were left
+// out.
+func endpointChoices(eps []store.Endpoint, service string, n int) (names []string, more int) {
 	busiest := map[string]store.Endpoint{}
 	for _, e := range eps {
-		if !seen[e.Service] {
-			seen[e.Service] = true
-			services = append(services, e.Service)
-		}
 		if service != "" && e.Service != service {
 			continue
 		}
@@ -56,7 +84,7 @@ func endpointChoices(eps []store.Endpoint, service string, n int) (services, nam
 		names[i] = e.Name
 	}
 	slices.Sort(names)
-	return services, names, more
+	return names, more
 }
 
 // busierFirst orders endpoints busiest first (analysis.Busier: requests

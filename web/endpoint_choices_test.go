@@ -156,6 +156,37 @@ func TestServicesListIsBounded(t *testing.T) {
 	if rows := strings.Count(all, `data-testid="service-row"`); rows != pods+2 || strings.Contains(all, `data-testid="more-services"`) {
 		t.Errorf("services=all: %d service rows, want all %d", rows, pods+2)
 	}
+
+	// Pickers suggest the busiest services and take any name: a quiet
+	// service, typed, is still shown.
+	options := regexp.MustCompile(`<option value="(api-\d+|busy|zz-budgeted)"`)
+	// The most service options one list (a datalist or a select) holds.
+	lists := regexp.MustCompile(`(?s)<(datalist|select)[ >].*?</(datalist|select)>`)
+	longest := func(body string) int {
+		n := 0
+		for _, l := range lists.FindAllString(body, -1) {
+			n = max(n, len(options.FindAllString(l, -1)))
+		}
+		return n
+	}
+	note := fmt.Sprintf("suggesting the %d busiest of %d; type any", choiceServices, pods+2)
+	for _, target := range []string{"/latency?service=api-7&from=now-1h", "/outliers?service=api-7&from=now-1h",
+		"/search?service=api-7&from=now-1h", "/deploys?service=api-7", "/operations?service=api-7&from=now-1h"} {
+		w := serve(t, h, http.MethodGet, target, "")
+		body := w.Body.String()
+		n := longest(body)
+		if w.Code != http.StatusOK || n > choiceServices || !strings.Contains(body, `data-testid="service-field"`) ||
+			!strings.Contains(body, note) || !strings.Contains(body, `name="service" value="api-7"`) || !strings.Contains(body, `<option value="busy">`) {
+			t.Errorf("GET %s: %d, %d service options; want 200, a field holding api-7 that suggests at most %d, busy among them, and says %q",
+				target, w.Code, n, choiceServices, note)
+		}
+	}
+	for _, target := range []string{"/budgets/new", "/compare"} {
+		body := serve(t, h, http.MethodGet, target, "").Body.String()
+		if n := longest(body); n == 0 || n > choiceServices {
+			t.Errorf("GET %s: %d service suggestions, want 1 to %d", target, n, choiceServices)
+		}
+	}
 }
 
 // TestPastedRawPathFindsItsTemplate: ingest stores a span named after its

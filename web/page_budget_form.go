@@ -53,7 +53,8 @@ func (s *Server) budgetSuggestions(ctx context.Context, service string) (service
 	if err != nil {
 		return nil, nil, fmt.Errorf("endpoints: %w", err)
 	}
-	services, endpoints, _ = endpointChoices(eps, service, choiceEndpoints)
+	services, _ = serviceChoices(eps)
+	endpoints, _ = endpointChoices(eps, service, choiceEndpoints)
 	return services, endpoints, nil
 }
 

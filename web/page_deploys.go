@@ -139,9 +139,9 @@ func (s *Server) handleDeploysPage(w http.ResponseWriter, r *http.Request) {
 			versions = append(versions, d.Version)
 		}
 	}
-	v.Services = endpointServices(eps)
-	if v.Service != "" && !slices.Contains(v.Services, v.Service) {
-		v.Services = append(v.Services, v.Service)
+	v.Services, v.MoreServices = serviceChoices(eps)
+	if v.Service != "" && v.MoreServices == 0 && !slices.Contains(v.Services, v.Service) {
+		v.Services = append(v.Services, v.Service) // a choice list must offer it
 	}
 	v.Curl = deployCurl(requestBase(r), v.Service)
 	v.Compare = components.CompareFormView{Service: v.Service, From: "now-1h", To: "now", Services: v.Services, Versions: versions}
@@ -151,8 +151,10 @@ func (s *Server) handleDeploysPage(w http.ResponseWriter, r *http.Request) {
 // endpointServices lists the distinct services of eps in order.
 func endpointServices(eps []store.Endpoint) []string {
 	var out []string
+	seen := map[string]bool{}
 	for _, e := range eps {
-		if !slices.Contains(out, e.Service) {
+		if !seen[e.Service] {
+			seen[e.Service] = true
 			out = append(out, e.Service)
 		}
 	}
@@ -220,7 +222,7 @@ func (s *Server) handleDeployComparePage(w http.ResponseWriter, r *http.Request)
 		s.pageError(w, r, fmt.Errorf("endpoints: %w", err))
 		return
 	}
-	_, v.Endpoints, v.MoreEndpoints = endpointChoices(eps, d.Service, choiceEndpoints)
+	v.Endpoints, v.MoreEndpoints = endpointChoices(eps, d.Service, choiceEndpoints)
 	cr, c, err := s.compareWith(r.Context(), s.store, q)
 	if err != nil {
 		// A marker without traffic after it (yet) is a state of the
@@ -269,7 +271,7 @@ func (s *Server) handleComparePage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, fmt.Errorf("endpoints: %w", err))
 		return
 	}
-	v.Form.Services = endpointServices(eps)
+	v.Form.Services, _ = serviceChoices(eps)
 	if v.Form.Service != "" {
 		ds, err := s.store.Deploys(ctx, store.DeployQuery{Service: v.Form.Service, Limit: 50})
 		if err != nil {

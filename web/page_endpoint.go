@@ -53,15 +53,16 @@ func (s *Server) pickEndpoint(r *http.Request, tr TimeRange, action string) (com
 			best = e
 		}
 	}
-	p.Services, p.Endpoints, p.MoreEndpoints = endpointChoices(eps, p.Service, choiceEndpoints)
+	p.Services, p.MoreServices = serviceChoices(eps)
+	p.Endpoints, p.MoreEndpoints = endpointChoices(eps, p.Service, choiceEndpoints)
 	if p.Endpoint == "" {
 		p.Endpoint = best.Name
 	}
 	if p.Endpoint == "" {
 		return p, notFound("service %q has no requests in this window (%s)", truncateText(p.Service, 80), windowText(tr))
 	}
-	if !contains(p.Services, p.Service) {
-		p.Services = append(p.Services, p.Service)
+	if p.MoreServices == 0 && !contains(p.Services, p.Service) {
+		p.Services = append(p.Services, p.Service) // a choice list must offer it
 	}
 	if p.MoreEndpoints == 0 && !contains(p.Endpoints, p.Endpoint) {
 		p.Endpoints = append(p.Endpoints, p.Endpoint) // a choice list must offer it

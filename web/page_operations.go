@@ -57,16 +57,17 @@ func operationsView(rep analysis.REDReport, req redRequest, eps []store.Endpoint
 	entry := map[[2]string]bool{}
 	for _, e := range eps {
 		entry[[2]string{e.Service, e.Name}] = true
-		if !slices.Contains(v.Services, e.Service) {
-			v.Services = append(v.Services, e.Service)
-		}
 	}
+	// The filter offers services with operations but no entry spans too.
+	all := slices.Clip(eps)
 	for _, o := range rep.Operations {
-		if !slices.Contains(v.Services, o.Service) {
-			v.Services = append(v.Services, o.Service)
-		}
+		all = append(all, store.Endpoint{Service: o.Service, Count: o.Count})
 	}
+	v.Services, v.MoreServices = serviceChoices(all)
 	slices.Sort(v.Services)
+	if v.Service != "" && v.MoreServices == 0 && !slices.Contains(v.Services, v.Service) {
+		v.Services = append(v.Services, v.Service) // a choice list must offer it
+	}
 	base := []string{"from", tr.FromText, "to", tr.ToText, "service", req.Query.Service, "group_by", req.Query.GroupBy}
 	cols := []struct {
 		key, label string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,7 +37,11 @@ func (s *Server) handleSearchPage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, fmt.Errorf("endpoints: %w", epErr))
 		return
 	}
-	v.Form.Services, v.Form.Endpoints, _ = endpointChoices(eps, q.Service, choiceEndpoints)
+	v.Form.Services, v.Form.MoreServices = serviceChoices(eps)
+	if q.Service != "" && v.Form.MoreServices == 0 && !slices.Contains(v.Form.Services, q.Service) {
+		v.Form.Services = append(v.Form.Services, q.Service) // a choice list must offer it
+	}
+	v.Form.Endpoints, _ = endpointChoices(eps, q.Service, choiceEndpoints)
 	if name, templated := storedName(eps, q.Service, q.Endpoint); templated {
 		v.Form.AsSent, v.Form.Endpoint, q.Endpoint = q.Endpoint, name, name
 	}
