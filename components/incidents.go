@@ -35,9 +35,12 @@ type IncidentFormView struct {
 	Heading, Action, Submit, CancelHref string
 	Title, From, To, Notes              string
 	Services                            []ServiceChoice
-	Errors                              FormErrors
-	General                             []string
-	MaxTitle, MaxNotesKiB               int
+	// MoreServices counts the services not offered as a choice (only the
+	// busiest are); a text field takes any of them.
+	MoreServices          int
+	Errors                FormErrors
+	General               []string
+	MaxTitle, MaxNotesKiB int
 }
 
 // ServiceChoice is one service checkbox.

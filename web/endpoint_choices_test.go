@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -186,6 +187,24 @@ func TestServicesListIsBounded(t *testing.T) {
 		if n := longest(body); n == 0 || n > choiceServices {
 			t.Errorf("GET %s: %d service suggestions, want 1 to %d", target, n, choiceServices)
 		}
+	}
+
+	// The incident form checks the busiest and the asked-for, and takes
+	// any other service in a text field.
+	body := serve(t, h, http.MethodGet, "/incidents/new?from=now-1h&to=now&service=api-7", "").Body.String()
+	boxes := strings.Count(body, `type="checkbox" name="services"`)
+	if boxes != choiceServices+1 || !strings.Contains(body, `value="api-7" checked`) || !strings.Contains(body, `data-testid="incident-service-field"`) ||
+		!strings.Contains(body, fmt.Sprintf("Showing the %d busiest and checked of %d services", choiceServices+1, pods+2)) {
+		t.Errorf("incident form: %d service checkboxes; want the %d busiest and api-7 checked, and a field for any other", boxes, choiceServices)
+	}
+	form := url.Values{"title": {"pods"}, "from": {"now-1h"}, "to": {"now"}, "services": {"api-7", "", "api-9"}}
+	w := rvPost(t, h, "/incidents", form)
+	var id int64
+	if _, err := fmt.Sscanf(w.Header().Get("Location"), "/incidents/%d", &id); w.Code != http.StatusSeeOther || err != nil {
+		t.Fatalf("create with a typed service: %d %s", w.Code, rvHead(w.Body.String(), 10))
+	}
+	if in, err := db.IncidentByID(ctx, id); err != nil || strings.Join(in.Services, ",") != "api-7,api-9" {
+		t.Errorf("incident services %v (%v), want api-7 and the typed api-9", in.Services, err)
 	}
 }
 

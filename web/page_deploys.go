@@ -148,19 +148,6 @@ func (s *Server) handleDeploysPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, s.page(r, "Deploys", "deploys", &tr), components.DeploysPage(v))
 }
 
-// endpointServices lists the distinct services of eps in order.
-func endpointServices(eps []store.Endpoint) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, e := range eps {
-		if !seen[e.Service] {
-			seen[e.Service] = true
-			out = append(out, e.Service)
-		}
-	}
-	return out
-}
-
 // compareParams copies the comparison parameters of a page's query.
 func compareParams(q url.Values, keys ...string) url.Values {
 	out := url.Values{}

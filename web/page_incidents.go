@@ -63,16 +63,23 @@ func formTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // the window checkServices accepts (from a week before the range to an
 // hour after), plus any the user checked that are not among them, so a
 // rejected form comes back as it was sent.
-func (s *Server) incidentServiceChoices(r *http.Request, from, to time.Time, checked []string) ([]components.ServiceChoice, error) {
+func (s *Server) incidentServiceChoices(r *http.Request, from, to time.Time, checked []string) ([]components.ServiceChoice, int, error) {
 	eps, err := s.store.Endpoints(r.Context(), from.Add(-7*24*time.Hour), to.Add(time.Hour))
 	if err != nil {
-		return nil, fmt.Errorf("list services: %w", err)
+		return nil, 0, fmt.Errorf("list services: %w", err)
 	}
-	// Sets, not scans: a URL may name 10,000 services.
-	names := endpointServices(eps)
+	// Sets, not scans: a URL may name 10,000 services. Past
+	// choiceServices, the busiest and the checked ones.
+	names, more := serviceChoices(eps)
 	known := make(map[string]bool, len(names))
 	for _, n := range names {
 		known[n] = true
+	}
+	left := map[string]bool{} // services not among names
+	if more > 0 {
+		for _, e := range eps {
+			left[e.Service] = !known[e.Service]
+		}
 	}
 	isChecked := make(map[string]bool, len(checked))
 	for _, c := range checked {
@@ -80,6 +87,9 @@ func (s *Server) incidentServiceChoices(r *http.Request, from, to time.Time, che
 		if c = strings.TrimSpace(c); c != "" && !known[c] {
 			known[c] = true
 			names = append(names, c)
+			if left[c] {
+				more-- // offered now, as checked
+			}
 		}
 	}
 	slices.Sort(names)
@@ -87,7 +97,7 @@ func (s *Server) incidentServiceChoices(r *http.Request, from, to time.Time, che
 	for i, n := range names {
 		out[i] = components.ServiceChoice{Name: n, Checked: isChecked[n]}
 	}
-	return out, nil
+	return out, more, nil
 }
 
 // incidentForm starts a form with the limits filled in.
@@ -118,7 +128,7 @@ func (s *Server) handleIncidentNewPage(w http.ResponseWriter, r *http.Request) {
 		f.From, f.To, win = formTime(tr.From), formTime(tr.To), tr
 	}
 	var err error
-	if f.Services, err = s.incidentServiceChoices(r, win.From, win.To, q["service"]); err != nil {
+	if f.Services, f.MoreServices, err = s.incidentServiceChoices(r, win.From, win.To, q["service"]); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
@@ -157,7 +167,7 @@ func (s *Server) validateIncidentForm(w http.ResponseWriter, r *http.Request, re
 	if tr, err := parseTimeRange(f.From, f.To, s.now()); err == nil {
 		win = tr
 	}
-	if f.Services, err = s.incidentServiceChoices(r, win.From, win.To, req.Services); err != nil {
+	if f.Services, f.MoreServices, err = s.incidentServiceChoices(r, win.From, win.To, req.Services); err != nil {
 		s.pageError(w, r, err)
 		return in, false
 	}
@@ -193,7 +203,7 @@ func (s *Server) handleIncidentEditPage(w http.ResponseWriter, r *http.Request) 
 	p := report.IncidentPath(in.ID)
 	f := incidentForm("Edit incident", p, "Save incident", p)
 	f.Title, f.From, f.To, f.Notes = in.Title, formTime(in.From), formTime(in.To), in.Notes
-	if f.Services, err = s.incidentServiceChoices(r, in.From, in.To, in.Services); err != nil {
+	if f.Services, f.MoreServices, err = s.incidentServiceChoices(r, in.From, in.To, in.Services); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
