@@ -247,3 +247,11 @@ func TestMigrateConcurrently(t *testing.T) {
 	}
 	open(t, url) // and the schema works
 }
+
+// TestHeldFlushAfterRebuild: two processes on one database; one rebuilds
+// rows whose spans the other holds index rows for
+// (storetest.HeldFlushAfterRebuild).
+func TestHeldFlushAfterRebuild(t *testing.T) {
+	url := testenv.FreshPostgres(t)
+	storetest.HeldFlushAfterRebuild(t, open(t, url), open(t, url))
+}

@@ -35,6 +35,10 @@ ON CONFLICT (trace_id) `
 var (
 	indexMergeSQL   = indexValues + sqlcommon.IndexMergeSet(sqlcommon.Postgres, false)
 	indexReplaceSQL = indexValues + sqlcommon.IndexMergeSet(sqlcommon.Postgres, true)
+	// indexFlushSQL merges held rows except into rebuilt ones, and returns
+	// the traces it inserted or merged: a conflicting rebuilt row is left
+	// as it is, but locked (ON CONFLICT locks the rows its WHERE skips).
+	indexFlushSQL = indexMergeSQL + ` WHERE NOT trace_index.rebuilt RETURNING trace_id`
 )
 
 // writeTraceIndex merges the rows of spans (those keep selects; nil: all)
@@ -97,11 +101,42 @@ func storedTraces(ctx context.Context, tx pgx.Tx, rows []sqlcommon.IndexRow) (ma
 // (the ingest journal's indexHolder).
 func (db *DB) FlushTraceIndex(ctx context.Context) error {
 	err := db.hold.Flush(ctx, func(ctx context.Context, rows []sqlcommon.IndexRow) error {
-		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-			return upsertIndexRows(ctx, tx, indexMergeSQL, rows)
-		})
+		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return flushIndexRows(ctx, tx, rows) })
 	})
 	return mapErr(ctx, "flush trace index", err)
+}
+
+// flushIndexRows merges held rows into trace_index, except into rows a
+// recompute marked rebuilt (migration 00014): a rebuilt row already counts
+// every stored span, held ones too — another process's rebuild after a
+// crash counts the spans whose rows this process holds — so those traces
+// are recomputed again instead, now with the row locked.
+func flushIndexRows(ctx context.Context, tx pgx.Tx, rows []sqlcommon.IndexRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	found, err := tx.Query(ctx, indexFlushSQL, indexArrays(rows)...)
+	if err != nil {
+		return fmt.Errorf("trace index: %w", err)
+	}
+	merged, err := pgx.CollectRows(found, pgx.RowTo[[]byte])
+	if err != nil {
+		return fmt.Errorf("trace index: %w", err)
+	}
+	if len(merged) == len(rows) {
+		return nil
+	}
+	done := make(map[store.TraceID]bool, len(merged))
+	for _, id := range merged {
+		done[store.TraceID(id)] = true
+	}
+	var rebuilt [][]byte
+	for i := range rows {
+		if !done[rows[i].TraceID] {
+			rebuilt = append(rebuilt, rows[i].TraceID[:])
+		}
+	}
+	return recomputeTraces(ctx, tx, rebuilt)
 }
 
 // HeldTraceIndexRows is how many traces' index rows WriteSpansHoldIndex
@@ -121,20 +156,7 @@ func (db *DB) RebuildTraceIndex(ctx context.Context, ids []store.TraceID) error 
 	for i := range ids {
 		raw[i] = ids[i][:]
 	}
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM trace_index WHERE trace_id = ANY($1::bytea[]) ORDER BY trace_id FOR UPDATE`, raw); err != nil {
-			return fmt.Errorf("trace index: lock rows: %w", err)
-		}
-		rows, err := tx.Query(ctx, `SELECT `+sqlcommon.IndexSpanColumns+` FROM spans WHERE trace_id = ANY($1::bytea[])`, raw)
-		if err != nil {
-			return fmt.Errorf("trace index: read traces: %w", err)
-		}
-		spans, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Span, error) { return sqlcommon.ScanIndexSpan(r) })
-		if err != nil {
-			return fmt.Errorf("trace index: read traces: %w", err)
-		}
-		return upsertIndexRows(ctx, tx, indexReplaceSQL, sqlcommon.IndexRows(spans, nil))
-	})
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return recomputeTraces(ctx, tx, raw) })
 	if err != nil {
 		return mapErr(ctx, "rebuild trace index", err)
 	}
@@ -142,12 +164,48 @@ func (db *DB) RebuildTraceIndex(ctx context.Context, ids []store.TraceID) error 
 	return nil
 }
 
+// recomputeTraces sets the trace index rows of ids to what their stored
+// spans give, and marks them rebuilt (flushIndexRows).
+func recomputeTraces(ctx context.Context, tx pgx.Tx, ids [][]byte) error {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM trace_index WHERE trace_id = ANY($1::bytea[]) ORDER BY trace_id FOR UPDATE`, ids); err != nil {
+		return fmt.Errorf("trace index: lock rows: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT `+sqlcommon.IndexSpanColumns+` FROM spans WHERE trace_id = ANY($1::bytea[])`, ids)
+	if err != nil {
+		return fmt.Errorf("trace index: read traces: %w", err)
+	}
+	spans, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Span, error) { return sqlcommon.ScanIndexSpan(r) })
+	if err != nil {
+		return fmt.Errorf("trace index: read traces: %w", err)
+	}
+	if err := upsertIndexRows(ctx, tx, indexReplaceSQL, sqlcommon.IndexRows(spans, nil)); err != nil {
+		return err
+	}
+	return markRebuilt(ctx, tx, ids)
+}
+
+// markRebuilt marks the trace index rows of ids as recomputed from their
+// spans (flushIndexRows).
+func markRebuilt(ctx context.Context, tx pgx.Tx, ids [][]byte) error {
+	if _, err := tx.Exec(ctx, `UPDATE trace_index SET rebuilt = true WHERE trace_id = ANY($1::bytea[]) AND NOT rebuilt`, ids); err != nil {
+		return fmt.Errorf("trace index: mark rebuilt: %w", err)
+	}
+	return nil
+}
+
 func upsertIndexRows(ctx context.Context, tx pgx.Tx, sql string, rows []sqlcommon.IndexRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	// One typed array per column (IndexColumns order): pgx encodes them
-	// without a type lookup per value.
+	if _, err := tx.Exec(ctx, sql, indexArrays(rows)...); err != nil {
+		return fmt.Errorf("trace index: %w", err)
+	}
+	return nil
+}
+
+// indexArrays binds rows as one typed array per column (IndexColumns
+// order): pgx encodes them without a type lookup per value.
+func indexArrays(rows []sqlcommon.IndexRow) []any {
 	n := len(rows)
 	var (
 		ids, rootIDs                             = make([][]byte, n), make([][]byte, n)
@@ -162,11 +220,8 @@ func upsertIndexRows(ctx context.Context, tx pgx.Tx, sql string, rows []sqlcommo
 		rank[i], rootStart[i], rootDur[i] = r.RootRank, r.RootStart, r.RootDuration
 		service[i], name[i], tenant[i], version[i], services[i] = r.RootService, r.RootName, r.RootTenant, r.RootVersion, r.ServicesJSON()
 	}
-	if _, err := tx.Exec(ctx, sql, ids, first, last, end, maxDur, spans, errs, rank, rootStart, rootDur, rootIDs,
-		service, name, tenant, version, services); err != nil {
-		return fmt.Errorf("trace index: %w", err)
-	}
-	return nil
+	return []any{ids, first, last, end, maxDur, spans, errs, rank, rootStart, rootDur, rootIDs,
+		service, name, tenant, version, services}
 }
 
 // pruneTraceIndex brings trace_index in line with retention: every span
@@ -195,6 +250,9 @@ ORDER BY trace_id FOR UPDATE`, floor)
 			return fmt.Errorf("trace index: read straddling traces: %w", err)
 		}
 		if err := upsertIndexRows(ctx, tx, indexReplaceSQL, sqlcommon.IndexRows(spans, nil)); err != nil {
+			return err
+		}
+		if err := markRebuilt(ctx, tx, ids); err != nil {
 			return err
 		}
 	}

@@ -23,3 +23,19 @@ func openTemp(t testing.TB) *sqlite.DB {
 func TestStore(t *testing.T) {
 	storetest.RunAll(t, func(t *testing.T) store.Store { return openTemp(t) })
 }
+
+// TestHeldFlushAfterRebuild: two processes on one database file; one
+// rebuilds rows whose spans the other holds index rows for
+// (storetest.HeldFlushAfterRebuild).
+func TestHeldFlushAfterRebuild(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tailscope.db")
+	open := func() *sqlite.DB {
+		db, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	storetest.HeldFlushAfterRebuild(t, open(), open())
+}

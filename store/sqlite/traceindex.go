@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -72,7 +73,7 @@ func (b *indexBatch) write(ctx context.Context, tx *sql.Tx, spans []store.Span) 
 	if b.hold != nil {
 		var err error
 		rows, b.held, err = b.hold.Split(rows, func(rows []sqlcommon.IndexRow) (map[store.TraceID]bool, error) {
-			return storedTraces(ctx, tx, rows)
+			return tracesWhere(ctx, tx, rows, "")
 		})
 		if err != nil {
 			return err
@@ -106,8 +107,9 @@ func (b *indexBatch) committed() {
 	b.hold.Add(b.held)
 }
 
-// storedTraces reports which of rows' traces have a trace_index row.
-func storedTraces(ctx context.Context, tx *sql.Tx, rows []sqlcommon.IndexRow) (map[store.TraceID]bool, error) {
+// tracesWhere reports which of rows' traces have a trace_index row (that
+// also satisfies cond, when given).
+func tracesWhere(ctx context.Context, tx *sql.Tx, rows []sqlcommon.IndexRow, cond string) (map[store.TraceID]bool, error) {
 	stored := map[store.TraceID]bool{}
 	for chunk := range slices.Chunk(rows, idChunk) {
 		ids := make([]store.TraceID, len(chunk))
@@ -115,7 +117,11 @@ func storedTraces(ctx context.Context, tx *sql.Tx, rows []sqlcommon.IndexRow) (m
 			ids[i] = chunk[i].TraceID
 		}
 		a := sqlcommon.NewArgs(sqlcommon.SQLite)
-		found, err := tx.QueryContext(ctx, `SELECT trace_id FROM trace_index WHERE `+a.InTraceIDs("trace_id", ids), a.Vals...)
+		q := `SELECT trace_id FROM trace_index WHERE ` + a.InTraceIDs("trace_id", ids)
+		if cond != "" {
+			q += " AND " + cond
+		}
+		found, err := tx.QueryContext(ctx, q, a.Vals...)
 		if err != nil {
 			return nil, fmt.Errorf("trace index: look up rows: %w", err)
 		}
@@ -140,10 +146,35 @@ func storedTraces(ctx context.Context, tx *sql.Tx, rows []sqlcommon.IndexRow) (m
 // (the ingest journal's indexHolder).
 func (db *DB) FlushTraceIndex(ctx context.Context) error {
 	return db.hold.Flush(ctx, func(ctx context.Context, rows []sqlcommon.IndexRow) error {
-		return db.indexTx(ctx, "flush trace index", func(tx *sql.Tx) error {
-			return upsertIndexRows(ctx, tx, false, rows)
-		})
+		return db.indexTx(ctx, "flush trace index", func(tx *sql.Tx) error { return flushIndexRows(ctx, tx, rows) })
 	})
+}
+
+// flushIndexRows merges held rows into trace_index, except into rows a
+// recompute marked rebuilt (migration 00016): a rebuilt row already counts
+// every stored span, held ones too — another process's rebuild after a
+// crash counts the spans whose rows this process holds — so those traces
+// are recomputed again instead. The transaction holds the write lock from
+// its start (BEGIN IMMEDIATE), so no other process changes the rows
+// between the look-up and the writes.
+func flushIndexRows(ctx context.Context, tx *sql.Tx, rows []sqlcommon.IndexRow) error {
+	rebuilt, err := tracesWhere(ctx, tx, rows, "rebuilt")
+	if err != nil {
+		return err
+	}
+	if len(rebuilt) == 0 {
+		return upsertIndexRows(ctx, tx, false, rows)
+	}
+	merge := make([]sqlcommon.IndexRow, 0, len(rows))
+	for _, r := range rows {
+		if !rebuilt[r.TraceID] {
+			merge = append(merge, r)
+		}
+	}
+	if err := upsertIndexRows(ctx, tx, false, merge); err != nil {
+		return err
+	}
+	return recomputeIndexRows(ctx, tx, slices.Collect(maps.Keys(rebuilt)), nil)
 }
 
 // HeldTraceIndexRows is how many traces' index rows WriteSpansHoldIndex
@@ -248,7 +279,17 @@ func recomputeIndexRows(ctx context.Context, tx *sql.Tx, ids []store.TraceID, fr
 			return fmt.Errorf("trace index: read traces: %w", err)
 		}
 	}
-	return upsertIndexRows(ctx, tx, true, sqlcommon.IndexRows(spans, nil))
+	if err := upsertIndexRows(ctx, tx, true, sqlcommon.IndexRows(spans, nil)); err != nil {
+		return err
+	}
+	// Mark the rows recomputed (flushIndexRows).
+	for chunk := range slices.Chunk(ids, idChunk) {
+		a := sqlcommon.NewArgs(sqlcommon.SQLite)
+		if _, err := tx.ExecContext(ctx, `UPDATE trace_index SET rebuilt = 1 WHERE NOT rebuilt AND `+a.InTraceIDs("trace_id", chunk), a.Vals...); err != nil {
+			return fmt.Errorf("trace index: mark rebuilt: %w", err)
+		}
+	}
+	return nil
 }
 
 // prefixed qualifies each column of a comma-separated list.
