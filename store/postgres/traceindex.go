@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -136,7 +137,7 @@ func flushIndexRows(ctx context.Context, tx pgx.Tx, rows []sqlcommon.IndexRow) e
 			rebuilt = append(rebuilt, rows[i].TraceID[:])
 		}
 	}
-	return recomputeTraces(ctx, tx, rebuilt)
+	return recomputeTraces(ctx, tx, rebuilt, math.MinInt64)
 }
 
 // HeldTraceIndexRows is how many traces' index rows WriteSpansHoldIndex
@@ -156,7 +157,7 @@ func (db *DB) RebuildTraceIndex(ctx context.Context, ids []store.TraceID) error 
 	for i := range ids {
 		raw[i] = ids[i][:]
 	}
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return recomputeTraces(ctx, tx, raw) })
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return recomputeTraces(ctx, tx, raw, math.MinInt64) })
 	if err != nil {
 		return mapErr(ctx, "rebuild trace index", err)
 	}
@@ -165,12 +166,14 @@ func (db *DB) RebuildTraceIndex(ctx context.Context, ids []store.TraceID) error 
 }
 
 // recomputeTraces sets the trace index rows of ids to what their stored
-// spans give, and marks them rebuilt (flushIndexRows).
-func recomputeTraces(ctx context.Context, tx pgx.Tx, ids [][]byte) error {
+// spans starting at or after floor give, and marks them rebuilt
+// (flushIndexRows). The rows are locked before the spans are read, so a
+// writer merging into them meanwhile merges after the recomputed row.
+func recomputeTraces(ctx context.Context, tx pgx.Tx, ids [][]byte, floor int64) error {
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM trace_index WHERE trace_id = ANY($1::bytea[]) ORDER BY trace_id FOR UPDATE`, ids); err != nil {
 		return fmt.Errorf("trace index: lock rows: %w", err)
 	}
-	rows, err := tx.Query(ctx, `SELECT `+sqlcommon.IndexSpanColumns+` FROM spans WHERE trace_id = ANY($1::bytea[])`, ids)
+	rows, err := tx.Query(ctx, `SELECT `+sqlcommon.IndexSpanColumns+` FROM spans WHERE trace_id = ANY($1::bytea[]) AND start_ns >= $2`, ids, floor)
 	if err != nil {
 		return fmt.Errorf("trace index: read traces: %w", err)
 	}
@@ -241,18 +244,7 @@ ORDER BY trace_id FOR UPDATE`, floor)
 		return fmt.Errorf("trace index: lock straddling traces: %w", err)
 	}
 	if len(ids) > 0 {
-		rows, err := tx.Query(ctx, `SELECT `+sqlcommon.IndexSpanColumns+` FROM spans WHERE trace_id = ANY($1) AND start_ns >= $2`, ids, floor)
-		if err != nil {
-			return fmt.Errorf("trace index: read straddling traces: %w", err)
-		}
-		spans, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Span, error) { return sqlcommon.ScanIndexSpan(r) })
-		if err != nil {
-			return fmt.Errorf("trace index: read straddling traces: %w", err)
-		}
-		if err := upsertIndexRows(ctx, tx, indexReplaceSQL, sqlcommon.IndexRows(spans, nil)); err != nil {
-			return err
-		}
-		if err := markRebuilt(ctx, tx, ids); err != nil {
+		if err := recomputeTraces(ctx, tx, ids, floor); err != nil {
 			return err
 		}
 	}
