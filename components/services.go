@@ -37,6 +37,9 @@ type MoreEndpoints struct {
 	Endpoints, Requests int
 	Share               float64
 	Href                string
+	// ManyNames says the service has so many endpoint names that its span
+	// names likely carry values the templates do not catch.
+	ManyNames bool
 }
 
 // EndpointRow is one endpoint of a service.

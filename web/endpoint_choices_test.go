@@ -47,6 +47,17 @@ func TestEndpointListsAreBounded(t *testing.T) {
 		!strings.Contains(page, `href="/operations?from=now-1h&amp;service=api&amp;to=now"`) {
 		t.Errorf("services page: no row saying %d more endpoints with a link to the service's operations", more)
 	}
+	if !strings.Contains(page, `data-testid="many-names"`) || !strings.Contains(page, fmt.Sprintf("%d names: span names that carry ids", ids+1)) {
+		t.Errorf("services page: %d endpoint names and no word on names that carry values", ids+1)
+	}
+	// A service with a few more endpoints than the page lists is not
+	// told its names carry values.
+	few, fewDB := newEmptyServer(t, Config{})
+	writeRawPathEndpoints(t, fewDB, overviewEndpoints+10)
+	if p := serve(t, few.Handler(), http.MethodGet, "/?from=now-1h", "").Body.String(); !strings.Contains(p, `data-testid="more-endpoints"`) ||
+		strings.Contains(p, `data-testid="many-names"`) {
+		t.Errorf("services page, %d endpoints: want the more-endpoints row without the word on names", overviewEndpoints+11)
+	}
 
 	for _, target := range []string{"/latency?service=api&from=now-1h", "/outliers?service=api&from=now-1h", "/search?service=api&from=now-1h",
 		"/budgets/new?service=api", fmt.Sprintf("/deploys/%d?window=30m", d.ID)} {
