@@ -205,7 +205,7 @@ func TestServicesListIsBounded(t *testing.T) {
 	body := serve(t, h, http.MethodGet, "/incidents/new?from=now-1h&to=now&service=api-7", "").Body.String()
 	boxes := strings.Count(body, `type="checkbox" name="services"`)
 	if boxes != choiceServices+1 || !strings.Contains(body, `value="api-7" checked`) || !strings.Contains(body, `data-testid="incident-service-field"`) ||
-		!strings.Contains(body, fmt.Sprintf("Showing the %d busiest and checked of %d services", choiceServices+1, pods+2)) {
+		!strings.Contains(body, fmt.Sprintf("Showing %d of %d services: the busiest, and those checked", choiceServices+1, pods+2)) {
 		t.Errorf("incident form: %d service checkboxes; want the %d busiest and api-7 checked, and a field for any other", boxes, choiceServices)
 	}
 	form := url.Values{"title": {"pods"}, "from": {"now-1h"}, "to": {"now"}, "services": {"api-7", "", "api-9"}}
