@@ -40,23 +40,44 @@ func (st *state) encodeWire(kvs []ref, so *spanObs, ro *resourceObs) store.Attri
 	return st.endObject()
 }
 
-// lookup returns the first value of key k in the object being encoded, as
-// pcommon.Map.Get does.
-func (st *state) lookup(k string) (attrValue, bool) {
+// dbSystem returns the database system of the object being encoded: the
+// first value of db.system.name when it is a string, or else of db.system
+// (each key's first value, as pcommon.Map.Get gives it). The wire's
+// attributes are scanned once for both.
+func (st *state) dbSystem() string {
 	if !st.isWire {
-		v, ok := st.objPdata.Get(k)
-		if !ok {
-			return attrValue{}, false
+		for _, k := range [...]string{keyDBSystemName, keyDBSystem} {
+			if v, ok := st.objPdata.Get(k); ok && v.Type() == valStr {
+				return v.Str()
+			}
 		}
-		return fromPdata(v), true
+		return ""
 	}
+	var (
+		name, sys         attrValue
+		haveName, haveSys bool
+	)
 	for _, kv := range st.objWire {
-		if b := st.wire.str(kv); keyOf(b) == k {
-			_, v := keyValue(b)
-			return v, true
+		b := st.wire.str(kv)
+		switch k := keyOf(b); {
+		case !haveName && k == keyDBSystemName:
+			_, name = keyValue(b)
+			haveName = true
+		case !haveSys && k == keyDBSystem:
+			_, sys = keyValue(b)
+			haveSys = true
+		}
+		if haveName && name.typ == valStr {
+			break
 		}
 	}
-	return attrValue{}, false
+	switch {
+	case haveName && name.typ == valStr:
+		return name.str
+	case haveSys && sys.typ == valStr:
+		return sys.str
+	}
+	return ""
 }
 
 func (st *state) beginObject() {
@@ -86,7 +107,7 @@ type dbLookup struct {
 // statementKind returns statementKind of the object being encoded.
 func (st *state) statementKind() (dbKind, sqllexer.DBMSType) {
 	if !st.db.done {
-		st.db.kind, st.db.dbms = statementKind(st.lookup)
+		st.db.kind, st.db.dbms = statementKind(st.dbSystem())
 		st.db.done = true
 	}
 	return st.db.kind, st.db.dbms

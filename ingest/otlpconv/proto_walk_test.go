@@ -1,6 +1,7 @@
 package otlpconv_test
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 
@@ -116,6 +117,64 @@ func TestProtoWalkChecksWhatNoRowReads(t *testing.T) {
 					t.Errorf("ConvertProto accepts the bad request (%d rows); pdata refuses it", len(rows))
 				}
 				checkSameAsPdata(t, c, okBody)
+			}
+		})
+	}
+}
+
+// TestStatementScrubbedByItsSystem: a statement is scrubbed by its span's
+// database system — db.system.name when it is a string, else db.system,
+// each key's first value, wherever they stand among the attributes — alike
+// through both decoders.
+func TestStatementScrubbedByItsSystem(t *testing.T) {
+	const stmt = "SET user:42 'hunter2' EX 60"
+	str := func(k, v string) []byte {
+		return lenField(9, lenField(1, []byte(k)), lenField(2, lenField(1, []byte(v))))
+	}
+	num := func(k string, v uint64) []byte {
+		return lenField(9, lenField(1, []byte(k)), lenField(2, varintField(3, v)))
+	}
+	scrubbed := func(t *testing.T, attrs ...[]byte) string {
+		t.Helper()
+		span := lenField(2, lenField(1, goodTrace), lenField(2, goodSpan), lenField(5, []byte("db")), varintField(6, 3),
+			fixed64Field(7, otlptest.Base), fixed64Field(8, otlptest.Base+1000), slices.Concat(attrs...))
+		resource := lenField(1, lenField(1, str("service.name", "api")[2:])) // a Resource of one KeyValue
+		body := lenField(1, resource, lenField(2, span))
+		c := differentialConverters(t)[0]
+		checkSameAsPdata(t, c, body)
+		rows, _, err := c.ConvertProto(body)
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("ConvertProto: %d rows, %v", len(rows), err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(rows[0].Attributes, &got); err != nil {
+			t.Fatal(err)
+		}
+		s, _ := got["db.statement"].(string)
+		return s
+	}
+	st := str("db.statement", stmt)
+	asRedis := scrubbed(t, str("db.system", "redis"), st)
+	asSQL := scrubbed(t, str("db.system", "postgresql"), st)
+	if asRedis == asSQL || asRedis == stmt {
+		t.Fatalf("redis %q, SQL %q: the rules must differ and scrub the value for this test to tell them apart", asRedis, asSQL)
+	}
+	for _, tt := range []struct {
+		name  string
+		attrs [][]byte
+		want  string
+	}{
+		{"db.system.name beats db.system", [][]byte{str("db.system", "postgresql"), st, str("db.system.name", "redis")}, asRedis},
+		{"db.system.name beats db.system, the other way", [][]byte{str("db.system.name", "postgresql"), str("db.system", "redis"), st}, asSQL},
+		{"a db.system.name that is no string", [][]byte{num("db.system.name", 7), st, str("db.system", "redis")}, asRedis},
+		{"the first of repeated keys", [][]byte{str("db.system.name", "redis"), st, str("db.system.name", "postgresql")}, asRedis},
+		{"the first of repeated keys, no string", [][]byte{num("db.system.name", 7), st, str("db.system.name", "redis"), str("db.system", "postgresql")}, asSQL},
+		{"the first of repeated db.system", [][]byte{st, str("db.system", "redis"), str("db.system", "postgresql")}, asRedis},
+		{"after the statement", [][]byte{st, str("db.system", "redis")}, asRedis},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := scrubbed(t, tt.attrs...); got != tt.want {
+				t.Errorf("statement stored as %q, want %q", got, tt.want)
 			}
 		})
 	}

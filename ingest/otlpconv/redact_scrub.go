@@ -9,17 +9,9 @@ import (
 // Scrubbers of values redaction rewrites by their meaning: database
 // statements and URLs.
 
-// statementKind tells how to scrub the statement of a span whose
-// attributes get looks up (the first value of a key): by its database
-// system.
-func statementKind(get func(k string) (attrValue, bool)) (dbKind, sqllexer.DBMSType) {
-	sys := ""
-	for _, k := range [...]string{keyDBSystemName, keyDBSystem} {
-		if v, ok := get(k); ok && v.typ == valStr {
-			sys = v.str
-			break
-		}
-	}
+// statementKind tells how to scrub the statement of a span of database
+// system sys.
+func statementKind(sys string) (dbKind, sqllexer.DBMSType) {
 	switch strings.ToLower(sys) {
 	case "redis", "valkey", "memcached":
 		return dbKeyValue, ""
