@@ -47,20 +47,32 @@ func RollupsAnswer(q LatencyQuery) bool {
 const minRollupWindow = 10 * time.Minute
 
 // ReadRollups reports whether LatencyFromRollups answers q: RollupsAnswer,
-// and a tenant's entry spans are rolled up (the store keeps the rollups
-// of store.MaxRollupTenants tenants; the others are read from spans).
+// the endpoint's name is rolled up (the store keeps the rollups of a
+// service's first store.MaxRollupNames names) and so is the tenant's
+// (store.MaxRollupTenants); the others are read from spans.
 func ReadRollups(ctx context.Context, src RollupSource, q LatencyQuery) (bool, error) {
 	if !RollupsAnswer(q) {
 		return false, nil
+	}
+	if q.Endpoint != "" {
+		ok, err := src.RolledUpName(ctx, q.Service, q.Endpoint)
+		if err != nil || !ok {
+			return false, wrapErr("analysis: latency: rollup names", err)
+		}
 	}
 	if q.Tenant == "" {
 		return true, nil
 	}
 	ok, err := src.RolledUpTenant(ctx, q.Tenant)
-	if err != nil {
-		return false, fmt.Errorf("analysis: latency: tenant rollups: %w", err)
+	return ok, wrapErr("analysis: latency: tenant rollups", err)
+}
+
+// wrapErr wraps err, when there is one, in what.
+func wrapErr(what string, err error) error {
+	if err == nil {
+		return nil
 	}
-	return ok, nil
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // latencyRollupStep picks the rollup step a latency query reads and the

@@ -44,10 +44,13 @@ type REDQuery struct {
 
 // OperationRED is one operation's rate, errors and durations.
 type OperationRED struct {
-	Service   string  `json:"service"`
-	Name      string  `json:"name"`
-	Kind      string  `json:"kind"`
-	Group     string  `json:"group,omitempty"`
+	Service string `json:"service"`
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Group   string `json:"group,omitempty"`
+	// Other: the spans of this kind whose names the store does not roll
+	// up on their own (past store.MaxRollupNames a service), Name empty.
+	Other     bool    `json:"other_names,omitempty"`
 	Count     int64   `json:"count"`
 	Errors    int64   `json:"errors"`
 	RatePerS  float64 `json:"rate_per_s"`
@@ -126,7 +129,7 @@ func OperationsRED(ctx context.Context, src OperationSource, q REDQuery) (REDRep
 		if err != nil {
 			return REDReport{}, fmt.Errorf("analysis: operations: %s %s: %w", o.Service, o.Name, err)
 		}
-		r := OperationRED{Service: o.Service, Name: o.Name, Kind: o.Kind.String(), Group: o.Group,
+		r := OperationRED{Service: o.Service, Name: o.Name, Kind: o.Kind.String(), Group: o.Group, Other: o.Other,
 			Count: o.Count, Errors: o.Errors, RatePerS: round4(float64(o.Count) / secs)}
 		if o.Count > 0 {
 			r.ErrorRate = round4(float64(o.Errors) / float64(o.Count))

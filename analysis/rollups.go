@@ -24,6 +24,7 @@ type RollupSource interface {
 	RequestBefore(ctx context.Context, service, endpoint, version string, since, before time.Time) (bool, error)
 	EndpointsBefore(ctx context.Context, service string, endpoints []string, before time.Time) (map[string]bool, error)
 	RolledUpTenant(ctx context.Context, tenant string) (bool, error)
+	RolledUpName(ctx context.Context, service, name string) (bool, error)
 }
 
 var _ RollupSource = (store.RollupReader)(nil)

@@ -38,6 +38,11 @@ type ServiceSummary struct {
 	Name string `json:"name"`
 	RequestStats
 	Endpoints []EndpointSummary `json:"endpoints"`
+	// OtherNames are the requests of endpoints whose names the store does
+	// not roll up on their own (past store.MaxRollupNames span names, a
+	// sign that names carry values): counted in the service's numbers,
+	// listed under no name.
+	OtherNames *RequestStats `json:"other_names,omitempty"`
 }
 
 // EndpointSummary is one endpoint (entry span name) of a service.
@@ -149,10 +154,11 @@ func summarizeService(ctx context.Context, src RollupSource, rows []store.Rollup
 		names  []string
 		firsts []int64
 		eps    []*series
+		other  *series // the rows of names not rolled up on their own
 	)
 	for len(rows) > 0 {
 		n := 1
-		for n < len(rows) && rows[n].Endpoint == rows[0].Endpoint {
+		for n < len(rows) && rows[n].Endpoint == rows[0].Endpoint && rows[n].Other == rows[0].Other {
 			n++
 		}
 		ep := newSeries(w.points)
@@ -161,12 +167,26 @@ func summarizeService(ctx context.Context, src RollupSource, rows []store.Rollup
 			ep.all.addRollup(r)
 			ep.slice(min(int(float64(r.BucketUnixNano-f)/slice), w.points-1)).addRollup(r)
 		}
-		names, firsts, eps = append(names, rows[0].Endpoint), append(firsts, ep.all.first), append(eps, ep)
+		if rows[0].Other {
+			other = ep
+		} else {
+			names, firsts, eps = append(names, rows[0].Endpoint), append(firsts, ep.all.first), append(eps, ep)
+		}
 		rows = rows[n:]
 	}
 	starts, err := endpointStartsRollups(ctx, src, name, names, firsts, f, w.to.Sub(w.from))
 	if err != nil {
 		return ServiceSummary{}, nil, fmt.Errorf("analysis: services: %w", err)
+	}
+	if other != nil {
+		// No rollup says whether names kept under no name had requests
+		// before the window: their data starts at their first request
+		// when that is late, as a series with none before would.
+		start := f
+		if other.all.first-f > int64(lateStart(w.to.Sub(w.from))) {
+			start = other.all.first
+		}
+		names, eps, starts = append(names, ""), append(eps, other), append(starts, start)
 	}
 	for i, ep := range eps {
 		earliestStart = min(earliestStart, starts[i])
@@ -174,7 +194,11 @@ func summarizeService(ctx context.Context, src RollupSource, rows []store.Rollup
 		if err != nil {
 			return ServiceSummary{}, nil, fmt.Errorf("analysis: services: %s %s: %w", name, names[i], err)
 		}
-		sum.Endpoints = append(sum.Endpoints, EndpointSummary{Name: names[i], RequestStats: st})
+		if other != nil && i == len(eps)-1 {
+			sum.OtherNames = &st
+		} else {
+			sum.Endpoints = append(sum.Endpoints, EndpointSummary{Name: names[i], RequestStats: st})
+		}
 		svc.all.merge(ep.all)
 		for i, s := range ep.slices {
 			if s != nil {

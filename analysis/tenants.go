@@ -80,9 +80,18 @@ type TenantsReport struct {
 	Unrolled    int64         `json:"unrolled"`
 }
 
+// TenantSource is what Tenants reads: rollups, and the spans of an
+// endpoint whose name has none of its own.
+type TenantSource interface {
+	RollupSource
+	Samples(ctx context.Context, q store.SampleQuery) ([]store.Sample, error)
+}
+
 // Tenants reads q's tenant rollups and the endpoint's own, over the window
-// rounded out to whole rollup buckets.
-func Tenants(ctx context.Context, src RollupSource, q TenantsQuery) (TenantsReport, error) {
+// rounded out to whole rollup buckets; an endpoint whose name the store
+// does not roll up on its own (past store.MaxRollupNames) is read from its
+// spans over that window instead, every tenant of it.
+func Tenants(ctx context.Context, src TenantSource, q TenantsQuery) (TenantsReport, error) {
 	if err := checkWindow(q.Service, q.From, q.To); err != nil {
 		return TenantsReport{}, err
 	}
@@ -91,15 +100,9 @@ func Tenants(ctx context.Context, src RollupSource, q TenantsQuery) (TenantsRepo
 	}
 	limit := cmp.Or(q.Limit, defaultTenantLimit)
 	from, to, step := rollupWindow(q.From, q.To)
-	rq := store.RollupQuery{Step: step, From: from, To: to, Service: q.Service, Endpoint: q.Endpoint}
-	all, err := src.Rollups(ctx, rq)
+	all, rows, err := tenantRows(ctx, src, q, from, to, step)
 	if err != nil {
-		return TenantsReport{}, fmt.Errorf("analysis: tenants: read rollups: %w", err)
-	}
-	rq.ByTenant = true
-	rows, err := src.Rollups(ctx, rq)
-	if err != nil {
-		return TenantsReport{}, fmt.Errorf("analysis: tenants: read tenant rollups: %w", err)
+		return TenantsReport{}, err
 	}
 	rep := TenantsReport{Service: q.Service, Endpoint: q.Endpoint, From: from, To: to, RelativeError: SketchRelativeAccuracy,
 		Tenants: []TenantStats{}}
@@ -265,4 +268,54 @@ func (a *binAgg) above(cut tailCut) int64 {
 		}
 	}
 	return n
+}
+
+// tenantRows reads the endpoint's rows (all) and its tenants' (rows) over
+// [from, to): its rollups, or, when its name has none of its own, one row
+// per span.
+func tenantRows(ctx context.Context, src TenantSource, q TenantsQuery, from, to time.Time, step time.Duration) (all, rows []store.Rollup, err error) {
+	named := true
+	if q.Endpoint != "" {
+		if named, err = src.RolledUpName(ctx, q.Service, q.Endpoint); err != nil {
+			return nil, nil, fmt.Errorf("analysis: tenants: rollup names: %w", err)
+		}
+	}
+	if !named {
+		ss, err := src.Samples(ctx, store.SampleQuery{Service: q.Service, Endpoint: q.Endpoint, From: from, To: to})
+		if err != nil {
+			return nil, nil, fmt.Errorf("analysis: tenants: read spans: %w", err)
+		}
+		rows = make([]store.Rollup, 0, len(ss))
+		for i := range ss {
+			rows = append(rows, sampleRollup(&ss[i]))
+		}
+		return rows, rows, nil
+	}
+	rq := store.RollupQuery{Step: step, From: from, To: to, Service: q.Service, Endpoint: q.Endpoint}
+	if all, err = src.Rollups(ctx, rq); err != nil {
+		return nil, nil, fmt.Errorf("analysis: tenants: read rollups: %w", err)
+	}
+	rq.ByTenant = true
+	if rows, err = src.Rollups(ctx, rq); err != nil {
+		return nil, nil, fmt.Errorf("analysis: tenants: read tenant rollups: %w", err)
+	}
+	return all, rows, nil
+}
+
+// sampleRollup is one request as a rollup row of its own tenant: counted
+// as its weight, as the stores' rollups count it.
+func sampleRollup(s *store.Sample) store.Rollup {
+	w := store.CountWeight(s.Weight)
+	r := store.Rollup{Service: s.Service, Endpoint: s.Name, Tenant: s.Tenant, BucketUnixNano: s.StartUnixNano,
+		Count: w, WeightSq: w * w, FirstUnixNano: s.StartUnixNano, MinNs: s.DurationNano, MaxNs: s.DurationNano,
+		SumNs: s.DurationNano * w}
+	if s.Error {
+		r.Errors = w
+	}
+	if b, ok := store.RollupBin(s.DurationNano); ok {
+		r.Bins = []store.DurationBin{{Index: b, Count: w}}
+	} else {
+		r.ZeroCount = w
+	}
+	return r
 }

@@ -20,7 +20,7 @@ import (
 // to: every tenant's requests, errors, maximum and requests past the p99's
 // sketch bin exactly, p50 and p99 within the sketch's relative error, the
 // busiest first; all requests accounted for.
-func checkTenants(t *testing.T, src analysis.RollupSource, spans []store.Span, from, to time.Time) {
+func checkTenants(t *testing.T, src analysis.TenantSource, spans []store.Span, from, to time.Time) {
 	t.Helper()
 	for _, q := range []analysis.TenantsQuery{
 		{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint, From: from, To: to},

@@ -79,6 +79,10 @@ func (s readSplit) EndpointsBefore(ctx context.Context, service string, endpoint
 	return s.replica.EndpointsBefore(ctx, service, endpoints, before)
 }
 
+func (s readSplit) RolledUpName(ctx context.Context, service, name string) (bool, error) {
+	return s.replica.RolledUpName(ctx, service, name)
+}
+
 func (s readSplit) RolledUpTenant(ctx context.Context, tenant string) (bool, error) {
 	return s.replica.RolledUpTenant(ctx, tenant)
 }

@@ -44,4 +44,8 @@ type OperationRow struct {
 	// slowest traces otherwise.
 	Href       string
 	TracesHref string
+	// Other: the spans of the service and kind whose names the rollups
+	// do not keep on their own (Name is empty; OtherLimit is the bound).
+	Other      bool
+	OtherLimit int
 }

@@ -40,6 +40,9 @@ type MoreEndpoints struct {
 	// ManyNames says the service has so many endpoint names that its span
 	// names likely carry values the templates do not catch.
 	ManyNames bool
+	// OtherNames counts the requests (in Requests too) of the names past
+	// the NameLimit the rollups keep a service, summed up under no name.
+	OtherNames, NameLimit int
 }
 
 // EndpointRow is one endpoint of a service.

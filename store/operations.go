@@ -65,6 +65,10 @@ type OperationStats struct {
 	// Counts are weighted either way; only Operations, which reads
 	// spans, can tell (rollups do not record it).
 	Weighted bool
+	// Other marks, in OperationRollups, the spans of kind Kind whose
+	// names the service's rollups do not keep (store.MaxRollupNames):
+	// Name is empty.
+	Other bool
 }
 
 // OperationReader aggregates spans per operation.

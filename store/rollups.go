@@ -57,6 +57,13 @@ func RollupBin(ns int64) (bin int32, ok bool) {
 // a process with another bound would decide differently.
 const MaxRollupTenants = 1000
 
+// MaxRollupNames bounds the span names rolled up under their own name, per
+// service: the first this many names a service's spans carry are kept,
+// and the spans of every later one are rolled up together as the
+// service's other names (Rollup.Other), for good (docs/DESIGN.md
+// "Rollups"). Like MaxRollupTenants it is part of the schema.
+const MaxRollupNames = 1000
+
 // RollupQuery selects rollups. Step is RollupMinute or RollupHour; the
 // window is rounded outward to whole steps (From down, To up), since a
 // bucket cannot be split. Service, Endpoint and Version filter when set.
@@ -80,6 +87,11 @@ type RollupQuery struct {
 // bucket [BucketUnixNano, BucketUnixNano+Step).
 type Rollup struct {
 	Service, Endpoint, Version string
+	// Other marks the rollup of the service's endpoints whose names are
+	// not kept (past MaxRollupNames): Endpoint is empty. A read without
+	// an Endpoint returns it after the named ones, so a service's rows
+	// sum to all its entry spans.
+	Other bool
 	// Tenant is set by a tenant read (RollupQuery.Tenant, ByTenant).
 	Tenant         string
 	BucketUnixNano int64
@@ -122,6 +134,11 @@ type RollupReader interface {
 	// (one of the first MaxRollupTenants tenants): then tenant reads of
 	// its rollups count every span of it, since the backfill.
 	RolledUpTenant(ctx context.Context, tenant string) (bool, error)
+	// RolledUpName reports whether service's span name is rolled up
+	// under its own name (one of the service's first MaxRollupNames):
+	// then reads of that endpoint's or operation's rollups count every
+	// span of it; otherwise its spans are in the service's Other rows.
+	RolledUpName(ctx context.Context, service, name string) (bool, error)
 }
 
 // RollupStore reads and maintains rollups.

@@ -101,8 +101,19 @@ type complianceQuery struct {
 // follows the window's buckets, not its requests. The budget list, the
 // budget's page and the API all come here, so for one window they show
 // one computation: the same sample, the same hop ranking, the same worst
-// hop. Incident reports read spans instead (complianceFrom).
+// hop. Incident reports read spans instead (complianceFrom), and so does
+// a budget on an endpoint whose name the store does not roll up on its
+// own (past store.MaxRollupNames a service): it has no rollups.
 func (s *Server) compliance(ctx context.Context, b store.Budget, tr TimeRange, now time.Time) (wire.Compliance, error) {
+	if b.Endpoint != "" {
+		named, err := s.store.RolledUpName(ctx, b.Service, b.Endpoint)
+		if err != nil {
+			return wire.Compliance{}, fmt.Errorf("budget compliance: %w", err)
+		}
+		if !named {
+			return s.complianceFrom(ctx, s.store, b, tr, now)
+		}
+	}
 	key := queryKey("budget-compliance-rollups", complianceQuery{Budget: b, From: tr.From, To: tr.To, Now: now, Rules: s.burnRules})
 	rep, err := cached(ctx, s, key, func(ctx context.Context) (analysis.ComplianceReport, error) {
 		return analysis.ComplianceFromRollups(ctx, s.store, b, tr.From, tr.To, now, s.burnRules...)

@@ -250,3 +250,100 @@ func TestPastedRawPathFindsItsTemplate(t *testing.T) {
 		t.Error("search for an unknown raw path: not kept as typed")
 	}
 }
+
+// TestNamesPastTheRollupBound: a service with more span names than its
+// rollups keep (store.MaxRollupNames) still shows all its requests: the
+// Services page and /api/v1/services sum the names past the bound up as
+// the service's other names, the Operations page has a row for them, and
+// a name past the bound is answered from its spans.
+func TestNamesPastTheRollupBound(t *testing.T) {
+	srv, db := newEmptyServer(t, Config{})
+	h := srv.Handler()
+	ctx := context.Background()
+	ids := store.MaxRollupNames + 100
+	// Names no template catches (letters and digits, short): each
+	// request its own endpoint even after ingest, and no template for a
+	// page to fall back to.
+	opaque := func(i int) string { return fmt.Sprintf("GET /orders/ord_%x", i*7919) }
+	var spans []store.Span
+	for i := range ids {
+		spans = append(spans, requestSpan(i, "api", opaque(i), time.Duration(5+i%40)*time.Millisecond))
+	}
+	for i := range 40 {
+		spans = append(spans, requestSpan(ids+i, "api", "GET /orders", 5*time.Millisecond))
+	}
+	if err := db.WriteSpans(ctx, spans); err != nil {
+		t.Fatal(err)
+	}
+	past := ""
+	for i := range ids {
+		name := opaque(i)
+		ok, err := db.RolledUpName(ctx, "api", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			past = name
+			break
+		}
+	}
+	if past == "" {
+		t.Fatalf("every one of %d names is rolled up, want %d", ids+1, store.MaxRollupNames)
+	}
+	others := ids + 1 - store.MaxRollupNames // one request each
+
+	page := serve(t, h, http.MethodGet, "/?from=now-1h", "").Body.String()
+	if !strings.Contains(page, fmt.Sprintf(`data-testid="other-names">%d requests`, others)) || !strings.Contains(page, `data-testid="many-names"`) {
+		t.Errorf("services page: no summing-up row with the %d requests of the names past the bound", others)
+	}
+
+	var rep struct {
+		Services []struct {
+			Name       string `json:"name"`
+			Count      int    `json:"count"`
+			OtherNames *struct {
+				Count int `json:"count"`
+			} `json:"other_names"`
+			EndpointsTotal int `json:"endpoints_total"`
+		} `json:"services"`
+	}
+	w := serve(t, h, http.MethodGet, "/api/v1/services?from=now-1h&endpoints=all", "")
+	decode(t, w.Code, http.StatusOK, w.Body.Bytes(), &rep)
+	if len(rep.Services) != 1 || rep.Services[0].Count != ids+40 || rep.Services[0].OtherNames == nil ||
+		rep.Services[0].OtherNames.Count != others || rep.Services[0].EndpointsTotal != store.MaxRollupNames {
+		t.Errorf("/api/v1/services = %+v; want api with all %d requests, %d endpoints and %d other names", rep.Services, ids+40,
+			store.MaxRollupNames, others)
+	}
+
+	var lat struct {
+		Count  int    `json:"count"`
+		Method string `json:"method"`
+	}
+	w = serve(t, h, http.MethodGet, "/api/v1/latency?service=api&from=now-1h&endpoint="+url.QueryEscape(past), "")
+	decode(t, w.Code, http.StatusOK, w.Body.Bytes(), &lat)
+	if lat.Count != 1 || lat.Method == "rollups" {
+		t.Errorf("latency of %s, past the bound: %+v; want its one request, read from spans", past, lat)
+	}
+
+	if body := serve(t, h, http.MethodGet, "/latency?service=api&from=now-1h&endpoint="+url.QueryEscape(past), "").Body.String(); !strings.Contains(body, "Read from spans: api has more than") {
+		t.Errorf("latency page of %s: no word on why it was read from spans", past)
+	}
+	b, err := db.CreateBudget(ctx, store.Budget{Name: "past", Service: "api", Endpoint: past, Threshold: time.Millisecond, Target: 0.99, Period: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var comp struct {
+		Total  int    `json:"total"`
+		Source string `json:"source"`
+	}
+	w = serve(t, h, http.MethodGet, fmt.Sprintf("/api/v1/budgets/%d/compliance?from=now-1h", b.ID), "")
+	decode(t, w.Code, http.StatusOK, w.Body.Bytes(), &comp)
+	if comp.Total != 1 || comp.Source == "rollups" {
+		t.Errorf("budget on %s, past the bound: %+v; want its one request, read from spans", past, comp)
+	}
+
+	ops := serve(t, h, http.MethodGet, "/operations?from=now-1h&service=api", "").Body.String()
+	if !strings.Contains(ops, `data-testid="other-names"`) {
+		t.Error("operations page: no row for the names past the bound")
+	}
+}

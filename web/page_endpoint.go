@@ -130,6 +130,18 @@ func (s *Server) handleLatencyPage(w http.ResponseWriter, r *http.Request) {
 				truncateText(p.Tenant, 80), store.MaxRollupTenants)
 		}
 	}
+	if p.Endpoint != "" && rep.Method != analysis.MethodRollups {
+		// And why an endpoint's long window was.
+		named, err := s.store.RolledUpName(ctx, p.Service, p.Endpoint)
+		if err != nil {
+			s.pageError(w, r, fmt.Errorf("rollup names: %w", err))
+			return
+		}
+		if !named {
+			v.MethodNote += fmt.Sprintf(" Read from spans: %s has more than %d span names, and the rollups keep the first %d; "+
+				"this one's requests are summed up with the others'.", truncateText(p.Service, 80), store.MaxRollupNames, store.MaxRollupNames)
+		}
+	}
 	title := p.Service + " " + p.Endpoint + " latency"
 	if p.Tenant != "" {
 		title += " · tenant " + p.Tenant

@@ -96,7 +96,8 @@ func operationsView(rep analysis.REDReport, req redRequest, eps []store.Endpoint
 	}
 	for _, o := range rep.Operations {
 		row := components.OperationRow{Service: o.Service, Name: o.Name, Kind: o.Kind, Group: o.Group, Count: o.Count,
-			RatePerS: o.RatePerS, ErrorRate: o.ErrorRate, P50Ms: o.P50Ms, P95Ms: o.P95Ms, P99Ms: o.P99Ms}
+			RatePerS: o.RatePerS, ErrorRate: o.ErrorRate, P50Ms: o.P50Ms, P95Ms: o.P95Ms, P99Ms: o.P99Ms,
+			Other: o.Other, OtherLimit: store.MaxRollupNames}
 		search := []string{"service", o.Service, "endpoint", o.Name, "from", tr.FromText, "to", tr.ToText, "sort", "slowest"}
 		if req.Query.GroupBy != "" && o.Group != "" {
 			search = append(search, "attr", req.Query.GroupBy+"="+o.Group)

@@ -80,7 +80,11 @@ func (s *Server) handleServicesPage(w http.ResponseWriter, r *http.Request) {
 			})
 		}
 		row.Href = href.With("/latency", "service", svc.Name, "endpoint", busiest, "from", tr.FromText, "to", tr.ToText)
-		if row.More.Endpoints > 0 {
+		if o := svc.OtherNames; o != nil && o.Count > 0 {
+			row.More.OtherNames, row.More.NameLimit = o.Count, store.MaxRollupNames
+			row.More.Requests += o.Count
+		}
+		if row.More.Endpoints > 0 || row.More.OtherNames > 0 {
 			row.More.ManyNames = len(svc.Endpoints) > choiceEndpoints
 			row.More.Share = float64(row.More.Requests) / float64(max(svc.Count, 1))
 			row.More.Href = href.With("/operations", "service", svc.Name, "from", tr.FromText, "to", tr.ToText)

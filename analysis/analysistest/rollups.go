@@ -31,6 +31,7 @@ func (s *Source) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Roll
 	}
 	type key struct {
 		service, endpoint, version, tenant string
+		other                              bool
 		bucket                             int64
 	}
 	aggs := map[key]*store.Rollup{}
@@ -41,12 +42,16 @@ func (s *Source) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Roll
 		}
 		for i := range ss {
 			x := &ss[i]
-			if x.StartUnixNano < f || x.StartUnixNano >= t || (q.Endpoint != "" && x.Name != q.Endpoint) ||
+			named := s.nameRolledUp(svc, x.Name)
+			if x.StartUnixNano < f || x.StartUnixNano >= t || (q.Endpoint != "" && (x.Name != q.Endpoint || !named)) ||
 				(q.Version != "" && x.Version != q.Version) || (q.Tenant != "" && x.Tenant != q.Tenant) ||
 				(tenants && !s.rolledUp(x.Tenant)) {
 				continue
 			}
-			k := key{svc, x.Name, "", "", floorTo(x.StartUnixNano, step)}
+			k := key{svc, x.Name, "", "", false, floorTo(x.StartUnixNano, step)}
+			if !named {
+				k.endpoint, k.other = "", true
+			}
 			if q.ByVersion {
 				k.version = x.Version
 			}
@@ -55,7 +60,7 @@ func (s *Source) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Roll
 			}
 			r := aggs[k]
 			if r == nil {
-				r = &store.Rollup{Service: k.service, Endpoint: k.endpoint, Version: k.version, Tenant: k.tenant, BucketUnixNano: k.bucket,
+				r = &store.Rollup{Service: k.service, Endpoint: k.endpoint, Other: k.other, Version: k.version, Tenant: k.tenant, BucketUnixNano: k.bucket,
 					FirstUnixNano: math.MaxInt64, MinNs: math.MaxInt64, MaxNs: math.MinInt64}
 				aggs[k], bins[k] = r, map[int32]int64{}
 			}
@@ -89,10 +94,27 @@ func (s *Source) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Roll
 		out = append(out, *r)
 	}
 	slices.SortFunc(out, func(a, b store.Rollup) int {
-		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Endpoint, b.Endpoint),
+		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(b2i(a.Other), b2i(b.Other)), cmp.Compare(a.Endpoint, b.Endpoint),
 			cmp.Compare(a.Version, b.Version), cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.BucketUnixNano, b.BucketUnixNano))
 	})
 	return out, nil
+}
+
+// RolledUpName reports whether service's span name is rolled up under its
+// own name: every name, unless RollupNames lists the ones that are.
+func (s *Source) RolledUpName(ctx context.Context, service, name string) (bool, error) {
+	return s.nameRolledUp(service, name), ctx.Err()
+}
+
+func (s *Source) nameRolledUp(service, name string) bool {
+	return s.RollupNames == nil || s.RollupNames[service][name]
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // RolledUpTenant reports whether tenant is rolled up: every tenant, unless

@@ -28,6 +28,10 @@ type Source struct {
 	// RollupTenants, when not nil, lists the tenants whose entry spans
 	// are rolled up (store.MaxRollupTenants's bound); nil: all.
 	RollupTenants map[string]bool
+	// RollupNames, when not nil, lists the span names rolled up under
+	// their own name (store.MaxRollupNames), per service: Rollups reads
+	// the others as the service's Other rows.
+	RollupNames map[string]map[string]bool
 }
 
 // NewSource indexes a copy of spans (attribute bytes are shared: do not

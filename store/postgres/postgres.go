@@ -52,6 +52,7 @@ type DB struct {
 	stats *dayStats
 	// tenants caches which tenants' entry spans are rolled up.
 	tenants *sqlcommon.TenantRegistry
+	names   *sqlcommon.NameRegistry
 	// skipTraceIndex leaves trace_index unwritten. Only
 	// BenchmarkTraceIndexCost sets it, to measure what the index adds to
 	// a write; search would miss the traces it skipped.
@@ -131,6 +132,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		streams: make(chan *copyStream, maxIdleStreams),
 		stats:   newDayStats(),
 		tenants: sqlcommon.NewTenantRegistry(),
+		names:   sqlcommon.NewNameRegistry(),
 		hold:    sqlcommon.NewIndexHold(),
 	}
 	db.Records = db.records()

@@ -40,3 +40,15 @@ func TestTenantRollupsTwoProcesses(t *testing.T) {
 	t.Cleanup(func() { b.Close() })
 	storetest.TenantRollupsBound(t, a, b)
 }
+
+// TestRollupNamesTwoProcesses: as TestTenantRollupsTwoProcesses, for the
+// span names a service's rollups keep.
+func TestRollupNamesTwoProcesses(t *testing.T) {
+	a, url := openFresh(t)
+	b, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	storetest.RollupNamesBound(t, a, b)
+}

@@ -18,39 +18,55 @@ var _ store.RollupStore = (*DB)(nil)
 // (rollups.go, rollups_db.go).
 
 func (db *DB) rollups() sqlcommon.RollupDB {
-	return sqlcommon.RollupDB{Conn: conn{db}, Name: "postgres", Tenants: db.tenants, InTx: func(ctx context.Context, fn func(sqlcommon.Conn) error) error {
+	return sqlcommon.RollupDB{Conn: conn{db}, Name: "postgres", Tenants: db.tenants, Names: db.names, InTx: func(ctx context.Context, fn func(sqlcommon.Conn) error) error {
 		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return fn(txConn{tx}) })
 	}}
 }
 
-// decideTenants decides, in a transaction of its own, whether the tenants
-// of spans no earlier batch carried are rolled up
-// (sqlcommon.TenantRegistry): committed before the spans' transaction
-// begins, so every process writes a tenant's rollups alike.
-func (db *DB) decideTenants(ctx context.Context, spans []store.Span) error {
-	undecided := db.tenants.Undecided(spans, nil)
-	if len(undecided) == 0 {
+// decideRollupKeys decides, in a transaction of its own, whether the
+// tenants and span names of spans no earlier batch carried are rolled up
+// (sqlcommon.TenantRegistry, NameRegistry): committed before the spans'
+// transaction begins, so every process writes their rollups alike.
+func (db *DB) decideRollupKeys(ctx context.Context, spans []store.Span) error {
+	tenants, names := db.tenants.Undecided(spans, nil), db.names.Undecided(spans, nil)
+	if len(tenants) == 0 && len(names) == 0 {
 		return nil
 	}
-	var set sqlcommon.TenantSet
+	var (
+		tset sqlcommon.TenantSet
+		nset sqlcommon.NameSet
+	)
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) (err error) {
-		set, err = db.tenants.Decide(ctx, txConn{tx}, undecided)
+		// Always tenants, then names: two deciders lock in one order.
+		if len(tenants) > 0 {
+			if tset, err = db.tenants.Decide(ctx, txConn{tx}, tenants); err != nil {
+				return err
+			}
+		}
+		if len(names) > 0 {
+			nset, err = db.names.Decide(ctx, txConn{tx}, names)
+		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	db.tenants.Remember(set)
+	db.tenants.Remember(tset)
+	if len(names) > 0 {
+		db.names.Remember(nset)
+	}
 	return nil
 }
 
 // writeRollups appends the rollups of the spans a write transaction
 // inserted: all of spans, or, when keep is not nil, those it accepts,
-// each once (a batch may hold a span twice); kept tenants as decided
-// before the transaction (decideTenants).
+// each once (a batch may hold a span twice); kept tenants and names as
+// decided before the transaction (decideRollupKeys).
 func (db *DB) writeRollups(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool) error {
 	b := sqlcommon.NewRollupBuilder()
 	b.Tenants = db.tenants.Current()
+	names := db.names.Current()
+	b.Names = &names
 	for i := range spans {
 		if keep == nil || keep(i) {
 			b.Add(&spans[i])
@@ -92,6 +108,12 @@ func insertedKeys(rows pgx.Rows) (map[spanKey]bool, error) {
 // Rollups reads merged rollups (sqlcommon.RollupDB.Rollups).
 func (db *DB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error) {
 	return db.rollups().Rollups(ctx, q)
+}
+
+// RolledUpName reports whether a service's span name is rolled up under
+// its own name.
+func (db *DB) RolledUpName(ctx context.Context, service, name string) (bool, error) {
+	return db.rollups().RolledUpName(ctx, service, name)
 }
 
 // RolledUpTenant reports whether a tenant's entry spans are rolled up.

@@ -85,8 +85,8 @@ func (db *DB) writeSpans(ctx context.Context, spans []store.Span, hold *sqlcommo
 	if err := db.ensurePartitions(ctx, days); err != nil {
 		return err
 	}
-	if err := db.decideTenants(ctx, spans); err != nil {
-		return mapErr(ctx, "write spans: rollup tenants", err)
+	if err := db.decideRollupKeys(ctx, spans); err != nil {
+		return mapErr(ctx, "write spans: rollup tenants and names", err)
 	}
 	var held []sqlcommon.IndexRow
 	err = db.writeRows(ctx, rows, spans, hold, &held)

@@ -17,7 +17,7 @@ var _ store.RollupStore = (*DB)(nil)
 // (rollups.go, rollups_db.go).
 
 func (db *DB) rollups() sqlcommon.RollupDB {
-	return sqlcommon.RollupDB{Conn: conn{db}, Name: "sqlite", Tenants: db.tenants, InTx: func(ctx context.Context, fn func(sqlcommon.Conn) error) error {
+	return sqlcommon.RollupDB{Conn: conn{db}, Name: "sqlite", Tenants: db.tenants, Names: db.names, InTx: func(ctx context.Context, fn func(sqlcommon.Conn) error) error {
 		tx, err := db.w.BeginTx(ctx, nil)
 		if err != nil {
 			return mapErr(ctx, "begin", err)
@@ -36,10 +36,10 @@ func (db *DB) rollups() sqlcommon.RollupDB {
 // writeRollups appends the rollups of the spans a write transaction
 // inserted: all of spans, or, when inserted is not nil, those whose
 // (trace id, span id, start) it holds, each once (a batch may hold a span
-// twice). The tenants no earlier batch carried are decided in the same
-// transaction (the single writer serialises decisions); the set returned
-// is to be Remembered once it commits.
-func (db *DB) writeRollups(ctx context.Context, tx *sql.Tx, spans []store.Span, inserted map[spanKey]bool) (sqlcommon.TenantSet, error) {
+// twice). The tenants and names no earlier batch carried are decided in
+// the same transaction (the single writer serialises decisions); what is
+// returned is to be remembered once it commits.
+func (db *DB) writeRollups(ctx context.Context, tx *sql.Tx, spans []store.Span, inserted map[spanKey]bool) (rollupKeys, error) {
 	// keep is nil (every span) or says which spans the INSERTs took, each
 	// once.
 	var keep func(int) bool
@@ -53,21 +53,44 @@ func (db *DB) writeRollups(ctx context.Context, tx *sql.Tx, spans []store.Span, 
 		}
 		keep = func(i int) bool { return take[i] }
 	}
-	set := db.tenants.Current()
+	var (
+		keys = rollupKeys{tenants: db.tenants.Current(), names: db.names.Current()}
+		err  error
+	)
 	if undecided := db.tenants.Undecided(spans, keep); len(undecided) > 0 {
-		var err error
-		if set, err = db.tenants.Decide(ctx, txConn{tx: tx}, undecided); err != nil {
-			return set, err
+		if keys.tenants, err = db.tenants.Decide(ctx, txConn{tx: tx}, undecided); err != nil {
+			return keys, err
 		}
 	}
+	if undecided := db.names.Undecided(spans, keep); len(undecided) > 0 {
+		if keys.names, err = db.names.Decide(ctx, txConn{tx: tx}, undecided); err != nil {
+			return keys, err
+		}
+		keys.newNames = true
+	}
 	b := sqlcommon.NewRollupBuilder()
-	b.Tenants = set
+	b.Tenants, b.Names = keys.tenants, &keys.names
 	for i := range spans {
 		if keep == nil || keep(i) {
 			b.Add(&spans[i])
 		}
 	}
-	return set, sqlcommon.WriteRollups(ctx, txConn{tx: tx, stmts: map[string]*sql.Stmt{}}, b)
+	return keys, sqlcommon.WriteRollups(ctx, txConn{tx: tx, stmts: map[string]*sql.Stmt{}}, b)
+}
+
+// rollupKeys are the tenants and names a write's rollups were built with.
+type rollupKeys struct {
+	tenants  sqlcommon.TenantSet
+	names    sqlcommon.NameSet
+	newNames bool // names were decided: remember them
+}
+
+// remember publishes keys once their transaction has committed.
+func (db *DB) remember(keys rollupKeys) {
+	db.tenants.Remember(keys.tenants)
+	if keys.newNames {
+		db.names.Remember(keys.names)
+	}
 }
 
 // spanKey is a span's identity in spans (its unique key).
@@ -103,6 +126,12 @@ func insertReturning(ctx context.Context, stmt *sql.Stmt, args []any, inserted m
 // Rollups reads merged rollups (sqlcommon.RollupDB.Rollups).
 func (db *DB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rollup, error) {
 	return db.rollups().Rollups(ctx, q)
+}
+
+// RolledUpName reports whether a service's span name is rolled up under
+// its own name.
+func (db *DB) RolledUpName(ctx context.Context, service, name string) (bool, error) {
+	return db.rollups().RolledUpName(ctx, service, name)
 }
 
 // RolledUpTenant reports whether a tenant's entry spans are rolled up.

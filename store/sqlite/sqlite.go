@@ -54,6 +54,7 @@ type DB struct {
 	health writeHealth
 	// tenants caches which tenants' entry spans are rolled up.
 	tenants *sqlcommon.TenantRegistry
+	names   *sqlcommon.NameRegistry
 	// skipTraceIndex leaves trace_index unwritten. Only
 	// BenchmarkTraceIndexCost sets it, to measure what the index adds to
 	// a write; search would miss the traces it skipped.
@@ -137,7 +138,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		ckpt.Close()
 		return nil, err
 	}
-	db := &DB{w: w, r: r, ckpt: ckpt, stmts: stmts, resources: map[string]resourceRef{}, tenants: sqlcommon.NewTenantRegistry(),
+	db := &DB{w: w, r: r, ckpt: ckpt, stmts: stmts, resources: map[string]resourceRef{}, tenants: sqlcommon.NewTenantRegistry(), names: sqlcommon.NewNameRegistry(),
 		hold: sqlcommon.NewIndexHold(), now: time.Now, log: cfg.log, stop: make(chan struct{})}
 	db.Records = db.records()
 	if err := db.backfillRollups(ctx); err != nil {

@@ -225,14 +225,14 @@ func (db *DB) writeTx(ctx context.Context, spans []store.Span, returning bool, h
 			return mapErr(ctx, "write spans: trace index", err)
 		}
 	}
-	tenants, err := db.writeRollups(ctx, tx, spans, inserted)
+	keys, err := db.writeRollups(ctx, tx, spans, inserted)
 	if err != nil {
 		return mapErr(ctx, "write spans: rollups", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return mapErr(ctx, "write spans: commit", err)
 	}
-	db.tenants.Remember(tenants)
+	db.remember(keys)
 	index.committed()
 	// Only now are the new ids and times true of the database.
 	if len(db.resources)+len(rb.pending) > maxCachedResources {

@@ -29,6 +29,7 @@ func rollupTests() []struct {
 		{"Weights", testWeights},
 		{"TenantRollups", testTenantRollups},
 		{"TenantRollupsBound", testTenantRollupsBound},
+		{"RollupNamesBound", testRollupNamesBound},
 		{"LongKeyText", testLongKeyText},
 	}
 }

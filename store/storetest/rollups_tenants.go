@@ -91,35 +91,7 @@ func TenantRollupsBound(t *testing.T, a, b store.Store) {
 	}
 	// Two writers, each its own half of the tenants, 50 to a batch: the
 	// list fills while both are writing.
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for w, s := range []store.Store{a, b} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var batch []store.Span
-			for i := w; i < n; i += 2 {
-				batch = append(batch, span(i, 0))
-				if len(batch) == perBatch {
-					if err := s.WriteSpans(ctxT(t), batch); err != nil {
-						errs <- err
-						return
-					}
-					batch = nil
-				}
-			}
-			if len(batch) > 0 {
-				if err := s.WriteSpans(ctxT(t), batch); err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	writeHalves(t, a, b, n, perBatch, func(i int) []store.Span { return []store.Span{span(i, 0)} })
 	// A second span of every tenant, after the list is full, through
 	// each handle in turn.
 	for i := 0; i < n; i += perBatch {
@@ -161,5 +133,37 @@ func TenantRollupsBound(t *testing.T, a, b store.Store) {
 	}
 	if all := rollups(t, s, store.RollupQuery{Step: store.RollupHour, From: base, To: base.Add(time.Hour)}); len(all) != 1 || all[0].Count != int64(2*n) {
 		t.Errorf("Rollups = %+v, want one row of %d requests", all, 2*n)
+	}
+}
+
+// writeHalves writes the spans of items 0..n-1 from two writers at once,
+// a through the even items and b the odd ones, perBatch items to a batch:
+// a list the items fill fills while both are writing.
+func writeHalves(t *testing.T, a, b store.Store, n, perBatch int, spans func(i int) []store.Span) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for w, s := range []store.Store{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var batch []store.Span
+			items := 0
+			for i := w; i < n; i += 2 {
+				batch, items = append(batch, spans(i)...), items+1
+				if items == perBatch || i+2 >= n {
+					if err := s.WriteSpans(ctxT(t), batch); err != nil {
+						errs <- err
+						return
+					}
+					batch, items = nil, 0
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }

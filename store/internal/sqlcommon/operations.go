@@ -149,6 +149,13 @@ func (b *OperationBuilder) Result() []store.OperationStats {
 func sortOperations(ops []store.OperationStats) {
 	slices.SortFunc(ops, func(x, y store.OperationStats) int {
 		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Service, y.Service), cmp.Compare(x.Name, y.Name),
-			cmp.Compare(x.Kind, y.Kind), cmp.Compare(x.Group, y.Group))
+			cmp.Compare(x.Kind, y.Kind), cmp.Compare(x.Group, y.Group), cmp.Compare(b2i(x.Other), b2i(y.Other)))
 	})
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

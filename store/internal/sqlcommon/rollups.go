@@ -116,6 +116,11 @@ type RollupBuilder struct {
 	// Tenants are the tenants whose entry spans are rolled up (the zero
 	// set: none).
 	Tenants TenantSet
+	// Names are the span names rolled up under their own name; the rows
+	// of others are taken as their service's "other names" rows
+	// (rollups_names.go). Nil: every name is kept (a compactor's or a
+	// test's builder).
+	Names *NameSet
 }
 
 // NewRollupBuilder returns an empty builder.
@@ -159,6 +164,9 @@ func (b *RollupBuilder) rows() map[rollupKey]*rollupAgg {
 	out := make(map[rollupKey]*rollupAgg, 2*len(b.minutes))
 	put := func(k rollupKey, a *rollupAgg) {
 		k.service, k.endpoint, k.version = Clean(k.service), Clean(k.endpoint), Clean(k.version)
+		if b.Names != nil && !b.Names.Has(k.service, k.endpoint) {
+			k.endpoint, k.kind = "", otherKind(k.kind)
+		}
 		if have := out[k]; have != nil {
 			have.merge(a)
 			return
@@ -371,6 +379,7 @@ func toRollup(k rollupKey, a *rollupAgg) store.Rollup {
 		Count: a.count, Errors: a.errors, Roots: a.roots, FirstUnixNano: a.first,
 		MinNs: a.min, MaxNs: a.max, SumNs: a.sum, ZeroCount: a.zero, WeightSq: a.wsq,
 		Bins: sortedBins(a.bins)}
+	_, r.Other = isOther(k.kind)
 	return r
 }
 

@@ -29,6 +29,9 @@ type RollupDB struct {
 	// Tenants is the store's registry of tenants with rollups, which the
 	// backfill of tenant rollups decides with.
 	Tenants *TenantRegistry
+	// Names is the store's registry of span names with rollups of their
+	// own, which the backfills decide with.
+	Names *NameRegistry
 }
 
 func (r RollupDB) errorf(op string, err error) error {
@@ -69,7 +72,16 @@ func (r RollupDB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rol
 		kind, dim = tenantKind, q.Tenant
 	}
 	a := NewArgs(r.Conn.Dialect())
-	conds := []string{"step_s = " + a.Add(stepS), "kind = " + a.Add(kind), "bucket_ns >= " + a.Add(from), "bucket_ns < " + a.Add(to)}
+	// Placeholders in text order: SQLite's are positional.
+	conds := []string{"step_s = " + a.Add(stepS)}
+	if q.Endpoint == "" {
+		// The service's other names belong to a read of all its
+		// endpoints: its rows sum to all its entry spans.
+		conds = append(conds, "kind IN ("+a.Add(kind)+", "+a.Add(otherKind(kind))+")")
+	} else {
+		conds = append(conds, "kind = "+a.Add(kind))
+	}
+	conds = append(conds, "bucket_ns >= "+a.Add(from), "bucket_ns < "+a.Add(to))
 	for _, f := range []struct{ col, v string }{{"service", q.Service}, {"endpoint", q.Endpoint}, {"version", dim}} {
 		if f.v != "" {
 			conds = append(conds, f.col+" = "+a.Add(f.v))
@@ -88,7 +100,8 @@ func (r RollupDB) Rollups(ctx context.Context, q store.RollupQuery) ([]store.Rol
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(x, y rollupKey) int {
-		return cmp.Or(cmp.Compare(x.service, y.service), cmp.Compare(x.endpoint, y.endpoint),
+		// A service's other names come after its named endpoints.
+		return cmp.Or(cmp.Compare(x.service, y.service), cmp.Compare(y.kind, x.kind), cmp.Compare(x.endpoint, y.endpoint),
 			cmp.Compare(x.version, y.version), cmp.Compare(x.bucket, y.bucket))
 	})
 	out := make([]store.Rollup, len(keys))
@@ -301,16 +314,19 @@ var backfills = []backfill{{progress: "rollup_backfill", kind: entryKind},
 // by both. Tenants are decided in the order the hours bring them. It
 // returns the hours built.
 func (r RollupDB) BackfillRollups(ctx context.Context) (int, error) {
-	reg := r.Tenants
-	if reg == nil {
-		reg = NewTenantRegistry()
+	reg := registries{tenants: r.Tenants, names: r.Names}
+	if reg.tenants == nil {
+		reg.tenants = NewTenantRegistry()
+	}
+	if reg.names == nil {
+		reg.names = NewNameRegistry()
 	}
 	hours := 0
 	for _, bf := range backfills {
 		for {
-			var decided *TenantSet
+			var d decisions
 			err := r.InTx(ctx, func(c Conn) (err error) {
-				decided, err = bf.hour(ctx, c, reg)
+				d, err = bf.hour(ctx, c, reg)
 				return err
 			})
 			if errors.Is(err, errBackfillDone) {
@@ -319,19 +335,34 @@ func (r RollupDB) BackfillRollups(ctx context.Context) (int, error) {
 			if err != nil {
 				return hours, r.errorf("backfill "+bf.progress, err)
 			}
-			if decided != nil {
-				reg.Remember(*decided)
+			if d.tenants != nil {
+				reg.tenants.Remember(*d.tenants)
 			}
+			reg.names.Remember(d.names)
 			hours++
 		}
 	}
 	return hours, nil
 }
 
+// registries are the rollup decisions a backfill takes.
+type registries struct {
+	tenants *TenantRegistry
+	names   *NameRegistry
+}
+
+// decisions are what one backfill hour decided, to Remember once it
+// commits: the names of every hour, the tenants of a tenant hour.
+type decisions struct {
+	tenants *TenantSet
+	names   NameSet
+}
+
 // hour builds one hour's rollups, or returns errBackfillDone (after
-// recording it) when none is left. A tenant hour decides its tenants
-// through reg and returns the set, to Remember once committed.
-func (bf backfill) hour(ctx context.Context, c Conn, reg *TenantRegistry) (*TenantSet, error) {
+// recording it) when none is left. It decides the hour's names, and a
+// tenant hour its tenants, through reg.
+func (bf backfill) hour(ctx context.Context, c Conn, reg registries) (decisions, error) {
+	var d decisions
 	lock := ""
 	if c.Dialect() == Postgres {
 		lock = " FOR UPDATE" // two processes opening at once take turns
@@ -341,45 +372,49 @@ func (bf backfill) hour(ctx context.Context, c Conn, reg *TenantRegistry) (*Tena
 		done         int64
 	)
 	if err := c.QueryRow(ctx, `SELECT cursor_ns, high_ns, done FROM `+bf.progress+` WHERE id = 1`+lock).Scan(&cursor, &high, &done); err != nil {
-		return nil, fmt.Errorf("read progress: %w", err)
+		return d, fmt.Errorf("read progress: %w", err)
 	}
 	if done != 0 {
-		return nil, errBackfillDone
+		return d, errBackfillDone
 	}
 	if cursor == nil {
 		var lo, hi *int64
 		if err := c.QueryRow(ctx, `SELECT min(start_ns), max(start_ns) FROM spans`).Scan(&lo, &hi); err != nil {
-			return nil, fmt.Errorf("span range: %w", err)
+			return d, fmt.Errorf("span range: %w", err)
 		}
 		if lo == nil {
-			return nil, bf.finish(ctx, c)
+			return d, bf.finish(ctx, c)
 		}
 		start := floorTo(*lo, hourNs)
 		cursor, high = &start, hi
 	}
 	if high == nil || *cursor > *high {
-		return nil, bf.finish(ctx, c)
+		return d, bf.finish(ctx, c)
 	}
 	b := NewRollupBuilder()
 	if err := bf.aggregate(ctx, c, *cursor, *cursor+hourNs, b); err != nil {
-		return nil, err
+		return d, err
 	}
-	var decided *TenantSet
 	if bf.kind == tenantKind {
-		set, err := b.keepTenants(ctx, c, reg)
+		set, err := b.keepTenants(ctx, c, reg.tenants)
 		if err != nil {
-			return nil, err
+			return d, err
 		}
-		decided = &set
+		d.tenants = &set
 	}
-	if err := insertRollups(ctx, c, b.rows(), true); err != nil {
-		return nil, err
-	}
-	_, err := c.Exec(ctx, Rebind(c.Dialect(), `UPDATE `+bf.progress+` SET cursor_ns = ?, high_ns = ? WHERE id = 1`), *cursor+hourNs, *high)
+	names, err := b.keepNames(ctx, c, reg.names)
 	if err != nil {
-		return nil, fmt.Errorf("record progress: %w", err)
+		return d, err
 	}
-	return decided, nil
+	d.names, b.Names = names, &names
+	if err := insertRollups(ctx, c, b.rows(), true); err != nil {
+		return d, err
+	}
+	_, err = c.Exec(ctx, Rebind(c.Dialect(), `UPDATE `+bf.progress+` SET cursor_ns = ?, high_ns = ? WHERE id = 1`), *cursor+hourNs, *high)
+	if err != nil {
+		return d, fmt.Errorf("record progress: %w", err)
+	}
+	return d, nil
 }
 
 // keepTenants decides the tenants of a backfill hour's tenant rows (the

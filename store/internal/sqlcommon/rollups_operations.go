@@ -9,7 +9,8 @@ import (
 )
 
 // operationKinds selects the operation rollups by the span kinds a span can
-// have (ingest clamps to these).
+// have (ingest clamps to these)
+// have), named or not (otherKind).
 var operationKinds = func() string {
 	var b strings.Builder
 	b.WriteString("kind IN (")
@@ -17,7 +18,7 @@ var operationKinds = func() string {
 		if k > store.KindUnspecified {
 			b.WriteString(", ")
 		}
-		b.WriteString(strconv.Itoa(int(k)))
+		b.WriteString(strconv.Itoa(int(k)) + ", " + strconv.Itoa(int(otherKind(int32(k)))))
 	}
 	return b.String() + ")"
 }()
@@ -53,7 +54,8 @@ func (r RollupDB) OperationRollups(ctx context.Context, q store.OperationQuery) 
 	}
 	out := make([]store.OperationStats, 0, len(merged))
 	for k, agg := range merged {
-		out = append(out, store.OperationStats{Service: k.service, Name: k.endpoint, Kind: store.SpanKind(k.kind),
+		kind, other := isOther(k.kind)
+		out = append(out, store.OperationStats{Service: k.service, Name: k.endpoint, Kind: store.SpanKind(kind), Other: other,
 			Count: agg.count, Errors: agg.errors, MinNs: agg.min, MaxNs: agg.max, SumNs: agg.sum, ZeroCount: agg.zero,
 			Bins: sortedBins(agg.bins)})
 	}
