@@ -73,6 +73,9 @@ type serviceNames struct {
 // Never changed once published: shared without locks.
 type NameSet struct {
 	services map[string]*serviceNames
+	// decided are the services a Decide read (also in services), the
+	// ones Remember publishes.
+	decided map[string]*serviceNames
 }
 
 // Has reports whether service's name (both cleaned, as stored) is kept.
@@ -100,13 +103,23 @@ func (r *NameRegistry) Current() NameSet {
 	return r.set
 }
 
-// Remember publishes the services s read (a set Decide returned), once
-// the transaction that decided them has committed.
+// maxCachedNameServices bounds the services a NameRegistry caches (up to
+// store.MaxRollupNames names each): a service.name that carries a pod or
+// a request id would otherwise grow the cache for as long as the process
+// runs. Past it the cache starts over from the services just decided; the
+// others are read again, under the lock, when they next bring a name.
+const maxCachedNameServices = 4096
+
+// Remember publishes the services a Decide read (s is what it returned),
+// once the transaction that decided them has committed.
 func (r *NameRegistry) Remember(s NameSet) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	next := maps.Clone(r.set.services)
-	for svc, n := range s.services {
+	if len(next)+len(s.decided) > maxCachedNameServices {
+		next = make(map[string]*serviceNames, len(s.decided))
+	}
+	for svc, n := range s.decided {
 		// Lists only grow: of two deciders' answers keep the larger.
 		if have := next[svc]; have == nil || len(n.kept) >= len(have.kept) {
 			next[svc] = n
@@ -222,7 +235,7 @@ func (r *NameRegistry) Decide(ctx context.Context, c Conn, undecided map[string]
 	}
 	next := maps.Clone(r.Current().services)
 	maps.Copy(next, read)
-	return NameSet{services: next}, nil
+	return NameSet{services: next, decided: read}, nil
 }
 
 // keepNames decides the names of a backfill hour's rows (each service's

@@ -132,3 +132,21 @@ func BenchmarkRollupBuilder(b *testing.B) {
 		})
 	}
 }
+
+// TestNameRegistryCacheIsBounded: a registry that has seen more services
+// than it caches starts over from the latest decision instead of growing
+// with every service.name a fleet ever sent.
+func TestNameRegistryCacheIsBounded(t *testing.T) {
+	reg := NewNameRegistry()
+	for i := range maxCachedNameServices + 10 {
+		svc := fmt.Sprintf("pod-%d", i)
+		n := &serviceNames{kept: map[string]bool{"GET /": true}}
+		reg.Remember(NameSet{decided: map[string]*serviceNames{svc: n}})
+		if got := len(reg.Current().services); got > maxCachedNameServices {
+			t.Fatalf("after %d services the cache holds %d, want at most %d", i+1, got, maxCachedNameServices)
+		}
+		if !reg.Current().Has(svc, "GET /") {
+			t.Fatalf("service %s just decided is not cached", svc)
+		}
+	}
+}
