@@ -10,6 +10,7 @@ import (
 
 	"github.com/tailscope/tailscope/internal/testenv"
 	"github.com/tailscope/tailscope/migrations"
+	"github.com/tailscope/tailscope/store"
 	"github.com/tailscope/tailscope/store/storetest"
 )
 
@@ -44,4 +45,16 @@ func migratedTo(t *testing.T, url string, version int64) *sql.DB {
 		t.Fatalf("migrate to version %d: %v", version, err)
 	}
 	return sqlDB
+}
+
+// TestRollupNamesMigration: storetest.RollupNamesMigration on PostgreSQL.
+func TestRollupNamesMigration(t *testing.T) {
+	url := testenv.FreshPostgres(t)
+	sqlDB := migratedTo(t, url, 14)
+	storetest.RollupNamesMigration(t, func(endpoint string, kind, count, bucket int64) error {
+		_, err := sqlDB.ExecContext(t.Context(), `INSERT INTO rollups (step_s, bucket_ns, service, endpoint, version, kind, count, errors, roots,
+  first_ns, min_ns, max_ns, sum_ns, zero_count, bins) VALUES (3600, $1, 'api', $2, '', $3, $4, 0, 0, $1, 1, 1, 1, 0, '\x'::bytea)`,
+			bucket, endpoint, kind, count)
+		return err
+	}, func() store.Store { return open(t, url) })
 }
