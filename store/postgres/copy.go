@@ -29,6 +29,9 @@ type copyStream struct {
 	b         []byte
 	order     []int32 // encode's sort order, reused
 	resources []int64 // the spans' resource ids (DB.resourceIDs), reused
+	// names are the rollup names the write decided with
+	// (decideRollupKeys): its rollups are built with the same snapshot.
+	names sqlcommon.NameSet
 }
 
 // copySignature opens every binary COPY stream: the 11-byte signature, a

@@ -26,16 +26,17 @@ func (db *DB) rollups() sqlcommon.RollupDB {
 // decideRollupKeys decides, in a transaction of its own, whether the
 // tenants and span names of spans no earlier batch carried are rolled up
 // (sqlcommon.TenantRegistry, NameRegistry): committed before the spans'
-// transaction begins, so every process writes their rollups alike.
-func (db *DB) decideRollupKeys(ctx context.Context, spans []store.Span) error {
-	tenants, names := db.tenants.Undecided(spans, nil), db.names.Undecided(spans, nil)
+// transaction begins, so every process writes their rollups alike. It
+// returns the names to build the spans' rollups with: the snapshot it
+// decided from, with what it decided (the registry's cache may start over
+// before the spans' transaction).
+func (db *DB) decideRollupKeys(ctx context.Context, spans []store.Span) (sqlcommon.NameSet, error) {
+	nset := db.names.Current()
+	tenants, names := db.tenants.Undecided(spans, nil), sqlcommon.Undecided(nset, spans, nil)
 	if len(tenants) == 0 && len(names) == 0 {
-		return nil
+		return nset, nil
 	}
-	var (
-		tset sqlcommon.TenantSet
-		nset sqlcommon.NameSet
-	)
+	var tset sqlcommon.TenantSet
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) (err error) {
 		// Always tenants, then names: two deciders lock in one order.
 		if len(tenants) > 0 {
@@ -44,29 +45,27 @@ func (db *DB) decideRollupKeys(ctx context.Context, spans []store.Span) error {
 			}
 		}
 		if len(names) > 0 {
-			nset, err = db.names.Decide(ctx, txConn{tx}, names)
+			nset, err = db.names.Decide(ctx, txConn{tx}, nset, names)
 		}
 		return err
 	})
 	if err != nil {
-		return err
+		return sqlcommon.NameSet{}, err
 	}
 	db.tenants.Remember(tset)
 	if len(names) > 0 {
 		db.names.Remember(nset)
 	}
-	return nil
+	return nset, nil
 }
 
 // writeRollups appends the rollups of the spans a write transaction
 // inserted: all of spans, or, when keep is not nil, those it accepts,
 // each once (a batch may hold a span twice); kept tenants and names as
-// decided before the transaction (decideRollupKeys).
-func (db *DB) writeRollups(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool) error {
+// decided before the transaction (decideRollupKeys returned names).
+func (db *DB) writeRollups(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool, names *sqlcommon.NameSet) error {
 	b := sqlcommon.NewRollupBuilder()
-	b.Tenants = db.tenants.Current()
-	names := db.names.Current()
-	b.Names = &names
+	b.Tenants, b.Names = db.tenants.Current(), names
 	for i := range spans {
 		if keep == nil || keep(i) {
 			b.Add(&spans[i])

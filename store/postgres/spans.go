@@ -85,7 +85,7 @@ func (db *DB) writeSpans(ctx context.Context, spans []store.Span, hold *sqlcommo
 	if err := db.ensurePartitions(ctx, days); err != nil {
 		return err
 	}
-	if err := db.decideRollupKeys(ctx, spans); err != nil {
+	if rows.names, err = db.decideRollupKeys(ctx, spans); err != nil {
 		return mapErr(ctx, "write spans: rollup tenants and names", err)
 	}
 	var held []sqlcommon.IndexRow
@@ -162,7 +162,7 @@ func (db *DB) writeRows(ctx context.Context, rows *copyStream, spans []store.Spa
 			return err
 		}
 		// The COPY inserted every span (a duplicate fails it).
-		return db.writeDerived(ctx, tx, spans, nil, hold, held)
+		return db.writeDerived(ctx, tx, spans, nil, &rows.names, hold, held)
 	})
 	if isDuplicate(err) {
 		return db.writeStaged(ctx, rows, spans, hold, held)
@@ -188,7 +188,7 @@ func (db *DB) writeStaged(ctx context.Context, rows *copyStream, spans []store.S
 		if err != nil {
 			return err
 		}
-		return db.writeDerived(ctx, tx, spans, insertedOnce(spans, inserted), hold, held)
+		return db.writeDerived(ctx, tx, spans, insertedOnce(spans, inserted), &rows.names, hold, held)
 	})
 }
 
@@ -507,9 +507,9 @@ func (db *DB) Endpoints(ctx context.Context, from, to time.Time) ([]store.Endpoi
 
 // writeDerived writes what is derived from the spans inserted (keep nil:
 // all of them) in their transaction: rollups and trace index rows.
-func (db *DB) writeDerived(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool,
+func (db *DB) writeDerived(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool, names *sqlcommon.NameSet,
 	hold *sqlcommon.IndexHold, held *[]sqlcommon.IndexRow) error {
-	if err := db.writeRollups(ctx, tx, spans, keep); err != nil {
+	if err := db.writeRollups(ctx, tx, spans, keep, names); err != nil {
 		return err
 	}
 	if db.skipTraceIndex {

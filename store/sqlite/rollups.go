@@ -62,8 +62,8 @@ func (db *DB) writeRollups(ctx context.Context, tx *sql.Tx, spans []store.Span, 
 			return keys, err
 		}
 	}
-	if undecided := db.names.Undecided(spans, keep); len(undecided) > 0 {
-		if keys.names, err = db.names.Decide(ctx, txConn{tx: tx}, undecided); err != nil {
+	if undecided := sqlcommon.Undecided(keys.names, spans, keep); len(undecided) > 0 {
+		if keys.names, err = db.names.Decide(ctx, txConn{tx: tx}, keys.names, undecided); err != nil {
 			return keys, err
 		}
 		keys.newNames = true

@@ -129,11 +129,12 @@ func (r *NameRegistry) Remember(s NameSet) {
 }
 
 // Undecided returns, per service (cleaned), the names (cleaned) of the
-// spans keep accepts (nil: all) the cached set cannot answer for — none
-// for a service known full — each service's busiest first (then by
-// name), so a list that fills mid-batch keeps the batch's busiest.
-func (r *NameRegistry) Undecided(spans []store.Span, keep func(int) bool) map[string][]string {
-	set := r.Current()
+// spans keep accepts (nil: all) that set, a snapshot Current returned,
+// cannot answer for — none for a service known full — each service's
+// busiest first (then by name), so a list that fills mid-batch keeps the
+// batch's busiest. A write takes one snapshot for its decision and its
+// rollups both: the cache may start over in between (Remember).
+func Undecided(set NameSet, spans []store.Span, keep func(int) bool) map[string][]string {
 	var seen map[string]map[string]int
 	for i := range spans {
 		s := &spans[i]
@@ -178,9 +179,10 @@ const rollupNamesChunk = 200
 
 // Decide adds the undecided names to rollup_names through c, a write
 // transaction, while each service lists fewer than store.MaxRollupNames,
-// and returns the current set with those services' whole lists. The
-// caller builds its rollups with it and, after commit, Remembers it.
-func (r *NameRegistry) Decide(ctx context.Context, c Conn, undecided map[string][]string) (NameSet, error) {
+// and returns set (the snapshot Undecided was given) with those services'
+// whole lists. The caller builds its rollups with it and, after commit,
+// Remembers it.
+func (r *NameRegistry) Decide(ctx context.Context, c Conn, set NameSet, undecided map[string][]string) (NameSet, error) {
 	if c.Dialect() == Postgres {
 		// As for tenants: deciders take turns, each seeing every
 		// earlier decision committed; readers are not blocked.
@@ -233,7 +235,10 @@ func (r *NameRegistry) Decide(ctx context.Context, c Conn, undecided map[string]
 		}
 		add = add[2*k:]
 	}
-	next := maps.Clone(r.Current().services)
+	next := maps.Clone(set.services)
+	if next == nil {
+		next = map[string]*serviceNames{}
+	}
 	maps.Copy(next, read)
 	return NameSet{services: next, decided: read}, nil
 }
@@ -259,7 +264,7 @@ func (b *RollupBuilder) keepNames(ctx context.Context, c Conn, reg *NameRegistry
 	if len(seen) == 0 {
 		return set, nil
 	}
-	return reg.Decide(ctx, c, busiestFirst(seen))
+	return reg.Decide(ctx, c, set, busiestFirst(seen))
 }
 
 // RolledUpName reports whether service's span name is listed in

@@ -111,13 +111,29 @@ func BenchmarkRollupBuilder(b *testing.B) {
 				}
 				reg.Remember(TenantSet{kept: kept})
 			}
+			// Every name kept, as in a fleet within the bound: the
+			// write looks each span's name up in the cached lists.
+			names := NewNameRegistry()
+			decided := map[string]*serviceNames{}
+			for i := range c.spans {
+				sp := &c.spans[i]
+				if decided[sp.Service] == nil {
+					decided[sp.Service] = &serviceNames{kept: map[string]bool{}}
+				}
+				decided[sp.Service].kept[sp.Name] = true
+			}
+			names.Remember(NameSet{decided: decided})
 			rows := 0
 			for b.Loop() {
 				if c.tenants && len(reg.Undecided(c.spans, nil)) > 0 {
 					b.Fatal("undecided tenants")
 				}
+				set := names.Current()
+				if len(Undecided(set, c.spans, nil)) > 0 {
+					b.Fatal("undecided names")
+				}
 				rb := NewRollupBuilder()
-				rb.Tenants = reg.Current()
+				rb.Tenants, rb.Names = reg.Current(), &set
 				for i := range c.spans {
 					rb.Add(&c.spans[i])
 				}
