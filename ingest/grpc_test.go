@@ -446,6 +446,22 @@ func TestServeShutdownWaitsForCommits(t *testing.T) {
 	}
 }
 
+// A stop that comes before the servers start (a signal right after start)
+// is a clean stop, not an error: gRPC's Serve answers ErrServerStopped
+// when GracefulStop ran first.
+func TestServeStoppedBeforeItStarts(t *testing.T) {
+	tr := newTestReceiver(t, testConfig())
+	for i := range 20 { // the order of Serve and the stop is up to the scheduler
+		hl, _ := net.Listen("tcp", "127.0.0.1:0")
+		gl, _ := net.Listen("tcp", "127.0.0.1:0")
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := tr.Serve(ctx, hl, gl); err != nil {
+			t.Fatalf("run %d: Serve stopped before it started: %v", i, err)
+		}
+	}
+}
+
 func TestNewRejectsBadConfig(t *testing.T) {
 	tests := []struct {
 		name string

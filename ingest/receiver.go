@@ -185,7 +185,9 @@ func (r *Receiver) Serve(ctx context.Context, httpLis, grpcLis net.Listener) err
 		gs := grpc.NewServer(r.GRPCServerOptions()...)
 		r.RegisterGRPC(gs)
 		g.Go(func() error {
-			if err := gs.Serve(grpcLis); err != nil {
+			// ErrServerStopped: ctx ended before Serve began (a stop right
+			// after start), which is a clean stop like http.ErrServerClosed.
+			if err := gs.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 				return fmt.Errorf("ingest: serve otlp grpc: %w", err)
 			}
 			return nil
