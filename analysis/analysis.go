@@ -51,6 +51,16 @@ type ShapeSource interface {
 	TraceShapes(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error)
 }
 
+// RequestShapeSource reads traces as shapes with their requests' own spans
+// whole but for events (store.Reader.RequestShapes): what outliers need —
+// a request's critical path and hops from its trace's shape, its
+// dimensions from its own span's attributes and resource. store.Reader
+// implements it; a SpanSource that does not is read through Traces
+// (readRequestShapes), which gives the same answer.
+type RequestShapeSource interface {
+	RequestShapes(ctx context.Context, reqs []store.SpanRef) (map[store.TraceID][]store.Span, error)
+}
+
 // RangeSampler reads one sample query over many time ranges at once
 // (store.Reader.SampleRanges): a budget's stratified hop sample in one
 // round trip. store.Reader implements it; a SampleSource that does not is
@@ -77,10 +87,11 @@ type EndpointSource interface {
 
 // Every store reader serves analysis as it is.
 var (
-	_ SpanSource     = (store.Reader)(nil)
-	_ ShapeSource    = (store.Reader)(nil)
-	_ RangeSampler   = (store.Reader)(nil)
-	_ EndpointSource = (store.Reader)(nil)
+	_ SpanSource         = (store.Reader)(nil)
+	_ ShapeSource        = (store.Reader)(nil)
+	_ RequestShapeSource = (store.Reader)(nil)
+	_ RangeSampler       = (store.Reader)(nil)
+	_ EndpointSource     = (store.Reader)(nil)
 )
 
 // invalidError is a mistake in the caller's query or record. It unwraps to

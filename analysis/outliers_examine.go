@@ -1,6 +1,8 @@
 package analysis
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -128,6 +130,43 @@ func readShapes(ctx context.Context, src SpanSource, ids []store.TraceID) (map[s
 	return readTraces(ctx, src, ids)
 }
 
+// readRequestShapes is readShapes for the traces of reqs, except that each
+// request's own span keeps its Attributes and Resource when src can read
+// them so (RequestShapeSource); callers must read no other span's
+// attributes, resources or events, nor the requests' events. Batches hold
+// traceBatch requests, a trace's requests in one batch.
+func readRequestShapes(ctx context.Context, src SpanSource, reqs []store.SpanRef) (map[store.TraceID][]store.Span, error) {
+	rs, ok := src.(RequestShapeSource)
+	if !ok {
+		ids := make([]store.TraceID, len(reqs))
+		for i, r := range reqs {
+			ids[i] = r.TraceID
+		}
+		return readTraces(ctx, src, ids)
+	}
+	reqs = slices.Clone(reqs)
+	slices.SortFunc(reqs, func(a, b store.SpanRef) int {
+		return cmp.Or(bytes.Compare(a.TraceID[:], b.TraceID[:]), bytes.Compare(a.SpanID[:], b.SpanID[:]))
+	})
+	reqs = slices.Compact(reqs)
+	traces := make(map[store.TraceID][]store.Span, len(reqs))
+	for start := 0; start < len(reqs); {
+		end := min(start+traceBatch, len(reqs))
+		for end < len(reqs) && reqs[end].TraceID == reqs[end-1].TraceID {
+			end++
+		}
+		got, err := rs.RequestShapes(ctx, reqs[start:end])
+		if err != nil {
+			return nil, fmt.Errorf("read traces: %w", err)
+		}
+		for id, sp := range got {
+			traces[id] = sp
+		}
+		start = end
+	}
+	return traces, nil
+}
+
 func readBatched(ctx context.Context, read func(context.Context, []store.TraceID) (map[store.TraceID][]store.Span, error),
 	ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
 	traces := make(map[store.TraceID][]store.Span, len(ids))
@@ -146,13 +185,17 @@ func readBatched(ctx context.Context, read func(context.Context, []store.TraceID
 // examine fetches the picked requests' traces and computes their time per
 // dependency and their dimension values.
 func (r *outlierRun) examine(ctx context.Context, src SpanSource) error {
-	var ids []store.TraceID
+	// The trace's shape gives the critical path, hops and the subtree's
+	// tenant, payload, versions and hosts; the request's own span its
+	// attribute dimensions.
+	var reqs []store.SpanRef
 	for k := range r.strata {
 		for _, pos := range r.strata[k].picked {
-			ids = append(ids, r.samples[r.ord[pos].i].TraceID)
+			smp := &r.samples[r.ord[pos].i]
+			reqs = append(reqs, store.SpanRef{TraceID: smp.TraceID, SpanID: smp.SpanID})
 		}
 	}
-	traces, err := readTraces(ctx, src, ids)
+	traces, err := readRequestShapes(ctx, src, reqs)
 	if err != nil {
 		return fmt.Errorf("analysis: outliers: %w", err)
 	}

@@ -141,6 +141,10 @@ func BenchmarkPagesStore(b *testing.B) {
 				rep, err := analysis.Outliers(ctx, timed, analysis.OutlierQuery{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint,
 					From: lastHour, To: end})
 				return rep.RequestCount, err
+			}}, benchPage{"outliers-last-hour-whole-traces", func() (int, error) {
+				rep, err := analysis.Outliers(ctx, wholeTraces{timedSource: timed}, analysis.OutlierQuery{Service: analysistest.FeedAPI, Endpoint: analysistest.Endpoint,
+					From: lastHour, To: end})
+				return rep.RequestCount, err
 			}}, benchPage{"search-service-min-duration", func() (int, error) {
 				res, err := db.SearchTraces(ctx, store.TraceQuery{Service: analysistest.FeedAPI, MinDuration: 200 * time.Millisecond,
 					From: start, To: end, Limit: 20})
@@ -219,6 +223,17 @@ type hideSampleRanges struct{}
 
 func (hideSampleRanges) SampleRanges() {}
 
+// wholeTraces is a timedSource without RequestShapes, so outliers read
+// their examined traces whole, as before store.Reader.RequestShapes.
+type wholeTraces struct {
+	*timedSource
+	hideRequestShapes
+}
+
+type hideRequestShapes struct{}
+
+func (hideRequestShapes) RequestShapes() {}
+
 // timedSource times the reads a computation makes of a store, by method.
 type timedSource struct {
 	store.Store
@@ -256,20 +271,24 @@ func (t *timedSource) Rollups(ctx context.Context, q store.RollupQuery) ([]store
 }
 
 func (t *timedSource) Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
-	start := time.Now()
-	out, err := t.Store.Traces(ctx, ids)
-	t.calls++
-	t.traces += time.Since(start)
-	t.traceIDs += len(ids)
-	return out, err
+	return t.timeTraces(len(ids), func() (map[store.TraceID][]store.Span, error) { return t.Store.Traces(ctx, ids) })
 }
 
 func (t *timedSource) TraceShapes(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
+	return t.timeTraces(len(ids), func() (map[store.TraceID][]store.Span, error) { return t.Store.TraceShapes(ctx, ids) })
+}
+
+func (t *timedSource) RequestShapes(ctx context.Context, reqs []store.SpanRef) (map[store.TraceID][]store.Span, error) {
+	return t.timeTraces(len(reqs), func() (map[store.TraceID][]store.Span, error) { return t.Store.RequestShapes(ctx, reqs) })
+}
+
+// timeTraces times read, a read of n traces.
+func (t *timedSource) timeTraces(n int, read func() (map[store.TraceID][]store.Span, error)) (map[store.TraceID][]store.Span, error) {
 	start := time.Now()
-	out, err := t.Store.TraceShapes(ctx, ids)
+	out, err := read()
 	t.calls++
 	t.traces += time.Since(start)
-	t.traceIDs += len(ids)
+	t.traceIDs += n
 	return out, err
 }
 

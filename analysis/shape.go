@@ -211,7 +211,8 @@ func CohortShape(ctx context.Context, src SpanSource, q ShapeQuery) (ShapeReport
 			ids = append(ids, s.TraceID)
 		}
 	}
-	traces, err := readTraces(ctx, src, ids)
+	// The cohorts' trees, times and critical paths: shapes suffice.
+	traces, err := readShapes(ctx, src, ids)
 	if err != nil {
 		return ShapeReport{}, fmt.Errorf("analysis: shape: %w", err)
 	}

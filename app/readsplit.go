@@ -43,6 +43,10 @@ func (s readSplit) TraceShapes(ctx context.Context, ids []store.TraceID) (map[st
 	return s.replica.TraceShapes(ctx, ids)
 }
 
+func (s readSplit) RequestShapes(ctx context.Context, reqs []store.SpanRef) (map[store.TraceID][]store.Span, error) {
+	return s.replica.RequestShapes(ctx, reqs)
+}
+
 func (s readSplit) SearchTraces(ctx context.Context, q store.TraceQuery) ([]store.TraceSummary, error) {
 	return s.replica.SearchTraces(ctx, q)
 }

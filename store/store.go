@@ -86,6 +86,12 @@ type Link struct {
 	Attributes Attributes `json:"attributes,omitempty"`
 }
 
+// SpanRef names one span of one trace.
+type SpanRef struct {
+	TraceID TraceID
+	SpanID  SpanID
+}
+
 // Span is one stored span: the OTLP fields tailscope keeps plus the columns
 // derived at ingest so analysis never parses attributes in a hot loop.
 type Span struct {
@@ -277,6 +283,15 @@ type Reader interface {
 	// and costs less than Traces: no attribute or event JSON is sent or
 	// decoded (PERFORMANCE.md, "The hop table reads trace shapes").
 	TraceShapes(ctx context.Context, ids []TraceID) (map[TraceID][]Span, error)
+	// RequestShapes is TraceShapes for the traces of reqs, except that
+	// each named span keeps its Attributes and Resource (its Events stay
+	// nil): for analyses that describe a request by its own span's
+	// attributes and the rest of its trace by its shape (outliers), which
+	// then read one span's JSON a trace, not every span's
+	// (PERFORMANCE.md, "Outliers read shapes and the request's span").
+	// A trace may be named by several refs; a ref to a span that does
+	// not exist keeps nothing.
+	RequestShapes(ctx context.Context, reqs []SpanRef) (map[TraceID][]Span, error)
 	// SearchTraces returns summaries of the traces matching q.
 	SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, error)
 	// Samples returns the entry spans selected by q, ordered by start.

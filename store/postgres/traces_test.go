@@ -64,9 +64,14 @@ func TestTraceReadsPruneDays(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		reqs := make([]store.SpanRef, len(ids))
+		for i, id := range ids {
+			reqs[i] = store.SpanRef{TraceID: id, SpanID: store.SpanID{1}}
+		}
 		for name, read := range map[string]func() (map[store.TraceID][]store.Span, error){
-			"Traces":      func() (map[store.TraceID][]store.Span, error) { return db.Traces(ctx, ids) },
-			"TraceShapes": func() (map[store.TraceID][]store.Span, error) { return db.TraceShapes(ctx, ids) },
+			"Traces":        func() (map[store.TraceID][]store.Span, error) { return db.Traces(ctx, ids) },
+			"TraceShapes":   func() (map[store.TraceID][]store.Span, error) { return db.TraceShapes(ctx, ids) },
+			"RequestShapes": func() (map[store.TraceID][]store.Span, error) { return db.RequestShapes(ctx, reqs) },
 		} {
 			got, err := read()
 			if err != nil {
@@ -101,7 +106,13 @@ func TestTraceReadsPruneDays(t *testing.T) {
 		for _, id := range append(recent[:400:400], straddle[0].TraceID) {
 			raw = append(raw, id[:])
 		}
-		checkPlan(t, "stats="+stats+" Traces", explainScans(t, db, tracesByIndexSQL(selectShapes), raw),
+		checkPlan(t, "stats="+stats+" Traces", explainScans(t, db, tracesByIndexSQL(traceIDsSource, selectShapes), raw),
+			map[string]string{thisDay: "Index Scan " + thisDay + "_pkey", dayBefore: "Index Scan " + dayBefore + "_pkey"})
+		spanIDs := make([][]byte, len(raw))
+		for i := range spanIDs {
+			spanIDs[i] = []byte{1, 0, 0, 0, 0, 0, 0, 0}
+		}
+		checkPlan(t, "stats="+stats+" RequestShapes", explainScans(t, db, tracesByIndexSQL(requestsSource, selectRequestShapes), raw, spanIDs),
 			map[string]string{thisDay: "Index Scan " + thisDay + "_pkey", dayBefore: "Index Scan " + dayBefore + "_pkey"})
 	}
 }
@@ -185,7 +196,7 @@ func benchTraceShapes(b *testing.B, days int) {
 		sql  string
 		args []any
 	}{
-		{"by-index", tracesByIndexSQL(selectShapes), []any{raw}},
+		{"by-index", tracesByIndexSQL(traceIDsSource, selectShapes), []any{raw}},
 		{"by-ids", byIDs, a.Vals},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -42,24 +42,70 @@ const idChunk = 500
 
 // Traces returns the spans of every given trace that exists.
 func (db *DB) Traces(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
-	return db.traces(ctx, "traces", ids, `SELECT `+sqlcommon.SpanColumns+` FROM `, sqlcommon.SQLiteTraceSpans, sqlcommon.ScanSpan)
+	return db.traces(ctx, "traces", ids, tracesOf(`SELECT `+sqlcommon.SpanColumns+` FROM `, sqlcommon.SQLiteTraceSpans), sqlcommon.ScanSpan)
 }
 
 // TraceShapes returns the spans of every given trace that exists, without
 // attributes, resources and events (store.Reader).
 func (db *DB) TraceShapes(ctx context.Context, ids []store.TraceID) (map[store.TraceID][]store.Span, error) {
-	return db.traces(ctx, "trace shapes", ids, `SELECT `+sqlcommon.ShapeColumns+` FROM `, sqlcommon.SQLiteTraceShapes, sqlcommon.ScanShape)
+	return db.traces(ctx, "trace shapes", ids, tracesOf(`SELECT `+sqlcommon.ShapeColumns+` FROM `, sqlcommon.SQLiteTraceShapes), sqlcommon.ScanShape)
 }
 
-// traces reads the traces of ids in chunks, selecting with sel from the
-// source from builds and reading rows with scan.
-func (db *DB) traces(ctx context.Context, op string, ids []store.TraceID, sel string,
-	from func(cond string) string, scan func(sqlcommon.Scanner) (store.Span, error)) (map[store.TraceID][]store.Span, error) {
+// RequestShapes returns the shapes of the traces of reqs, each named span
+// with its attributes and resource (store.Reader). A chunk's spans test
+// their span id against the chunk's requested ones; a span that shares an
+// id with a request of another trace is cut back afterwards.
+func (db *DB) RequestShapes(ctx context.Context, reqs []store.SpanRef) (map[store.TraceID][]store.Span, error) {
+	entries := make(map[store.TraceID][]store.SpanID, len(reqs))
+	ids := make([]store.TraceID, 0, len(reqs))
+	for _, r := range reqs {
+		if _, ok := entries[r.TraceID]; !ok {
+			ids = append(ids, r.TraceID)
+		}
+		entries[r.TraceID] = append(entries[r.TraceID], r.SpanID)
+	}
+	out, err := db.traces(ctx, "request shapes", ids, func(chunk []store.TraceID) (string, []any) {
+		var sids []store.SpanID
+		for _, id := range chunk {
+			sids = append(sids, entries[id]...)
+		}
+		a := sqlcommon.NewArgs(sqlcommon.SQLite)
+		attrOf, resourceOf := a.InSpanIDs("s.span_id", sids), a.InSpanIDs("s.span_id", sids)
+		return `SELECT ` + sqlcommon.SpanColumns + ` FROM ` +
+			sqlcommon.SQLiteRequestShapes(attrOf, resourceOf, a.InTraceIDs("tb.trace_id", chunk)), a.Vals
+	}, sqlcommon.ScanSpan)
+	if err != nil {
+		return nil, err
+	}
+	for id, spans := range out {
+		for i := range spans {
+			if sp := &spans[i]; sp.Attributes != nil || sp.Resource != nil {
+				if !slices.Contains(entries[id], sp.SpanID) {
+					sp.Attributes, sp.Resource = nil, nil
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// tracesOf returns traces' query for a chunk of ids: sel from the source
+// from builds.
+func tracesOf(sel string, from func(cond string) string) func([]store.TraceID) (string, []any) {
+	return func(chunk []store.TraceID) (string, []any) {
+		a := sqlcommon.NewArgs(sqlcommon.SQLite)
+		return sel + from(a.InTraceIDs("tb.trace_id", chunk)), a.Vals
+	}
+}
+
+// traces reads the traces of ids in chunks, each with the query chunkSQL
+// builds, reading rows with scan.
+func (db *DB) traces(ctx context.Context, op string, ids []store.TraceID, chunkSQL func([]store.TraceID) (string, []any),
+	scan func(sqlcommon.Scanner) (store.Span, error)) (map[store.TraceID][]store.Span, error) {
 	out := make(map[store.TraceID][]store.Span, len(ids))
 	for chunk := range slices.Chunk(ids, idChunk) {
-		a := sqlcommon.NewArgs(sqlcommon.SQLite)
-		q := sel + from(a.InTraceIDs("tb.trace_id", chunk)) + ` ORDER BY trace_id, start_ns, span_id`
-		rows, err := db.r.QueryContext(ctx, q, a.Vals...)
+		q, args := chunkSQL(chunk)
+		rows, err := db.r.QueryContext(ctx, q+` ORDER BY trace_id, start_ns, span_id`, args...)
 		if err != nil {
 			return nil, mapErr(ctx, op, err)
 		}

@@ -52,6 +52,7 @@ func RunAll(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"TraceOrdering", testTraceOrdering},
 		{"Traces", testTraces},
 		{"TraceShapes", testTraceShapes},
+		{"RequestShapes", testRequestShapes},
 		{"Search", testSearch},
 		{"SearchSummaries", testSearchSummaries},
 		{"SearchOrderAndLimit", testSearchOrderAndLimit},

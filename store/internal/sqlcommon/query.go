@@ -47,21 +47,34 @@ func (a *Args) Add(v any) string {
 
 // InTraceIDs returns a condition "col is one of ids".
 func (a *Args) InTraceIDs(col string, ids []store.TraceID) string {
+	raw := make([][]byte, len(ids))
+	for i := range ids {
+		raw[i] = ids[i][:]
+	}
+	return a.inBytes(col, raw)
+}
+
+// InSpanIDs returns a condition "col is one of ids".
+func (a *Args) InSpanIDs(col string, ids []store.SpanID) string {
+	raw := make([][]byte, len(ids))
+	for i := range ids {
+		raw[i] = ids[i][:]
+	}
+	return a.inBytes(col, raw)
+}
+
+func (a *Args) inBytes(col string, raw [][]byte) string {
 	if a.d == Postgres {
-		raw := make([][]byte, len(ids))
-		for i := range ids {
-			raw[i] = ids[i][:]
-		}
 		return col + " = ANY(" + a.Add(raw) + ")"
 	}
 	var b strings.Builder
 	b.WriteString(col)
 	b.WriteString(" IN (")
-	for i := range ids {
+	for i := range raw {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(a.Add(ids[i][:]))
+		b.WriteString(a.Add(raw[i]))
 	}
 	b.WriteByte(')')
 	return b.String()
@@ -516,6 +529,27 @@ func SQLiteTraceShapes(cond string) string {
 	cols := make([]string, len(ShapeColumnNames))
 	for i, c := range ShapeColumnNames {
 		cols[i] = "s." + c
+	}
+	return sqliteTraceRows(strings.Join(cols, ", "), cond)
+}
+
+// SQLiteRequestShapes is SQLiteTraceSpans with the attributes of the spans
+// attrOf (a condition on s) selects, the resource of those resourceOf
+// selects, and no events. The two are one condition written twice: SQLite's
+// placeholders are positional, so each use binds its own arguments.
+func SQLiteRequestShapes(attrOf, resourceOf, cond string) string {
+	cols := make([]string, len(SpanColumnNames))
+	for i, c := range SpanColumnNames {
+		switch c {
+		case "attributes":
+			cols[i] = "CASE WHEN " + attrOf + " THEN s.attributes END AS attributes"
+		case "resource":
+			cols[i] = "CASE WHEN " + resourceOf + " THEN " + ResourceExpr("s") + " END AS resource"
+		case "events":
+			cols[i] = "NULL AS events"
+		default:
+			cols[i] = "s." + c
+		}
 	}
 	return sqliteTraceRows(strings.Join(cols, ", "), cond)
 }
