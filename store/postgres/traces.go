@@ -218,8 +218,7 @@ func (db *DB) tracesByIndex(ctx context.Context, op string, uniq []store.TraceID
 func (db *DB) tracesScanned(ctx context.Context, op string, ids []store.TraceID, sel string,
 	scan func(sqlcommon.Scanner) (store.Span, error), out map[store.TraceID][]store.Span) error {
 	a := sqlcommon.NewArgs(sqlcommon.Postgres)
-	rows, err := db.pool.Query(ctx, sel+`WHERE `+a.InTraceIDs("trace_id", ids)+
-		` ORDER BY trace_id, start_ns, span_id`, a.Vals...)
+	rows, err := db.pool.Query(ctx, sel+`WHERE `+a.InTraceIDs("trace_id", ids), a.Vals...)
 	if err != nil {
 		return mapErr(ctx, op, err)
 	}
@@ -243,18 +242,33 @@ const (
 func tracesByIndexSQL(source, sel string) string {
 	return `SELECT s.* FROM ` + source + `
 CROSS JOIN LATERAL (SELECT first_start_ns, last_start_ns FROM trace_index WHERE trace_id = q.id OFFSET 0) ti
-CROSS JOIN LATERAL (` + sel + `WHERE spans.trace_id = q.id AND spans.start_ns BETWEEN ti.first_start_ns AND ti.last_start_ns OFFSET 0) s
-ORDER BY s.trace_id, s.start_ns, s.span_id`
+CROSS JOIN LATERAL (` + sel + `WHERE spans.trace_id = q.id AND spans.start_ns BETWEEN ti.first_start_ns AND ti.last_start_ns OFFSET 0) s`
 }
 
-// groupTraces reads rows ordered by trace into out, by trace.
+// groupTraces reads rows into out by trace, each trace's spans in the
+// order Trace returns them: by start, then span id. The statements leave
+// the order to this: PostgreSQL sorting every row of a 500-trace read
+// (ORDER BY trace, start, span) made the read 1.5× as long (EXPLAIN
+// ANALYZE of 500 ten-span traces: 17.5 ms against 10–12 ms without),
+// where sorting each trace's few spans here costs about a microsecond.
 func groupTraces(rows pgx.Rows, scan func(sqlcommon.Scanner) (store.Span, error), out map[store.TraceID][]store.Span) error {
-	spans, err := collectWith(rows, 0, scan)
-	if err != nil {
+	defer rows.Close()
+	var read []store.TraceID
+	for rows.Next() {
+		s, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		if len(out[s.TraceID]) == 0 {
+			read = append(read, s.TraceID)
+		}
+		out[s.TraceID] = append(out[s.TraceID], s)
+	}
+	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, s := range spans {
-		out[s.TraceID] = append(out[s.TraceID], s)
+	for _, id := range read {
+		slices.SortFunc(out[id], sqlcommon.SpanOrder)
 	}
 	return nil
 }

@@ -165,6 +165,7 @@ func benchTraceShapes(b *testing.B, days int) {
 	db := open(b, testenv.FreshPostgres(b))
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	var recent []store.TraceID
+	first := map[store.TraceID]store.SpanID{}
 	for d := days - 1; d >= 0; d-- {
 		gen := storetest.NewBatchGenPerTrace(5000, today.Add(-time.Duration(d)*24*time.Hour+time.Hour), byte(d), 10)
 		for range 200 / days {
@@ -174,6 +175,7 @@ func benchTraceShapes(b *testing.B, days int) {
 			}
 			for i := 0; d == 0 && i < len(batch); i += 10 {
 				recent = append(recent, batch[i].TraceID)
+				first[batch[i].TraceID] = batch[i].SpanID
 			}
 		}
 	}
@@ -197,6 +199,9 @@ func benchTraceShapes(b *testing.B, days int) {
 		args []any
 	}{
 		{"by-index", tracesByIndexSQL(traceIDsSource, selectShapes), []any{raw}},
+		// The same with the database sorting every row, as before
+		// groupTraces sorted each trace.
+		{"by-index-sorted-in-sql", tracesByIndexSQL(traceIDsSource, selectShapes) + "\nORDER BY s.trace_id, s.start_ns, s.span_id", []any{raw}},
 		{"by-ids", byIDs, a.Vals},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -215,6 +220,28 @@ func benchTraceShapes(b *testing.B, days int) {
 				}
 			}
 			b.ReportMetric(pages, "pages/op")
+		})
+	}
+	// The reads as analyses make them: whole traces, shapes, and shapes
+	// with each request's span (the trace's first here).
+	reqs := make([]store.SpanRef, len(ids))
+	for i, id := range ids {
+		reqs[i] = store.SpanRef{TraceID: id, SpanID: first[id]}
+	}
+	for _, c := range []struct {
+		name string
+		read func() (map[store.TraceID][]store.Span, error)
+	}{
+		{"Traces", func() (map[store.TraceID][]store.Span, error) { return db.Traces(ctx, ids) }},
+		{"TraceShapes", func() (map[store.TraceID][]store.Span, error) { return db.TraceShapes(ctx, ids) }},
+		{"RequestShapes", func() (map[store.TraceID][]store.Span, error) { return db.RequestShapes(ctx, reqs) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if got, err := c.read(); err != nil || len(got) != len(ids) {
+					b.Fatalf("%d traces, want %d (%v)", len(got), len(ids), err)
+				}
+			}
 		})
 	}
 	// One trace, as the trace page reads it (Trace): bounded by its index

@@ -99,13 +99,15 @@ func tracesOf(sel string, from func(cond string) string) func([]store.TraceID) (
 }
 
 // traces reads the traces of ids in chunks, each with the query chunkSQL
-// builds, reading rows with scan.
+// builds, reading rows with scan, and orders each trace's spans
+// (sqlcommon.SpanOrder; the statement has no ORDER BY, which sorted every
+// row read in a temporary B-tree).
 func (db *DB) traces(ctx context.Context, op string, ids []store.TraceID, chunkSQL func([]store.TraceID) (string, []any),
 	scan func(sqlcommon.Scanner) (store.Span, error)) (map[store.TraceID][]store.Span, error) {
 	out := make(map[store.TraceID][]store.Span, len(ids))
 	for chunk := range slices.Chunk(ids, idChunk) {
 		q, args := chunkSQL(chunk)
-		rows, err := db.r.QueryContext(ctx, q+` ORDER BY trace_id, start_ns, span_id`, args...)
+		rows, err := db.r.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, mapErr(ctx, op, err)
 		}
@@ -122,6 +124,9 @@ func (db *DB) traces(ctx context.Context, op string, ids []store.TraceID, chunkS
 		if err != nil {
 			return nil, mapErr(ctx, op, err)
 		}
+	}
+	for _, spans := range out {
+		slices.SortFunc(spans, sqlcommon.SpanOrder)
 	}
 	return out, nil
 }

@@ -120,9 +120,13 @@ func testTraces(t *testing.T, s store.Store) {
 	const n = 1200
 	var spans []store.Span
 	for i := range n {
+		// In start order: the root, a span starting with it whose id is
+		// larger (the tie goes to the smaller id), then the child, whose
+		// id is smaller than that span's: id order is not start order.
 		spans = append(spans,
 			mkSpan(i, 2*i, store.SpanID{}, "svc", "root", store.KindServer, at(time.Duration(i)*time.Millisecond), time.Millisecond),
-			mkSpan(i, 2*i+1, spanID(2*i), "svc", "child", store.KindClient, at(time.Duration(i)*time.Millisecond)+1, time.Microsecond))
+			mkSpan(i, 2*i+1, spanID(2*i), "svc", "child", store.KindClient, at(time.Duration(i)*time.Millisecond)+1, time.Microsecond),
+			mkSpan(i, 3*n+i, spanID(2*i), "svc", "same start", store.KindInternal, at(time.Duration(i)*time.Millisecond), time.Microsecond))
 	}
 	write(t, s, spans...)
 	var query []store.TraceID
@@ -139,8 +143,8 @@ func testTraces(t *testing.T, s store.Store) {
 	}
 	for i := range n {
 		tr := got[traceID(i)]
-		if len(tr) != 2 || tr[0].SpanID != spanID(2*i) || tr[1].SpanID != spanID(2*i+1) {
-			t.Fatalf("trace %d: got %d spans (%v), want root then child", i, len(tr), tr)
+		if len(tr) != 3 || tr[0].SpanID != spanID(2*i) || tr[1].SpanID != spanID(3*n+i) || tr[2].SpanID != spanID(2*i+1) {
+			t.Fatalf("trace %d: got %d spans (%v), want root, the span starting with it, then child", i, len(tr), tr)
 		}
 	}
 	if _, ok := got[traceID(n+5)]; ok {
