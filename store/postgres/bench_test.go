@@ -3,6 +3,8 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -269,6 +271,74 @@ func BenchmarkTraceIndexMerge(b *testing.B) {
 					cpu += serverCPU(b, db) - before
 				}
 				b.ReportMetric(cpu*1e6/float64(2*shape.rows*b.N), "server-us/merge")
+			})
+		}
+	}
+}
+
+// BenchmarkTraceIndexInsert is the CPU per row of inserting new traces'
+// index rows (ten-span traces, six services each), 10 or 500 a statement
+// (a 100-span request's, a 5,000-span batch's): by the upsert every batch
+// used to take, and by the COPY a batch of traces new to the process takes
+// now, plain (a write's) or in a savepoint (a flush's; traceindex_copy.go).
+// Server and client CPU are reported apart; the sub-benchmarks alternate
+// with -count.
+//
+//	go test ./store/postgres -run '^$' -bench TraceIndexInsert -benchtime 40x -count 6
+func BenchmarkTraceIndexInsert(b *testing.B) {
+	ctx := context.Background()
+	db := open(b, testenv.FreshPostgres(b))
+	if serverCPU(b, db) < 0 {
+		b.Skip("the server's CPU cannot be read (a remote server)")
+	}
+	next := uint64(0)
+	rows := func(perStatement int) []sqlcommon.IndexRow {
+		out := make([]sqlcommon.IndexRow, perStatement)
+		for i := range out {
+			next++
+			r := &out[i]
+			binary.BigEndian.PutUint64(r.TraceID[:], next*0x9e3779b97f4a7c15) // spread like random ids
+			binary.BigEndian.PutUint64(r.TraceID[8:], next)
+			start := int64(next) * 20_000
+			r.FirstStart, r.LastStart, r.End, r.MaxDuration = start, start+5_000, start+90_000, 80_000+int64(i%1000)
+			r.Spans, r.RootStart, r.RootDuration = 10, start, 80_000
+			r.RootSpanID[7] = byte(i)
+			r.RootService, r.RootName, r.RootTenant, r.RootVersion = "frontend", "GET /v1/feed", "acme", "v1.2.3"
+			for k, s := range []string{"frontend", "feed", "profile", "ranker", "postgres", "redis"} {
+				r.Services = append(r.Services, sqlcommon.ServiceMax{Service: s, Duration: 80_000 - int64(k)*10_000})
+			}
+		}
+		return out
+	}
+	for _, perStatement := range []int{10, 500} {
+		for _, c := range []struct {
+			name  string
+			write func(pgx.Tx, []sqlcommon.IndexRow) error
+		}{
+			{"upsert", func(tx pgx.Tx, rs []sqlcommon.IndexRow) error { return upsertIndexRows(ctx, tx, indexMergeSQL, rs) }},
+			{"copy", func(tx pgx.Tx, rs []sqlcommon.IndexRow) error { return copyIndexRows(ctx, tx, rs) }},
+			{"copy-in-savepoint", func(tx pgx.Tx, rs []sqlcommon.IndexRow) error {
+				copied, err := copyIndexRowsOnce(ctx, tx, rs)
+				if err == nil && !copied {
+					err = errors.New("a new trace's row met a stored one")
+				}
+				return err
+			}},
+		} {
+			b.Run(fmt.Sprintf("rows=%d/%s", perStatement, c.name), func(b *testing.B) {
+				server, client, n := 0.0, time.Duration(0), 0
+				for b.Loop() {
+					rs := rows(perStatement)
+					s0, c0 := serverCPU(b, db), storetest.ProcessCPU()
+					if err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return c.write(tx, rs) }); err != nil {
+						b.Fatal(err)
+					}
+					server += serverCPU(b, db) - s0
+					client += storetest.ProcessCPU() - c0
+					n += len(rs)
+				}
+				b.ReportMetric(server*1e6/float64(n), "server-us/row")
+				b.ReportMetric(float64(client.Microseconds())/float64(n), "client-us/row")
 			})
 		}
 	}

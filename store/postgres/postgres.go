@@ -60,6 +60,9 @@ type DB struct {
 	// hold keeps the trace index rows of WriteSpansHoldIndex until
 	// FlushTraceIndex (sqlcommon/traceindex_hold.go).
 	hold *sqlcommon.IndexHold
+	// fresh remembers the traces this process indexed lately, so a
+	// batch of new ones is COPYed (traceindex_copy.go).
+	fresh *freshTraces
 
 	stop      chan struct{}
 	done      sync.WaitGroup
@@ -134,6 +137,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		tenants: sqlcommon.NewTenantRegistry(),
 		names:   sqlcommon.NewNameRegistry(),
 		hold:    sqlcommon.NewIndexHold(),
+		fresh:   newFreshTraces(freshGeneration),
 	}
 	db.Records = db.records()
 	if err := db.maintainPartitions(ctx); err != nil {

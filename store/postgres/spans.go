@@ -361,7 +361,7 @@ func (db *DB) writeDerived(ctx context.Context, tx pgx.Tx, spans []store.Span, k
 	if db.skipTraceIndex {
 		return nil
 	}
-	return writeTraceIndex(ctx, tx, spans, keep, hold, held)
+	return db.writeTraceIndex(ctx, tx, spans, keep, hold, held)
 }
 
 // insertedOnce is the keep function of a staged insert: a span counts when

@@ -49,10 +49,24 @@ var (
 // With a hold (WriteSpansHoldIndex), the rows of traces held or not in
 // the table yet are not written but appended to *held, for the hold once
 // the transaction commits (sqlcommon/traceindex_hold.go).
-func writeTraceIndex(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool,
+//
+// Without a hold, a batch of traces new to this process is COPYed
+// (traceindex_copy.go) when its spans went in by one COPY (keep is nil):
+// a stored row then fails the transaction with a duplicate key, as a
+// resent span does, and writeRows redoes the batch staged, where its rows
+// are merged. No savepoint: its two round trips cost a small batch more
+// than the COPY saves it.
+func (db *DB) writeTraceIndex(ctx context.Context, tx pgx.Tx, spans []store.Span, keep func(int) bool,
 	hold *sqlcommon.IndexHold, held *[]sqlcommon.IndexRow) error {
 	rows := sqlcommon.IndexRows(spans, keep)
 	if hold == nil {
+		if keep == nil && len(rows) > 0 && db.fresh.take(rows) {
+			err := copyIndexRows(ctx, tx, rows)
+			if isDuplicate(err) {
+				db.fresh.conflicted()
+			}
+			return err
+		}
 		return upsertIndexRows(ctx, tx, indexMergeSQL, rows)
 	}
 	merge, hd, err := hold.Split(rows, func(rows []sqlcommon.IndexRow) (map[store.TraceID]bool, error) {
@@ -112,9 +126,16 @@ func (db *DB) FlushTraceIndex(ctx context.Context) error {
 // every stored span, held ones too — another process's rebuild after a
 // crash counts the spans whose rows this process holds — so those traces
 // are recomputed again instead, now with the row locked.
+//
+// Held rows are of traces the table did not have when they were written,
+// so they are COPYed first (traceindex_copy.go); only when another process
+// or a rebuild has stored one of them meanwhile are they merged.
 func flushIndexRows(ctx context.Context, tx pgx.Tx, rows []sqlcommon.IndexRow) error {
 	if len(rows) == 0 {
 		return nil
+	}
+	if copied, err := copyIndexRowsOnce(ctx, tx, rows); copied || err != nil {
+		return err
 	}
 	found, err := tx.Query(ctx, indexFlushSQL, indexArrays(rows)...)
 	if err != nil {

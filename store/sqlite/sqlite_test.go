@@ -29,13 +29,24 @@ func TestStore(t *testing.T) {
 // (storetest.HeldFlushAfterRebuild).
 func TestHeldFlushAfterRebuild(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tailscope.db")
-	open := func() *sqlite.DB {
-		db, err := sqlite.Open(context.Background(), path)
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
+	storetest.HeldFlushAfterRebuild(t, openPath(t, path), openPath(t, path))
+}
+
+// TestTraceIndexTwoProcesses: two processes on one database file write
+// parts of the same traces, one after the other and at once
+// (storetest.TraceIndexTwoWriters).
+func TestTraceIndexTwoProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tailscope.db")
+	storetest.TraceIndexTwoWriters(t, openPath(t, path), openPath(t, path))
+}
+
+// openPath opens the database file at path, a process of its own.
+func openPath(t *testing.T, path string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
 	}
-	storetest.HeldFlushAfterRebuild(t, open(), open())
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -142,9 +142,13 @@ func (r *IndexRow) addService(service string, d int64) {
 
 // ServicesJSON encodes the services object, keys sorted.
 func (r *IndexRow) ServicesJSON() string {
+	return string(r.AppendServicesJSON(make([]byte, 0, 32*len(r.Services)+2)))
+}
+
+// AppendServicesJSON appends ServicesJSON's encoding to b.
+func (r *IndexRow) AppendServicesJSON(b []byte) []byte {
 	slices.SortFunc(r.Services, func(a, b ServiceMax) int { return strings.Compare(a.Service, b.Service) })
 	r.serviceAt = nil // the sort moved the services it indexed
-	b := make([]byte, 0, 32*len(r.Services)+2)
 	b = append(b, '{')
 	for i, sm := range r.Services {
 		if i > 0 {
@@ -154,7 +158,7 @@ func (r *IndexRow) ServicesJSON() string {
 		b = append(b, ':')
 		b = strconv.AppendInt(b, sm.Duration, 10)
 	}
-	return string(append(b, '}'))
+	return append(b, '}')
 }
 
 // appendJSONString appends s as a JSON string: as it is when it needs no
