@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -71,15 +70,16 @@ func (b *indexBatch) returned(spans []store.Span, inserted map[spanKey]bool) {
 func (b *indexBatch) write(ctx context.Context, tx *sql.Tx, spans []store.Span) error {
 	rows := sqlcommon.IndexRows(spans, func(i int) bool { return !b.resent[spans[i].TraceID] })
 	if b.hold != nil {
-		var err error
-		rows, b.held, err = b.hold.Split(rows, func(rows []sqlcommon.IndexRow) (map[store.TraceID]bool, error) {
-			return tracesWhere(ctx, tx, rows, "")
-		})
-		if err != nil {
-			return err
-		}
+		// Every row is held, that of a stored trace too: SQLite's trace
+		// reads find a trace's spans through trace_buckets, not through
+		// its row, so a stored row lacking a held part misleads no read
+		// (PostgreSQL's reads are bounded by the row, and it holds only
+		// traces without one). What waits is the part's place in
+		// search, as for a new trace, and a look-up of which traces have
+		// a row — a probe a trace — is saved.
+		b.held, rows = rows, nil
 	}
-	if err := upsertIndexRows(ctx, tx, false, rows); err != nil {
+	if err := upsertIndexRows(ctx, tx, false, rows, nil); err != nil {
 		return err
 	}
 	if len(b.resent) == 0 {
@@ -107,41 +107,6 @@ func (b *indexBatch) committed() {
 	b.hold.Add(b.held)
 }
 
-// tracesWhere reports which of rows' traces have a trace_index row (that
-// also satisfies cond, when given).
-func tracesWhere(ctx context.Context, tx *sql.Tx, rows []sqlcommon.IndexRow, cond string) (map[store.TraceID]bool, error) {
-	stored := map[store.TraceID]bool{}
-	for chunk := range slices.Chunk(rows, idChunk) {
-		ids := make([]store.TraceID, len(chunk))
-		for i := range chunk {
-			ids[i] = chunk[i].TraceID
-		}
-		a := sqlcommon.NewArgs(sqlcommon.SQLite)
-		q := `SELECT trace_id FROM trace_index WHERE ` + a.InTraceIDs("trace_id", ids)
-		if cond != "" {
-			q += " AND " + cond
-		}
-		found, err := tx.QueryContext(ctx, q, a.Vals...)
-		if err != nil {
-			return nil, fmt.Errorf("trace index: look up rows: %w", err)
-		}
-		for found.Next() {
-			var id []byte
-			if err := found.Scan(&id); err != nil {
-				found.Close()
-				return nil, fmt.Errorf("trace index: look up rows: %w", err)
-			}
-			stored[store.TraceID(id)] = true
-		}
-		err = found.Err()
-		found.Close()
-		if err != nil {
-			return nil, fmt.Errorf("trace index: look up rows: %w", err)
-		}
-	}
-	return stored, nil
-}
-
 // FlushTraceIndex stores the trace index rows WriteSpansHoldIndex held
 // (the ingest journal's indexHolder).
 func (db *DB) FlushTraceIndex(ctx context.Context) error {
@@ -154,27 +119,25 @@ func (db *DB) FlushTraceIndex(ctx context.Context) error {
 // recompute marked rebuilt (migration 00016): a rebuilt row already counts
 // every stored span, held ones too — another process's rebuild after a
 // crash counts the spans whose rows this process holds — so those traces
-// are recomputed again instead. The transaction holds the write lock from
-// its start (BEGIN IMMEDIATE), so no other process changes the rows
-// between the look-up and the writes.
+// are recomputed again instead. The upsert skips them (DO UPDATE … WHERE
+// NOT rebuilt) and returns the traces it wrote, so the rest are the
+// rebuilt ones; the transaction holds the write lock from its start
+// (BEGIN IMMEDIATE), so no other process changes them in between.
 func flushIndexRows(ctx context.Context, tx *sql.Tx, rows []sqlcommon.IndexRow) error {
-	rebuilt, err := tracesWhere(ctx, tx, rows, "rebuilt")
-	if err != nil {
+	written := make(map[store.TraceID]bool, len(rows))
+	if err := upsertIndexRows(ctx, tx, false, rows, written); err != nil {
 		return err
 	}
-	if len(rebuilt) == 0 {
-		return upsertIndexRows(ctx, tx, false, rows)
+	if len(written) == len(rows) {
+		return nil
 	}
-	merge := make([]sqlcommon.IndexRow, 0, len(rows))
+	var rebuilt []store.TraceID
 	for _, r := range rows {
-		if !rebuilt[r.TraceID] {
-			merge = append(merge, r)
+		if !written[r.TraceID] {
+			rebuilt = append(rebuilt, r.TraceID)
 		}
 	}
-	if err := upsertIndexRows(ctx, tx, false, merge); err != nil {
-		return err
-	}
-	return recomputeIndexRows(ctx, tx, slices.Collect(maps.Keys(rebuilt)), nil)
+	return recomputeIndexRows(ctx, tx, rebuilt, nil)
 }
 
 // HeldTraceIndexRows is how many traces' index rows WriteSpansHoldIndex
@@ -215,7 +178,10 @@ func (db *DB) indexTx(ctx context.Context, op string, f func(*sql.Tx) error) err
 	return nil
 }
 
-func upsertIndexRows(ctx context.Context, tx *sql.Tx, replace bool, rows []sqlcommon.IndexRow) error {
+// upsertIndexRows merges rows into trace_index (replaces them when
+// replace). With written set, rows are not merged into rebuilt ones
+// (flushIndexRows), and written gets the traces that were.
+func upsertIndexRows(ctx context.Context, tx *sql.Tx, replace bool, rows []sqlcommon.IndexRow, written map[store.TraceID]bool) error {
 	stmts := map[int]*sql.Stmt{} // by rows bound: indexRowsPerStatement, then 1 for the tail
 	defer func() {
 		for _, st := range stmts {
@@ -231,7 +197,11 @@ func upsertIndexRows(ctx context.Context, tx *sql.Tx, replace bool, rows []sqlco
 		st, ok := stmts[n]
 		if !ok {
 			var err error
-			if st, err = tx.PrepareContext(ctx, indexUpsertSQL(n, replace)); err != nil {
+			q := indexUpsertSQL(n, replace)
+			if written != nil {
+				q += ` WHERE NOT trace_index.rebuilt RETURNING trace_id`
+			}
+			if st, err = tx.PrepareContext(ctx, q); err != nil {
 				return fmt.Errorf("trace index: %w", err)
 			}
 			stmts[n] = st
@@ -240,12 +210,35 @@ func upsertIndexRows(ctx context.Context, tx *sql.Tx, replace bool, rows []sqlco
 		for i := range n {
 			args = append(args, rows[i].IndexArgs()...)
 		}
-		if _, err := st.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("trace index: %w", err)
+		if written == nil {
+			if _, err := st.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("trace index: %w", err)
+			}
+		} else {
+			found, err := st.QueryContext(ctx, args...)
+			if err == nil {
+				err = addTraceIDs(found, written)
+			}
+			if err != nil {
+				return fmt.Errorf("trace index: %w", err)
+			}
 		}
 		rows = rows[n:]
 	}
 	return nil
+}
+
+// addTraceIDs adds the trace ids rows holds to ids, and closes rows.
+func addTraceIDs(rows *sql.Rows, ids map[store.TraceID]bool) error {
+	defer rows.Close()
+	for rows.Next() {
+		var id []byte
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		ids[store.TraceID(id)] = true
+	}
+	return rows.Err()
 }
 
 // recomputeIndexRows sets the rows of ids from their stored spans (those
@@ -279,7 +272,7 @@ func recomputeIndexRows(ctx context.Context, tx *sql.Tx, ids []store.TraceID, fr
 			return fmt.Errorf("trace index: read traces: %w", err)
 		}
 	}
-	if err := upsertIndexRows(ctx, tx, true, sqlcommon.IndexRows(spans, nil)); err != nil {
+	if err := upsertIndexRows(ctx, tx, true, sqlcommon.IndexRows(spans, nil), nil); err != nil {
 		return err
 	}
 	// Mark the rows recomputed (flushIndexRows).

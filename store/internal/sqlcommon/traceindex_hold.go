@@ -23,13 +23,15 @@ import (
 // write-ahead log keeps each record until the trace index rows derived
 // from it are stored) may hold back the rows of traces the table does not
 // have yet: the parts that follow within the hold merge in memory, and the
-// row is inserted once, at the next flush. A trace that already has a row
-// is merged at once, as before. So a stored row is never missing a part
-// that a held one has — a trace read bounds its days by the row and would
-// miss the held part's spans — and a trace without a row is read the old
-// way, from every day. What waits is only the trace's appearance in trace
-// search, for at most the flush interval, and the stores' own searches
-// flush first, so a search in the process that wrote the spans sees them.
+// row is inserted once, at the next flush. On PostgreSQL a trace that
+// already has a row is merged at once, as before, so a stored row is never
+// missing a part that a held one has — a trace read bounds its days by the
+// row and would miss the held part's spans — and a trace without a row is
+// read the old way, from every day. (SQLite's trace reads do not use the
+// row, so it holds every row: store/sqlite/traceindex.go.) What waits is
+// only the trace's appearance in trace search, for at most the flush
+// interval, and the stores' own searches flush first, so a search in the
+// process that wrote the spans sees them.
 //
 // Merging is associative and commutative (traceindex.go), so a held row
 // merged later, by this process or into a row another process inserted
