@@ -19,10 +19,10 @@ import (
 // unnest(...) ON CONFLICT DO UPDATE costs the server about 4 µs a row more
 // than a binary COPY of the same rows, and the client ~2 µs more to bind
 // sixteen arrays (docs/PERFORMANCE.md, "New traces' index rows by COPY"):
-// on ten-span traces that is a third of what the index adds to a span.
-// But COPY cannot merge, and a row can be new only to the writer's
-// knowledge: another process, a rebuild or a trace part older than what
-// the writer remembers may have stored it. Then the COPY fails with a
+// on ten-span traces that was about two fifths of what the index added to
+// a span. But COPY cannot merge, and a row can be new only to the
+// writer's knowledge: another process, a rebuild or a trace part older
+// than what the writer remembers may have stored it. Then the COPY fails with a
 // duplicate key, and the rows are merged instead: a write redoes its batch
 // staged (writeTraceIndex), a flush rolls back to a savepoint.
 //
