@@ -16,8 +16,8 @@ import (
 )
 
 // New traces' index rows are COPYed, not upserted. INSERT ... SELECT FROM
-// unnest(...) ON CONFLICT DO UPDATE costs the server about 4 µs a row more
-// than a binary COPY of the same rows, and the client ~2 µs more to bind
+// unnest(...) ON CONFLICT DO UPDATE costs the server 2–4 µs a row more
+// than a binary COPY of the same rows, and the client ~4 µs more to bind
 // sixteen arrays (docs/PERFORMANCE.md, "New traces' index rows by COPY"):
 // on ten-span traces that was about two fifths of what the index added to
 // a span. But COPY cannot merge, and a row can be new only to the
