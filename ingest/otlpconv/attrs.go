@@ -21,7 +21,7 @@ func (st *state) encodeMap(m pcommon.Map, so *spanObs, ro *resourceObs) store.At
 	st.beginObject()
 	st.objPdata, st.isWire = m, false
 	for k, v := range m.All() {
-		st.entry(k, fromPdata(v), so, ro)
+		st.entry(k, fromPdata(v), so, ro, nil)
 	}
 	return st.endObject()
 }
@@ -34,8 +34,13 @@ func (st *state) encodeWire(kvs []ref, so *spanObs, ro *resourceObs) store.Attri
 	st.beginObject()
 	st.objWire, st.isWire = kvs, true
 	for _, kv := range kvs {
-		k, v := keyValue(st.wire.str(kv))
-		st.entry(k, v, so, ro)
+		b := st.wire.str(kv)
+		if st.memo != nil && !st.memo.off && len(b) <= memoMaxBytes {
+			st.memoEntryFor(b, so, ro)
+			continue
+		}
+		k, v := keyValue(b)
+		st.entry(k, v, so, ro, nil)
 	}
 	return st.endObject()
 }
@@ -102,6 +107,9 @@ type dbLookup struct {
 	done bool
 	kind dbKind
 	dbms sqllexer.DBMSType
+	// The memo's number for kind and dbms (stmtClass), once asked.
+	classed bool
+	class   uint8
 }
 
 // statementKind returns statementKind of the object being encoded.
@@ -113,8 +121,31 @@ func (st *state) statementKind() (dbKind, sqllexer.DBMSType) {
 	return st.db.kind, st.db.dbms
 }
 
-// entry encodes one top-level attribute.
-func (st *state) entry(k string, v attrValue, so *spanObs, ro *resourceObs) {
+// observation is what derivation reads of one top-level attribute: its
+// value (redacted, where derivation reads the redacted value) unless the
+// key is denied, and a statement redaction changed, as sent and as stored.
+type observation struct {
+	value             attrValue
+	observed, changed bool // changed: value is the redacted one
+	stmtRaw, stmtOut  string
+}
+
+// observe feeds obs of key k to so or ro, whichever is set.
+func (st *state) observe(so *spanObs, ro *resourceObs, obs observation, k string) {
+	switch {
+	case so != nil:
+		if obs.stmtRaw != "" && so.stmtRaw == "" {
+			so.stmtRaw, so.stmtOut = obs.stmtRaw, obs.stmtOut
+		}
+		st.c.observeSpan(so, k, obs.value)
+	case ro != nil:
+		st.c.observeResource(ro, k, obs.value)
+	}
+}
+
+// entry encodes one top-level attribute; what it observed goes to out
+// when that is not nil (the memo's).
+func (st *state) entry(k string, v attrValue, so *spanObs, ro *resourceObs, out *observation) {
 	buf := st.obj
 	red := st.c.red
 	denied := red.denied(k)
@@ -127,18 +158,19 @@ func (st *state) entry(k string, v attrValue, so *spanObs, ro *resourceObs) {
 		isStr = true
 		str, strCut, changed = st.scrubTop(k, v.str)
 	}
-	if (so != nil || ro != nil) && !denied {
-		ov := v
+	if !denied && (so != nil || ro != nil || out != nil) {
+		// Worked out for the memo even for an object nobody derives from
+		// (an event's): it may replay it for a span's.
+		obs := observation{value: v, observed: true}
 		if changed && st.c.derivesFrom(k) {
-			ov = strValue(str)
+			obs.value, obs.changed = strValue(str), true
 		}
-		if so != nil {
-			if changed && so.stmtRaw == "" && (k == keyDBQueryText || k == keyDBStatement) {
-				so.stmtRaw, so.stmtOut = v.str, str
-			}
-			st.c.observeSpan(so, k, ov)
-		} else {
-			st.c.observeResource(ro, k, ov)
+		if changed && isStatementKey(k) {
+			obs.stmtRaw, obs.stmtOut = v.str, str
+		}
+		st.observe(so, ro, obs, k)
+		if out != nil {
+			*out = obs
 		}
 	}
 	if !st.objEmpty {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -79,7 +80,10 @@ func BenchmarkDecode(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		body []byte
-	}{{"protobuf-direct", pb}, {"protobuf-direct-sampled", spb}, {"protobuf-direct-sdk", sdkOrder(b, pb)}} {
+	}{
+		{"protobuf-direct", pb}, {"protobuf-direct-sampled", spb}, {"protobuf-direct-sdk", sdkOrder(b, pb)},
+		{"protobuf-direct-unique", uniqueValues(b, td)},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bc.body)))
 			b.ReportAllocs()
@@ -121,6 +125,38 @@ func BenchmarkDecode(b *testing.B) {
 		}
 		b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "spans/s")
 	})
+}
+
+// uniqueValues is td marshalled with every attribute value of every span
+// made unique — a suffix on strings, an offset on integers — so that no
+// attribute repeats (but a boolean's): the worst case of ConvertProto's attribute memo,
+// which pays its look-ups and remembers nothing useful.
+// protobuf-direct-unique against protobuf-direct is that cost.
+func uniqueValues(tb testing.TB, td ptrace.Traces) []byte {
+	u := ptrace.NewTraces()
+	td.CopyTo(u)
+	n := 0
+	for _, rs := range u.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, sp := range ss.Spans().All() {
+				for _, v := range sp.Attributes().All() {
+					n++
+					switch v.Type() {
+					case pcommon.ValueTypeStr:
+						v.SetStr(fmt.Sprintf("%s-%d", v.Str(), n))
+					case pcommon.ValueTypeInt:
+						v.SetInt(v.Int() + int64(n)<<20)
+					}
+				}
+			}
+		}
+	}
+	var pm ptrace.ProtoMarshaler
+	b, err := pm.MarshalTraces(u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }
 
 // BenchmarkRedact is the cost of redaction on spans that need it most:

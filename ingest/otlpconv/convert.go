@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -30,6 +31,7 @@ type Converter struct {
 	// keepOriginal: a templated span name as sent may be kept
 	// (OriginalNameKey), neither it nor a URL key being denied.
 	keepOriginal bool
+	memos        sync.Pool // *attrMemo, ConvertProto's (memo.go)
 }
 
 // NewConverter returns a Converter, or an error when opts are unusable.
@@ -172,7 +174,8 @@ type state struct {
 	borrowed bool
 	kept     map[string]string
 	wire     wireScratch
-	nameBuf  []byte // spanname.Append's scratch
+	nameBuf  []byte    // spanname.Append's scratch
+	memo     *attrMemo // ConvertProto's; nil for Convert
 }
 
 func (st *state) reject(r Reason) { st.res.rejected[r]++ }

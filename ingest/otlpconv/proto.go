@@ -26,6 +26,8 @@ func (c *Converter) ConvertProto(b []byte) ([]store.Span, Result, error) {
 	// A payload pdata refuses is refused whole: the rows built up to the
 	// bad field are dropped with it.
 	st := c.newState(0)
+	st.memo = c.getMemo()
+	defer c.putMemo(st.memo)
 	st.borrowed = true
 	st.wire.body = src
 	if len(src) > 0 {

@@ -2,12 +2,14 @@ package otlpconv_test
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,11 +205,96 @@ func richTraces() ptrace.Traces {
 	return td
 }
 
+// repeatTraces repeats attributes byte for byte where their entries
+// depend on where they stand, for ConvertProto's attribute memo (memo.go):
+// one statement under several database systems, and in an object without
+// one; attributes met first in a resource or an event, then in a span,
+// whose derivation reads them; cut, repaired, denied and redacted values
+// met again.
+func repeatTraces() ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	res := rs.Resource().Attributes()
+	res.PutStr("service.name", "svc")
+	res.PutStr("tenant.id", "acme")
+	res.PutStr("org", "initech")
+	ss := rs.ScopeSpans().AppendEmpty()
+	// Scrubbed three ways: "ada" is a string to MySQL, a name to
+	// PostgreSQL, and Redis keeps the first two words.
+	const stmt = `SELECT a FROM t WHERE id = 12345 AND name = "ada" -- 0123456789`
+	shared := func(a pcommon.Map) {
+		a.PutStr("tenant.id", "acme")
+		a.PutStr("org", "initech")
+		a.PutStr("user", "ada")
+		a.PutStr("peer.service", "billing-with-a-long-name")
+		a.PutStr("a-key-longer-than-sixteen-bytes", "v")
+		a.PutStr("note", "a\x00b\xff")
+		a.PutStr("url.full", "https://u:p@h/p?token=abc")
+		a.PutStr("http.route", "/users/{id}")
+		a.PutInt("app.bytes", 120)
+		a.PutInt("http.response.body.size", 4096)
+	}
+	for i, sys := range []struct{ key, value string }{
+		{"db.system", "postgresql"},
+		{"db.system", "mysql"},
+		{"db.system.name", "redis"},
+		{"db.system", "mongodb"},
+		{"", ""},
+		{"db.system", "postgresql"},
+	} {
+		sp := ss.Spans().AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{9, byte(i)})
+		sp.SetSpanID(pcommon.SpanID{1, byte(i)})
+		sp.SetName("query")
+		sp.SetKind(ptrace.SpanKindClient)
+		sp.SetStartTimestamp(otlptest.Base + pcommon.Timestamp(i))
+		sp.SetEndTimestamp(otlptest.Base + 1000)
+		a := sp.Attributes()
+		if sys.key != "" {
+			a.PutStr(sys.key, sys.value)
+		}
+		a.PutStr("db.statement", stmt)
+		a.PutStr("db.query.text", stmt)
+		if i%2 == 0 {
+			// The shared attributes in an event first: nothing derives
+			// from an event's, the next span's must be derived.
+			shared(sp.Events().AppendEmpty().Attributes())
+		} else {
+			shared(a)
+		}
+	}
+	return td
+}
+
+// manyTraces holds more distinct attributes than the memo remembers
+// (memoMaxEntries), half of every span's repeating, so that the memo stays
+// on and fills up.
+func manyTraces() ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "svc")
+	ss := rs.ScopeSpans().AppendEmpty()
+	for i := range 300 {
+		sp := ss.Spans().AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{7, byte(i >> 8), byte(i)})
+		sp.SetSpanID(pcommon.SpanID{7, byte(i >> 8), byte(i)})
+		sp.SetName("op")
+		sp.SetStartTimestamp(otlptest.Base)
+		sp.SetEndTimestamp(otlptest.Base + 1000)
+		a := sp.Attributes()
+		for k := range 5 {
+			a.PutStr(fmt.Sprintf("common.%d", k), "value")
+			a.PutInt(fmt.Sprintf("unique.%d", k), int64(i))
+		}
+	}
+	return td
+}
+
 // protoDiffSeeds are the seeds of FuzzProtoDecoderMatchesPdata.
 func protoDiffSeeds(tb testing.TB) [][]byte {
 	var pm ptrace.ProtoMarshaler
 	var seeds [][]byte
-	for _, td := range []ptrace.Traces{otlptest.FeedTraces(100, 1), richTraces(), weightTraces()} {
+	for _, td := range []ptrace.Traces{otlptest.FeedTraces(100, 1), richTraces(), weightTraces(), repeatTraces(), manyTraces()} {
 		b, err := pm.MarshalTraces(td)
 		if err != nil {
 			tb.Fatal(err)
@@ -237,8 +324,49 @@ func TestProtoDecoderMatchesPdata(t *testing.T) {
 	for _, c := range differentialConverters(t) {
 		for _, s := range protoDiffSeeds(t) {
 			checkSameAsPdata(t, c, s)
+			checkSameAsPdata(t, c, twice(s))
 		}
 	}
+}
+
+// TestConvertProtoConcurrent converts different requests at once through
+// one Converter, whose attribute memos are pooled: each must come out as
+// it does alone (run with -race in CI).
+func TestConvertProtoConcurrent(t *testing.T) {
+	c := differentialConverters(t)[1]
+	seeds := protoDiffSeeds(t)
+	type result struct {
+		rows []store.Span
+		res  otlpconv.Result
+		err  error
+	}
+	want := make([]result, len(seeds))
+	for i, s := range seeds {
+		rows, res, err := c.ConvertProto(twice(s))
+		want[i] = result{rows, res, err}
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for round := range 20 {
+				i := (g*7 + round) % len(seeds)
+				rows, res, err := c.ConvertProto(twice(seeds[i]))
+				if (err == nil) != (want[i].err == nil) || !reflect.DeepEqual(rows, want[i].rows) || !reflect.DeepEqual(res, want[i].res) {
+					t.Errorf("seed %d converted concurrently differs from alone", i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// twice is body followed by itself: one request of both requests'
+// resources (protobuf concatenates repeated fields), so every attribute
+// of the second half repeats one of the first byte for byte and
+// ConvertProto's memo replays it.
+func twice(body []byte) []byte {
+	return append(bytes.Clone(body), body...)
 }
 
 // FuzzProtoDecoderMatchesPdata holds ConvertProto to pdata's decoder and
@@ -252,6 +380,7 @@ func FuzzProtoDecoderMatchesPdata(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, c := range convs {
 			checkSameAsPdata(t, c, body)
+			checkSameAsPdata(t, c, twice(body))
 		}
 	})
 }
