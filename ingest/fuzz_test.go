@@ -128,6 +128,29 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	}
 }
 
+// BenchmarkGRPCExport is BenchmarkHandler's protobuf case through the
+// OTLP gRPC service's handler, without the network or gRPC's own framing:
+// decode, convert, queue and group commit into a no-op writer, from the
+// message bytes gRPC hands over.
+func BenchmarkGRPCExport(b *testing.B) {
+	body := protoBody(b, otlptest.FeedTraces(100, 1))
+	r, err := New(DefaultConfig(), nopWriter{}, nil, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	g := &grpcServer{r: r}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := g.export(ctx, &rawMessage{b: body}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "spans/s")
+}
+
 // BenchmarkHandler measures the HTTP path without the network or a store:
 // read, decode, convert, queue and group commit into a no-op writer, for
 // 100-span feed requests.

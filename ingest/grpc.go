@@ -17,8 +17,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/types/known/durationpb"
-
-	"github.com/tailscope/tailscope/ingest/otlpconv"
 )
 
 // RegisterGRPC registers the OTLP trace service on s. Build s with
@@ -132,8 +130,8 @@ type grpcServer struct {
 	r *Receiver
 }
 
-// export implements the OTLP trace service: decode (under a decode slot),
-// convert, commit, answer.
+// export implements the OTLP trace service: decode into rows (under a
+// decode slot), commit, answer.
 func (g *grpcServer) export(ctx context.Context, in *rawMessage) (*rawMessage, error) {
 	r := g.r
 	tenant, authOK := r.caller(grpcAuthorization(ctx))
@@ -154,14 +152,18 @@ func (g *grpcServer) export(ctx context.Context, in *rawMessage) (*rawMessage, e
 		})
 	}
 	defer release()
-	td, err := otlpconv.DecodeProto(in.b)
-	in.b = nil // pdata copied what it keeps
+	// Straight into rows, as OTLP/HTTP protobuf is: the same rows and
+	// errors as pdata's decoder and Convert (FuzzProtoDecoderMatchesPdata).
+	rows, res, err := r.conv.ConvertProto(in.b)
+	in.b = nil // the rows do not alias it
+	release()
 	if err != nil {
-		release()
 		r.m.requests.WithLabelValues(protoGRPC, outcomeBadRequest).Inc()
 		return nil, status.Error(codes.InvalidArgument, statusMessage(err.Error()))
 	}
-	res, err := r.export(ctx, protoGRPC, td, tenant, release)
+	if err = r.admitCount(protoGRPC, res.Spans); err == nil {
+		res, err = r.submit(ctx, protoGRPC, rows, tenant, res)
+	}
 	switch {
 	case errors.Is(err, errTooManySpans):
 		r.m.requests.WithLabelValues(protoGRPC, outcomeTooLarge).Inc()
