@@ -79,7 +79,7 @@ func (b *indexBatch) write(ctx context.Context, tx *sql.Tx, spans []store.Span) 
 		// a row — a probe a trace — is saved.
 		b.held, rows = rows, nil
 	}
-	if err := upsertIndexRows(ctx, tx, false, rows, nil); err != nil {
+	if _, err := upsertIndexRows(ctx, tx, false, rows, false); err != nil {
 		return err
 	}
 	if len(b.resent) == 0 {
@@ -120,21 +120,24 @@ func (db *DB) FlushTraceIndex(ctx context.Context) error {
 // every stored span, held ones too — another process's rebuild after a
 // crash counts the spans whose rows this process holds — so those traces
 // are recomputed again instead. The upsert skips them (DO UPDATE … WHERE
-// NOT rebuilt) and returns the traces it wrote, so the rest are the
-// rebuilt ones; the transaction holds the write lock from its start
-// (BEGIN IMMEDIATE), so no other process changes them in between.
+// NOT rebuilt); a statement that wrote fewer rows than it bound had some
+// (nearly never), and those are the ones of its traces still marked
+// rebuilt. The transaction holds the write lock from its start (BEGIN
+// IMMEDIATE), so no other process changes them in between.
 func flushIndexRows(ctx context.Context, tx *sql.Tx, rows []sqlcommon.IndexRow) error {
-	written := make(map[store.TraceID]bool, len(rows))
-	if err := upsertIndexRows(ctx, tx, false, rows, written); err != nil {
+	short, err := upsertIndexRows(ctx, tx, false, rows, true)
+	if err != nil || len(short) == 0 {
 		return err
 	}
-	if len(written) == len(rows) {
-		return nil
-	}
 	var rebuilt []store.TraceID
-	for _, r := range rows {
-		if !written[r.TraceID] {
-			rebuilt = append(rebuilt, r.TraceID)
+	for chunk := range slices.Chunk(short, idChunk) {
+		a := sqlcommon.NewArgs(sqlcommon.SQLite)
+		found, err := tx.QueryContext(ctx, `SELECT trace_id FROM trace_index WHERE rebuilt AND `+a.InTraceIDs("trace_id", chunk), a.Vals...)
+		if err == nil {
+			rebuilt, err = appendTraceIDs(rebuilt, found)
+		}
+		if err != nil {
+			return fmt.Errorf("trace index: rebuilt rows: %w", err)
 		}
 	}
 	return recomputeIndexRows(ctx, tx, rebuilt, nil)
@@ -179,9 +182,10 @@ func (db *DB) indexTx(ctx context.Context, op string, f func(*sql.Tx) error) err
 }
 
 // upsertIndexRows merges rows into trace_index (replaces them when
-// replace). With written set, rows are not merged into rebuilt ones
-// (flushIndexRows), and written gets the traces that were.
-func upsertIndexRows(ctx context.Context, tx *sql.Tx, replace bool, rows []sqlcommon.IndexRow, written map[store.TraceID]bool) error {
+// replace). With guard set, rows are not merged into rebuilt ones
+// (flushIndexRows), and short gets the traces of every statement that
+// wrote fewer rows than it bound: those rows include the skipped ones.
+func upsertIndexRows(ctx context.Context, tx *sql.Tx, replace bool, rows []sqlcommon.IndexRow, guard bool) (short []store.TraceID, _ error) {
 	stmts := map[int]*sql.Stmt{} // by rows bound: indexRowsPerStatement, then 1 for the tail
 	defer func() {
 		for _, st := range stmts {
@@ -198,11 +202,11 @@ func upsertIndexRows(ctx context.Context, tx *sql.Tx, replace bool, rows []sqlco
 		if !ok {
 			var err error
 			q := indexUpsertSQL(n, replace)
-			if written != nil {
-				q += ` WHERE NOT trace_index.rebuilt RETURNING trace_id`
+			if guard {
+				q += ` WHERE NOT trace_index.rebuilt`
 			}
 			if st, err = tx.PrepareContext(ctx, q); err != nil {
-				return fmt.Errorf("trace index: %w", err)
+				return nil, fmt.Errorf("trace index: %w", err)
 			}
 			stmts[n] = st
 		}
@@ -210,35 +214,35 @@ func upsertIndexRows(ctx context.Context, tx *sql.Tx, replace bool, rows []sqlco
 		for i := range n {
 			args = append(args, rows[i].IndexArgs()...)
 		}
-		if written == nil {
-			if _, err := st.ExecContext(ctx, args...); err != nil {
-				return fmt.Errorf("trace index: %w", err)
-			}
-		} else {
-			found, err := st.QueryContext(ctx, args...)
-			if err == nil {
-				err = addTraceIDs(found, written)
-			}
-			if err != nil {
-				return fmt.Errorf("trace index: %w", err)
+		res, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return nil, fmt.Errorf("trace index: %w", err)
+		}
+		if guard {
+			// SQLite counts a row an upsert inserted or updated, not
+			// one its DO UPDATE … WHERE skipped.
+			if wrote, err := res.RowsAffected(); err != nil || wrote < int64(n) {
+				for _, r := range rows[:n] {
+					short = append(short, r.TraceID)
+				}
 			}
 		}
 		rows = rows[n:]
 	}
-	return nil
+	return short, nil
 }
 
-// addTraceIDs adds the trace ids rows holds to ids, and closes rows.
-func addTraceIDs(rows *sql.Rows, ids map[store.TraceID]bool) error {
+// appendTraceIDs appends the trace ids rows holds to ids, and closes rows.
+func appendTraceIDs(ids []store.TraceID, rows *sql.Rows) ([]store.TraceID, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var id []byte
 		if err := rows.Scan(&id); err != nil {
-			return err
+			return ids, err
 		}
-		ids[store.TraceID(id)] = true
+		ids = append(ids, store.TraceID(id))
 	}
-	return rows.Err()
+	return ids, rows.Err()
 }
 
 // recomputeIndexRows sets the rows of ids from their stored spans (those
@@ -272,7 +276,7 @@ func recomputeIndexRows(ctx context.Context, tx *sql.Tx, ids []store.TraceID, fr
 			return fmt.Errorf("trace index: read traces: %w", err)
 		}
 	}
-	if err := upsertIndexRows(ctx, tx, true, sqlcommon.IndexRows(spans, nil), nil); err != nil {
+	if _, err := upsertIndexRows(ctx, tx, true, sqlcommon.IndexRows(spans, nil), false); err != nil {
 		return err
 	}
 	// Mark the rows recomputed (flushIndexRows).
