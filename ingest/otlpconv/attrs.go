@@ -92,7 +92,7 @@ func (st *state) beginObject() {
 	// at most one chunk's worth is wasted.
 	buf := st.arena
 	if cap(buf)-len(buf) < minFree {
-		buf = make([]byte, 0, byteChunk)
+		buf = st.newChunk(0)
 	}
 	st.objStart = len(buf)
 	st.obj = append(buf, '{')
@@ -131,7 +131,7 @@ type observation struct {
 }
 
 // observe feeds obs of key k to so or ro, whichever is set.
-func (st *state) observe(so *spanObs, ro *resourceObs, obs observation, k string) {
+func (st *state) observe(so *spanObs, ro *resourceObs, obs *observation, k string) {
 	switch {
 	case so != nil:
 		if obs.stmtRaw != "" && so.stmtRaw == "" {
@@ -168,7 +168,7 @@ func (st *state) entry(k string, v attrValue, so *spanObs, ro *resourceObs, out 
 		if changed && isStatementKey(k) {
 			obs.stmtRaw, obs.stmtOut = v.str, str
 		}
-		st.observe(so, ro, obs, k)
+		st.observe(so, ro, &obs, k)
 		if out != nil {
 			*out = obs
 		}

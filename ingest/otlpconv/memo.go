@@ -125,7 +125,20 @@ type attrMemo struct {
 	lookups int // in the current window
 	hits    int
 	off     bool
+
+	// wire is the request's scratch, pooled with the memo so that its
+	// lists do not grow from nothing in every request.
+	wire wireScratch
+
+	// kept is the request's interned strings (state.intern), pooled with
+	// the memo so that a request does not build a map of its own.
+	kept map[string]string
 }
+
+// memoMaxKept is the most interned strings a pooled map keeps room for:
+// a request that interned more drops its map rather than have every
+// later request clear a big one.
+const memoMaxKept = 256
 
 // getMemo returns an empty memo, from the pool when it has one.
 func (c *Converter) getMemo() *attrMemo {
@@ -146,9 +159,25 @@ func (c *Converter) putMemo(m *attrMemo) {
 		m.gen = 1
 	}
 	clear(m.extras)
+	kept := m.kept
+	if len(kept) > memoMaxKept {
+		kept = nil
+	}
+	clear(kept) // the rows hold the strings; the map must not
+	w := m.wire
 	*m = attrMemo{seed: m.seed, gen: m.gen, slots: m.slots, hashes: m.hashes[:0], entries: m.entries[:0],
-		extras: m.extras[:0], buf: m.buf[:0]}
+		extras: m.extras[:0], buf: m.buf[:0], kept: kept,
+		wire: wireScratch{kvs: reuse(w.kvs), scopes: reuse(w.scopes), events: reuse(w.events), links: reuse(w.links)}}
 	c.memos.Put(m)
+}
+
+// reuse empties a scratch list for the next request, or drops it when one
+// request made it much longer than most need.
+func reuse[T any](s []T) []T {
+	if cap(s) > memoMaxEntries {
+		return nil
+	}
+	return s[:0]
 }
 
 // find returns the index of the entry of message b (hash h) and true, or
@@ -178,7 +207,7 @@ func (st *state) memoEntryFor(b string, so *spanObs, ro *resourceObs) {
 		m.lookups, m.hits = 0, 0
 	}
 	h := maphash.String(m.seed, b)
-	i, found := m.find(&st.wire, b, h)
+	i, found := m.find(st.wire, b, h)
 	if found {
 		e := &m.entries[i]
 		if e.class == 0 || e.class == st.stmtClass() {
@@ -257,7 +286,7 @@ func (st *state) replay(e *memoEntry, b string, so *spanObs, ro *resourceObs) {
 			}
 			obs.stmtRaw, obs.stmtOut = x.stmtRaw, x.stmtOut
 		}
-		st.observe(so, ro, obs, e.key.in(b))
+		st.observe(so, ro, &obs, e.key.in(b))
 	}
 	buf := st.obj
 	if !st.objEmpty {

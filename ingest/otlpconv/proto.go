@@ -27,8 +27,14 @@ func (c *Converter) ConvertProto(b []byte) ([]store.Span, Result, error) {
 	// bad field are dropped with it.
 	st := c.newState(0)
 	st.memo = c.getMemo()
+	if st.memo.kept == nil {
+		st.memo.kept = make(map[string]string, 32)
+	}
+	st.kept = st.memo.kept // emptied with the memo
 	defer c.putMemo(st.memo)
 	st.borrowed = true
+	st.chunk = chunkFor(len(b))
+	st.wire = &st.memo.wire
 	st.wire.body = src
 	if len(src) > 0 {
 		st.wire.base = uintptr(unsafe.Pointer(unsafe.SliceData(b)))
@@ -110,7 +116,7 @@ func (w *wireScratch) str(r ref) string { return w.body[r.off : r.off+r.n] }
 
 // resourceSpans checks one ResourceSpans message and appends its rows.
 func (st *state) resourceSpans(dst []store.Span, b string) ([]store.Span, error) {
-	w := &st.wire
+	w := st.wire
 	w.kvs, w.scopes = w.kvs[:0], w.scopes[:0]
 	var (
 		f, g field
@@ -196,7 +202,7 @@ func (st *state) resourceSpans(dst []store.Span, b string) ([]store.Span, error)
 // events and links are checked as they are met, so that a span the row
 // rules refuse is checked whole too.
 func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) ([]store.Span, error) {
-	w := &st.wire
+	w := st.wire
 	w.kvs, w.events, w.links = w.kvs[:0], w.events[:0], w.links[:0]
 	var (
 		h    spanHead

@@ -224,24 +224,43 @@ var (
 // nextField reads the field at pos of message b per sp.
 func nextField(b string, pos int, sp fieldSpec) (field, int, error) {
 	// Fast path: a one-byte tag of a known field of its declared type,
-	// with a one-byte length or varint: nearly every field of a span.
+	// with a length of one or two bytes, a one-byte varint or a fixed64:
+	// nearly every field of a span.
 	if pos+1 < len(b) {
 		if tag := b[pos]; tag < 0x80 && tag >= 8 {
 			num, wt := int32(tag>>3), int8(tag&7)
 			if int(num) < len(sp) && sp[num] == wt+1 {
-				if c := b[pos+1]; c < 0x80 {
-					switch wt {
-					case wireLen:
-						if end := pos + 2 + int(c); end <= len(b) {
-							return field{num: num, wt: wt, s: b[pos+2 : end]}, end, nil
-						}
-					case wireVarint:
+				c := b[pos+1]
+				switch wt {
+				case wireLen:
+					n, at := int(c), pos+2
+					if c >= 0x80 && pos+2 < len(b) && b[pos+2] < 0x80 {
+						n, at = int(c&0x7F)|int(b[pos+2])<<7, pos+3
+					}
+					if end := at + n; (c < 0x80 || at == pos+3) && end <= len(b) {
+						return field{num: num, wt: wt, s: b[at:end]}, end, nil
+					}
+				case wireVarint:
+					if c < 0x80 {
 						return field{num: num, wt: wt, u: uint64(c)}, pos + 2, nil
+					}
+				case wireI64:
+					if pos+9 <= len(b) {
+						v := b[pos+1 : pos+9]
+						u := uint64(v[0]) | uint64(v[1])<<8 | uint64(v[2])<<16 | uint64(v[3])<<24 |
+							uint64(v[4])<<32 | uint64(v[5])<<40 | uint64(v[6])<<48 | uint64(v[7])<<56
+						return field{num: num, wt: wt, u: u}, pos + 9, nil
 					}
 				}
 			}
 		}
 	}
+	return nextFieldSlow(b, pos, sp)
+}
+
+// nextFieldSlow is nextField without its fast path: any tag, length or
+// varint (TestNextFieldFastPath holds the two to the same answers).
+func nextFieldSlow(b string, pos int, sp fieldSpec) (field, int, error) {
 	num, wt, pos, err := consumeTag(b, pos)
 	if err != nil {
 		return field{}, 0, err
