@@ -251,7 +251,17 @@ func TestMigrateConcurrently(t *testing.T) {
 // TestHeldFlushAfterRebuild: two processes on one database; one rebuilds
 // rows whose spans the other holds index rows for
 // (storetest.HeldFlushAfterRebuild).
+// The holder runs with its look-ups on (the first minute after opening)
+// and off (later: storedOrSeen).
 func TestHeldFlushAfterRebuild(t *testing.T) {
-	url := testenv.FreshPostgres(t)
-	storetest.HeldFlushAfterRebuild(t, open(t, url), open(t, url))
+	for _, lookUps := range []bool{true, false} {
+		t.Run(fmt.Sprintf("look-ups=%v", lookUps), func(t *testing.T) {
+			url := testenv.FreshPostgres(t)
+			a, b := open(t, url), open(t, url)
+			if !lookUps {
+				b.lookUps = newLookUps(time.Time{}, lookUpWindow)
+			}
+			storetest.HeldFlushAfterRebuild(t, a, b)
+		})
+	}
 }

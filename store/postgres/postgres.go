@@ -61,8 +61,12 @@ type DB struct {
 	// FlushTraceIndex (sqlcommon/traceindex_hold.go).
 	hold *sqlcommon.IndexHold
 	// fresh remembers the traces this process indexed lately, so a
-	// batch of new ones is COPYed (traceindex_copy.go).
+	// batch of new ones is COPYed (traceindex_copy.go) and a held write
+	// need not look them up (storedOrSeen).
 	fresh *freshTraces
+	// lookUps says whether a held write looks up the traces it has not
+	// seen (storedOrSeen).
+	lookUps *lookUps
 
 	stop      chan struct{}
 	done      sync.WaitGroup
@@ -138,6 +142,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		names:   sqlcommon.NewNameRegistry(),
 		hold:    sqlcommon.NewIndexHold(),
 		fresh:   newFreshTraces(freshGeneration),
+		lookUps: newLookUps(time.Now(), lookUpWindow),
 	}
 	db.Records = db.records()
 	if err := db.maintainPartitions(ctx); err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -70,13 +72,91 @@ func (db *DB) writeTraceIndex(ctx context.Context, tx pgx.Tx, spans []store.Span
 		return upsertIndexRows(ctx, tx, indexMergeSQL, rows)
 	}
 	merge, hd, err := hold.Split(rows, func(rows []sqlcommon.IndexRow) (map[store.TraceID]bool, error) {
-		return storedTraces(ctx, tx, rows)
+		return db.storedOrSeen(ctx, tx, rows)
 	})
 	if err != nil {
 		return err
 	}
 	*held = append(*held, hd...)
 	return upsertIndexRows(ctx, tx, indexMergeSQL, merge)
+}
+
+// storedOrSeen reports which of rows' traces, none of them held, to merge
+// into trace_index at once: those this process has indexed or held lately
+// (freshTraces.seen), whose rows are stored — by a write, or by the flush
+// that took them from the hold — and, while look-ups are on, those the
+// table turns out to have. The others are held.
+//
+// Why not look every trace up, as this did at first: the look-up, one
+// primary key probe per trace a batch, cost ~1.2 µs of CPU a span on
+// five-span traces (PERFORMANCE.md, "Held rows without the look-up"), and
+// in one process it only ever finds traces this process wrote. What it
+// guards against is holding a part of a trace another process (or this
+// one before a restart, or one forgotten) has stored: a trace read bounds
+// its spans by the stored row's first and last start, so it would miss
+// the held part's spans until the flush. Three things keep that narrow:
+// look-ups stay on for lookUpWindow after the store opens and after any
+// flush that met a stored row (writers that share traces meet them every
+// flush, so for them look-ups stay on); this process's own trace reads
+// flush the held rows of the traces they read first (flushHeld); and the
+// flush merges a held row into a stored one correctly either way.
+func (db *DB) storedOrSeen(ctx context.Context, tx pgx.Tx, rows []sqlcommon.IndexRow) (map[store.TraceID]bool, error) {
+	known := db.fresh.seen(rows)
+	if !db.lookUps.on(db.now()) {
+		return known, nil
+	}
+	unknown := make([]sqlcommon.IndexRow, 0, len(rows)-len(known))
+	for i := range rows {
+		if !known[rows[i].TraceID] {
+			unknown = append(unknown, rows[i])
+		}
+	}
+	stored, err := storedTraces(ctx, tx, unknown)
+	if err != nil {
+		return nil, err
+	}
+	for id := range stored {
+		known[id] = true
+	}
+	return known, nil
+}
+
+// lookUpWindow is how long storedOrSeen looks up the traces it has not
+// seen after the store opens and after a flush met a row stored elsewhere.
+const lookUpWindow = time.Minute
+
+// lookUps says whether storedOrSeen looks traces up.
+type lookUps struct {
+	mu     sync.Mutex
+	window time.Duration
+	until  time.Time
+}
+
+func newLookUps(now time.Time, window time.Duration) *lookUps {
+	return &lookUps{window: window, until: now.Add(window)}
+}
+
+func (l *lookUps) on(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return now.Before(l.until)
+}
+
+// extend turns look-ups on for the window from now.
+func (l *lookUps) extend(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.until = now.Add(l.window)
+}
+
+// flushHeld stores the held rows first when any of ids has one: a trace
+// read bounds each trace's spans by its stored row, which may lack a held
+// part (storedOrSeen).
+func (db *DB) flushHeld(ctx context.Context, ids []store.TraceID) error {
+	if !db.hold.HoldsAny(ids) {
+		return nil
+	}
+	return db.FlushTraceIndex(ctx)
 }
 
 // storedTracesSQL selects which of the ids $1 have a trace_index row: one
@@ -115,9 +195,17 @@ func storedTraces(ctx context.Context, tx pgx.Tx, rows []sqlcommon.IndexRow) (ma
 // FlushTraceIndex stores the trace index rows WriteSpansHoldIndex held
 // (the ingest journal's indexHolder).
 func (db *DB) FlushTraceIndex(ctx context.Context) error {
+	met := false
 	err := db.hold.Flush(ctx, func(ctx context.Context, rows []sqlcommon.IndexRow) error {
-		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return flushIndexRows(ctx, tx, rows) })
+		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			var err error
+			met, err = flushIndexRows(ctx, tx, rows)
+			return err
+		})
 	})
+	if met {
+		db.lookUps.extend(db.now())
+	}
 	return mapErr(ctx, "flush trace index", err)
 }
 
@@ -127,26 +215,27 @@ func (db *DB) FlushTraceIndex(ctx context.Context) error {
 // crash counts the spans whose rows this process holds — so those traces
 // are recomputed again instead, now with the row locked.
 //
-// Held rows are of traces the table did not have when they were written,
-// so they are COPYed first (traceindex_copy.go); only when another process
-// or a rebuild has stored one of them meanwhile are they merged.
-func flushIndexRows(ctx context.Context, tx pgx.Tx, rows []sqlcommon.IndexRow) error {
+// Held rows are of traces the table did not have, as far as the writer
+// knew (storedOrSeen), so they are COPYed first (traceindex_copy.go); only
+// when another process or a rebuild has stored one of them are they
+// merged, and met reports that they were.
+func flushIndexRows(ctx context.Context, tx pgx.Tx, rows []sqlcommon.IndexRow) (met bool, err error) {
 	if len(rows) == 0 {
-		return nil
+		return false, nil
 	}
 	if copied, err := copyIndexRowsOnce(ctx, tx, rows); copied || err != nil {
-		return err
+		return false, err
 	}
 	found, err := tx.Query(ctx, indexFlushSQL, indexArrays(rows)...)
 	if err != nil {
-		return fmt.Errorf("trace index: %w", err)
+		return true, fmt.Errorf("trace index: %w", err)
 	}
 	merged, err := pgx.CollectRows(found, pgx.RowTo[[]byte])
 	if err != nil {
-		return fmt.Errorf("trace index: %w", err)
+		return true, fmt.Errorf("trace index: %w", err)
 	}
 	if len(merged) == len(rows) {
-		return nil
+		return true, nil
 	}
 	done := make(map[store.TraceID]bool, len(merged))
 	for _, id := range merged {
@@ -158,7 +247,7 @@ func flushIndexRows(ctx context.Context, tx pgx.Tx, rows []sqlcommon.IndexRow) e
 			rebuilt = append(rebuilt, rows[i].TraceID[:])
 		}
 	}
-	return recomputeTraces(ctx, tx, rebuilt, math.MinInt64)
+	return true, recomputeTraces(ctx, tx, rebuilt, math.MinInt64)
 }
 
 // HeldTraceIndexRows is how many traces' index rows WriteSpansHoldIndex

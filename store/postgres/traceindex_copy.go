@@ -90,6 +90,29 @@ func (f *freshTraces) take(rows []sqlcommon.IndexRow) bool {
 	return fresh
 }
 
+// seen returns which of rows' traces f remembers — this process indexed
+// or held them lately (storedOrSeen) — and remembers them all.
+func (f *freshTraces) seen(rows []sqlcommon.IndexRow) map[store.TraceID]bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[store.TraceID]bool)
+	for i := range rows {
+		id := rows[i].TraceID
+		if _, ok := f.cur[id]; ok {
+			out[id] = true
+			continue
+		}
+		if _, ok := f.prev[id]; ok {
+			out[id] = true
+		}
+		f.cur[id] = struct{}{}
+	}
+	if len(f.cur) >= f.limit {
+		f.prev, f.cur = f.cur, make(map[store.TraceID]struct{}, len(f.cur))
+	}
+	return out
+}
+
 // conflicted starts a backoff: a COPY met a row stored elsewhere.
 func (f *freshTraces) conflicted() {
 	f.mu.Lock()

@@ -38,6 +38,9 @@ ORDER BY start_ns, span_id`
 // The span count that sizes the result (sqlcommon.SpanCountHint) is asked
 // in the same round trip (a pipelined batch): the trace page waited for two.
 func (db *DB) Trace(ctx context.Context, id store.TraceID) ([]store.Span, error) {
+	if err := db.flushHeld(ctx, []store.TraceID{id}); err != nil {
+		return nil, err
+	}
 	var b pgx.Batch
 	b.Queue(sqlcommon.Rebind(sqlcommon.Postgres, sqlcommon.SpanCountSQL), id[:])
 	b.Queue(traceSQL, id[:])
@@ -197,6 +200,9 @@ func (db *DB) tracesByIndex(ctx context.Context, op string, uniq []store.TraceID
 	out = make(map[store.TraceID][]store.Span, len(uniq))
 	if len(uniq) == 0 {
 		return out, nil, nil
+	}
+	if err := db.flushHeld(ctx, uniq); err != nil {
+		return nil, nil, err
 	}
 	rows, err := db.pool.Query(ctx, query, args...)
 	if err != nil {

@@ -31,16 +31,6 @@ import (
 // it returns. Close must therefore tolerate a second call if newStore also
 // registers one.
 func RunAll(t *testing.T, newStore func(t *testing.T) store.Store) {
-	open := func(t *testing.T) store.Store {
-		t.Helper()
-		s := newStore(t)
-		t.Cleanup(func() {
-			if err := s.Close(); err != nil {
-				t.Errorf("close: %v", err)
-			}
-		})
-		return s
-	}
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s store.Store)
@@ -83,6 +73,31 @@ func RunAll(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests = append(tests, rollupTests()...)
 	tests = append(tests, traceIndexTests()...)
 	tests = append(tests, heldIndexTests()...)
+	run(t, newStore, tests)
+}
+
+// RunHeldIndex runs only RunAll's trace index tests through held writes
+// (IndexHolder), for a store opened in another mode of holding.
+func RunHeldIndex(t *testing.T, newStore func(t *testing.T) store.Store) {
+	run(t, newStore, heldIndexTests())
+}
+
+// run runs tests in parallel, each on its own store from newStore, closed
+// when it ends.
+func run(t *testing.T, newStore func(t *testing.T) store.Store, tests []struct {
+	name string
+	fn   func(t *testing.T, s store.Store)
+}) {
+	open := func(t *testing.T) store.Store {
+		t.Helper()
+		s := newStore(t)
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+		return s
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// Every subtest has its own store, so they run in parallel

@@ -24,10 +24,13 @@ import (
 // from it are stored) may hold back the rows of traces the table does not
 // have yet: the parts that follow within the hold merge in memory, and the
 // row is inserted once, at the next flush. On PostgreSQL a trace that
-// already has a row is merged at once, as before, so a stored row is never
-// missing a part that a held one has — a trace read bounds its days by the
-// row and would miss the held part's spans — and a trace without a row is
-// read the old way, from every day. (SQLite's trace reads do not use the
+// already has a row is merged at once, as before, so that a stored row
+// does not miss a part that a held one has — a trace read bounds its spans
+// by the row and would miss the held part's — and a trace without a row
+// is read the old way, from every day. (Which traces have a row it knows
+// from what it wrote, and from a look-up only at times: a part of a trace
+// it does not know may be held beside another process's row. Its own
+// reads flush first; store/postgres/traceindex.go, storedOrSeen.) (SQLite's trace reads do not use the
 // row, so it holds every row: store/sqlite/traceindex.go.) What waits is
 // only the trace's appearance in trace search, for at most the flush
 // interval, and the stores' own searches flush first, so a search in the
@@ -71,6 +74,25 @@ type IndexHold struct {
 // NewIndexHold returns an empty hold.
 func NewIndexHold() *IndexHold {
 	return &IndexHold{rows: map[store.TraceID]*IndexRow{}}
+}
+
+// HoldsAny reports whether any of ids has a row held. A nil hold holds
+// nothing.
+func (h *IndexHold) HoldsAny(ids []store.TraceID) bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.rows) == 0 {
+		return false
+	}
+	for _, id := range ids {
+		if _, ok := h.rows[id]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Len is the number of traces held. A nil hold holds nothing.
