@@ -88,8 +88,8 @@ func (db *DB) writeTraceIndex(ctx context.Context, tx pgx.Tx, spans []store.Span
 // table turns out to have. The others are held.
 //
 // Why not look every trace up, as this did at first: the look-up, one
-// primary key probe per trace a batch, cost ~1.2 µs of CPU a span on
-// five-span traces (PERFORMANCE.md, "Held rows without the look-up"), and
+// primary key probe per trace a batch, cost ~0.5 µs of CPU a span on
+// whole traces (PERFORMANCE.md, "Held rows without the look-up"), and
 // in one process it only ever finds traces this process wrote. What it
 // guards against is holding a part of a trace another process (or this
 // one before a restart, or one forgotten) has stored: a trace read bounds

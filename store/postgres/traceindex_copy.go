@@ -73,20 +73,7 @@ func (f *freshTraces) take(rows []sqlcommon.IndexRow) bool {
 	if f.backoff > 0 {
 		f.backoff--
 	}
-	for i := range rows {
-		id := rows[i].TraceID
-		if _, ok := f.cur[id]; ok {
-			fresh = false
-			continue
-		}
-		if _, ok := f.prev[id]; ok {
-			fresh = false
-		}
-		f.cur[id] = struct{}{}
-	}
-	if len(f.cur) >= f.limit {
-		f.prev, f.cur = f.cur, make(map[store.TraceID]struct{}, len(f.cur))
-	}
+	f.remember(rows, func(store.TraceID) { fresh = false })
 	return fresh
 }
 
@@ -96,21 +83,27 @@ func (f *freshTraces) seen(rows []sqlcommon.IndexRow) map[store.TraceID]bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make(map[store.TraceID]bool)
+	f.remember(rows, func(id store.TraceID) { out[id] = true })
+	return out
+}
+
+// remember adds rows' traces to f, calling known for each one f had
+// already; f.mu must be held.
+func (f *freshTraces) remember(rows []sqlcommon.IndexRow, known func(store.TraceID)) {
 	for i := range rows {
 		id := rows[i].TraceID
 		if _, ok := f.cur[id]; ok {
-			out[id] = true
+			known(id)
 			continue
 		}
 		if _, ok := f.prev[id]; ok {
-			out[id] = true
+			known(id)
 		}
 		f.cur[id] = struct{}{}
 	}
 	if len(f.cur) >= f.limit {
 		f.prev, f.cur = f.cur, make(map[store.TraceID]struct{}, len(f.cur))
 	}
-	return out
 }
 
 // conflicted starts a backoff: a COPY met a row stored elsewhere.
