@@ -140,14 +140,16 @@ type Config struct {
 	// become readable beyond the commit itself, traded for commits of
 	// hundreds of spans instead of one request's.
 	WALLoadDelay time.Duration
-	// TraceIndexDelay is how long, with a write-ahead log, the loader may
-	// hold back the trace index rows of traces new to the store, so that
-	// the parts of a trace that arrive meanwhile (each service exports its
-	// own) make one row insert instead of an insert and a rewrite each;
-	// the log keeps the records until their rows are stored. A new trace
-	// shows in trace search up to this much later than its spans are
-	// loaded (a search in this process stores the held rows first). 0:
-	// rows are written with their spans.
+	// TraceIndexDelay is, with a write-ahead log, the loader's flush
+	// interval for the trace index rows of traces new to the store, which
+	// it holds back so that the parts of a trace that arrive meanwhile
+	// (each service exports its own) make one row insert instead of an
+	// insert and a rewrite each; a row is stored at the second flush after
+	// it was first held, so it is held for one to two intervals, and the
+	// log keeps the records until their rows are stored. A new trace shows
+	// in another process's trace search up to two intervals later than its
+	// spans are loaded (a search in this process stores the held rows
+	// first). 0: rows are written with their spans.
 	TraceIndexDelay time.Duration
 	// DeployCacheSize bounds the (service, version) pairs remembered for
 	// automatic deploy markers; past it the set is forgotten and markers

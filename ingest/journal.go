@@ -42,6 +42,10 @@ type indexHolder interface {
 	WriteSpansHoldIndex(ctx context.Context, spans []store.Span) error
 	// FlushTraceIndex stores every held row.
 	FlushTraceIndex(ctx context.Context) error
+	// FlushAgedTraceIndex stores the rows held since before its previous
+	// call and reports how many it still holds: each row is held for at
+	// least the time between two calls.
+	FlushAgedTraceIndex(ctx context.Context) (kept int, err error)
 	// RebuildTraceIndex recomputes the rows of ids from their stored
 	// spans: what a crash lost of the held rows.
 	RebuildTraceIndex(ctx context.Context, ids []store.TraceID) error
@@ -99,9 +103,12 @@ type Journal struct {
 	// The loader's own: replaying is true while it applies what a
 	// previous process left (until it first catches up); unreleased is
 	// how far the log was applied while trace index rows were held, to
-	// release at the next flush; flushed is when the last flush ran.
+	// release once their rows are stored; aging is how far it was applied
+	// at the last flush, whose rows that flush kept and the next one
+	// stores (flushIndex); flushed is when the last flush ran.
 	replaying  bool
 	unreleased wal.Pos
+	aging      wal.Pos
 	flushed    time.Time
 }
 
@@ -288,7 +295,7 @@ func (j *Journal) load() {
 	defer close(j.done)
 	r := j.log.NewReader()
 	defer r.Close()
-	defer j.flushIndex(context.Background())
+	defer j.flushAllIndex(context.Background())
 	var (
 		batch []store.Span
 		ends  []int // ends[i]: batch[:ends[i]] holds records 0..i
@@ -365,7 +372,7 @@ func (j *Journal) loaded(pos wal.Pos) {
 // next waits for the next record; while trace index rows are held, no
 // longer than their flush is due, and then flushes them.
 func (j *Journal) next(r *wal.Reader) (wal.Record, error) {
-	for j.hold && j.unreleased != (wal.Pos{}) {
+	for j.hold && j.pending() {
 		ctx, cancel := context.WithDeadline(j.ctx, j.flushed.Add(j.cfg.TraceIndexDelay))
 		rec, err := r.Next(ctx, true)
 		cancel()
@@ -380,23 +387,66 @@ func (j *Journal) next(r *wal.Reader) (wal.Record, error) {
 	return r.Next(j.ctx, true)
 }
 
-// flushIndex stores the held trace index rows and releases the log up to
-// where it was applied before. A failure (the store is down) keeps both:
-// the rows stay held, the records logged, and the next flush tries again.
-// At exit ctx is not the loader's, which is cancelled by then.
+// pending reports whether applied records wait for their trace index rows
+// to be stored before the log can release them.
+func (j *Journal) pending() bool {
+	return j.unreleased != (wal.Pos{}) || j.aging != (wal.Pos{})
+}
+
+// flushIndex stores the held trace index rows of traces first held before
+// the previous flush — the rest wait for the next, so that each trace's
+// row is held through one whole TraceIndexDelay and the parts that follow
+// within it merge in memory (sqlcommon.IndexHold.FlushAged) — and releases
+// the log up to where it was applied at the previous flush, or up to where
+// it is applied now when no row is left held. A failure (the store is
+// down) keeps everything: the rows stay held, the records logged, and the
+// next flush tries again.
 func (j *Journal) flushIndex(ctx context.Context) {
-	if !j.hold || j.unreleased == (wal.Pos{}) {
+	if !j.hold || !j.pending() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, j.cfg.WriteTimeout)
 	defer cancel()
 	j.flushed = time.Now()
+	kept, err := j.index.FlushAgedTraceIndex(ctx)
+	if err != nil {
+		j.lg.Warn("ingest: store held trace index rows", "err", err)
+		return
+	}
+	// Every row of a record before aging is stored now: it was held
+	// before the previous flush, or stored at once.
+	if j.aging != (wal.Pos{}) {
+		j.release(j.aging)
+		j.aging = wal.Pos{}
+	}
+	switch {
+	case j.unreleased == (wal.Pos{}):
+	case kept == 0:
+		j.release(j.unreleased)
+	default:
+		j.aging = j.unreleased
+	}
+	j.unreleased = wal.Pos{}
+}
+
+// flushAllIndex stores every held row and releases the log up to where it
+// was applied: the loader's last act. At exit ctx is not the loader's,
+// which is cancelled by then.
+func (j *Journal) flushAllIndex(ctx context.Context) {
+	if !j.hold || !j.pending() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, j.cfg.WriteTimeout)
+	defer cancel()
 	if err := j.index.FlushTraceIndex(ctx); err != nil {
 		j.lg.Warn("ingest: store held trace index rows", "err", err)
 		return
 	}
+	if j.unreleased == (wal.Pos{}) {
+		j.unreleased = j.aging
+	}
 	j.release(j.unreleased)
-	j.unreleased = wal.Pos{}
+	j.unreleased, j.aging = wal.Pos{}, wal.Pos{}
 }
 
 func (j *Journal) release(pos wal.Pos) {

@@ -2,15 +2,19 @@ package ingest
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
-	"io"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tailscope/tailscope/ingest/wal"
 	"github.com/tailscope/tailscope/internal/testenv"
 	"github.com/tailscope/tailscope/store"
 	"github.com/tailscope/tailscope/store/postgres"
@@ -147,18 +151,10 @@ func testHeldRowsCrash(t *testing.T, open func() store.Store) {
 func TestJournalReleasesTheLogWhenHeldRowsAreStored(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "t.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLite(t, path)
 	// Another handle on the database: its searches do not store the
 	// rows db holds, so they show what a flush has stored.
-	other, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	other := openSQLite(t, path)
 	indexed := func() int {
 		sums, err := other.SearchTraces(ctx, store.TraceQuery{Limit: 10_000})
 		if err != nil {
@@ -210,6 +206,18 @@ func TestJournalReleasesTheLogWhenHeldRowsAreStored(t *testing.T) {
 	})
 }
 
+// openSQLite opens a handle on the SQLite database at path, closed when
+// the test ends.
+func openSQLite(t *testing.T, path string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // gauge reads a gauge's value from reg.
 func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
@@ -226,6 +234,120 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
+// The log keeps every record until the trace index rows of its traces are
+// stored, though a flush stores only the rows held since before the
+// previous one (FlushAgedTraceIndex): at any moment, a crash would lose no
+// acknowledged part of a trace — each is in the log, to replay, or counted
+// in the trace's stored row. Sampled while split traces stream in and the
+// loader flushes several times; each sample copies the log as a crash
+// would leave it, then reads the stored rows through another handle.
+func TestJournalKeepsTheRecordsOfHeldRows(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	db := openSQLite(t, path)
+	// The stored rows as another process reads them: a search would
+	// stop at 1,000 traces.
+	other, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	storedRows := func() map[store.TraceID]int {
+		rows, err := other.QueryContext(ctx, `SELECT trace_id, span_count FROM trace_index`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[store.TraceID]int{}
+		for rows.Next() {
+			var id []byte
+			var n int
+			if err := rows.Scan(&id, &n); err != nil {
+				t.Fatal(err)
+			}
+			out[store.TraceID(id)] = n
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	cfg := journalConfig(t.TempDir())
+	cfg.WALSegmentBytes = 16 << 10 // records released segment by segment
+	cfg.TraceIndexDelay = 150 * time.Millisecond
+	j := newTestJournal(t, cfg, db)
+
+	type part struct {
+		trace store.TraceID
+		span  store.SpanID
+	}
+	var (
+		mu    sync.Mutex
+		acked []part
+	)
+	const requests = 120
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for r := range requests {
+			spans := splitTraces(r)
+			if err := j.Submit(ctx, spans); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			for _, s := range spans {
+				acked = append(acked, part{s.TraceID, s.SpanID})
+			}
+			mu.Unlock()
+			time.Sleep(10 * time.Millisecond) // ~1.2 s: eight flushes
+		}
+	}()
+	check := func() {
+		mu.Lock()
+		want := slices.Clone(acked)
+		mu.Unlock()
+		crashed := t.TempDir()
+		copyDir(t, cfg.WALDir, crashed)
+		logged := loggedSpans(t, cfg, crashed)
+		counted := storedRows()
+		// A part not in the log was released, so its trace's stored
+		// row must count it.
+		released := map[store.TraceID]int{}
+		for _, p := range want {
+			if !logged[p.span] {
+				released[p.trace]++
+			}
+		}
+		for id, n := range released {
+			if counted[id] < n {
+				t.Errorf("trace %s: %d acknowledged parts not in the log, its stored row counts %d spans: a crash now would lose them", id, n, counted[id])
+			}
+		}
+	}
+	samples := 0
+	for done := false; !done; samples++ {
+		select {
+		case <-sent:
+			done = true
+		default:
+		}
+		check()
+		if t.Failed() {
+			return
+		}
+	}
+	t.Logf("%d samples", samples)
+	// Idle, the kept rows are stored by the next flush, and the log is
+	// released.
+	waitFor(t, "every trace indexed and the log released", func() bool {
+		return len(storedRows()) == requests*10 && j.log.Segments() == 1
+	})
+}
+
+// copyDir copies the regular files of from to to, as a crash would leave
+// them, skipping the ones removed meanwhile: a segment the journal
+// released while the copy ran, which a crash would not have found either.
 func copyDir(t *testing.T, from, to string) {
 	t.Helper()
 	entries, err := os.ReadDir(from)
@@ -236,25 +358,49 @@ func copyDir(t *testing.T, from, to string) {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		src, err := os.Open(filepath.Join(from, e.Name()))
-		if err != nil {
-			t.Fatal(err)
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
 		}
-		dst, err := os.Create(filepath.Join(to, e.Name()))
 		if err == nil {
-			_, err = io.Copy(dst, src)
-			err = errorsJoin(err, dst.Close())
+			err = os.WriteFile(filepath.Join(to, e.Name()), b, 0o600)
 		}
-		src.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-func errorsJoin(a, b error) error {
-	if a != nil {
-		return a
+// loggedSpans opens the log in dir, as a restart would, and returns the
+// span ids of every record it would replay.
+func loggedSpans(t *testing.T, cfg Config, dir string) map[store.SpanID]bool {
+	t.Helper()
+	opts := wal.DefaultOptions()
+	opts.MaxBytes = cfg.WALMaxBytes
+	opts.SegmentBytes = cfg.WALSegmentBytes
+	opts.MaxRecordBytes = max(cfg.QueueBytes, cfg.MaxDecompressedBytes) * 8
+	log, err := wal.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return b
+	defer log.Close()
+	r := log.NewReader()
+	defer r.Close()
+	out := map[store.SpanID]bool{}
+	for {
+		rec, err := r.Next(context.Background(), false)
+		if errors.Is(err, wal.ErrNoRecord) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		spans, err := decodeRows(nil, rec.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range spans {
+			out[s.SpanID] = true
+		}
+	}
 }

@@ -186,7 +186,7 @@ func newWALMetrics(j *Journal) *walMetrics {
 			"Age of the oldest logged request the loader is applying (0 when caught up): how late reads see new spans.")),
 			func() float64 { _, age := j.Lag(); return age.Seconds() }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("trace_index_held_traces",
-			"Traces whose trace index row the loader holds until its next flush (--trace-index-delay): they show in other processes' searches after it.")),
+			"Traces whose trace index row the loader holds until a flush stores it (the second after it was first held, one every --trace-index-delay): they show in other processes' searches after it.")),
 			func() float64 {
 				if j.index == nil {
 					return 0

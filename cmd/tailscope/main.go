@@ -193,7 +193,7 @@ func serverFlags(fs *flag.FlagSet) (*app.Config, *listFlags) {
 	fs.StringVar(&cfg.WALDir, "wal-dir", cfg.WALDir, `ingest write-ahead log directory: exports are answered once fsynced there and loaded into the store in batches; "auto" puts it beside an SQLite database and uses none with PostgreSQL, "off" uses none`)
 	fs.Int64Var(&cfg.Ingest.WALMaxBytes, "wal-max-bytes", cfg.Ingest.WALMaxBytes, "write-ahead log size before exports get 429 (the store's backlog)")
 	fs.DurationVar(&cfg.Ingest.WALLoadDelay, "wal-load-delay", cfg.Ingest.WALLoadDelay, "how long the write-ahead log's loader lets a small batch gather more spans before committing it (reads lag by up to this)")
-	fs.DurationVar(&cfg.Ingest.TraceIndexDelay, "trace-index-delay", cfg.Ingest.TraceIndexDelay, "how long the write-ahead log's loader holds the trace index rows of new traces, so a trace's later parts merge in memory (new traces show in search up to this much later; 0: write them with their spans)")
+	fs.DurationVar(&cfg.Ingest.TraceIndexDelay, "trace-index-delay", cfg.Ingest.TraceIndexDelay, "how long the write-ahead log's loader holds, at least, the trace index rows of new traces, so a trace's later parts merge in memory (each row is stored at the second flush after it was first held: new traces show in other processes' searches up to twice this much later; 0: write them with their spans)")
 	lists.tenantKeys = fs.String("tenant-keys", strings.Join(cfg.Ingest.TenantKeys, ","), "attribute keys holding the tenant, first present wins")
 	lists.redactKeys = fs.String("redact-keys", strings.Join(otlpconv.DefaultRedactKeys, ","),
 		"attribute keys, or last key segments, whose values are stored as REDACTED (empty: none)")

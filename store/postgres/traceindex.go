@@ -195,18 +195,30 @@ func storedTraces(ctx context.Context, tx pgx.Tx, rows []sqlcommon.IndexRow) (ma
 // FlushTraceIndex stores the trace index rows WriteSpansHoldIndex held
 // (the ingest journal's indexHolder).
 func (db *DB) FlushTraceIndex(ctx context.Context) error {
+	return mapErr(ctx, "flush trace index", db.hold.Flush(ctx, db.writeHeld))
+}
+
+// FlushAgedTraceIndex stores the held rows held since before its previous
+// call and reports how many rows it still holds (the ingest journal's
+// indexHolder; sqlcommon.IndexHold.FlushAged).
+func (db *DB) FlushAgedTraceIndex(ctx context.Context) (int, error) {
+	kept, err := db.hold.FlushAged(ctx, db.writeHeld)
+	return kept, mapErr(ctx, "flush trace index", err)
+}
+
+// writeHeld stores held rows in a transaction of their own (flushIndexRows)
+// and opens the look-up window when they met a row stored elsewhere.
+func (db *DB) writeHeld(ctx context.Context, rows []sqlcommon.IndexRow) error {
 	met := false
-	err := db.hold.Flush(ctx, func(ctx context.Context, rows []sqlcommon.IndexRow) error {
-		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-			var err error
-			met, err = flushIndexRows(ctx, tx, rows)
-			return err
-		})
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var err error
+		met, err = flushIndexRows(ctx, tx, rows)
+		return err
 	})
 	if met {
 		db.lookUps.extend(db.now())
 	}
-	return mapErr(ctx, "flush trace index", err)
+	return err
 }
 
 // flushIndexRows merges held rows into trace_index, except into rows a

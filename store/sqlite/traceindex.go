@@ -110,9 +110,19 @@ func (b *indexBatch) committed() {
 // FlushTraceIndex stores the trace index rows WriteSpansHoldIndex held
 // (the ingest journal's indexHolder).
 func (db *DB) FlushTraceIndex(ctx context.Context) error {
-	return db.hold.Flush(ctx, func(ctx context.Context, rows []sqlcommon.IndexRow) error {
-		return db.indexTx(ctx, "flush trace index", func(tx *sql.Tx) error { return flushIndexRows(ctx, tx, rows) })
-	})
+	return db.hold.Flush(ctx, db.writeHeld)
+}
+
+// FlushAgedTraceIndex stores the held rows held since before its previous
+// call and reports how many rows it still holds (the ingest journal's
+// indexHolder; sqlcommon.IndexHold.FlushAged).
+func (db *DB) FlushAgedTraceIndex(ctx context.Context) (int, error) {
+	return db.hold.FlushAged(ctx, db.writeHeld)
+}
+
+// writeHeld stores held rows in a write transaction of their own.
+func (db *DB) writeHeld(ctx context.Context, rows []sqlcommon.IndexRow) error {
+	return db.indexTx(ctx, "flush trace index", func(tx *sql.Tx) error { return flushIndexRows(ctx, tx, rows) })
 }
 
 // flushIndexRows merges held rows into trace_index, except into rows a

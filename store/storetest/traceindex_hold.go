@@ -18,12 +18,14 @@ import (
 type IndexHolder interface {
 	WriteSpansHoldIndex(ctx context.Context, spans []store.Span) error
 	FlushTraceIndex(ctx context.Context) error
+	FlushAgedTraceIndex(ctx context.Context) (kept int, err error)
 	RebuildTraceIndex(ctx context.Context, ids []store.TraceID) error
 }
 
-// heldWrites writes through WriteSpansHoldIndex and flushes after every
-// third write, as the journal flushes once a second: a trace's parts are
-// held and merged in memory, or merged into a row a flush stored.
+// heldWrites writes through WriteSpansHoldIndex and flushes as the journal
+// does once a second, after every third write: the rows held since the
+// previous flush stay held through this one. A trace's parts are held and
+// merged in memory, or merged into a row a flush stored.
 type heldWrites struct {
 	store.Store
 	h      IndexHolder
@@ -35,7 +37,8 @@ func (w *heldWrites) WriteSpans(ctx context.Context, spans []store.Span) error {
 		return err
 	}
 	if w.writes.Add(1)%3 == 0 {
-		return w.h.FlushTraceIndex(ctx)
+		_, err := w.h.FlushAgedTraceIndex(ctx)
+		return err
 	}
 	return nil
 }
@@ -71,6 +74,7 @@ func heldIndexTests() []struct {
 		fn   func(t *testing.T, s store.Store)
 	}{
 		{"HeldTraceReads", testHeldTraceReads},
+		{"HeldAged", testHeldAged},
 		{"HeldRebuild", testHeldRebuild},
 	}...)
 }
@@ -120,6 +124,105 @@ func testHeldTraceReads(t *testing.T, s store.Store) {
 	if len(sums) != 2 || sums[0].SpanCount+sums[1].SpanCount != 5 {
 		t.Errorf("search with rows held: %+v, want both traces, 5 spans", sums)
 	}
+}
+
+// testHeldAged: FlushAgedTraceIndex keeps the rows first held since its
+// previous call and stores them at the next, so a trace's parts that
+// arrive within one interval, wherever it ends, make one row; every trace
+// is then counted once, and a flush of everything stores what an aged one
+// kept.
+func testHeldAged(t *testing.T, s store.Store) {
+	h := holder(t, s)
+	ctx := ctxT(t)
+	spans := randomTraces(rand.New(rand.NewPCG(18, 7)), 70)
+	// Each trace's spans in two halves: forty traces' first halves, a
+	// flush, their second halves with twenty new traces' first halves, a
+	// flush, the twenty's second halves, a flush; then ten more traces.
+	first, second := splitHalves(tracesOf(spans, 0, 40))
+	lateFirst, lateSecond := splitHalves(tracesOf(spans, 40, 60))
+	more := tracesOf(spans, 60, 70)
+	flush := func(step string, want int) {
+		t.Helper()
+		kept, err := h.FlushAgedTraceIndex(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept != want {
+			t.Errorf("%s: %d rows kept, want %d", step, kept, want)
+		}
+	}
+	write := func(batch []store.Span) {
+		t.Helper()
+		if err := h.WriteSpansHoldIndex(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush("an aged flush of nothing", 0)
+	write(first)
+	flush("the first aged flush after the first halves", traceCount(first))
+	write(second)
+	write(lateFirst)
+	flush("the second", traceCount(lateFirst))
+	write(lateSecond)
+	flush("the third, nothing first held since the second", 0)
+	q := store.TraceQuery{Limit: 1000}
+	written := spans[:len(spans)-len(more)]
+	if d := diffSummaries(refSearch(written, q), search(t, s, q)); d != "" {
+		t.Errorf("after aged flushes:\n%s", d)
+	}
+	// A flush of everything stores what an aged one kept.
+	write(more)
+	if err := h.FlushTraceIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	flush("an aged flush after a flush of everything", 0)
+	if d := diffSummaries(refSearch(spans, q), search(t, s, q)); d != "" {
+		t.Errorf("after a flush of everything:\n%s", d)
+	}
+}
+
+// tracesOf returns the spans of the from-th to the (to−1)-th traces of
+// spans, in order of first appearance.
+func tracesOf(spans []store.Span, from, to int) []store.Span {
+	rank := map[store.TraceID]int{}
+	var out []store.Span
+	for _, sp := range spans {
+		n, ok := rank[sp.TraceID]
+		if !ok {
+			n = len(rank)
+			rank[sp.TraceID] = n
+		}
+		if n >= from && n < to {
+			out = append(out, sp)
+		}
+	}
+	return out
+}
+
+// splitHalves puts each trace's first spans (half, rounded up) in first
+// and the rest in second.
+func splitHalves(spans []store.Span) (first, second []store.Span) {
+	total, seen := map[store.TraceID]int{}, map[store.TraceID]int{}
+	for _, sp := range spans {
+		total[sp.TraceID]++
+	}
+	for _, sp := range spans {
+		if seen[sp.TraceID]++; seen[sp.TraceID] <= (total[sp.TraceID]+1)/2 {
+			first = append(first, sp)
+		} else {
+			second = append(second, sp)
+		}
+	}
+	return first, second
+}
+
+// traceCount is the number of traces spans belong to.
+func traceCount(spans []store.Span) int {
+	ids := map[store.TraceID]bool{}
+	for _, sp := range spans {
+		ids[sp.TraceID] = true
+	}
+	return len(ids)
 }
 
 // testHeldRebuild: rows held and then rebuilt from the stored spans (as

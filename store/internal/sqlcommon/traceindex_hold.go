@@ -61,19 +61,39 @@ func (r *IndexRow) merge(o *IndexRow) {
 }
 
 // IndexHold holds the trace index rows of traces that have no row in the
-// store yet, until Flush writes them. It is safe for concurrent use.
+// store yet, until Flush or FlushAged writes them. It is safe for
+// concurrent use.
+//
+// The journal flushes once an interval (TraceIndexDelay) with FlushAged,
+// which writes only the rows held since before its previous call: every
+// row is held through at least one whole interval, so the later parts of
+// a trace that arrive within one interval of its first are merged in
+// memory wherever the interval's end falls. Flushing every row instead
+// cut the traces whose parts straddled the flush, and their later parts
+// were merged into the stored row, a row version and four B-tree entries
+// each (PERFORMANCE.md, "Held rows of one whole interval").
 type IndexHold struct {
 	mu   sync.Mutex
-	rows map[store.TraceID]*IndexRow
+	rows map[store.TraceID]*heldRow
+	// gen counts FlushAged's successful calls; a row is born in the
+	// generation it was first held in, and FlushAged writes the rows born
+	// before the current one.
+	gen uint64
 	// flushing serialises flushes: a flush that returns has stored every
 	// row held when it started, including rows a concurrent flush had
 	// taken (it waits for that flush, which puts them back if it fails).
 	flushing sync.Mutex
 }
 
+// A heldRow is a held row and the generation it was first held in.
+type heldRow struct {
+	IndexRow
+	born uint64
+}
+
 // NewIndexHold returns an empty hold.
 func NewIndexHold() *IndexHold {
-	return &IndexHold{rows: map[store.TraceID]*IndexRow{}}
+	return &IndexHold{rows: map[store.TraceID]*heldRow{}}
 }
 
 // HoldsAny reports whether any of ids has a row held. A nil hold holds
@@ -140,19 +160,28 @@ func (h *IndexHold) Split(rows []IndexRow, stored func([]IndexRow) (map[store.Tr
 func (h *IndexHold) Add(rows []IndexRow) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.addLocked(rows, h.gen)
+}
+
+// addLocked merges rows into the hold as born in generation born; a row
+// merged into one held already keeps the older of the two births, so
+// that a part never makes a row wait longer than its oldest part may.
+// h.mu must be held.
+func (h *IndexHold) addLocked(rows []IndexRow, born uint64) {
 	for i := range rows {
 		r := &rows[i]
 		if have, ok := h.rows[r.TraceID]; ok {
 			have.merge(r)
+			have.born = min(have.born, born)
 			continue
 		}
-		c := *r
+		c := &heldRow{IndexRow: *r, born: born}
 		c.Services = slices.Clone(r.Services)
 		c.serviceAt = nil
 		if r.serviceAt != nil {
 			c.serviceAt = maps.Clone(r.serviceAt)
 		}
-		h.rows[r.TraceID] = &c
+		h.rows[r.TraceID] = c
 	}
 }
 
@@ -171,28 +200,64 @@ func (h *IndexHold) Drop(ids []store.TraceID) {
 // merged with whatever was added meanwhile. A nil hold has nothing to flush
 // (a read replica's store).
 func (h *IndexHold) Flush(ctx context.Context, write func(context.Context, []IndexRow) error) error {
+	_, err := h.flush(ctx, write, false)
+	return err
+}
+
+// FlushAged writes, as Flush does, the rows held since before the
+// previous successful FlushAged, and keeps the rows held since: each row
+// is written by the second call after it was first held, so it is held
+// for at least the time between two calls. It reports how many rows it
+// kept. A writer that replays what it wrote (the journal) may forget what
+// it had written before the previous call once this one returns without
+// error: the rows of all of it are stored.
+func (h *IndexHold) FlushAged(ctx context.Context, write func(context.Context, []IndexRow) error) (kept int, err error) {
+	return h.flush(ctx, write, true)
+}
+
+func (h *IndexHold) flush(ctx context.Context, write func(context.Context, []IndexRow) error, aged bool) (kept int, err error) {
 	if h == nil {
-		return nil
+		return 0, nil
 	}
 	h.flushing.Lock()
 	defer h.flushing.Unlock()
 	h.mu.Lock()
-	if len(h.rows) == 0 {
-		h.mu.Unlock()
-		return nil
+	gen := h.gen
+	var taken []*heldRow
+	for id, r := range h.rows {
+		if !aged || r.born < gen {
+			taken = append(taken, r)
+			delete(h.rows, id)
+		}
 	}
-	taken := h.rows
-	h.rows = make(map[store.TraceID]*IndexRow, len(taken))
+	kept = len(h.rows)
 	h.mu.Unlock()
-	rows := make([]IndexRow, 0, len(taken))
-	for _, r := range taken {
-		rows = append(rows, *r)
+	if len(taken) > 0 {
+		rows := make([]IndexRow, len(taken))
+		for i, r := range taken {
+			rows[i] = r.IndexRow
+		}
+		// One lock order for concurrent writers of the same traces.
+		slices.SortFunc(rows, func(a, b IndexRow) int { return bytes.Compare(a.TraceID[:], b.TraceID[:]) })
+		if err := write(ctx, rows); err != nil {
+			h.mu.Lock()
+			for _, r := range taken {
+				if have, ok := h.rows[r.TraceID]; ok {
+					have.merge(&r.IndexRow)
+					have.born = min(have.born, r.born)
+				} else {
+					h.rows[r.TraceID] = r
+				}
+			}
+			kept = len(h.rows)
+			h.mu.Unlock()
+			return kept, err
+		}
 	}
-	// One lock order for concurrent writers of the same traces.
-	slices.SortFunc(rows, func(a, b IndexRow) int { return bytes.Compare(a.TraceID[:], b.TraceID[:]) })
-	if err := write(ctx, rows); err != nil {
-		h.Add(rows)
-		return err
+	if aged {
+		h.mu.Lock()
+		h.gen = gen + 1
+		h.mu.Unlock()
 	}
-	return nil
+	return kept, nil
 }
