@@ -22,6 +22,8 @@
 #                 "postgres postgres-wal" with POSTGRES_URL, "jaeger" first
 #                 with JAEGER)
 #   RAW           file the per-run rows are appended to (default: none)
+#   SERVER_ARGS   more flags for every tailscope server (word-split), e.g.
+#                 "--wal-load-delay 200ms"
 #   PPROF_DIR     when set, a CPU profile of tailscope over the load of each
 #                 of its runs is saved there (/debug/pprof/profile), as
 #                 SETUP-RATE-ROUND.pprof; profiling costs a little CPU
@@ -108,7 +110,7 @@ start() {
 	*) echo "unknown variant $v" >&2; exit 2 ;;
 	esac
 	"$work/tailscope" serve --http 127.0.0.1:0 --otlp-http 127.0.0.1:0 --otlp-grpc 127.0.0.1:0 \
-		--database-url "$db" "${args[@]}" >"$work/out" 2>"$work/log" &
+		--database-url "$db" "${args[@]}" ${SERVER_ARGS:-} >"$work/out" 2>"$work/log" &
 	srv_pid=$!
 	until grep -q 'OTLP http' "$work/out" 2>/dev/null; do sleep 0.1; done
 	metrics=$(grep -o 'open http://[^ ]*' "$work/out" | cut -d' ' -f2)/metrics

@@ -194,7 +194,7 @@ func DefaultConfig() Config {
 		DeployCacheSize:       10_000,
 		WALMaxBytes:           1 << 30,
 		WALSegmentBytes:       64 << 20,
-		WALLoadDelay:          50 * time.Millisecond,
+		WALLoadDelay:          200 * time.Millisecond,
 		TraceIndexDelay:       time.Second,
 	}
 }
