@@ -303,6 +303,9 @@ func TestJournalKeepsTheRecordsOfHeldRows(t *testing.T) {
 			time.Sleep(10 * time.Millisecond) // ~1.2 s: eight flushes
 		}
 	}()
+	// A failed check ends the test only once the sender has stopped: it
+	// reports to t and submits to j, which the test's cleanup closes.
+	defer func() { <-sent }()
 	check := func() {
 		mu.Lock()
 		want := slices.Clone(acked)
@@ -332,8 +335,7 @@ func TestJournalKeepsTheRecordsOfHeldRows(t *testing.T) {
 			done = true
 		default:
 		}
-		check()
-		if t.Failed() {
+		if check(); t.Failed() {
 			return
 		}
 	}

@@ -211,11 +211,11 @@ func LoadSamples(b testing.TB, w store.Writer, start time.Time, roots int) {
 // per span written, and their sum as cpu-us/span when there are several.
 //
 // A store that can hold index rows (IndexHolder) is also measured as the
-// ingest journal writes to it ("held"): rows of new traces held, and the
-// rows held since the previous flush stored every heldFlushBatches batches
-// — 50,000 spans, a second of traffic at 50,000 spans/s, the journal's
-// default flush interval — with the flushes' cost counted, the last one
-// storing every row.
+// ingest journal writes to it ("held"): rows of new traces held, and every
+// heldFlushBatches batches — 50,000 spans, a second of traffic at 50,000
+// spans/s, the journal's default flush interval — the rows first held
+// before the previous flush stored (FlushAgedTraceIndex), with the
+// flushes' cost counted, the last one storing every row.
 func IndexCost(b *testing.B, w store.Writer, skip func(bool), cpu func() map[string]float64) {
 	const size = 5000
 	for _, shape := range []struct {
