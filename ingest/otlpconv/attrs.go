@@ -26,17 +26,22 @@ func (st *state) encodeMap(m pcommon.Map, so *spanObs, ro *resourceObs) store.At
 	return st.endObject()
 }
 
-// encodeWire is encodeMap for the KeyValue messages kvs of a protobuf body.
-func (st *state) encodeWire(kvs []ref, so *spanObs, ro *resourceObs) store.Attributes {
+// encodeWire is encodeMap for the KeyValue messages kvs of a protobuf
+// body; hints, when not nil, is what memoLook found of each.
+func (st *state) encodeWire(kvs []ref, hints []memoHint, so *spanObs, ro *resourceObs) store.Attributes {
 	if len(kvs) == 0 {
 		return nil
 	}
 	st.beginObject()
-	st.objWire, st.isWire = kvs, true
-	for _, kv := range kvs {
+	st.objWire, st.objHints, st.isWire = kvs, hints, true
+	for i, kv := range kvs {
 		b := st.wire.str(kv)
 		if st.memo != nil && !st.memo.off && len(b) <= memoMaxBytes {
-			st.memoEntryFor(b, so, ro)
+			hint := memoHint{entry: hintNone}
+			if hints != nil {
+				hint = hints[i]
+			}
+			st.memoEntryFor(b, hint, so, ro)
 			continue
 		}
 		k, v := keyValue(b)
@@ -62,9 +67,24 @@ func (st *state) dbSystem() string {
 		name, sys         attrValue
 		haveName, haveSys bool
 	)
-	for _, kv := range st.objWire {
+	for i, kv := range st.objWire {
 		b := st.wire.str(kv)
-		switch k := keyOf(b); {
+		var k string
+		if i < len(st.objHints) && st.objHints[i].entry >= 0 {
+			// A remembered message: its entry knows whether the key is
+			// one of the two, without reading it again.
+			switch st.memo.entries[st.objHints[i].entry].skey {
+			case skDBSystemName:
+				k = keyDBSystemName
+			case skDBSystem:
+				k = keyDBSystem
+			default:
+				continue
+			}
+		} else {
+			k = keyOf(b)
+		}
+		switch {
 		case !haveName && k == keyDBSystemName:
 			_, name = keyValue(b)
 			haveName = true
@@ -97,6 +117,7 @@ func (st *state) beginObject() {
 	st.objStart = len(buf)
 	st.obj = append(buf, '{')
 	st.objEmpty = true
+	st.memoPrev = -1
 	st.truncated = st.truncated[:0]
 	st.db = dbLookup{}
 }

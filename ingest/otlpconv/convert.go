@@ -183,7 +183,8 @@ type state struct {
 	objStart int
 	objEmpty bool
 	objPdata pcommon.Map
-	objWire  []ref // KeyValue messages when decoding protobuf
+	objWire  []ref      // KeyValue messages when decoding protobuf
+	objHints []memoHint // what memoLook found of each, when looked up (a span's)
 	isWire   bool
 	// The object's database kind, looked up once per object (statement):
 	// a look-up scans the object, and per statement entry that was
@@ -194,9 +195,11 @@ type state struct {
 	// borrowed is set when strings alias the request body (keep).
 	borrowed bool
 	kept     map[string]string
-	wire     *wireScratch // ConvertProto's, pooled with the memo
-	nameBuf  []byte       // spanname.Append's scratch
-	memo     *attrMemo    // ConvertProto's; nil for Convert
+	recent   [recentSlots]string // kept strings by recentSlot, in front of kept
+	wire     *wireScratch        // ConvertProto's, pooled with the memo
+	nameBuf  []byte              // spanname.Append's scratch
+	memo     *attrMemo           // ConvertProto's; nil for Convert
+	memoPrev int32               // the memo's entry of the object's previous message, or -1 (memoEntry.next)
 }
 
 func (st *state) reject(r Reason) { st.res.rejected[r]++ }
@@ -359,15 +362,36 @@ func (st *state) templateSpanName(s *store.Span, h *spanHead, so *spanObs) {
 // intern returns s in memory of its own, one copy per distinct string per
 // request, whichever decoder made it.
 func (st *state) intern(s string) string {
-	if k, ok := st.kept[s]; ok {
-		return k
+	if s == "" {
+		return ""
 	}
-	if st.kept == nil {
-		st.kept = make(map[string]string, 32)
+	// A request's rows repeat a few names, tenants and dependencies over
+	// and over: most look-ups find the string in recent, which costs a
+	// comparison where the map costs a hash of the string and a probe.
+	slot := recentSlot(s)
+	if r := st.recent[slot]; r == s {
+		return r
 	}
-	k := strings.Clone(s)
-	st.kept[k] = k
+	k, ok := st.kept[s]
+	if !ok {
+		if st.kept == nil {
+			st.kept = make(map[string]string, 32)
+		}
+		k = strings.Clone(s)
+		st.kept[k] = k
+	}
+	st.recent[slot] = k
 	return k
+}
+
+// recentSlots is the size of state.recent, a power of two.
+const recentSlots = 32
+
+// recentSlot is where s (not empty) goes in state.recent: from its length
+// and two of its bytes, which tell apart most strings a request repeats
+// (names differ in length or ending, tenants and hosts in a digit).
+func recentSlot(s string) int {
+	return int(uint(len(s))*31+uint(s[len(s)-1])*7+uint(s[len(s)/2])) & (recentSlots - 1)
 }
 
 // withAttr returns the attribute object obj with the string attribute k:

@@ -125,53 +125,142 @@ func (c *Converter) derivesFrom(k string) bool {
 	return deriveKeys[k]
 }
 
-func (c *Converter) observeSpan(o *spanObs, k string, v attrValue) {
+// spanKey numbers the keys observeSpan reads by name (skNone: none of
+// them), so that the attribute memo can remember which one a message's
+// key is rather than compare the key with each again.
+type spanKey uint8
+
+const (
+	skNone spanKey = iota
+	skPeerService
+	skDBSystemName
+	skDBSystem
+	skDBNamespace
+	skDBName
+	skRPCService
+	skServerAddress
+	skNetPeerName
+	skHTTPHost
+	skMessagingSystem
+	skHTTPRequestBodySize
+	skHTTPResponseBodySize
+	skHTTPRequestContentLength
+	skHTTPResponseContentLength
+	skRPCRequestBodySize
+	skRPCResponseBodySize
+	skRPCMessageUncompressedSize
+	skMessagingBodySize
+	skMessagingPayloadSize
+	skSampleRate
+	skHTTPRoute
+	skURLTemplate
+	skURL
+)
+
+func spanKeyOf(k string) spanKey {
 	switch k {
 	case keyPeerService:
-		setText(&o.peerService, v)
+		return skPeerService
 	case keyDBSystemName:
-		setText(&o.dbSystemName, v)
+		return skDBSystemName
 	case keyDBSystem:
-		setText(&o.dbSystem, v)
+		return skDBSystem
 	case keyDBNamespace:
-		setText(&o.dbNamespace, v)
+		return skDBNamespace
 	case keyDBName:
-		setText(&o.dbName, v)
+		return skDBName
 	case keyRPCService:
-		setText(&o.rpcService, v)
+		return skRPCService
 	case keyServerAddress:
-		setText(&o.serverAddress, v)
+		return skServerAddress
 	case keyNetPeerName:
-		setText(&o.netPeerName, v)
+		return skNetPeerName
 	case keyHTTPHost:
-		setText(&o.httpHost, v)
+		return skHTTPHost
 	case keyMessagingSystem:
-		setText(&o.messagingSystem, v)
+		return skMessagingSystem
 	case keyHTTPRequestBodySize:
-		setSize(&o.httpReq, v)
+		return skHTTPRequestBodySize
 	case keyHTTPResponseBodySize:
-		setSize(&o.httpResp, v)
+		return skHTTPResponseBodySize
 	case keyHTTPRequestContentLength:
-		setSize(&o.httpReqLegacy, v)
+		return skHTTPRequestContentLength
 	case keyHTTPResponseContentLength:
-		setSize(&o.httpRespLegacy, v)
+		return skHTTPResponseContentLength
 	case keyRPCRequestBodySize:
-		setSize(&o.rpcReq, v)
+		return skRPCRequestBodySize
 	case keyRPCResponseBodySize:
-		setSize(&o.rpcResp, v)
+		return skRPCResponseBodySize
 	case keyRPCMessageUncompressedSize:
-		setSize(&o.rpcUncompressed, v)
+		return skRPCMessageUncompressedSize
 	case keyMessagingBodySize:
-		setSize(&o.msgBody, v)
+		return skMessagingBodySize
 	case keyMessagingPayloadSize:
-		setSize(&o.msgBodyLegacy, v)
+		return skMessagingPayloadSize
 	case keySampleRate:
-		setRate(&o.sampleRate, &o.sampleRateSeen, v)
+		return skSampleRate
 	case keyHTTPRoute:
-		setText(&o.route, v)
+		return skHTTPRoute
 	case keyURLTemplate:
-		setText(&o.urlTemplate, v)
+		return skURLTemplate
 	case keyURLPath, keyURLFull, keyHTTPURL, keyHTTPTarget:
+		return skURL
+	}
+	return skNone
+}
+
+func (c *Converter) observeSpan(o *spanObs, k string, v attrValue) {
+	c.observeSpanKey(o, spanKeyOf(k), k, v)
+}
+
+// observeSpanKey is observeSpan of key k, whose spanKey is sk.
+func (c *Converter) observeSpanKey(o *spanObs, sk spanKey, k string, v attrValue) {
+	switch sk {
+	case skPeerService:
+		setText(&o.peerService, v)
+	case skDBSystemName:
+		setText(&o.dbSystemName, v)
+	case skDBSystem:
+		setText(&o.dbSystem, v)
+	case skDBNamespace:
+		setText(&o.dbNamespace, v)
+	case skDBName:
+		setText(&o.dbName, v)
+	case skRPCService:
+		setText(&o.rpcService, v)
+	case skServerAddress:
+		setText(&o.serverAddress, v)
+	case skNetPeerName:
+		setText(&o.netPeerName, v)
+	case skHTTPHost:
+		setText(&o.httpHost, v)
+	case skMessagingSystem:
+		setText(&o.messagingSystem, v)
+	case skHTTPRequestBodySize:
+		setSize(&o.httpReq, v)
+	case skHTTPResponseBodySize:
+		setSize(&o.httpResp, v)
+	case skHTTPRequestContentLength:
+		setSize(&o.httpReqLegacy, v)
+	case skHTTPResponseContentLength:
+		setSize(&o.httpRespLegacy, v)
+	case skRPCRequestBodySize:
+		setSize(&o.rpcReq, v)
+	case skRPCResponseBodySize:
+		setSize(&o.rpcResp, v)
+	case skRPCMessageUncompressedSize:
+		setSize(&o.rpcUncompressed, v)
+	case skMessagingBodySize:
+		setSize(&o.msgBody, v)
+	case skMessagingPayloadSize:
+		setSize(&o.msgBodyLegacy, v)
+	case skSampleRate:
+		setRate(&o.sampleRate, &o.sampleRateSeen, v)
+	case skHTTPRoute:
+		setText(&o.route, v)
+	case skURLTemplate:
+		setText(&o.urlTemplate, v)
+	case skURL:
 		o.hasURL = true
 	}
 	if c.configLens&lenBit(k) == 0 {

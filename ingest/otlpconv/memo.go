@@ -76,11 +76,17 @@ type memoEntry struct {
 	// when not -1, is extras' entry for what an observation takes from
 	// redaction. denied keys observe nothing.
 	derives int8
+	skey    spanKey // the key's, worked out when the entry is made
 	denied  bool
 	extra   int32
 
 	// A statement's class (stmtClass) when it was scrubbed; 0 otherwise.
 	class uint8
+
+	// next is the entry of the message that followed this one in the
+	// last object that had it, or -1: spans of one kind list their
+	// attributes in the same order, so memoLook tries it before hashing.
+	next int32
 }
 
 // memoEntry.derives.
@@ -167,7 +173,7 @@ func (c *Converter) putMemo(m *attrMemo) {
 	w := m.wire
 	*m = attrMemo{seed: m.seed, gen: m.gen, slots: m.slots, hashes: m.hashes[:0], entries: m.entries[:0],
 		extras: m.extras[:0], buf: m.buf[:0], kept: kept,
-		wire: wireScratch{kvs: reuse(w.kvs), scopes: reuse(w.scopes), events: reuse(w.events), links: reuse(w.links)}}
+		wire: wireScratch{kvs: reuse(w.kvs), hints: reuse(w.hints), scopes: reuse(w.scopes), events: reuse(w.events), links: reuse(w.links)}}
 	c.memos.Put(m)
 }
 
@@ -196,9 +202,45 @@ func (m *attrMemo) find(w *wireScratch, b string, h uint64) (int, bool) {
 	}
 }
 
+// memoHint is what the walk of a span found of one of its KeyValue
+// messages in the memo, before the span's attributes are encoded: the
+// message's hash, and its entry when one is remembered. The encoding then
+// neither hashes the message again nor, for one remembered, checks it
+// again (validate): a message is remembered only once it has been
+// checked as a top-level KeyValue, and its bytes are all a check reads,
+// so a copy of it is valid too.
+type memoHint struct {
+	h     uint64
+	entry int32 // the entry's index, or hintMiss or hintNone
+}
+
+const (
+	hintMiss int32 = -1 // looked up, not remembered (yet: a copy earlier in the span may add it)
+	hintNone int32 = -2 // not looked up
+)
+
+// memoLook returns the hint of KeyValue message b; prev is the hint of
+// the message before it in the same attribute list, if any.
+func (st *state) memoLook(b string, prev *memoHint) memoHint {
+	m := st.memo
+	if m == nil || m.off || len(b) > memoMaxBytes {
+		return memoHint{entry: hintNone}
+	}
+	if prev != nil && prev.entry >= 0 {
+		if n := m.entries[prev.entry].next; n >= 0 && st.wire.str(m.entries[n].kv) == b {
+			return memoHint{h: m.hashes[n], entry: n}
+		}
+	}
+	h := maphash.String(m.seed, b)
+	if i, found := m.find(st.wire, b, h); found {
+		return memoHint{h: h, entry: int32(i)}
+	}
+	return memoHint{h: h, entry: hintMiss}
+}
+
 // memoEntryFor writes the entry of KeyValue message b of a top-level
-// object through the memo.
-func (st *state) memoEntryFor(b string, so *spanObs, ro *resourceObs) {
+// object through the memo; hint is what memoLook found of b, or hintNone.
+func (st *state) memoEntryFor(b string, hint memoHint, so *spanObs, ro *resourceObs) {
 	m := st.memo
 	if m.lookups++; m.lookups == memoWindow {
 		if m.hits < memoMinHits {
@@ -206,17 +248,32 @@ func (st *state) memoEntryFor(b string, so *spanObs, ro *resourceObs) {
 		}
 		m.lookups, m.hits = 0, 0
 	}
-	h := maphash.String(m.seed, b)
-	i, found := m.find(st.wire, b, h)
+	var (
+		h     = hint.h
+		i     int
+		found bool
+	)
+	switch hint.entry {
+	case hintNone:
+		h = maphash.String(m.seed, b)
+		i, found = m.find(st.wire, b, h)
+	case hintMiss:
+		i, found = m.find(st.wire, b, h)
+	default:
+		i, found = int(hint.entry), true
+	}
 	if found {
 		e := &m.entries[i]
 		if e.class == 0 || e.class == st.stmtClass() {
 			m.hits++
+			st.follow(int32(i))
 			st.replay(e, b, so, ro)
 			return
 		}
 		i = -1 // another database kind: work it out, do not remember it
 	}
+	prev := st.memoPrev
+	st.memoPrev = -1 // unless remembered below
 	k, v := keyValue(b)
 	before := st.res
 	nTrunc := len(st.truncated)
@@ -243,6 +300,7 @@ func (st *state) memoEntryFor(b string, so *spanObs, ro *resourceObs) {
 		truncated: int32(st.res.Truncated - before.Truncated),
 		truncKey:  -1,
 		derives:   derivesUnknown,
+		skey:      spanKeyOf(k),
 		denied:    !obs.observed,
 		extra:     -1,
 	}
@@ -261,7 +319,19 @@ func (st *state) memoEntryFor(b string, so *spanObs, ro *resourceObs) {
 	m.buf = append(m.buf, st.obj[start:]...)
 	m.slots[i] = uint64(m.gen)<<32 | uint64(len(m.entries)+1)
 	m.hashes = append(m.hashes, h)
+	e.next = -1
 	m.entries = append(m.entries, e)
+	st.memoPrev = prev
+	st.follow(int32(len(m.entries) - 1))
+}
+
+// follow records that entry i follows the object's previous message
+// (memoEntry.next) and makes it the previous one.
+func (st *state) follow(i int32) {
+	if p := st.memoPrev; p >= 0 {
+		st.memo.entries[p].next = i
+	}
+	st.memoPrev = i
 }
 
 // replay does what entry e of message b remembers: the same bytes,
@@ -275,31 +345,58 @@ func (st *state) replay(e *memoEntry, b string, so *spanObs, ro *resourceObs) {
 		}
 	}
 	if (e.derives == derivesYes || e.extra >= 0) && !e.denied && (so != nil || ro != nil) {
-		obs := observation{
-			value:    attrValue{typ: e.typ, wire: e.wire, str: e.str.in(b), num: e.num},
-			observed: true,
-		}
-		if e.extra >= 0 {
-			x := &m.extras[e.extra]
-			if x.changed {
-				obs.value = x.value
+		if e.extra < 0 { // what observe does with an observation of the value alone
+			v := attrValue{typ: e.typ, wire: e.wire, str: e.str.in(b), num: e.num}
+			if so != nil {
+				st.c.observeSpanKey(so, e.skey, e.key.in(b), v)
+			} else {
+				st.c.observeResource(ro, e.key.in(b), v)
 			}
-			obs.stmtRaw, obs.stmtOut = x.stmtRaw, x.stmtOut
+		} else {
+			st.observeExtra(e, b, so, ro)
 		}
-		st.observe(so, ro, &obs, e.key.in(b))
 	}
-	buf := st.obj
-	if !st.objEmpty {
-		buf = append(buf, ',')
+	frag := m.buf[e.frag : e.frag+e.n]
+	if n := len(st.obj); cap(st.obj)-n > len(frag) {
+		// Within the chunk: reslice rather than append, so that only
+		// the length is stored, not the pointer (no write barrier
+		// while the collector runs).
+		if !st.objEmpty {
+			st.obj = st.obj[:n+1]
+			st.obj[n] = ','
+			n++
+		}
+		st.obj = st.obj[:n+len(frag)]
+		copy(st.obj[n:], frag)
+	} else {
+		buf := st.obj
+		if !st.objEmpty {
+			buf = append(buf, ',')
+		}
+		st.obj = append(buf, frag...)
 	}
 	st.objEmpty = false
-	st.obj = append(buf, m.buf[e.frag:e.frag+e.n]...)
 	st.res.Repaired += int(e.repaired)
 	st.res.Redacted += int(e.redacted)
 	st.res.Truncated += int(e.truncated)
 	if e.truncKey >= 0 {
 		st.truncated = append(st.truncated, e.key.in(b)[:e.truncKey])
 	}
+}
+
+// observeExtra replays the observation of entry e of message b that
+// redaction changed or that carries a statement (memoEntry.extra).
+func (st *state) observeExtra(e *memoEntry, b string, so *spanObs, ro *resourceObs) {
+	obs := observation{
+		value:    attrValue{typ: e.typ, wire: e.wire, str: e.str.in(b), num: e.num},
+		observed: true,
+	}
+	x := &st.memo.extras[e.extra]
+	if x.changed {
+		obs.value = x.value
+	}
+	obs.stmtRaw, obs.stmtOut = x.stmtRaw, x.stmtOut
+	st.observe(so, ro, &obs, e.key.in(b))
 }
 
 // observes reports whether observeSpan or observeResource may read key k

@@ -96,8 +96,9 @@ const maxPrealloc = 4096
 type wireScratch struct {
 	body   string
 	base   uintptr
-	kvs    []ref // KeyValue messages of the attribute map being encoded
-	scopes []ref // ScopeSpans messages of a ResourceSpans
+	kvs    []ref      // KeyValue messages of the attribute map being encoded
+	hints  []memoHint // of a span's kvs: what memoLook found of each
+	scopes []ref      // ScopeSpans messages of a ResourceSpans
 	events []ref
 	links  []ref
 }
@@ -167,7 +168,7 @@ func (st *state) resourceSpans(dst []store.Span, b string) ([]store.Span, error)
 	}
 	var ro resourceObs
 	ro.tenantRank = len(st.c.tenantKeys)
-	rd := resourceData{attrs: st.encodeWire(w.kvs, nil, &ro)}
+	rd := resourceData{attrs: st.encodeWire(w.kvs, nil, nil, &ro)}
 	rd.service = st.keep(st.text(ro.service))
 	rd.version = st.keep(st.text(ro.version))
 	rd.host = st.keep(st.text(cmp.Or(ro.host, ro.instance)))
@@ -203,7 +204,7 @@ func (st *state) resourceSpans(dst []store.Span, b string) ([]store.Span, error)
 // rules refuse is checked whole too.
 func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) ([]store.Span, error) {
 	w := st.wire
-	w.kvs, w.events, w.links = w.kvs[:0], w.events[:0], w.links[:0]
+	w.kvs, w.hints, w.events, w.links = w.kvs[:0], w.hints[:0], w.events[:0], w.links[:0]
 	var (
 		h    spanHead
 		f, g field
@@ -243,10 +244,18 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) ([]store
 		case 8:
 			h.end = f.u
 		case 9:
-			if _, err = validate(f.s, msgKeyValue, 0); err != nil {
-				return dst, err
+			var prev *memoHint
+			if len(w.hints) > 0 {
+				prev = &w.hints[len(w.hints)-1]
+			}
+			hint := st.memoLook(f.s, prev)
+			if hint.entry < 0 { // a remembered message was checked when it was first met
+				if _, err = validate(f.s, msgKeyValue, 0); err != nil {
+					return dst, err
+				}
 			}
 			w.kvs = append(w.kvs, w.ref(f.s))
+			w.hints = append(w.hints, hint)
 		case 11:
 			if _, err = validate(f.s, msgEvent, -1); err != nil {
 				return dst, err
@@ -277,7 +286,7 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) ([]store
 	}
 	var so spanObs
 	so.reset(len(st.c.tenantKeys))
-	s.Attributes = st.encodeWire(w.kvs, &so, nil)
+	s.Attributes = st.encodeWire(w.kvs, w.hints, &so, nil)
 	st.finishRow(s, &h, &so, rd)
 
 	// Events and links encode their attributes through w.kvs; keep the
@@ -301,7 +310,7 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) ([]store
 					w.kvs = append(w.kvs, w.ref(f.s))
 				}
 			}
-			out[i] = st.event(t, name, st.encodeWire(w.kvs, nil, nil))
+			out[i] = st.event(t, name, st.encodeWire(w.kvs, nil, nil, nil))
 		}
 		s.Events = out
 	}
@@ -326,7 +335,7 @@ func (st *state) wireSpan(dst []store.Span, b string, rd *resourceData) ([]store
 				w.kvs = append(w.kvs, w.ref(f.s))
 			}
 		}
-		out = st.appendLink(out, len(links), tid, sid, func() store.Attributes { return st.encodeWire(w.kvs, nil, nil) })
+		out = st.appendLink(out, len(links), tid, sid, func() store.Attributes { return st.encodeWire(w.kvs, nil, nil, nil) })
 	}
 	s.Links = out
 	return dst, nil

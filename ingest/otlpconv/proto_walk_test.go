@@ -125,7 +125,8 @@ func TestProtoWalkChecksWhatNoRowReads(t *testing.T) {
 // TestStatementScrubbedByItsSystem: a statement is scrubbed by its span's
 // database system — db.system.name when it is a string, else db.system,
 // each key's first value, wherever they stand among the attributes — alike
-// through both decoders.
+// through both decoders, and alike for a span met first and for its copy,
+// whose attributes the memo has met (it reads their keys from its entries).
 func TestStatementScrubbedByItsSystem(t *testing.T) {
 	const stmt = "SET user:42 'hunter2' EX 60"
 	str := func(k, v string) []byte {
@@ -139,19 +140,25 @@ func TestStatementScrubbedByItsSystem(t *testing.T) {
 		span := lenField(2, lenField(1, goodTrace), lenField(2, goodSpan), lenField(5, []byte("db")), varintField(6, 3),
 			fixed64Field(7, otlptest.Base), fixed64Field(8, otlptest.Base+1000), slices.Concat(attrs...))
 		resource := lenField(1, lenField(1, str("service.name", "api")[2:])) // a Resource of one KeyValue
-		body := lenField(1, resource, lenField(2, span))
+		body := lenField(1, resource, lenField(2, span, span))
 		c := differentialConverters(t)[0]
 		checkSameAsPdata(t, c, body)
 		rows, _, err := c.ConvertProto(body)
-		if err != nil || len(rows) != 1 {
+		if err != nil || len(rows) != 2 {
 			t.Fatalf("ConvertProto: %d rows, %v", len(rows), err)
 		}
-		var got map[string]any
-		if err := json.Unmarshal(rows[0].Attributes, &got); err != nil {
-			t.Fatal(err)
+		var stmts [2]string
+		for i, r := range rows {
+			var got map[string]any
+			if err := json.Unmarshal(r.Attributes, &got); err != nil {
+				t.Fatal(err)
+			}
+			stmts[i], _ = got["db.statement"].(string)
 		}
-		s, _ := got["db.statement"].(string)
-		return s
+		if stmts[0] != stmts[1] {
+			t.Fatalf("the span's statement stored as %q, its copy's as %q", stmts[0], stmts[1])
+		}
+		return stmts[0]
 	}
 	st := str("db.statement", stmt)
 	asRedis := scrubbed(t, str("db.system", "redis"), st)
